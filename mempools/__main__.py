@@ -1,0 +1,5 @@
+import sys
+
+from mempools.cli import main
+
+sys.exit(main())

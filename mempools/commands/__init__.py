@@ -1,0 +1,7 @@
+"""Sub-commands of the `mempools` CLI, one module each, each exposing `register(subparsers)`."""
+
+from __future__ import annotations
+
+from mempools.commands import devnet, query, serve
+
+COMMAND_MODULES = (serve, query, devnet)
