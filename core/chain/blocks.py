@@ -1,0 +1,84 @@
+"""The normalised block model every later stage (matcher, notifications) works on.
+
+A block is a list of *scopes*: one per transaction (in index order) and, last, one block scope
+holding every block-level event (begin/end block, or v0.38+ `finalize_block_events`). A scope is
+exactly the unit CometBFT matches a query against, and `events_map` is the flat map CometBFT builds
+for it (`"type.attr" -> [values]`, reserved keys included), so a query gives the same answer here as
+on a node's websocket.
+
+The block scope is always present, even when it has no events: consumers can rely on
+`scopes[-1]` being the block, and `tm.event = 'NewBlock'` matches every block, as on a node.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from msgspec import Struct
+
+#: Reserved `tm.event` values of the two scope kinds (README §3).
+TX_EVENT = "Tx"
+BLOCK_EVENTS = ("NewBlock", "NewBlockEvents")
+
+
+class Attribute(Struct, frozen=True):
+    key: str
+    value: str
+
+
+class Event(Struct, frozen=True):
+    type: str
+    attributes: tuple[Attribute, ...]
+
+
+class Scope(Struct, frozen=True):
+    """One transaction's events, or the block's own events.
+
+    For tx scopes: `index` is the position in the block, `tx_hash` the upper-case hex SHA-256 of
+    the raw tx (None when `/block` was not given), `code` 0 on success. For the block scope every
+    tx-only field is None.
+    """
+
+    kind: Literal["tx", "block"]
+    index: int | None
+    tx_hash: str | None
+    code: int | None
+    codespace: str | None
+    gas_wanted: int | None
+    gas_used: int | None
+    events: tuple[Event, ...]
+    events_map: dict[str, list[str]]
+
+    @property
+    def failed(self) -> bool:
+        """True for a tx whose result code is not 0 (its fee events are still reported)."""
+        return bool(self.code)
+
+
+class DecodedBlock(Struct, frozen=True):
+    height: int
+    time: str | None
+    chain_id: str | None
+    scopes: tuple[Scope, ...]
+
+    @property
+    def txs(self) -> tuple[Scope, ...]:
+        """The tx scopes, in index order."""
+        return self.scopes[:-1]
+
+    @property
+    def block_scope(self) -> Scope:
+        """The block scope (always the last one)."""
+        return self.scopes[-1]
+
+
+class NodeStatus(Struct, frozen=True):
+    """What `/status` says about a node: which chain, how far it is, what it still keeps."""
+
+    chain_id: str
+    latest_height: int
+    latest_time: str | None
+    earliest_height: int
+    catching_up: bool
+    moniker: str | None = None
+    version: str | None = None

@@ -1,0 +1,79 @@
+"""Exceptions raised while talking to a chain's RPC endpoints or decoding what they return.
+
+They are precise on purpose: the watcher reacts differently to each. `RpcUnavailable` means
+"try another endpoint / later"; `HeightNotAvailable` means "this node does not have the height
+(pruned, discarded, or not produced yet)", which only fails once every endpoint says so;
+`WrongChain` is a configuration problem that the operator must fix; `RpcBadResponse` (and the
+decoder's `BlockDecodeError`) mean the node answered garbage.
+"""
+
+from __future__ import annotations
+
+from core.errors import MempoolsError
+
+
+class RpcError(MempoolsError):
+    """Base class of every failure to get a usable answer from a chain RPC endpoint."""
+
+    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        super().__init__(message if endpoint is None else f"{endpoint}: {message}")
+        self.endpoint = endpoint
+
+
+class RpcUnavailable(RpcError):
+    """The endpoint could not be reached, timed out, or answered with a server error (5xx)."""
+
+
+class RpcBadResponse(RpcError):
+    """The endpoint answered, but not with usable JSON-RPC (HTML, truncated JSON, too large, bad shape)."""
+
+
+class RpcCallError(RpcError):
+    """The endpoint returned a JSON-RPC error that is not one of the more specific kinds below."""
+
+    def __init__(
+        self, message: str, *, code: int | None = None, data: str | None = None, endpoint: str | None = None
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.code = code
+        self.data = data
+
+
+class HeightNotAvailable(RpcError):
+    """The node does not serve this height: pruned, results discarded, or above its tip.
+
+    `lowest` is the earliest height the node says it has (when it said so); `latest` is its tip
+    (when the error was "must be less than or equal to the current blockchain height").
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        height: int | None = None,
+        lowest: int | None = None,
+        latest: int | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.height = height
+        self.lowest = lowest
+        self.latest = latest
+
+    @property
+    def in_future(self) -> bool:
+        """True when the height is above the node's tip (it may exist later), not pruned."""
+        return self.latest is not None
+
+
+class WrongChain(RpcError):
+    """The endpoint serves another chain than the one it is configured for."""
+
+    def __init__(self, message: str, *, expected: str, actual: str, endpoint: str | None = None) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.expected = expected
+        self.actual = actual
+
+
+class BlockDecodeError(RpcBadResponse):
+    """`/block_results` or `/block` did not have the expected shape, or the two do not belong together."""

@@ -1,0 +1,215 @@
+"""The domain model, as msgspec Structs.
+
+The same Structs are stored (msgpack-encoded) and, where it makes sense, returned by the API,
+so the OpenAPI document and the storage format cannot drift apart. Times are timezone-aware
+UTC datetimes. Ids are prefixed strings (`acc_`, `sub_`, `dst_`, `ntf_`, ...) so that an id
+pasted into the wrong place is recognisable at a glance.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from core.chain.blocks import Event
+
+IdentityKind = Literal["email", "telegram", "discord"]
+
+
+class Account(msgspec.Struct, kw_only=True):
+    """A person. Identities (email, Telegram, Discord) point at it."""
+
+    id: str
+    created_at: datetime
+    email: str | None = None
+    password_hash: str | None = None
+    display_name: str | None = None
+
+
+class Identity(msgspec.Struct, kw_only=True):
+    """One way to recognise an account: (kind, external id) is unique across all accounts."""
+
+    kind: IdentityKind
+    external_id: str
+    account_id: str
+    created_at: datetime
+    username: str | None = None
+
+
+class ApiKey(msgspec.Struct, kw_only=True):
+    """A key for programs. Only a hash is stored; `prefix` lets the owner tell keys apart."""
+
+    id: str
+    account_id: str
+    name: str
+    prefix: str
+    key_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class Denom(msgspec.Struct, kw_only=True, frozen=True):
+    base: str
+    display: str
+    exponent: int
+
+
+class Chain(msgspec.Struct, kw_only=True, frozen=True):
+    """A chain as the rest of the system sees it (its connection details stay in the config)."""
+
+    id: str
+    name: str
+    bech32_prefix: str
+    explorer_tx_url: str | None = None
+    denoms: tuple[Denom, ...] = ()
+
+    def tx_url(self, tx_hash: str) -> str | None:
+        return self.explorer_tx_url.replace("{hash}", tx_hash) if self.explorer_tx_url else None
+
+    def denom(self, base: str) -> Denom | None:
+        return next((d for d in self.denoms if d.base == base), None)
+
+
+class ChainCursor(msgspec.Struct, kw_only=True):
+    """The last height of a chain that was fully processed (its batch committed)."""
+
+    chain_id: str
+    height: int
+    updated_at: datetime
+
+
+class Gap(msgspec.Struct, kw_only=True):
+    """A height no endpoint could serve: recorded, never skipped silently."""
+
+    chain_id: str
+    height: int
+    reason: str
+    recorded_at: datetime
+
+
+class AmountFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """At least `amount` (in base units) of `denom` under one of `keys` (a Mempools extension)."""
+
+    denom: str
+    amount: int
+    keys: tuple[str, ...] = ("transfer.amount",)
+
+
+class Subscription(msgspec.Struct, kw_only=True):
+    """One account's interest in one chain: any of `queries` matching a scope fires it."""
+
+    id: str
+    owner_id: str
+    chain_id: str
+    name: str
+    queries: list[str]
+    destination_ids: list[str]
+    enabled: bool = True
+    preset: str | None = None
+    params: dict[str, str] | None = None
+    min_amount: AmountFilter | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class _DestinationBase(msgspec.Struct, kw_only=True, tag_field="kind"):
+    id: str
+    owner_id: str
+    name: str
+    enabled: bool = True
+    disabled_reason: str | None = None
+    failing_since: datetime | None = None
+    created_at: datetime
+
+    @property
+    def kind(self) -> str:
+        """The tag: "webhook", "telegram" or "discord"."""
+        return str(self.__struct_config__.tag)
+
+
+class WebhookDestination(_DestinationBase, tag="webhook"):
+    """A URL that receives Standard Webhooks signed POSTs."""
+
+    url: str
+    secret: str
+    previous_secret: str | None = None
+    previous_secret_expires_at: datetime | None = None
+
+
+class TelegramDestination(_DestinationBase, tag="telegram"):
+    """A Telegram chat (private chat, group or channel) the bot posts to."""
+
+    chat_id: int
+    chat_title: str | None = None
+
+
+class DiscordDestination(_DestinationBase, tag="discord"):
+    """A Discord channel, a DM with a user, or a plain Discord webhook URL."""
+
+    channel_id: int | None = None
+    user_id: int | None = None
+    guild_id: int | None = None
+    webhook_url: str | None = None
+
+
+Destination = WebhookDestination | TelegramDestination | DiscordDestination
+
+
+class Notification(msgspec.Struct, kw_only=True):
+    """A subscription matched a scope of a block. Its id is derived, so re-processing is idempotent."""
+
+    id: str
+    owner_id: str
+    subscription_id: str
+    subscription_name: str
+    chain_id: str
+    height: int
+    time: datetime
+    tx_hash: str | None
+    tx_index: int | None
+    tx_code: int | None
+    events: tuple[Event, ...]
+    destination_ids: tuple[str, ...]
+    summary: str = ""
+    created_at: datetime
+
+
+DeliveryOutcome = Literal["delivered", "failed", "dead_letter", "skipped"]
+
+
+class DeliveryAttempt(msgspec.Struct, kw_only=True):
+    notification_id: str
+    destination_id: str
+    attempt: int
+    at: datetime
+    outcome: DeliveryOutcome
+    http_status: int | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+
+
+class OutboxEntry(msgspec.Struct, kw_only=True):
+    """One notification still to be delivered to one destination."""
+
+    notification_id: str
+    destination_id: str
+    owner_id: str
+    due_at: datetime
+    attempts: int = 0
+    first_failure_at: datetime | None = None
+    last_error: str | None = None
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    """An outbox entry whose retry schedule ran out; its owner may list and redeliver it."""
+
+    notification_id: str
+    destination_id: str
+    owner_id: str
+    attempts: int
+    last_error: str | None
+    dead_at: datetime

@@ -1,0 +1,74 @@
+"""The narrow key-value interface every service is written against.
+
+Nothing above this module knows the store is RocksDB: services see ordered bytes keys, bytes
+values, scans and atomic batches. That is what keeps a second backend (or the NATS-based
+split described in DESIGN.md) a change of one module rather than of every service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from os import PathLike
+from typing import Protocol
+
+
+class WriteBatch:
+    """Puts and deletes applied all together or not at all by `KVStore.write`.
+
+    Backend-neutral on purpose: services build a batch across repositories (notifications,
+    outbox entries and a chain cursor in one go) without holding a backend object.
+    """
+
+    __slots__ = ("ops",)
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[bytes, bytes | None]] = []
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.ops.append((key, value))
+
+    def delete(self, key: bytes) -> None:
+        self.ops.append((key, None))
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+class KVStore(Protocol):
+    """Ordered bytes-to-bytes map with atomic batches."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, key: bytes) -> None: ...
+
+    def scan(
+        self,
+        prefix: bytes = b"",
+        *,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Keys under `prefix`, within `[start, stop)`, ascending (or descending), at most `limit`."""
+        ...
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply every operation of `batch` atomically."""
+        ...
+
+    def checkpoint(self, path: str | PathLike[str]) -> None:
+        """Write a consistent copy of the whole store to a new directory `path`."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with `prefix` (None: no such key)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])

@@ -1,0 +1,219 @@
+"""A typed table over the KV store, with secondary indexes kept consistent on every write.
+
+Each repository is a `Collection` plus a few domain queries. Writing the index maintenance
+once here (read the old record, drop its index entries that changed, add the new ones, all in
+the caller's batch) is what keeps "subscriptions by owner" and "by chain" from drifting apart
+from the records after updates and deletes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
+
+import msgspec
+
+from core.errors import MempoolsError, ValidationError
+from core.store.base import KVStore, WriteBatch
+from core.store.keys import KeyPart, key, prefix
+
+T = TypeVar("T")
+
+
+class UniqueConflictError(MempoolsError):
+    """A unique index already points at another record."""
+
+
+class Index(msgspec.Struct, Generic[T], frozen=True):
+    """Secondary index `name`: for each record, the key parts it is filed under.
+
+    `parts` returns one tuple per entry (several for multi-valued fields, none to leave the
+    record out). A non-unique entry's key ends with the record's id parts, so records under one
+    value come out in id order; a unique entry maps the value alone to the record.
+    """
+
+    name: str
+    parts: Callable[[T], Iterable[tuple[KeyPart, ...]]]
+    unique: bool = False
+
+
+class Page(msgspec.Struct, Generic[T], frozen=True):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> bytes:
+    """An opaque cursor back to key bytes; a malformed one is the caller's error."""
+    try:
+        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("cursor is not valid") from None
+
+
+class Collection(Generic[T]):
+    """Records of type `T` under table `table`, addressed by `id_of(record)`."""
+
+    def __init__(
+        self,
+        store: KVStore,
+        table: str,
+        type_: type[T],
+        id_of: Callable[[T], tuple[KeyPart, ...]],
+        indexes: Iterable[Index[T]] = (),
+    ) -> None:
+        self.store = store
+        self.table = table
+        self.id_of = id_of
+        self.indexes = {ix.name: ix for ix in indexes}
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder(type_)
+
+    # -- keys ---------------------------------------------------------------------------------
+    def record_key(self, *id_parts: KeyPart) -> bytes:
+        return key(self.table, *id_parts)
+
+    def _index_table(self, index: Index[T]) -> str:
+        return f"{'uq' if index.unique else 'ix'}.{self.table}.{index.name}"
+
+    def _index_keys(self, record: T) -> set[bytes]:
+        id_parts = self.id_of(record)
+        keys: set[bytes] = set()
+        for index in self.indexes.values():
+            table = self._index_table(index)
+            for parts in index.parts(record):
+                keys.add(key(table, *parts) if index.unique else key(table, *parts, *id_parts))
+        return keys
+
+    # -- reads --------------------------------------------------------------------------------
+    def decode(self, raw: bytes) -> T:
+        return self._decoder.decode(raw)
+
+    def get(self, *id_parts: KeyPart) -> T | None:
+        raw = self.store.get(self.record_key(*id_parts))
+        return None if raw is None else self._decoder.decode(raw)
+
+    def get_unique(self, index_name: str, *parts: KeyPart) -> T | None:
+        index = self.indexes[index_name]
+        assert index.unique, f"{index_name} is not a unique index"
+        record_key = self.store.get(key(self._index_table(index), *parts))
+        if record_key is None:
+            return None
+        raw = self.store.get(record_key)
+        return None if raw is None else self._decoder.decode(raw)
+
+    def scan(self, *id_prefix: KeyPart, reverse: bool = False, limit: int | None = None) -> Iterator[T]:
+        for _, raw in self.store.scan(prefix(self.table, *id_prefix), reverse=reverse, limit=limit):
+            yield self._decoder.decode(raw)
+
+    def scan_index(
+        self,
+        index_name: str,
+        *parts: KeyPart,
+        reverse: bool = False,
+        limit: int | None = None,
+        start: tuple[KeyPart, ...] | None = None,
+        stop: tuple[KeyPart, ...] | None = None,
+    ) -> Iterator[tuple[bytes, T]]:
+        """(entry key suffix, record) under `parts`, optionally bounded by further parts."""
+        index = self.indexes[index_name]
+        base = prefix(self._index_table(index), *parts)
+        lo = base + key(*start) if start else None
+        hi = base + key(*stop) if stop else None
+        yield from self._scan_entries(base, lo, hi, reverse, limit)
+
+    def page(
+        self,
+        index_name: str,
+        *parts: KeyPart,
+        limit: int,
+        cursor: str | None = None,
+        reverse: bool = True,
+        start: tuple[KeyPart, ...] | None = None,
+        stop: tuple[KeyPart, ...] | None = None,
+        keep: Callable[[T], bool] | None = None,
+        max_scanned: int = 10_000,
+    ) -> Page[T]:
+        """One page of an index, resuming after `cursor`.
+
+        The cursor is the suffix of the last entry's key: resuming is a seek, not a skip, and
+        a forged cursor can only move within `parts` (the owner's own entries).
+        """
+        index = self.indexes[index_name]
+        base = prefix(self._index_table(index), *parts)
+        lo = base + key(*start) if start else None
+        hi = base + key(*stop) if stop else None
+        if cursor is not None:
+            after = base + decode_cursor(cursor)
+            if reverse:
+                hi = after if hi is None else min(hi, after)
+            else:
+                after += b"\x00"  # strictly after the cursor entry
+                lo = after if lo is None else max(lo, after)
+        items: list[T] = []
+        last = b""
+        for scanned, (suffix, record) in enumerate(self._scan_entries(base, lo, hi, reverse, None), start=1):
+            last = suffix
+            if keep is None or keep(record):
+                items.append(record)
+                if len(items) >= limit:
+                    break
+            if scanned >= max_scanned:
+                break
+        else:
+            return Page(items=items, next_cursor=None)
+        return Page(items=items, next_cursor=encode_cursor(last))
+
+    def _scan_entries(
+        self, base: bytes, lo: bytes | None, hi: bytes | None, reverse: bool, limit: int | None
+    ) -> Iterator[tuple[bytes, T]]:
+        for entry_key, record_key in self.store.scan(base, start=lo, stop=hi, reverse=reverse, limit=limit):
+            raw = self.store.get(record_key)
+            if raw is not None:
+                yield entry_key[len(base) :], self._decoder.decode(raw)
+
+    # -- writes -------------------------------------------------------------------------------
+    def put(self, record: T, batch: WriteBatch | None = None) -> None:
+        """Insert or replace `record`, moving its index entries; in `batch` when given."""
+        own_batch = batch is None
+        wb = WriteBatch() if batch is None else batch
+        id_parts = self.id_of(record)
+        record_key = self.record_key(*id_parts)
+        old_raw = self.store.get(record_key)
+        old_keys = self._index_keys(self._decoder.decode(old_raw)) if old_raw is not None else set()
+        new_keys = self._index_keys(record)
+        for index in self.indexes.values():
+            if not index.unique:
+                continue
+            table = self._index_table(index)
+            for parts in index.parts(record):
+                owner = self.store.get(key(table, *parts))
+                if owner is not None and owner != record_key:
+                    raise UniqueConflictError(f"{self.table}.{index.name} {parts!r} is taken")
+        for stale in old_keys - new_keys:
+            wb.delete(stale)
+        for fresh in new_keys - old_keys:
+            wb.put(fresh, record_key)
+        wb.put(record_key, self._encoder.encode(record))
+        if own_batch:
+            self.store.write(wb)
+
+    def delete(self, *id_parts: KeyPart, batch: WriteBatch | None = None) -> T | None:
+        """Remove the record and all its index entries; returns what was removed."""
+        record_key = self.record_key(*id_parts)
+        old_raw = self.store.get(record_key)
+        if old_raw is None:
+            return None
+        old = self._decoder.decode(old_raw)
+        wb = WriteBatch() if batch is None else batch
+        for stale in self._index_keys(old):
+            wb.delete(stale)
+        wb.delete(record_key)
+        if batch is None:
+            self.store.write(wb)
+        return old

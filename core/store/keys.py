@@ -1,0 +1,35 @@
+"""Key encoding: tuples of parts joined by NUL, so prefix scans never cut a part in two.
+
+Strings are UTF-8 and may not contain NUL; integers are 8-byte big-endian unsigned, so they
+sort numerically (used for heights and millisecond timestamps). The full key layout is
+documented in docs/STORAGE.md.
+"""
+
+from __future__ import annotations
+
+SEP = b"\x00"
+
+KeyPart = str | bytes | int
+
+
+def encode_part(part: KeyPart) -> bytes:
+    if isinstance(part, bool):
+        raise TypeError("booleans are not key parts")
+    if isinstance(part, int):
+        if not 0 <= part < 1 << 64:
+            raise ValueError(f"integer key part out of range: {part}")
+        return part.to_bytes(8, "big")
+    raw = part.encode() if isinstance(part, str) else part
+    if isinstance(part, str) and SEP in raw:
+        raise ValueError("key parts may not contain NUL")
+    return raw
+
+
+def key(*parts: KeyPart) -> bytes:
+    """The key made of `parts`."""
+    return SEP.join(encode_part(p) for p in parts)
+
+
+def prefix(*parts: KeyPart) -> bytes:
+    """The prefix of every key that starts with all of `parts`."""
+    return key(*parts) + SEP

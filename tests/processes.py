@@ -1,0 +1,71 @@
+"""Start real `mempools` processes for tests, read their port from the log, stop or kill them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_SERVING = re.compile(r"serving the API on http://([\d.]+):(\d+)")
+
+
+class MempoolsProcess:
+    """`python -m mempools ARGS` with its stderr collected in the background."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MEMPOOLS_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mempools", *args],
+            cwd=ROOT,
+            env={**base, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if m := regex.search(line):
+                    return m
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} not seen; output so far:\n{self.output}")
+
+    def api_url(self, timeout: float = 30) -> str:
+        m = self.wait_for(_SERVING.pattern, timeout)
+        return f"http://{m.group(1)}:{m.group(2)}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout)
+        self._reader.join(5)
+        return rc
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._reader.join(5)
