@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 from core.errors import ConfigError
+from core.models import Chain
+from core.models import Denom as DenomModel
 
 ENV_PREFIX = "MEMPOOLS_"
 _SECRET_ENV = {"telegram": "MEMPOOLS_TELEGRAM_TOKEN", "discord": "MEMPOOLS_DISCORD_TOKEN"}
@@ -97,6 +99,16 @@ class ChainConfig(_Section):
     denoms: list[Denom] = []
     # How far behind the tip a watcher may be and still count as ready.
     lag_budget_blocks: int = 20
+
+    def to_chain(self) -> Chain:
+        """The chain as the rest of the system sees it (no endpoints, no watcher settings)."""
+        return Chain(
+            id=self.id,
+            name=self.name,
+            bech32_prefix=self.bech32_prefix,
+            explorer_tx_url=self.explorer_tx_url,
+            denoms=tuple(DenomModel(base=d.base, display=d.display, exponent=d.exponent) for d in self.denoms),
+        )
 
 
 class TelegramConfig(_Section):

@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from core.chain.blocks import Event
+from core.query.filters import TransferFilter
 
 IdentityKind = Literal["email", "telegram", "discord"]
 
@@ -112,6 +113,9 @@ class Subscription(msgspec.Struct, kw_only=True):
     preset: str | None = None
     params: dict[str, str] | None = None
     min_amount: AmountFilter | None = None
+    # A preset's check on the matched scope that queries cannot express (parties of one transfer
+    # event, a minimum amount of a denom); None for plain queries.
+    post_filter: TransferFilter | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -15,13 +15,22 @@ from collections.abc import Generator
 import uvicorn
 
 from api.app import create_app
+from core.chain.pool import EndpointPool
 from core.config import Config
 from core.errors import MempoolsError
+from core.models import Chain
+from core.outbox import Outbox
 from core.readiness import Readiness
 from core.repositories import Repositories
 from core.store import RocksStore, open_store
+from core.supervisor import Supervisor
+from core.watch.matching import SubscriptionMatcher
+from core.watch.processor import BlockProcessor
+from core.watch.watcher import ChainWatcher
 
 log = logging.getLogger("mempools")
+
+SHUTDOWN_DEADLINE = 4.0
 
 
 class PortInUseError(MempoolsError):
@@ -57,6 +66,25 @@ class Runtime:
         self.config = config
         self.store = store
         self.repos = Repositories(store)
+        self.outbox = Outbox(store)
+        self.chains: dict[str, Chain] = {c.id: c.to_chain() for c in config.chains}
+        self.matcher = SubscriptionMatcher()
+        for chain_id in self.chains:
+            self.matcher.load(self.repos.subscriptions.of_chain(chain_id))
+        self.pools: dict[str, EndpointPool] = {}
+        self.watchers: dict[str, ChainWatcher] = {}
+        for chain_config in config.chains:
+            chain = self.chains[chain_config.id]
+            pool = EndpointPool(chain.id, chain_config.rpc)
+            self.pools[chain.id] = pool
+            self.watchers[chain.id] = ChainWatcher(
+                chain.id,
+                pool,
+                BlockProcessor(chain, self.matcher, self.repos, self.outbox),
+                self.repos,
+                start_height=chain_config.start_height,
+            )
+        self.supervisor = Supervisor()
         self.api = create_app(readiness=self.readiness)
 
     @classmethod
@@ -65,7 +93,20 @@ class Runtime:
 
     def readiness(self) -> Readiness:
         checks = {"store": "open"}
-        return Readiness(ready=True, checks=checks)
+        ready = True
+        for chain_config in self.config.chains:
+            stats = self.watchers[chain_config.id].stats
+            if stats.tip == 0:
+                checks[f"chain:{chain_config.id}"] = "no endpoint answered yet"
+                ready = False
+            elif stats.lag > chain_config.lag_budget_blocks:
+                checks[f"chain:{chain_config.id}"] = (
+                    f"{stats.lag} blocks behind (budget {chain_config.lag_budget_blocks})"
+                )
+                ready = False
+            else:
+                checks[f"chain:{chain_config.id}"] = f"at {stats.cursor}, {stats.lag} behind"
+        return Readiness(ready=ready, checks=checks)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down in order and close the store."""
@@ -76,14 +117,19 @@ class Runtime:
         host, port = sock.getsockname()[:2]
         api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         log.info("mempools serving the API on http://%s:%s", host, port)
+        for chain_id, watcher in self.watchers.items():
+            self.supervisor.start(f"watcher:{chain_id}", watcher.run, stop)
         try:
             stopper = asyncio.create_task(stop.wait())
             await asyncio.wait({api_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
         finally:
+            stop.set()
             server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(api_task, timeout=4)
+            await self.supervisor.wait(timeout=SHUTDOWN_DEADLINE)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(api_task, timeout=SHUTDOWN_DEADLINE)
+            await asyncio.gather(*(pool.aclose() for pool in self.pools.values()), return_exceptions=True)
             sock.close()
             self.store.close()
             log.info("mempools stopped")

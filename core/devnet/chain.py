@@ -38,6 +38,8 @@ from core.devnet.generator import (
 )
 from core.errors import ValidationError
 
+_NO_BLOCK_ID: Any = {"hash": "", "parts": {"total": 0, "hash": ""}}
+
 
 class ChainConfig(Struct, frozen=True, kw_only=True):
     chain_id: str = "devnet-1"
@@ -222,7 +224,7 @@ class DevnetChain:
             "chain_id": chain_id,
             "height": str(height),
             "time": self.time_of(height),
-            "last_block_id": self.block_id(height - 1) if height > 1 else {"hash": "", "parts": {"total": 0, "hash": ""}},
+            "last_block_id": self.block_id(height - 1) if height > 1 else _NO_BLOCK_ID,
             "last_commit_hash": _hash("commit", height - 1),
             "data_hash": _hash("data", height),
             "validators_hash": _hash("vals"),

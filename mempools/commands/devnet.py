@@ -1,9 +1,129 @@
-"""`mempools devnet`: not wired yet."""
+"""`mempools devnet`: a local CometBFT RPC node with generated (or replayed) blocks and fault knobs.
+
+Used for offline demos, trying subscriptions, tests and benchmarks. Runs until SIGINT or SIGTERM.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from core.devnet import ChainConfig, DevnetChain, DevnetServer, Faults
+from core.errors import ValidationError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # pragma: no cover - placeholder
-    sub.add_parser("devnet", help="(not available yet)").set_defaults(handler=lambda args: 2)
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "devnet",
+        help="run a local CometBFT RPC node with generated blocks (offline demos, tests)",
+        description="Serve /status, /block, /block_results and websocket NewBlock on loopback. "
+        "Control: POST /devnet/inject, POST /devnet/advance, GET|POST /devnet/faults. See docs/DEVNET.md.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=_non_negative_int, default=26657, help="0 picks a free port")
+    p.add_argument("--chain-id", default="devnet-1")
+    p.add_argument("--prefix", default="cosmos", help="bech32 prefix of addresses")
+    p.add_argument("--denom", default="uatom")
+    p.add_argument("--block-time", type=_non_negative_float, default=1.0,
+                   help="seconds per block; 0 = blocks only via /devnet/advance or --on-demand")
+    p.add_argument("--txs-per-block", type=_non_negative_int, default=5)
+    p.add_argument("--history", type=_non_negative_int, default=0, help="blocks available at start")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--on-demand", action="store_true", help="every /status call makes one new block")
+    p.add_argument("--replay", action="append", default=[], metavar="FILE[@HEIGHT]",
+                   help="serve a recorded /block_results JSON at HEIGHT (default: the next height)")
+    faults = p.add_argument_group("faults")
+    faults.add_argument("--latency-ms", type=_non_negative_float, default=0.0)
+    faults.add_argument("--error-rate", type=_rate, default=0.0, help="fraction answered 503")
+    faults.add_argument("--timeout-rate", type=_rate, default=0.0, help="fraction that hang")
+    faults.add_argument("--truncate-rate", type=_rate, default=0.0, help="fraction with truncated JSON")
+    faults.add_argument("--prune-below", type=_non_negative_int, default=0, help="heights below are pruned")
+    faults.add_argument("--lag", type=_non_negative_int, default=0, help="report tip minus N")
+    faults.add_argument("--wrong-chain-id", default=None, help="claim to be this chain instead")
+    p.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    if args.error_rate + args.timeout_rate + args.truncate_rate > 1.0:
+        print("mempools: --error-rate + --timeout-rate + --truncate-rate must not exceed 1", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    chain = DevnetChain(
+        ChainConfig(
+            chain_id=args.chain_id,
+            prefix=args.prefix,
+            denom=args.denom,
+            block_time=args.block_time,
+            txs_per_block=args.txs_per_block,
+            history=args.history,
+            seed=args.seed,
+        )
+    )
+    for spec in args.replay:
+        path, _, at = spec.partition("@")
+        try:
+            height = chain.replay(Path(path).read_bytes(), int(at) if at else None)
+        except (OSError, ValueError, ValidationError) as exc:
+            print(f"mempools: cannot replay {spec}: {exc}", file=sys.stderr)
+            return 2
+        print(f"replaying {path} at height {height}", flush=True)
+    faults = Faults(
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        timeout_rate=args.timeout_rate,
+        truncate_rate=args.truncate_rate,
+        prune_below=args.prune_below,
+        lag=args.lag,
+        wrong_chain_id=args.wrong_chain_id,
+    )
+    server = DevnetServer(chain, faults=faults, host=args.host, port=args.port, on_demand=args.on_demand)
+    try:
+        asyncio.run(_run(server))
+    except OSError as exc:
+        print(f"mempools: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _run(server: DevnetServer) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    chain = server.chain
+    print(
+        f"devnet {chain.config.chain_id} serving {server.url} (websocket {server.ws_url}), "
+        f"tip {chain.tip}, block time {chain.config.block_time}s; Ctrl-C to stop",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        print("devnet stopped", flush=True)

@@ -1,9 +1,144 @@
-"""`mempools query`: not wired yet."""
+"""`mempools query`: check, evaluate and generate CometBFT queries from the shell.
+
+    mempools query check "QUERY"      exit 0 + normalised form on stdout, or exit 2 + the
+                                      positioned error and a caret line on stderr
+    mempools query eval               JSON lines in ({"query", "events"}), one JSON line out per
+                                      line in, in order, flushed: {"match": bool} or {"error": str}
+    mempools query presets            the presets and their parameters
+    mempools query preset NAME k=v..  the queries (and post-filter) a preset generates
+
+`eval` never stops on a bad line: an invalid query, malformed JSON, a wrong shape and a blank
+line each answer `{"error": ...}`, so output line N always answers input line N.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import IO
+
+import msgspec
+
+from core.errors import ValidationError
+from core.query.compiler import CompiledQuery, compile_query
+from core.query.errors import QuerySyntaxError
+from core.query.parser import MAX_QUERY_LENGTH, parse
+from core.query.presets import PRESETS, get_preset
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # pragma: no cover - placeholder
-    sub.add_parser("query", help="(not available yet)").set_defaults(handler=lambda args: 2)
+class _EvalLine(msgspec.Struct):
+    query: str
+    events: dict[str, list[str]]
+
+
+class _Chain(msgspec.Struct, frozen=True):
+    bech32_prefix: str
+    denoms: tuple[()] = ()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("query", help="check, evaluate and generate CometBFT queries")
+    qsub = parser.add_subparsers(dest="query_command", metavar="SUBCOMMAND")
+    qsub.required = True
+
+    check = qsub.add_parser("check", help="validate a query and print its normalised form")
+    check.add_argument("query", help="the query text, e.g. \"tm.event = 'Tx'\"")
+    check.add_argument(
+        "--no-length-limit", action="store_true", help=f"do not apply the node's {MAX_QUERY_LENGTH}-byte limit"
+    )
+    check.set_defaults(handler=_check_handler)
+
+    ev = qsub.add_parser("eval", help="evaluate JSON lines {query, events} read from stdin")
+    ev.set_defaults(handler=lambda args: run_eval(sys.stdin.buffer, sys.stdout.buffer))
+
+    presets = qsub.add_parser("presets", help="list the presets and their parameters")
+    presets.set_defaults(handler=lambda args: _list_presets(sys.stdout))
+
+    preset = qsub.add_parser("preset", help="print the queries a preset generates")
+    preset.add_argument("name", help="preset name (see `mempools query presets`)")
+    preset.add_argument("params", nargs="*", metavar="KEY=VALUE", help="preset parameters")
+    preset.add_argument("--prefix", help="the chain's bech32 prefix, to check addresses (e.g. osmo)")
+    preset.set_defaults(handler=_preset_handler)
+
+
+def run_check(text: str, out: IO[str], err: IO[str], *, max_length: int | None = MAX_QUERY_LENGTH) -> int:
+    try:
+        query = parse(text, max_length=max_length)
+    except QuerySyntaxError as exc:
+        print(f"invalid query: {exc}", file=err)
+        print(exc.caret_lines, file=err)
+        return 2
+    print(query, file=out)
+    return 0
+
+
+def _check_handler(args: argparse.Namespace) -> int:
+    return run_check(args.query, sys.stdout, sys.stderr, max_length=None if args.no_length_limit else MAX_QUERY_LENGTH)
+
+
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> CompiledQuery | QuerySyntaxError:
+    try:
+        return compile_query(text)
+    except QuerySyntaxError as exc:
+        return exc
+
+
+_DECODER = msgspec.json.Decoder(_EvalLine)
+_ENCODER = msgspec.json.Encoder()
+
+
+def eval_line(line: bytes) -> dict[str, object]:
+    """The answer to one input line (without its line break)."""
+    if not line.strip():
+        return {"error": "blank line: expected a JSON object {\"query\": ..., \"events\": ...}"}
+    try:
+        req = _DECODER.decode(line)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return {"error": f"malformed line: {exc}"}
+    compiled = _compiled(req.query)
+    if isinstance(compiled, QuerySyntaxError):
+        return {"error": f"invalid query: {compiled}"}
+    return {"match": compiled.matches(req.events)}
+
+
+def run_eval(inp: Iterable[bytes], out: IO[bytes]) -> int:
+    """Answer every line of `inp` on `out`, one JSON line each, flushed as it goes."""
+    for raw in inp:
+        out.write(_ENCODER.encode(eval_line(raw.rstrip(b"\r\n"))) + b"\n")
+        out.flush()
+    return 0
+
+
+def _list_presets(out: IO[str]) -> int:
+    for p in PRESETS.values():
+        print(f"{p.name}: {p.title}", file=out)
+        print(f"    {p.description}", file=out)
+        for param in p.params:
+            need = "required" if param.required else "optional"
+            choices = f" ({'|'.join(param.choices)})" if param.choices else ""
+            print(f"    {param.name} [{param.type}, {need}]{choices}: {param.help}", file=out)
+    return 0
+
+
+def _preset_handler(args: argparse.Namespace) -> int:
+    params: dict[str, str] = {}
+    for item in args.params:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"mempools: parameter {item!r} is not KEY=VALUE", file=sys.stderr)
+            return 2
+        params[key] = value
+    chain = _Chain(bech32_prefix=args.prefix) if args.prefix else None
+    try:
+        result = get_preset(args.name).compile(params, chain)
+    except ValidationError as exc:
+        print(f"mempools: {exc}", file=sys.stderr)
+        return 2
+    for q in result.queries:
+        print(q)
+    if result.post_filter is not None:
+        print("post-filter: " + msgspec.json.encode(result.post_filter).decode())
+    return 0

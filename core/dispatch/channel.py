@@ -1,0 +1,56 @@
+"""What the dispatcher asks of a channel, and what a channel answers.
+
+A channel delivers one notification to one destination and reports the outcome; it does not
+retry, reschedule or write to the store: those decisions are the dispatcher's, made the same way
+for every kind of destination. Expected failures (an HTTP 500, a blocked bot) are results, not
+exceptions; an exception escaping `deliver` is treated as a transient failure and logged.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from core.models import Destination, Notification
+from core.render import Rendered
+
+#: How much of an endpoint's answer is kept in the attempt log.
+ERROR_TEXT_LIMIT = 300
+
+
+class DeliveryResult(msgspec.Struct, kw_only=True):
+    """One attempt's outcome.
+
+    `permanent` means retrying cannot help (the bot was blocked, the channel is gone): the entry
+    becomes a dead letter at once and, with `disable_reason`, the destination is disabled.
+    `retry_after` (seconds) is the endpoint's own wish (Retry-After, Telegram/Discord retry_after);
+    the next attempt is never earlier.
+    """
+
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    permanent: bool = False
+    disable_reason: str | None = None
+    latency_ms: float | None = None
+    response_body: str | None = None
+
+
+class Channel(Protocol):
+    """Delivers to destinations of one kind ("webhook", "telegram", "discord")."""
+
+    kind: str
+
+    async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered) -> DeliveryResult:
+        ...
+
+    async def close(self) -> None:
+        ...
+
+
+def clip(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
+    """Single-line, bounded text for the attempt log (an endpoint's error page can be huge)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,78 @@
+"""The JSON body webhooks receive (schema: docs/webhook-payload.schema.json).
+
+The body of a notification is a pure function of the stored notification, so every retry, and
+every redelivery after a restart, sends the same bytes under the same `webhook-id`: consumers
+can deduplicate on either.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from core.chain.blocks import Event
+from core.models import Notification
+from core.render import SYSTEM_SUBSCRIPTION_ID
+
+EVENT_MATCHED = "event.matched"
+SYSTEM_NOTICE = "system.notice"
+WEBHOOK_TEST = "webhook.test"
+
+
+class NotificationData(msgspec.Struct, kw_only=True):
+    notification_id: str
+    subscription_id: str
+    subscription_name: str
+    chain_id: str
+    height: int
+    time: datetime
+    tx_hash: str | None
+    tx_code: int | None
+    events: tuple[Event, ...]
+    summary: str
+
+
+class TestData(msgspec.Struct, kw_only=True):
+    destination_id: str
+    message: str
+
+
+class WebhookPayload(msgspec.Struct, kw_only=True):
+    type: str
+    timestamp: datetime
+    data: NotificationData | TestData
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def notification_payload(notification: Notification, summary: str) -> bytes:
+    """The body for `notification`; `timestamp` is when it was created, so the bytes never change."""
+    kind = SYSTEM_NOTICE if notification.subscription_id == SYSTEM_SUBSCRIPTION_ID else EVENT_MATCHED
+    payload = WebhookPayload(
+        type=kind,
+        timestamp=notification.created_at,
+        data=NotificationData(
+            notification_id=notification.id,
+            subscription_id=notification.subscription_id,
+            subscription_name=notification.subscription_name,
+            chain_id=notification.chain_id,
+            height=notification.height,
+            time=notification.time,
+            tx_hash=notification.tx_hash,
+            tx_code=notification.tx_code,
+            events=notification.events,
+            summary=summary,
+        ),
+    )
+    return _encoder.encode(payload)
+
+
+def test_payload(destination_id: str, now: datetime) -> bytes:
+    payload = WebhookPayload(
+        type=WEBHOOK_TEST,
+        timestamp=now,
+        data=TestData(destination_id=destination_id, message="This is a test event from Mempools."),
+    )
+    return _encoder.encode(payload)

@@ -1,0 +1,35 @@
+"""Bech32 address checks for preset parameters.
+
+A typo in an address would make a subscription that silently never fires, so addresses are
+verified (charset, checksum, 5-to-8-bit padding, payload size) and, when the chain is known, the
+human-readable prefix (`osmo`, `osmovaloper`, `osmovalcons`). Addresses are returned lower-case,
+the form in which chains emit them in events.
+"""
+
+from __future__ import annotations
+
+import bech32
+
+from core.errors import ValidationError
+
+#: The Cosmos SDK accepts address payloads of 1 to 255 bytes (20 for keys, 32 for contracts).
+_MAX_PAYLOAD = 255
+
+
+def validate_address(value: object, *, prefix: str | None = None, field: str = "address") -> str:
+    """Return the normalised address or raise `ValidationError` naming `field`."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field}: a bech32 address is required")
+    text = value.strip()
+    if text != text.lower() and text != text.upper():
+        raise ValidationError(f"{field}: {text!r} mixes upper and lower case")
+    text = text.lower()
+    hrp, data = bech32.bech32_decode(text)
+    if hrp is None or data is None:
+        raise ValidationError(f"{field}: {text!r} is not a valid bech32 address (bad characters or checksum)")
+    payload = bech32.convertbits(data, 5, 8, False)
+    if payload is None or not 1 <= len(payload) <= _MAX_PAYLOAD:
+        raise ValidationError(f"{field}: {text!r} is not a valid bech32 address (bad payload)")
+    if prefix is not None and hrp != prefix:
+        raise ValidationError(f"{field}: expected an address starting with {prefix}1, got {text!r}")
+    return text

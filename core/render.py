@@ -1,0 +1,338 @@
+"""The one renderer: a notification's events turned into words, for every channel alike.
+
+Telegram (HTML), Discord (embeds) and webhooks (`summary`) all format the same neutral
+`Rendered` struct, so a transfer reads "1.5 ATOM received by cosmos1…" everywhere, and the
+watcher fills `Notification.summary` through `summarize()` with that same sentence. Amounts are
+shown in the chain's display denom (1500000uatom -> 1.5 ATOM); denoms the chain does not describe
+(including `ibc/<hash>`) are shown raw, shortened so that a 64-character hash does not swamp a
+chat message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+import bech32
+import msgspec
+
+from core.chain.blocks import Event
+from core.models import Chain, Notification
+
+#: Subscription id of the notices Mempools itself sends (a destination was disabled, ...).
+SYSTEM_SUBSCRIPTION_ID = "system"
+SYSTEM_EVENT_PREFIX = "mempools."
+
+_COIN = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z][a-zA-Z0-9/:._-]{1,127})\s*$")
+_MAX_SUMMARY = 280
+
+
+class Field(msgspec.Struct, kw_only=True, frozen=True):
+    """One labelled value; `code` asks for monospace (addresses, hashes), `url` makes it a link."""
+
+    name: str
+    value: str
+    url: str | None = None
+    code: bool = False
+
+
+class Rendered(msgspec.Struct, kw_only=True, frozen=True):
+    """A notification in neutral form: each channel decides how it looks."""
+
+    title: str
+    headline: str
+    fields: tuple[Field, ...]
+    url: str | None
+    summary: str
+    chain_name: str
+    height: int
+    time: datetime
+    tx_hash: str | None
+    failed: bool = False
+    system: bool = False
+
+
+# -- amounts ----------------------------------------------------------------------------------
+def short_denom(denom: str) -> str:
+    """`ibc/27394FB0…` keeps 6 hash characters; `factory/osmo1…/uion` keeps its last part."""
+    if denom.startswith("ibc/") and len(denom) > 14:
+        return f"ibc/{denom[4:10]}…"
+    if denom.startswith("factory/"):
+        parts = denom.split("/")
+        if len(parts) >= 3:
+            return f"factory/{short_address(parts[1])}/{'/'.join(parts[2:])}"
+    if len(denom) > 32:
+        return denom[:20] + "…" + denom[-6:]
+    return denom
+
+
+def _format_decimal(value: Decimal) -> str:
+    text = f"{value:,f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def format_coin(amount: str, denom: str, chain: Chain | None) -> str:
+    """`1500000`, `uatom` -> `1.5 ATOM` when the chain knows uatom, else `1,500,000 uatom`."""
+    meta = chain.denom(denom) if chain is not None else None
+    value = Decimal(amount)
+    if meta is None:
+        return f"{_format_decimal(value)} {short_denom(denom)}"
+    return f"{_format_decimal(value.scaleb(-meta.exponent))} {meta.display}"
+
+
+def format_amount(coins: str, chain: Chain | None) -> str:
+    """A Cosmos coins string (`100uatom,5uosmo`) for people; unparseable text is returned as is."""
+    out: list[str] = []
+    for part in coins.split(","):
+        if not part.strip():
+            continue
+        match = _COIN.match(part)
+        if match is None:
+            return coins
+        out.append(format_coin(match.group(1), match.group(2), chain))
+    return ", ".join(out) if out else coins
+
+
+def short_address(address: str) -> str:
+    """`cosmos1qypq…x9ab`: enough to recognise, short enough for a sentence."""
+    if len(address) <= 20 or "1" not in address:
+        return address
+    hrp, _, rest = address.rpartition("1")
+    return f"{hrp}1{rest[:4]}…{rest[-4:]}"
+
+
+def short_hash(tx_hash: str) -> str:
+    return tx_hash if len(tx_hash) <= 16 else f"{tx_hash[:8]}…{tx_hash[-6:]}"
+
+
+def module_address(prefix: str, module: str) -> str:
+    """The account address of an SDK module (`fee_collector`, ...): sha256(name)[:20] in bech32."""
+    data = bech32.convertbits(hashlib.sha256(module.encode()).digest()[:20], 8, 5)
+    assert data is not None
+    return bech32.bech32_encode(prefix, data)
+
+
+# -- events -----------------------------------------------------------------------------------
+def _attrs(event: Event) -> dict[str, str]:
+    """Attributes as a dict (first value of a key wins, as a person reading the event would)."""
+    out: dict[str, str] = {}
+    for attribute in event.attributes:
+        out.setdefault(attribute.key, attribute.value)
+    return out
+
+
+def _find(events: Sequence[Event], type_: str) -> list[dict[str, str]]:
+    return [_attrs(e) for e in events if e.type == type_]
+
+
+class _Story(msgspec.Struct, kw_only=True):
+    """What happened, in a sentence and a few fields, before the chain/height/tx fields are added."""
+
+    headline: str
+    fields: list[Field] = msgspec.field(default_factory=list)
+
+
+def _transfers(events: Sequence[Event], chain: Chain | None) -> list[dict[str, str]]:
+    """Transfers other than the fee payment (which every tx has and nobody subscribes to read)."""
+    transfers = [t for t in _find(events, "transfer") if t.get("amount")]
+    fee_sinks = {module_address(chain.bech32_prefix, "fee_collector")} if chain is not None else set()
+    fees = [t["fee"] for t in _find(events, "tx") if t.get("fee")]
+    kept: list[dict[str, str]] = []
+    for transfer in transfers:
+        if transfer.get("recipient") in fee_sinks:
+            continue
+        if fees and transfer["amount"] == fees[0]:
+            fees.pop(0)  # the first transfer of exactly the fee is the fee payment
+            continue
+        kept.append(transfer)
+    return kept or transfers
+
+
+def _story_transfer(events: Sequence[Event], chain: Chain | None) -> _Story | None:
+    transfers = _transfers(events, chain)
+    if not transfers:
+        return None
+    first = transfers[0]
+    amount = format_amount(first["amount"], chain)
+    recipient, sender = first.get("recipient", ""), first.get("sender", "")
+    headline = f"{amount} received by {short_address(recipient)}" if recipient else f"{amount} transferred"
+    if sender:
+        headline += f" from {short_address(sender)}"
+    if len(transfers) > 1:
+        headline += f" (+{len(transfers) - 1} more transfer{'s' if len(transfers) > 2 else ''})"
+    fields = [Field(name="Amount", value=amount)]
+    if sender:
+        fields.append(Field(name="From", value=sender, code=True))
+    if recipient:
+        fields.append(Field(name="To", value=recipient, code=True))
+    return _Story(headline=headline, fields=fields)
+
+
+_PROPOSAL_RESULTS = {
+    "proposal_passed": "passed",
+    "proposal_rejected": "rejected",
+    "proposal_failed": "failed",
+    "proposal_dropped": "dropped",
+    "expedited_proposal_rejected": "rejected as expedited (now a regular proposal)",
+}
+
+
+def _story_governance(events: Sequence[Event], chain: Chain | None) -> _Story | None:
+    for type_ in ("active_proposal", "inactive_proposal"):
+        for attrs in _find(events, type_):
+            pid = attrs.get("proposal_id", "?")
+            result = attrs.get("proposal_result", "")
+            verb = _PROPOSAL_RESULTS.get(result, result.removeprefix("proposal_") or "ended")
+            return _Story(headline=f"Proposal #{pid} {verb}", fields=[Field(name="Proposal", value=f"#{pid}")])
+    for attrs in _find(events, "submit_proposal"):
+        pid = attrs.get("proposal_id", "?")
+        fields = [Field(name="Proposal", value=f"#{pid}")]
+        if attrs.get("voting_period_start"):
+            return _Story(headline=f"Proposal #{pid} submitted and in voting period", fields=fields)
+        return _Story(headline=f"Proposal #{pid} submitted", fields=fields)
+    for attrs in _find(events, "proposal_deposit"):
+        pid = attrs.get("proposal_id", "?")
+        amount = format_amount(attrs["amount"], chain) if attrs.get("amount") else "a deposit"
+        return _Story(headline=f"{amount} deposited on proposal #{pid}", fields=[Field(name="Proposal", value=f"#{pid}")])
+    for attrs in _find(events, "proposal_vote"):
+        pid = attrs.get("proposal_id", "?")
+        voter = attrs.get("voter", "")
+        who = f" by {short_address(voter)}" if voter else ""
+        return _Story(headline=f"Vote on proposal #{pid}{who}", fields=[Field(name="Proposal", value=f"#{pid}")])
+    return None
+
+
+def _story_validator(events: Sequence[Event], chain: Chain | None) -> _Story | None:
+    for attrs in _find(events, "slash"):
+        who = attrs.get("address") or attrs.get("validator") or "a validator"
+        reason = attrs.get("reason", "").replace("_", " ")
+        jailed = bool(attrs.get("jailed"))
+        headline = f"Validator {short_address(who)} {'jailed and ' if jailed else ''}slashed"
+        if reason:
+            headline += f" ({reason})"
+        fields = [Field(name="Validator", value=who, code=True)]
+        if reason:
+            fields.append(Field(name="Reason", value=reason))
+        return _Story(headline=headline, fields=fields)
+    for attrs in _find(events, "jail") or _find(events, "liveness"):
+        who = attrs.get("address") or attrs.get("jailed") or attrs.get("validator") or "a validator"
+        verb = "jailed" if any(e.type == "jail" for e in events) else "is missing blocks"
+        return _Story(headline=f"Validator {short_address(who)} {verb}", fields=[Field(name="Validator", value=who, code=True)])
+    for type_, verb, key in (
+        ("delegate", "delegated to", "validator"),
+        ("unbond", "undelegated from", "validator"),
+        ("redelegate", "redelegated from", "source_validator"),
+    ):
+        for attrs in _find(events, type_):
+            amount = format_amount(attrs["amount"], chain) if attrs.get("amount") else "Stake"
+            validator = attrs.get(key, "")
+            headline = f"{amount} {verb} {short_address(validator)}"
+            fields = [Field(name="Amount", value=amount), Field(name="Validator", value=validator, code=True)]
+            if type_ == "redelegate" and attrs.get("destination_validator"):
+                headline += f" to {short_address(attrs['destination_validator'])}"
+            delegator = attrs.get("delegator", "")
+            if delegator:
+                headline += f" by {short_address(delegator)}"
+                fields.append(Field(name="Delegator", value=delegator, code=True))
+            return _Story(headline=headline, fields=fields)
+    return None
+
+
+def _story_wasm(events: Sequence[Event], chain: Chain | None) -> _Story | None:
+    for attrs in _find(events, "wasm"):
+        contract = attrs.get("_contract_address", "")
+        action = attrs.get("action") or attrs.get("method")
+        headline = f"Contract {short_address(contract)} executed" if contract else "Contract executed"
+        if action:
+            headline += f": {action}"
+        fields = [Field(name="Contract", value=contract, code=True)] if contract else []
+        if action:
+            fields.append(Field(name="Action", value=action))
+        return _Story(headline=headline, fields=fields)
+    return None
+
+
+def _story_system(events: Sequence[Event], chain: Chain | None) -> _Story | None:
+    for event in events:
+        if event.type.startswith(SYSTEM_EVENT_PREFIX):
+            attrs = _attrs(event)
+            return _Story(
+                headline=attrs.get("message", event.type.removeprefix(SYSTEM_EVENT_PREFIX)),
+                fields=[Field(name=k.replace("_", " ").capitalize(), value=v) for k, v in attrs.items() if k != "message"],
+            )
+    return None
+
+
+def _story_generic(events: Sequence[Event], chain: Chain | None) -> _Story:
+    actions = [a["action"] for a in _find(events, "message") if a.get("action")]
+    if actions:
+        name = actions[0].rsplit(".", 1)[-1]
+        more = f" (+{len(actions) - 1} more)" if len(actions) > 1 else ""
+        return _Story(headline=f"{name}{more}", fields=[Field(name="Message", value=actions[0], code=True)])
+    types: list[str] = []
+    for event in events:
+        if event.type not in types and event.type not in ("tx", "message", "coin_spent", "coin_received"):
+            types.append(event.type)
+    if not types:
+        return _Story(headline="New block" if not events else "Matched events")
+    shown = ", ".join(types[:4]) + (f" +{len(types) - 4}" if len(types) > 4 else "")
+    return _Story(headline=f"Events: {shown}")
+
+
+_STORIES = (_story_system, _story_governance, _story_validator, _story_wasm, _story_transfer)
+
+
+def _story(events: Sequence[Event], chain: Chain | None) -> _Story:
+    for teller in _STORIES:
+        story = teller(events, chain)
+        if story is not None:
+            return story
+    return _story_generic(events, chain)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summarize(events: Iterable[Event], chain: Chain | None, *, tx_code: int | None = None) -> str:
+    """One plain sentence for `Notification.summary` ("1.5 ATOM received by cosmos1…")."""
+    headline = _story(tuple(events), chain).headline
+    if tx_code:
+        headline = f"Failed tx (code {tx_code}): {headline}"
+    return _clip(headline, _MAX_SUMMARY)
+
+
+def render(notification: Notification, chain: Chain | None) -> Rendered:
+    """Everything a channel needs to show `notification`; `chain` None if it is not configured."""
+    system = notification.subscription_id == SYSTEM_SUBSCRIPTION_ID
+    story = _story(notification.events, chain)
+    headline = story.headline
+    if notification.tx_code:
+        headline = f"Failed tx (code {notification.tx_code}): {headline}"
+    chain_name = chain.name if chain is not None else notification.chain_id
+    url = chain.tx_url(notification.tx_hash) if chain is not None and notification.tx_hash else None
+    fields = list(story.fields)
+    if not system:
+        fields.append(Field(name="Chain", value=chain_name))
+        fields.append(Field(name="Height", value=str(notification.height)))
+        fields.append(Field(name="Time", value=notification.time.strftime("%Y-%m-%d %H:%M:%S UTC")))
+        if notification.tx_hash:
+            fields.append(Field(name="Tx", value=short_hash(notification.tx_hash), url=url, code=url is None))
+    return Rendered(
+        title=_clip(notification.subscription_name or "Mempools", 200),
+        headline=headline,
+        fields=tuple(fields),
+        url=url,
+        summary=notification.summary or _clip(headline, _MAX_SUMMARY),
+        chain_name=chain_name,
+        height=notification.height,
+        time=notification.time,
+        tx_hash=notification.tx_hash,
+        failed=bool(notification.tx_code),
+        system=system,
+    )

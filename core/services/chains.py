@@ -1,0 +1,97 @@
+"""The configured chains and how far each watcher has got."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
+
+import msgspec
+
+from core.config import ChainConfig
+from core.errors import NotFoundError, ValidationError
+from core.models import Chain, Denom
+
+ChainStatus = Literal["ok", "lagging", "starting", "not_watched"]
+
+
+class ChainProgress(Protocol):
+    """What a watcher reports (`core.watch.watcher.WatcherStats` fits)."""
+
+    cursor: int
+    tip: int
+
+
+StatsProvider = Callable[[str], ChainProgress | None]
+
+
+class ChainInfo(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    bech32_prefix: str
+    denoms: list[Denom]
+    explorer_tx_url: str | None
+    height: int | None
+    tip: int | None
+    lag: int | None
+    status: ChainStatus
+
+
+def chain_from_config(cfg: ChainConfig) -> Chain:
+    return Chain(
+        id=cfg.id,
+        name=cfg.name,
+        bech32_prefix=cfg.bech32_prefix,
+        explorer_tx_url=cfg.explorer_tx_url,
+        denoms=tuple(Denom(base=d.base, display=d.display, exponent=d.exponent) for d in cfg.denoms),
+    )
+
+
+class ChainService:
+    """Read-only: chains come from the config; progress from `stats(chain_id)` (the watchers)."""
+
+    def __init__(self, chains: Sequence[ChainConfig], stats: StatsProvider | None = None) -> None:
+        self._configs = {c.id: c for c in chains}
+        self._chains = {c.id: chain_from_config(c) for c in chains}
+        self._stats = stats
+
+    def ids(self) -> list[str]:
+        return list(self._chains)
+
+    def require(self, chain_id: str) -> Chain:
+        """The chain, or a ValidationError naming the chains that exist (for create requests)."""
+        chain = self._chains.get(chain_id)
+        if chain is None:
+            known = ", ".join(self._chains) or "none"
+            raise ValidationError(f"chain_id: {chain_id!r} is not a configured chain (configured: {known})")
+        return chain
+
+    def info(self, chain_id: str) -> ChainInfo:
+        chain = self._chains.get(chain_id)
+        if chain is None:
+            raise NotFoundError("chain not found")
+        progress = self._stats(chain_id) if self._stats is not None else None
+        height = tip = lag = None
+        status: ChainStatus = "not_watched"
+        if progress is not None:
+            height, tip = progress.cursor, progress.tip
+            lag = max(0, tip - height)
+            if tip == 0:
+                status = "starting"
+            elif lag > self._configs[chain_id].lag_budget_blocks:
+                status = "lagging"
+            else:
+                status = "ok"
+        return ChainInfo(
+            id=chain.id,
+            name=chain.name,
+            bech32_prefix=chain.bech32_prefix,
+            denoms=list(chain.denoms),
+            explorer_tx_url=chain.explorer_tx_url,
+            height=height,
+            tip=tip,
+            lag=lag,
+            status=status,
+        )
+
+    def list(self) -> list[ChainInfo]:
+        return [self.info(chain_id) for chain_id in self._chains]

@@ -1,0 +1,238 @@
+"""Where notifications go: webhooks, Telegram chats, Discord channels and DMs, per account."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from functools import partial
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import msgspec
+
+from core.dispatch.ssrf import check_webhook_url
+from core.errors import NotFoundError, QuotaExceededError, ValidationError
+from core.ids import new_id
+from core.models import Destination, DiscordDestination, TelegramDestination, WebhookDestination
+from core.repositories import Repositories
+from core.services.clock import Clock, utcnow
+from core.services.errors import UnavailableError
+from core.store.base import WriteBatch
+from core.watch.matching import SubscriptionMatcher
+
+#: How long a rotated-out webhook secret still signs (consumers verify with either meanwhile).
+PREVIOUS_SECRET_GRACE = timedelta(hours=24)
+MAX_NAME = 100
+
+UrlCheck = Callable[[str], Awaitable[object]]
+
+
+class TestDelivery(msgspec.Struct, kw_only=True):
+    """What the endpoint answered to a signed test event."""
+
+    ok: bool
+    status_code: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    response_body: str | None = None
+
+
+class WebhookTester(Protocol):
+    """Sends one signed test event (core/dispatch provides it) and reports the answer."""
+
+    async def __call__(self, destination: WebhookDestination) -> TestDelivery: ...
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _name(value: str | None, fallback: str) -> str:
+    name = (value if value is not None else fallback).strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise ValidationError(f"name: 1 to {MAX_NAME} printable characters")
+    return name
+
+
+class DestinationService:
+    """Create, list, change and delete an account's destinations; nobody else's are ever visible.
+
+    `check_url` validates a webhook URL at registration (the SSRF guard of core/dispatch, which
+    refuses private addresses unless `allow_private_networks`); `tester` sends test events.
+    """
+
+    def __init__(
+        self,
+        repos: Repositories,
+        matcher: SubscriptionMatcher,
+        *,
+        max_per_account: int,
+        allow_private_networks: bool = False,
+        check_url: UrlCheck | None = None,
+        tester: WebhookTester | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._repos = repos
+        self._matcher = matcher
+        self.max_per_account = max_per_account
+        self._check_url = check_url or partial(check_webhook_url, allow_private_networks=allow_private_networks)
+        self._tester = tester
+        self._clock = clock
+
+    # -- create -----------------------------------------------------------------------------------
+    async def create_webhook(self, owner_id: str, url: str, *, name: str | None = None) -> WebhookDestination:
+        """A new webhook; its `secret` is in the returned record, to be shown to the owner once."""
+        await self._check_url(url)
+        host = urlsplit(url).hostname or "webhook"
+        self._check_quota(owner_id)
+        dest = WebhookDestination(
+            id=new_id("dst"),
+            owner_id=owner_id,
+            name=_name(name, host),
+            created_at=self._clock(),
+            url=url,
+            secret=new_webhook_secret(),
+        )
+        self._repos.destinations.put(dest)
+        return dest
+
+    def ensure_telegram_chat(self, owner_id: str, chat_id: int, *, chat_title: str | None = None) -> TelegramDestination:
+        """The owner's destination for this chat, created on first use (idempotent)."""
+        for dest in self._repos.destinations.for_target("telegram", str(chat_id)):
+            if dest.owner_id == owner_id and isinstance(dest, TelegramDestination):
+                if chat_title is not None and dest.chat_title != chat_title:
+                    dest.chat_title = chat_title
+                    self._repos.destinations.put(dest)
+                return dest
+        self._check_quota(owner_id)
+        dest = TelegramDestination(
+            id=new_id("dst"),
+            owner_id=owner_id,
+            name=_name(chat_title[:MAX_NAME] if chat_title else None, f"Telegram chat {chat_id}"),
+            created_at=self._clock(),
+            chat_id=chat_id,
+            chat_title=chat_title,
+        )
+        self._repos.destinations.put(dest)
+        return dest
+
+    def ensure_discord(
+        self,
+        owner_id: str,
+        *,
+        channel_id: int | None = None,
+        user_id: int | None = None,
+        guild_id: int | None = None,
+        name: str | None = None,
+    ) -> DiscordDestination:
+        """The owner's destination for a channel (`channel_id`) or a DM (`user_id`), idempotent."""
+        if (channel_id is None) == (user_id is None):
+            raise ValidationError("give exactly one of channel_id (a channel) or user_id (a DM)")
+        target = str(channel_id) if channel_id is not None else f"user:{user_id}"
+        for dest in self._repos.destinations.for_target("discord", target):
+            if dest.owner_id == owner_id and isinstance(dest, DiscordDestination):
+                return dest
+        self._check_quota(owner_id)
+        fallback = f"Discord channel {channel_id}" if channel_id is not None else "Discord DM"
+        dest = DiscordDestination(
+            id=new_id("dst"),
+            owner_id=owner_id,
+            name=_name(name[:MAX_NAME] if name else None, fallback),
+            created_at=self._clock(),
+            channel_id=channel_id,
+            user_id=user_id,
+            guild_id=guild_id,
+        )
+        self._repos.destinations.put(dest)
+        return dest
+
+    # -- read -------------------------------------------------------------------------------------
+    def list(self, owner_id: str) -> list[Destination]:
+        return self._repos.destinations.of_owner(owner_id)
+
+    def get(self, owner_id: str, destination_id: str) -> Destination:
+        dest = self._repos.destinations.get(destination_id) if destination_id else None
+        if dest is None or dest.owner_id != owner_id:
+            raise NotFoundError("destination not found")
+        return dest
+
+    def require_owned(self, owner_id: str, destination_ids: list[str]) -> list[str]:
+        """The ids, de-duplicated in order; ValidationError if one is not the owner's (or absent)."""
+        unique = list(dict.fromkeys(destination_ids))
+        for dest_id in unique:
+            dest = self._repos.destinations.get(dest_id) if dest_id else None
+            if dest is None or dest.owner_id != owner_id:
+                raise ValidationError(f"destination_ids: {dest_id!r} is not one of your destinations")
+        return unique
+
+    # -- change -----------------------------------------------------------------------------------
+    async def update(
+        self,
+        owner_id: str,
+        destination_id: str,
+        *,
+        name: str | None = None,
+        enabled: bool | None = None,
+        url: str | None = None,
+    ) -> Destination:
+        dest = self.get(owner_id, destination_id)
+        if url is not None:
+            if not isinstance(dest, WebhookDestination):
+                raise ValidationError("url: only a webhook destination has a URL")
+            await self._check_url(url)
+            dest = self.get(owner_id, destination_id)  # re-read: the check awaited
+            assert isinstance(dest, WebhookDestination)
+            dest.url = url
+        if name is not None:
+            dest.name = _name(name, "")
+        if enabled is not None:
+            dest.enabled = enabled
+            if enabled:
+                dest.disabled_reason = None
+                dest.failing_since = None
+            else:
+                dest.disabled_reason = "disabled by its owner"
+        self._repos.destinations.put(dest)
+        return dest
+
+    def rotate_secret(self, owner_id: str, destination_id: str) -> WebhookDestination:
+        """A new signing secret; the old one keeps signing alongside for 24 hours."""
+        dest = self.get(owner_id, destination_id)
+        if not isinstance(dest, WebhookDestination):
+            raise ValidationError("rotate_secret: only a webhook destination has a secret")
+        dest.previous_secret = dest.secret
+        dest.previous_secret_expires_at = self._clock() + PREVIOUS_SECRET_GRACE
+        dest.secret = new_webhook_secret()
+        self._repos.destinations.put(dest)
+        return dest
+
+    def delete(self, owner_id: str, destination_id: str) -> None:
+        """Delete it and take it out of the owner's subscriptions (which keep their other destinations)."""
+        dest = self.get(owner_id, destination_id)
+        batch = WriteBatch()
+        changed = []
+        now = self._clock()
+        for sub in self._repos.subscriptions.using_destination(dest.id):
+            sub.destination_ids = [d for d in sub.destination_ids if d != dest.id]
+            sub.updated_at = now
+            self._repos.subscriptions.put(sub, batch)
+            changed.append(sub)
+        self._repos.destinations.delete(dest.id, batch=batch)
+        self._repos.store.write(batch)
+        for sub in changed:
+            self._matcher.upsert(sub)
+
+    async def send_test(self, owner_id: str, destination_id: str) -> TestDelivery:
+        dest = self.get(owner_id, destination_id)
+        if not isinstance(dest, WebhookDestination):
+            raise ValidationError("test: only webhook destinations can be tested here")
+        if self._tester is None:
+            raise UnavailableError("test events are not available in this process")
+        return await self._tester(dest)
+
+    def _check_quota(self, owner_id: str) -> None:
+        if len(self._repos.destinations.of_owner(owner_id)) >= self.max_per_account:
+            raise QuotaExceededError(f"at most {self.max_per_account} destinations per account")

@@ -1,0 +1,161 @@
+"""Subscriptions: an account's queries on one chain, and where their matches are delivered.
+
+Every change is written to the store and then handed to the live matcher, so it takes effect at
+the next block without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core.errors import NotFoundError, QuotaExceededError, ValidationError
+from core.ids import new_id
+from core.models import Subscription
+from core.query.parser import normalize
+from core.query.presets import get_preset
+from core.repositories import Repositories
+from core.services.chains import ChainService
+from core.services.clock import Clock, utcnow
+from core.services.destinations import DestinationService
+from core.watch.matching import SubscriptionMatcher
+
+MAX_QUERIES = 20
+MAX_NAME = 100
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise ValidationError(f"name: 1 to {MAX_NAME} printable characters")
+    return name
+
+
+def normalise_queries(queries: list[str]) -> list[str]:
+    """Each query parsed and in canonical form; a `QuerySyntaxError` says where the first bad one fails."""
+    if not queries:
+        raise ValidationError("queries: at least one query is required")
+    if len(queries) > MAX_QUERIES:
+        raise ValidationError(f"queries: at most {MAX_QUERIES} queries per subscription")
+    return list(dict.fromkeys(normalize(q) for q in queries))
+
+
+class SubscriptionService:
+    """CRUD of subscriptions, owner-checked, quota-checked, and kept in step with the matcher."""
+
+    def __init__(
+        self,
+        repos: Repositories,
+        matcher: SubscriptionMatcher,
+        chains: ChainService,
+        destinations: DestinationService,
+        *,
+        max_per_account: int,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._repos = repos
+        self._matcher = matcher
+        self._chains = chains
+        self._destinations = destinations
+        self.max_per_account = max_per_account
+        self._clock = clock
+
+    def create(
+        self,
+        owner_id: str,
+        *,
+        chain_id: str,
+        name: str,
+        queries: list[str] | None = None,
+        preset: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        destination_ids: list[str] | None = None,
+        enabled: bool = True,
+    ) -> Subscription:
+        """From raw `queries`, or from a `preset` with its `params` (exactly one of the two)."""
+        chain = self._chains.require(chain_id)
+        clean_name = _check_name(name)
+        post_filter = None
+        stored_params: dict[str, str] | None = None
+        if (queries is None) == (preset is None):
+            raise ValidationError("give either queries or a preset (with params), not both")
+        if preset is not None:
+            stored_params = {str(k): str(v) for k, v in (params or {}).items()}
+            result = get_preset(preset).compile(stored_params, chain)
+            queries, post_filter = result.queries, result.post_filter
+        elif params:
+            raise ValidationError("params: only used with a preset")
+        assert queries is not None
+        normalised = normalise_queries(queries)
+        dest_ids = self._destinations.require_owned(owner_id, destination_ids or [])
+        if len(self._repos.subscriptions.of_owner(owner_id)) >= self.max_per_account:
+            raise QuotaExceededError(f"at most {self.max_per_account} subscriptions per account")
+        now = self._clock()
+        sub = Subscription(
+            id=new_id("sub"),
+            owner_id=owner_id,
+            chain_id=chain.id,
+            name=clean_name,
+            queries=normalised,
+            destination_ids=dest_ids,
+            enabled=enabled,
+            preset=preset,
+            params=stored_params,
+            post_filter=post_filter,
+            created_at=now,
+            updated_at=now,
+        )
+        self._repos.subscriptions.put(sub)
+        self._matcher.upsert(sub)
+        return sub
+
+    def list(self, owner_id: str, *, chain_id: str | None = None, enabled: bool | None = None) -> list[Subscription]:
+        return [
+            s
+            for s in self._repos.subscriptions.of_owner(owner_id)
+            if (chain_id is None or s.chain_id == chain_id) and (enabled is None or s.enabled == enabled)
+        ]
+
+    def get(self, owner_id: str, subscription_id: str) -> Subscription:
+        sub = self._repos.subscriptions.get(subscription_id) if subscription_id else None
+        if sub is None or sub.owner_id != owner_id:
+            raise NotFoundError("subscription not found")
+        return sub
+
+    def update(
+        self,
+        owner_id: str,
+        subscription_id: str,
+        *,
+        name: str | None = None,
+        queries: list[str] | None = None,
+        destination_ids: list[str] | None = None,
+        enabled: bool | None = None,
+    ) -> Subscription:
+        """Change what is given; new queries replace a preset's (the subscription becomes custom)."""
+        sub = self.get(owner_id, subscription_id)
+        if name is not None:
+            sub.name = _check_name(name)
+        if queries is not None:
+            sub.queries = normalise_queries(queries)
+            sub.preset, sub.params, sub.post_filter = None, None, None
+        if destination_ids is not None:
+            sub.destination_ids = self._destinations.require_owned(owner_id, destination_ids)
+        if enabled is not None:
+            sub.enabled = enabled
+        sub.updated_at = self._clock()
+        self._repos.subscriptions.put(sub)
+        self._matcher.upsert(sub)
+        return sub
+
+    def pause(self, owner_id: str, subscription_id: str) -> Subscription:
+        return self.update(owner_id, subscription_id, enabled=False)
+
+    def resume(self, owner_id: str, subscription_id: str) -> Subscription:
+        return self.update(owner_id, subscription_id, enabled=True)
+
+    def delete(self, owner_id: str, subscription_id: str) -> None:
+        """Gone from the store and the matcher; its past notifications stay in the history."""
+        sub = self.get(owner_id, subscription_id)
+        self._repos.subscriptions.delete(sub.id)
+        self._matcher.remove(sub.id)

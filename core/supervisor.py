@@ -1,0 +1,76 @@
+"""Run the long-lived parts of the process as tasks of one loop, restarting any that fail.
+
+A watcher that hits a bug must not take the API or the other chains down with it: each part
+runs under supervision, is restarted with exponential backoff when it raises, and its state
+(running, restarting, last error) is visible to /ready and the logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+log = logging.getLogger("mempools.supervisor")
+
+PartFactory = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class PartState(msgspec.Struct):
+    name: str
+    status: str = "starting"  # running | restarting | stopped
+    restarts: int = 0
+    last_error: str | None = None
+
+
+class Supervisor:
+    def __init__(self, *, min_backoff: float = 0.5, max_backoff: float = 60.0) -> None:
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.parts: dict[str, PartState] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, name: str, factory: PartFactory, stop: asyncio.Event) -> None:
+        """Run `factory(stop)` until it returns with `stop` set; restart it when it raises."""
+        self.parts[name] = PartState(name=name)
+        self._tasks[name] = asyncio.create_task(self._supervise(name, factory, stop), name=name)
+
+    async def _supervise(self, name: str, factory: PartFactory, stop: asyncio.Event) -> None:
+        state = self.parts[name]
+        backoff = self.min_backoff
+        while not stop.is_set():
+            state.status = "running"
+            started = time.monotonic()
+            try:
+                await factory(stop)
+                if stop.is_set():
+                    break
+                raise RuntimeError("returned before shutdown")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                state.restarts += 1
+                state.last_error = f"{type(exc).__name__}: {exc}"
+                state.status = "restarting"
+                if time.monotonic() - started > 60:
+                    backoff = self.min_backoff  # it ran fine for a while: start the backoff over
+                log.error("%s failed (%s); restarting in %.1f s", name, state.last_error, backoff, exc_info=exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(self.max_backoff, backoff * 2)
+        state.status = "stopped"
+
+    async def wait(self, timeout: float | None = None) -> None:
+        """Wait for every part to finish (after `stop` was set), cancelling stragglers at `timeout`."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks.values(), timeout=timeout)
+        for task in pending:
+            log.warning("%s did not stop in time; cancelling it", task.get_name())
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Following chains: the matcher registry, the per-block processor and the per-chain watcher."""

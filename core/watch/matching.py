@@ -1,0 +1,54 @@
+"""The live set of subscriptions the watchers match blocks against.
+
+One `SubscriptionIndex` per chain, fed from the store at start and kept current by the
+subscription service on every create, update, pause and delete, so a change takes effect at the
+next block without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from core.models import Subscription
+from core.query.index import SubscriptionIndex
+
+
+class SubscriptionMatcher:
+    """Enabled subscriptions by chain, indexed by their queries."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[str, SubscriptionIndex] = {}
+        self._subscriptions: dict[str, Subscription] = {}
+
+    def load(self, subscriptions: Iterable[Subscription]) -> None:
+        for sub in subscriptions:
+            self.upsert(sub)
+
+    def upsert(self, sub: Subscription) -> None:
+        """Add or replace `sub`; a paused subscription leaves the index."""
+        old = self._subscriptions.get(sub.id)
+        if old is not None and old.chain_id != sub.chain_id:
+            self.remove(sub.id)
+        if not sub.enabled:
+            self.remove(sub.id)
+            return
+        index = self._indexes.setdefault(sub.chain_id, SubscriptionIndex())
+        index.update(sub.id, sub.queries, sub.min_amount)
+        self._subscriptions[sub.id] = sub
+
+    def remove(self, subscription_id: str) -> None:
+        old = self._subscriptions.pop(subscription_id, None)
+        if old is not None:
+            self._indexes[old.chain_id].remove(subscription_id)
+
+    def match(self, chain_id: str, events_map: Mapping[str, Sequence[str]]) -> list[Subscription]:
+        """Subscriptions of `chain_id` that fire on this scope (query and min-amount filter), in id order."""
+        index = self._indexes.get(chain_id)
+        if index is None:
+            return []
+        return [self._subscriptions[sub_id] for sub_id in sorted(index.match(events_map))]
+
+    def count(self, chain_id: str | None = None) -> int:
+        if chain_id is None:
+            return len(self._subscriptions)
+        return sum(1 for s in self._subscriptions.values() if s.chain_id == chain_id)

@@ -1,0 +1,251 @@
+"""The watcher of one chain: every height, in order, exactly once.
+
+The stored cursor is the last height whose batch was committed. Behind the tip, a bounded
+window of heights is fetched concurrently (network latency overlaps) while commits happen
+strictly in height order; at the tip, a websocket `NewBlock` trigger and `/status` polling at
+block cadence say when to look again. The websocket is only a hint: heights are always fetched
+from `/block_results` + `/block`, so nothing is missed when it drops.
+
+Failures never skip a height: transient errors are retried with backoff (logged once per
+incident); a height that every endpoint says is pruned becomes a recorded gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+import msgspec
+
+from core.chain.blocks import DecodedBlock
+from core.chain.errors import HeightNotAvailable, RpcError
+from core.incidents import IncidentLog
+from core.models import ChainCursor
+from core.repositories import Repositories
+from core.timeutil import utcnow
+from core.watch.processor import BlockProcessor
+
+log = logging.getLogger("mempools.watcher")
+
+
+class BlockSource(Protocol):
+    """Where a watcher gets heights from (an endpoint pool in production, anything in tests)."""
+
+    async def latest_height(self) -> int: ...
+
+    async def fetch_height(self, height: int) -> DecodedBlock: ...
+
+    def new_heights(self) -> AsyncIterator[int]: ...
+
+
+class WatcherStats(msgspec.Struct):
+    """What the watcher has done, for /ready, /metrics and progress display."""
+
+    chain_id: str
+    cursor: int = 0
+    tip: int = 0
+    blocks: int = 0
+    matches: int = 0
+    notifications: int = 0
+    gaps: int = 0
+    errors: int = 0
+    last_commit_monotonic: float = 0.0
+    started_height: int = 0
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.tip - self.cursor)
+
+
+class _Gap(msgspec.Struct, frozen=True):
+    reason: str
+
+
+class ChainWatcher:
+    def __init__(
+        self,
+        chain_id: str,
+        source: BlockSource,
+        processor: BlockProcessor,
+        repos: Repositories,
+        *,
+        start_height: int = 0,
+        window: int = 32,
+        poll_interval: float = 1.0,
+        max_backoff: float = 30.0,
+        on_progress: Callable[[WatcherStats], None] | None = None,
+    ) -> None:
+        self.chain_id = chain_id
+        self.source = source
+        self.processor = processor
+        self.repos = repos
+        self.start_height = start_height
+        self.window = max(1, window)
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self.on_progress = on_progress
+        self.stats = WatcherStats(chain_id=chain_id)
+        self._tip_changed = asyncio.Event()
+        self._incidents = IncidentLog(log)
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        cursor = await self._initial_cursor(stop)
+        if cursor is None:
+            return
+        self.stats.cursor = self.stats.started_height = cursor
+        trigger = asyncio.create_task(self._follow_trigger(), name=f"trigger:{self.chain_id}")
+        try:
+            while not stop.is_set():
+                if self.stats.cursor >= self.stats.tip:
+                    await self._refresh_tip()
+                if self.stats.cursor >= self.stats.tip:
+                    await self._wait_for_tip(stop)
+                    continue
+                await self._catch_up(stop)
+        finally:
+            trigger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await trigger
+
+    async def _initial_cursor(self, stop: asyncio.Event) -> int | None:
+        stored = self.repos.cursors.get(self.chain_id)
+        if stored is not None:
+            log.info("%s: resuming after height %d", self.chain_id, stored.height)
+            return stored.height
+        if self.start_height > 0:
+            cursor = self.start_height - 1
+        else:
+            while not stop.is_set():
+                if await self._refresh_tip():
+                    break
+                await self._sleep(stop, self._backoff(self.stats.errors))
+            if stop.is_set():
+                return None
+            cursor = self.stats.tip - 1
+        # Pin the starting point now: a restart before the first commit must not move it.
+        self.repos.cursors.put(ChainCursor(chain_id=self.chain_id, height=cursor, updated_at=utcnow()))
+        log.info("%s: starting at height %d", self.chain_id, cursor + 1)
+        return cursor
+
+    async def _catch_up(self, stop: asyncio.Event) -> None:
+        """Fetch ahead in a bounded window, commit strictly in order."""
+        pending: dict[int, asyncio.Task[DecodedBlock | _Gap]] = {}
+        next_fetch = self.stats.cursor + 1
+        try:
+            while not stop.is_set() and self.stats.cursor < self.stats.tip:
+                while next_fetch <= self.stats.tip and next_fetch - self.stats.cursor <= self.window:
+                    pending[next_fetch] = asyncio.create_task(self._fetch(next_fetch, stop))
+                    next_fetch += 1
+                height = self.stats.cursor + 1
+                task = pending.pop(height)
+                stopper = asyncio.create_task(stop.wait())
+                try:
+                    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopper.cancel()
+                if not task.done():
+                    pending[height] = task
+                    return
+                self._commit(height, task.result())
+        finally:
+            for task in pending.values():
+                task.cancel()
+            await asyncio.gather(*pending.values(), return_exceptions=True)
+
+    def _commit(self, height: int, result: DecodedBlock | _Gap) -> None:
+        if isinstance(result, _Gap):
+            self.processor.record_gap(height, result.reason)
+            self.stats.gaps += 1
+            log.warning(
+                "%s: height %d is not available from any endpoint (%s): recorded as a gap",
+                self.chain_id,
+                height,
+                result.reason,
+            )
+        else:
+            outcome = self.processor.process(result)
+            self.stats.blocks += 1
+            self.stats.matches += outcome.matches
+            self.stats.notifications += outcome.notifications
+        self.stats.cursor = height
+        self.stats.last_commit_monotonic = time.monotonic()
+        if self.on_progress is not None:
+            self.on_progress(self.stats)
+
+    async def _fetch(self, height: int, stop: asyncio.Event) -> DecodedBlock | _Gap:
+        """One height, retried until it is had or known to be gone; never gives up silently."""
+        failures = 0
+        key = f"{self.chain_id}:fetch"
+        while True:
+            try:
+                block = await self.source.fetch_height(height)
+            except HeightNotAvailable as exc:
+                if exc.in_future:
+                    await self._sleep(stop, self.poll_interval)
+                    continue
+                self._incidents.resolved(key)
+                return _Gap(reason=str(exc))
+            except RpcError as exc:
+                failures += 1
+                self.stats.errors += 1
+                self._incidents.failure(key, "%s: cannot fetch height %d: %s (retrying)", self.chain_id, height, exc)
+                await self._sleep(stop, self._backoff(failures))
+                continue
+            if block.height != height:
+                failures += 1
+                self._incidents.failure(
+                    key, "%s: asked for height %d, got %d (retrying)", self.chain_id, height, block.height
+                )
+                await self._sleep(stop, self._backoff(failures))
+                continue
+            self._incidents.resolved(key)
+            return block
+
+    # -- the tip ------------------------------------------------------------------------------
+    async def _refresh_tip(self) -> bool:
+        key = f"{self.chain_id}:status"
+        try:
+            latest = await self.source.latest_height()
+        except RpcError as exc:
+            self.stats.errors += 1
+            self._incidents.failure(key, "%s: cannot read the chain tip: %s (retrying)", self.chain_id, exc)
+            return False
+        self._incidents.resolved(key)
+        # A node going backwards (a lagging fail-over) never moves the tip we know down.
+        self.stats.tip = max(self.stats.tip, latest)
+        return True
+
+    async def _wait_for_tip(self, stop: asyncio.Event) -> None:
+        self._tip_changed.clear()
+        waiters = {asyncio.create_task(self._tip_changed.wait()), asyncio.create_task(stop.wait())}
+        try:
+            await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _follow_trigger(self) -> None:
+        """New heights from the websocket: a hint to look now instead of at the next poll."""
+        try:
+            async for height in self.source.new_heights():
+                if height > self.stats.tip:
+                    self.stats.tip = height
+                    self._tip_changed.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the trigger is optional: polling carries on without it
+            log.info("%s: websocket trigger stopped (%s); polling continues", self.chain_id, exc)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _backoff(self, failures: int) -> float:
+        return min(self.max_backoff, 0.25 * 2 ** min(failures, 10))
+
+    @staticmethod
+    async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
