@@ -1,34 +1,118 @@
-"""The Litestar application: built from core services passed in, never from globals."""
+"""The Litestar application: built from core services passed in, never from globals.
+
+`create_app` wires the route modules to the services through Litestar's dependency injection
+(`accounts`, `destinations`, ... and `caller` for authenticated handlers), and sets the
+conventions every route shares: problem+json errors, a body size limit, JSON-only bodies,
+compression, CORS and the OpenAPI 3.1 document at `/schema/openapi.json`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from litestar import Litestar, Response, get
+from litestar import Litestar, Request
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from msgspec import Struct
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
+from api.auth import SESSION_COOKIE, resolve_caller
+from api.problems import EXCEPTION_HANDLERS
+from api.routes import accounts, chains, destinations, history, queries, subscriptions
+from api.routes.ops import ops_handlers
+from api.settings import ApiSettings
+from api.throttle import LoginThrottle
+from core.config import ApiConfig
 from core.readiness import Readiness
+from core.services import Services
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-class HealthBody(Struct):
-    status: str
+def _has_body(request: Request[Any, Any, Any]) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in request.headers
 
 
-def create_app(readiness: Callable[[], Readiness]) -> Litestar:
-    @get("/health", sync_to_thread=False, tags=["operations"])
-    def health() -> HealthBody:
-        """Alive: the process answers."""
-        return HealthBody(status="ok")
+async def require_json_body(request: Request[Any, Any, Any]) -> None:
+    """415 for a request body that is not JSON (before anything reads it)."""
+    if request.method in _BODY_METHODS and _has_body(request):
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json" and not (
+            media_type.startswith("application/") and media_type.endswith("+json")
+        ):
+            raise HTTPException(status_code=415, detail="request body must be application/json")
 
-    @get("/ready", sync_to_thread=False, tags=["operations"])
-    def ready() -> Response[Readiness]:
-        """Ready (200) or not (503): the store is open and each chain's watcher is within its lag budget."""
-        state = readiness()
-        return Response(state, status_code=200 if state.ready else 503)
 
+def _provide(value: object) -> Provide:
+    return Provide(lambda: value, sync_to_thread=False, use_cache=True)
+
+
+def create_app(
+    readiness: Callable[[], Readiness],
+    services: Services | None = None,
+    *,
+    api_config: ApiConfig | None = None,
+    throttle: LoginThrottle | None = None,
+) -> Litestar:
+    """The API app. Without `services` only `/health`, `/ready` and the schema are served."""
+    config = api_config or ApiConfig()
+    handlers: list[Any] = ops_handlers(readiness)
+    dependencies: dict[str, Provide] = {}
+    if services is not None:
+        for module in (accounts, chains, destinations, subscriptions, queries, history):
+            handlers.extend(module.HANDLERS)
+        dependencies = {
+            "accounts": _provide(services.accounts),
+            "chains": _provide(services.chains),
+            "destinations": _provide(services.destinations),
+            "subscriptions": _provide(services.subscriptions),
+            "history": _provide(services.history),
+            "queries": _provide(services.queries),
+            "throttle": _provide(throttle or LoginThrottle()),
+            "api_settings": _provide(ApiSettings(public_url=config.public_url)),
+            "caller": Provide(resolve_caller),
+        }
     return Litestar(
-        route_handlers=[health, ready],
-        openapi_config=OpenAPIConfig(title="Mempools API", version="1.0.0", path="/schema"),
+        route_handlers=handlers,
+        dependencies=dependencies,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_request=require_json_body,
+        request_max_body_size=config.max_body_bytes,
+        compression_config=CompressionConfig(backend="brotli", brotli_gzip_fallback=True, minimum_size=1024),
+        cors_config=(
+            CORSConfig(
+                allow_origins=config.cors_origins,
+                allow_credentials=True,
+                allow_headers=["Authorization", "Content-Type"],
+                allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            )
+            if config.cors_origins
+            else None
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Mempools API",
+            version="1.0.0",
+            description="Notifications for Cosmos (CometBFT) chains. Authenticate with `Authorization: Bearer mp_...` "
+            "(an API key) or the session cookie set by `POST /v1/sessions`. Errors are RFC 9457 problem details.",
+            path="/schema",
+            render_plugins=[RedocRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(type="http", scheme="bearer", description="An API key, `mp_...`"),
+                    "session": SecurityScheme(
+                        type="apiKey", security_scheme_in="cookie", name=SESSION_COOKIE, description="Login session"
+                    ),
+                }
+            ),
+            security=[{"apiKey": []}, {"session": []}],
+        ),
         logging_config=None,  # the process configures logging once, in core.logs
+        debug=False,
     )

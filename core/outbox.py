@@ -19,6 +19,7 @@ from core.models import DeadLetter, OutboxEntry
 from core.repositories import DeadLetterRepository
 from core.store.base import KVStore, WriteBatch
 from core.store.collection import Collection, Index
+from core.store.keys import key, prefix
 from core.timeutil import to_millis
 
 
@@ -54,10 +55,18 @@ class Outbox:
     def due(self, now: datetime, limit: int, skip: set[tuple[str, str]] | None = None) -> list[OutboxEntry]:
         """Entries due at or before `now`, earliest first, leaving out those in `skip` (in flight)."""
         found: list[OutboxEntry] = []
-        for _, entry in self.entries.scan_index("due", stop=(to_millis(now) + 1,)):
-            if skip and (entry.notification_id, entry.destination_id) in skip:
+        base = prefix("ix.obx.due")
+        for _, record_key in self.store.scan(base, stop=base + key(to_millis(now) + 1)):
+            if skip:
+                # The record key is `obx\0<notification>\0<destination>`: skip in-flight entries
+                # without reading and decoding them (the dispatcher skips hundreds per scan).
+                _, nid, did = record_key.split(b"\x00", 2)
+                if (nid.decode(), did.decode()) in skip:
+                    continue
+            raw = self.store.get(record_key)
+            if raw is None:
                 continue
-            found.append(entry)
+            found.append(self.entries.decode(raw))
             if len(found) >= limit:
                 break
         return found

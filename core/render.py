@@ -198,7 +198,9 @@ def _story_governance(events: Sequence[Event], chain: Chain | None) -> _Story | 
     for attrs in _find(events, "proposal_deposit"):
         pid = attrs.get("proposal_id", "?")
         amount = format_amount(attrs["amount"], chain) if attrs.get("amount") else "a deposit"
-        return _Story(headline=f"{amount} deposited on proposal #{pid}", fields=[Field(name="Proposal", value=f"#{pid}")])
+        return _Story(
+            headline=f"{amount} deposited on proposal #{pid}", fields=[Field(name="Proposal", value=f"#{pid}")]
+        )
     for attrs in _find(events, "proposal_vote"):
         pid = attrs.get("proposal_id", "?")
         voter = attrs.get("voter", "")
@@ -222,7 +224,9 @@ def _story_validator(events: Sequence[Event], chain: Chain | None) -> _Story | N
     for attrs in _find(events, "jail") or _find(events, "liveness"):
         who = attrs.get("address") or attrs.get("jailed") or attrs.get("validator") or "a validator"
         verb = "jailed" if any(e.type == "jail" for e in events) else "is missing blocks"
-        return _Story(headline=f"Validator {short_address(who)} {verb}", fields=[Field(name="Validator", value=who, code=True)])
+        return _Story(
+            headline=f"Validator {short_address(who)} {verb}", fields=[Field(name="Validator", value=who, code=True)]
+        )
     for type_, verb, key in (
         ("delegate", "delegated to", "validator"),
         ("unbond", "undelegated from", "validator"),
@@ -263,7 +267,9 @@ def _story_system(events: Sequence[Event], chain: Chain | None) -> _Story | None
             attrs = _attrs(event)
             return _Story(
                 headline=attrs.get("message", event.type.removeprefix(SYSTEM_EVENT_PREFIX)),
-                fields=[Field(name=k.replace("_", " ").capitalize(), value=v) for k, v in attrs.items() if k != "message"],
+                fields=[
+                    Field(name=k.replace("_", " ").capitalize(), value=v) for k, v in attrs.items() if k != "message"
+                ],
             )
     return None
 

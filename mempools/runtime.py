@@ -15,6 +15,7 @@ from collections.abc import Generator
 import uvicorn
 
 from api.app import create_app
+from core.chain.blocks import DecodedBlock
 from core.chain.pool import EndpointPool
 from core.config import Config
 from core.errors import MempoolsError
@@ -22,6 +23,7 @@ from core.models import Chain
 from core.outbox import Outbox
 from core.readiness import Readiness
 from core.repositories import Repositories
+from core.services import Services
 from core.store import RocksStore, open_store
 from core.supervisor import Supervisor
 from core.watch.matching import SubscriptionMatcher
@@ -85,7 +87,20 @@ class Runtime:
                 start_height=chain_config.start_height,
             )
         self.supervisor = Supervisor()
-        self.api = create_app(readiness=self.readiness)
+        self.services = Services.build(
+            config,
+            self.repos,
+            self.matcher,
+            self.outbox,
+            stats=lambda chain_id: self.watchers[chain_id].stats if chain_id in self.watchers else None,
+            fetch_block=self.fetch_block,
+            tester=None,  # TODO(lead): the dispatcher's WebhookChannel.send_test_event once it is built here
+        )
+        self.api = create_app(readiness=self.readiness, services=self.services, api_config=config.api)
+
+    async def fetch_block(self, chain_id: str, height: int) -> DecodedBlock:
+        """One block of a configured chain, through its endpoint pool (the query tester uses it)."""
+        return await self.pools[chain_id].fetch_height(height)
 
     @classmethod
     def open(cls, config: Config) -> Runtime:

@@ -55,7 +55,6 @@ def test_match_vector_queries_parse_under_v038_grammar(case: dict) -> None:
         ("ANDROID.x EXISTS", "ANDROID.x EXISTS"),
         ("EXISTSx EXISTS", "EXISTSx EXISTS"),
         ("DATE.x EXISTS", "DATE.x EXISTS"),
-        ("DATE= 5", "DATE = 5"),  # DATE is a tag unless followed by exactly one space
         ("données.montant EXISTS", "données.montant EXISTS"),  # Go: unicode.IsLetter
         ("a..b- EXISTS", "a..b- EXISTS"),
         ("a.b = '\u00e9\u4e2d'", "a.b = '\u00e9\u4e2d'"),
@@ -64,6 +63,15 @@ def test_match_vector_queries_parse_under_v038_grammar(case: dict) -> None:
 def test_valid_queries_and_normal_form(text: str, normal: str) -> None:
     assert normalize(text) == normal
     assert normalize(normal) == normal
+
+
+def test_tags_named_date_or_time() -> None:
+    # DATE / TIME are tags unless followed by exactly one space; like CometBFT's String(), the
+    # normal form then reads as a literal, so such a tag's normal form does not parse again.
+    assert normalize("DATE= 5") == "DATE = 5"
+    assert normalize("TIME EXISTS AND TIME.x EXISTS".replace("TIME EXISTS AND ", "")) == "TIME.x EXISTS"
+    with pytest.raises(QuerySyntaxError):
+        parse("DATE = 5")
 
 
 def test_ast_shape() -> None:
@@ -257,7 +265,8 @@ def test_any_text_parses_or_raises_query_syntax_error(text: str) -> None:
         assert 0 <= exc.position <= len(text)
         exc.caret_lines  # noqa: B018 - must not raise either
         return
-    assert parse(str(q)) == q
+    if not any(c.tag in ("DATE", "TIME") for c in q.conditions):
+        assert parse(str(q), max_length=None) == q
 
 
 _ALPHABET = st.sampled_from(list("ab.=<>' ANDEXISTSCONTAIN5.0-_T:Z\t\x00é!\"()"))

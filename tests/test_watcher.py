@@ -87,7 +87,7 @@ class Harness:
         matcher = SubscriptionMatcher()
         matcher.load(self.repos.subscriptions.of_chain(CHAIN_ID))
         self.outbox = Outbox(store)
-        self.pool = EndpointPool(CHAIN_ID, urls, timeout=2.0, min_cooldown=0.05, max_cooldown=0.2)
+        self.pool = EndpointPool(CHAIN_ID, urls, timeout=0.5, min_cooldown=0.05, max_cooldown=0.2)
         self.committed: list[int] = []
         self.watcher = ChainWatcher(
             CHAIN_ID,
@@ -104,19 +104,29 @@ class Harness:
     def _progress(self, stats: WatcherStats) -> None:
         self.committed.append(stats.cursor)
 
+    def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self.watcher.run(self._stop))
+
+    async def reach(self, height: int, timeout: float = 30) -> None:
+        """Wait until the cursor is at `height`, surfacing a crash of the watcher at once."""
+        async with asyncio.timeout(timeout):
+            while self.watcher.stats.cursor < height:
+                if self._task.done():
+                    self._task.result()
+                await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.wait_for(self._task, 10)
+        await self.pool.aclose()
+
     async def run_until(self, height: int, timeout: float = 30) -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(self.watcher.run(stop))
+        self.start()
         try:
-            async with asyncio.timeout(timeout):
-                while self.watcher.stats.cursor < height:
-                    if task.done():
-                        task.result()
-                    await asyncio.sleep(0.01)
+            await self.reach(height, timeout)
         finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
-            await self.pool.aclose()
+            await self.stop()
 
     def notification_ids(self) -> set[str]:
         return {n.id for n in self.repos.notifications.scan()}
@@ -152,21 +162,14 @@ async def test_catch_up_processes_every_height_once_in_order(devnet: DevnetServe
 
 async def test_follows_new_blocks_at_the_tip(devnet: DevnetServer, store: RocksStore) -> None:
     harness = Harness(store, devnet.chain, [devnet.url], start_height=HISTORY - 2)
-    stop = asyncio.Event()
-    task = asyncio.create_task(harness.watcher.run(stop))
+    harness.start()
     try:
-        async with asyncio.timeout(20):
-            while harness.watcher.stats.cursor < HISTORY:
-                await asyncio.sleep(0.01)
-            for _ in range(5):
-                devnet.advance()
-                target = devnet.chain.tip
-                while harness.watcher.stats.cursor < target:
-                    await asyncio.sleep(0.01)
+        await harness.reach(HISTORY)
+        for _ in range(5):
+            devnet.advance()
+            await harness.reach(devnet.chain.tip, timeout=10)
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await harness.pool.aclose()
+        await harness.stop()
     assert harness.committed == list(range(HISTORY - 2, HISTORY + 6))
 
 

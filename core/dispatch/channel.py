@@ -43,11 +43,11 @@ class Channel(Protocol):
 
     kind: str
 
-    async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered) -> DeliveryResult:
-        ...
+    async def deliver(
+        self, notification: Notification, destination: Destination, rendered: Rendered
+    ) -> DeliveryResult: ...
 
-    async def close(self) -> None:
-        ...
+    async def close(self) -> None: ...
 
 
 def clip(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:

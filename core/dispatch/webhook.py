@@ -64,9 +64,7 @@ class WebhookChannel:
         self.client = client
         self.clock = clock
 
-    async def deliver(
-        self, notification: Notification, destination: Destination, rendered: Rendered
-    ) -> DeliveryResult:
+    async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered) -> DeliveryResult:
         if not isinstance(destination, WebhookDestination):
             raise TypeError(f"{destination.kind} destination given to the webhook channel")
         body = notification_payload(notification, rendered.summary)

@@ -184,6 +184,10 @@ class SubscriptionIndex(Generic[SubId]):
                     rejected.add(sub_id)  # type: ignore[arg-type]
         return result
 
+    def candidate_count(self, events: EventMap | EventView) -> int:
+        """How many distinct queries `match` would evaluate for this scope (diagnostics, tests)."""
+        return len(self._candidates(as_view(events)))
+
     def _candidates(self, view: EventView) -> set[_Node]:
         eq, has = self._eq, self._has
         found: set[_Node] = set()

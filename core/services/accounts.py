@@ -152,7 +152,8 @@ class AccountService:
         """A new session and its token (the cookie value); only the token's hash is stored."""
         token = secrets.token_urlsafe(32)
         now = self._clock()
-        session = Session(id=hash_token(token), account_id=account_id, created_at=now, expires_at=now + self.session_ttl)
+        expires = now + self.session_ttl
+        session = Session(id=hash_token(token), account_id=account_id, created_at=now, expires_at=expires)
         self._sessions.put(session)
         return session, token
 
@@ -173,9 +174,7 @@ class AccountService:
             self._sessions.delete(hash_token(token))
 
     # -- API keys ---------------------------------------------------------------------------------
-    def create_api_key(
-        self, account_id: str, name: str, *, expires_at: datetime | None = None
-    ) -> tuple[ApiKey, str]:
+    def create_api_key(self, account_id: str, name: str, *, expires_at: datetime | None = None) -> tuple[ApiKey, str]:
         """A new key and its plaintext, which is shown once and never stored."""
         name = name.strip()
         if not name or len(name) > 100:
@@ -244,9 +243,7 @@ class AccountService:
         self._repos.store.write(batch)
         return link
 
-    def redeem_link_code(
-        self, code: str, kind: IdentityKind, external_id: str, username: str | None = None
-    ) -> Account:
+    def redeem_link_code(self, code: str, kind: IdentityKind, external_id: str, username: str | None = None) -> Account:
         """Join the chat identity to the code's account and bring along what it owned.
 
         The identity's former account hands over its subscriptions, destinations, notification

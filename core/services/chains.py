@@ -36,22 +36,12 @@ class ChainInfo(msgspec.Struct, kw_only=True):
     status: ChainStatus
 
 
-def chain_from_config(cfg: ChainConfig) -> Chain:
-    return Chain(
-        id=cfg.id,
-        name=cfg.name,
-        bech32_prefix=cfg.bech32_prefix,
-        explorer_tx_url=cfg.explorer_tx_url,
-        denoms=tuple(Denom(base=d.base, display=d.display, exponent=d.exponent) for d in cfg.denoms),
-    )
-
-
 class ChainService:
     """Read-only: chains come from the config; progress from `stats(chain_id)` (the watchers)."""
 
     def __init__(self, chains: Sequence[ChainConfig], stats: StatsProvider | None = None) -> None:
         self._configs = {c.id: c for c in chains}
-        self._chains = {c.id: chain_from_config(c) for c in chains}
+        self._chains = {c.id: c.to_chain() for c in chains}
         self._stats = stats
 
     def ids(self) -> list[str]:

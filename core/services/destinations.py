@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from functools import partial
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import msgspec
-
+from core.dispatch.signing import new_webhook_secret, rotate_secret
 from core.dispatch.ssrf import check_webhook_url
+from core.dispatch.webhook import TestEventResult
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
 from core.ids import new_id
 from core.models import Destination, DiscordDestination, TelegramDestination, WebhookDestination
@@ -22,32 +19,15 @@ from core.services.errors import UnavailableError
 from core.store.base import WriteBatch
 from core.watch.matching import SubscriptionMatcher
 
-#: How long a rotated-out webhook secret still signs (consumers verify with either meanwhile).
-PREVIOUS_SECRET_GRACE = timedelta(hours=24)
 MAX_NAME = 100
 
 UrlCheck = Callable[[str], Awaitable[object]]
 
 
-class TestDelivery(msgspec.Struct, kw_only=True):
-    """What the endpoint answered to a signed test event."""
-
-    ok: bool
-    status_code: int | None = None
-    latency_ms: float | None = None
-    error: str | None = None
-    response_body: str | None = None
-
-
 class WebhookTester(Protocol):
-    """Sends one signed test event (core/dispatch provides it) and reports the answer."""
+    """Sends one signed test event now (`core.dispatch.WebhookChannel.send_test_event`)."""
 
-    async def __call__(self, destination: WebhookDestination) -> TestDelivery: ...
-
-
-def new_webhook_secret() -> str:
-    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    async def __call__(self, destination: WebhookDestination) -> TestEventResult: ...
 
 
 def _name(value: str | None, fallback: str) -> str:
@@ -99,7 +79,9 @@ class DestinationService:
         self._repos.destinations.put(dest)
         return dest
 
-    def ensure_telegram_chat(self, owner_id: str, chat_id: int, *, chat_title: str | None = None) -> TelegramDestination:
+    def ensure_telegram_chat(
+        self, owner_id: str, chat_id: int, *, chat_title: str | None = None
+    ) -> TelegramDestination:
         """The owner's destination for this chat, created on first use (idempotent)."""
         for dest in self._repos.destinations.for_target("telegram", str(chat_id)):
             if dest.owner_id == owner_id and isinstance(dest, TelegramDestination):
@@ -203,11 +185,9 @@ class DestinationService:
         dest = self.get(owner_id, destination_id)
         if not isinstance(dest, WebhookDestination):
             raise ValidationError("rotate_secret: only a webhook destination has a secret")
-        dest.previous_secret = dest.secret
-        dest.previous_secret_expires_at = self._clock() + PREVIOUS_SECRET_GRACE
-        dest.secret = new_webhook_secret()
-        self._repos.destinations.put(dest)
-        return dest
+        rotated = rotate_secret(dest, self._clock())
+        self._repos.destinations.put(rotated)
+        return rotated
 
     def delete(self, owner_id: str, destination_id: str) -> None:
         """Delete it and take it out of the owner's subscriptions (which keep their other destinations)."""
@@ -225,7 +205,7 @@ class DestinationService:
         for sub in changed:
             self._matcher.upsert(sub)
 
-    async def send_test(self, owner_id: str, destination_id: str) -> TestDelivery:
+    async def send_test(self, owner_id: str, destination_id: str) -> TestEventResult:
         dest = self.get(owner_id, destination_id)
         if not isinstance(dest, WebhookDestination):
             raise ValidationError("test: only webhook destinations can be tested here")

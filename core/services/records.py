@@ -42,9 +42,7 @@ class SessionRepository(Collection[Session]):
 
 class LinkCodeRepository(Collection[LinkCode]):
     def __init__(self, store: KVStore) -> None:
-        super().__init__(
-            store, "lnk", LinkCode, lambda c: (c.code,), [Index("account", lambda c: [(c.account_id,)])]
-        )
+        super().__init__(store, "lnk", LinkCode, lambda c: (c.code,), [Index("account", lambda c: [(c.account_id,)])])
 
     def of_account(self, account_id: str) -> list[LinkCode]:
         return [c for _, c in self.scan_index("account", account_id)]

@@ -1,0 +1,31 @@
+"""Names of the values `create_app` injects into handlers (Litestar named dependencies)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.di import NamedDependency
+from litestar.params import PathParameter
+
+from api.auth import Caller
+from api.settings import ApiSettings
+from api.throttle import LoginThrottle
+from core.services.accounts import AccountService
+from core.services.chains import ChainService
+from core.services.destinations import DestinationService
+from core.services.history import HistoryService
+from core.services.queries import QueryService
+from core.services.subscriptions import SubscriptionService
+
+CallerDep = NamedDependency[Caller]
+AccountsDep = NamedDependency[AccountService]
+ChainsDep = NamedDependency[ChainService]
+DestinationsDep = NamedDependency[DestinationService]
+SubscriptionsDep = NamedDependency[SubscriptionService]
+HistoryDep = NamedDependency[HistoryService]
+QueriesDep = NamedDependency[QueryService]
+ThrottleDep = NamedDependency[LoginThrottle]
+SettingsDep = NamedDependency[ApiSettings]
+
+#: An object id in a path (`sub_...`, `dst_...`): longer ones cannot exist.
+PathId = Annotated[str, PathParameter(min_length=1, max_length=64)]

@@ -1,0 +1,191 @@
+"""RFC 9457 problem details for every error the API returns, whoever raised it.
+
+Core services raise precise `core.errors` types; Litestar raises its own `HTTPException`s for
+routing (404, 405), body limits (413), decoding and validation (400). All of them leave here as
+`application/problem+json`, so a client parses one error shape. Anything else is a bug: it is
+logged with its traceback and answered with a bare 500 that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+
+from core.errors import MempoolsError, NotFoundError, QuotaExceededError, ValidationError
+from core.query.errors import QuerySyntaxError
+from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
+
+log = logging.getLogger("mempools.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemField(msgspec.Struct, kw_only=True):
+    """One invalid input: where (`key`, e.g. `body.queries[0]` or `limit`) and why."""
+
+    message: str
+    key: str | None = None
+    source: str | None = None
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem. `position`/`query` come with query syntax errors, `errors` with bad input."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    position: int | None = None
+    query: str | None = None
+    errors: list[ProblemField] | None = None
+    retry_after: int | None = None
+
+
+class Throttled(MempoolsError):
+    """Too many attempts; try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+_DOMAIN: list[tuple[type[BaseException], int, str]] = [
+    # most specific first
+    (QuerySyntaxError, 422, "query-syntax"),
+    (NotFoundError, 404, "not-found"),
+    (AuthenticationError, 401, "unauthenticated"),
+    (QuotaExceededError, 403, "quota-exceeded"),
+    (ValidationError, 422, "validation"),
+    (ConflictError, 409, "conflict"),
+    (Throttled, 429, "throttled"),
+    (UpstreamError, 502, "upstream"),
+    (UnavailableError, 503, "unavailable"),
+    (MempoolsError, 400, "bad-request"),
+]
+
+
+def problem_type(slug: str) -> str:
+    """Problem types are relative URI references, documented in docs/API.md."""
+    return f"/problems/{slug}"
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        content=msgspec.json.encode(problem),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    status, slug = next(((s, t) for cls, s, t in _DOMAIN if isinstance(exc, cls)), (400, "bad-request"))
+    headers: dict[str, str] = {}
+    problem = Problem(type=problem_type(slug), title=_title(status), status=status, detail=str(exc))
+    if isinstance(exc, QuerySyntaxError):
+        problem.detail = exc.render()
+        problem.position = exc.position
+        problem.query = exc.query
+    elif isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = 'Bearer realm="mempools"'
+    elif isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
+        problem.retry_after = exc.retry_after
+    return problem_response(problem, headers)
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    detail = exc.detail if exc.detail and exc.detail != _title(status) else None
+    problem = Problem(type="about:blank", title=_title(status), status=status, detail=detail)
+    if isinstance(exc, ValidationException):
+        problem.type = problem_type("invalid-request")
+        problem.errors = _fields(exc.extra)
+    if status == 404 and detail is None:
+        problem.detail = f"no route {request.url.path}"
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "retry-after")}
+    return problem_response(problem, headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, HTTPException):
+        return handle_http_exception(request, exc)
+    if isinstance(exc, MempoolsError):
+        return handle_domain_error(request, exc)
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    return problem_response(Problem(type="about:blank", title="Internal Server Error", status=500))
+
+
+def _fields(extra: Any) -> list[ProblemField] | None:
+    if not isinstance(extra, list):
+        return None
+    out = []
+    for item in extra:
+        if isinstance(item, dict):
+            out.append(
+                ProblemField(
+                    message=str(item.get("message", "invalid")),
+                    key=None if item.get("key") is None else str(item.get("key")),
+                    source=None
+                    if item.get("source") is None
+                    else str(getattr(item["source"], "value", item["source"])),
+                )
+            )
+    return out or None
+
+
+def handle_bad_encoding(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The JSON decoder's UnicodeDecodeError: the body is not UTF-8."""
+    return problem_response(
+        Problem(type=problem_type("invalid-request"), title="Bad Request", status=400, detail="body is not valid UTF-8")
+    )
+
+
+EXCEPTION_HANDLERS = {
+    MempoolsError: handle_domain_error,
+    UnicodeDecodeError: handle_bad_encoding,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}
+
+_DESCRIPTIONS = {
+    400: "Malformed request: bad JSON, unknown field, wrong type, parameter out of range",
+    401: "Missing, wrong, expired or revoked credentials",
+    403: "A quota of the account is reached",
+    404: "No such object among the caller's",
+    409: "Conflicts with existing state",
+    413: "Request body too large",
+    415: "Request body is not JSON",
+    422: "Well-formed but not acceptable (with `position` for query syntax errors)",
+    429: "Too many attempts; see Retry-After",
+    502: "The chain's RPC endpoints could not answer",
+    503: "Not available in this process",
+}
+
+
+def problems(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem responses a handler can give (400/413/415 always)."""
+    every = sorted({400, 413, 415, *codes})
+    return {
+        code: ResponseSpec(
+            data_container=Problem,
+            description=_DESCRIPTIONS.get(code, _title(code)),
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for code in every
+    }

@@ -1,0 +1,73 @@
+"""Destinations: webhooks made here, Telegram chats and Discord channels made by the bots."""
+
+from __future__ import annotations
+
+from litestar import delete, get, patch, post
+from litestar.params import JSONBody
+
+from api.deps import CallerDep, DestinationsDep, PathId
+from api.problems import problems
+from api.schemas import DestinationCreate, DestinationOut, DestinationPatch
+from core.dispatch.webhook import TestEventResult
+
+TAGS = ["destinations"]
+
+
+@post("/v1/destinations", tags=TAGS, responses=problems(401, 403, 422))
+async def create_destination(
+    data: JSONBody[DestinationCreate], caller: CallerDep, destinations: DestinationsDep
+) -> DestinationOut:
+    """A webhook. The answer carries its `whsec_` signing secret, this once."""
+    dest = await destinations.create_webhook(caller.account_id, data.url, name=data.name)
+    return DestinationOut.of(dest, with_secret=True)
+
+
+@get("/v1/destinations", tags=TAGS, responses=problems(401))
+async def list_destinations(caller: CallerDep, destinations: DestinationsDep) -> list[DestinationOut]:
+    """Every destination of the account (secrets are never listed)."""
+    return [DestinationOut.of(d) for d in destinations.list(caller.account_id)]
+
+
+@get("/v1/destinations/{destination_id:str}", tags=TAGS, responses=problems(401, 404))
+async def get_destination(destination_id: PathId, caller: CallerDep, destinations: DestinationsDep) -> DestinationOut:
+    return DestinationOut.of(destinations.get(caller.account_id, destination_id))
+
+
+@patch("/v1/destinations/{destination_id:str}", tags=TAGS, responses=problems(401, 404, 422))
+async def update_destination(
+    destination_id: PathId, data: JSONBody[DestinationPatch], caller: CallerDep, destinations: DestinationsDep
+) -> DestinationOut:
+    """Rename, enable/disable, change the URL, or `rotate_secret` (the old secret stays valid 24 h)."""
+    dest = await destinations.update(
+        caller.account_id, destination_id, name=data.name, enabled=data.enabled, url=data.url
+    )
+    if data.rotate_secret:
+        dest = destinations.rotate_secret(caller.account_id, destination_id)
+    return DestinationOut.of(dest, with_secret=data.rotate_secret)
+
+
+@delete("/v1/destinations/{destination_id:str}", tags=TAGS, status_code=204, responses=problems(401, 404))
+async def delete_destination(destination_id: PathId, caller: CallerDep, destinations: DestinationsDep) -> None:
+    """Delete it; subscriptions that used it keep their other destinations."""
+    destinations.delete(caller.account_id, destination_id)
+
+
+@post(
+    "/v1/destinations/{destination_id:str}/test",
+    tags=TAGS,
+    status_code=200,
+    responses=problems(401, 404, 422, 503),
+)
+async def test_destination(destination_id: PathId, caller: CallerDep, destinations: DestinationsDep) -> TestEventResult:
+    """Send a signed test event now and report what the endpoint answered."""
+    return await destinations.send_test(caller.account_id, destination_id)
+
+
+HANDLERS = [
+    create_destination,
+    list_destinations,
+    get_destination,
+    update_destination,
+    delete_destination,
+    test_destination,
+]

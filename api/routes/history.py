@@ -1,0 +1,94 @@
+"""History: notifications (newest first), their delivery attempts, redelivery, dead letters, gaps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from litestar import get, post
+from litestar.params import QueryParameter
+
+from api.deps import CallerDep, HistoryDep, PathId
+from api.pagination import Cursor, DeadLetterPage, GapList, Limit, NotificationPage
+from api.problems import problems
+from api.schemas import RedeliverOut
+from core.services.history import NotificationDetail
+
+TAGS = ["history"]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time without an offset is read as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@get("/v1/notifications", tags=TAGS, responses=problems(401, 404, 422))
+async def list_notifications(
+    caller: CallerDep,
+    history: HistoryDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    subscription_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    chain_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    since: Annotated[datetime | None, QueryParameter(description="Block time from (inclusive), RFC 3339.")] = None,
+    until: Annotated[datetime | None, QueryParameter(description="Block time up to (exclusive), RFC 3339.")] = None,
+) -> NotificationPage:
+    """Notifications of the account, newest block time first; follow `next_cursor` for more."""
+    page = history.notifications(
+        caller.account_id,
+        limit=limit,
+        cursor=cursor,
+        subscription_id=subscription_id,
+        chain_id=chain_id,
+        since=_utc(since),
+        until=_utc(until),
+    )
+    return NotificationPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@get("/v1/notifications/{notification_id:str}", tags=TAGS, responses=problems(401, 404))
+async def get_notification(notification_id: PathId, caller: CallerDep, history: HistoryDep) -> NotificationDetail:
+    """One notification with every delivery attempt."""
+    return history.notification(caller.account_id, notification_id)
+
+
+@post(
+    "/v1/notifications/{notification_id:str}/redeliver",
+    tags=TAGS,
+    status_code=202,
+    responses=problems(401, 404, 422),
+)
+async def redeliver_notification(
+    notification_id: PathId,
+    caller: CallerDep,
+    history: HistoryDep,
+    destination_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+) -> RedeliverOut:
+    """Queue it again for its destinations (or only `destination_id`); dead letters are lifted."""
+    queued = history.redeliver(caller.account_id, notification_id, destination_id)
+    return RedeliverOut(notification_id=notification_id, queued_destination_ids=queued)
+
+
+@get("/v1/dead-letters", tags=TAGS, responses=problems(401, 422))
+async def list_dead_letters(
+    caller: CallerDep, history: HistoryDep, cursor: Cursor = None, limit: Limit = 50
+) -> DeadLetterPage:
+    """Deliveries whose retries ran out, newest first; redeliver them through their notification."""
+    page = history.dead_letters(caller.account_id, limit=limit, cursor=cursor)
+    return DeadLetterPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@get("/v1/gaps", tags=TAGS, responses=problems(401, 422))
+async def list_gaps(
+    caller: CallerDep,
+    history: HistoryDep,
+    chain_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    limit: Limit = 100,
+) -> GapList:
+    """Heights no RPC endpoint could serve (per chain, the same for every account), newest first."""
+    return GapList(items=history.gaps(chain_id=chain_id, limit=limit))
+
+
+HANDLERS = [list_notifications, get_notification, redeliver_notification, list_dead_letters, list_gaps]

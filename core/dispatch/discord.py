@@ -1,0 +1,186 @@
+"""The Discord channel: embeds to a channel or a DM through discord.py's REST client, or to a
+plain Discord webhook URL through our own `HttpClient`.
+
+discord.py retries short 429s by itself; construct the client with `max_ratelimit_timeout=30`
+(the smallest it allows) so that a longer wait comes back here as `RateLimited` and is scheduled
+by the dispatcher instead of holding a worker. 403 (missing access, DMs closed) and 404 (channel
+or webhook deleted) are permanent and disable the destination. Mentions are never parsed: chain
+data may contain "@everyone".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+import aiohttp
+import discord
+from discord.http import HTTPClient, handle_message_parameters
+
+from core.dispatch.channel import DeliveryResult, clip
+from core.dispatch.http import HttpClient, HttpError
+from core.dispatch.webhook import parse_retry_after
+from core.errors import ValidationError
+from core.models import Destination, DiscordDestination, Notification
+from core.render import Rendered
+from core.timeutil import utcnow
+
+# Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELDS_LIMIT = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+TOTAL_LIMIT = 6000
+
+_GREEN = 0x2ECC71
+_RED = 0xE74C3C
+_GREY = 0x95A5A6
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape_md(text: str) -> str:
+    """Backslash-escape Discord markdown so chain data shows as written."""
+    return discord.utils.escape_markdown(text)
+
+
+def discord_embed(rendered: Rendered) -> dict[str, Any]:
+    """The embed for `rendered`, within every one of Discord's limits (total 6000 included)."""
+    title = _cut(rendered.title, TITLE_LIMIT)
+    description = _cut(_escape_md(rendered.headline), DESCRIPTION_LIMIT)
+    footer = "Mempools" if rendered.system else f"Mempools · {rendered.chain_name} · height {rendered.height}"
+    footer = _cut(footer, FOOTER_LIMIT)
+    fields: list[dict[str, Any]] = []
+    for field in rendered.fields[:FIELDS_LIMIT]:
+        if field.url:
+            value = f"[{_escape_md(field.value)}]({field.url})"
+            if len(value) > FIELD_VALUE_LIMIT:
+                value = _escape_md(field.value)
+        elif field.code:
+            value = "`" + field.value.replace("`", "'") + "`"
+        else:
+            value = _escape_md(field.value)
+        fields.append(
+            {
+                "name": _cut(field.name, FIELD_NAME_LIMIT) or "\u200b",
+                "value": _cut(value, FIELD_VALUE_LIMIT) or "\u200b",
+                "inline": len(value) <= 40,
+            }
+        )
+    budget = TOTAL_LIMIT - len(title) - len(footer)
+    while fields and len(description) + sum(len(f["name"]) + len(f["value"]) for f in fields) > budget:
+        fields.pop()
+    description = _cut(description, max(1, budget - sum(len(f["name"]) + len(f["value"]) for f in fields)))
+    embed: dict[str, Any] = {
+        "title": title,
+        "description": description,
+        "color": _GREY if rendered.system else (_RED if rendered.failed else _GREEN),
+        "fields": fields,
+        "footer": {"text": footer},
+        "timestamp": rendered.time.isoformat(),
+    }
+    if rendered.url:
+        embed["url"] = rendered.url
+    return embed
+
+
+def embed_size(embed: dict[str, Any]) -> int:
+    """Characters Discord counts against the 6000 total."""
+    size = len(embed.get("title", "")) + len(embed.get("description", ""))
+    size += len(embed.get("footer", {}).get("text", "")) + len(embed.get("author", {}).get("name", ""))
+    return size + sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
+
+
+class DiscordChannel:
+    kind = "discord"
+
+    def __init__(self, client: discord.Client | HTTPClient | None, webhook_http: HttpClient | None = None) -> None:
+        self._rest: HTTPClient | None = client.http if isinstance(client, discord.Client) else client
+        self._webhook_http = webhook_http
+        self._dm_channels: dict[int, int] = {}
+
+    async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered) -> DeliveryResult:
+        if not isinstance(destination, DiscordDestination):
+            raise TypeError(f"{destination.kind} destination given to the Discord channel")
+        embed = discord_embed(rendered)
+        started = time.perf_counter()
+        if destination.webhook_url:
+            result = await self._post_webhook(destination.webhook_url, embed)
+        else:
+            result = await self._post_rest(destination, embed)
+        if result.latency_ms is None:
+            result.latency_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    async def _post_rest(self, destination: DiscordDestination, embed: dict[str, Any]) -> DeliveryResult:
+        if self._rest is None:
+            return DeliveryResult(ok=False, error="the Discord bot is not configured")
+        try:
+            channel_id = destination.channel_id
+            if channel_id is None:
+                if destination.user_id is None:
+                    return DeliveryResult(ok=False, error="destination has no channel, user or webhook", permanent=True)
+                channel_id = await self._dm_channel(destination.user_id)
+            params = handle_message_parameters(
+                embeds=[discord.Embed.from_dict(embed)], allowed_mentions=discord.AllowedMentions.none()
+            )
+            with params:
+                await self._rest.send_message(channel_id, params=params)
+        except discord.RateLimited as exc:
+            return DeliveryResult(ok=False, status=429, error="Discord rate limit", retry_after=exc.retry_after)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            reason = f"Discord refused: {exc.status} {exc.text or exc.response.reason}"
+            return DeliveryResult(
+                ok=False, status=exc.status, error=clip(reason), permanent=True, disable_reason=clip(reason)
+            )
+        except discord.HTTPException as exc:
+            retry = None
+            if exc.status == 429 and isinstance(getattr(exc, "response", None), aiohttp.ClientResponse):
+                retry = parse_retry_after(exc.response.headers.get("Retry-After"), utcnow())
+            return DeliveryResult(ok=False, status=exc.status, error=clip(f"Discord error: {exc}"), retry_after=retry)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return DeliveryResult(ok=False, error=clip(f"Discord unreachable: {type(exc).__name__}: {exc}"))
+        return DeliveryResult(ok=True, status=200)
+
+    async def _dm_channel(self, user_id: int) -> int:
+        channel_id = self._dm_channels.get(user_id)
+        if channel_id is None:
+            assert self._rest is not None
+            data = await self._rest.start_private_message(user_id)
+            channel_id = int(data["id"])
+            self._dm_channels[user_id] = channel_id
+        return channel_id
+
+    async def _post_webhook(self, url: str, embed: dict[str, Any]) -> DeliveryResult:
+        if self._webhook_http is None:
+            return DeliveryResult(ok=False, error="no HTTP client for Discord webhooks")
+        body = json.dumps({"embeds": [embed], "allowed_mentions": {"parse": []}}).encode()
+        try:
+            response = await self._webhook_http.post(url, body, {"content-type": "application/json"})
+        except ValidationError as exc:
+            return DeliveryResult(ok=False, error=str(exc))
+        except HttpError as exc:
+            return DeliveryResult(ok=False, error=clip(str(exc)))
+        status = response.status
+        text = clip(response.body.decode("utf-8", "replace"))
+        common = {"status": status, "latency_ms": response.latency_ms, "response_body": text}
+        if 200 <= status < 300:
+            return DeliveryResult(ok=True, **common)
+        if status in (401, 403, 404):
+            reason = clip(f"Discord webhook refused: HTTP {status} {text}")
+            return DeliveryResult(ok=False, error=reason, permanent=True, disable_reason=reason, **common)
+        retry_after = None
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("retry-after"), utcnow())
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                retry_after = float(json.loads(response.body)["retry_after"])
+        return DeliveryResult(ok=False, error=clip(f"HTTP {status}: {text}"), retry_after=retry_after, **common)
+
+    async def close(self) -> None:
+        """The discord.py client belongs to the bot front door; the webhook client to its creator."""

@@ -1,0 +1,86 @@
+"""Owner-facing delivery operations: list dead letters and attempts, redeliver.
+
+Front doors (API, bots) call these; every call names the owner and never reveals whether an
+object exists when it is someone else's (NotFoundError either way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from core.errors import NotFoundError, ValidationError
+from core.models import DeadLetter, DeliveryAttempt, Destination, Notification, OutboxEntry
+from core.outbox import Outbox
+from core.repositories import Repositories
+from core.store.base import WriteBatch
+from core.store.collection import Page
+from core.timeutil import utcnow
+
+
+class DeliveryService:
+    def __init__(self, repos: Repositories, outbox: Outbox, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.repos = repos
+        self.outbox = outbox
+        self.clock = clock
+
+    def _notification(self, owner_id: str, notification_id: str) -> Notification:
+        notification = self.repos.notifications.get(notification_id)
+        if notification is None or notification.owner_id != owner_id:
+            raise NotFoundError(f"notification {notification_id} not found")
+        return notification
+
+    def _destination(self, owner_id: str, destination_id: str) -> Destination:
+        destination = self.repos.destinations.get(destination_id)
+        if destination is None or destination.owner_id != owner_id:
+            raise NotFoundError(f"destination {destination_id} not found")
+        return destination
+
+    def dead_letters(self, owner_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[DeadLetter]:
+        """The owner's dead letters, newest first."""
+        return self.repos.dead_letters.page_of_owner(owner_id, limit=limit, cursor=cursor)
+
+    def attempts(self, owner_id: str, notification_id: str) -> list[DeliveryAttempt]:
+        """Every recorded attempt to deliver one of the owner's notifications."""
+        self._notification(owner_id, notification_id)
+        return self.repos.attempts.of_notification(notification_id)
+
+    def redeliver(self, owner_id: str, notification_id: str, destination_id: str | None = None) -> list[OutboxEntry]:
+        """Queue a notification again, with a fresh retry schedule, due now.
+
+        With `destination_id`: to that destination (it must be the owner's and enabled). Without:
+        to every destination holding a dead letter of it, or, when there is none, to every
+        destination it was meant for that still exists. Entries already waiting are left alone.
+        Returns the new outbox entries.
+        """
+        notification = self._notification(owner_id, notification_id)
+        if destination_id is not None:
+            targets = [self._destination(owner_id, destination_id)]
+        else:
+            dead = [d for d in self.outbox.dead_letters.scan(notification_id) if d.owner_id == owner_id]
+            ids = [d.destination_id for d in dead] or list(notification.destination_ids)
+            targets = [
+                d for d in (self.repos.destinations.get(i) for i in ids) if d is not None and d.owner_id == owner_id
+            ]
+            if not targets:
+                raise NotFoundError(f"notification {notification_id} has no destination to redeliver to")
+        disabled = [d for d in targets if not d.enabled]
+        if disabled:
+            names = ", ".join(f'"{d.name}"' for d in disabled)
+            raise ValidationError(f"destination {names} is disabled; enable it before redelivering")
+        now = self.clock()
+        batch = WriteBatch()
+        entries: list[OutboxEntry] = []
+        for destination in targets:
+            self.outbox.dead_letters.delete(notification_id, destination.id, batch=batch)
+            if self.outbox.get(notification_id, destination.id) is not None:
+                continue
+            entries.append(
+                OutboxEntry(
+                    notification_id=notification_id, destination_id=destination.id, owner_id=owner_id, due_at=now
+                )
+            )
+        self.outbox.enqueue(entries, batch)
+        self.repos.store.write(batch)
+        self.outbox.notify()
+        return entries

@@ -1,0 +1,141 @@
+"""The Telegram channel: HTML messages through python-telegram-bot's `Bot`.
+
+Formatting: every piece of text from the chain is `html.escape`d; a message longer than 4096
+characters is split between lines, and a single over-long line between characters of its plain
+text before escaping, so a split never falls inside a tag or an entity.
+Failures: `RetryAfter` (429) is honoured and slows the chat down; `Forbidden` (the bot was
+blocked, kicked, or the chat deleted) and "chat not found" are permanent and disable the
+destination; other `BadRequest`s are permanent for this message only; network errors are retried.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from datetime import timedelta
+
+import telegram
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from core.dispatch.channel import DeliveryResult, clip
+from core.dispatch.ratelimit import RateLimiter
+from core.models import Destination, Notification, TelegramDestination
+from core.render import Field, Rendered
+
+MESSAGE_LIMIT = 4096
+
+
+def _field_html(field: Field) -> str:
+    name = html.escape(field.name)
+    value = html.escape(field.value)
+    if field.url:
+        return f'{name}: <a href="{html.escape(field.url, quote=True)}">{value}</a>'
+    if field.code:
+        return f"{name}: <code>{value}</code>"
+    return f"{name}: {value}"
+
+
+def telegram_lines(rendered: Rendered) -> list[tuple[str, str]]:
+    """(HTML, plain text) per line: each HTML line is self-contained (every tag closed in it)."""
+    mark = "❌ " if rendered.failed else ""
+    lines = [
+        (f"<b>{mark}{html.escape(rendered.title)}</b>", mark + rendered.title),
+        (html.escape(rendered.headline), rendered.headline),
+        ("", ""),
+    ]
+    lines += [(_field_html(f), f"{f.name}: {f.value}") for f in rendered.fields]
+    return lines
+
+
+def _split_plain(text: str, limit: int) -> list[str]:
+    """Escaped pieces of `text`, each at most `limit` characters once escaped."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in text:
+        escaped = html.escape(char)
+        if size + len(escaped) > limit:
+            pieces.append("".join(current))
+            current, size = [], 0
+        current.append(escaped)
+        size += len(escaped)
+    if current:
+        pieces.append("".join(current))
+    return pieces
+
+
+def split_html(lines: list[tuple[str, str]], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Pack lines into messages of at most `limit` characters, never cutting a tag or entity."""
+    messages: list[str] = []
+    current = ""
+    for line_html, plain in lines:
+        parts = [line_html] if len(line_html) <= limit else _split_plain(plain, limit)
+        for part in parts:
+            candidate = f"{current}\n{part}" if current else part
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                if current.strip():
+                    messages.append(current)
+                current = part
+    if current.strip():
+        messages.append(current)
+    return messages
+
+
+def format_telegram(rendered: Rendered) -> list[str]:
+    return split_html(telegram_lines(rendered))
+
+
+def _seconds(value: int | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramChannel:
+    kind = "telegram"
+
+    def __init__(self, bot: telegram.Bot, *, limiter: RateLimiter | None = None) -> None:
+        self.bot = bot
+        self.limiter = limiter or RateLimiter(per_key_interval=1.0, global_rate=30.0)
+
+    async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered) -> DeliveryResult:
+        if not isinstance(destination, TelegramDestination):
+            raise TypeError(f"{destination.kind} destination given to the Telegram channel")
+        started = time.perf_counter()
+
+        def result(**kwargs: object) -> DeliveryResult:
+            return DeliveryResult(latency_ms=(time.perf_counter() - started) * 1000, **kwargs)  # type: ignore[arg-type]
+
+        for text in format_telegram(rendered):
+            await self.limiter.acquire(destination.chat_id)
+            try:
+                await self.bot.send_message(
+                    chat_id=destination.chat_id,
+                    text=text,
+                    parse_mode="HTML",
+                    link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
+                )
+            except RetryAfter as exc:
+                wait = _seconds(exc.retry_after)
+                self.limiter.penalize(destination.chat_id, wait)
+                return result(ok=False, status=429, error=clip(f"Telegram flood control: {exc}"), retry_after=wait)
+            except Forbidden as exc:
+                reason = f"Telegram refused: {exc.message}"
+                return result(ok=False, status=403, error=clip(reason), permanent=True, disable_reason=clip(reason))
+            except ChatMigrated as exc:
+                reason = f"the group became a supergroup (new chat id {exc.new_chat_id}); add it again"
+                return result(ok=False, status=400, error=reason, permanent=True, disable_reason=reason)
+            except BadRequest as exc:
+                gone = "chat not found" in exc.message.lower()
+                reason = f"Telegram refused: {exc.message}"
+                return result(
+                    ok=False, status=400, error=clip(reason), permanent=True, disable_reason=reason if gone else None
+                )
+            except NetworkError as exc:
+                return result(ok=False, error=clip(f"Telegram unreachable: {exc.message}"))
+            except TelegramError as exc:
+                return result(ok=False, error=clip(f"Telegram error: {exc.message}"))
+        return result(ok=True, status=200)
+
+    async def close(self) -> None:
+        """The Bot is owned by whoever passed it (the bot front door shuts it down)."""

@@ -1,0 +1,94 @@
+"""Core services: the only way in to accounts, destinations, subscriptions and history.
+
+The REST API and both bots call these and nothing below them. Each service gets its
+dependencies through its constructor; `Services.build` wires the usual set from the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.config import Config
+from core.dispatch.service import DeliveryService
+from core.outbox import Outbox
+from core.repositories import Repositories
+from core.services.accounts import AccountService
+from core.services.chains import ChainInfo, ChainService, StatsProvider
+from core.services.clock import Clock, utcnow
+from core.services.destinations import DestinationService, UrlCheck, WebhookTester
+from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
+from core.services.history import HistoryService, NotificationDetail
+from core.services.passwords import Passwords
+from core.services.queries import FetchBlock, QueryService, QueryTestResult
+from core.services.subscriptions import SubscriptionService
+from core.watch.matching import SubscriptionMatcher
+
+__all__ = [
+    "AccountService",
+    "AuthenticationError",
+    "ChainInfo",
+    "ChainService",
+    "ConflictError",
+    "DestinationService",
+    "HistoryService",
+    "NotificationDetail",
+    "QueryService",
+    "QueryTestResult",
+    "Services",
+    "SubscriptionService",
+    "UnavailableError",
+    "UpstreamError",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """One instance of each service, sharing one store and one matcher."""
+
+    accounts: AccountService
+    chains: ChainService
+    destinations: DestinationService
+    subscriptions: SubscriptionService
+    history: HistoryService
+    queries: QueryService
+
+    @classmethod
+    def build(
+        cls,
+        config: Config,
+        repos: Repositories,
+        matcher: SubscriptionMatcher,
+        outbox: Outbox,
+        *,
+        stats: StatsProvider | None = None,
+        fetch_block: FetchBlock | None = None,
+        tester: WebhookTester | None = None,
+        check_url: UrlCheck | None = None,
+        passwords: Passwords | None = None,
+        clock: Clock = utcnow,
+    ) -> Services:
+        chains = ChainService(config.chains, stats)
+        destinations = DestinationService(
+            repos,
+            matcher,
+            max_per_account=config.quotas.destinations_per_account,
+            allow_private_networks=config.webhooks.allow_private_networks,
+            check_url=check_url,
+            tester=tester,
+            clock=clock,
+        )
+        return cls(
+            accounts=AccountService(repos, matcher, passwords=passwords, clock=clock),
+            chains=chains,
+            destinations=destinations,
+            subscriptions=SubscriptionService(
+                repos,
+                matcher,
+                chains,
+                destinations,
+                max_per_account=config.quotas.subscriptions_per_account,
+                clock=clock,
+            ),
+            history=HistoryService(repos, DeliveryService(repos, outbox, clock=clock), chain_ids=chains.ids),
+            queries=QueryService(chains, fetch_block),
+        )

@@ -1,0 +1,119 @@
+"""What each account was sent: notifications, delivery attempts, dead letters; and chain gaps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import msgspec
+
+from core.dispatch.service import DeliveryService
+from core.errors import NotFoundError, ValidationError
+from core.models import DeadLetter, DeliveryAttempt, Gap, Notification
+from core.repositories import Repositories
+from core.store.collection import Page
+from core.timeutil import to_millis
+
+MAX_PAGE = 200
+
+
+class NotificationDetail(msgspec.Struct, kw_only=True):
+    notification: Notification
+    attempts: list[DeliveryAttempt]
+
+
+def _check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit: between 1 and {MAX_PAGE}")
+    return limit
+
+
+class HistoryService:
+    """Read-only history (newest first, cursor-paginated) plus redelivery through the outbox.
+
+    `since` is inclusive and `until` exclusive, at millisecond precision of the block time: both
+    become bounds of the time-ordered index scan, so a narrow window costs what it returns.
+    """
+
+    def __init__(
+        self,
+        repos: Repositories,
+        delivery: DeliveryService,
+        *,
+        chain_ids: Callable[[], Sequence[str]] = list,
+    ) -> None:
+        self._repos = repos
+        self._delivery = delivery
+        self._chain_ids = chain_ids
+
+    def notifications(
+        self,
+        owner_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        subscription_id: str | None = None,
+        chain_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Page[Notification]:
+        _check_limit(limit)
+        start = (to_millis(since),) if since is not None else None
+        stop = (to_millis(until),) if until is not None else None
+        if since is not None and until is not None and since >= until:
+            return Page(items=[], next_cursor=None)
+
+        def keep(n: Notification) -> bool:
+            return n.owner_id == owner_id and (chain_id is None or n.chain_id == chain_id)
+
+        if subscription_id is not None:
+            sub = self._repos.subscriptions.get(subscription_id) if subscription_id else None
+            if sub is None or sub.owner_id != owner_id:
+                raise NotFoundError("subscription not found")
+            return self._repos.notifications.page(
+                "subscription", subscription_id, limit=limit, cursor=cursor, start=start, stop=stop, keep=keep
+            )
+        return self._repos.notifications.page(
+            "owner",
+            owner_id,
+            limit=limit,
+            cursor=cursor,
+            start=start,
+            stop=stop,
+            keep=keep if chain_id is not None else None,
+        )
+
+    def notification(self, owner_id: str, notification_id: str) -> NotificationDetail:
+        found = self._repos.notifications.get(notification_id) if notification_id else None
+        if found is None or found.owner_id != owner_id:
+            raise NotFoundError("notification not found")
+        return NotificationDetail(notification=found, attempts=self._repos.attempts.of_notification(found.id))
+
+    def dead_letters(self, owner_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[DeadLetter]:
+        _check_limit(limit)
+        return self._repos.dead_letters.page_of_owner(owner_id, limit=limit, cursor=cursor)
+
+    def gaps(self, *, chain_id: str | None = None, limit: int = 100) -> list[Gap]:
+        """Heights a chain's endpoints could not serve, newest first; gaps are public per chain."""
+        _check_limit(limit)
+        chains = [chain_id] if chain_id is not None else list(self._chain_ids())
+        found: list[Gap] = []
+        for cid in chains:
+            found.extend(self._repos.gaps.scan(cid, reverse=True, limit=limit))
+        found.sort(key=lambda g: g.recorded_at, reverse=True)
+        return found[:limit]
+
+    def redeliver(self, owner_id: str, notification_id: str, destination_id: str | None = None) -> list[str]:
+        """Queue the notification again (core.dispatch's redelivery); returns the destinations queued.
+
+        Without `destination_id`: to the destinations holding a dead letter of it, else to all of
+        its destinations that still exist. Deliveries already waiting are not queued twice.
+        """
+        if destination_id is not None:
+            found = self._repos.notifications.get(notification_id) if notification_id else None
+            if found is None or found.owner_id != owner_id:
+                raise NotFoundError("notification not found")
+            if destination_id not in found.destination_ids:
+                raise ValidationError(f"destination_id: {destination_id!r} did not receive this notification")
+        entries = self._delivery.redeliver(owner_id, notification_id, destination_id)
+        return [e.destination_id for e in entries]

@@ -1,0 +1,224 @@
+"""A local Telegram Bot API: the wire protocol python-telegram-bot speaks, on 127.0.0.1.
+
+    async with FakeTelegramApi() as api:
+        bot = telegram.Bot(token=api.token, base_url=api.base_url)
+        api.fail_next("sendMessage", status=429, retry_after=3)          # flood control once
+        api.fail_next("sendMessage", status=403, description="Forbidden: bot was blocked by the user",
+                      chat_id=42)                                          # only for chat 42
+        api.push_update(api.message_update(chat_id=42, user_id=42, text="/start"))
+        ...
+        api.sent           # [SentMessage(chat_id, text, parse_mode, at)] in order
+        api.calls          # [(method, params)] for every call
+
+Requests are `POST /bot{token}/{method}` with form fields (strings raw, everything else JSON) or
+a JSON body; replies are `{"ok": true, "result": ...}`. `getUpdates` holds an empty answer for its
+`timeout` unless an update is pushed meanwhile. Commands get a `bot_command` entity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections import deque
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+
+class SentMessage(msgspec.Struct, kw_only=True):
+    chat_id: int | str
+    text: str
+    parse_mode: str | None
+    at: float  # time.monotonic()
+    params: dict[str, Any]
+
+
+class _Failure(msgspec.Struct, kw_only=True):
+    method: str
+    status: int
+    description: str
+    retry_after: int | None
+    chat_id: int | None
+    times: int
+
+
+def _decode_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+class FakeTelegramApi:
+    def __init__(self, token: str = "123456:TEST", username: str = "mempools_test_bot") -> None:
+        self.token = token
+        self.username = username
+        self.bot_id = int(token.split(":", 1)[0])
+        self.sent: list[SentMessage] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.commands: list[dict[str, Any]] = []
+        self._failures: list[_Failure] = []
+        self._updates: deque[dict[str, Any]] = deque()
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._update_arrived = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- programming ----------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int,
+        description: str | None = None,
+        retry_after: int | None = None,
+        chat_id: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """The next `times` calls of `method` (for `chat_id` if given) fail with `status`."""
+        if description is None:
+            description = {
+                429: f"Too Many Requests: retry after {retry_after}",
+                403: "Forbidden: bot was blocked by the user",
+                400: "Bad Request: chat not found",
+            }.get(status, "Internal Server Error")
+        self._failures.append(
+            _Failure(
+                method=method, status=status, description=description, retry_after=retry_after,
+                chat_id=chat_id, times=times,
+            )
+        )  # fmt: skip
+
+    def push_update(self, update: dict[str, Any]) -> None:
+        """Queue an update for getUpdates (an `update_id` is assigned if missing)."""
+        update.setdefault("update_id", next(self._update_ids))
+        self._updates.append(update)
+        self._update_arrived.set()
+
+    def message_update(self, *, chat_id: int, user_id: int, text: str, username: str = "alice") -> dict[str, Any]:
+        """A private-chat text message update; a leading /command gets its `bot_command` entity."""
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group", "username": username},
+            "from": {"id": user_id, "is_bot": False, "first_name": username, "username": username},
+            "text": text,
+        }
+        if text.startswith("/"):
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return {"update_id": next(self._update_ids), "message": message}
+
+    # -- server ---------------------------------------------------------------------------------
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            body = await request.json()
+            return dict(body) if isinstance(body, dict) else {}
+        form = await request.post()
+        return {k: _decode_value(v) if isinstance(v, str) else v for k, v in form.items()}
+
+    def _failure_for(self, method: str, params: dict[str, Any]) -> _Failure | None:
+        for failure in self._failures:
+            if failure.method == method and (failure.chat_id is None or params.get("chat_id") == failure.chat_id):
+                failure.times -= 1
+                if failure.times <= 0:
+                    self._failures.remove(failure)
+                return failure
+        return None
+
+    @staticmethod
+    def _ok(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        token, method = request.match_info["token"], request.match_info["method"]
+        if token != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        params = await self._params(request)
+        if method == "sendMessage" and "text" in params and not isinstance(params["text"], str):
+            params["text"] = json.dumps(params["text"])  # a numeric text was JSON-decoded: keep it text
+        self.calls.append((method, params))
+        failure = self._failure_for(method, params)
+        if failure is not None:
+            body: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}
+            if failure.retry_after is not None:
+                body["parameters"] = {"retry_after": failure.retry_after}
+            return web.json_response(body, status=failure.status)
+        if method == "getMe":
+            return self._ok(
+                {
+                    "id": self.bot_id, "is_bot": True, "first_name": "Mempools", "username": self.username,
+                    "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False,
+                }
+            )  # fmt: skip
+        if method in ("deleteWebhook", "setMyCommands", "setMyDescription", "answerCallbackQuery"):
+            if method == "setMyCommands":
+                self.commands = list(params.get("commands", []))
+            return self._ok(True)
+        if method == "getMyCommands":
+            return self._ok(self.commands)
+        if method == "getUpdates":
+            return self._ok(await self._get_updates(params))
+        if method == "sendMessage":
+            return self._ok(self._send_message(params))
+        return web.json_response(
+            {"ok": False, "error_code": 404, "description": f"Not Found: method {method} not implemented"}, status=404
+        )
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        while self._updates and self._updates[0]["update_id"] < offset:
+            self._updates.popleft()
+        if not self._updates:
+            self._update_arrived.clear()
+            timeout = float(params.get("timeout") or 0)
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._update_arrived.wait(), timeout)
+        return [u for u in self._updates if u["update_id"] >= offset]
+
+    def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = params.get("chat_id")
+        text = str(params.get("text", ""))
+        self.sent.append(
+            SentMessage(
+                chat_id=chat_id, text=text, parse_mode=params.get("parse_mode"), at=time.monotonic(), params=params
+            )
+        )
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": {"id": self.bot_id, "is_bot": True, "first_name": "Mempools", "username": self.username},
+            "text": text,
+        }
+
+    async def start(self) -> FakeTelegramApi:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        assert site._server is not None
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        self._update_arrived.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeTelegramApi:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

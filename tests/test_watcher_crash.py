@@ -1,0 +1,117 @@
+"""`kill -9` of `mempools serve` during catch-up, again and again: no height skipped, nothing doubled."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import httpx
+
+from core.devnet.chain import ChainConfig as DevnetConfig
+from core.devnet.chain import DevnetChain
+from core.models import WebhookDestination
+from core.repositories import Repositories
+from core.store import open_store
+from core.timeutil import utcnow
+from tests.processes import MempoolsProcess
+from tests.test_watcher import CHAIN_ID, _subscriptions, expected_notifications
+
+HISTORY = 1500
+SEED = 11
+TXS = 4
+
+
+def _seed_store(path: Path, chain: DevnetChain) -> list:
+    store = open_store(path)
+    try:
+        repos = Repositories(store)
+        repos.destinations.put(
+            WebhookDestination(
+                id="dst_1", owner_id="acc_1", name="h", url="http://127.0.0.1:9/", secret="whsec_x", created_at=utcnow()
+            )
+        )
+        subs = _subscriptions(chain)
+        for sub in subs:
+            repos.subscriptions.put(sub)
+        return subs
+    finally:
+        store.close()
+
+
+def _cursor(path: Path) -> int:
+    store = open_store(path)
+    try:
+        cursor = Repositories(store).cursors.get(CHAIN_ID)
+        return 0 if cursor is None else cursor.height
+    finally:
+        store.close()
+
+
+def test_kill_9_during_catch_up_skips_and_duplicates_nothing(tmp_path: Path) -> None:
+    devnet = MempoolsProcess(
+        "devnet",
+        "--port",
+        "0",
+        "--block-time",
+        "0",
+        "--history",
+        str(HISTORY),
+        "--seed",
+        str(SEED),
+        "--txs-per-block",
+        str(TXS),
+        "--chain-id",
+        CHAIN_ID,
+    )
+    try:
+        rpc = devnet.wait_for(r"serving (http://\S+)").group(1)
+        data = tmp_path / "data"
+        reference = DevnetChain(
+            DevnetConfig(chain_id=CHAIN_ID, block_time=0, history=HISTORY, txs_per_block=TXS, seed=SEED)
+        )
+        subs = _seed_store(data, reference)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[api]\nport = 0\n[store]\npath = "{data}"\n'
+            f'[[chains]]\nid = "{CHAIN_ID}"\nname = "Devnet"\nrpc = ["{rpc}"]\n'
+            'bech32_prefix = "cosmos"\nstart_height = 1\n'
+        )
+        rng = random.Random(5)
+        cursors: list[int] = []
+        kills = 0
+        while True:
+            server = MempoolsProcess("serve", "--config", str(config))
+            url = server.api_url()
+            if kills < 6:
+                time.sleep(rng.uniform(0.3, 1.5))
+                server.kill()
+                kills += 1
+                cursors.append(_cursor(data))
+                continue
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                ready = httpx.get(f"{url}/ready", timeout=5).json()
+                if ready["checks"].get(f"chain:{CHAIN_ID}", "").startswith(f"at {HISTORY},"):
+                    break
+                time.sleep(0.2)
+            assert server.stop() == 0, server.output
+            break
+        # The kills really landed in the middle of catch-up.
+        assert sum(1 for c in cursors if 1 < c < HISTORY) >= 3, cursors
+        assert cursors == sorted(cursors)
+        store = open_store(data)
+        try:
+            repos = Repositories(store)
+            assert repos.cursors.get(CHAIN_ID).height == HISTORY
+            stored = [n.id for n in repos.notifications.scan()]
+            expected = expected_notifications(reference, subs, range(1, HISTORY + 1))
+            assert set(stored) == expected
+            assert len(stored) == len(expected)
+            history = repos.notifications.page_of_owner("acc_1", limit=100_000)
+            assert len(history.items) == len(expected), "the history index holds a duplicate"
+            assert repos.gaps.of_chain(CHAIN_ID) == []
+        finally:
+            store.close()
+    finally:
+        devnet.kill()
