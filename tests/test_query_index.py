@@ -190,12 +190,12 @@ _OPS = st.lists(
         st.lists(queries, min_size=1, max_size=3),
         st.sampled_from([None, "filter"]),
     ),
-    max_size=15,
+    max_size=12,
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(_OPS, st.lists(event_maps, min_size=1, max_size=4))
+@given(_OPS, st.lists(event_maps, min_size=1, max_size=3))
 def test_index_agrees_with_naive_evaluation(ops: list, scopes: list[dict]) -> None:
     idx: SubscriptionIndex[int] = SubscriptionIndex()
     model: dict[int, tuple[list[str], object]] = {}

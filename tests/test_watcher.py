@@ -242,3 +242,39 @@ async def test_restart_resumes_after_the_stored_cursor(devnet: DevnetServer, tmp
         assert second.notification_ids() == expected_notifications(devnet.chain, second.subs, range(1, HISTORY + 1))
     finally:
         store.close()
+
+
+async def test_websocket_trigger_brings_new_blocks_before_the_next_poll(
+    devnet: DevnetServer, store: RocksStore
+) -> None:
+    harness = Harness(store, devnet.chain, [devnet.url], start_height=HISTORY)
+    harness.watcher.poll_interval = 30.0  # polling alone would take 30 s to notice a new block
+    harness.start()
+    try:
+        await harness.reach(HISTORY)
+        await asyncio.sleep(0.5)  # let the websocket subscription establish
+        for _ in range(3):
+            devnet.advance()
+            await harness.reach(devnet.chain.tip, timeout=5)
+    finally:
+        await harness.stop()
+    assert harness.committed == list(range(HISTORY, HISTORY + 4))
+
+
+async def test_a_failing_node_is_logged_once_per_incident(
+    devnet: DevnetServer, store: RocksStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    devnet.set_faults(error_rate=1.0)
+    harness = Harness(store, devnet.chain, [devnet.url])
+    harness.start()
+    try:
+        await asyncio.sleep(2.0)  # dozens of failing requests
+        assert harness.watcher.stats.cursor == 0
+        devnet.set_faults(error_rate=0.0)
+        await harness.reach(HISTORY)
+    finally:
+        await harness.stop()
+    assert harness.committed == list(range(1, HISTORY + 1))
+    assert harness.watcher.stats.errors > 5
+    watcher_warnings = [r for r in caplog.records if r.name == "mempools.watcher" and r.levelname == "WARNING"]
+    assert 1 <= len(watcher_warnings) <= 2, [r.getMessage() for r in watcher_warnings]

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from msgspec import Struct
 
 from core.chain.blocks import DecodedBlock, NodeStatus
 from core.chain.errors import HeightNotAvailable, RpcBadResponse, RpcError, RpcUnavailable, WrongChain
 from core.chain.rpc import RpcClient
+from core.chain.subscribe import NewBlockSubscription
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,19 @@ class EndpointPool:
         reasons = "; ".join(f"{ep.url}: {ep.last_error}" for ep in self._eps if ep.last_error)
         return RpcUnavailable(f"no usable endpoint for {self.chain_id}: {reasons or 'none verified'}")
 
+    async def new_heights(self) -> AsyncIterator[int]:
+        """Heights announced over the websocket of the endpoints not known to be on another chain.
+
+        Only a hint (see core/chain/subscribe.py): a watcher still fetches every height.
+        """
+        urls = [ep.url for ep in self._eps if not ep.wrong_chain] or [ep.url for ep in self._eps]
+        subscription = NewBlockSubscription(urls)
+        try:
+            async for height in subscription:
+                yield height
+        finally:
+            await subscription.aclose()
+
     # -- health bookkeeping --------------------------------------------------------------------
 
     async def _check(self, ep: _Endpoint) -> NodeStatus:
@@ -271,9 +285,7 @@ class EndpointPool:
 
     def _mark_wrong_chain(self, ep: _Endpoint, actual: str) -> None:
         if ep.wrong_chain != actual:
-            log.error(
-                "rpc endpoint %s serves chain %r, not %r: refusing to use it", ep.url, actual, self.chain_id
-            )
+            log.error("rpc endpoint %s serves chain %r, not %r: refusing to use it", ep.url, actual, self.chain_id)
         ep.wrong_chain = actual
         ep.verified = False
         ep.checked_at = self._clock()

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import html
 import time
+import warnings
 from datetime import timedelta
 
 import telegram
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.ratelimit import RateLimiter
@@ -87,7 +89,11 @@ def format_telegram(rendered: Rendered) -> list[str]:
     return split_html(telegram_lines(rendered))
 
 
-def _seconds(value: int | timedelta) -> float:
+def _retry_seconds(exc: RetryAfter) -> float:
+    """`retry_after` in seconds, whichever type this PTB version returns (int now, timedelta later)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | timedelta = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -116,7 +122,7 @@ class TelegramChannel:
                     link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
                 )
             except RetryAfter as exc:
-                wait = _seconds(exc.retry_after)
+                wait = _retry_seconds(exc)
                 self.limiter.penalize(destination.chat_id, wait)
                 return result(ok=False, status=429, error=clip(f"Telegram flood control: {exc}"), retry_after=wait)
             except Forbidden as exc:

@@ -1,0 +1,145 @@
+"""Telegram channel: python-telegram-bot's real Bot against a local Bot API fake."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import telegram
+
+from core.chain.blocks import Attribute, Event
+from core.dispatch.dispatcher import Dispatcher
+from core.dispatch.ratelimit import RateLimiter
+from core.dispatch.telegram import MESSAGE_LIMIT, TelegramChannel, format_telegram
+from core.outbox import Outbox
+from core.render import render
+from core.repositories import Repositories
+from core.store import WriteBatch, open_store
+from tests.fakes.records import COSMOS, FakeClock, entry_for, make_notification, telegram_destination
+from tests.fakes.telegram_api import FakeTelegramApi
+
+
+@pytest.fixture
+async def api():
+    async with FakeTelegramApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(api: FakeTelegramApi):
+    async with telegram.Bot(token=api.token, base_url=api.base_url) as b:
+        yield b
+
+
+async def _send(channel: TelegramChannel, chat_id: int, notification=None):
+    notification = notification or make_notification("acc_a", ("dst_tg",))
+    destination = telegram_destination("dst_tg", "acc_a", chat_id)
+    return await channel.deliver(notification, destination, render(notification, COSMOS))
+
+
+def _balanced(html_text: str) -> bool:
+    """Every tag closed in the same message, every entity whole."""
+    stack: list[str] = []
+    for closing, name in re.findall(r"<(/?)([a-z]+)[^>]*>", html_text):
+        if closing:
+            if not stack or stack.pop() != name:
+                return False
+        else:
+            stack.append(name)
+    entities_ok = all(re.match(r"&(amp|lt|gt|quot|#x27);", html_text[m.start() :]) for m in re.finditer("&", html_text))
+    return not stack and entities_ok
+
+
+async def test_message_is_html_with_escaping_and_link(api: FakeTelegramApi, bot: telegram.Bot) -> None:
+    events = (
+        Event(type="wasm", attributes=(Attribute("_contract_address", "cosmos1c"), Attribute("action", "<b>&x"))),
+    )
+    notification = make_notification("acc_a", ("dst_tg",), events=events)
+    result = await _send(TelegramChannel(bot), 42, notification)
+    assert result.ok and result.status == 200
+    [sent] = api.sent
+    assert sent.chat_id == 42 and sent.parse_mode == "HTML"
+    assert sent.text.startswith("<b>Incoming ATOM</b>\nContract cosmos1c executed: &lt;b&gt;&amp;x")
+    assert f'Tx: <a href="https://explorer.example/cosmos/tx/{notification.tx_hash}">' in sent.text
+    assert _balanced(sent.text)
+
+
+async def test_long_messages_are_split_at_4096_without_cutting_tags(api: FakeTelegramApi, bot: telegram.Bot) -> None:
+    long_value = ("a<b>&" * 3000)[:9000]
+    events = (
+        Event(type="wasm", attributes=(Attribute("_contract_address", "cosmos1c"), Attribute("action", long_value))),
+    )
+    notification = make_notification("acc_a", ("dst_tg",), events=events)
+    chunks = format_telegram(render(notification, COSMOS))
+    assert len(chunks) >= 3
+    assert all(len(c) <= MESSAGE_LIMIT and _balanced(c) for c in chunks)
+    result = await _send(TelegramChannel(bot, limiter=RateLimiter(per_key_interval=0.0)), 42, notification)
+    assert result.ok and [m.text for m in api.sent] == chunks
+
+
+async def test_one_message_per_second_per_chat(api: FakeTelegramApi, bot: telegram.Bot) -> None:
+    channel = TelegramChannel(bot)
+    started = time.monotonic()
+    for _ in range(2):
+        assert (await _send(channel, 42)).ok
+    assert (await _send(channel, 43)).ok  # another chat is not held up by chat 42
+    at = [m.at for m in api.sent]
+    assert at[1] - at[0] >= 0.95
+    assert at[2] - at[1] < 0.5
+    assert time.monotonic() - started < 3
+
+
+async def test_rate_limiter_keeps_global_rate() -> None:
+    now = [0.0]
+    limiter = RateLimiter(per_key_interval=1.0, global_rate=30.0, clock=lambda: now[0])
+    waits = [limiter.reserve(chat) for chat in range(60)]
+    assert waits[0] == 0 and waits[-1] == pytest.approx(59 / 30)
+    assert limiter.reserve(0) == pytest.approx(2.0)  # chat 0 again: after the global queue
+    limiter.penalize(7, 30)
+    assert limiter.reserve(7) == pytest.approx(30)
+
+
+async def test_flood_control_returns_retry_after(api: FakeTelegramApi, bot: telegram.Bot) -> None:
+    api.fail_next("sendMessage", status=429, retry_after=7)
+    result = await _send(TelegramChannel(bot), 42)
+    assert not result.ok and result.status == 429 and result.retry_after == 7 and not result.permanent
+
+
+async def test_blocked_bot_disables_the_destination(tmp_path: Path, api: FakeTelegramApi, bot: telegram.Bot) -> None:
+    api.fail_next("sendMessage", status=403, chat_id=42)
+    result = await _send(TelegramChannel(bot), 42)
+    assert result.permanent and "bot was blocked by the user" in (result.disable_reason or "")
+
+    # End to end: the dispatcher buries the entry, disables the chat, does not retry.
+    store = open_store(tmp_path / "db")
+    repos, outbox = Repositories(store), Outbox(store)
+    repos.destinations.put(telegram_destination("dst_tg", "acc_a", 42))
+    notification = make_notification("acc_a", ("dst_tg",))
+    batch = WriteBatch()
+    repos.notifications.add(notification, batch)
+    clock = FakeClock()
+    outbox.enqueue([entry_for(notification, "dst_tg", clock())], batch)
+    store.write(batch)
+    api.fail_next("sendMessage", status=403, chat_id=42)
+    dispatcher = Dispatcher(outbox, repos, {"telegram": TelegramChannel(bot)}, {COSMOS.id: COSMOS}.get, clock=clock)
+    await dispatcher.pump()
+    destination = repos.destinations.get("dst_tg")
+    assert destination is not None and not destination.enabled
+    assert [a.outcome for a in repos.attempts.of_notification(notification.id)] == ["dead_letter"]
+    assert outbox.depth() == 0 and len(repos.dead_letters.page_of_owner("acc_a", limit=5).items) == 1
+    store.close()
+
+
+async def test_fake_serves_what_an_application_needs(api: FakeTelegramApi, bot: telegram.Bot) -> None:
+    me = await bot.get_me()
+    assert me.username == "mempools_test_bot"
+    assert await bot.delete_webhook()
+    assert await bot.set_my_commands([("start", "Start")])
+    started = time.monotonic()
+    assert await bot.get_updates(timeout=0.3) == ()
+    assert time.monotonic() - started >= 0.25  # held, not answered at once
+    api.push_update(api.message_update(chat_id=5, user_id=5, text="/start"))
+    [update] = await bot.get_updates(timeout=1)
+    assert update.message.text == "/start" and update.message.entities[0].type == "bot_command"
