@@ -11,6 +11,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Generator
+from typing import Any
 
 import uvicorn
 
@@ -29,6 +30,7 @@ from core.supervisor import Supervisor
 from core.watch.matching import SubscriptionMatcher
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher
+from mempools.control import ControlError, ControlServer, socket_path
 
 log = logging.getLogger("mempools")
 
@@ -87,6 +89,7 @@ class Runtime:
                 start_height=chain_config.start_height,
             )
         self.supervisor = Supervisor()
+        self.control = ControlServer(socket_path(config.store.path), {"backup": self._backup})
         self.services = Services.build(
             config,
             self.repos,
@@ -105,6 +108,15 @@ class Runtime:
     @classmethod
     def open(cls, config: Config) -> Runtime:
         return cls(config, open_store(config.store.path, sync=config.store.sync_writes))
+
+    async def _backup(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Checkpoint the live store (hard links + a memtable flush: off the loop, it may take a while)."""
+        path = str(request.get("path") or "")
+        if not path.startswith("/"):
+            raise ControlError("backup needs an absolute target path")
+        await asyncio.to_thread(self.store.checkpoint, path)
+        log.info("backup written to %s", path)
+        return {"path": path}
 
     def readiness(self) -> Readiness:
         checks = {"store": "open"}
@@ -131,6 +143,7 @@ class Runtime:
         )
         host, port = sock.getsockname()[:2]
         api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
+        await self.control.start()
         log.info("mempools serving the API on http://%s:%s", host, port)
         for chain_id, watcher in self.watchers.items():
             self.supervisor.start(f"watcher:{chain_id}", watcher.run, stop)
@@ -142,6 +155,7 @@ class Runtime:
             stop.set()
             server.should_exit = True
             await self.supervisor.wait(timeout=SHUTDOWN_DEADLINE)
+            await self.control.stop()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(api_task, timeout=SHUTDOWN_DEADLINE)
             await asyncio.gather(*(pool.aclose() for pool in self.pools.values()), return_exceptions=True)

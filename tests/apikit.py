@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from argon2 import PasswordHasher
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.throttle import LoginThrottle
@@ -102,7 +102,7 @@ class Env:
         self.store.close()
 
 
-async def signup(client: AsyncTestClient[Litestar], email: str) -> tuple[str, dict[str, str]]:
+async def signup(client: httpx.AsyncClient, email: str) -> tuple[str, dict[str, str]]:
     """Register, log in, make an API key; returns (account id, Bearer headers). Cookies are dropped."""
     r = await client.post("/v1/accounts", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201, r.text
@@ -181,3 +181,12 @@ class MovableClock:
 
     def advance(self, delta: timedelta) -> None:
         self.now += delta
+
+
+def api_client(app: Litestar, base_url: str = "http://testserver.local") -> httpx.AsyncClient:
+    """An httpx client calling the ASGI app in the test's own event loop.
+
+    (Litestar's AsyncTestClient runs the app on a portal thread and blocks the test loop while it
+    does, which would starve the loopback servers - devnet, webhook receiver - the test runs.)
+    """
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)), base_url=base_url)

@@ -46,7 +46,11 @@ def test_any_value_satisfies() -> None:
 
 
 def test_conditions_are_independent() -> None:
-    ev = {"transfer.recipient": ["bob", "carol"], "transfer.sender": ["alice", "dave"], "transfer.amount": ["5x", "500x"]}
+    ev = {
+        "transfer.recipient": ["bob", "carol"],
+        "transfer.sender": ["alice", "dave"],
+        "transfer.amount": ["5x", "500x"],
+    }
     # alice->bob 5, dave->carol 500: still "alice AND carol AND >= 100" holds, as on a node
     assert m("transfer.sender = 'alice' AND transfer.recipient = 'carol' AND transfer.amount >= 100", ev)
     assert m("transfer.amount < 10 AND transfer.amount > 100", ev)
@@ -348,9 +352,27 @@ _TYPES = ["a", "a.b", "tm", "transfer", "rewards.withdraw", "x-y", "wasm-swap", 
 _ATTRS = ["b", "c", "amount", "event", ""]
 _KEYS = [f"{t}.{a}" for t in _TYPES for a in _ATTRS] + ["a", "transfer", "noDot", ".b"]
 _VALUES = [
-    "", "0", "5", "007", "100uatom", "100", "8.045stake", "-5", " 5", "cosmos1bob", "Tx", "tx",
-    "2018-05-03", "2024-01-01T00:00:00Z", "2013-05-03T14:45:00+07:00", "1e5", "a", "b", "ab",
-    "18446744073709551616", "0.13",
+    "",
+    "0",
+    "5",
+    "007",
+    "100uatom",
+    "100",
+    "8.045stake",
+    "-5",
+    " 5",
+    "cosmos1bob",
+    "Tx",
+    "tx",
+    "2018-05-03",
+    "2024-01-01T00:00:00Z",
+    "2013-05-03T14:45:00+07:00",
+    "1e5",
+    "a",
+    "b",
+    "ab",
+    "18446744073709551616",
+    "0.13",
 ]
 _TAG_POOL = _KEYS + _TYPES + ["trans", "rewards", "withdraw"]
 _STR_ARGS = ["", "a", "b", "Tx", "5", "100uatom", "cosmos1bob", "uatom", "2018"]
@@ -369,9 +391,7 @@ queries = st.lists(st.sampled_from([c for c in _CONDITIONS if not c.startswith("
     " AND ".join
 )
 
-event_maps = st.dictionaries(
-    st.sampled_from(_KEYS), st.lists(st.sampled_from(_VALUES), max_size=3), max_size=6
-)
+event_maps = st.dictionaries(st.sampled_from(_KEYS), st.lists(st.sampled_from(_VALUES), max_size=3), max_size=6)
 
 
 @settings(max_examples=300, deadline=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -173,7 +174,7 @@ def test_invalid_queries(text: str) -> None:
         ("tm.event == 'Tx'", 10, "after '='"),
         ("transfer.amount CONTAINS 5", 25, "expected a quoted string after 'CONTAINS', found number 5"),
         ("tm.event != 'Tx'", 9, "no != operator"),
-        ("tm.event = \"Tx\"", 11, "use single quotes"),
+        ('tm.event = "Tx"', 11, "use single quotes"),
         ("a.b = 'x' c.d", 10, "expected 'AND' or the end of the query, found tag 'c.d'"),
         ("a.b = 'abc", 6, "unterminated string"),
         ("a.b q", 4, "expected an operator"),
@@ -275,10 +276,8 @@ _ALPHABET = st.sampled_from(list("ab.=<>' ANDEXISTSCONTAIN5.0-_T:Z\t\x00é!\"()"
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_ALPHABET, max_size=60).map("".join))
 def test_grammar_like_noise_never_escapes(text: str) -> None:
-    try:
+    with contextlib.suppress(QuerySyntaxError):
         parse(text)
-    except QuerySyntaxError:
-        pass
 
 
 _TAGS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{0,12}", fullmatch=True).filter(
@@ -286,7 +285,9 @@ _TAGS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{0,12}", fullmatch=True).filter(
 )
 _STRINGS = st.text(st.characters(blacklist_characters="'", blacklist_categories=("Cs",)), max_size=12)
 _NUMBERS = st.from_regex(r"[0-9]{1,30}(\.[0-9]{1,30})?", fullmatch=True)
-_DATES = st.dates(min_value=__import__("datetime").date(1900, 1, 1), max_value=__import__("datetime").date(2999, 12, 31))
+_DATES = st.dates(
+    min_value=__import__("datetime").date(1900, 1, 1), max_value=__import__("datetime").date(2999, 12, 31)
+)
 
 
 @st.composite

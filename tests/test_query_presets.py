@@ -16,11 +16,15 @@ from core.query.presets import PRESETS, PresetSpec, get_preset
 FIX = Path(__file__).parent / "fixtures" / "cometbft" / "tendermint-rs"
 DOCS = Path(__file__).parent.parent / "docs" / "QUERIES.md"
 
-OSMOSIS_CHAIN = Chain(id="osmosis-1", name="Osmosis", bech32_prefix="osmo",
-                      denoms=(Denom(base="uosmo", display="OSMO", exponent=6),))
-INJECTIVE_CHAIN = Chain(id="injective-1", name="Injective", bech32_prefix="inj",
-                        denoms=(Denom(base="inj", display="INJ", exponent=18),))
-SEI_CHAIN = Chain(id="pacific-1", name="Sei", bech32_prefix="sei", denoms=(Denom(base="usei", display="SEI", exponent=6),))
+OSMOSIS_CHAIN = Chain(
+    id="osmosis-1", name="Osmosis", bech32_prefix="osmo", denoms=(Denom(base="uosmo", display="OSMO", exponent=6),)
+)
+INJECTIVE_CHAIN = Chain(
+    id="injective-1", name="Injective", bech32_prefix="inj", denoms=(Denom(base="inj", display="INJ", exponent=18),)
+)
+SEI_CHAIN = Chain(
+    id="pacific-1", name="Sei", bech32_prefix="sei", denoms=(Denom(base="usei", display="SEI", exponent=6),)
+)
 
 TRADER = "osmo1ddl9hnacgqfls5xgm7jy30uvc3lll4jdrdk35n"  # swaps in tx 0
 POOL = "osmo1kxnekx4q8yem6wvp5t9ggqvhuxaqw7san00x5qdazp3fe597f8hsqft4nq"  # pool 872 account
@@ -79,10 +83,10 @@ def test_min_amount_post_filter_on_osmosis(osmosis: DecodedBlock) -> None:
     assert scopes_matching(osmosis, "funds_received", {**fee, "min_amount": "0.007858"}, OSMOSIS_CHAIN) == [2]
     assert scopes_matching(osmosis, "funds_received", {**fee, "min_amount": "0.007859"}, OSMOSIS_CHAIN) == []
     # no denom: the chain's first denom
-    assert scopes_matching(osmosis, "funds_received", {"address": FEE_COLLECTOR, "min_amount": "0.005"}, OSMOSIS_CHAIN) == [2]
-    assert scopes_matching(osmosis, "funds_received", {**fee, "min_amount": "0.0005"}, OSMOSIS_CHAIN) == list(
-        range(8)
-    )
+    assert scopes_matching(
+        osmosis, "funds_received", {"address": FEE_COLLECTOR, "min_amount": "0.005"}, OSMOSIS_CHAIN
+    ) == [2]
+    assert scopes_matching(osmosis, "funds_received", {**fee, "min_amount": "0.0005"}, OSMOSIS_CHAIN) == list(range(8))
     # the trader sent 360000000 of the ibc/D189... coin and 500uosmo fees in tx 0
     sent = {"address": TRADER, "denom": "uosmo"}
     assert scopes_matching(osmosis, "funds_sent", {**sent, "min_amount": "500"}, OSMOSIS_CHAIN) == [0]
@@ -101,14 +105,10 @@ def test_funds_from_to_checks_one_transfer_event(osmosis: DecodedBlock) -> None:
 def test_contract_events_on_osmosis(osmosis: DecodedBlock) -> None:
     assert scopes_matching(osmosis, "contract_events", {"contract": CONTRACT}, OSMOSIS_CHAIN) == [6, 7]
     assert scopes_matching(osmosis, "contract_events", {"contract": CONTRACT, "attributes": "vault_id=1143"}) == [7]
-    assert scopes_matching(osmosis, "contract_events", {"contract": CONTRACT, "attributes": {"vault_id": "859"}}) == [
-        6
-    ]
+    assert scopes_matching(osmosis, "contract_events", {"contract": CONTRACT, "attributes": {"vault_id": "859"}}) == [6]
     assert scopes_matching(osmosis, "contract_events", {"contract": CONTRACT, "event": "swap"}) == []
     q = get_preset("contract_events").build({"contract": CONTRACT, "event": "swap", "attributes": "pool=1,dir=in"})
-    assert q == [
-        f"wasm-swap._contract_address = '{CONTRACT}' AND wasm-swap.pool = '1' AND wasm-swap.dir = 'in'"
-    ]
+    assert q == [f"wasm-swap._contract_address = '{CONTRACT}' AND wasm-swap.pool = '1' AND wasm-swap.dir = 'in'"]
     assert matches(q[0], {"wasm-swap._contract_address": [CONTRACT], "wasm-swap.pool": ["1"], "wasm-swap.dir": ["in"]})
 
 
@@ -119,7 +119,9 @@ def test_tx_outcome(osmosis: DecodedBlock, sei: DecodedBlock) -> None:
     failed = {**osmosis.scopes[0].events_map, "tx.code": ["5"]}  # the same tx had it failed
     queries = get_preset("tx_outcome").build({"signer": TRADER, "outcome": "failed"})
     assert any(matches(q, failed) for q in queries)
-    assert not any(matches(q, failed) for q in get_preset("tx_outcome").build({"signer": TRADER, "outcome": "Succeeded"}))
+    assert not any(
+        matches(q, failed) for q in get_preset("tx_outcome").build({"signer": TRADER, "outcome": "Succeeded"})
+    )
     # SDK 0.47+ chains name the fee payer: Sei oracle votes
     assert scopes_matching(sei, "tx_outcome", {"signer": SEI_VOTER, "outcome": "succeeded"}, SEI_CHAIN) == [2]
 
@@ -131,8 +133,13 @@ def test_validator_presets(osmosis: DecodedBlock) -> None:
     for name in ("validator_jailed", "validator_slashed"):
         assert scopes_matching(osmosis, name, {}) == []
         assert scopes_matching(osmosis, name, {"validator": VALCONS}) == []
-    slash = {"tm.event": ["NewBlock"], "slash.address": [VALCONS], "slash.power": ["100"],
-             "slash.reason": ["missing_signature"], "slash.jailed": [VALCONS]}
+    slash = {
+        "tm.event": ["NewBlock"],
+        "slash.address": [VALCONS],
+        "slash.power": ["100"],
+        "slash.reason": ["missing_signature"],
+        "slash.jailed": [VALCONS],
+    }
     for name in ("validator_jailed", "validator_slashed"):
         for params in ({}, {"validator": VALCONS}):
             assert any(matches(q, slash) for q in get_preset(name).build(params, OSMOSIS_CHAIN))
@@ -141,8 +148,13 @@ def test_validator_presets(osmosis: DecodedBlock) -> None:
 def test_delegation_on_injective(injective: DecodedBlock) -> None:
     assert scopes_matching(injective, "delegation_to_validator", {"validator": INJ_VALOPER}, INJECTIVE_CHAIN) == [3]
     at_least = {"validator": INJ_VALOPER, "denom": "INJ"}
-    assert scopes_matching(injective, "delegation_to_validator", {**at_least, "min_amount": "49.98"}, INJECTIVE_CHAIN) == [3]
-    assert scopes_matching(injective, "delegation_to_validator", {**at_least, "min_amount": "49.99"}, INJECTIVE_CHAIN) == []
+    assert scopes_matching(
+        injective, "delegation_to_validator", {**at_least, "min_amount": "49.98"}, INJECTIVE_CHAIN
+    ) == [3]
+    assert (
+        scopes_matching(injective, "delegation_to_validator", {**at_least, "min_amount": "49.99"}, INJECTIVE_CHAIN)
+        == []
+    )
     # default denom: the chain's first (staking) denom
     assert get_preset("delegation_to_validator").build(
         {"validator": INJ_VALOPER, "min_amount": "1.5"}, INJECTIVE_CHAIN
@@ -153,10 +165,17 @@ def test_governance_presets(osmosis: DecodedBlock, injective: DecodedBlock) -> N
     for block in (osmosis, injective):
         assert scopes_matching(block, "gov_proposal_submitted", {}) == []
         assert scopes_matching(block, "gov_voting_ended", {}) == []
-    submitted = {"tm.event": ["Tx"], "submit_proposal.proposal_id": ["42"], "submit_proposal.proposal_messages": [",/x"]}
+    submitted = {
+        "tm.event": ["Tx"],
+        "submit_proposal.proposal_id": ["42"],
+        "submit_proposal.proposal_messages": [",/x"],
+    }
     assert matches(get_preset("gov_proposal_submitted").build({})[0], submitted)
-    ended = {"tm.event": ["NewBlock", "NewBlockEvents"], "active_proposal.proposal_id": ["42"],
-             "active_proposal.proposal_result": ["proposal_passed"]}
+    ended = {
+        "tm.event": ["NewBlock", "NewBlockEvents"],
+        "active_proposal.proposal_id": ["42"],
+        "active_proposal.proposal_result": ["proposal_passed"],
+    }
     build = get_preset("gov_voting_ended").build
     assert matches(build({})[0], ended)
     assert matches(build({"proposal_id": "042", "result": "passed"})[0], ended)

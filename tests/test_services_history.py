@@ -69,7 +69,9 @@ def test_a_forged_cursor_stays_within_the_owners_records(env: Env) -> None:
 def test_detail_with_attempts_and_ownership(env: Env) -> None:
     (n,) = seed_notifications(env.repos, "acc_a", "sub_1", 1, start=T0, destination_ids=("dst_x",))
     env.repos.attempts.put(
-        DeliveryAttempt(notification_id=n.id, destination_id="dst_x", attempt=1, at=T0, outcome="failed", http_status=500)
+        DeliveryAttempt(
+            notification_id=n.id, destination_id="dst_x", attempt=1, at=T0, outcome="failed", http_status=500
+        )
     )
     detail = env.services.history.notification("acc_a", n.id)
     assert detail.notification.id == n.id and [a.http_status for a in detail.attempts] == [500]
@@ -81,7 +83,9 @@ async def test_redeliver_requeues_and_lifts_the_dead_letter(env: Env) -> None:
     hook = await env.services.destinations.create_webhook("acc_a", "http://127.0.0.1:9/h")
     (n,) = seed_notifications(env.repos, "acc_a", "sub_1", 1, start=T0, destination_ids=(hook.id,))
     env.repos.dead_letters.put(
-        DeadLetter(notification_id=n.id, destination_id=hook.id, owner_id="acc_a", attempts=8, last_error="x", dead_at=T0)
+        DeadLetter(
+            notification_id=n.id, destination_id=hook.id, owner_id="acc_a", attempts=8, last_error="x", dead_at=T0
+        )
     )
     assert len(env.services.history.dead_letters("acc_a").items) == 1
     with pytest.raises(NotFoundError):

@@ -73,8 +73,10 @@ def test_destinations_must_be_the_owners(env: Env) -> None:
     s = env.services
     mine = s.destinations.ensure_telegram_chat("acc_a", 42)
     theirs = s.destinations.ensure_telegram_chat("acc_b", 43)
-    with pytest.raises(ValidationError, match="not one of your destinations"):
-        s.subscriptions.create("acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"], destination_ids=[theirs.id])
+    with pytest.raises(NotFoundError, match="not found"):
+        s.subscriptions.create(
+            "acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"], destination_ids=[theirs.id]
+        )
     sub = s.subscriptions.create(
         "acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"], destination_ids=[mine.id, mine.id]
     )

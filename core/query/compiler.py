@@ -39,10 +39,9 @@ _CMP: dict[Op, Callable[[Any, Any], bool]] = {
 
 
 class CompiledCondition:
-    """One condition, ready to evaluate. `cost` orders conditions cheapest-first inside a query."""
+    """One condition, ready to evaluate against an `EventView`."""
 
     __slots__ = ("condition", "dotted", "empty_ok", "tag")
-    cost = 0
 
     def __init__(self, condition: Condition) -> None:
         self.condition = condition
@@ -94,7 +93,6 @@ class _StringEq(CompiledCondition):
 
 class _Contains(CompiledCondition):
     __slots__ = ("needle",)
-    cost = 1
 
     def __init__(self, condition: Condition) -> None:
         assert condition.arg is not None
@@ -113,7 +111,6 @@ class _Compare(CompiledCondition):
     """Ordered or equality comparison of a number, DATE or TIME operand with parsed values."""
 
     __slots__ = ("cmp", "kind", "operand")
-    cost = 2
 
     def __init__(self, condition: Condition) -> None:
         arg = condition.arg
@@ -150,17 +147,21 @@ def compile_condition(condition: Condition) -> CompiledCondition:
 
 
 class CompiledQuery:
-    """A parsed and compiled query. Immutable; safe to share between subscriptions."""
+    """A parsed and compiled query. Immutable; safe to share between subscriptions and indexes.
 
-    __slots__ = ("__weakref__", "conditions", "query", "text")
+    Kept small (an index may hold hundreds of thousands): the compiled conditions, which keep
+    their syntax nodes, and the normalised text. `query` rebuilds the syntax tree on demand.
+    """
 
-    def __init__(self, query: Query, conditions: tuple[CompiledCondition, ...] | None = None) -> None:
-        self.query = query
+    __slots__ = ("conditions", "text")
+
+    def __init__(self, query: Query) -> None:
+        self.conditions: tuple[CompiledCondition, ...] = tuple(compile_condition(c) for c in query.conditions)
         self.text = str(query)
-        if conditions is None:
-            conditions = tuple(compile_condition(c) for c in query.conditions)
-        #: evaluation order: cheap exact tests first (the answer does not depend on the order)
-        self.conditions = tuple(sorted(conditions, key=lambda c: c.cost))
+
+    @property
+    def query(self) -> Query:
+        return Query(conditions=tuple(c.condition for c in self.conditions))
 
     def matches(self, events: EventMap | EventView) -> bool:
         """True if the query matches the scope's event map (CometBFT v0.38+ semantics)."""

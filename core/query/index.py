@@ -15,9 +15,12 @@ The anchor of a query is its most selective condition: string equality before pr
 non-generic tags (addresses, contract addresses, proposal ids) before tags that are in nearly
 every scope (`tm.event`, `message.action`, `tx.code`, ...), then the smaller bucket.
 
-Identical queries (by normalised text) are compiled and evaluated once per scope however many
-subscriptions share them; a subscription holds one or more queries and fires once if any matches
-(and its optional post-filter accepts the scope).
+Identical queries (by normalised text) are compiled, stored and evaluated once per scope however
+many subscriptions share them; a subscription holds one or more queries and fires once if any
+matches (and its optional post-filter accepts the scope).
+
+Memory matters (hundreds of thousands of queries): buckets and the subscriptions of a query hold
+a single object directly and only become a set / dict when a second one arrives.
 """
 
 from __future__ import annotations
@@ -37,30 +40,13 @@ SubId = TypeVar("SubId", bound=Hashable)
 #: Tags present in (nearly) every scope of their kind: poor anchors.
 GENERIC_TAGS = frozenset(
     {
-        "tm.event",
-        "tx.height",
-        "tx.hash",
-        "tx.code",
-        "block.height",
-        "tx.fee",
-        "tx.acc_seq",
-        "tx.signature",
-        "tx.fee_payer",
-        "message.action",
-        "message.module",
-        "message.msg_index",
-        "coin_spent.amount",
-        "coin_received.amount",
-        "transfer.amount",
-        "tx",
-        "message",
-        "transfer",
-        "coin_spent",
-        "coin_received",
+        "tm.event", "tx.height", "tx.hash", "tx.code", "block.height",
+        "tx.fee", "tx.acc_seq", "tx.signature", "tx.fee_payer",
+        "message.action", "message.module", "message.msg_index",
+        "coin_spent.amount", "coin_received.amount", "transfer.amount",
+        "tx", "message", "transfer", "coin_spent", "coin_received",
     }
-)
-
-_Anchor = tuple[str, str, str | None]  # ("eq", tag, value) | ("has", tag, None)
+)  # fmt: skip
 
 
 class IndexStats(Struct, frozen=True):
@@ -68,17 +54,6 @@ class IndexStats(Struct, frozen=True):
     distinct_queries: int
     equality_anchors: int
     presence_anchors: int
-
-
-class _Node:
-    """One distinct query, the subscriptions holding it, and where it is filed."""
-
-    __slots__ = ("anchor", "query", "subs")
-
-    def __init__(self, query: CompiledQuery, anchor: _Anchor) -> None:
-        self.query = query
-        self.anchor = anchor
-        self.subs: dict[Hashable, _Sub] = {}
 
 
 class _Sub:
@@ -90,6 +65,67 @@ class _Sub:
         self.post_filter = post_filter
 
 
+class _Node:
+    """One distinct query, the subscription(s) holding it, and the condition it is filed under."""
+
+    __slots__ = ("anchor", "query", "subs")
+
+    def __init__(self, query: CompiledQuery, anchor: CompiledCondition) -> None:
+        self.query = query
+        self.anchor = anchor
+        self.subs: _Sub | dict[Hashable, _Sub] | None = None
+
+    def add_sub(self, sub: _Sub) -> None:
+        if self.subs is None:
+            self.subs = sub
+        elif isinstance(self.subs, _Sub):
+            self.subs = {self.subs.id: self.subs, sub.id: sub}
+        else:
+            self.subs[sub.id] = sub
+
+    def remove_sub(self, sub_id: Hashable) -> bool:
+        """Forget a subscription; True when no subscription is left."""
+        if isinstance(self.subs, dict):
+            del self.subs[sub_id]
+            if len(self.subs) == 1:
+                (self.subs,) = self.subs.values()
+            return False
+        self.subs = None
+        return True
+
+    def sub_list(self) -> Iterable[_Sub]:
+        subs = self.subs
+        if subs is None:
+            return ()
+        return (subs,) if isinstance(subs, _Sub) else subs.values()
+
+
+# A bucket is one node, or a set of nodes once it holds several.
+_Bucket = _Node | set[_Node]
+
+
+def _bucket_add(bucket: _Bucket | None, node: _Node) -> _Bucket:
+    if bucket is None:
+        return node
+    if isinstance(bucket, _Node):
+        return {bucket, node}
+    bucket.add(node)
+    return bucket
+
+
+def _bucket_remove(bucket: _Bucket, node: _Node) -> _Bucket | None:
+    if isinstance(bucket, _Node):
+        return None
+    bucket.discard(node)
+    if len(bucket) == 1:
+        return next(iter(bucket))
+    return bucket
+
+
+def _bucket_len(bucket: _Bucket | None) -> int:
+    return 0 if bucket is None else 1 if isinstance(bucket, _Node) else len(bucket)
+
+
 class SubscriptionIndex(Generic[SubId]):
     """Subscriptions (opaque hashable ids) -> compiled queries, indexed for per-scope matching.
 
@@ -97,23 +133,24 @@ class SubscriptionIndex(Generic[SubId]):
     """
 
     def __init__(self) -> None:
-        self._subs: dict[SubId, _Sub] = {}
+        self._subs: dict[Any, _Sub] = {}
         self._nodes: dict[str, _Node] = {}
-        self._eq: dict[str, dict[str, set[_Node]]] = {}
-        self._has: dict[str, set[_Node]] = {}
-        # condition text -> [shared compiled condition, number of distinct queries using it]
-        self._conditions: dict[str, list[Any]] = {}
+        self._eq: dict[str, dict[str, _Bucket]] = {}
+        self._has: dict[str, _Bucket] = {}
 
     # -- maintenance ------------------------------------------------------------------------
 
     def add(
         self,
         sub_id: SubId,
-        queries: Iterable[str | Query | CompiledQuery],
-        post_filter: PostFilter | None = None,
+        queries: Iterable[str | Query | CompiledQuery] | str | Query | CompiledQuery,
+        post_filter: PostFilter | Any | None = None,
     ) -> None:
         """Add a subscription. Raises `KeyError` if the id exists, `QuerySyntaxError` for an
-        invalid query and `ValueError` for no query; on any error the index is unchanged."""
+        invalid query and `ValueError` for no query; on any error the index is unchanged.
+
+        `post_filter` is a `PostFilter`, None, or anything shaped like `core.models.AmountFilter`.
+        """
         if sub_id in self._subs:
             raise KeyError(f"subscription {sub_id!r} is already indexed")
         self._insert(sub_id, self._compile_all(queries), as_post_filter(post_filter))
@@ -121,8 +158,8 @@ class SubscriptionIndex(Generic[SubId]):
     def update(
         self,
         sub_id: SubId,
-        queries: Iterable[str | Query | CompiledQuery],
-        post_filter: PostFilter | None = None,
+        queries: Iterable[str | Query | CompiledQuery] | str | Query | CompiledQuery,
+        post_filter: PostFilter | Any | None = None,
     ) -> None:
         """Replace a subscription's queries and post-filter (adds it if it is absent)."""
         compiled = self._compile_all(queries)  # validate before touching anything
@@ -136,8 +173,7 @@ class SubscriptionIndex(Generic[SubId]):
         if sub is None:
             return False
         for node in sub.nodes:
-            del node.subs[sub_id]
-            if not node.subs:
+            if node.remove_sub(sub_id):
                 self._drop_node(node)
         return True
 
@@ -164,9 +200,9 @@ class SubscriptionIndex(Generic[SubId]):
     def match(self, events: EventMap | EventView) -> set[SubId]:
         """The ids of the subscriptions that match this scope's `type.attr -> [values]` map."""
         view = as_view(events)
-        if not view.events:
-            return set()
         result: set[SubId] = set()
+        if not view.events:
+            return result
         candidates = self._candidates(view)
         if not candidates:
             return result
@@ -175,7 +211,8 @@ class SubscriptionIndex(Generic[SubId]):
         for node in candidates:
             if not node.query.matches(view):
                 continue
-            for sub_id, sub in node.subs.items():
+            for sub in node.sub_list():
+                sub_id = sub.id
                 if sub_id in result or sub_id in rejected:
                     continue
                 if sub.post_filter is None or self._passes(sub.post_filter, view, verdicts):
@@ -191,25 +228,32 @@ class SubscriptionIndex(Generic[SubId]):
     def _candidates(self, view: EventView) -> set[_Node]:
         eq, has = self._eq, self._has
         found: set[_Node] = set()
+
+        def take(bucket: _Bucket) -> None:
+            if isinstance(bucket, _Node):
+                found.add(bucket)
+            else:
+                found.update(bucket)
+
         for key, values in view.events.items():
             by_value = eq.get(key)
             if by_value is not None:
                 for v in values:
                     bucket = by_value.get(v)
-                    if bucket:
-                        found.update(bucket)
+                    if bucket is not None:
+                        take(bucket)
             bucket = has.get(key)
-            if bucket:
-                found.update(bucket)
+            if bucket is not None:
+                take(bucket)
         for t in view.types:
             bucket = has.get(t)
-            if bucket:
-                found.update(bucket)
+            if bucket is not None:
+                take(bucket)
             by_value = eq.get(t)
             if by_value is not None:
                 bucket = by_value.get("")
-                if bucket:
-                    found.update(bucket)
+                if bucket is not None:
+                    take(bucket)
         return found
 
     @staticmethod
@@ -224,103 +268,68 @@ class SubscriptionIndex(Generic[SubId]):
 
     # -- internals --------------------------------------------------------------------------
 
-    def _compile_all(self, queries: Iterable[str | Query | CompiledQuery]) -> list[CompiledQuery]:
+    def _compile_all(
+        self, queries: Iterable[str | Query | CompiledQuery] | str | Query | CompiledQuery
+    ) -> list[CompiledQuery]:
         if isinstance(queries, (str, Query, CompiledQuery)):
             queries = [queries]
         compiled: dict[str, CompiledQuery] = {}
         for q in queries:
-            text = q.text if isinstance(q, CompiledQuery) else None
-            if text is not None and text in self._nodes:
-                compiled[text] = self._nodes[text].query
-                continue
-            c = self._compile(q)
-            compiled.setdefault(c.text, c)
+            c = compile_query(q)
+            node = self._nodes.get(c.text)
+            compiled.setdefault(c.text, node.query if node is not None else c)
         if not compiled:
             raise ValueError("a subscription needs at least one query")
         return list(compiled.values())
 
-    def _compile(self, q: str | Query | CompiledQuery) -> CompiledQuery:
-        """Compile, sharing the query and its condition objects with what is already indexed."""
-        c = compile_query(q)
-        node = self._nodes.get(c.text)
-        if node is not None:
-            return node.query
-        shared = []
-        for cond in c.conditions:
-            key = str(cond.condition)
-            entry = self._conditions.get(key)
-            shared.append(entry[0] if entry is not None else cond)
-        return CompiledQuery(c.query, tuple(shared))
-
     def _insert(self, sub_id: SubId, queries: list[CompiledQuery], post_filter: PostFilter | None) -> None:
-        nodes = []
-        for q in queries:
-            node = self._nodes.get(q.text)
-            if node is None:
-                node = self._new_node(q)
-            nodes.append(node)
-        sub = _Sub(sub_id, tuple(nodes), post_filter)
+        nodes = tuple(self._nodes.get(q.text) or self._new_node(q) for q in queries)
+        sub = _Sub(sub_id, nodes, post_filter)
         for node in nodes:
-            node.subs[sub_id] = sub
+            node.add_sub(sub)
         self._subs[sub_id] = sub
 
     def _new_node(self, query: CompiledQuery) -> _Node:
-        for cond in query.conditions:
-            entry = self._conditions.get(str(cond.condition))
-            if entry is None:
-                self._conditions[str(cond.condition)] = [cond, 1]
-            else:
-                entry[1] += 1
-        anchor = min((self._anchor_of(c) for c in query.conditions), key=self._anchor_rank)
+        anchor = min(query.conditions, key=self._anchor_rank)
         node = _Node(query, anchor)
-        kind, tag, value = anchor
-        if kind == "eq":
-            assert value is not None
-            self._eq.setdefault(tag, {}).setdefault(value, set()).add(node)
+        if isinstance(anchor, _StringEq):
+            by_value = self._eq.setdefault(anchor.tag, {})
+            by_value[anchor.value] = _bucket_add(by_value.get(anchor.value), node)
         else:
-            self._has.setdefault(tag, set()).add(node)
+            self._has[anchor.tag] = _bucket_add(self._has.get(anchor.tag), node)
         self._nodes[query.text] = node
         return node
 
     def _drop_node(self, node: _Node) -> None:
         del self._nodes[node.query.text]
-        kind, tag, value = node.anchor
-        if kind == "eq":
-            assert value is not None
-            by_value = self._eq[tag]
-            bucket = by_value[value]
-            bucket.discard(node)
-            if not bucket:
-                del by_value[value]
+        anchor = node.anchor
+        if isinstance(anchor, _StringEq):
+            by_value = self._eq[anchor.tag]
+            rest = _bucket_remove(by_value[anchor.value], node)
+            if rest is None:
+                del by_value[anchor.value]
                 if not by_value:
-                    del self._eq[tag]
+                    del self._eq[anchor.tag]
+            else:
+                by_value[anchor.value] = rest
         else:
-            bucket = self._has[tag]
-            bucket.discard(node)
-            if not bucket:
-                del self._has[tag]
-        for cond in node.query.conditions:
-            key = str(cond.condition)
-            entry = self._conditions[key]
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._conditions[key]
+            rest = _bucket_remove(self._has[anchor.tag], node)
+            if rest is None:
+                del self._has[anchor.tag]
+            else:
+                self._has[anchor.tag] = rest
 
-    @staticmethod
-    def _anchor_of(cond: CompiledCondition) -> _Anchor:
-        if isinstance(cond, _StringEq):
-            return ("eq", cond.tag, cond.value)
-        return ("has", cond.tag, None)
-
-    def _anchor_rank(self, anchor: _Anchor) -> tuple[int, int, int]:
-        kind, tag, value = anchor
-        if kind == "eq" and value:
-            size = len(self._eq.get(tag, {}).get(value, ()))
+    def _anchor_rank(self, cond: CompiledCondition) -> tuple[bool, int, int]:
+        if isinstance(cond, _StringEq) and cond.value:
+            size = _bucket_len(self._eq.get(cond.tag, {}).get(cond.value))
             kind_rank = 0
-        else:
-            size = len(self._has.get(tag, ()))
+        elif isinstance(cond, _StringEq):
+            size = _bucket_len(self._eq.get(cond.tag, {}).get(""))
             kind_rank = 1
-        return (tag in GENERIC_TAGS, kind_rank, size)
+        else:
+            size = _bucket_len(self._has.get(cond.tag))
+            kind_rank = 1
+        return (cond.tag in GENERIC_TAGS, kind_rank, size)
 
 
 def match_all(subscriptions: Mapping[SubId, Iterable[CompiledQuery]], events: EventMap | EventView) -> set[SubId]:

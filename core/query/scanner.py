@@ -18,6 +18,8 @@ costs linear time and never overflows a stack.
 from __future__ import annotations
 
 import enum
+import re
+import sys
 
 from core.query.errors import QuerySyntaxError
 from core.query.timestamps import date_year, parse_date, parse_time
@@ -30,6 +32,7 @@ _SPACE = frozenset(
 _TIME_RUNES = frozenset("0123456789-T:+Z")
 _DATE_RUNES = frozenset("0123456789-")
 _KEYWORDS = {"AND", "CONTAINS", "EXISTS"}
+_ASCII_TAG_RUN = re.compile(r"[A-Za-z0-9_.\-]*")
 #: Literal years CometBFT accepts in DATE / TIME operands.
 MIN_YEAR, MAX_YEAR = 1900, 2999
 
@@ -149,15 +152,15 @@ class Scanner:
 
     def _word(self, i: int) -> tuple[Token, int]:
         s, n = self._s, self._n
-        j = i + 1
-        while j < n and _is_tag_char(s[j]):
-            j += 1
+        j = _ASCII_TAG_RUN.match(s, i + 1).end()  # type: ignore[union-attr]  # always matches
+        while j < n and _is_tag_char(s[j]):  # non-ASCII letters and digits, as in Go
+            j = _ASCII_TAG_RUN.match(s, j + 1).end()  # type: ignore[union-attr]
         word = s[i:j]
         if word in ("DATE", "TIME") and j < n and s[j] == " ":
             return self._stamp(word, i, j + 1)
         if word in _KEYWORDS:
             return Token(Tok[word], word, i), j
-        return Token(Tok.TAG, word, i), j
+        return Token(Tok.TAG, sys.intern(word), i), j  # tags repeat across queries: share them
 
     def _stamp(self, word: str, start: int, lit_start: int) -> tuple[Token, int]:
         s, n = self._s, self._n

@@ -142,12 +142,15 @@ class DestinationService:
         return dest
 
     def require_owned(self, owner_id: str, destination_ids: list[str]) -> list[str]:
-        """The ids, de-duplicated in order; ValidationError if one is not the owner's (or absent)."""
+        """The ids, de-duplicated in order; NotFoundError if one is not the owner's (or absent).
+
+        Another account's destination is "not found", exactly like a missing one, as everywhere.
+        """
         unique = list(dict.fromkeys(destination_ids))
         for dest_id in unique:
             dest = self._repos.destinations.get(dest_id) if dest_id else None
             if dest is None or dest.owner_id != owner_id:
-                raise ValidationError(f"destination_ids: {dest_id!r} is not one of your destinations")
+                raise NotFoundError(f"destination {dest_id!r} not found")
         return unique
 
     # -- change -----------------------------------------------------------------------------------

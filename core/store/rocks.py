@@ -21,9 +21,9 @@ from core.store.base import WriteBatch, prefix_end
 class RocksStore:
     """A RocksDB database directory opened by exactly one process."""
 
-    def __init__(self, path: str | PathLike[str], *, sync: bool = False) -> None:
+    def __init__(self, path: str | PathLike[str], *, sync: bool = False, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._db = _open(self.path)
+        self._db = _open(self.path, read_only)
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = sync
         self._closed = False
@@ -110,7 +110,14 @@ class RocksStore:
         self.close()
 
 
-def _open(path: Path) -> rocksdict.Rdict:
+def _open(path: Path, read_only: bool = False) -> rocksdict.Rdict:
+    if read_only:
+        try:
+            return rocksdict.Rdict(
+                str(path), options=rocksdict.Options(raw_mode=True), access_type=rocksdict.AccessType.read_only()
+            )
+        except Exception as exc:  # rocksdict raises plain Exception with RocksDB's message
+            raise StoreError(f"{path} cannot be opened: {_strip_io(exc)}") from None
     if path.exists() and not path.is_dir():
         raise StoreError(f"data directory {path} is not a directory")
     try:

@@ -93,7 +93,7 @@ _ENCODER = msgspec.json.Encoder()
 def eval_line(line: bytes) -> dict[str, object]:
     """The answer to one input line (without its line break)."""
     if not line.strip():
-        return {"error": "blank line: expected a JSON object {\"query\": ..., \"events\": ...}"}
+        return {"error": 'blank line: expected a JSON object {"query": ..., "events": ...}'}
     try:
         req = _DECODER.decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -150,13 +150,17 @@ class FakeDiscordApi:
         self.webhook_posts.append(PostedMessage(channel_id=webhook_id, payload=payload))
         return web.Response(status=204)
 
-    async def start(self) -> FakeDiscordApi:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
+        """The routes this fake serves; a subclass adds its own (the gateway fake does) and calls this."""
         app.router.add_get("/api/v10/users/@me", self._me)
         app.router.add_get("/api/v10/oauth2/applications/@me", self._application)
         app.router.add_post("/api/v10/channels/{channel_id}/messages", self._channel_message)
         app.router.add_post("/api/v10/users/@me/channels", self._open_dm)
         app.router.add_post("/api/webhooks/{webhook_id}/{token}", self._webhook)
+
+    async def start(self) -> FakeDiscordApi:
+        app = web.Application()
+        self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

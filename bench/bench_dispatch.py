@@ -1,0 +1,242 @@
+"""Dispatcher throughput against bare HTTP client loops, and a 10k fan-out (a benchmark, not a test).
+
+    .venv/bin/python bench/bench_dispatch.py [--requests 6000] [--fanout 10000]
+
+A webhook receiver runs in a separate process (raw asyncio, answers 200 at once), so it does not
+share the benchmark's CPU loop. In the same run, 64 concurrent requests each:
+- bare httpx.AsyncClient, bare aiohttp.ClientSession, bare core.dispatch.http.HttpClient posting the
+  same signed payloads;
+- the Dispatcher delivering outbox entries from a real RocksDB store (render, sign, POST, record the
+  attempt and remove the entry in one batch).
+Then the fan-out: one block matching 10k subscriptions -> 10k outbox entries committed in one
+batch -> time until the last delivery is recorded. Ratios are printed against the fastest bare loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CONCURRENCY = 64
+_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+
+
+# -- the receiver (separate process) ------------------------------------------------------------
+class _Receiver(asyncio.Protocol):
+    count = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            length = 0
+            for line in self.buffer[:end].split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length :]
+            _Receiver.count += 1
+            self.transport.write(_RESPONSE)  # type: ignore[attr-defined]
+
+
+async def _serve() -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_Receiver, "127.0.0.1", 0, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+
+# -- measurements -------------------------------------------------------------------------------
+async def _loop(count: int, send) -> float:
+    remaining = iter(range(count))
+
+    async def worker() -> None:
+        for _ in remaining:
+            await send()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return count / (time.perf_counter() - started)
+
+
+def _signed(url: str):
+    from core.dispatch.payload import notification_payload
+    from core.dispatch.signing import webhook_headers
+    from core.timeutil import utcnow
+    from tests.fakes.records import make_notification, webhook_destination
+
+    notification = make_notification("acc_a", ("dst_0",))
+    body = notification_payload(notification, "1.5 ATOM received by cosmos1…")
+    return body, webhook_headers(webhook_destination("dst_0", "acc_a", url), notification.id, body, utcnow())
+
+
+async def bare_httpx(url: str, count: int) -> float:
+    import httpx
+
+    body, headers = _signed(url)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENCY), follow_redirects=False) as client:
+
+        async def send() -> None:
+            response = await client.post(url, content=body, headers=headers)
+            assert response.status_code == 200
+
+        return await _loop(count, send)
+
+
+async def bare_aiohttp(url: str, count: int) -> float:
+    import aiohttp
+
+    body, headers = _signed(url)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
+
+        async def send() -> None:
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
+                await response.read()
+                assert response.status == 200
+
+        return await _loop(count, send)
+
+
+async def bare_own(url: str, count: int) -> float:
+    from core.dispatch.http import HttpClient
+
+    body, headers = _signed(url)
+    client = HttpClient(allow_private_networks=True)
+
+    async def send() -> None:
+        response = await client.post(url, body, headers)
+        assert response.status == 200
+
+    try:
+        return await _loop(count, send)
+    finally:
+        await client.close()
+
+
+def _world(path: Path, url: str, notifications: int, destinations: int):
+    from core.dispatch.dispatcher import Dispatcher, DispatchLimits
+    from core.dispatch.http import HttpClient
+    from core.dispatch.webhook import WebhookChannel
+    from core.outbox import Outbox
+    from core.repositories import Repositories
+    from core.store import WriteBatch, open_store
+    from core.timeutil import utcnow
+    from tests.fakes.records import COSMOS, entry_for, make_notification, webhook_destination
+
+    store = open_store(path)
+    repos, outbox = Repositories(store), Outbox(store)
+    for i in range(destinations):
+        repos.destinations.put(webhook_destination(f"dst_{i}", "acc_a", url))
+    client = HttpClient(allow_private_networks=True)
+    dispatcher = Dispatcher(
+        outbox, repos, {"webhook": WebhookChannel(client)}, {COSMOS.id: COSMOS}.get,
+        limits=DispatchLimits(workers=CONCURRENCY),
+    )  # fmt: skip
+
+    def seed() -> float:
+        """Commit one block's worth of notifications and outbox entries; returns the commit time."""
+        now = utcnow()
+        batch = WriteBatch()
+        for n in range(notifications):
+            notification = make_notification(
+                "acc_a", (f"dst_{n % destinations}",), height=1, index=n, subscription_id=f"sub_{n}", created_at=now
+            )
+            repos.notifications.add(notification, batch)
+            outbox.enqueue([entry_for(notification, f"dst_{n % destinations}", now)], batch)
+        started = time.perf_counter()
+        store.write(batch)
+        outbox.notify()
+        return time.perf_counter() - started
+
+    return store, client, dispatcher, seed
+
+
+async def dispatcher_rate(url: str, count: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        store, client, dispatcher, seed = _world(Path(tmp) / "db", url, count, CONCURRENCY)
+        seed()
+        started = time.perf_counter()
+        delivered = await dispatcher.pump()
+        elapsed = time.perf_counter() - started
+        assert delivered == count and dispatcher.delivered == count, (delivered, dispatcher.delivered)
+        await client.close()
+        store.close()
+        return count / elapsed
+
+
+async def fanout(url: str, count: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store, client, dispatcher, seed = _world(Path(tmp) / "db", url, count, 1000)
+        stop = asyncio.Event()
+        runner = asyncio.create_task(dispatcher.run(stop))
+        await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        commit = seed()
+        while dispatcher.delivered < count:
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await runner
+        await client.close()
+        store.close()
+        return commit, elapsed
+
+
+async def main(requests: int, fanout_count: int) -> None:
+    receiver = subprocess.Popen(
+        [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True, env={**os.environ}
+    )
+    try:
+        assert receiver.stdout is not None
+        port = int(receiver.stdout.readline())
+        url = f"http://127.0.0.1:{port}/hook"
+        await bare_own(url, 500)  # warm up
+        results = {
+            "bare httpx.AsyncClient": await bare_httpx(url, min(requests, 2000)),
+            "bare aiohttp.ClientSession": await bare_aiohttp(url, requests),
+            "bare HttpClient (asyncio streams)": await bare_own(url, requests),
+            "Dispatcher (HttpClient + RocksDB)": await dispatcher_rate(url, requests),
+        }
+        fastest_third_party = max(results["bare httpx.AsyncClient"], results["bare aiohttp.ClientSession"])
+        fastest = max(v for k, v in results.items() if k.startswith("bare"))
+        print(f"{CONCURRENCY} concurrent, {requests} requests, receiver in its own process, {os.cpu_count()} CPUs")
+        for name, rate in results.items():
+            print(f"  {name:<36} {rate:>8,.0f} req/s   {rate / fastest:>5.0%} of fastest bare loop")
+        dispatcher = results["Dispatcher (HttpClient + RocksDB)"]
+        print(f"  dispatcher / fastest third-party bare loop: {dispatcher / fastest_third_party:.1f}x")
+        commit, elapsed = await fanout(url, fanout_count)
+        print(
+            f"fan-out: {fanout_count:,} outbox entries (1 batch commit {commit * 1000:.0f} ms) -> "
+            f"last delivery recorded after {elapsed:.2f} s ({fanout_count / elapsed:,.0f}/s)"
+        )
+    finally:
+        receiver.kill()
+        receiver.wait()
+
+
+if __name__ == "__main__":
+    if "--serve" in sys.argv:
+        asyncio.run(_serve())
+        sys.exit(0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--fanout", type=int, default=10_000)
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.fanout))

@@ -1,0 +1,383 @@
+"""What both chat bots can do, independent of Telegram and Discord.
+
+A bot turns a command into one call here, with a `ChatContext` saying who asked and where, and
+turns the result (or the precise `MempoolsError`) into a reply. Everything about ownership lives
+in this module so the two bots cannot drift apart:
+
+- In a private chat / DM the acting account is the user's own: identity (`telegram`|`discord`,
+  `<user id>`). Notifications go to this private chat (Telegram) or a DM (Discord).
+- In a Telegram group the subscriptions belong to the group: identity (`telegram`,
+  `chat:<chat id>`), delivering to the group. In a Discord server they belong to the server:
+  identity (`discord`, `guild:<guild id>`), delivering to the channel the command was used in
+  (so one server account may deliver to several of its channels). User ids are plain numbers,
+  so `chat:`/`guild:` ids can never collide with a person's identity.
+- In a group or server only administrators (Telegram) / members with Manage Server (Discord) may
+  create or change subscriptions; the bot says who is one in `ChatContext.is_admin`. Anyone may
+  list them and read the history.
+- Every id is checked against the acting account by the services: another chat's subscription is
+  "not found", exactly like an id that never existed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
+
+import msgspec
+
+from core.errors import MempoolsError, NotFoundError, ValidationError
+from core.models import Account, Chain, Destination, Notification, Subscription
+from core.query.addresses import validate_address
+from core.query.presets import PRESETS, ParamSpec, Preset, PresetResult, PresetSpec, get_preset
+from core.render import short_address
+from core.services import ChainInfo, Services, UnavailableError
+
+Platform = Literal["telegram", "discord"]
+
+#: The preset `/watch` uses: funds moving to or from one address, one notification per tx.
+WATCH_PRESET = "funds_either"
+MAX_HISTORY = 50
+_HISTORY_PAGE = 200
+_HISTORY_SCAN = 2000
+
+
+class PermissionDeniedError(MempoolsError):
+    """The user may look but not change: not an admin of the group / no Manage Server."""
+
+
+class ChainChoiceRequired(MempoolsError):
+    """Several configured chains share the address's prefix: the bot asks which one (`choices`)."""
+
+    def __init__(self, address: str, choices: list[Chain]) -> None:
+        self.address = address
+        self.choices = choices
+        names = ", ".join(f"{c.name} ({c.id})" for c in choices)
+        super().__init__(f"{address} is valid on several chains: {names}; choose one")
+
+
+class ChatContext(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is acting and where. The bot fills it from the incoming update / interaction.
+
+    `chat_id`: the Telegram chat id, or the Discord channel id (the DM channel in a DM).
+    `is_group`: a Telegram group/supergroup, or a Discord server channel.
+    `is_admin`: the user administers the group (Telegram) / has Manage Server (Discord); ignored
+    in private chats, where the user always acts for themself.
+    """
+
+    platform: Platform
+    user_id: int
+    chat_id: int
+    username: str | None = None
+    is_group: bool = False
+    guild_id: int | None = None
+    is_admin: bool = False
+    chat_title: str | None = None
+
+
+class Registration(msgspec.Struct, kw_only=True):
+    """The acting account and this chat's destination; `created`: first use in this chat."""
+
+    account: Account
+    destination: Destination
+    created: bool
+
+
+class WatchResult(msgspec.Struct, kw_only=True):
+    """`created` False: an identical watch already delivered here, and is returned instead."""
+
+    subscription: Subscription
+    chain: Chain
+    created: bool
+
+
+#: Queue one sample notification for `destination` of `owner_id`; returns the notification id.
+SampleSender = Callable[[str, Destination], Awaitable[str]]
+
+
+class ChatActions:
+    """The operations both bots offer; stateless apart from the services it calls."""
+
+    def __init__(self, services: Services, *, send_sample: SampleSender | None = None) -> None:
+        self._services = services
+        self._send_sample = send_sample
+
+    # -- who is acting ---------------------------------------------------------------------------
+    @staticmethod
+    def owner_identity(ctx: ChatContext) -> str:
+        """The identity's external id of the account acting in this chat (see the module doc)."""
+        if not ctx.is_group:
+            return str(ctx.user_id)
+        if ctx.platform == "telegram":
+            return f"chat:{ctx.chat_id}"
+        if ctx.guild_id is None:
+            raise ValidationError("this channel is not in a server")
+        return f"guild:{ctx.guild_id}"
+
+    def register(self, ctx: ChatContext) -> Registration:
+        """The acting account (created on first use) and this chat as its destination (idempotent)."""
+        username = ctx.chat_title if ctx.is_group else ctx.username
+        account = self._services.accounts.get_or_create_for_identity(
+            ctx.platform, self.owner_identity(ctx), _clean_username(username)
+        )
+        known = {d.id for d in self._services.destinations.list(account.id)}
+        destination = self._destination(ctx, account.id)
+        return Registration(account=account, destination=destination, created=destination.id not in known)
+
+    def _destination(self, ctx: ChatContext, owner_id: str) -> Destination:
+        destinations = self._services.destinations
+        title = _clean_username(ctx.chat_title)
+        if ctx.platform == "telegram":
+            return destinations.ensure_telegram_chat(owner_id, ctx.chat_id, chat_title=title)
+        if ctx.is_group:
+            return destinations.ensure_discord(owner_id, channel_id=ctx.chat_id, guild_id=ctx.guild_id, name=title)
+        return destinations.ensure_discord(owner_id, user_id=ctx.user_id, name=_clean_username(ctx.username))
+
+    def _require_admin(self, ctx: ChatContext) -> None:
+        if ctx.is_group and not ctx.is_admin:
+            if ctx.platform == "telegram":
+                raise PermissionDeniedError("only the group's administrators can change its subscriptions")
+            raise PermissionDeniedError("only members with the Manage Server permission can change its subscriptions")
+
+    # -- chains and presets ------------------------------------------------------------------------
+    def chains(self) -> list[ChainInfo]:
+        return self._services.chains.list()
+
+    def chain(self, chain_id: str) -> Chain:
+        """The configured chain, or a ValidationError naming those that exist."""
+        return self._services.chains.require(chain_id)
+
+    @staticmethod
+    def presets() -> list[PresetSpec]:
+        return [p.spec for p in PRESETS.values()]
+
+    @staticmethod
+    def preset(name: str) -> PresetSpec:
+        return get_preset(name).spec
+
+    def check_param(self, chain_id: str, preset: str, param: str, value: str) -> str:
+        """One parameter of a preset checked on its own (a guided flow asks one at a time).
+
+        Returns the normalised value (addresses lower-cased, ...), or "" for an optional one left
+        empty; ValidationError naming the parameter otherwise.
+        """
+        spec = next((p for p in get_preset(preset).params if p.name == param), None)
+        if spec is None:
+            raise ValidationError(f"{preset}: unknown parameter {param}")
+        alone = msgspec.structs.replace(spec, default=None)
+        probe = Preset(
+            PresetSpec(name=preset, title="", description="", params=(alone,)),
+            lambda _params, _chain: PresetResult(queries=[]),
+        )
+        checked = probe.validate({param: value}, self.chain(chain_id)).get(param)
+        if checked is None:
+            return ""
+        if isinstance(checked, tuple):  # attributes: back to their text form
+            return ",".join(f"{k}={v}" for k, v in checked)
+        return str(checked)
+
+    # -- subscribing -----------------------------------------------------------------------------
+    def resolve_address(self, address: str, chain_id: str | None = None) -> tuple[str, Chain]:
+        """The normalised address and the chain its prefix names.
+
+        ValidationError when the checksum is bad or no configured chain uses the prefix (naming
+        those that exist); ChainChoiceRequired when several do and `chain_id` does not decide.
+        """
+        text = _clean_arg(address)
+        normalised = validate_address(text)
+        hrp = normalised.rpartition("1")[0]
+        chains = [self._services.chains.require(c) for c in self._services.chains.ids()]
+        if chain_id is not None:
+            chain = self._services.chains.require(chain_id)
+            if chain.bech32_prefix != hrp:
+                raise ValidationError(
+                    f"address: {chain.name} addresses start with {chain.bech32_prefix}1, "
+                    f"but {short_address(normalised)} starts with {hrp}1"
+                )
+            return normalised, chain
+        matching = [c for c in chains if c.bech32_prefix == hrp]
+        if len(matching) == 1:
+            return normalised, matching[0]
+        if matching:
+            raise ChainChoiceRequired(normalised, matching)
+        for kind in ("valoper", "valcons"):
+            base = hrp.removesuffix(kind)
+            if base != hrp and any(c.bech32_prefix == base for c in chains):
+                raise ValidationError(
+                    f"address: {short_address(normalised)} is a validator address ({kind}); "
+                    "watch an account address instead, or use a validator preset with /subscribe"
+                )
+        known = ", ".join(f"{c.bech32_prefix}1… ({c.name})" for c in chains) or "none"
+        raise ValidationError(f"address: no configured chain uses the prefix {hrp}1; addresses here start with {known}")
+
+    def watch(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> WatchResult:
+        """Funds to or from `address` on the chain its prefix names, delivered to this chat."""
+        self._require_admin(ctx)
+        normalised, chain = self.resolve_address(address, chain_id)
+        reg = self.register(ctx)
+        for sub in self._services.subscriptions.list(reg.account.id, chain_id=chain.id):
+            if (
+                sub.preset == WATCH_PRESET
+                and (sub.params or {}).get("address") == normalised
+                and not (sub.params or {}).get("min_amount")
+                and reg.destination.id in sub.destination_ids
+            ):
+                if not sub.enabled:
+                    sub = self._services.subscriptions.resume(reg.account.id, sub.id)
+                return WatchResult(subscription=sub, chain=chain, created=False)
+        sub = self._services.subscriptions.create(
+            reg.account.id,
+            chain_id=chain.id,
+            name=f"Funds of {short_address(normalised)}",
+            preset=WATCH_PRESET,
+            params={"address": normalised},
+            destination_ids=[reg.destination.id],
+        )
+        return WatchResult(subscription=sub, chain=chain, created=True)
+
+    def subscribe(
+        self,
+        ctx: ChatContext,
+        chain_id: str,
+        *,
+        name: str | None = None,
+        preset: str | None = None,
+        params: Mapping[str, str] | None = None,
+        query: str | None = None,
+    ) -> Subscription:
+        """A subscription from a preset + params, or from one raw CometBFT query.
+
+        A bad query raises `QuerySyntaxError` (with `.caret_lines` to show where).
+        """
+        self._require_admin(ctx)
+        if (preset is None) == (query is None):
+            raise ValidationError("give either a preset or a query")
+        chain = self.chain(chain_id)
+        if query is not None:
+            query = _clean_query(query)
+        clean_params = {k: v for k, v in (params or {}).items() if v != ""}
+        default_name = f"{get_preset(preset).title} on {chain.name}" if preset is not None else f"Query on {chain.name}"
+        chosen = _clean_arg(name) if name else default_name
+        reg = self.register(ctx)
+        return self._services.subscriptions.create(
+            reg.account.id,
+            chain_id=chain.id,
+            name=chosen[:100],
+            preset=preset,
+            params=clean_params if preset is not None else None,
+            queries=[query] if query is not None else None,
+            destination_ids=[reg.destination.id],
+        )
+
+    # -- managing --------------------------------------------------------------------------------
+    def list(self, ctx: ChatContext) -> list[Subscription]:
+        """The subscriptions of the acting account (the user's own, or the group's)."""
+        reg = self.register(ctx)
+        return self._services.subscriptions.list(reg.account.id)
+
+    def get(self, ctx: ChatContext, subscription_id: str) -> Subscription:
+        return self._services.subscriptions.get(self.register(ctx).account.id, _clean_id(subscription_id))
+
+    def pause(self, ctx: ChatContext, subscription_id: str) -> Subscription:
+        self._require_admin(ctx)
+        return self._services.subscriptions.pause(self.register(ctx).account.id, _clean_id(subscription_id))
+
+    def resume(self, ctx: ChatContext, subscription_id: str) -> Subscription:
+        self._require_admin(ctx)
+        return self._services.subscriptions.resume(self.register(ctx).account.id, _clean_id(subscription_id))
+
+    def unsubscribe(self, ctx: ChatContext, subscription_id: str) -> Subscription:
+        """Delete it; returns what was deleted (for the reply). Its history stays."""
+        self._require_admin(ctx)
+        owner = self.register(ctx).account.id
+        sub = self._services.subscriptions.get(owner, _clean_id(subscription_id))
+        self._services.subscriptions.delete(owner, sub.id)
+        return sub
+
+    def history(self, ctx: ChatContext, limit: int = 5) -> list[Notification]:
+        """The last `limit` notifications delivered (or meant) to this chat, newest first."""
+        if not 1 <= limit <= MAX_HISTORY:
+            raise ValidationError(f"n: a number from 1 to {MAX_HISTORY}")
+        reg = self.register(ctx)
+        found: list[Notification] = []
+        cursor: str | None = None
+        scanned = 0
+        while len(found) < limit and scanned < _HISTORY_SCAN:
+            page = self._services.history.notifications(reg.account.id, limit=_HISTORY_PAGE, cursor=cursor)
+            scanned += len(page.items)
+            found += [n for n in page.items if reg.destination.id in n.destination_ids]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        return found[:limit]
+
+    # -- linking and testing -----------------------------------------------------------------------
+    def link(self, ctx: ChatContext, code: str) -> Account:
+        """Join this user's chat identity to the account that made `code` (`POST /v1/link-codes`)."""
+        if ctx.is_group:
+            raise ValidationError("link your account in a private chat with the bot, not in a group")
+        text = _clean_arg(code)
+        if not text:
+            raise ValidationError("code: give the link code, e.g. /link ABCD2345")
+        return self._services.accounts.redeem_link_code(
+            text, ctx.platform, str(ctx.user_id), _clean_username(ctx.username)
+        )
+
+    async def test(self, ctx: ChatContext) -> str:
+        """Queue a sample notification to this chat through the outbox; returns its id."""
+        self._require_admin(ctx)
+        if self._send_sample is None:
+            raise UnavailableError("test notifications are not available in this process")
+        reg = self.register(ctx)
+        if not reg.destination.enabled:
+            raise ValidationError(f"notifications to this chat are disabled: {reg.destination.disabled_reason}")
+        return await self._send_sample(reg.account.id, reg.destination)
+
+
+# -- input hygiene -------------------------------------------------------------------------------
+# Chat clients paste invisible characters (zero-width spaces, RTL/LTR marks, BOMs) around copied
+# addresses and ids; they are never part of a valid value, so they are removed before checking.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad\x00]")
+
+
+def _clean_arg(text: str) -> str:
+    return _INVISIBLE.sub("", text).strip()
+
+
+def _clean_id(text: str) -> str:
+    cleaned = _clean_arg(text)
+    if not cleaned:
+        raise ValidationError("give the subscription id, as shown by /list")
+    if len(cleaned) > 64 or not cleaned.isascii() or not cleaned.isprintable():
+        raise NotFoundError("subscription not found")
+    return cleaned
+
+
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'"})
+
+
+def _clean_query(text: str) -> str:
+    """Invisible characters removed and typographic quotes straightened (phones insert them)."""
+    return _clean_arg(text).translate(_QUOTES)
+
+
+def _clean_username(text: str | None) -> str | None:
+    if text is None:
+        return None
+    cleaned = "".join(ch for ch in _clean_arg(text) if ch.isprintable())
+    return cleaned[:64] or None
+
+
+__all__ = [
+    "MAX_HISTORY",
+    "WATCH_PRESET",
+    "ChainChoiceRequired",
+    "ChatActions",
+    "ChatContext",
+    "ParamSpec",
+    "PermissionDeniedError",
+    "Platform",
+    "Registration",
+    "SampleSender",
+    "WatchResult",
+]

@@ -1,0 +1,125 @@
+"""`mempools backup` under load and `mempools restore` into a working instance."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from core.devnet.chain import ChainConfig as DevnetConfig
+from core.devnet.chain import DevnetChain
+from core.repositories import Repositories
+from core.store import open_store
+from tests.processes import ROOT, MempoolsProcess
+from tests.test_watcher import CHAIN_ID, expected_notifications
+from tests.test_watcher_crash import _seed_store
+
+HISTORY = 2500
+SEED = 5
+
+
+def _mempools(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mempools", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def _config(tmp_path: Path, name: str, data: Path, rpc: str) -> Path:
+    path = tmp_path / name
+    path.write_text(
+        f'[api]\nport = 0\n[store]\npath = "{data}"\n'
+        f'[[chains]]\nid = "{CHAIN_ID}"\nname = "Devnet"\nrpc = ["{rpc}"]\nbech32_prefix = "cosmos"\nstart_height = 1\n'
+    )
+    return path
+
+
+def test_backup_under_load_restores_to_a_working_instance(tmp_path: Path) -> None:
+    devnet = MempoolsProcess(
+        "devnet",
+        "--port",
+        "0",
+        "--block-time",
+        "0",
+        "--history",
+        str(HISTORY),
+        "--seed",
+        str(SEED),
+        "--txs-per-block",
+        "4",
+        "--chain-id",
+        CHAIN_ID,
+    )
+    try:
+        rpc = devnet.wait_for(r"serving (http://\S+)").group(1)
+        reference = DevnetChain(
+            DevnetConfig(chain_id=CHAIN_ID, block_time=0, history=HISTORY, txs_per_block=4, seed=SEED)
+        )
+        data = tmp_path / "data"
+        subs = _seed_store(data, reference)
+        config = _config(tmp_path, "a.toml", data, rpc)
+        server = MempoolsProcess("serve", "--config", str(config))
+        backup = tmp_path / "backup"
+        try:
+            server.api_url()
+            time.sleep(1.0)  # catching up: writes are flowing
+            done = _mempools("backup", str(backup), "--config", str(config))
+            assert done.returncode == 0, done.stderr
+            assert "backup of the running instance written to" in done.stdout
+            again = _mempools("backup", str(backup), "--config", str(config))
+            assert again.returncode == 2 and "already exists" in again.stderr
+            # Restoring over a running instance is refused with the usual lock message.
+            busy = _mempools("restore", str(backup), "--config", str(config), "--force")
+            assert busy.returncode == 2 and "in use by another mempools process" in busy.stderr
+        finally:
+            assert server.stop() == 0
+
+        restored = tmp_path / "restored"
+        config_b = _config(tmp_path, "b.toml", restored, rpc)
+        done = _mempools("restore", str(backup), "--config", str(config_b))
+        assert done.returncode == 0, done.stderr
+        store = open_store(restored)
+        try:
+            repos = Repositories(store)
+            at = repos.cursors.get(CHAIN_ID).height
+            assert at > 1
+            # The backup is consistent: exactly the notifications of the heights it had processed.
+            assert {n.id for n in repos.notifications.scan()} == expected_notifications(
+                reference, subs, range(1, at + 1)
+            )
+        finally:
+            store.close()
+
+        # ...and the restored instance runs on from there.
+        second = MempoolsProcess("serve", "--config", str(config_b))
+        try:
+            url = second.api_url()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(second.output)
+        finally:
+            assert second.stop() == 0
+    finally:
+        devnet.kill()
+
+
+def test_backup_of_a_stopped_instance_and_restore_rules(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    open_store(data).close()
+    config = tmp_path / "c.toml"
+    config.write_text(f'chains = []\n[store]\npath = "{data}"\n')
+    assert _mempools("backup", str(tmp_path / "b1"), "--config", str(config)).returncode == 0
+    refused = _mempools("restore", str(tmp_path / "b1"), "--config", str(config))
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    forced = _mempools("restore", str(tmp_path / "b1"), "--config", str(config), "--force")
+    assert forced.returncode == 0 and "moved the old data directory" in forced.stdout
+    bogus = tmp_path / "bogus"
+    bogus.mkdir()
+    bad = _mempools("restore", str(bogus), "--config", str(config), "--force")
+    assert bad.returncode == 2 and "is not a mempools backup" in bad.stderr
