@@ -25,6 +25,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -121,61 +123,63 @@ def synthetic(rng: random.Random, hrp: str, size: int = 20) -> str:
 Spec = tuple[int, list[str], Any]
 
 
-def build_specs(n: int, scopes: list[dict[str, list[str]]]) -> list[Spec]:
-    """n subscriptions as (id, queries, post_filter), generated with the presets."""
+def build_specs(n: int, scopes: list[dict[str, list[str]]]) -> Iterator[Spec]:
+    """n subscriptions as (id, queries, post_filter), generated with the presets, lazily (so
+    the generated text is not all alive at once and the RSS measured is the index's)."""
     rng = random.Random(SEED)
     accounts = real_addresses(scopes, "osmo")
     contracts = [a for a in accounts if len(a) > 50]
     wallets = [a for a in accounts if len(a) <= 50]
     valopers = real_addresses(scopes, "osmovaloper")
     valcons = real_addresses(scopes, "osmovalcons")
-    specs: list[Spec] = []
+    count = 0
 
-    def add(name: str, params: dict[str, Any]) -> None:
+    def add(name: str, params: dict[str, Any]) -> Spec:
+        nonlocal count
         r = get_preset(name).compile(params, OSMOSIS)
-        specs.append((len(specs), r.queries, r.post_filter))
+        count += 1
+        return (count - 1, r.queries, r.post_filter)
 
     # A fixed core on real addresses (the same at every size, so matching work is comparable).
     for a in wallets[:60]:
-        add(rng.choice(["funds_received", "funds_sent", "funds_either"]), {"address": a})
+        yield add(rng.choice(["funds_received", "funds_sent", "funds_either"]), {"address": a})
     for a in wallets[60:80]:
-        add("tx_outcome", {"signer": a, "outcome": "succeeded"})
+        yield add("tx_outcome", {"signer": a, "outcome": "succeeded"})
     for c in contracts:
-        add("contract_events", {"contract": c})
+        yield add("contract_events", {"contract": c})
     for v in valopers[:20]:
-        add("delegation_to_validator", {"validator": v})
+        yield add("delegation_to_validator", {"validator": v})
     for v in valcons:
-        add("validator_missed_blocks", {"validator": v})
-    add("funds_received", {"address": wallets[0], "min_amount": "0.001", "denom": "OSMO"})
-    add("gov_proposal_submitted", {})
-    add("gov_voting_ended", {})
-    add("validator_jailed", {})
+        yield add("validator_missed_blocks", {"validator": v})
+    yield add("funds_received", {"address": wallets[0], "min_amount": "0.001", "denom": "OSMO"})
+    yield add("gov_proposal_submitted", {})
+    yield add("gov_voting_ended", {})
+    yield add("validator_jailed", {})
 
     # The rest: the same mix over fresh addresses, plus shared governance/validator queries.
-    while len(specs) < n:
+    while count < n:
         roll = rng.random()
         if roll < 0.70:
             name = rng.choice(["funds_received", "funds_sent", "funds_either"])
             params: dict[str, Any] = {"address": synthetic(rng, "osmo")}
             if rng.random() < 0.1:
                 params.update(min_amount=str(rng.randint(1, 1000)), denom="OSMO")
-            add(name, params)
+            yield add(name, params)
         elif roll < 0.80:
-            add("tx_outcome", {"signer": synthetic(rng, "osmo"), "outcome": rng.choice(["succeeded", "failed"])})
+            yield add("tx_outcome", {"signer": synthetic(rng, "osmo"), "outcome": rng.choice(["succeeded", "failed"])})
         elif roll < 0.88:
             params = {"contract": synthetic(rng, "osmo", 32)}
             if rng.random() < 0.5:
                 params["attributes"] = f"action={rng.choice(['swap', 'deposit', 'withdraw'])}"
-            add("contract_events", params)
+            yield add("contract_events", params)
         elif roll < 0.92:
-            add("funds_from_to", {"sender": synthetic(rng, "osmo"), "recipient": synthetic(rng, "osmo")})
+            yield add("funds_from_to", {"sender": synthetic(rng, "osmo"), "recipient": synthetic(rng, "osmo")})
         elif roll < 0.95:
-            add(rng.choice(["gov_proposal_submitted", "gov_voting_ended"]), {})
+            yield add(rng.choice(["gov_proposal_submitted", "gov_voting_ended"]), {})
         elif roll < 0.98:
-            add("validator_missed_blocks", {"validator": synthetic(rng, "osmovalcons"), "min_missed": "100"})
+            yield add("validator_missed_blocks", {"validator": synthetic(rng, "osmovalcons"), "min_missed": "100"})
         else:
-            add("delegation_to_validator", {"validator": synthetic(rng, "osmovaloper")})
-    return specs[:n]
+            yield add("delegation_to_validator", {"validator": synthetic(rng, "osmovaloper")})
 
 
 # -- measurements ---------------------------------------------------------------------------------
@@ -192,19 +196,22 @@ def rss_mb() -> float:
 
 def run_size(n: int, repeat: int) -> dict[str, Any]:
     scopes = load_scopes()
+    t0 = time.perf_counter()
+    for _ in islice(build_specs(n, scopes), n):
+        pass
+    t_presets = time.perf_counter() - t0
     gc.collect()
     rss_start = rss_mb()
-    t0 = time.perf_counter()
-    specs = build_specs(n, scopes)
-    t_presets = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
     index: SubscriptionIndex[int] = SubscriptionIndex()
-    for sid, queries, pf in specs:
+    filters: dict[int, Any] = {}
+    t_build = 0.0
+    for sid, queries, pf in islice(build_specs(n, scopes), n):
+        t0 = time.perf_counter()
         index.add(sid, queries, pf)
-    t_build = time.perf_counter() - t0
-    naive_specs = [(sid, [q for q in queries], pf) for sid, queries, pf in specs]
-    del specs
+        t_build += time.perf_counter() - t0
+        if pf is not None:
+            filters[sid] = pf
     gc.collect()
     rss_built = rss_mb()
 
@@ -218,7 +225,7 @@ def run_size(n: int, repeat: int) -> dict[str, Any]:
         index_times.append(time.perf_counter() - t0)
 
     compiled: list[tuple[int, list[CompiledQuery], Any]] = [
-        (sid, [compile_query(q) for q in qs], pf) for sid, qs, pf in naive_specs
+        (sid, [compile_query(q) for q in index.queries_of(sid)], filters.get(sid)) for sid in range(n)
     ]
 
     def naive_block() -> list[set[int]]:

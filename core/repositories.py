@@ -6,6 +6,7 @@ Services use these; front doors never do. Key layout: docs/STORAGE.md.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from core.models import (
     Account,
@@ -143,6 +144,7 @@ class NotificationRepository(Collection[Notification]):
             [
                 Index("owner", lambda n: [(n.owner_id, to_millis(n.time))]),
                 Index("subscription", lambda n: [(n.subscription_id, to_millis(n.time))]),
+                Index("time", lambda n: [(to_millis(n.time),)]),
             ],
         )
 
@@ -160,6 +162,10 @@ class NotificationRepository(Collection[Notification]):
         self, subscription_id: str, *, limit: int, cursor: str | None = None
     ) -> Page[Notification]:
         return self.page("subscription", subscription_id, limit=limit, cursor=cursor)
+
+    def older_than(self, cutoff: datetime, limit: int) -> list[Notification]:
+        """The oldest notifications from before `cutoff` (by block time), for retention."""
+        return [n for _, n in self.scan_index("time", stop=(to_millis(cutoff),), limit=limit)]
 
 
 class AttemptRepository(Collection[DeliveryAttempt]):
@@ -182,8 +188,14 @@ class DeadLetterRepository(Collection[DeadLetter]):
             "dlq",
             DeadLetter,
             lambda d: (d.notification_id, d.destination_id),
-            [Index("owner", lambda d: [(d.owner_id, to_millis(d.dead_at))])],
+            [
+                Index("owner", lambda d: [(d.owner_id, to_millis(d.dead_at))]),
+                Index("time", lambda d: [(to_millis(d.dead_at),)]),
+            ],
         )
+
+    def older_than(self, cutoff: datetime, limit: int) -> list[DeadLetter]:
+        return [d for _, d in self.scan_index("time", stop=(to_millis(cutoff),), limit=limit)]
 
     def page_of_owner(self, owner_id: str, *, limit: int, cursor: str | None = None) -> Page[DeadLetter]:
         return self.page("owner", owner_id, limit=limit, cursor=cursor)

@@ -1,0 +1,127 @@
+"""The Discord front door: one discord.py client, started and stopped inside the shared loop.
+
+discord.py keeps the REST base URL (`discord.http.Route.BASE`) and the gateway URL
+(`discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`) as class attributes, so they are process-wide:
+`run()` sets them from `[discord] api_url` / `gateway_url` and puts the previous values back when
+it ends. One process therefore runs one Discord bot. These two attributes are the only global
+state this package touches.
+
+The token is read from the config's `Secret` at the moment of login and is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+
+from bot.discord.client import MempoolsClient
+from core.config import DiscordConfig
+from core.errors import ConfigError
+from core.services import Services
+
+log = logging.getLogger("mempools.discord")
+
+#: The smallest value discord.py accepts: a longer 429 wait comes back to the dispatcher as
+#: `RateLimited`, which reschedules the delivery instead of holding a worker (see core.dispatch.discord).
+MAX_RATELIMIT_TIMEOUT = 30.0
+_CLOSE_DEADLINE = 5.0
+
+
+class DiscordLoginError(RuntimeError):
+    """Discord refused the token. Restarting does not help; the operator must fix the token."""
+
+
+@contextlib.contextmanager
+def discord_endpoints(config: DiscordConfig) -> Iterator[None]:
+    """Point discord.py's REST and gateway at the configured servers, and restore them after."""
+    saved_base = discord.http.Route.BASE
+    saved_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = config.api_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
+    try:
+        yield
+    finally:
+        discord.http.Route.BASE = saved_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved_gateway
+
+
+class DiscordFrontDoor:
+    """The bot: slash commands in, and the client the dispatcher's DiscordChannel posts through.
+
+    `client` exists from construction on and stays the same object across restarts, so the
+    dispatcher's DiscordChannel can be built with it before the bot has logged in (deliveries made
+    before login fail as transient errors and are retried). `enabled` is False without a token:
+    the runtime then neither runs the bot nor hands its client to the dispatcher.
+    """
+
+    def __init__(self, config: DiscordConfig, services: Services) -> None:
+        self._config = config
+        self._services = services
+        self._client = MempoolsClient(
+            services,
+            sync_guild_id=config.guild_id,
+            max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self._config.token is not None
+
+    @property
+    def client(self) -> discord.Client:
+        return self._client
+
+    async def wait_until_ready(self) -> None:
+        """Until the gateway's READY has arrived (commands are synced before the connection opens)."""
+        await self._client.wait_until_ready()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Log in, sync the commands, serve interactions until `stop` is set; then close.
+
+        Network trouble is retried inside discord.py (`reconnect=True`); what escapes is either a
+        refused token (`DiscordLoginError`) or a failure the supervisor should restart us for.
+        """
+        if self._config.token is None:
+            raise ConfigError("discord: no token (set MEMPOOLS_DISCORD_TOKEN or discord.token_file)")
+        token = self._config.token.get()
+        with discord_endpoints(self._config):
+            if self._client.is_closed():
+                self._client.reopen()
+            started = asyncio.create_task(self._client.start(token), name="discord-client")
+            stopped = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait({started, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                await self._close(started)
+            if not stop.is_set():
+                self._raise_from(started)
+
+    async def _close(self, started: asyncio.Task[None]) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._client.close(), _CLOSE_DEADLINE)
+        if not started.done():
+            try:
+                await asyncio.wait_for(started, _CLOSE_DEADLINE)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+            except Exception as exc:  # noqa: BLE001 - reported by _raise_from when it matters
+                log.debug("discord client ended with %s while closing", type(exc).__name__)
+
+    @staticmethod
+    def _raise_from(started: asyncio.Task[None]) -> None:
+        if not started.done() or started.cancelled():
+            raise RuntimeError("the Discord client stopped before shutdown")
+        exc = started.exception()
+        if isinstance(exc, discord.LoginFailure):
+            raise DiscordLoginError("Discord refused the bot token (check MEMPOOLS_DISCORD_TOKEN)") from None
+        if exc is not None:
+            raise exc
+        raise RuntimeError("the Discord client stopped before shutdown")
