@@ -74,7 +74,7 @@ def create_app(
             "destinations": _provide(services.destinations),
             "subscriptions": _provide(services.subscriptions),
             "history": _provide(services.history),
-            "queries": _provide(services.queries),
+            "query_tools": _provide(services.queries),  # not "queries": a body field of that name would clash
             "throttle": _provide(throttle or LoginThrottle()),
             "api_settings": _provide(ApiSettings(public_url=config.public_url)),
             "caller": Provide(resolve_caller),

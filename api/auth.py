@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from litestar import Request, Response
+from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 
@@ -57,5 +57,6 @@ def session_cookie(token: str, expires_at: datetime, now: datetime, *, secure: b
     )
 
 
-def clear_session_cookie(response: Response[Any], *, secure: bool) -> None:
-    response.set_cookie(SESSION_COOKIE, "", max_age=0, path="/", httponly=True, samesite="lax", secure=secure)
+#: Sent by logout. Not marked Secure: a browser lets a secure page overwrite a Secure cookie with
+#: it, and a plain-http deployment must be able to clear its cookie too.
+CLEAR_SESSION = Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True, samesite="lax")

@@ -40,6 +40,8 @@ WATCH_PRESET = "funds_either"
 MAX_HISTORY = 50
 _HISTORY_PAGE = 200
 _HISTORY_SCAN = 2000
+#: `DestinationService.update(enabled=False)` records this reason; a failure records another.
+OWNER_DISABLED = "disabled by its owner"
 
 
 class PermissionDeniedError(MempoolsError):
@@ -124,6 +126,18 @@ class ChatActions:
         destination = self._destination(ctx, account.id)
         return Registration(account=account, destination=destination, created=destination.id not in known)
 
+    async def start(self, ctx: ChatContext) -> Registration:
+        """`register`, and a chat whose deliveries were stopped by a failure is enabled again.
+
+        The user blocked the bot (so the dispatcher disabled the chat), unblocked it and said
+        /start: they want notifications again. A destination its owner disabled stays disabled.
+        """
+        reg = self.register(ctx)
+        dest = reg.destination
+        if not dest.enabled and dest.disabled_reason != OWNER_DISABLED:
+            reg.destination = await self._services.destinations.update(reg.account.id, dest.id, enabled=True)
+        return reg
+
     def _destination(self, ctx: ChatContext, owner_id: str) -> Destination:
         destinations = self._services.destinations
         title = _clean_username(ctx.chat_title)
@@ -133,7 +147,8 @@ class ChatActions:
             return destinations.ensure_discord(owner_id, channel_id=ctx.chat_id, guild_id=ctx.guild_id, name=title)
         return destinations.ensure_discord(owner_id, user_id=ctx.user_id, name=_clean_username(ctx.username))
 
-    def _require_admin(self, ctx: ChatContext) -> None:
+    def require_admin(self, ctx: ChatContext) -> None:
+        """PermissionDeniedError unless the user may change this chat's subscriptions."""
         if ctx.is_group and not ctx.is_admin:
             if ctx.platform == "telegram":
                 raise PermissionDeniedError("only the group's administrators can change its subscriptions")
@@ -169,7 +184,7 @@ class ChatActions:
             PresetSpec(name=preset, title="", description="", params=(alone,)),
             lambda _params, _chain: PresetResult(queries=[]),
         )
-        checked = probe.validate({param: value}, self.chain(chain_id)).get(param)
+        checked = probe.validate({param: clean_input(value)}, self.chain(chain_id)).get(param)
         if checked is None:
             return ""
         if isinstance(checked, tuple):  # attributes: back to their text form
@@ -183,7 +198,7 @@ class ChatActions:
         ValidationError when the checksum is bad or no configured chain uses the prefix (naming
         those that exist); ChainChoiceRequired when several do and `chain_id` does not decide.
         """
-        text = _clean_arg(address)
+        text = clean_input(address)
         normalised = validate_address(text)
         hrp = normalised.rpartition("1")[0]
         chains = [self._services.chains.require(c) for c in self._services.chains.ids()]
@@ -212,7 +227,7 @@ class ChatActions:
 
     def watch(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> WatchResult:
         """Funds to or from `address` on the chain its prefix names, delivered to this chat."""
-        self._require_admin(ctx)
+        self.require_admin(ctx)
         normalised, chain = self.resolve_address(address, chain_id)
         reg = self.register(ctx)
         for sub in self._services.subscriptions.list(reg.account.id, chain_id=chain.id):
@@ -249,7 +264,7 @@ class ChatActions:
 
         A bad query raises `QuerySyntaxError` (with `.caret_lines` to show where).
         """
-        self._require_admin(ctx)
+        self.require_admin(ctx)
         if (preset is None) == (query is None):
             raise ValidationError("give either a preset or a query")
         chain = self.chain(chain_id)
@@ -257,7 +272,7 @@ class ChatActions:
             query = _clean_query(query)
         clean_params = {k: v for k, v in (params or {}).items() if v != ""}
         default_name = f"{get_preset(preset).title} on {chain.name}" if preset is not None else f"Query on {chain.name}"
-        chosen = _clean_arg(name) if name else default_name
+        chosen = clean_input(name) if name else default_name
         reg = self.register(ctx)
         return self._services.subscriptions.create(
             reg.account.id,
@@ -279,16 +294,16 @@ class ChatActions:
         return self._services.subscriptions.get(self.register(ctx).account.id, _clean_id(subscription_id))
 
     def pause(self, ctx: ChatContext, subscription_id: str) -> Subscription:
-        self._require_admin(ctx)
+        self.require_admin(ctx)
         return self._services.subscriptions.pause(self.register(ctx).account.id, _clean_id(subscription_id))
 
     def resume(self, ctx: ChatContext, subscription_id: str) -> Subscription:
-        self._require_admin(ctx)
+        self.require_admin(ctx)
         return self._services.subscriptions.resume(self.register(ctx).account.id, _clean_id(subscription_id))
 
     def unsubscribe(self, ctx: ChatContext, subscription_id: str) -> Subscription:
         """Delete it; returns what was deleted (for the reply). Its history stays."""
-        self._require_admin(ctx)
+        self.require_admin(ctx)
         owner = self.register(ctx).account.id
         sub = self._services.subscriptions.get(owner, _clean_id(subscription_id))
         self._services.subscriptions.delete(owner, sub.id)
@@ -316,7 +331,7 @@ class ChatActions:
         """Join this user's chat identity to the account that made `code` (`POST /v1/link-codes`)."""
         if ctx.is_group:
             raise ValidationError("link your account in a private chat with the bot, not in a group")
-        text = _clean_arg(code)
+        text = clean_input(code)
         if not text:
             raise ValidationError("code: give the link code, e.g. /link ABCD2345")
         return self._services.accounts.redeem_link_code(
@@ -325,7 +340,7 @@ class ChatActions:
 
     async def test(self, ctx: ChatContext) -> str:
         """Queue a sample notification to this chat through the outbox; returns its id."""
-        self._require_admin(ctx)
+        self.require_admin(ctx)
         if self._send_sample is None:
             raise UnavailableError("test notifications are not available in this process")
         reg = self.register(ctx)
@@ -340,12 +355,13 @@ class ChatActions:
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad\x00]")
 
 
-def _clean_arg(text: str) -> str:
+def clean_input(text: str) -> str:
+    """`text` without invisible characters (zero-width, bidi marks, BOM, soft hyphen, NUL), stripped."""
     return _INVISIBLE.sub("", text).strip()
 
 
 def _clean_id(text: str) -> str:
-    cleaned = _clean_arg(text)
+    cleaned = clean_input(text)
     if not cleaned:
         raise ValidationError("give the subscription id, as shown by /list")
     if len(cleaned) > 64 or not cleaned.isascii() or not cleaned.isprintable():
@@ -358,13 +374,13 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'"})
 
 def _clean_query(text: str) -> str:
     """Invisible characters removed and typographic quotes straightened (phones insert them)."""
-    return _clean_arg(text).translate(_QUOTES)
+    return clean_input(text).translate(_QUOTES)
 
 
 def _clean_username(text: str | None) -> str | None:
     if text is None:
         return None
-    cleaned = "".join(ch for ch in _clean_arg(text) if ch.isprintable())
+    cleaned = "".join(ch for ch in clean_input(text) if ch.isprintable())
     return cleaned[:64] or None
 
 
@@ -380,4 +396,5 @@ __all__ = [
     "Registration",
     "SampleSender",
     "WatchResult",
+    "clean_input",
 ]

@@ -52,11 +52,23 @@ class Outbox:
         self._wakeup.set()
 
     # -- consumer -----------------------------------------------------------------------------
-    def due(self, now: datetime, limit: int, skip: set[tuple[str, str]] | None = None) -> list[OutboxEntry]:
-        """Entries due at or before `now`, earliest first, leaving out those in `skip` (in flight)."""
+    def due(
+        self,
+        now: datetime,
+        limit: int,
+        skip: set[tuple[str, str]] | None = None,
+        since: datetime | None = None,
+    ) -> list[OutboxEntry]:
+        """Entries due at or before `now`, earliest first, leaving out those in `skip` (in flight).
+
+        `since` starts the scan at that due time: a consumer that knows nothing earlier is waiting
+        uses it to avoid re-reading the head of the queue, where RocksDB keeps the tombstones of
+        every entry it just removed.
+        """
         found: list[OutboxEntry] = []
         base = prefix("ix.obx.due")
-        for _, record_key in self.store.scan(base, stop=base + key(to_millis(now) + 1)):
+        start = base + key(to_millis(since)) if since is not None else None
+        for _, record_key in self.store.scan(base, start=start, stop=base + key(to_millis(now) + 1)):
             if skip:
                 # The record key is `obx\0<notification>\0<destination>`: skip in-flight entries
                 # without reading and decoding them (the dispatcher skips hundreds per scan).

@@ -10,6 +10,7 @@ chat message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -110,6 +111,7 @@ def short_hash(tx_hash: str) -> str:
     return tx_hash if len(tx_hash) <= 16 else f"{tx_hash[:8]}…{tx_hash[-6:]}"
 
 
+@functools.lru_cache(maxsize=256)
 def module_address(prefix: str, module: str) -> str:
     """The account address of an SDK module (`fee_collector`, ...): sha256(name)[:20] in bech32."""
     data = bech32.convertbits(hashlib.sha256(module.encode()).digest()[:20], 8, 5)

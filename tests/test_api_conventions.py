@@ -190,3 +190,31 @@ async def test_openapi_document_and_docs_ui(client: httpx.AsyncClient) -> None:
 async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health")).json() == {"status": "ok"}
     assert (await client.get("/ready")).json() == {"ready": True, "checks": {"store": "open"}}
+
+
+async def test_body_field_named_like_a_service_is_a_400_not_a_500(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    # Regression: Litestar blamed an injected dependency named "queries" for a bad body field
+    # "queries" and answered 500; the dependency is now called query_tools.
+    r = await client.patch("/v1/subscriptions/sub_x", json={"queries": True}, headers=auth)
+    _is_problem(r, 400)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/subscriptions/a%00b",
+        "/v1/destinations/a%00b",
+        "/v1/notifications/a%00b",
+        "/v1/notifications?subscription_id=a%00b",
+        "/v1/gaps?chain_id=a%00b",
+    ],
+)
+async def test_nul_in_ids_is_never_a_500(client: httpx.AsyncClient, auth: dict[str, str], url: str) -> None:
+    r = await client.get(url, headers=auth)
+    assert r.status_code in (200, 404) and (r.status_code == 200 or r.headers["content-type"] == PROBLEM), r.text
+    r = await client.post("/v1/notifications/a%00b/redeliver", headers=auth)
+    _is_problem(r, 404)
+    r = await client.post("/v1/accounts", json={"email": "a\u0000b@example.com", "password": "p" * 10})
+    _is_problem(r, 422)

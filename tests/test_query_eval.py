@@ -231,11 +231,13 @@ def test_round_to_precision_matches_correctly_rounded_floats(num: int, den: int)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.from_regex(r"[0-9]{1,45}(\.[0-9]{1,45})?", fullmatch=True))
-def test_literal_and_value_agree(text: str) -> None:
-    # the same digits mean the same number, whether written in the query or read from a value
-    # that carries a suffix (both non-integer paths round identically)
-    assert parse_literal(text) == parse_value(text + "uatom") or "." not in text
+@given(st.integers(0, 10**45), st.integers(0, 10**45), st.integers(0, 3))
+def test_literal_and_value_agree(whole: int, frac: int, zeros: int) -> None:
+    # the same decimal digits mean the same number, in the query or in a value with a suffix
+    text = f"{whole}.{'0' * zeros}{frac}"
+    assert parse_literal(text) == parse_value(text + "uatom") == parse_value(text)
+    # integers: exact in both places when the value is a plain integer
+    assert parse_literal(str(whole)) == parse_value(str(whole)) == whole
 
 
 # -- dates and times ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Response, delete, get, post
 from litestar.params import JSONBody
 
-from api.auth import SESSION_COOKIE, clear_session_cookie, is_secure, session_cookie
+from api.auth import CLEAR_SESSION, SESSION_COOKIE, is_secure, session_cookie
 from api.deps import AccountsDep, CallerDep, PathId, SettingsDep, ThrottleDep
 from api.problems import problems
 from api.schemas import (
@@ -71,15 +71,12 @@ async def login(
     return Response(SessionOut(account_id=account.id, expires_at=session.expires_at), status_code=201, cookies=[cookie])
 
 
-@delete("/v1/sessions", tags=TAGS, status_code=204, responses=problems())
-async def logout(request: Request[Any, Any, Any], accounts: AccountsDep, api_settings: SettingsDep) -> Response[None]:
+@delete("/v1/sessions", tags=TAGS, status_code=204, responses=problems(), response_cookies=[CLEAR_SESSION])
+async def logout(request: Request[Any, Any, Any], accounts: AccountsDep) -> None:
     """Log out: ends the session of the cookie (if any) and clears the cookie."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         accounts.end_session(token)
-    response: Response[None] = Response(None, status_code=204)
-    clear_session_cookie(response, secure=is_secure(request, api_settings.public_url))
-    return response
 
 
 @get("/v1/me", tags=TAGS, responses=problems(401))

@@ -14,15 +14,15 @@ TAGS = ["queries"]
 
 
 @post("/v1/queries/check", tags=TAGS, status_code=200, responses=problems(422))
-async def check_query(data: JSONBody[QueryCheck], queries: QueriesDep) -> QueryCheckOut:
+async def check_query(data: JSONBody[QueryCheck], query_tools: QueriesDep) -> QueryCheckOut:
     """Parse and normalise a CometBFT query; a 422 problem with `position` says what is wrong where."""
-    return QueryCheckOut(valid=True, normalized=queries.check(data.query))
+    return QueryCheckOut(valid=True, normalized=query_tools.check(data.query))
 
 
 @post("/v1/queries/test", tags=TAGS, status_code=200, responses=problems(401, 422, 502, 503))
-async def test_query(data: JSONBody[QueryTest], caller: CallerDep, queries: QueriesDep) -> QueryTestResult:
+async def test_query(data: JSONBody[QueryTest], caller: CallerDep, query_tools: QueriesDep) -> QueryTestResult:
     """Evaluate a query against one real block of the chain and return the scopes it matches."""
-    return await queries.test(data.chain_id, data.query, data.height)
+    return await query_tools.test(data.chain_id, data.query, data.height)
 
 
 HANDLERS = [check_query, test_query]

@@ -21,7 +21,8 @@ import discord.gateway
 import discord.http
 import yarl
 
-from bot.discord.client import MempoolsClient
+from bot.actions import ChatActions, SampleSender
+from bot.discord.client import GUILD_READY_TIMEOUT, MempoolsClient
 from core.config import DiscordConfig
 from core.errors import ConfigError
 from core.services import Services
@@ -61,12 +62,23 @@ class DiscordFrontDoor:
     the runtime then neither runs the bot nor hands its client to the dispatcher.
     """
 
-    def __init__(self, config: DiscordConfig, services: Services) -> None:
+    def __init__(
+        self,
+        config: DiscordConfig,
+        services: Services,
+        *,
+        send_sample: SampleSender | None = None,
+        actions: ChatActions | None = None,
+        guild_ready_timeout: float = GUILD_READY_TIMEOUT,
+    ) -> None:
+        """`send_sample` makes `/mempools test` work (`bot.sample.OutboxSampleSender`); `actions`
+        replaces the default `ChatActions(services, send_sample=send_sample)` (tests, or a shared one).
+        `guild_ready_timeout`: how long discord.py waits for the servers' data after READY."""
         self._config = config
-        self._services = services
         self._client = MempoolsClient(
-            services,
+            actions or ChatActions(services, send_sample=send_sample),
             sync_guild_id=config.guild_id,
+            guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
         )
 
@@ -80,7 +92,7 @@ class DiscordFrontDoor:
 
     async def wait_until_ready(self) -> None:
         """Until the gateway's READY has arrived (commands are synced before the connection opens)."""
-        await self._client.wait_until_ready()
+        await self._client.connected.wait()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Log in, sync the commands, serve interactions until `stop` is set; then close.
@@ -112,7 +124,7 @@ class DiscordFrontDoor:
                 await asyncio.wait_for(started, _CLOSE_DEADLINE)
             except (TimeoutError, asyncio.CancelledError):
                 pass
-            except Exception as exc:  # noqa: BLE001 - reported by _raise_from when it matters
+            except Exception as exc:
                 log.debug("discord client ended with %s while closing", type(exc).__name__)
 
     @staticmethod

@@ -37,9 +37,7 @@ def parse_params(text: str | None, preset: PresetSpec) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValidationError(
-                f"params: {pair.strip()!r} is not name=value; {preset.name} takes {', '.join(names)}"
-            )
+            raise ValidationError(f"params: {pair.strip()!r} is not name=value; {preset.name} takes {', '.join(names)}")
         if key not in names:
             raise ValidationError(f"params: {preset.name} has no parameter {key!r}; it takes {', '.join(names)}")
         if key in found:

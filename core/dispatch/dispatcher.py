@@ -111,6 +111,8 @@ class Dispatcher:
         self._flush_handle: asyncio.Handle | None = None
         self._settled = asyncio.Event()
         self._draining = False
+        self._since: datetime | None = None  # the outbox scan may start here (see fill)
+        self._encode_attempt = msgspec.msgpack.Encoder().encode
         self.delivered = 0  # counters for metrics and the benchmark
         self.failed = 0
 
@@ -134,7 +136,7 @@ class Dispatcher:
     def _idle_timeout(self) -> float:
         if len(self._claimed) >= self.limits.max_claimed:
             return self.limits.idle_wait  # a flush will notify when room frees up
-        upcoming = self.outbox.due(_FAR_FUTURE, 1, skip=self._claimed)
+        upcoming = self.outbox.due(_FAR_FUTURE, 1, skip=self._claimed, since=self._since)
         if not upcoming:
             return self.limits.idle_wait
         wait = (upcoming[0].due_at - self.clock()).total_seconds()
@@ -147,6 +149,7 @@ class Dispatcher:
         outbox, so they are delivered again after restart (at least once, never lost).
         """
         self._draining = True
+        self._since = None
         for entry in self._ready:
             self._claimed.discard((entry.notification_id, entry.destination_id))
         for parked in self._parked.values():
@@ -187,7 +190,11 @@ class Dispatcher:
         room = self.limits.max_claimed - len(self._claimed)
         if room <= 0:
             return 0
-        entries = self.outbox.due(self.clock(), room, skip=self._claimed)
+        entries = self.outbox.due(self.clock(), room, skip=self._claimed, since=self._since)
+        # Everything before the last entry taken is now claimed (or gone): the next scan may start
+        # there. Once a scan reaches the end of what is due, the next one starts from the top
+        # again, which also picks up entries a producer added with an earlier due time.
+        self._since = entries[-1].due_at if len(entries) >= room else None
         for entry in entries:
             self._claimed.add((entry.notification_id, entry.destination_id))
             self._ready.append(entry)
@@ -215,6 +222,8 @@ class Dispatcher:
             if self._flush_handle is None:
                 self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
         finally:
+            # Leave the running set first, or this very task would hold the slot it is freeing.
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
             left = self._inflight.get(did, 1) - 1
             if left:
                 self._inflight[did] = left
@@ -275,9 +284,12 @@ class Dispatcher:
             self.outbox.store.write(batch)
         except Exception:
             log.exception("cannot record %d delivery attempts; they will be made again", len(done))
+            self._since = None  # their entries are still where they were
         finally:
             for item in done:
                 self._claimed.discard((item.entry.notification_id, item.entry.destination_id))
+            if wake:
+                self._since = None  # a notice was queued, due now
             if wake or len(self._claimed) <= self.limits.max_claimed * 3 // 4:
                 self.outbox.notify()
             self._settled.set()
@@ -298,18 +310,22 @@ class Dispatcher:
         log_number = (last.attempt if last is not None else 0) + 1
 
         def attempt(outcome: DeliveryOutcome, error: str | None) -> None:
-            self.repos.attempts.put(
-                DeliveryAttempt(
-                    notification_id=entry.notification_id,
-                    destination_id=entry.destination_id,
-                    attempt=log_number,
-                    at=item.started_at,
-                    outcome=outcome,
-                    http_status=result.status if result else None,
-                    error=error,
-                    latency_ms=result.latency_ms if result else None,
+            # A new record in a table without indexes: written directly, without Collection.put's
+            # read of a previous version (there is none) — this runs once per delivery.
+            batch.put(
+                self.repos.attempts.record_key(entry.notification_id, entry.destination_id, log_number),
+                self._encode_attempt(
+                    DeliveryAttempt(
+                        notification_id=entry.notification_id,
+                        destination_id=entry.destination_id,
+                        attempt=log_number,
+                        at=item.started_at,
+                        outcome=outcome,
+                        http_status=result.status if result else None,
+                        error=error,
+                        latency_ms=result.latency_ms if result else None,
+                    )
                 ),
-                batch,
             )
 
         if result is None:

@@ -52,7 +52,7 @@ def has_coin(value: str, denom: str, minimum: int) -> bool:
     return any(d == denom and a >= minimum for a, d in parse_coins(value))
 
 
-class MinAmountFilter(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class MinAmountFilter(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """At least `amount` base units of `denom` in one value under any of `keys`.
 
     Mirrors `core.models.AmountFilter`. Every coin of a multi-coin value is checked.
@@ -70,7 +70,7 @@ class MinAmountFilter(Struct, frozen=True, kw_only=True, omit_defaults=True):
         return False
 
 
-class TransferFilter(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class TransferFilter(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A bank transfer in ONE event with the given parties and, optionally, a minimum amount.
 
     `sender` / `recipient` must match that event's sender / recipient; `party` must be either

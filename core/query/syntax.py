@@ -1,8 +1,10 @@
 """The parsed form of a query: a conjunction of `tag OP [argument]` conditions.
 
 These are plain data (msgspec Structs) so that they can be stored, compared and sent over the
-API. `str(query)` is the normalised text, identical to what CometBFT's own `Query.String()`
-prints: `tag OP value` joined by ` AND `, single spaces, arguments kept verbatim.
+API. They hold only strings and enums (no cycles), so they opt out of the garbage collector's
+tracking (`gc=False`): an index keeps hundreds of thousands of them. `str(query)` is the
+normalised text, identical to what CometBFT's own `Query.String()` prints: `tag OP value` joined
+by ` AND `, single spaces, arguments kept verbatim.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class ArgKind(enum.Enum):
     TIME = "time"
 
 
-class Argument(Struct, frozen=True):
+class Argument(Struct, frozen=True, gc=False):
     """An operand as written: `text` excludes quotes and the `DATE `/`TIME ` word."""
 
     kind: ArgKind
@@ -45,7 +47,7 @@ class Argument(Struct, frozen=True):
         return self.text
 
 
-class Condition(Struct, frozen=True):
+class Condition(Struct, frozen=True, gc=False):
     tag: str
     op: Op
     arg: Argument | None = None
@@ -56,7 +58,7 @@ class Condition(Struct, frozen=True):
         return f"{self.tag} {self.op.value} {self.arg}"
 
 
-class Query(Struct, frozen=True):
+class Query(Struct, frozen=True, gc=False):
     """One or more conditions, all of which must hold."""
 
     conditions: tuple[Condition, ...]

@@ -17,13 +17,14 @@ from core.models import Account, ApiKey, Identity, IdentityKind
 from core.repositories import Repositories
 from core.services.clock import Clock, utcnow
 from core.services.errors import AuthenticationError, ConflictError
+from core.services.guards import is_key
 from core.services.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from core.services.records import LinkCode, LinkCodeRepository, Session, SessionRepository
 from core.store.base import WriteBatch
 from core.store.collection import UniqueConflictError
 from core.watch.matching import SubscriptionMatcher
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,190}\.[^@\s.\x00]{2,63}$")
 API_KEY_PREFIX = "mp_"
 #: Unambiguous upper-case letters and digits (no 0/O, 1/I/L): read aloud or typed on a phone.
 LINK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -118,7 +119,7 @@ class AccountService:
         return account
 
     def get(self, account_id: str) -> Account:
-        account = self._repos.accounts.get(account_id)
+        account = self._repos.accounts.get(account_id) if is_key(account_id) else None
         if account is None:
             raise NotFoundError("account not found")
         return account
@@ -128,6 +129,8 @@ class AccountService:
 
     def get_or_create_for_identity(self, kind: IdentityKind, external_id: str, username: str | None = None) -> Account:
         """The account behind a Telegram or Discord user, created on first contact (bots call this)."""
+        if not is_key(external_id):
+            raise ValidationError("external_id: not a valid identity")
         identity = self._repos.identities.find(kind, external_id)
         if identity is not None:
             account = self._repos.accounts.get(identity.account_id)
@@ -202,7 +205,7 @@ class AccountService:
         return self._repos.api_keys.of_account(account_id)
 
     def revoke_api_key(self, account_id: str, key_id: str) -> ApiKey:
-        key = self._repos.api_keys.get(key_id)
+        key = self._repos.api_keys.get(key_id) if is_key(key_id) else None
         if key is None or key.account_id != account_id:
             raise NotFoundError("API key not found")
         if key.revoked_at is None:
@@ -251,7 +254,7 @@ class AccountService:
         account everywhere. The former account itself stays, empty, and is not deleted.
         """
         cleaned = re.sub(r"[\s-]", "", code).upper()
-        link = self._links.get(cleaned) if 0 < len(cleaned) <= 32 else None
+        link = self._links.get(cleaned) if is_key(cleaned) and len(cleaned) <= 32 else None
         if link is None or link.expires_at <= self._clock():
             if link is not None:
                 self._links.delete(link.code)
@@ -260,6 +263,8 @@ class AccountService:
         if target is None:
             self._links.delete(link.code)
             raise ValidationError("this link code is not valid or has expired; make a new one")
+        if not is_key(external_id):
+            raise ValidationError("external_id: not a valid identity")
         now = self._clock()
         identity = self._repos.identities.find(kind, external_id)
         former = identity.account_id if identity is not None else None

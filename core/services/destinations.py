@@ -16,6 +16,7 @@ from core.models import Destination, DiscordDestination, TelegramDestination, We
 from core.repositories import Repositories
 from core.services.clock import Clock, utcnow
 from core.services.errors import UnavailableError
+from core.services.guards import is_key
 from core.store.base import WriteBatch
 from core.watch.matching import SubscriptionMatcher
 
@@ -136,7 +137,7 @@ class DestinationService:
         return self._repos.destinations.of_owner(owner_id)
 
     def get(self, owner_id: str, destination_id: str) -> Destination:
-        dest = self._repos.destinations.get(destination_id) if destination_id else None
+        dest = self._repos.destinations.get(destination_id) if is_key(destination_id) else None
         if dest is None or dest.owner_id != owner_id:
             raise NotFoundError("destination not found")
         return dest
@@ -148,7 +149,7 @@ class DestinationService:
         """
         unique = list(dict.fromkeys(destination_ids))
         for dest_id in unique:
-            dest = self._repos.destinations.get(dest_id) if dest_id else None
+            dest = self._repos.destinations.get(dest_id) if is_key(dest_id) else None
             if dest is None or dest.owner_id != owner_id:
                 raise NotFoundError(f"destination {dest_id!r} not found")
         return unique

@@ -11,6 +11,7 @@ from core.dispatch.service import DeliveryService
 from core.errors import NotFoundError, ValidationError
 from core.models import DeadLetter, DeliveryAttempt, Gap, Notification
 from core.repositories import Repositories
+from core.services.guards import is_key
 from core.store.collection import Page
 from core.timeutil import to_millis
 
@@ -67,7 +68,7 @@ class HistoryService:
             return n.owner_id == owner_id and (chain_id is None or n.chain_id == chain_id)
 
         if subscription_id is not None:
-            sub = self._repos.subscriptions.get(subscription_id) if subscription_id else None
+            sub = self._repos.subscriptions.get(subscription_id) if is_key(subscription_id) else None
             if sub is None or sub.owner_id != owner_id:
                 raise NotFoundError("subscription not found")
             return self._repos.notifications.page(
@@ -84,7 +85,7 @@ class HistoryService:
         )
 
     def notification(self, owner_id: str, notification_id: str) -> NotificationDetail:
-        found = self._repos.notifications.get(notification_id) if notification_id else None
+        found = self._repos.notifications.get(notification_id) if is_key(notification_id) else None
         if found is None or found.owner_id != owner_id:
             raise NotFoundError("notification not found")
         return NotificationDetail(notification=found, attempts=self._repos.attempts.of_notification(found.id))
@@ -96,6 +97,8 @@ class HistoryService:
     def gaps(self, *, chain_id: str | None = None, limit: int = 100) -> list[Gap]:
         """Heights a chain's endpoints could not serve, newest first; gaps are public per chain."""
         _check_limit(limit)
+        if chain_id is not None and not is_key(chain_id):
+            return []
         chains = [chain_id] if chain_id is not None else list(self._chain_ids())
         found: list[Gap] = []
         for cid in chains:
@@ -109,8 +112,10 @@ class HistoryService:
         Without `destination_id`: to the destinations holding a dead letter of it, else to all of
         its destinations that still exist. Deliveries already waiting are not queued twice.
         """
+        if not is_key(notification_id) or (destination_id is not None and not is_key(destination_id)):
+            raise NotFoundError("notification not found")
         if destination_id is not None:
-            found = self._repos.notifications.get(notification_id) if notification_id else None
+            found = self._repos.notifications.get(notification_id)
             if found is None or found.owner_id != owner_id:
                 raise NotFoundError("notification not found")
             if destination_id not in found.destination_ids:

@@ -18,6 +18,7 @@ from core.repositories import Repositories
 from core.services.chains import ChainService
 from core.services.clock import Clock, utcnow
 from core.services.destinations import DestinationService
+from core.services.guards import is_key
 from core.watch.matching import SubscriptionMatcher
 
 MAX_QUERIES = 20
@@ -117,7 +118,7 @@ class SubscriptionService:
         ]
 
     def get(self, owner_id: str, subscription_id: str) -> Subscription:
-        sub = self._repos.subscriptions.get(subscription_id) if subscription_id else None
+        sub = self._repos.subscriptions.get(subscription_id) if is_key(subscription_id) else None
         if sub is None or sub.owner_id != owner_id:
             raise NotFoundError("subscription not found")
         return sub

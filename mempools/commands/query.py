@@ -35,7 +35,7 @@ class _EvalLine(msgspec.Struct):
 
 class _Chain(msgspec.Struct, frozen=True):
     bech32_prefix: str
-    denoms: tuple[()] = ()
+    denoms: tuple[object, ...] = ()
 
 
 def register(sub: argparse._SubParsersAction) -> None:

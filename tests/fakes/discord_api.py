@@ -58,6 +58,8 @@ class FakeDiscordApi:
         self.dm_channels: dict[int, int] = {}
         self.requests: list[tuple[str, str]] = []
         self._failures: list[_Failure] = []
+        # When set, REST calls must carry `Authorization: Bot <accepted_token>` (else 401, as Discord).
+        self.accepted_token: str | None = None
         self._ids = itertools.count(200000000000000000)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -82,7 +84,8 @@ class FakeDiscordApi:
     def fail_next(
         self, kind: str, *, status: int, retry_after: float | None = None, channel_id: int | None = None, times: int = 1
     ) -> None:
-        """The next `times` requests of `kind` ("messages", "dm", "webhook") answer `status`."""
+        """The next `times` requests of `kind` ("messages", "dm", "webhook"; "sync" in the gateway
+        fake) answer `status`."""
         self._failures.append(
             _Failure(kind=kind, status=status, retry_after=retry_after, channel_id=channel_id, times=times)
         )
@@ -107,6 +110,8 @@ class FakeDiscordApi:
 
     async def _me(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.path))
+        if self.accepted_token is not None and request.headers.get("Authorization") != f"Bot {self.accepted_token}":
+            return _json({"message": "401: Unauthorized", "code": 0}, 401)
         return _json(_USER)
 
     async def _application(self, request: web.Request) -> web.Response:

@@ -95,6 +95,7 @@ class FakeDiscord(FakeDiscordApi):
         self._snowflakes = itertools.count(300000000000000000)
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
         self._replies: dict[str, Reply] = {}
+        self._followed_up: dict[str, asyncio.Event] = {}
 
     @property
     def gateway_url(self) -> str:
@@ -124,6 +125,9 @@ class FakeDiscord(FakeDiscordApi):
 
     async def _sync(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.path))
+        failed = self._failure("sync", None)
+        if failed is not None:
+            return failed
         commands = await request.json()
         scope = request.match_info.get("guild_id", "global")
         answered = []
@@ -168,12 +172,26 @@ class FakeDiscord(FakeDiscordApi):
         reply = self._replies.get(request.match_info["token"])
         if reply is not None:
             reply.followups.append(payload)
+            self._followed_up.setdefault(request.match_info["token"], asyncio.Event()).set()
         return _json(
-            {"id": str(next(self._snowflakes)), "channel_id": "1", "content": payload.get("content", ""),
-             "embeds": payload.get("embeds", []), "author": _USER, "type": 0, "attachments": [], "mentions": [],
-             "mention_roles": [], "pinned": False, "mention_everyone": False, "tts": False,
-             "timestamp": "2024-01-01T00:00:00+00:00", "edited_timestamp": None,
-             "flags": payload.get("flags", 0), "components": []}  # fmt: skip
+            {
+                "id": str(next(self._snowflakes)),
+                "channel_id": "1",
+                "content": payload.get("content", ""),
+                "embeds": payload.get("embeds", []),
+                "author": _USER,
+                "type": 0,
+                "attachments": [],
+                "mentions": [],
+                "mention_roles": [],
+                "pinned": False,
+                "mention_everyone": False,
+                "tts": False,
+                "timestamp": "2024-01-01T00:00:00+00:00",
+                "edited_timestamp": None,
+                "flags": payload.get("flags", 0),
+                "components": [],
+            }
         )
 
     # -- gateway ---------------------------------------------------------------------------------
@@ -265,11 +283,27 @@ class FakeDiscord(FakeDiscordApi):
             payload["guild_id"] = str(guild_id)
             payload["guild_locale"] = "en-US"
             payload["context"] = 0
-            payload["channel"] = {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "alerts",
-                                  "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None}  # fmt: skip
+            payload["channel"] = {
+                "id": str(channel_id),
+                "type": 0,
+                "guild_id": str(guild_id),
+                "name": "alerts",
+                "position": 0,
+                "permission_overwrites": [],
+                "nsfw": False,
+                "parent_id": None,
+            }
             payload["channel_id"] = str(channel_id)
-            payload["member"] = {"user": user, "roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False,
-                                 "mute": False, "flags": 0, "permissions": perms, "nick": None}  # fmt: skip
+            payload["member"] = {
+                "user": user,
+                "roles": [],
+                "joined_at": "2024-01-01T00:00:00+00:00",
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+                "permissions": perms,
+                "nick": None,
+            }
             payload["app_permissions"] = str(discord.Permissions.all().value)
         else:
             payload["context"] = 1
@@ -286,9 +320,8 @@ class FakeDiscord(FakeDiscordApi):
         await self.dispatch("INTERACTION_CREATE", payload)
         reply = await asyncio.wait_for(waiter, timeout)
         if reply.type == 5:  # deferred: the answer comes as an edit of the original message
-            async with asyncio.timeout(timeout):
-                while not reply.followups:
-                    await asyncio.sleep(0.01)
+            followed = self._followed_up.setdefault(str(payload["token"]), asyncio.Event())
+            await asyncio.wait_for(followed.wait(), timeout)
         return reply
 
     async def slash(self, subcommand: str, options: Mapping[str, object] | None = None, **where: Any) -> Reply:

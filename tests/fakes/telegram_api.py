@@ -10,6 +10,13 @@
         api.sent           # [SentMessage(chat_id, text, parse_mode, at)] in order
         api.calls          # [(method, params)] for every call
 
+    For bots (group admins, inline buttons):
+        api.set_member(chat_id=-100, user_id=7, status="administrator")   # getChatMember answers
+        api.push_update(api.message_update(chat_id=-100, user_id=7, text="/list"))  # a group
+        api.push_update(api.callback_update(chat_id=42, user_id=42, data="...", message_id=m))
+        api.edits          # [SentMessage] of editMessageText / editMessageReplyMarkup
+        await api.wait_sent(3)                                            # until 3 were sent
+
 Requests are `POST /bot{token}/{method}` with form fields (strings raw, everything else JSON) or
 a JSON body; replies are `{"ok": true, "result": ...}`. `getUpdates` holds an empty answer for its
 `timeout` unless an update is pushed meanwhile. Commands get a `bot_command` entity.
@@ -61,6 +68,9 @@ class FakeTelegramApi:
         self.sent: list[SentMessage] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.commands: list[dict[str, Any]] = []
+        self.edits: list[SentMessage] = []
+        self.members: dict[tuple[int, int], str] = {}
+        self._sent_changed = asyncio.Event()
         self._failures: list[_Failure] = []
         self._updates: deque[dict[str, Any]] = deque()
         self._update_ids = itertools.count(1)
@@ -104,18 +114,82 @@ class FakeTelegramApi:
         self._updates.append(update)
         self._update_arrived.set()
 
-    def message_update(self, *, chat_id: int, user_id: int, text: str, username: str = "alice") -> dict[str, Any]:
-        """A private-chat text message update; a leading /command gets its `bot_command` entity."""
+    def message_update(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        username: str = "alice",
+        chat_type: str | None = None,
+        title: str | None = None,
+        reply_to: int | None = None,
+    ) -> dict[str, Any]:
+        """A text message update (private chat for a positive id, else a group); a leading /command
+        gets its `bot_command` entity. `reply_to`: the id of a bot message this one answers."""
+        kind = chat_type or ("private" if chat_id > 0 else "group")
+        chat: dict[str, Any] = {"id": chat_id, "type": kind, "username": username}
+        if kind != "private":
+            chat = {"id": chat_id, "type": kind, "title": title or "Test group"}
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group", "username": username},
+            "chat": chat,
             "from": {"id": user_id, "is_bot": False, "first_name": username, "username": username},
             "text": text,
         }
         if text.startswith("/"):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        if reply_to is not None:
+            message["reply_to_message"] = self._bot_message(chat, reply_to, "")
         return {"update_id": next(self._update_ids), "message": message}
+
+    def callback_update(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        data: str,
+        message_id: int,
+        username: str = "alice",
+        chat_type: str | None = None,
+    ) -> dict[str, Any]:
+        """A press on an inline button of the bot's message `message_id` in `chat_id`."""
+        kind = chat_type or ("private" if chat_id > 0 else "group")
+        chat: dict[str, Any] = {"id": chat_id, "type": kind}
+        if kind != "private":
+            chat["title"] = "Test group"
+        return {
+            "update_id": next(self._update_ids),
+            "callback_query": {
+                "id": str(next(self._message_ids)),
+                "from": {"id": user_id, "is_bot": False, "first_name": username, "username": username},
+                "chat_instance": str(chat_id),
+                "data": data,
+                "message": self._bot_message(chat, message_id, ""),
+            },
+        }
+
+    def set_member(self, *, chat_id: int, user_id: int, status: str) -> None:
+        """What getChatMember answers for (chat, user): creator, administrator, member, left, ..."""
+        self.members[(chat_id, user_id)] = status
+
+    async def wait_sent(self, count: int, timeout: float = 5.0) -> list[SentMessage]:
+        """Wait until at least `count` messages were sent; returns `sent`."""
+        async with asyncio.timeout(timeout):
+            while len(self.sent) < count:
+                self._sent_changed.clear()
+                await self._sent_changed.wait()
+        return self.sent
+
+    def _bot_message(self, chat: dict[str, Any], message_id: int, text: str) -> dict[str, Any]:
+        return {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": self.bot_id, "is_bot": True, "first_name": "Mempools", "username": self.username},
+            "text": text,
+        }
 
     # -- server ---------------------------------------------------------------------------------
     async def _params(self, request: web.Request) -> dict[str, Any]:
@@ -169,6 +243,18 @@ class FakeTelegramApi:
             return self._ok(await self._get_updates(params))
         if method == "sendMessage":
             return self._ok(self._send_message(params))
+        if method in ("editMessageText", "editMessageReplyMarkup"):
+            return self._ok(self._edit_message(params))
+        if method == "getChatMember":
+            return self._ok(self._chat_member(params))
+        if method == "getChatAdministrators":
+            chat_id = params.get("chat_id")
+            admins = [
+                self._chat_member({"chat_id": c, "user_id": u})
+                for (c, u), status in self.members.items()
+                if c == chat_id and status in ("creator", "administrator")
+            ]
+            return self._ok(admins)
         return web.json_response(
             {"ok": False, "error_code": 404, "description": f"Not Found: method {method} not implemented"}, status=404
         )
@@ -188,18 +274,53 @@ class FakeTelegramApi:
     def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = params.get("chat_id")
         text = str(params.get("text", ""))
+        message_id = next(self._message_ids)
+        params["message_id"] = message_id
         self.sent.append(
             SentMessage(
                 chat_id=chat_id, text=text, parse_mode=params.get("parse_mode"), at=time.monotonic(), params=params
             )
         )
+        self._sent_changed.set()
         return {
-            "message_id": next(self._message_ids),
+            "message_id": message_id,
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private"},
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "Mempools", "username": self.username},
             "text": text,
         }
+
+    def _edit_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = params.get("chat_id")
+        text = str(params.get("text", ""))
+        self.edits.append(
+            SentMessage(
+                chat_id=chat_id, text=text, parse_mode=params.get("parse_mode"), at=time.monotonic(), params=params
+            )
+        )
+        return self._bot_message({"id": chat_id, "type": "private"}, int(params.get("message_id") or 0), text)
+
+    def _chat_member(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, user_id = params.get("chat_id"), int(params.get("user_id") or 0)
+        status = self.members.get((chat_id, user_id), "member")  # type: ignore[arg-type]
+        member: dict[str, Any] = {
+            "status": status,
+            "user": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+        }
+        if status == "administrator":
+            member |= {
+                "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True, "can_delete_messages": True,
+                "can_manage_video_chats": True, "can_restrict_members": True, "can_promote_members": False,
+                "can_change_info": True, "can_invite_users": True, "can_post_stories": False,
+                "can_edit_stories": False, "can_delete_stories": False,
+            }  # fmt: skip
+        elif status == "creator":
+            member["is_anonymous"] = False
+        elif status == "restricted":
+            member |= {"is_member": True, "until_date": 0}
+        elif status == "kicked":
+            member["until_date"] = 0
+        return member
 
     async def start(self) -> FakeTelegramApi:
         app = web.Application()

@@ -1,0 +1,106 @@
+"""The discord.py client: the `/mempools` command tree, synced at start, and its error answers.
+
+No message intents: slash commands arrive as interactions whatever the intents, so the bot asks
+only for `guilds` (the one discord.py needs to keep its state consistent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.actions import ChatActions
+from bot.discord import replies
+from bot.discord.commands import MempoolsGroup
+from bot.discord.options import BadOption
+from bot.discord.respond import send
+
+log = logging.getLogger("mempools.discord")
+
+#: How long discord.py waits for GUILD_CREATE events after READY before it calls itself ready.
+GUILD_READY_TIMEOUT = 2.0
+
+
+class MempoolsTree(app_commands.CommandTree["MempoolsClient"]):
+    """Answers what discord.py refuses before our code runs (stale or malformed commands)."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, BadOption):
+            text = str(error)
+            reply = replies.failure(text[:1].upper() + text[1:] + ".")
+        elif isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+            reply = replies.failure(
+                "This command does not match the bot's current commands (an option is missing or unexpected, or "
+                "the command was removed). Discord may still be updating the command list; try again shortly."
+            )
+        elif isinstance(error, app_commands.TransformerError):
+            reply = replies.failure(f"The option value {error.value!r} is not valid for this option.")
+        elif isinstance(error, app_commands.CheckFailure):
+            reply = replies.failure("You cannot use this command here.")
+        else:
+            log.error("slash command %s failed", _command_name(interaction), exc_info=error)
+            reply = replies.failure("Something went wrong on our side; it has been logged. Please try again.")
+        if interaction.type is discord.InteractionType.autocomplete:
+            if not interaction.response.is_done():
+                await interaction.response.autocomplete([])
+            return
+        await send(interaction, reply)
+
+
+def _command_name(interaction: discord.Interaction) -> str:
+    command = interaction.command
+    return command.qualified_name if command is not None else "(unknown)"
+
+
+class MempoolsClient(discord.Client):
+    """A client whose `setup_hook` syncs `/mempools` (globally, or to one guild for fast iteration)."""
+
+    def __init__(
+        self,
+        actions: ChatActions,
+        *,
+        sync_guild_id: int | None = None,
+        guild_ready_timeout: float = GUILD_READY_TIMEOUT,
+        **options: Any,
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(intents=intents, guild_ready_timeout=guild_ready_timeout, **options)
+        self.tree = MempoolsTree(self)
+        self.tree.add_command(MempoolsGroup(actions))
+        self._sync_guild_id = sync_guild_id
+        # discord.py's own wait_until_ready() refuses to be called before login; this one may be.
+        self.connected = asyncio.Event()
+
+    async def on_ready(self) -> None:
+        self.connected.set()
+        log.info("Discord bot connected as %s (application %s)", self.user, self.application_id)
+
+    async def setup_hook(self) -> None:
+        """Register the commands with Discord; a failure is logged, not fatal (old commands still work)."""
+        guild = discord.Object(self._sync_guild_id) if self._sync_guild_id is not None else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            log.error("could not sync slash commands (%s %s); existing ones keep working", exc.status, exc.text)
+            return
+        scope = f"guild {self._sync_guild_id}" if guild is not None else "globally"
+        log.info("synced %d slash command(s) %s", len(synced), scope)
+
+    def reopen(self) -> None:
+        """Make a closed client startable again (the supervisor restarts the same client object).
+
+        Must be called from the running loop. `clear()` resets discord.py's state; `close()` had
+        dropped the client's loop (and `login` only sets it up on a fresh client), so it is put back;
+        the REST connector was closed with its session, so it is dropped and `static_login` makes one.
+        """
+        self.clear()
+        self.loop = asyncio.get_running_loop()
+        self.connected.clear()
+        self.http.connector = discord.utils.MISSING

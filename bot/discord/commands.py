@@ -1,0 +1,186 @@
+"""`/mempools …`: the slash commands, each one call into `bot.actions.ChatActions`.
+
+Who may do what is decided by `ChatActions` (see its module doc); this module declares the
+commands, turns an interaction into a `ChatContext`, and the result or error into a reply.
+
+Permissions: Discord only lets a top-level command declare default member permissions, so the
+whole `/mempools` group is declared with Manage Server. In a server, members without it therefore
+do not see the command until an admin opens it up (Server Settings → Integrations); even then,
+creating or changing a subscription is checked again on every use against the member's permissions
+in the interaction, so only listing and history become available to them. DMs are not affected by
+default member permissions: there everyone manages their own subscriptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import discord
+from discord import app_commands
+
+from bot.actions import MAX_HISTORY, ChatActions, ChatContext
+from bot.discord import replies
+from bot.discord.autocomplete import chain_choices, preset_choices, subscription_choices
+from bot.discord.context import chat_context
+from bot.discord.options import check_options
+from bot.discord.params import parse_params
+from bot.discord.replies import Reply
+from bot.discord.respond import send
+from core.errors import MempoolsError, ValidationError
+from core.models import Chain
+
+log = logging.getLogger("mempools.discord")
+
+Choices = list[app_commands.Choice[str]]
+Action = Callable[[ChatContext], Reply | Awaitable[Reply]]
+
+
+class MempoolsGroup(app_commands.Group):
+    """The `/mempools` command and its subcommands."""
+
+    def __init__(self, actions: ChatActions) -> None:
+        super().__init__(
+            name="mempools",
+            description="Notifications for Cosmos chains",
+            default_permissions=discord.Permissions(manage_guild=True),
+            allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=False),
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+        )
+        self._actions = actions
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Options are checked before a command runs (autocomplete sees partial input by design)."""
+        command = interaction.command
+        if interaction.type is discord.InteractionType.application_command and isinstance(
+            command, app_commands.Command
+        ):
+            check_options(command, interaction.data)  # type: ignore[arg-type]
+        return True
+
+    async def _run(self, interaction: discord.Interaction, action: Action) -> None:
+        """Run `action` for this interaction's context and answer with its reply or its error."""
+        ctx = chat_context(interaction)
+        try:
+            reply = action(ctx)
+            if not isinstance(reply, Reply):
+                reply = await reply
+        except MempoolsError as exc:
+            reply = replies.error(exc)
+        await send(interaction, reply)
+
+    # -- subscribing -----------------------------------------------------------------------------
+    @app_commands.command(name="watch", description="Be told when funds arrive at or leave an address")
+    @app_commands.describe(
+        address="The account address (its prefix picks the chain)",
+        chain="Only needed when several chains share the address's prefix",
+    )
+    async def watch(
+        self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 200], chain: str | None = None
+    ) -> None:
+        await self._run(interaction, lambda ctx: replies.watching(ctx, self._actions.watch(ctx, address, chain)))
+
+    @app_commands.command(name="subscribe", description="Subscribe with a preset or a CometBFT query")
+    @app_commands.describe(
+        chain="The chain to watch",
+        preset="A ready-made subscription (see the suggestions)",
+        params="The preset's parameters: name=value pairs, e.g. address=cosmos1… min_amount=5",
+        query="A CometBFT query instead of a preset, e.g. transfer.recipient='cosmos1…'",
+        name="A name for the subscription",
+    )
+    async def subscribe(
+        self,
+        interaction: discord.Interaction,
+        chain: app_commands.Range[str, 1, 64],
+        preset: str | None = None,
+        params: app_commands.Range[str, 1, 1000] | None = None,
+        query: app_commands.Range[str, 1, 1000] | None = None,
+        name: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        def action(ctx: ChatContext) -> Reply:
+            if preset is None and params:
+                raise ValidationError("params: only used with a preset; choose a preset or give a query")
+            parsed = parse_params(params, self._actions.preset(preset)) if preset is not None else None
+            sub = self._actions.subscribe(ctx, chain, name=name, preset=preset, params=parsed, query=query)
+            return replies.subscribed(ctx, sub, self._actions.chain(sub.chain_id))
+
+        await self._run(interaction, action)
+
+    # -- managing --------------------------------------------------------------------------------
+    @app_commands.command(name="list", description="The subscriptions here (yours in a DM, the server's in a server)")
+    async def list_(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, lambda ctx: replies.subscription_list(ctx, self._actions.list(ctx), self._find))
+
+    @app_commands.command(name="pause", description="Stop notifications of a subscription for now")
+    @app_commands.describe(subscription="The subscription (see the suggestions or /mempools list)")
+    async def pause(self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100]) -> None:
+        await self._run(interaction, lambda ctx: replies.paused(ctx, self._actions.pause(ctx, subscription)))
+
+    @app_commands.command(name="resume", description="Turn a paused subscription back on")
+    @app_commands.describe(subscription="The subscription (see the suggestions or /mempools list)")
+    async def resume(self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100]) -> None:
+        await self._run(interaction, lambda ctx: replies.resumed(ctx, self._actions.resume(ctx, subscription)))
+
+    @app_commands.command(name="unsubscribe", description="Remove a subscription (its history stays)")
+    @app_commands.describe(subscription="The subscription (see the suggestions or /mempools list)")
+    async def unsubscribe(
+        self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100]
+    ) -> None:
+        await self._run(
+            interaction, lambda ctx: replies.unsubscribed(ctx, self._actions.unsubscribe(ctx, subscription))
+        )
+
+    @app_commands.command(name="history", description="The last notifications sent here")
+    @app_commands.describe(count=f"How many (1 to {MAX_HISTORY}, default 5)")
+    async def history(
+        self, interaction: discord.Interaction, count: app_commands.Range[int, 1, MAX_HISTORY] = 5
+    ) -> None:
+        await self._run(interaction, lambda ctx: replies.history(ctx, self._actions.history(ctx, count), self._find))
+
+    # -- everything else -------------------------------------------------------------------------
+    @app_commands.command(name="chains", description="The chains this bot watches")
+    async def chains(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, lambda _ctx: replies.chain_list(self._actions.chains()))
+
+    @app_commands.command(name="link", description="Join your Discord account to a Mempools (REST) account")
+    @app_commands.describe(code="The one-time code from POST /v1/link-codes")
+    async def link(self, interaction: discord.Interaction, code: app_commands.Range[str, 1, 32]) -> None:
+        # Codes are upper-case (an unambiguous alphabet); phones often type them in lower case.
+        await self._run(interaction, lambda ctx: replies.linked(self._actions.link(ctx, code.upper()).id))
+
+    @app_commands.command(name="test", description="Send a test notification here")
+    async def test(self, interaction: discord.Interaction) -> None:
+        async def action(ctx: ChatContext) -> Reply:
+            await self._actions.test(ctx)
+            return replies.test_queued(ctx)
+
+        await self._run(interaction, action)
+
+    # -- autocomplete ----------------------------------------------------------------------------
+    @watch.autocomplete("chain")
+    @subscribe.autocomplete("chain")
+    async def _chain_choices(self, interaction: discord.Interaction, current: str) -> Choices:
+        return chain_choices(self._actions, current)
+
+    @subscribe.autocomplete("preset")
+    async def _preset_choices(self, interaction: discord.Interaction, current: str) -> Choices:
+        return preset_choices(current)
+
+    @pause.autocomplete("subscription")
+    async def _active_choices(self, interaction: discord.Interaction, current: str) -> Choices:
+        return subscription_choices(self._actions, chat_context(interaction), current, enabled=True)
+
+    @resume.autocomplete("subscription")
+    async def _paused_choices(self, interaction: discord.Interaction, current: str) -> Choices:
+        return subscription_choices(self._actions, chat_context(interaction), current, enabled=False)
+
+    @unsubscribe.autocomplete("subscription")
+    async def _any_choices(self, interaction: discord.Interaction, current: str) -> Choices:
+        return subscription_choices(self._actions, chat_context(interaction), current)
+
+    def _find(self, chain_id: str) -> Chain | None:
+        """The configured chain for display, or None (a notification of a chain since removed)."""
+        try:
+            return self._actions.chain(chain_id)
+        except MempoolsError:
+            return None

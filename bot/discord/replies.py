@@ -1,0 +1,209 @@
+"""What the bot says: results and errors of `bot.actions` as Discord messages, within Discord's limits.
+
+Visibility rule: everything is ephemeral (only the person who asked sees it) except a successful
+change made in a server channel, which the channel sees, so its members know what will be posted
+there and who set it up. Errors are always ephemeral. Mentions are never parsed from our text
+(chain data or names can contain "@everyone"); see `AllowedMentions.none()` where replies are sent.
+
+Text shown from user input or chain data is markdown-escaped; ids are in code spans so they can
+be copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import discord
+import msgspec
+
+from bot.actions import ChainChoiceRequired, ChatContext, PermissionDeniedError, WatchResult
+from core.errors import MempoolsError, NotFoundError
+from core.models import Chain, Notification, Subscription
+from core.query.errors import QuerySyntaxError
+from core.render import render, short_address
+from core.services import ChainInfo
+
+CONTENT_LIMIT = 2000
+DESCRIPTION_LIMIT = 4096
+_OK = 0x2ECC71
+_INFO = 0x5865F2
+
+ChainLookup = Callable[[str], Chain | None]
+
+
+class Reply(msgspec.Struct, kw_only=True):
+    """One message: text, optional embed, and whether only the asker sees it."""
+
+    content: str = ""
+    embed: discord.Embed | None = None
+    ephemeral: bool = True
+
+
+def _esc(text: str) -> str:
+    return discord.utils.escape_markdown(discord.utils.escape_mentions(text))
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _lines_within(lines: Sequence[str], limit: int, more: Callable[[int], str]) -> str:
+    """As many whole lines as fit in `limit`, then a note saying how many were left out."""
+    out: list[str] = []
+    used = 0
+    for i, line in enumerate(lines):
+        tail = more(len(lines) - i - 1) if i < len(lines) - 1 else ""
+        if used + len(line) + 1 + len(tail) + 1 > limit:
+            out.append(more(len(lines) - i))
+            break
+        out.append(line)
+        used += len(line) + 1
+    return "\n".join(out)
+
+
+def where(ctx: ChatContext) -> str:
+    return f"<#{ctx.chat_id}>" if ctx.is_group else "your DMs"
+
+
+def _changed(ctx: ChatContext, content: str) -> Reply:
+    return Reply(content=_cut(content, CONTENT_LIMIT), ephemeral=not ctx.is_group)
+
+
+# -- results -------------------------------------------------------------------------------------
+def watching(ctx: ChatContext, result: WatchResult) -> Reply:
+    sub = result.subscription
+    address = (sub.params or {}).get("address", "")
+    if not result.created:
+        return Reply(
+            content=f"Already watching `{address}` on {_esc(result.chain.name)} here (id `{sub.id}`).",
+            ephemeral=True,
+        )
+    return _changed(
+        ctx,
+        f"👀 Watching `{address}` on {_esc(result.chain.name)}: funds received or sent are posted to "
+        f"{where(ctx)}.\nSubscription `{sub.id}` · `/mempools pause` to pause it, "
+        "`/mempools unsubscribe` to remove it.",
+    )
+
+
+def subscribed(ctx: ChatContext, sub: Subscription, chain: Chain) -> Reply:
+    what = f"preset `{sub.preset}`" if sub.preset else "your query"
+    return _changed(
+        ctx,
+        f"✅ Subscribed: **{_esc(sub.name)}** on {_esc(chain.name)} ({what}); matches are posted to "
+        f"{where(ctx)}.\nSubscription `{sub.id}`.",
+    )
+
+
+def paused(ctx: ChatContext, sub: Subscription) -> Reply:
+    return _changed(ctx, f"⏸️ Paused **{_esc(sub.name)}** (`{sub.id}`). `/mempools resume` turns it back on.")
+
+
+def resumed(ctx: ChatContext, sub: Subscription) -> Reply:
+    return _changed(ctx, f"▶️ Resumed **{_esc(sub.name)}** (`{sub.id}`).")
+
+
+def unsubscribed(ctx: ChatContext, sub: Subscription) -> Reply:
+    return _changed(ctx, f"🗑️ Removed **{_esc(sub.name)}** (`{sub.id}`). Its past notifications stay in the history.")
+
+
+def subscription_list(ctx: ChatContext, subs: Sequence[Subscription], chains: ChainLookup) -> Reply:
+    owner = "This server has" if ctx.is_group else "You have"
+    if not subs:
+        return Reply(content=f"{owner} no subscriptions yet. Try `/mempools watch <address>`.")
+    lines = []
+    for sub in subs:
+        chain = chains(sub.chain_id)
+        state = "active" if sub.enabled else "paused"
+        lines.append(f"`{sub.id}` **{_esc(sub.name)}** · {_esc(chain.name if chain else sub.chain_id)} · {state}")
+    embed = discord.Embed(
+        title=f"Subscriptions ({len(subs)})",
+        description=_lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more"),
+        color=_INFO,
+    )
+    return Reply(content=f"{owner} {len(subs)} subscription(s).", embed=embed)
+
+
+def history(ctx: ChatContext, notifications: Sequence[Notification], chains: ChainLookup) -> Reply:
+    if not notifications:
+        return Reply(content=f"Nothing has been sent to {where(ctx)} yet.")
+    lines = []
+    for n in notifications:
+        rendered = render(n, chains(n.chain_id))
+        stamp = f"<t:{int(n.time.timestamp())}:R>"
+        link = f" · [tx]({rendered.url})" if rendered.url else ""
+        lines.append(f"{stamp} **{_esc(_cut(rendered.title, 100))}**: {_esc(_cut(rendered.summary, 300))}{link}")
+    embed = discord.Embed(
+        title=f"Last {len(notifications)} notification(s)",
+        description=_lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more"),
+        color=_INFO,
+    )
+    return Reply(content="", embed=embed)
+
+
+def chain_list(infos: Sequence[ChainInfo]) -> Reply:
+    if not infos:
+        return Reply(content="No chains are configured.")
+    lines = []
+    for info in infos:
+        denoms = ", ".join(d.display for d in info.denoms) or "—"
+        lines.append(
+            f"**{_esc(info.name)}** (`{info.id}`) · addresses `{info.bech32_prefix}1…` · {denoms} · {_status(info)}"
+        )
+    embed = discord.Embed(
+        title="Chains",
+        description=_lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more"),
+        color=_INFO,
+    )
+    return Reply(embed=embed)
+
+
+def _status(info: ChainInfo) -> str:
+    if info.status == "ok":
+        return f"🟢 in sync at height {info.height}"
+    if info.status == "lagging":
+        return f"🟠 {info.lag} blocks behind (at {info.height})"
+    if info.status == "starting":
+        return "⏳ starting"
+    return "⚪ not watched by this process"
+
+
+def linked(account_id: str) -> Reply:
+    return Reply(
+        content=f"🔗 Linked: this Discord account now uses Mempools account `{account_id}`; your subscriptions "
+        "and history moved with it."
+    )
+
+
+def test_queued(ctx: ChatContext) -> Reply:
+    return Reply(content=f"📨 A test notification is on its way to {where(ctx)}.")
+
+
+# -- errors --------------------------------------------------------------------------------------
+def error(exc: MempoolsError) -> Reply:
+    """The one-line answer to an expected failure; always ephemeral.
+
+    The services' messages are written for people and name the option at fault, so they are shown
+    as they are (mentions in them cannot ping: replies are sent with no allowed mentions).
+    """
+    if isinstance(exc, PermissionDeniedError):
+        text = f"⛔ {_sentence(str(exc))}. Ask someone who has it, or DM the bot for your own subscriptions."
+    elif isinstance(exc, ChainChoiceRequired):
+        options = ", ".join(f"`{c.id}`" for c in exc.choices)
+        text = f"❓ `{short_address(exc.address)}` is valid on several chains; give the `chain` option ({options})."
+    elif isinstance(exc, QuerySyntaxError):
+        caret = exc.caret_lines.replace("`", "'")
+        text = f"❌ That query is not valid: {exc.reason}\n```\n{caret}\n```"
+    elif isinstance(exc, NotFoundError):
+        text = f"🔍 {str(exc).capitalize()}. `/mempools list` shows the ids you can use here."
+    else:
+        text = f"❌ {_sentence(str(exc))}"
+    return Reply(content=_cut(text, CONTENT_LIMIT), ephemeral=True)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def failure(text: str) -> Reply:
+    return Reply(content=_cut(f"❌ {text}", CONTENT_LIMIT), ephemeral=True)

@@ -1,0 +1,140 @@
+"""From a Telegram update to a `ChatContext`, and back to a reply.
+
+`AdminCache` answers "is this user an administrator of this group?" with `getChatMember`,
+remembered briefly (60 s) so a burst of button presses costs one request, while a demoted admin
+loses the right within a minute. `Replier` sends HTML replies and rides out flood control once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import warnings
+from datetime import timedelta
+
+import telegram
+from telegram import Chat, Update
+from telegram.constants import ChatMemberStatus, ParseMode
+from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.actions import ChatContext
+
+log = logging.getLogger("mempools.bot.telegram")
+
+GROUP_TYPES = (Chat.GROUP, Chat.SUPERGROUP)
+_ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+#: Longest flood-control wait a reply sits out; a longer one drops the reply (it is logged).
+MAX_REPLY_WAIT = 30.0
+
+ReplyMarkup = telegram.InlineKeyboardMarkup | telegram.ForceReply | None
+
+
+class AdminCache:
+    """Per (chat, user): administrator or not, for `ttl` seconds."""
+
+    def __init__(self, bot: telegram.Bot, *, ttl: float = 60.0) -> None:
+        self._bot = bot
+        self._ttl = ttl
+        self._known: dict[tuple[int, int], tuple[float, bool]] = {}
+
+    async def is_admin(self, chat_id: int, user_id: int) -> bool:
+        now = time.monotonic()
+        cached = self._known.get((chat_id, user_id))
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            member = await self._bot.get_chat_member(chat_id, user_id)
+        except TelegramError as exc:
+            log.warning("getChatMember failed for chat %s: %s", chat_id, exc)
+            return False  # unknown: the safe answer; not cached, so the next try asks again
+        admin = member.status in _ADMIN_STATUSES
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[(chat_id, user_id)] = (now, admin)
+        return admin
+
+
+async def chat_context(update: Update, admins: AdminCache, *, need_admin: bool) -> ChatContext | None:
+    """Who is acting where; None for updates without a person (channel posts, service messages).
+
+    `need_admin`: ask Telegram whether the user administers the group (only mutating commands
+    pay for that request). An anonymous admin posting as the group counts as an admin.
+    """
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None or chat.type == Chat.CHANNEL:
+        return None
+    is_group = chat.type in GROUP_TYPES
+    admin = False
+    if is_group and need_admin:
+        message = update.effective_message
+        sender_chat = message.sender_chat if message is not None else None
+        admin = (sender_chat is not None and sender_chat.id == chat.id) or await admins.is_admin(chat.id, user.id)
+    return ChatContext(
+        platform="telegram",
+        user_id=user.id,
+        chat_id=chat.id,
+        username=user.username or user.first_name,
+        is_group=is_group,
+        is_admin=admin,
+        chat_title=chat.title if is_group else None,
+    )
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | timedelta = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Replier:
+    """Sends the bot's answers: HTML, no link previews, one wait-and-retry on flood control."""
+
+    def __init__(self, bot: telegram.Bot, *, max_wait: float = MAX_REPLY_WAIT) -> None:
+        self._bot = bot
+        self._max_wait = max_wait
+
+    async def send(self, chat_id: int, text: str, markup: ReplyMarkup = None) -> telegram.Message | None:
+        for attempt in range(2):
+            try:
+                return await self._bot.send_message(
+                    chat_id=chat_id,
+                    text=text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
+                )
+            except RetryAfter as exc:
+                wait = _retry_seconds(exc)
+                if attempt or wait > self._max_wait:
+                    log.warning("reply to chat %s dropped: flood control asks for %.0f s", chat_id, wait)
+                    return None
+                await asyncio.sleep(wait)
+            except Forbidden as exc:
+                # Blocked or removed: nothing to answer. The dispatcher disables the chat's
+                # destination on its next delivery; /start after unblocking enables it again.
+                log.info("reply to chat %s refused: %s", chat_id, exc.message)
+                return None
+        return None
+
+    async def edit(self, message: telegram.MaybeInaccessibleMessage | None, text: str, markup: ReplyMarkup) -> None:
+        """Replace a bot message (a list after a button press); a failed edit sends a new one."""
+        if message is None:
+            return
+        inline = markup if isinstance(markup, telegram.InlineKeyboardMarkup) else None
+        try:
+            await self._bot.edit_message_text(
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+                text=text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=inline,
+                link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
+            )
+        except TelegramError as exc:
+            if "message is not modified" in str(exc).lower():
+                return
+            log.info("edit in chat %s failed (%s); sending anew", message.chat.id, exc)
+            await self.send(message.chat.id, text, markup)

@@ -1,0 +1,87 @@
+"""Guided conversations (`/subscribe`, the chain question of `/watch`) stored in the KV store.
+
+A flow is one small record per (chat, user), written after every step, so a restart of the
+process continues exactly where the user was. Each flow has a random `nonce` that its buttons
+carry: a button of an earlier or cancelled flow no longer matches and is answered as expired.
+A flow untouched for `ttl` (1 hour) has expired; it is removed when next seen, with a plain
+message saying so.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Literal
+
+import msgspec
+
+from core.services.clock import Clock, utcnow
+from core.store.base import KVStore
+from core.store.collection import Collection
+
+FlowKind = Literal["subscribe", "watch"]
+FlowStep = Literal["chain", "preset", "param", "name", "confirm", "choose_chain"]
+FLOW_TTL = timedelta(hours=1)
+
+
+class Flow(msgspec.Struct, kw_only=True):
+    chat_id: int
+    user_id: int
+    kind: FlowKind
+    step: FlowStep
+    nonce: str
+    updated_at: datetime
+    chain_id: str | None = None
+    preset: str | None = None
+    params: dict[str, str] = {}
+    param_index: int = 0
+    name: str | None = None
+    address: str | None = None  # /watch: the address waiting for its chain
+    choices: list[str] = []  # /watch: the chain ids offered
+
+
+class FlowExpiredError(Exception):
+    """The flow existed but was left alone longer than the TTL (it has been removed)."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        super().__init__(f"{flow.kind} flow expired")
+
+
+class FlowStore:
+    """At most one live flow per (chat, user); starting a new one replaces the old."""
+
+    def __init__(self, store: KVStore, *, ttl: timedelta = FLOW_TTL, clock: Clock = utcnow) -> None:
+        self._flows: Collection[Flow] = Collection(store, "tgflow", Flow, lambda f: (f.chat_id, f.user_id))
+        self.ttl = ttl
+        self._clock = clock
+
+    def start(self, chat_id: int, user_id: int, kind: FlowKind, step: FlowStep, **fields: object) -> Flow:
+        flow = Flow(
+            chat_id=chat_id,
+            user_id=user_id,
+            kind=kind,
+            step=step,
+            nonce=secrets.token_urlsafe(4),
+            updated_at=self._clock(),
+            **fields,  # type: ignore[arg-type]
+        )
+        self._flows.put(flow)
+        return flow
+
+    def get(self, chat_id: int, user_id: int) -> Flow | None:
+        """The live flow, None if there is none; FlowExpiredError (and removal) if it expired."""
+        flow = self._flows.get(chat_id, user_id)
+        if flow is None:
+            return None
+        if self._clock() - flow.updated_at > self.ttl:
+            self._flows.delete(chat_id, user_id)
+            raise FlowExpiredError(flow)
+        return flow
+
+    def save(self, flow: Flow) -> None:
+        flow.updated_at = self._clock()
+        self._flows.put(flow)
+
+    def end(self, chat_id: int, user_id: int) -> bool:
+        return self._flows.delete(chat_id, user_id) is not None

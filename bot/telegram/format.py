@@ -1,0 +1,154 @@
+"""The bot's words: every reply as Telegram HTML, with everything from users or chains escaped."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from html import escape, unescape
+
+from bot.actions import ChainChoiceRequired, PermissionDeniedError
+from core.errors import MempoolsError, NotFoundError, QuotaExceededError, ValidationError
+from core.models import Notification, Subscription
+from core.query.errors import QuerySyntaxError
+from core.query.presets import ParamSpec, PresetSpec
+from core.services import ChainInfo, UnavailableError
+
+#: (command, one-line description): `setMyCommands` and `/help` both come from here.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", "Register and see what the bot does"),
+    ("watch", "Watch an address: /watch <address>"),
+    ("subscribe", "Guided subscription, or /subscribe <chain> <query>"),
+    ("list", "This chat's subscriptions, with buttons"),
+    ("pause", "Pause a subscription: /pause <id>"),
+    ("resume", "Resume a subscription: /resume <id>"),
+    ("unsubscribe", "Delete a subscription: /unsubscribe <id>"),
+    ("history", "Last notifications here: /history [n]"),
+    ("chains", "The chains this bot watches"),
+    ("link", "Join your REST account: /link <code>"),
+    ("test", "Send a test notification here"),
+    ("cancel", "Stop a guided /subscribe"),
+    ("help", "All commands"),
+)
+LIST_LIMIT = 30
+_MAX_TEXT = 3900
+
+
+def start_text(example_address: str, *, group: bool) -> str:
+    lines = [
+        "👋 <b>Mempools</b> tells you when something happens on Cosmos chains: funds moving, "
+        "governance, validators, contracts.",
+        f"Try it: <code>/watch {escape(example_address)}</code> and you get a message for every transfer "
+        "to or from that address.",
+        "/subscribe for other events, /list to manage them, /help for everything.",
+    ]
+    if group:
+        lines.append("In this group, administrators create the subscriptions; notifications arrive here.")
+    return "\n".join(lines)
+
+
+def help_text() -> str:
+    body = "\n".join(f"/{name} — {escape(text)}" for name, text in COMMANDS)
+    return f"<b>Commands</b>\n{body}\n\nIds look like <code>sub_…</code>; /list shows them."
+
+
+def chains_text(chains: Sequence[ChainInfo]) -> str:
+    if not chains:
+        return "No chains are configured."
+    lines = ["<b>Chains</b>"]
+    for c in chains:
+        denoms = ", ".join(escape(d.display) for d in c.denoms) or "—"
+        height = f", at height {c.height}" if c.height else ""
+        lines.append(
+            f"• <b>{escape(c.name)}</b> <code>{escape(c.id)}</code>: addresses {escape(c.bech32_prefix)}1…, "
+            f"{denoms} ({escape(c.status.replace('_', ' '))}{height})"
+        )
+    return "\n".join(lines)
+
+
+def subscription_line(sub: Subscription, chain_name: str) -> str:
+    state = "▶️ active" if sub.enabled else "⏸ paused"
+    return f"• <b>{escape(sub.name)}</b> on {escape(chain_name)} — {state}\n  <code>{escape(sub.id)}</code>"
+
+
+def list_text(subs: Sequence[Subscription], chain_names: dict[str, str], *, group: bool) -> str:
+    if not subs:
+        where = "this group has" if group else "you have"
+        return f"No subscriptions yet: {where} none. Start with /watch &lt;address&gt; or /subscribe."
+    lines = [f"<b>Subscriptions</b> ({len(subs)})"]
+    for sub in subs[:LIST_LIMIT]:
+        lines.append(subscription_line(sub, chain_names.get(sub.chain_id, sub.chain_id)))
+    if len(subs) > LIST_LIMIT:
+        lines.append(f"… and {len(subs) - LIST_LIMIT} more (use /pause, /resume, /unsubscribe with an id).")
+    return _fit("\n".join(lines))
+
+
+def history_text(items: Sequence[Notification]) -> str:
+    if not items:
+        return "Nothing was sent to this chat yet."
+    lines = [f"<b>Last {len(items)} notification{'s' if len(items) != 1 else ''} here</b>"]
+    for n in items:
+        when = n.time.strftime("%Y-%m-%d %H:%M UTC")
+        summary = escape(n.summary or n.subscription_name)
+        where = f" · height {n.height}" if n.height else ""
+        lines.append(f"• {when} <b>{escape(n.subscription_name)}</b>: {summary}{where}")
+    return _fit("\n".join(lines))
+
+
+def created_text(sub: Subscription, chain_name: str, *, existed: bool = False) -> str:
+    head = "Already watching" if existed else "✅ Subscribed"
+    return (
+        f"{head}: <b>{escape(sub.name)}</b> on {escape(chain_name)}.\n"
+        f"Notifications arrive in this chat. Id <code>{escape(sub.id)}</code> — /list to manage."
+    )
+
+
+def preset_summary(preset: PresetSpec, params: dict[str, str]) -> str:
+    shown = ", ".join(f"{escape(k)} = <code>{escape(v)}</code>" for k, v in params.items() if v) or "no parameters"
+    return f"{escape(preset.title)} ({shown})"
+
+
+def param_prompt(param: ParamSpec, index: int, total: int) -> str:
+    optional = "" if param.required else " (optional)"
+    help_ = f"\n{escape(param.help)}" if param.help else ""
+    how = "Choose one." if param.choices else "Send it as a message."
+    return f"Parameter {index}/{total}: <b>{escape(param.name)}</b>{optional}{help_}\n{how}"
+
+
+def error_text(exc: BaseException) -> str:
+    """The reply for a failure a user can fix; precise types only, never a guess from a message."""
+    if isinstance(exc, QuerySyntaxError):
+        return (
+            f"That query does not parse: {escape(exc.reason)} (character {exc.position + 1}).\n"
+            f"<pre>{escape(exc.caret_lines)}</pre>\nQueries are CometBFT queries, e.g. "
+            "<code>transfer.recipient = 'cosmos1…'</code>"
+        )
+    if isinstance(exc, NotFoundError):
+        return f"{escape(_sentence(str(exc)))} Use /list to see the ids of this chat's subscriptions."
+    if isinstance(exc, PermissionDeniedError):
+        return f"🔒 {escape(_sentence(str(exc)))}"
+    if isinstance(exc, ChainChoiceRequired):
+        return escape(_sentence(str(exc)))
+    if isinstance(exc, ValidationError | QuotaExceededError | UnavailableError | MempoolsError):
+        return f"⚠️ {escape(_sentence(str(exc)))}"
+    return "Something went wrong on our side; it has been logged. Please try again later."
+
+
+def plain_text(html_text: str, limit: int = 200) -> str:
+    """HTML to plain text (a callback answer is plain, at most 200 characters)."""
+    return unescape(re.sub(r"<[^>]+>", "", html_text))[:limit]
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _fit(text: str) -> str:
+    """Telegram's limit is 4096 characters; listings are cut at a line."""
+    if len(text) <= _MAX_TEXT:
+        return text
+    cut = text.rfind("\n", 0, _MAX_TEXT)
+    return text[: cut if cut > 0 else _MAX_TEXT] + "\n…"

@@ -1,0 +1,190 @@
+"""The Telegram front door: python-telegram-bot's Application inside the shared event loop.
+
+Not `run_polling()` (it owns the loop and the signals): `start()` initialises the Application,
+registers the commands with `setMyCommands` and starts long polling; `stop()` undoes it in order.
+`run(stop)` is the shape the Supervisor restarts on failure.
+
+The `telegram.Bot` (`.bot`) is the one the dispatcher's `TelegramChannel` should use for
+notifications, so that the bot's replies and notifications share one HTTP client and identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+import telegram
+from telegram import BotCommand, Update
+from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bot.actions import ChatActions, SampleSender
+from bot.telegram.callbacks import CallbackSigner
+from bot.telegram.chat import AdminCache, Replier
+from bot.telegram.flows import FLOW_TTL, FlowStore
+from bot.telegram.format import COMMANDS, error_text
+from bot.telegram.handlers.basic import BasicHandlers
+from bot.telegram.handlers.common import Toolkit
+from bot.telegram.handlers.conversation import STALE, ConversationHandlers
+from bot.telegram.handlers.manage import LIST_VERBS, ManageHandlers
+from bot.telegram.keyboards import FLOW, Keyboards
+from bot.telegram.redact import TokenRedactor
+from core.config import TelegramConfig
+from core.errors import ConfigError, MempoolsError
+from core.services import Services
+from core.services.clock import Clock, utcnow
+from core.store.base import KVStore
+
+log = logging.getLogger("mempools.bot.telegram")
+
+TelegramApp = Application  # type: ignore[type-arg]
+
+
+class TelegramFrontDoor:
+    """Owns one Application (and its Bot) for the life of the process."""
+
+    def __init__(
+        self,
+        config: TelegramConfig,
+        services: Services,
+        store: KVStore,
+        *,
+        send_sample: SampleSender | None = None,
+        poll_timeout: float = 10.0,
+        admin_ttl: float = 60.0,
+        flow_ttl: timedelta = FLOW_TTL,
+        max_reply_wait: float = 30.0,
+        clock: Clock = utcnow,
+    ) -> None:
+        if config.token is None or not config.token.get():
+            raise ConfigError("telegram: no token (set MEMPOOLS_TELEGRAM_TOKEN or telegram.token_file)")
+        token = config.token.get()
+        root = config.api_url.rstrip("/")
+        self._redactor = TokenRedactor(token)
+        self._poll_timeout = poll_timeout
+        self.app: TelegramApp = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(f"{root}/bot")
+            .base_file_url(f"{root}/file/bot")
+            .concurrent_updates(False)
+            .get_updates_read_timeout(poll_timeout + 10)
+            .build()
+        )
+        signer = CallbackSigner(token)
+        self.kit = Toolkit(
+            actions=ChatActions(services, send_sample=send_sample),
+            flows=FlowStore(store, ttl=flow_ttl, clock=clock),
+            keyboards=Keyboards(signer),
+            signer=signer,
+            replier=Replier(self.app.bot, max_wait=max_reply_wait),
+            admins=AdminCache(self.app.bot, ttl=admin_ttl),
+        )
+        self._basic = BasicHandlers(self.kit)
+        self._manage = ManageHandlers(self.kit)
+        self._conversation = ConversationHandlers(self.kit)
+        self._register()
+        self._running = False
+
+    @classmethod
+    def from_config(
+        cls, config: TelegramConfig, services: Services, store: KVStore, **options: object
+    ) -> TelegramFrontDoor | None:
+        """The front door, or None when no token is configured (the bot is simply off)."""
+        if config.token is None or not config.token.get():
+            return None
+        return cls(config, services, store, **options)  # type: ignore[arg-type]
+
+    @property
+    def bot(self) -> telegram.Bot:
+        """The Bot of the Application: hand it to `core.dispatch.telegram.TelegramChannel`."""
+        return self.app.bot
+
+    def _register(self) -> None:
+        self._basic.register(self.app)
+        self._manage.register(self.app)
+        self._conversation.register(self.app)
+        self.app.add_handler(MessageHandler(filters.COMMAND, self._basic.unknown))
+        self.app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._conversation.on_text))
+        self.app.add_handler(CallbackQueryHandler(self._on_callback))
+        self.app.add_error_handler(self._on_error)
+
+    # -- buttons ------------------------------------------------------------------------------------
+    async def _on_callback(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """Verify the button was made by us for this chat, then hand it to its handler."""
+        query = update.callback_query
+        if query is None:
+            return
+        message = query.message
+        callback = self.kit.signer.decode(message.chat.id, query.data) if message is not None else None
+        if callback is None:
+            await query.answer("This button is not valid here.", show_alert=True)
+            return
+        if callback.verb in LIST_VERBS:
+            await self._manage.on_button(update, query, callback)
+        elif callback.verb == FLOW:
+            await self._conversation.on_button(update, query, callback)
+        else:
+            await query.answer(STALE, show_alert=True)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A bug in a handler: logged (token redacted), and the user told something went wrong."""
+        error = context.error
+        if isinstance(error, MempoolsError) and isinstance(update, Update):
+            await self.kit.reply(update, error_text(error))
+            return
+        log.error("telegram handler failed", exc_info=error)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            with contextlib.suppress(Exception):
+                if update.callback_query is not None:
+                    await update.callback_query.answer()
+                await self.kit.reply(update, error_text(error or RuntimeError()))
+
+    # -- life cycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Initialise (getMe), register the commands, and start long polling."""
+        self._redactor.install()
+        try:
+            await self.app.initialize()
+            try:
+                await self.app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+            except telegram.error.TelegramError as exc:
+                log.warning("setMyCommands failed: %s", exc)
+            await self.app.start()
+            assert self.app.updater is not None
+            await self.app.updater.start_polling(
+                timeout=timedelta(seconds=self._poll_timeout),
+                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+            )
+        except BaseException:
+            await self._shutdown()
+            raise
+        self._running = True
+        log.info("telegram bot @%s is polling", self.app.bot.username)
+
+    async def stop(self) -> None:
+        """Stop polling, finish the update in hand, close the HTTP clients. Safe to call twice."""
+        if not self._running:
+            return
+        self._running = False
+        await self._shutdown()
+        log.info("telegram bot stopped")
+
+    async def _shutdown(self) -> None:
+        try:
+            if self.app.updater is not None and self.app.updater.running:
+                await self.app.updater.stop()
+            if self.app.running:
+                await self.app.stop()
+            await self.app.shutdown()
+        finally:
+            self._redactor.uninstall()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set (the Supervisor's shape: a raise means restart me)."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,1 @@
+"""Handlers per command group: basics, managing subscriptions, the guided conversations."""

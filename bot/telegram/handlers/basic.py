@@ -1,0 +1,112 @@
+"""/start, /help, /chains, /history, /link, /test, /cancel; unknown commands and stray text."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler, ContextTypes
+
+from bot.actions import MAX_HISTORY
+from bot.telegram.format import chains_text, help_text, history_text, start_text
+from bot.telegram.handlers.common import Toolkit, command_argument
+from core.errors import MempoolsError
+
+Ctx = ContextTypes.DEFAULT_TYPE
+
+
+class BasicHandlers:
+    def __init__(self, kit: Toolkit) -> None:
+        self.kit = kit
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        for name, callback in (
+            ("start", self.start),
+            ("help", self.help),
+            ("chains", self.chains),
+            ("history", self.history),
+            ("link", self.link),
+            ("test", self.test),
+            ("cancel", self.cancel),
+        ):
+            app.add_handler(CommandHandler(name, callback))
+
+    async def start(self, update: Update, _: Ctx) -> None:
+        ctx = await self.kit.context(update)
+        if ctx is None:
+            return
+        try:
+            await self.kit.actions.start(ctx)
+        except MempoolsError as exc:
+            await self.kit.fail(update, exc)
+            return
+        chains = self.kit.actions.chains()
+        prefix = chains[0].bech32_prefix if chains else "cosmos"
+        await self.kit.reply(update, start_text(f"{prefix}1…", group=ctx.is_group))
+
+    async def help(self, update: Update, _: Ctx) -> None:
+        await self.kit.reply(update, help_text())
+
+    async def chains(self, update: Update, _: Ctx) -> None:
+        await self.kit.reply(update, chains_text(self.kit.actions.chains()))
+
+    async def history(self, update: Update, _: Ctx) -> None:
+        ctx = await self.kit.context(update)
+        if ctx is None:
+            return
+        arg = command_argument(update)
+        if arg and not (arg.isascii() and arg.isdigit()):
+            await self.kit.reply(update, f"⚠️ Usage: /history [n], n a number from 1 to {MAX_HISTORY}.")
+            return
+        try:
+            items = self.kit.actions.history(ctx, int(arg) if arg else 5)
+        except MempoolsError as exc:
+            await self.kit.fail(update, exc)
+            return
+        await self.kit.reply(update, history_text(items))
+
+    async def link(self, update: Update, _: Ctx) -> None:
+        ctx = await self.kit.context(update)
+        if ctx is None:
+            return
+        try:
+            account = self.kit.actions.link(ctx, command_argument(update))
+        except MempoolsError as exc:
+            await self.kit.fail(update, exc)
+            return
+        who = f" ({escape(account.email)})" if account.email else ""
+        await self.kit.reply(
+            update,
+            f"🔗 Linked: this Telegram account now shares your Mempools account{who}. "
+            "Your subscriptions and history are the same here and in the API.",
+        )
+
+    async def test(self, update: Update, _: Ctx) -> None:
+        ctx = await self.kit.context(update, admin=True)
+        if ctx is None:
+            return
+        try:
+            await self.kit.actions.test(ctx)
+        except MempoolsError as exc:
+            await self.kit.fail(update, exc)
+            return
+        await self.kit.reply(update, "A test notification is on its way to this chat.")
+
+    async def cancel(self, update: Update, _: Ctx) -> None:
+        ctx = await self.kit.context(update)
+        if ctx is None:
+            return
+        ended = self.kit.flows.end(ctx.chat_id, ctx.user_id)
+        await self.kit.reply(update, "Cancelled." if ended else "Nothing to cancel.")
+
+    async def unknown(self, update: Update, _: Ctx) -> None:
+        """A command we do not have; one meant for another bot in a group is left alone."""
+        message = update.effective_message
+        if message is None or not message.text:
+            return
+        command = message.text.split(maxsplit=1)[0]
+        _, at, target = command.partition("@")
+        if at and target.lower() != (update.get_bot().username or "").lower():
+            return
+        shown = escape(command.split("@")[0][:40])
+        await self.kit.reply(update, f"I don't know {shown}. Send /help for the commands.")

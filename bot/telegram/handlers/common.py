@@ -1,0 +1,50 @@
+"""What every handler needs: the actions, the flow store, keyboards, and a safe way to answer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from telegram import Update
+
+from bot.actions import ChatActions, ChatContext
+from bot.telegram.callbacks import CallbackSigner
+from bot.telegram.chat import AdminCache, Replier, ReplyMarkup, chat_context
+from bot.telegram.flows import FlowStore
+from bot.telegram.format import error_text
+from bot.telegram.keyboards import Keyboards
+from core.errors import MempoolsError
+
+log = logging.getLogger("mempools.bot.telegram")
+
+
+@dataclass(frozen=True, slots=True)
+class Toolkit:
+    actions: ChatActions
+    flows: FlowStore
+    keyboards: Keyboards
+    signer: CallbackSigner
+    replier: Replier
+    admins: AdminCache
+
+    async def context(self, update: Update, *, admin: bool = False) -> ChatContext | None:
+        return await chat_context(update, self.admins, need_admin=admin)
+
+    async def reply(self, update: Update, text: str, markup: ReplyMarkup = None) -> int | None:
+        """Answer in the update's chat; returns the sent message's id (None if it was not sent)."""
+        chat = update.effective_chat
+        if chat is None:
+            return None
+        sent = await self.replier.send(chat.id, text, markup)
+        return sent.message_id if sent is not None else None
+
+    async def fail(self, update: Update, exc: MempoolsError) -> None:
+        await self.reply(update, error_text(exc))
+
+
+def command_argument(update: Update) -> str:
+    """Everything after `/command` (or `/command@bot`), as typed; "" when there is nothing."""
+    message = update.effective_message
+    text = message.text if message is not None and message.text else ""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) == 2 else ""

@@ -1,0 +1,151 @@
+"""/watch, /list, /pause, /resume, /unsubscribe, and the buttons under a list."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.ext import Application, CommandHandler, ContextTypes
+
+from bot.actions import ChainChoiceRequired, ChatContext
+from bot.telegram.callbacks import Callback
+from bot.telegram.format import created_text, error_text, list_text, plain_text
+from bot.telegram.handlers.common import Toolkit, command_argument
+from bot.telegram.keyboards import DELETE, DELETE_ASK, LIST, PAUSE, RESUME
+from core.errors import MempoolsError
+
+Ctx = ContextTypes.DEFAULT_TYPE
+LIST_VERBS = (PAUSE, RESUME, DELETE_ASK, DELETE, LIST)
+
+
+class ManageHandlers:
+    def __init__(self, kit: Toolkit) -> None:
+        self.kit = kit
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        app.add_handler(CommandHandler("watch", self.watch))
+        app.add_handler(CommandHandler("list", self.list))
+        app.add_handler(CommandHandler("pause", self.pause))
+        app.add_handler(CommandHandler("resume", self.resume))
+        app.add_handler(CommandHandler("unsubscribe", self.unsubscribe))
+
+    def _chain_names(self) -> dict[str, str]:
+        return {c.id: c.name for c in self.kit.actions.chains()}
+
+    # -- /watch ----------------------------------------------------------------------------------
+    async def watch(self, update: Update, _: Ctx) -> None:
+        ctx = await self.kit.context(update, admin=True)
+        if ctx is None:
+            return
+        args = command_argument(update).split()
+        if not args or len(args) > 2:
+            await self.kit.reply(
+                update,
+                "Usage: /watch &lt;address&gt; [chain id]\nExample: <code>/watch cosmos1…</code> — every transfer "
+                "to or from the address is sent here.",
+            )
+            return
+        try:
+            result = self.kit.actions.watch(ctx, args[0], args[1] if len(args) == 2 else None)
+        except ChainChoiceRequired as exc:
+            flow = self.kit.flows.start(
+                ctx.chat_id,
+                ctx.user_id,
+                "watch",
+                "choose_chain",
+                address=exc.address,
+                choices=[c.id for c in exc.choices],
+            )
+            chains = [self.kit.actions.chain(c) for c in flow.choices]
+            await self.kit.reply(
+                update,
+                f"<code>{escape(exc.address)}</code> is valid on several chains. Which one?",
+                self.kit.keyboards.chains(flow, chains),
+            )
+            return
+        except MempoolsError as exc:
+            await self.kit.fail(update, exc)
+            return
+        await self.kit.reply(update, created_text(result.subscription, result.chain.name, existed=not result.created))
+
+    # -- /list and its buttons ---------------------------------------------------------------------
+    async def list(self, update: Update, _: Ctx) -> None:
+        ctx = await self.kit.context(update)
+        if ctx is None:
+            return
+        text, markup = self._listing(ctx)
+        await self.kit.reply(update, text, markup)
+
+    def _listing(self, ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | None]:
+        subs = self.kit.actions.list(ctx)
+        text = list_text(subs, self._chain_names(), group=ctx.is_group)
+        return text, self.kit.keyboards.subscriptions(ctx.chat_id, subs)
+
+    async def on_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
+        """Pause/resume/delete from a list; the list message is redrawn after each change."""
+        ctx = await self.kit.context(update, admin=callback.verb != LIST)
+        if ctx is None:
+            await query.answer()
+            return
+        sub_id = callback.args[0] if callback.args else ""
+        try:
+            if callback.verb == PAUSE:
+                sub = self.kit.actions.pause(ctx, sub_id)
+                note = f"Paused {sub.name}"
+            elif callback.verb == RESUME:
+                sub = self.kit.actions.resume(ctx, sub_id)
+                note = f"Resumed {sub.name}"
+            elif callback.verb == DELETE_ASK:
+                self.kit.actions.require_admin(ctx)
+                sub = self.kit.actions.get(ctx, sub_id)
+                await query.answer()
+                await self.kit.replier.edit(
+                    query.message,
+                    f"Delete <b>{escape(sub.name)}</b>? Its past notifications stay in /history.",
+                    self.kit.keyboards.confirm_delete(ctx.chat_id, sub),
+                )
+                return
+            elif callback.verb == DELETE:
+                sub = self.kit.actions.unsubscribe(ctx, sub_id)
+                note = f"Deleted {sub.name}"
+            else:
+                note = ""
+        except MempoolsError as exc:
+            await query.answer(plain_text(error_text(exc)), show_alert=True)
+            return
+        await query.answer(note[:190] if note else None)
+        text, markup = self._listing(ctx)
+        await self.kit.replier.edit(query.message, text, markup)
+
+    # -- /pause, /resume, /unsubscribe ---------------------------------------------------------------
+    async def _by_id(self, update: Update, verb: str) -> None:
+        ctx = await self.kit.context(update, admin=True)
+        if ctx is None:
+            return
+        arg = command_argument(update)
+        if not arg:
+            await self.kit.reply(update, f"Usage: /{verb} &lt;id&gt; — the ids are in /list.")
+            return
+        try:
+            if verb == "pause":
+                sub = self.kit.actions.pause(ctx, arg)
+                text = f"⏸ Paused <b>{escape(sub.name)}</b>. /resume {escape(sub.id)} to start it again."
+            elif verb == "resume":
+                sub = self.kit.actions.resume(ctx, arg)
+                text = f"▶️ Resumed <b>{escape(sub.name)}</b>."
+            else:
+                sub = self.kit.actions.unsubscribe(ctx, arg)
+                text = f"🗑 Deleted <b>{escape(sub.name)}</b>. Its past notifications stay in /history."
+        except MempoolsError as exc:
+            await self.kit.fail(update, exc)
+            return
+        await self.kit.reply(update, text)
+
+    async def pause(self, update: Update, _: Ctx) -> None:
+        await self._by_id(update, "pause")
+
+    async def resume(self, update: Update, _: Ctx) -> None:
+        await self._by_id(update, "resume")
+
+    async def unsubscribe(self, update: Update, _: Ctx) -> None:
+        await self._by_id(update, "unsubscribe")

@@ -1,0 +1,101 @@
+"""Set-up for the Telegram bot tests: the real Application polling the local fake Bot API.
+
+`BotRig` = fake Bot API + a real RocksDB store with the real services + the `TelegramFrontDoor`.
+`say()` pushes a message as a user would and returns the bot's new messages; `press()` presses an
+inline button of a message the bot sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.sample import OutboxSampleSender
+from bot.telegram import TelegramFrontDoor
+from core.config import Config, Secret, TelegramConfig
+from tests.apikit import Env
+from tests.fakes.telegram_api import FakeTelegramApi, SentMessage
+
+
+async def until(check: Callable[[], object], timeout: float = 5.0) -> None:
+    """Poll `check` until it is truthy (an assertion error after `timeout`)."""
+    for _ in range(int(timeout / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def buttons(message: SentMessage) -> list[tuple[str, str]]:
+    """(label, callback_data) of every inline button of a sent or edited message."""
+    markup = message.params.get("reply_markup") or {}
+    return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def button(message: SentMessage, label_part: str) -> str:
+    found = [data for label, data in buttons(message) if label_part in label]
+    assert found, f"no button {label_part!r} in {buttons(message)}"
+    return found[0]
+
+
+class BotRig:
+    def __init__(self, path: Path, api: FakeTelegramApi, config: Config | None = None, **options: Any) -> None:
+        self.api = api
+        self.path = path
+        self.env = Env(path, config=config)
+        self.options = options
+        self.door = self._door()
+
+    def _door(self) -> TelegramFrontDoor:
+        tg = TelegramConfig(token=Secret(self.api.token), api_url=f"http://127.0.0.1:{self.api.port}")
+        options = {"poll_timeout": 0.5, **self.options}
+        return TelegramFrontDoor(
+            tg, self.env.services, self.env.store, send_sample=OutboxSampleSender(self.env.repos, self.env.outbox),
+            **options,
+        )  # fmt: skip
+
+    async def restart(self) -> None:
+        """Stop the Application and build a new front door over the same store."""
+        await self.door.stop()
+        self.door = self._door()
+        await self.door.start()
+
+    async def say(
+        self, text: str, *, chat_id: int = 42, user_id: int = 42, expect: int = 1, **kw: Any
+    ) -> list[SentMessage]:
+        """Send `text` as a user; returns the `expect` new messages of the bot."""
+        before = len(self.api.sent)
+        self.api.push_update(self.api.message_update(chat_id=chat_id, user_id=user_id, text=text, **kw))
+        await self.api.wait_sent(before + expect)
+        return self.api.sent[before:]
+
+    async def press(
+        self, data: str, *, message: SentMessage, user_id: int | None = None, chat_type: str | None = None
+    ) -> dict[str, Any]:
+        """Press a button; returns the bot's answerCallbackQuery parameters (edits land in api.edits)."""
+        chat_id = int(message.chat_id)
+        update = self.api.callback_update(
+            chat_id=chat_id,
+            user_id=user_id if user_id is not None else chat_id,
+            data=data,
+            message_id=int(message.params["message_id"]),
+            chat_type=chat_type,
+        )
+        query_id = update["callback_query"]["id"]
+        self.api.push_update(update)
+        answers: list[dict[str, Any]] = []
+
+        def answered() -> bool:
+            answers[:] = [
+                p for m, p in self.api.calls if m == "answerCallbackQuery" and str(p["callback_query_id"]) == query_id
+            ]
+            return bool(answers)
+
+        await until(answered)
+        await asyncio.sleep(0.05)  # the edit that follows the answer
+        return answers[0]
+
+    def close(self) -> None:
+        self.env.close()

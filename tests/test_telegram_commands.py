@@ -1,0 +1,152 @@
+"""Every command of the Telegram bot, as a user sees it, through the real Application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.actions import ChatContext
+from core.dispatch.dispatcher import Dispatcher
+from core.dispatch.telegram import TelegramChannel
+from core.timeutil import utcnow
+from tests.apikit import BOB, seed_notifications
+from tests.fakes.telegram_api import FakeTelegramApi
+from tests.telegram_kit import BotRig, button, buttons
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramApi]:
+    async with FakeTelegramApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
+    r = BotRig(tmp_path, api)
+    await r.door.start()
+    try:
+        yield r
+    finally:
+        await r.door.stop()
+        r.close()
+
+
+async def test_start_registers_and_explains(rig: BotRig, api: FakeTelegramApi) -> None:
+    [reply] = await rig.say("/start")
+    assert reply.chat_id == 42 and reply.parse_mode == "HTML"
+    assert "Mempools" in reply.text and "/watch cosmos1…" in reply.text
+    assert [c["command"] for c in api.commands][:3] == ["start", "watch", "subscribe"]
+
+
+async def test_help_lists_every_registered_command(rig: BotRig, api: FakeTelegramApi) -> None:
+    [reply] = await rig.say("/help")
+    for command in api.commands:
+        assert f"/{command['command']} — " in reply.text
+
+
+async def test_chains(rig: BotRig) -> None:
+    [reply] = await rig.say("/chains")
+    assert "<b>Test chain</b> <code>testchain-1</code>: addresses cosmos1…, ATOM" in reply.text
+    assert "Other chain" in reply.text
+
+
+async def test_watch_list_pause_resume_unsubscribe(rig: BotRig) -> None:
+    [reply] = await rig.say(f"/watch {BOB}")
+    assert "✅ Subscribed: <b>Funds of cosmos1xv9t…xxe5</b> on Test chain." in reply.text
+    [sub] = rig.env.repos.subscriptions.scan()
+    assert sub.id in reply.text and sub.params == {"address": BOB}
+    [again] = await rig.say(f"/watch {BOB}")
+    assert again.text.startswith("Already watching")
+    [listing] = await rig.say("/list")
+    assert "Subscriptions</b> (1)" in listing.text and "▶️ active" in listing.text and sub.id in listing.text
+    [paused] = await rig.say(f"/pause {sub.id}")
+    assert "⏸ Paused <b>Funds of cosmos1xv9t…xxe5</b>" in paused.text
+    assert not rig.env.repos.subscriptions.get(sub.id).enabled
+    [resumed] = await rig.say(f"/resume {sub.id}")
+    assert "▶️ Resumed" in resumed.text and rig.env.repos.subscriptions.get(sub.id).enabled
+    [deleted] = await rig.say(f"/unsubscribe {sub.id}")
+    assert "🗑 Deleted" in deleted.text and rig.env.repos.subscriptions.get(sub.id) is None
+    [empty] = await rig.say("/list")
+    assert "No subscriptions yet" in empty.text
+
+
+async def test_watch_refuses_a_bad_address_helpfully(rig: BotRig) -> None:
+    [reply] = await rig.say("/watch cosmos1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5lzv7xv")
+    assert "not a valid bech32 address (bad characters or checksum)" in reply.text
+    [reply] = await rig.say("/watch juno1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5fs09pq")
+    assert "no configured chain uses the prefix juno1" in reply.text and "cosmos1… (Test chain)" in reply.text
+    [reply] = await rig.say("/watch")
+    assert reply.text.startswith("Usage: /watch &lt;address&gt;")
+    assert list(rig.env.repos.subscriptions.scan()) == []
+
+
+async def test_raw_query_subscription_and_positioned_error(rig: BotRig) -> None:
+    [reply] = await rig.say("/subscribe testchain-1 tm.event = 'Tx' AND message.action EXISTS")
+    assert "✅ Subscribed: <b>Query on Test chain</b>" in reply.text
+    [bad] = await rig.say("/subscribe testchain-1 transfer.amount > 'x<y' AND")
+    assert "That query does not parse:" in bad.text
+    assert "<pre>transfer.amount &gt; &#x27;x&lt;y&#x27; AND\n" in bad.text and "^</pre>" in bad.text
+    [unknown] = await rig.say("/subscribe nochain-9 tm.event = 'Tx'")
+    assert "&#x27;nochain-9&#x27; is not a configured chain" in unknown.text
+    assert len(list(rig.env.repos.subscriptions.scan())) == 1
+
+
+async def test_list_buttons_pause_resume_and_delete(rig: BotRig, api: FakeTelegramApi) -> None:
+    await rig.say(f"/watch {BOB}")
+    [sub] = rig.env.repos.subscriptions.scan()
+    [listing] = await rig.say("/list")
+    answer = await rig.press(button(listing, "⏸"), message=listing)
+    assert answer["text"] == "Paused Funds of cosmos1xv9t…xxe5"
+    assert not rig.env.repos.subscriptions.get(sub.id).enabled
+    edited = api.edits[-1]
+    assert "⏸ paused" in edited.text and buttons(edited)[0][0].startswith("▶️")
+    await rig.press(button(edited, "▶️"), message=listing)
+    assert rig.env.repos.subscriptions.get(sub.id).enabled
+    await rig.press(button(api.edits[-1], "Delete"), message=listing)
+    confirm = api.edits[-1]
+    assert confirm.text.startswith("Delete <b>Funds of") and rig.env.repos.subscriptions.get(sub.id) is not None
+    answer = await rig.press(button(confirm, "Yes, delete"), message=listing)
+    assert answer["text"].startswith("Deleted") and rig.env.repos.subscriptions.get(sub.id) is None
+    assert "No subscriptions yet" in api.edits[-1].text
+
+
+async def test_history_shows_what_this_chat_received(rig: BotRig) -> None:
+    [empty] = await rig.say("/history")
+    assert empty.text == "Nothing was sent to this chat yet."
+    reg = rig.door.kit.actions.register(ChatContext(platform="telegram", user_id=42, chat_id=42))
+    seed_notifications(
+        rig.env.repos, reg.account.id, "sub_x", 7, start=utcnow() - timedelta(hours=1),
+        destination_ids=(reg.destination.id,),
+    )  # fmt: skip
+    [reply] = await rig.say("/history 3")
+    assert reply.text.startswith("<b>Last 3 notifications here</b>")
+    assert "1.5 ATOM at 7 · height 7" in reply.text and "height 4" not in reply.text
+    [bad] = await rig.say("/history lots")
+    assert "Usage: /history [n]" in bad.text
+    [bad] = await rig.say("/history 500")
+    assert "1 to 50" in bad.text
+
+
+async def test_link_joins_a_rest_account(rig: BotRig) -> None:
+    await rig.say(f"/watch {BOB}")
+    rest = rig.env.services.accounts.get_or_create_for_identity("email", "dev@example.com")
+    code = rig.env.services.accounts.create_link_code(rest.id).code
+    [bad] = await rig.say("/link NOPE2345")
+    assert "not valid or has expired" in bad.text
+    [reply] = await rig.say(f"/link {code}")
+    assert reply.text.startswith("🔗 Linked")
+    [sub] = rig.env.repos.subscriptions.scan()
+    assert sub.owner_id == rest.id
+
+
+async def test_test_sends_a_sample_notification_through_the_dispatcher(rig: BotRig, api: FakeTelegramApi) -> None:
+    [reply] = await rig.say("/test")
+    assert reply.text == "A test notification is on its way to this chat."
+    dispatcher = Dispatcher(rig.env.outbox, rig.env.repos, {"telegram": TelegramChannel(rig.door.bot)}, lambda _c: None)
+    await dispatcher.pump()
+    await api.wait_sent(2)
+    sample = api.sent[-1]
+    assert sample.chat_id == 42 and sample.text.startswith("<b>Mempools: test notification</b>\nThis is a test")
