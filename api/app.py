@@ -60,10 +60,11 @@ def create_app(
     *,
     api_config: ApiConfig | None = None,
     throttle: LoginThrottle | None = None,
+    metrics: Callable[[], bytes] | None = None,
 ) -> Litestar:
     """The API app. Without `services` only `/health`, `/ready` and the schema are served."""
     config = api_config or ApiConfig()
-    handlers: list[Any] = ops_handlers(readiness)
+    handlers: list[Any] = ops_handlers(readiness, metrics)
     dependencies: dict[str, Provide] = {}
     if services is not None:
         for module in (accounts, chains, destinations, subscriptions, queries, history):

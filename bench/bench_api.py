@@ -24,21 +24,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import uvicorn  # noqa: E402
-from argon2 import PasswordHasher  # noqa: E402
+import uvicorn
+from argon2 import PasswordHasher
 
-from api.app import create_app  # noqa: E402
-from core.chain.blocks import Attribute, Event  # noqa: E402
-from core.config import ChainConfig, Config, Denom  # noqa: E402
-from core.ids import notification_id  # noqa: E402
-from core.models import Notification  # noqa: E402
-from core.outbox import Outbox  # noqa: E402
-from core.readiness import Readiness  # noqa: E402
-from core.repositories import Repositories  # noqa: E402
-from core.services import Services  # noqa: E402
-from core.services.passwords import Passwords  # noqa: E402
-from core.store import WriteBatch, open_store  # noqa: E402
-from core.watch.matching import SubscriptionMatcher  # noqa: E402
+from api.app import create_app
+from core.chain.blocks import Attribute, Event
+from core.config import ChainConfig, Config, Denom
+from core.ids import notification_id
+from core.models import Notification
+from core.outbox import Outbox
+from core.readiness import Readiness
+from core.repositories import Repositories
+from core.services import Services
+from core.services.passwords import Passwords
+from core.store import WriteBatch, open_store
+from core.watch.matching import SubscriptionMatcher
 
 CHAIN = "benchchain-1"
 ADDR = "cosmos1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5lzv7xu"

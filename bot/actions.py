@@ -270,7 +270,7 @@ class ChatActions:
         chain = self.chain(chain_id)
         if query is not None:
             query = _clean_query(query)
-        clean_params = {k: v for k, v in (params or {}).items() if v != ""}
+        clean_params = {k: clean_input(v) for k, v in (params or {}).items() if clean_input(v) != ""}
         default_name = f"{get_preset(preset).title} on {chain.name}" if preset is not None else f"Query on {chain.name}"
         chosen = clean_input(name) if name else default_name
         reg = self.register(ctx)

@@ -15,8 +15,6 @@ from prometheus_client.registry import Collector
 
 from core.watch.watcher import WatcherStats
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
 
 class _LiveCollector(Collector):
     def __init__(self, watchers: Callable[[], Mapping[str, WatcherStats]], outbox_depth: Callable[[], int]) -> None:

@@ -16,12 +16,24 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
+from bot.discord import DiscordFrontDoor
+from bot.sample import OutboxSampleSender
+from bot.telegram import TelegramFrontDoor
 from core.chain.blocks import DecodedBlock
 from core.chain.pool import EndpointPool
 from core.config import Config
+from core.dispatch.channel import Channel
+from core.dispatch.discord import DiscordChannel
+from core.dispatch.dispatcher import Dispatcher
+from core.dispatch.http import HttpClient
+from core.dispatch.telegram import TelegramChannel
+from core.dispatch.webhook import WebhookChannel
 from core.errors import MempoolsError
+from core.maintenance import Maintenance, build_scheduler
+from core.metrics import Metrics
 from core.models import Chain
 from core.outbox import Outbox
+from core.progress import CatchUpProgress
 from core.readiness import Readiness
 from core.repositories import Repositories
 from core.services import Services
@@ -34,7 +46,8 @@ from mempools.control import ControlError, ControlServer, socket_path
 
 log = logging.getLogger("mempools")
 
-SHUTDOWN_DEADLINE = 4.0
+SHUTDOWN_DEADLINE = 4.0  # seconds for intake (API, watchers, bots) to stop
+DRAIN_DEADLINE = 5.0  # seconds in-flight deliveries get to finish at SIGTERM
 
 
 class PortInUseError(MempoolsError):
@@ -66,7 +79,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 class Runtime:
     """Every long-running part of one mempools process."""
 
-    def __init__(self, config: Config, store: RocksStore) -> None:
+    def __init__(self, config: Config, store: RocksStore, *, progress: CatchUpProgress | None = None) -> None:
         self.config = config
         self.store = store
         self.repos = Repositories(store)
@@ -75,6 +88,7 @@ class Runtime:
         self.matcher = SubscriptionMatcher()
         for chain_id in self.chains:
             self.matcher.load(self.repos.subscriptions.of_chain(chain_id))
+        self.progress = progress or CatchUpProgress()
         self.pools: dict[str, EndpointPool] = {}
         self.watchers: dict[str, ChainWatcher] = {}
         for chain_config in config.chains:
@@ -87,9 +101,21 @@ class Runtime:
                 BlockProcessor(chain, self.matcher, self.repos, self.outbox),
                 self.repos,
                 start_height=chain_config.start_height,
+                on_progress=self.progress.update,
             )
-        self.supervisor = Supervisor()
-        self.control = ControlServer(socket_path(config.store.path), {"backup": self._backup})
+
+        self.metrics = Metrics(
+            watchers=lambda: {chain_id: w.stats for chain_id, w in self.watchers.items()},
+            outbox_depth=self.outbox.depth,
+        )
+
+        # Delivery: one HTTP client for webhooks and Discord webhook URLs, a channel per kind.
+        self.http = HttpClient(
+            connect_timeout=config.webhooks.connect_timeout,
+            total_timeout=config.webhooks.total_timeout,
+            allow_private_networks=config.webhooks.allow_private_networks,
+        )
+        webhooks = WebhookChannel(self.http)
         self.services = Services.build(
             config,
             self.repos,
@@ -97,9 +123,28 @@ class Runtime:
             self.outbox,
             stats=lambda chain_id: self.watchers[chain_id].stats if chain_id in self.watchers else None,
             fetch_block=self.fetch_block,
-            tester=None,  # TODO(lead): the dispatcher's WebhookChannel.send_test_event once it is built here
+            tester=webhooks.send_test_event,
         )
-        self.api = create_app(readiness=self.readiness, services=self.services, api_config=config.api)
+        send_sample = OutboxSampleSender(self.repos, self.outbox)
+        self.telegram = TelegramFrontDoor.from_config(config.telegram, self.services, store, send_sample=send_sample)
+        self.discord = DiscordFrontDoor(config.discord, self.services, send_sample=send_sample)
+        channels: dict[str, Channel] = {
+            "webhook": webhooks,
+            "discord": DiscordChannel(self.discord.client if self.discord.enabled else None, webhook_http=self.http),
+        }
+        if self.telegram is not None:
+            channels["telegram"] = TelegramChannel(self.telegram.bot)
+        self.dispatcher = Dispatcher(
+            self.outbox, self.repos, channels, self.chains.get, on_attempt=self.metrics.delivery
+        )
+        self.maintenance = Maintenance(
+            self.repos, config.history, probes={chain_id: pool.refresh for chain_id, pool in self.pools.items()}
+        )
+        self.supervisor = Supervisor()
+        self.control = ControlServer(socket_path(config.store.path), {"backup": self._backup})
+        self.api = create_app(
+            readiness=self.readiness, services=self.services, api_config=config.api, metrics=self.metrics.render
+        )
 
     async def fetch_block(self, chain_id: str, height: int) -> DecodedBlock:
         """One block of a configured chain, through its endpoint pool (the query tester uses it)."""
@@ -136,7 +181,12 @@ class Runtime:
         return Readiness(ready=ready, checks=checks)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set, then shut down in order and close the store."""
+        """Serve until `stop` is set, then shut down in order and close the store.
+
+        Order on the way down: stop intake (API, watchers, bots), let in-flight deliveries finish
+        up to the deadline, then close clients and the store (every write is a committed batch,
+        so nothing needs flushing beyond RocksDB's own close).
+        """
         sock = bind_socket(self.config.api.host, self.config.api.port)
         server = _EmbeddedUvicorn(
             uvicorn.Config(self.api, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=3)
@@ -145,20 +195,37 @@ class Runtime:
         api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         await self.control.start()
         log.info("mempools serving the API on http://%s:%s", host, port)
+        intake = asyncio.Event()  # set first at shutdown: watchers and bots stop taking new work
         for chain_id, watcher in self.watchers.items():
-            self.supervisor.start(f"watcher:{chain_id}", watcher.run, stop)
+            self.supervisor.start(f"watcher:{chain_id}", watcher.run, intake)
+        if self.telegram is not None:
+            self.supervisor.start("telegram", self.telegram.run, intake)
+        if self.discord.enabled:
+            self.supervisor.start("discord", self.discord.run, intake)
+        delivery = Supervisor()
+        delivery.start("dispatcher", self._dispatch, stop)
+        scheduler = build_scheduler(self.maintenance)
+        scheduler.start()
         try:
             stopper = asyncio.create_task(stop.wait())
             await asyncio.wait({api_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
         finally:
-            stop.set()
+            intake.set()
             server.should_exit = True
+            scheduler.shutdown(wait=False)
             await self.supervisor.wait(timeout=SHUTDOWN_DEADLINE)
+            stop.set()
+            await delivery.wait(timeout=DRAIN_DEADLINE + 1)
             await self.control.stop()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(api_task, timeout=SHUTDOWN_DEADLINE)
-            await asyncio.gather(*(pool.aclose() for pool in self.pools.values()), return_exceptions=True)
+            await asyncio.gather(
+                self.http.close(), *(pool.aclose() for pool in self.pools.values()), return_exceptions=True
+            )
             sock.close()
             self.store.close()
             log.info("mempools stopped")
+
+    async def _dispatch(self, stop: asyncio.Event) -> None:
+        await self.dispatcher.run(stop, drain_deadline_s=DRAIN_DEADLINE)

@@ -110,7 +110,7 @@ def test_api_conforms_to_its_schema(running: Running) -> None:
             max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
         )
         def run(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=running.url, headers=running.headers, checks=CHECKS[mode])
+            case.call_and_validate(base_url=running.url, headers=running.headers, checks=CHECKS[mode])  # noqa: B023
 
         try:
             run()

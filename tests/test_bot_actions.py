@@ -29,9 +29,7 @@ def group(user_id: int, *, admin: bool) -> ChatContext:
 
 
 def guild_channel(user_id: int, *, admin: bool, channel: int = 900) -> ChatContext:
-    return ChatContext(
-        platform="discord", user_id=user_id, chat_id=channel, is_group=True, guild_id=77, is_admin=admin
-    )
+    return ChatContext(platform="discord", user_id=user_id, chat_id=channel, is_group=True, guild_id=77, is_admin=admin)
 
 
 @pytest.fixture

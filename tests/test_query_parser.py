@@ -259,7 +259,7 @@ def test_caret_line_points_at_the_error() -> None:
         parse("tm.event = 'Tx' AND transfer.amount >= 'x'")
     lines = info.value.caret_lines.split("\n")
     assert lines[0] == "tm.event = 'Tx' AND transfer.amount >= 'x'"
-    assert lines[1] == " " * 39 + "^"
+    assert lines[1] == " " * 39 + "^" == info.value.caret_line
     assert info.value.render().splitlines()[0] == str(info.value)
 
 

@@ -268,3 +268,24 @@ def test_docs_show_the_exact_queries_of_every_preset() -> None:
         assert f"`{name}`" in docs, name
         for q in get_preset(name).build(params, OSMOSIS_CHAIN):
             assert q in docs, (name, q)
+
+
+def test_resolve_min_amount() -> None:
+    from core.query.presets import resolve_min_amount
+
+    cosmos = Chain(
+        id="cosmoshub-4",
+        name="Cosmos Hub",
+        bech32_prefix="cosmos",
+        denoms=(Denom(base="uatom", display="ATOM", exponent=6),),
+    )
+    assert resolve_min_amount("1.5", "ATOM", cosmos) == ("uatom", 1_500_000)
+    assert resolve_min_amount("1.5", "atom", cosmos) == ("uatom", 1_500_000)
+    assert resolve_min_amount("1.5", None, cosmos) == ("uatom", 1_500_000)
+    assert resolve_min_amount("1500000", "uatom", cosmos) == ("uatom", 1_500_000)
+    assert resolve_min_amount("2.5", "uatom", cosmos) == ("uatom", 3)
+    assert resolve_min_amount("7", "ibc/ABC", cosmos) == ("ibc/ABC", 7)
+    with pytest.raises(ValidationError):
+        resolve_min_amount("1,5", "ATOM", cosmos)
+    with pytest.raises(ValidationError):
+        resolve_min_amount("1", None, None)

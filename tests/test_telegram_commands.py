@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -9,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from bot.actions import ChatContext
+from bot.telegram import TelegramFrontDoor
+from core.config import TelegramConfig
 from core.dispatch.dispatcher import Dispatcher
 from core.dispatch.telegram import TelegramChannel
 from core.timeutil import utcnow
-from tests.apikit import BOB, seed_notifications
+from tests.apikit import BOB, Env, seed_notifications
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_kit import BotRig, button, buttons
 
@@ -150,3 +153,23 @@ async def test_test_sends_a_sample_notification_through_the_dispatcher(rig: BotR
     await api.wait_sent(2)
     sample = api.sent[-1]
     assert sample.chat_id == 42 and sample.text.startswith("<b>Mempools: test notification</b>\nThis is a test")
+
+
+async def test_the_same_front_door_runs_again_after_a_stop(rig: BotRig) -> None:
+    """The Supervisor restarts `run(stop)` on the same object after a failure."""
+    await rig.door.stop()
+    stop = asyncio.Event()
+    task = asyncio.create_task(rig.door.run(stop))
+    [reply] = await rig.say("/help")
+    assert reply.text.startswith("<b>Commands</b>")
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await rig.door.start()  # for the fixture's stop
+
+
+async def test_without_a_token_the_bot_is_off(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    try:
+        assert TelegramFrontDoor.from_config(TelegramConfig(), env.services, env.store) is None
+    finally:
+        env.close()

@@ -11,13 +11,15 @@ from msgspec import Struct
 
 from core.readiness import Readiness
 
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
 
 class HealthBody(Struct):
     status: str
 
 
-def ops_handlers(readiness: Callable[[], Readiness]) -> list[Any]:
-    """`/health` and `/ready`; `readiness` is asked afresh on every call."""
+def ops_handlers(readiness: Callable[[], Readiness], metrics: Callable[[], bytes] | None = None) -> list[Any]:
+    """`/health`, `/ready` and (given `metrics`) `/metrics`; each is computed afresh on every call."""
 
     @get("/health", sync_to_thread=False, tags=["operations"])
     def health() -> HealthBody:
@@ -35,4 +37,13 @@ def ops_handlers(readiness: Callable[[], Readiness]) -> list[Any]:
         state = readiness()
         return Response(state, status_code=200 if state.ready else 503)
 
-    return [health, ready]
+    handlers: list[Any] = [health, ready]
+    if metrics is not None:
+
+        @get("/metrics", sync_to_thread=False, tags=["operations"], media_type=METRICS_CONTENT_TYPE)
+        def metrics_endpoint() -> Response[bytes]:
+            """Prometheus metrics: blocks, lag, matches, deliveries, outbox depth, latency, gaps."""
+            return Response(metrics(), media_type=METRICS_CONTENT_TYPE)
+
+        handlers.append(metrics_endpoint)
+    return handlers

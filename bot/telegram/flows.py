@@ -52,7 +52,7 @@ class FlowStore:
     """At most one live flow per (chat, user); starting a new one replaces the old."""
 
     def __init__(self, store: KVStore, *, ttl: timedelta = FLOW_TTL, clock: Clock = utcnow) -> None:
-        self._flows: Collection[Flow] = Collection(store, "tgflow", Flow, lambda f: (f.chat_id, f.user_id))
+        self._flows: Collection[Flow] = Collection(store, "tgflow", Flow, lambda f: _key(f.chat_id, f.user_id))
         self.ttl = ttl
         self._clock = clock
 
@@ -71,11 +71,11 @@ class FlowStore:
 
     def get(self, chat_id: int, user_id: int) -> Flow | None:
         """The live flow, None if there is none; FlowExpiredError (and removal) if it expired."""
-        flow = self._flows.get(chat_id, user_id)
+        flow = self._flows.get(*_key(chat_id, user_id))
         if flow is None:
             return None
         if self._clock() - flow.updated_at > self.ttl:
-            self._flows.delete(chat_id, user_id)
+            self._flows.delete(*_key(chat_id, user_id))
             raise FlowExpiredError(flow)
         return flow
 
@@ -84,4 +84,9 @@ class FlowStore:
         self._flows.put(flow)
 
     def end(self, chat_id: int, user_id: int) -> bool:
-        return self._flows.delete(chat_id, user_id) is not None
+        return self._flows.delete(*_key(chat_id, user_id)) is not None
+
+
+def _key(chat_id: int, user_id: int) -> tuple[str, str]:
+    """Group chat ids are negative, and integer key parts are unsigned: ids are keyed as text."""
+    return str(chat_id), str(user_id)

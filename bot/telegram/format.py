@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape, unescape
 
 from bot.actions import ChainChoiceRequired, PermissionDeniedError
 from core.errors import MempoolsError, NotFoundError, QuotaExceededError, ValidationError
-from core.models import Notification, Subscription
+from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.query.presets import ParamSpec, PresetSpec
+from core.render import summarize
 from core.services import ChainInfo, UnavailableError
 
 #: (command, one-line description): `setMyCommands` and `/help` both come from here.
@@ -82,13 +83,13 @@ def list_text(subs: Sequence[Subscription], chain_names: dict[str, str], *, grou
     return _fit("\n".join(lines))
 
 
-def history_text(items: Sequence[Notification]) -> str:
+def history_text(items: Sequence[Notification], chains: Mapping[str, Chain]) -> str:
     if not items:
         return "Nothing was sent to this chat yet."
     lines = [f"<b>Last {len(items)} notification{'s' if len(items) != 1 else ''} here</b>"]
     for n in items:
         when = n.time.strftime("%Y-%m-%d %H:%M UTC")
-        summary = escape(n.summary or n.subscription_name)
+        summary = escape(n.summary or summarize(n.events, chains.get(n.chain_id), tx_code=n.tx_code))
         where = f" · height {n.height}" if n.height else ""
         lines.append(f"• {when} <b>{escape(n.subscription_name)}</b>: {summary}{where}")
     return _fit("\n".join(lines))

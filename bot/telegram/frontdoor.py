@@ -62,6 +62,7 @@ class TelegramFrontDoor:
         token = config.token.get()
         root = config.api_url.rstrip("/")
         self._redactor = TokenRedactor(token)
+        self._redactor.install()  # PTB logs its token-bearing base URL while building the Bot
         self._poll_timeout = poll_timeout
         self.app: TelegramApp = (
             ApplicationBuilder()

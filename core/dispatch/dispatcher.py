@@ -95,7 +95,9 @@ class Dispatcher:
         *,
         clock: Callable[[], datetime] = utcnow,
         limits: DispatchLimits | None = None,
+        on_attempt: Callable[[str, str, float | None], None] | None = None,
     ) -> None:
+        self.on_attempt = on_attempt  # (channel kind, outcome, latency seconds): for metrics
         self.outbox = outbox
         self.repos = repos
         self.channels = dict(channels)
@@ -310,6 +312,10 @@ class Dispatcher:
         log_number = (last.attempt if last is not None else 0) + 1
 
         def attempt(outcome: DeliveryOutcome, error: str | None) -> None:
+            if self.on_attempt is not None:
+                dest = self._destination(entry.destination_id, destinations)
+                latency = result.latency_ms / 1000 if result and result.latency_ms is not None else None
+                self.on_attempt(dest.kind if dest is not None else "unknown", outcome, latency)
             # A new record in a table without indexes: written directly, without Collection.put's
             # read of a previous version (there is none) — this runs once per delivery.
             batch.put(

@@ -9,7 +9,7 @@ filters                post-filters (minimum amounts, same-transfer checks): ext
 
 from __future__ import annotations
 
-from core.query.compiler import CompiledQuery, compile_query, matches
+from core.query.compiler import CompiledQuery, compile_query, evaluate, matches
 from core.query.errors import QuerySyntaxError, QueryTooLongError
 from core.query.events import EventMap, EventView
 from core.query.filters import MinAmountFilter, PostFilter, TransferFilter
@@ -35,6 +35,7 @@ __all__ = [
     "SubscriptionIndex",
     "TransferFilter",
     "compile_query",
+    "evaluate",
     "matches",
     "normalize",
     "parse",

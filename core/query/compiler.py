@@ -202,3 +202,7 @@ def matches(query: str | Query | CompiledQuery, events: EventMap | EventView) ->
     (and cached) on the way; invalid text raises `QuerySyntaxError`."""
     compiled = _cached(query) if isinstance(query, str) else compile_query(query)
     return compiled.matches(events)
+
+
+#: Alias of `matches`, for callers that think of it as "evaluate this query on this scope".
+evaluate = matches

@@ -41,6 +41,11 @@ class QuerySyntaxError(MempoolsError):
         caret = " " * (len(prefix) + self.position - start) + "^"
         return f"{prefix}{shown}{suffix}\n{caret}"
 
+    @property
+    def caret_line(self) -> str:
+        """Just the `   ^` line of `caret_lines` (aligned with its first line)."""
+        return self.caret_lines.split("\n", 1)[1]
+
     def render(self) -> str:
         """The message followed by the caret lines: what a CLI or chat reply shows."""
         return f"{self}\n{self.caret_lines}"

@@ -209,16 +209,24 @@ def _check_attributes(field: str, raw: Any) -> tuple[tuple[str, str], ...]:
 def _base_amount(
     params: dict[str, Any], chain: ChainLike | None, amount_field: str = "min_amount"
 ) -> tuple[str, int] | None:
-    """(base denom, minimum in base units) from `min_amount` + `denom`, or None without amount.
-
-    `denom` may be a base denom (`uatom`, `ibc/...`: the amount is in base units) or a display
-    denom of the chain (`ATOM`, case-insensitive: the amount is scaled by its exponent, and
-    rounded up, since "at least 1.0000001 ATOM" means at least 1000001 uatom).
-    """
+    """(base denom, minimum in base units) from `min_amount` + `denom`, or None without amount."""
     amount = params.get(amount_field)
     if amount is None:
         return None
-    denom = params.get("denom")
+    return resolve_min_amount(amount, params.get("denom"), chain)
+
+
+def resolve_min_amount(amount: str, denom: str | None, chain: ChainLike | None) -> tuple[str, int]:
+    """(base denom, at least this many base units) for "at least `amount` `denom`".
+
+    `denom` may be a base denom (`uatom`, `ibc/...`: the amount is in base units) or a display
+    denom of the chain (`ATOM`, case-insensitive: the amount is scaled by its exponent, and
+    rounded up, since "at least 1.0000001 ATOM" means at least 1000001 uatom); None means the
+    chain's first denom, in display units. Raises `ValidationError`.
+    """
+    if not _AMOUNT.fullmatch(str(amount).strip()) or Decimal(str(amount).strip()) <= 0:
+        raise ValidationError("min_amount: a positive decimal number such as 1.5 is required")
+    amount = str(amount).strip()
     denoms = list(chain.denoms) if chain is not None else []
     if denom is None:
         if not denoms:

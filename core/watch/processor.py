@@ -18,12 +18,11 @@ from core.chain.blocks import DecodedBlock, Scope
 from core.ids import notification_id
 from core.models import Chain, ChainCursor, Gap, Notification, OutboxEntry, Subscription
 from core.outbox import Outbox
+from core.render import summarize
 from core.repositories import Repositories
 from core.store.base import WriteBatch
 from core.timeutil import parse_rfc3339, utcnow
 from core.watch.matching import SubscriptionMatcher
-
-Summarize = Callable[[Scope, Chain], str]
 
 
 class BlockOutcome(msgspec.Struct, frozen=True):
@@ -43,14 +42,12 @@ class BlockProcessor:
         matcher: SubscriptionMatcher,
         repos: Repositories,
         outbox: Outbox,
-        summarize: Summarize | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.chain = chain
         self.matcher = matcher
         self.repos = repos
         self.outbox = outbox
-        self.summarize = summarize
         self.clock = clock
 
     def process(self, block: DecodedBlock) -> BlockOutcome:
@@ -117,6 +114,6 @@ class BlockProcessor:
             tx_code=scope.code,
             events=scope.events,
             destination_ids=tuple(sub.destination_ids),
-            summary=self.summarize(scope, self.chain) if self.summarize else "",
+            summary=summarize(scope.events, self.chain, tx_code=scope.code),
             created_at=now,
         )

@@ -63,7 +63,8 @@ class BasicHandlers:
         except MempoolsError as exc:
             await self.kit.fail(update, exc)
             return
-        await self.kit.reply(update, history_text(items))
+        chains = {c.id: self.kit.actions.chain(c.id) for c in self.kit.actions.chains()}
+        await self.kit.reply(update, history_text(items, chains))
 
     async def link(self, update: Update, _: Ctx) -> None:
         ctx = await self.kit.context(update)

@@ -72,9 +72,8 @@ class ConversationHandlers:
                 await self.kit.reply(update, created_text(sub, chain.name))
                 return
         except MempoolsError as exc:
-            await self.kit.fail(update, exc)
-            if not query and chain_arg:
-                await self.kit.reply(update, USAGE)
+            hint = f"\n{USAGE}" if chain_arg and not query else ""
+            await self.kit.reply(update, error_text(exc) + hint)
             return
         chains = self._chains()
         if chain is None and len(chains) == 1:

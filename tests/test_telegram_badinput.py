@@ -1,0 +1,70 @@
+"""Bad input: unknown commands, missing or garbage arguments, odd Unicode, stale and forged presses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.apikit import BOB
+from tests.fakes.telegram_api import FakeTelegramApi
+from tests.telegram_kit import BotRig
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramApi]:
+    async with FakeTelegramApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
+    r = BotRig(tmp_path, api)
+    await r.door.start()
+    try:
+        yield r
+    finally:
+        await r.door.stop()
+        r.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/frobnicate", "I don't know /frobnicate. Send /help for the commands."),
+        ("/<b>x</b>", "I don't know /&lt;b&gt;x&lt;/b&gt;."),
+        ("/pause", "Usage: /pause &lt;id&gt;"),
+        ("/resume    ", "Usage: /resume &lt;id&gt;"),
+        ("/unsubscribe sub_nope", "Subscription not found. Use /list"),
+        ("/pause \u202esub_\u0000💥", "Subscription not found."),
+        ("/pause " + "x" * 3000, "Subscription not found."),
+        ("/watch 💰💰💰", "is not a valid bech32 address"),
+        ("/watch \u200b\u200f\ufeff", "Address: a bech32 address is required."),
+        (f"/watch {BOB} {BOB} {BOB}", "Usage: /watch"),
+        (f"/watch {BOB} nochain-1", "&#x27;nochain-1&#x27; is not a configured chain"),
+        (f"/watch {BOB}\u0000", "Subscribed"),  # a NUL pasted along is not part of the address
+        ("/subscribe nochain-1", "&#x27;nochain-1&#x27; is not a configured chain"),
+        ("/subscribe testchain-1 tm.event = 'Tx' AND \u202e", "That query does not parse"),
+        ("/subscribe testchain-1 💥", "That query does not parse"),
+        ("/history -3", "Usage: /history [n]"),
+        ("/history \uff13", "Usage: /history [n]"),  # a full-width digit
+        ("/link", "Code: give the link code"),
+        ("/link \u0000\u200b", "Code: give the link code"),
+        ("/link 🙂🙂🙂", "not valid or has expired"),
+        ("\u200f\u200b", "I understand commands"),
+        ("مرحبا 👋", "I understand commands"),
+    ],
+)
+async def test_a_short_helpful_answer_and_nothing_changed(rig: BotRig, text: str, expected: str) -> None:
+    [reply] = await rig.say(text)
+    assert expected in reply.text
+    assert len(reply.text) < 1000
+    subs = list(rig.env.repos.subscriptions.scan())
+    assert subs == [] or (expected == "Subscribed" and len(subs) == 1)
+
+
+async def test_query_error_is_escaped_in_a_pre_block(rig: BotRig) -> None:
+    [reply] = await rig.say("/subscribe testchain-1 transfer.recipient = '<script>' AND &")
+    assert "<pre>transfer.recipient = &#x27;&lt;script&gt;&#x27; AND &amp;\n" in reply.text
+    assert "<script>" not in reply.text

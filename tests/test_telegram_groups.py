@@ -1,0 +1,113 @@
+"""Groups: subscriptions belong to the group, only its administrators change them; forged buttons."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.telegram.callbacks import CallbackSigner
+from tests.apikit import BOB
+from tests.fakes.telegram_api import FakeTelegramApi
+from tests.telegram_kit import BotRig, button
+
+GROUP = -1001234
+ADMIN, MEMBER = 7, 8
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramApi]:
+    async with FakeTelegramApi() as fake:
+        fake.set_member(chat_id=GROUP, user_id=ADMIN, status="administrator")
+        yield fake
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
+    r = BotRig(tmp_path, api, admin_ttl=0.0)
+    await r.door.start()
+    try:
+        yield r
+    finally:
+        await r.door.stop()
+        r.close()
+
+
+async def test_group_subscriptions_deliver_to_the_group_and_only_admins_change_them(
+    rig: BotRig, api: FakeTelegramApi
+) -> None:
+    [refused] = await rig.say(f"/watch {BOB}", chat_id=GROUP, user_id=MEMBER, chat_type="supergroup")
+    assert refused.chat_id == GROUP and "🔒 Only the group&#x27;s administrators" in refused.text
+    assert list(rig.env.repos.subscriptions.scan()) == []
+    [made] = await rig.say(f"/watch {BOB}", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    assert "✅ Subscribed" in made.text
+    [sub] = rig.env.repos.subscriptions.scan()
+    dest = rig.env.repos.destinations.get(sub.destination_ids[0])
+    assert dest.chat_id == GROUP and dest.chat_title == "Test group"
+    assert rig.env.repos.identities.find("telegram", f"chat:{GROUP}").account_id == sub.owner_id
+
+    # Anyone may list; a member's button press changes nothing.
+    [listing] = await rig.say("/list", chat_id=GROUP, user_id=MEMBER, chat_type="supergroup")
+    assert sub.id in listing.text
+    answer = await rig.press(button(listing, "⏸"), message=listing, user_id=MEMBER, chat_type="supergroup")
+    assert answer["show_alert"] and "administrators" in answer["text"]
+    [refused] = await rig.say(f"/unsubscribe {sub.id}", chat_id=GROUP, user_id=MEMBER, chat_type="supergroup")
+    assert "🔒" in refused.text
+    assert rig.env.repos.subscriptions.get(sub.id).enabled
+
+    # An admin's press works; an admin demoted is refused at once (cache ttl 0 in this test).
+    await rig.press(button(listing, "⏸"), message=listing, user_id=ADMIN, chat_type="supergroup")
+    assert not rig.env.repos.subscriptions.get(sub.id).enabled
+    api.set_member(chat_id=GROUP, user_id=ADMIN, status="member")
+    [refused] = await rig.say(f"/resume {sub.id}", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    assert "🔒" in refused.text and not rig.env.repos.subscriptions.get(sub.id).enabled
+
+    # The admin's private chat is another account: the group's subscription is "not found" there.
+    [private] = await rig.say(f"/pause {sub.id}", chat_id=ADMIN, user_id=ADMIN)
+    assert "Subscription not found." in private.text
+
+
+async def test_group_guided_flow_asks_for_replies(rig: BotRig, api: FakeTelegramApi) -> None:
+    [menu] = await rig.say("/subscribe testchain-1", chat_id=GROUP, user_id=ADMIN, chat_type="group")
+    await rig.press(button(menu, "Funds sent"), message=menu, user_id=ADMIN, chat_type="group")
+    prompt = api.sent[-1]
+    assert prompt.text == "Reply to this message with the address."
+    assert prompt.params["reply_markup"]["force_reply"] is True
+    # Another member's text does not feed the admin's flow.
+    await rig.say(BOB, chat_id=GROUP, user_id=MEMBER, chat_type="group", expect=0)
+    [next_step] = await rig.say(
+        BOB, chat_id=GROUP, user_id=ADMIN, chat_type="group", reply_to=int(prompt.params["message_id"])
+    )
+    assert "Parameter 2/3" in next_step.text
+    # A member pressing the admin's flow buttons: not theirs.
+    answer = await rig.press(button(next_step, "Skip"), message=next_step, user_id=MEMBER, chat_type="group")
+    assert "no longer active" in answer["text"]
+
+
+async def test_forged_and_foreign_buttons_change_nothing(rig: BotRig, api: FakeTelegramApi) -> None:
+    await rig.say(f"/watch {BOB}", chat_id=ADMIN, user_id=ADMIN)
+    [victim_sub] = rig.env.repos.subscriptions.scan()
+    [listing] = await rig.say("/list", chat_id=MEMBER, user_id=MEMBER)  # the attacker's own chat
+    # 1. Unsigned / tampered data.
+    for data in (f"D|{victim_sub.id}|AAAAAAAA", f"D|{victim_sub.id}", "garbage", "D||", "\u0000|\u202e"):
+        answer = await rig.press(data, message=listing, user_id=MEMBER)
+        assert answer["text"] == "This button is not valid here."
+    # 2. A real button of the victim's chat replayed in the attacker's chat: signed for another chat.
+    signer = CallbackSigner(api.token)  # (the attacker cannot do this; a leaked button can)
+    stolen = signer.encode(ADMIN, "D", victim_sub.id)
+    answer = await rig.press(stolen, message=listing, user_id=MEMBER)
+    assert answer["text"] == "This button is not valid here."
+    # 3. Even a correctly signed button for the attacker's chat cannot reach another's subscription.
+    forged = signer.encode(MEMBER, "D", victim_sub.id)
+    answer = await rig.press(forged, message=listing, user_id=MEMBER)
+    assert answer["show_alert"] and "Subscription not found." in answer["text"]
+    assert rig.env.repos.subscriptions.get(victim_sub.id) is not None
+
+
+async def test_commands_for_other_bots_are_ignored_in_groups(rig: BotRig) -> None:
+    await rig.say("/frobnicate@some_other_bot", chat_id=GROUP, user_id=MEMBER, expect=0)
+    [reply] = await rig.say("/frobnicate@mempools_test_bot", chat_id=GROUP, user_id=MEMBER)
+    assert reply.text == "I don't know /frobnicate. Send /help for the commands."
+    [reply] = await rig.say("/chains@mempools_test_bot", chat_id=GROUP, user_id=MEMBER)
+    assert "Test chain" in reply.text
