@@ -30,7 +30,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -56,7 +56,6 @@ log = logging.getLogger("mempools.dispatch")
 
 #: Waits after attempts 1..7 (attempt 1 is immediate): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 RETRY_DELAYS: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
-_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class DispatchLimits(msgspec.Struct, kw_only=True, frozen=True):
@@ -113,7 +112,6 @@ class Dispatcher:
         self._flush_handle: asyncio.Handle | None = None
         self._settled = asyncio.Event()
         self._draining = False
-        self._since: datetime | None = None  # the outbox scan may start here (see fill)
         self._encode_attempt = msgspec.msgpack.Encoder().encode
         self.delivered = 0  # counters for metrics and the benchmark
         self.failed = 0
@@ -138,10 +136,10 @@ class Dispatcher:
     def _idle_timeout(self) -> float:
         if len(self._claimed) >= self.limits.max_claimed:
             return self.limits.idle_wait  # a flush will notify when room frees up
-        upcoming = self.outbox.due(_FAR_FUTURE, 1, skip=self._claimed, since=self._since)
-        if not upcoming:
+        upcoming = self.outbox.next_due_at()
+        if upcoming is None:
             return self.limits.idle_wait
-        wait = (upcoming[0].due_at - self.clock()).total_seconds()
+        wait = (upcoming - self.clock()).total_seconds()
         return min(max(wait, 0.0), self.limits.idle_wait)
 
     async def drain(self, deadline_s: float) -> None:
@@ -151,12 +149,10 @@ class Dispatcher:
         outbox, so they are delivered again after restart (at least once, never lost).
         """
         self._draining = True
-        self._since = None
-        for entry in self._ready:
+        unstarted = [*self._ready, *(entry for parked in self._parked.values() for entry in parked)]
+        for entry in unstarted:
             self._claimed.discard((entry.notification_id, entry.destination_id))
-        for parked in self._parked.values():
-            for entry in parked:
-                self._claimed.discard((entry.notification_id, entry.destination_id))
+        self.outbox.release(unstarted)
         self._ready.clear()
         self._parked.clear()
         if self._tasks:
@@ -192,11 +188,7 @@ class Dispatcher:
         room = self.limits.max_claimed - len(self._claimed)
         if room <= 0:
             return 0
-        entries = self.outbox.due(self.clock(), room, skip=self._claimed, since=self._since)
-        # Everything before the last entry taken is now claimed (or gone): the next scan may start
-        # there. Once a scan reaches the end of what is due, the next one starts from the top
-        # again, which also picks up entries a producer added with an earlier due time.
-        self._since = entries[-1].due_at if len(entries) >= room else None
+        entries = self.outbox.due(self.clock(), room, skip=self._claimed)
         for entry in entries:
             self._claimed.add((entry.notification_id, entry.destination_id))
             self._ready.append(entry)
@@ -286,12 +278,10 @@ class Dispatcher:
             self.outbox.store.write(batch)
         except Exception:
             log.exception("cannot record %d delivery attempts; they will be made again", len(done))
-            self._since = None  # their entries are still where they were
+            self.outbox.reload()  # their entries are still stored, due as before
         finally:
             for item in done:
                 self._claimed.discard((item.entry.notification_id, item.entry.destination_id))
-            if wake:
-                self._since = None  # a notice was queued, due now
             if wake or len(self._claimed) <= self.limits.max_claimed * 3 // 4:
                 self.outbox.notify()
             self._settled.set()

@@ -17,7 +17,7 @@ import msgspec
 
 from core.errors import MempoolsError, ValidationError
 from core.store.base import KVStore, WriteBatch
-from core.store.keys import KeyPart, key, prefix
+from core.store.keys import SEP, KeyPart, key, prefix
 
 T = TypeVar("T")
 
@@ -73,21 +73,25 @@ class Collection(Generic[T]):
         self.indexes = {ix.name: ix for ix in indexes}
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(type_)
+        # Encoded once: every write builds these keys, and they are the hot path of the dispatcher.
+        self._record_prefix = prefix(table)
+        self._index_prefixes = [(ix, prefix(self._index_table(ix))) for ix in self.indexes.values()]
 
     # -- keys ---------------------------------------------------------------------------------
     def record_key(self, *id_parts: KeyPart) -> bytes:
-        return key(self.table, *id_parts)
+        return self._record_prefix + key(*id_parts)
 
     def _index_table(self, index: Index[T]) -> str:
         return f"{'uq' if index.unique else 'ix'}.{self.table}.{index.name}"
 
     def _index_keys(self, record: T) -> set[bytes]:
-        id_parts = self.id_of(record)
+        if not self._index_prefixes:
+            return set()
+        id_suffix = SEP + key(*self.id_of(record))
         keys: set[bytes] = set()
-        for index in self.indexes.values():
-            table = self._index_table(index)
+        for index, base in self._index_prefixes:
             for parts in index.parts(record):
-                keys.add(key(table, *parts) if index.unique else key(table, *parts, *id_parts))
+                keys.add(base + key(*parts) if index.unique else base + key(*parts) + id_suffix)
         return keys
 
     # -- reads --------------------------------------------------------------------------------
@@ -182,8 +186,12 @@ class Collection(Generic[T]):
         """Insert or replace `record`, moving its index entries; in `batch` when given."""
         own_batch = batch is None
         wb = WriteBatch() if batch is None else batch
-        id_parts = self.id_of(record)
-        record_key = self.record_key(*id_parts)
+        record_key = self.record_key(*self.id_of(record))
+        if not self._index_prefixes:  # nothing to keep in step: no need to read the old version
+            wb.put(record_key, self._encoder.encode(record))
+            if own_batch:
+                self.store.write(wb)
+            return
         old_raw = self.store.get(record_key)
         old_keys = self._index_keys(self._decoder.decode(old_raw)) if old_raw is not None else set()
         new_keys = self._index_keys(record)

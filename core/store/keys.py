@@ -13,21 +13,23 @@ KeyPart = str | bytes | int
 
 
 def encode_part(part: KeyPart) -> bytes:
-    if isinstance(part, bool):
-        raise TypeError("booleans are not key parts")
-    if isinstance(part, int):
-        if not 0 <= part < 1 << 64:
+    kind = type(part)
+    if kind is str:
+        if "\x00" in part:  # type: ignore[operator]
+            raise ValueError("key parts may not contain NUL")
+        return part.encode()  # type: ignore[union-attr]
+    if kind is int:
+        if not 0 <= part < 1 << 64:  # type: ignore[operator]
             raise ValueError(f"integer key part out of range: {part}")
-        return part.to_bytes(8, "big")
-    raw = part.encode() if isinstance(part, str) else part
-    if isinstance(part, str) and SEP in raw:
-        raise ValueError("key parts may not contain NUL")
-    return raw
+        return part.to_bytes(8, "big")  # type: ignore[union-attr]
+    if kind is bytes:
+        return part  # type: ignore[return-value]
+    raise TypeError(f"not a key part: {part!r}")
 
 
 def key(*parts: KeyPart) -> bytes:
     """The key made of `parts`."""
-    return SEP.join(encode_part(p) for p in parts)
+    return SEP.join([encode_part(p) for p in parts])
 
 
 def prefix(*parts: KeyPart) -> bytes:
