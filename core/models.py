@@ -92,14 +92,6 @@ class Gap(msgspec.Struct, kw_only=True):
     recorded_at: datetime
 
 
-class AmountFilter(msgspec.Struct, kw_only=True, frozen=True):
-    """At least `amount` (in base units) of `denom` under one of `keys` (a Mempools extension)."""
-
-    denom: str
-    amount: int
-    keys: tuple[str, ...] = ("transfer.amount",)
-
-
 class Subscription(msgspec.Struct, kw_only=True):
     """One account's interest in one chain: any of `queries` matching a scope fires it."""
 
@@ -112,7 +104,6 @@ class Subscription(msgspec.Struct, kw_only=True):
     enabled: bool = True
     preset: str | None = None
     params: dict[str, str] | None = None
-    min_amount: AmountFilter | None = None
     # A preset's check on the matched scope that queries cannot express (parties of one transfer
     # event, a minimum amount of a denom); None for plain queries.
     post_filter: TransferFilter | None = None

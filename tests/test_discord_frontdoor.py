@@ -16,7 +16,6 @@ from core.config import Secret
 from core.devnet.addresses import AddressBook
 from core.dispatch.discord import DiscordChannel
 from core.errors import ConfigError
-from core.render import render
 from core.supervisor import Supervisor
 from tests.fakes.discord_bot import MANAGER, TOKEN, DiscordBotWorld
 from tests.fakes.records import COSMOS, discord_destination, make_notification
@@ -76,7 +75,7 @@ async def test_the_same_client_runs_again_after_a_stop(tmp_path: Path) -> None:
         assert "1 subscription" in listed.content
         notification = make_notification("acc_a", ("dst_dc",))
         destination = discord_destination("dst_dc", "acc_a", channel_id=777)
-        result = await channel.deliver(notification, destination, render(notification, COSMOS))
+        result = await channel.deliver(notification, destination, COSMOS)
         assert result.ok and [m.channel_id for m in world.discord.messages] == [777]
 
 

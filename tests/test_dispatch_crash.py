@@ -59,7 +59,7 @@ async def _start(path: Path) -> asyncio.subprocess.Process:
 
 async def test_sigkill_twenty_times_loses_nothing(tmp_path: Path) -> None:
     rng = random.Random(5)
-    async with WebhookReceiver(default=Reply(status=200, delay=0.01)) as receiver:
+    async with WebhookReceiver(default=Reply(status=200, delay=0.05)) as receiver:
         data = tmp_path / "db"
         secrets, ids = _seed(data, receiver)
         kills = 0

@@ -43,7 +43,7 @@ async def channel(rest: HTTPClient):
 async def _send(channel: DiscordChannel, notification=None, **target: int | str):
     notification = notification or make_notification("acc_a", ("dst_dc",))
     destination = discord_destination("dst_dc", "acc_a", **target)
-    return await channel.deliver(notification, destination, render(notification, COSMOS))
+    return await channel.deliver(notification, destination, COSMOS)
 
 
 async def test_channel_message_is_an_embed(api: FakeDiscordApi, channel: DiscordChannel) -> None:

@@ -17,9 +17,9 @@ from core.dispatch.http import HttpClient
 from core.dispatch.service import DeliveryService
 from core.dispatch.webhook import WebhookChannel
 from core.errors import NotFoundError, ValidationError
-from core.models import Destination, Notification
+from core.models import Chain, Destination, Notification
 from core.outbox import Outbox
-from core.render import Rendered
+from core.render import Rendered, render
 from core.repositories import Repositories
 from core.store import WriteBatch, open_store
 from core.timeutil import utcnow
@@ -221,8 +221,8 @@ async def test_five_days_of_failures_disable_the_destination(
         kind = "telegram"
         sent: list[Rendered] = []
 
-        async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered):
-            self.sent.append(rendered)
+        async def deliver(self, notification: Notification, destination: Destination, chain: Chain | None):
+            self.sent.append(render(notification, chain))
             return DeliveryResult(ok=True, status=200)
 
     chats = Chats()
@@ -257,7 +257,7 @@ class SlowChannel:
         self.peak_total = 0
         self.done = 0
 
-    async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered):
+    async def deliver(self, notification: Notification, destination: Destination, chain: Chain | None):
         self.running[destination.id] = self.running.get(destination.id, 0) + 1
         self.peak[destination.id] = max(self.peak.get(destination.id, 0), self.running[destination.id])
         self.peak_total = max(self.peak_total, sum(self.running.values()))

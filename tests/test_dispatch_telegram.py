@@ -36,7 +36,7 @@ async def bot(api: FakeTelegramApi):
 async def _send(channel: TelegramChannel, chat_id: int, notification=None):
     notification = notification or make_notification("acc_a", ("dst_tg",))
     destination = telegram_destination("dst_tg", "acc_a", chat_id)
-    return await channel.deliver(notification, destination, render(notification, COSMOS))
+    return await channel.deliver(notification, destination, COSMOS)
 
 
 def _balanced(html_text: str) -> bool:

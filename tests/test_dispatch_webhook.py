@@ -19,7 +19,6 @@ from core.dispatch.http import HttpClient
 from core.dispatch.payload import notification_payload
 from core.dispatch.signing import new_webhook_secret, rotate_secret, webhook_headers
 from core.dispatch.webhook import WebhookChannel, parse_retry_after
-from core.render import render
 from core.timeutil import utcnow
 from tests.fakes.records import COSMOS, T0, FakeClock, make_notification, webhook_destination
 from tests.fakes.webhook_receiver import Received, Reply, WebhookReceiver
@@ -43,7 +42,7 @@ async def receiver():
 
 async def _deliver(channel: WebhookChannel, destination, notification=None):
     notification = notification or make_notification("acc_a", (destination.id,))
-    return await channel.deliver(notification, destination, render(notification, COSMOS))
+    return await channel.deliver(notification, destination, COSMOS)
 
 
 async def test_delivery_verifies_with_the_reference_library(receiver: WebhookReceiver) -> None:

@@ -133,6 +133,7 @@ class NewBlockSubscription:
             await ws.send(msgspec.json.encode(request).decode())
             confirmed = False
             closed = asyncio.ensure_future(self._closed.wait())
+            recv: asyncio.Future[Any] | None = None
             try:
                 while True:
                     recv = asyncio.ensure_future(ws.recv())
@@ -158,3 +159,9 @@ class NewBlockSubscription:
                         yield value.block.header.height
             finally:
                 closed.cancel()
+                if recv is not None and not recv.done():
+                    # Cancelled mid-wait (the watcher stopped): retrieve the read so its failure,
+                    # when the socket closes, is not reported as "never retrieved".
+                    recv.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await recv

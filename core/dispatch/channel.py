@@ -12,8 +12,7 @@ from typing import Protocol
 
 import msgspec
 
-from core.models import Destination, Notification
-from core.render import Rendered
+from core.models import Chain, Destination, Notification
 
 #: How much of an endpoint's answer is kept in the attempt log.
 ERROR_TEXT_LIMIT = 300
@@ -44,8 +43,11 @@ class Channel(Protocol):
     kind: str
 
     async def deliver(
-        self, notification: Notification, destination: Destination, rendered: Rendered
-    ) -> DeliveryResult: ...
+        self, notification: Notification, destination: Destination, chain: Chain | None
+    ) -> DeliveryResult:
+        """Deliver once. Channels that show text render it with `core.render.render(notification, chain)`;
+        a webhook needs only the stored summary, so nothing is rendered on its hot path."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -23,8 +23,8 @@ from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError
 from core.dispatch.webhook import parse_retry_after
 from core.errors import ValidationError
-from core.models import Destination, DiscordDestination, Notification
-from core.render import Rendered
+from core.models import Chain, Destination, DiscordDestination, Notification
+from core.render import Rendered, render
 from core.timeutil import utcnow
 
 # Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -105,10 +105,12 @@ class DiscordChannel:
         self._webhook_http = webhook_http
         self._dm_channels: dict[int, int] = {}
 
-    async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered) -> DeliveryResult:
+    async def deliver(
+        self, notification: Notification, destination: Destination, chain: Chain | None
+    ) -> DeliveryResult:
         if not isinstance(destination, DiscordDestination):
             raise TypeError(f"{destination.kind} destination given to the Discord channel")
-        embed = discord_embed(rendered)
+        embed = discord_embed(render(notification, chain))
         started = time.perf_counter()
         if destination.webhook_url:
             result = await self._post_webhook(destination.webhook_url, embed)

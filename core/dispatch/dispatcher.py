@@ -47,7 +47,7 @@ from core.models import (
     OutboxEntry,
 )
 from core.outbox import Outbox
-from core.render import SYSTEM_EVENT_PREFIX, SYSTEM_SUBSCRIPTION_ID, render
+from core.render import SYSTEM_EVENT_PREFIX, SYSTEM_SUBSCRIPTION_ID
 from core.repositories import Repositories
 from core.store.base import WriteBatch
 from core.timeutil import to_millis, utcnow
@@ -248,8 +248,7 @@ class Dispatcher:
             result = DeliveryResult(ok=False, error=f"no {destination.kind} channel is configured")
             return _Done(entry=entry, started_at=started_at, result=result)
         try:
-            rendered = render(notification, self.chains(notification.chain_id))
-            result = await channel.deliver(notification, destination, rendered)
+            result = await channel.deliver(notification, destination, self.chains(notification.chain_id))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

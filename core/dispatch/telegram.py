@@ -21,8 +21,8 @@ from telegram.warnings import PTBDeprecationWarning
 
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.ratelimit import RateLimiter
-from core.models import Destination, Notification, TelegramDestination
-from core.render import Field, Rendered
+from core.models import Chain, Destination, Notification, TelegramDestination
+from core.render import Field, Rendered, render
 
 MESSAGE_LIMIT = 4096
 
@@ -104,7 +104,9 @@ class TelegramChannel:
         self.bot = bot
         self.limiter = limiter or RateLimiter(per_key_interval=1.0, global_rate=30.0)
 
-    async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered) -> DeliveryResult:
+    async def deliver(
+        self, notification: Notification, destination: Destination, chain: Chain | None
+    ) -> DeliveryResult:
         if not isinstance(destination, TelegramDestination):
             raise TypeError(f"{destination.kind} destination given to the Telegram channel")
         started = time.perf_counter()
@@ -112,7 +114,7 @@ class TelegramChannel:
         def result(**kwargs: object) -> DeliveryResult:
             return DeliveryResult(latency_ms=(time.perf_counter() - started) * 1000, **kwargs)  # type: ignore[arg-type]
 
-        for text in format_telegram(rendered):
+        for text in format_telegram(render(notification, chain)):
             await self.limiter.acquire(destination.chat_id)
             try:
                 await self.bot.send_message(

@@ -21,8 +21,8 @@ from core.dispatch.http import HttpClient, HttpError, HttpResponse
 from core.dispatch.payload import notification_payload, test_payload
 from core.dispatch.signing import webhook_headers
 from core.errors import ValidationError
-from core.models import Destination, Notification, WebhookDestination
-from core.render import Rendered
+from core.models import Chain, Destination, Notification, WebhookDestination
+from core.render import render
 from core.timeutil import utcnow
 
 
@@ -64,10 +64,12 @@ class WebhookChannel:
         self.client = client
         self.clock = clock
 
-    async def deliver(self, notification: Notification, destination: Destination, rendered: Rendered) -> DeliveryResult:
+    async def deliver(
+        self, notification: Notification, destination: Destination, chain: Chain | None
+    ) -> DeliveryResult:
         if not isinstance(destination, WebhookDestination):
             raise TypeError(f"{destination.kind} destination given to the webhook channel")
-        body = notification_payload(notification, rendered.summary)
+        body = notification_payload(notification, notification.summary or render(notification, chain).summary)
         return await self._post(destination, notification.id, body)
 
     async def send_test_event(self, destination: WebhookDestination) -> TestEventResult:

@@ -55,7 +55,7 @@ def has_coin(value: str, denom: str, minimum: int) -> bool:
 class MinAmountFilter(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """At least `amount` base units of `denom` in one value under any of `keys`.
 
-    Mirrors `core.models.AmountFilter`. Every coin of a multi-coin value is checked.
+    Every coin of a multi-coin value is checked.
     """
 
     denom: str
@@ -117,9 +117,7 @@ class TransferFilter(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
 
 
 def as_post_filter(obj: Any) -> PostFilter | None:
-    """Accept a post-filter, None, or anything shaped like `core.models.AmountFilter`."""
+    """A post-filter or None; anything else is a programming error."""
     if obj is None or isinstance(obj, PostFilter):
         return obj
-    if all(hasattr(obj, a) for a in ("denom", "amount", "keys")):
-        return MinAmountFilter(denom=obj.denom, amount=int(obj.amount), keys=tuple(obj.keys))
     raise TypeError(f"not a post-filter: {obj!r}")

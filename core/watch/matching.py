@@ -33,7 +33,7 @@ class SubscriptionMatcher:
             self.remove(sub.id)
             return
         index = self._indexes.setdefault(sub.chain_id, SubscriptionIndex())
-        index.update(sub.id, sub.queries, sub.min_amount)
+        index.update(sub.id, sub.queries, sub.post_filter)
         self._subscriptions[sub.id] = sub
 
     def remove(self, subscription_id: str) -> None:
@@ -42,7 +42,7 @@ class SubscriptionMatcher:
             self._indexes[old.chain_id].remove(subscription_id)
 
     def match(self, chain_id: str, events_map: Mapping[str, Sequence[str]]) -> list[Subscription]:
-        """Subscriptions of `chain_id` that fire on this scope (query and min-amount filter), in id order."""
+        """Subscriptions of `chain_id` that fire on this scope (queries, then post-filter), in id order."""
         index = self._indexes.get(chain_id)
         if index is None:
             return []

@@ -16,6 +16,7 @@ from core.models import (
     TelegramDestination,
     WebhookDestination,
 )
+from core.render import summarize
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -63,6 +64,7 @@ def make_notification(
     events: tuple[Event, ...] | None = None,
     created_at: datetime = T0,
 ) -> Notification:
+    events = events if events is not None else transfer_events()
     return Notification(
         id=notification_id(COSMOS.id, height, f"tx:{index}", subscription_id),
         owner_id=owner_id,
@@ -74,8 +76,9 @@ def make_notification(
         tx_hash=f"{height:08X}{index:056X}",
         tx_index=index,
         tx_code=0,
-        events=events if events is not None else transfer_events(),
+        events=events,
         destination_ids=destination_ids,
+        summary=summarize(events, COSMOS, tx_code=0),  # as the watcher stores it
         created_at=created_at,
     )
 
