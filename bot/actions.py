@@ -31,7 +31,7 @@ from core.models import Account, Chain, Destination, Notification, Subscription
 from core.query.addresses import validate_address
 from core.query.presets import PRESETS, ParamSpec, Preset, PresetResult, PresetSpec, get_preset
 from core.render import short_address
-from core.services import ChainInfo, Services, UnavailableError
+from core.services import ChainInfo, Services
 
 Platform = Literal["telegram", "discord"]
 
@@ -102,7 +102,8 @@ class ChatActions:
 
     def __init__(self, services: Services, *, send_sample: SampleSender | None = None) -> None:
         self._services = services
-        self._send_sample = send_sample
+        # `/test` goes through the outbox like any notification (see DeliveryService.send_sample).
+        self._send_sample = send_sample or services.delivery.send_sample
 
     # -- who is acting ---------------------------------------------------------------------------
     @staticmethod
@@ -341,8 +342,6 @@ class ChatActions:
     async def test(self, ctx: ChatContext) -> str:
         """Queue a sample notification to this chat through the outbox; returns its id."""
         self.require_admin(ctx)
-        if self._send_sample is None:
-            raise UnavailableError("test notifications are not available in this process")
         reg = self.register(ctx)
         if not reg.destination.enabled:
             raise ValidationError(f"notifications to this chat are disabled: {reg.destination.disabled_reason}")

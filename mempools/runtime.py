@@ -17,7 +17,6 @@ import uvicorn
 
 from api.app import create_app
 from bot.discord import DiscordFrontDoor
-from bot.sample import OutboxSampleSender
 from bot.telegram import TelegramFrontDoor
 from core.chain.blocks import DecodedBlock
 from core.chain.pool import EndpointPool
@@ -125,9 +124,8 @@ class Runtime:
             fetch_block=self.fetch_block,
             tester=webhooks.send_test_event,
         )
-        send_sample = OutboxSampleSender(self.repos, self.outbox)
-        self.telegram = TelegramFrontDoor.from_config(config.telegram, self.services, store, send_sample=send_sample)
-        self.discord = DiscordFrontDoor(config.discord, self.services, send_sample=send_sample)
+        self.telegram = TelegramFrontDoor.from_config(config.telegram, self.services, store)
+        self.discord = DiscordFrontDoor(config.discord, self.services)
         channels: dict[str, Channel] = {
             "webhook": webhooks,
             "discord": DiscordChannel(self.discord.client if self.discord.enabled else None, webhook_http=self.http),

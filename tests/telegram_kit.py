@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.sample import OutboxSampleSender
 from bot.telegram import TelegramFrontDoor
 from core.config import Config, Secret, TelegramConfig
 from tests.apikit import Env
@@ -52,7 +51,7 @@ class BotRig:
         tg = TelegramConfig(token=Secret(self.api.token), api_url=f"http://127.0.0.1:{self.api.port}")
         options = {"poll_timeout": 0.5, **self.options}
         return TelegramFrontDoor(
-            tg, self.env.services, self.env.store, send_sample=OutboxSampleSender(self.env.repos, self.env.outbox),
+            tg, self.env.services, self.env.store,
             **options,
         )  # fmt: skip
 

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot.actions import ChainChoiceRequired, ChatActions, ChatContext, PermissionDeniedError
-from bot.sample import OutboxSampleSender
 from core.config import ChainConfig, Denom
+from core.dispatch.service import DeliveryService
 from core.errors import NotFoundError, ValidationError
 from core.models import DiscordDestination, TelegramDestination
 from core.query.errors import QuerySyntaxError
-from core.services import UnavailableError
 from core.timeutil import utcnow
 from tests.apikit import ALICE, BOB, CHAIN, OTHER_CHAIN, Env, make_config, seed_notifications
 
@@ -41,7 +40,7 @@ def env(tmp_path: Path):
 
 @pytest.fixture
 def actions(env: Env) -> ChatActions:
-    return ChatActions(env.services, send_sample=OutboxSampleSender(env.repos, env.outbox))
+    return ChatActions(env.services, send_sample=DeliveryService(env.repos, env.outbox).send_sample)
 
 
 def test_register_creates_account_identity_and_chat_destination_once(env: Env, actions: ChatActions) -> None:
@@ -228,5 +227,3 @@ async def test_test_queues_a_sample_notification_through_the_outbox(env: Env, ac
     assert shown.subscription_name == "Mempools: test notification"
     with pytest.raises(PermissionDeniedError):
         await actions.test(group(1, admin=False))
-    with pytest.raises(UnavailableError):
-        await ChatActions(env.services).test(ALICE_TG)

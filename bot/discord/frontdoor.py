@@ -71,7 +71,7 @@ class DiscordFrontDoor:
         actions: ChatActions | None = None,
         guild_ready_timeout: float = GUILD_READY_TIMEOUT,
     ) -> None:
-        """`send_sample` makes `/mempools test` work (`bot.sample.OutboxSampleSender`); `actions`
+        """`send_sample` overrides how `/mempools test` queues its sample (default: DeliveryService); `actions`
         replaces the default `ChatActions(services, send_sample=send_sample)` (tests, or a shared one).
         `guild_ready_timeout`: how long discord.py waits for the servers' data after READY."""
         self._config = config

@@ -2,8 +2,7 @@
 
 Wiring (composition root):
 
-    door = TelegramFrontDoor.from_config(config.telegram, services, store,
-                                         send_sample=OutboxSampleSender(repos, outbox))
+    door = TelegramFrontDoor.from_config(config.telegram, services, store)
     if door is not None:
         channels["telegram"] = TelegramChannel(door.bot)   # notifications share the bot
         supervisor.start("telegram", door.run, stop)

@@ -34,23 +34,20 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from core.chain.blocks import Attribute, Event
 from core.dispatch.channel import Channel, DeliveryResult, clip
-from core.ids import notification_id as derive_notification_id
+from core.dispatch.notices import queue_notice
 from core.models import (
     Chain,
     DeadLetter,
     DeliveryAttempt,
     DeliveryOutcome,
     Destination,
-    Notification,
     OutboxEntry,
 )
 from core.outbox import Outbox
-from core.render import SYSTEM_EVENT_PREFIX, SYSTEM_SUBSCRIPTION_ID
 from core.repositories import Repositories
 from core.store.base import WriteBatch
-from core.timeutil import to_millis, utcnow
+from core.timeutil import utcnow
 
 log = logging.getLogger("mempools.dispatch")
 
@@ -397,38 +394,16 @@ class Dispatcher:
             f'Your {disabled.kind} destination "{disabled.name}" was disabled: {reason}. '
             "Fix it and enable it again; undelivered notifications are in your dead letters."
         )
-        notice = Notification(
-            id=derive_notification_id(
-                "mempools", 0, f"disabled:{disabled.id}:{to_millis(now)}", SYSTEM_SUBSCRIPTION_ID
-            ),
-            owner_id=disabled.owner_id,
-            subscription_id=SYSTEM_SUBSCRIPTION_ID,
-            subscription_name="Mempools: destination disabled",
-            chain_id="mempools",
-            height=0,
-            time=now,
-            tx_hash=None,
-            tx_index=None,
-            tx_code=None,
-            events=(
-                Event(
-                    type=SYSTEM_EVENT_PREFIX + "destination_disabled",
-                    attributes=(
-                        Attribute(key="message", value=message),
-                        Attribute(key="destination_id", value=disabled.id),
-                        Attribute(key="destination", value=disabled.name),
-                        Attribute(key="reason", value=reason),
-                    ),
-                ),
-            ),
-            destination_ids=(target.id,),
-            summary=clip(message, 280),
-            created_at=now,
-        )
-        if not self.repos.notifications.add(notice, batch):
-            return False
-        self.outbox.enqueue(
-            [OutboxEntry(notification_id=notice.id, destination_id=target.id, owner_id=target.owner_id, due_at=now)],
+        notice = queue_notice(
+            self.repos,
+            self.outbox,
             batch,
+            owner_id=disabled.owner_id,
+            destination_id=target.id,
+            kind="destination_disabled",
+            title="Mempools: destination disabled",
+            message=message,
+            now=now,
+            attributes=(("destination_id", disabled.id), ("destination", disabled.name), ("reason", reason)),
         )
-        return True
+        return notice is not None

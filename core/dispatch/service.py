@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from core.dispatch.notices import queue_notice
 from core.errors import NotFoundError, ValidationError
 from core.models import DeadLetter, DeliveryAttempt, Destination, Notification, OutboxEntry
 from core.outbox import Outbox
@@ -16,6 +17,9 @@ from core.repositories import Repositories
 from core.store.base import WriteBatch
 from core.store.collection import Page
 from core.timeutil import utcnow
+
+SAMPLE_TITLE = "Mempools: test notification"
+SAMPLE_MESSAGE = "This is a test notification. Notifications for this chat work."
 
 
 class DeliveryService:
@@ -35,6 +39,32 @@ class DeliveryService:
         if destination is None or destination.owner_id != owner_id:
             raise NotFoundError(f"destination {destination_id} not found")
         return destination
+
+    async def send_sample(self, owner_id: str, destination: Destination) -> str:
+        """`/test` in the bots: a sample notice to `destination`, queued like any notification,
+        so it tests the whole path (formatting, rate limits, a blocked bot disabling the chat).
+        Returns the notice's id; it shows in the history."""
+        if destination.owner_id != owner_id:
+            raise NotFoundError(f"destination {destination.id} not found")
+        now = self.clock()
+        batch = WriteBatch()
+        notice = queue_notice(
+            self.repos,
+            self.outbox,
+            batch,
+            owner_id=owner_id,
+            destination_id=destination.id,
+            kind="test",
+            title=SAMPLE_TITLE,
+            message=SAMPLE_MESSAGE,
+            now=now,
+            attributes=(("destination", destination.name),),
+        )
+        if notice is None:
+            raise ValidationError("a test notification was just sent; try again in a moment")
+        self.repos.store.write(batch)
+        self.outbox.notify()
+        return notice.id
 
     def dead_letters(self, owner_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[DeadLetter]:
         """The owner's dead letters, newest first."""

@@ -51,6 +51,7 @@ class Services:
     subscriptions: SubscriptionService
     history: HistoryService
     queries: QueryService
+    delivery: DeliveryService
 
     @classmethod
     def build(
@@ -77,6 +78,7 @@ class Services:
             tester=tester,
             clock=clock,
         )
+        delivery = DeliveryService(repos, outbox, clock=clock)
         return cls(
             accounts=AccountService(repos, matcher, passwords=passwords, clock=clock),
             chains=chains,
@@ -89,6 +91,7 @@ class Services:
                 max_per_account=config.quotas.subscriptions_per_account,
                 clock=clock,
             ),
-            history=HistoryService(repos, DeliveryService(repos, outbox, clock=clock), chain_ids=chains.ids),
+            history=HistoryService(repos, delivery, chain_ids=chains.ids),
             queries=QueryService(chains, fetch_block),
+            delivery=delivery,
         )

@@ -14,8 +14,8 @@ from typing import Any
 import discord
 
 from bot.discord import DiscordFrontDoor
-from bot.sample import OutboxSampleSender
 from core.config import ChainConfig, Config, Denom, DiscordConfig, Secret
+from core.dispatch.service import DeliveryService
 from core.outbox import Outbox
 from core.repositories import Repositories
 from core.services import Services
@@ -87,7 +87,7 @@ class DiscordBotWorld:
         self.front_door = DiscordFrontDoor(
             self.config.discord,
             self.services,
-            send_sample=OutboxSampleSender(self.repos, self.outbox),
+            send_sample=DeliveryService(self.repos, self.outbox).send_sample,
             guild_ready_timeout=0.05,
         )
         if self._token is not None:
