@@ -69,3 +69,14 @@ class MempoolsProcess:
             self.proc.kill()
         self.proc.wait(10)
         self._reader.join(5)
+
+
+def write_devnet_config(path: Path, data: Path, rpc: str, chain_id: str, *, extra: str = "") -> Path:
+    """A config for `mempools serve` watching one devnet chain from height 1, API on a free port."""
+    path.write_text(
+        f'[api]\nport = 0\n[store]\npath = "{data}"\n{extra}'
+        f'[[chains]]\nid = "{chain_id}"\nname = "Devnet"\nrpc = ["{rpc}"]\n'
+        'bech32_prefix = "cosmos"\nstart_height = 1\n'
+        '[[chains.denoms]]\nbase = "uatom"\ndisplay = "ATOM"\nexponent = 6\n'
+    )
+    return path

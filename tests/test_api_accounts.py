@@ -24,12 +24,6 @@ def env(tmp_path: Path, clock: MovableClock):
     e.close()
 
 
-@pytest.fixture
-async def client(env: Env):
-    async with api_client(env.app) as c:
-        yield c
-
-
 async def test_register_login_me_logout(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/accounts", json={"email": "Alice@Example.com", "password": PASSWORD})
     assert r.status_code == 201

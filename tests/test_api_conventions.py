@@ -5,27 +5,13 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.apikit import CHAIN, Env, api_client, seed_notifications, signup
+from tests.apikit import CHAIN, Env, seed_notifications, signup
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def env(tmp_path: Path):
-    e = Env(tmp_path)
-    yield e
-    e.close()
-
-
-@pytest.fixture
-async def client(env: Env):
-    async with api_client(env.app) as c:
-        yield c
 
 
 @pytest.fixture

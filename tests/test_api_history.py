@@ -4,28 +4,13 @@ redelivery, dead letters and gaps."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 
 from core.models import DeadLetter, DeliveryAttempt, Gap
-from tests.apikit import CHAIN, OTHER_CHAIN, Env, api_client, seed_notifications, signup
+from tests.apikit import CHAIN, OTHER_CHAIN, Env, seed_notifications, signup
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def env(tmp_path: Path):
-    e = Env(tmp_path)
-    yield e
-    e.close()
-
-
-@pytest.fixture
-async def client(env: Env):
-    async with api_client(env.app) as c:
-        yield c
 
 
 async def _pages(client: httpx.AsyncClient, h: dict[str, str], query: str = "", limit: int = 40) -> list[str]:

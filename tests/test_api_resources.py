@@ -45,12 +45,6 @@ def env(tmp_path: Path, http_client: HttpClient):
     e.close()
 
 
-@pytest.fixture
-async def client(env: Env):
-    async with api_client(env.app) as c:
-        yield c
-
-
 async def test_chains_show_progress(client: httpx.AsyncClient) -> None:
     chains = {c["id"]: c for c in (await client.get("/v1/chains")).json()}
     assert chains[CHAIN] == {

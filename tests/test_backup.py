@@ -13,7 +13,7 @@ from core.devnet.chain import ChainConfig as DevnetConfig
 from core.devnet.chain import DevnetChain
 from core.repositories import Repositories
 from core.store import open_store
-from tests.processes import ROOT, MempoolsProcess
+from tests.processes import ROOT, MempoolsProcess, write_devnet_config
 from tests.test_watcher import CHAIN_ID, expected_notifications
 from tests.test_watcher_crash import _seed_store
 
@@ -28,12 +28,7 @@ def _mempools(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _config(tmp_path: Path, name: str, data: Path, rpc: str) -> Path:
-    path = tmp_path / name
-    path.write_text(
-        f'[api]\nport = 0\n[store]\npath = "{data}"\n'
-        f'[[chains]]\nid = "{CHAIN_ID}"\nname = "Devnet"\nrpc = ["{rpc}"]\nbech32_prefix = "cosmos"\nstart_height = 1\n'
-    )
-    return path
+    return write_devnet_config(tmp_path / name, data, rpc, CHAIN_ID)
 
 
 def test_backup_under_load_restores_to_a_working_instance(tmp_path: Path) -> None:

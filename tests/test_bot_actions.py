@@ -32,13 +32,6 @@ def guild_channel(user_id: int, *, admin: bool, channel: int = 900) -> ChatConte
 
 
 @pytest.fixture
-def env(tmp_path: Path):
-    e = Env(tmp_path)
-    yield e
-    e.close()
-
-
-@pytest.fixture
 def actions(env: Env) -> ChatActions:
     return ChatActions(env.services, send_sample=DeliveryService(env.repos, env.outbox).send_sample)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -12,13 +11,6 @@ from core.models import DeadLetter, DeliveryAttempt, Gap
 from tests.apikit import CHAIN, OTHER_CHAIN, Env, seed_notifications
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def env(tmp_path: Path):
-    e = Env(tmp_path)
-    yield e
-    e.close()
 
 
 def _all_pages(env: Env, owner: str, **filters: object) -> list[str]:

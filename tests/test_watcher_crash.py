@@ -14,7 +14,7 @@ from core.models import WebhookDestination
 from core.repositories import Repositories
 from core.store import open_store
 from core.timeutil import utcnow
-from tests.processes import MempoolsProcess
+from tests.processes import MempoolsProcess, write_devnet_config
 from tests.test_watcher import CHAIN_ID, _subscriptions, expected_notifications
 
 HISTORY = 1500
@@ -71,12 +71,7 @@ def test_kill_9_during_catch_up_skips_and_duplicates_nothing(tmp_path: Path) -> 
             DevnetConfig(chain_id=CHAIN_ID, block_time=0, history=HISTORY, txs_per_block=TXS, seed=SEED)
         )
         subs = _seed_store(data, reference)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f'[api]\nport = 0\n[store]\npath = "{data}"\n'
-            f'[[chains]]\nid = "{CHAIN_ID}"\nname = "Devnet"\nrpc = ["{rpc}"]\n'
-            'bech32_prefix = "cosmos"\nstart_height = 1\n'
-        )
+        config = write_devnet_config(tmp_path / "config.toml", data, rpc, CHAIN_ID)
         rng = random.Random(5)
         cursors: list[int] = []
         kills = 0
