@@ -139,6 +139,7 @@ class Runtime:
             self.repos, config.history, probes={chain_id: pool.refresh for chain_id, pool in self.pools.items()}
         )
         self.supervisor = Supervisor()
+        self.api_port: int | None = None  # known once `run` has bound the socket
         self.control = ControlServer(socket_path(config.store.path), {"backup": self._backup})
         self.api = create_app(
             readiness=self.readiness, services=self.services, api_config=config.api, metrics=self.metrics.render
@@ -190,6 +191,7 @@ class Runtime:
             uvicorn.Config(self.api, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=3)
         )
         host, port = sock.getsockname()[:2]
+        self.api_port = port
         api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         await self.control.start()
         log.info("mempools serving the API on http://%s:%s", host, port)

@@ -49,14 +49,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chain-id", default="devnet-1")
     p.add_argument("--prefix", default="cosmos", help="bech32 prefix of addresses")
     p.add_argument("--denom", default="uatom")
-    p.add_argument("--block-time", type=_non_negative_float, default=1.0,
-                   help="seconds per block; 0 = blocks only via /devnet/advance or --on-demand")
+    p.add_argument(
+        "--block-time",
+        type=_non_negative_float,
+        default=1.0,
+        help="seconds per block; 0 = blocks only via /devnet/advance or --on-demand",
+    )
     p.add_argument("--txs-per-block", type=_non_negative_int, default=5)
     p.add_argument("--history", type=_non_negative_int, default=0, help="blocks available at start")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--on-demand", action="store_true", help="every /status call makes one new block")
-    p.add_argument("--replay", action="append", default=[], metavar="FILE[@HEIGHT]",
-                   help="serve a recorded /block_results JSON at HEIGHT (default: the next height)")
+    p.add_argument(
+        "--replay",
+        action="append",
+        default=[],
+        metavar="FILE[@HEIGHT]",
+        help="serve a recorded /block_results JSON at HEIGHT (default: the next height)",
+    )
     faults = p.add_argument_group("faults")
     faults.add_argument("--latency-ms", type=_non_negative_float, default=0.0)
     faults.add_argument("--error-rate", type=_rate, default=0.0, help="fraction answered 503")
