@@ -99,6 +99,8 @@ class ChainConfig(_Section):
     denoms: list[Denom] = []
     # How far behind the tip a watcher may be and still count as ready.
     lag_budget_blocks: int = 20
+    # How long a watcher may go without any answer from the chain's endpoints and still count as ready.
+    stall_seconds: float = 120.0
 
     def to_chain(self) -> Chain:
         """The chain as the rest of the system sees it (no endpoints, no watcher settings)."""
@@ -307,6 +309,8 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{where}.start_height: must be 0 (chain tip) or a positive height")
         if chain.lag_budget_blocks < 1:
             raise ConfigError(f"{where}.lag_budget_blocks: must be at least 1")
+        if chain.stall_seconds <= 0:
+            raise ConfigError(f"{where}.stall_seconds: must be positive")
         for j, denom in enumerate(chain.denoms):
             if not 0 <= denom.exponent <= 30:
                 raise ConfigError(f"{where}.denoms[{j}].exponent: must be between 0 and 30")

@@ -43,5 +43,6 @@ def setup_logging(config: LoggingConfig) -> None:
     # httpx logs every request at INFO; that is noise at our volumes.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # job bookkeeping at INFO
     # discord.py warns at start that voice support (PyNaCl, davey) is missing; we send no voice.
     logging.getLogger("discord.client").setLevel(logging.ERROR)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -165,10 +166,15 @@ class Runtime:
     def readiness(self) -> Readiness:
         checks = {"store": "open"}
         ready = True
+        now = time.monotonic()
         for chain_config in self.config.chains:
             stats = self.watchers[chain_config.id].stats
+            silent = now - stats.last_contact_monotonic
             if stats.tip == 0:
                 checks[f"chain:{chain_config.id}"] = "no endpoint answered yet"
+                ready = False
+            elif silent > chain_config.stall_seconds:
+                checks[f"chain:{chain_config.id}"] = f"stalled: no answer from its endpoints for {silent:.0f} s"
                 ready = False
             elif stats.lag > chain_config.lag_budget_blocks:
                 checks[f"chain:{chain_config.id}"] = (

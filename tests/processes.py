@@ -71,12 +71,16 @@ class MempoolsProcess:
         self._reader.join(5)
 
 
-def write_devnet_config(path: Path, data: Path, rpc: str, chain_id: str, *, extra: str = "") -> Path:
-    """A config for `mempools serve` watching one devnet chain from height 1, API on a free port."""
+def write_devnet_config(
+    path: Path, data: Path, rpc: str, chain_id: str, *, extra: str = "", chain_extra: str = ""
+) -> Path:
+    """A config for `mempools serve` watching one devnet chain from height 1, API on a free port.
+
+    `extra` adds top-level tables; `chain_extra` adds keys to the chain's table."""
     path.write_text(
         f'[api]\nport = 0\n[store]\npath = "{data}"\n{extra}'
         f'[[chains]]\nid = "{chain_id}"\nname = "Devnet"\nrpc = ["{rpc}"]\n'
-        'bech32_prefix = "cosmos"\nstart_height = 1\n'
+        f'bech32_prefix = "cosmos"\nstart_height = 1\n{chain_extra}'
         '[[chains.denoms]]\nbase = "uatom"\ndisplay = "ATOM"\nexponent = 6\n'
     )
     return path

@@ -24,7 +24,7 @@ from typing import Protocol
 import msgspec
 
 from core.chain.blocks import DecodedBlock
-from core.chain.errors import HeightNotAvailable, RpcError
+from core.chain.errors import HeightNotAvailable, RpcError, RpcUnavailable
 from core.incidents import IncidentLog
 from core.models import ChainCursor
 from core.repositories import Repositories
@@ -56,6 +56,7 @@ class WatcherStats(msgspec.Struct):
     gaps: int = 0
     errors: int = 0
     last_commit_monotonic: float = 0.0
+    last_contact_monotonic: float = 0.0  # the last answer from any endpoint (tip or block)
     started_height: int = 0
 
     @property
@@ -226,6 +227,7 @@ class ChainWatcher:
                 continue
             self._incidents.resolved(key)
             self._fetch_times.append(time.perf_counter() - started)
+            self.stats.last_contact_monotonic = time.monotonic()
             return block
 
     # -- the tip ------------------------------------------------------------------------------
@@ -233,11 +235,22 @@ class ChainWatcher:
         key = f"{self.chain_id}:status"
         try:
             latest = await self.source.latest_height()
+        except RpcUnavailable as exc:
+            self.stats.errors += 1
+            self._incidents.failure(
+                key,
+                "%s: no RPC endpoint can be reached; is this machine online, are [[chains]] rpc URLs right? "
+                "Retrying until one answers. (%s)",
+                self.chain_id,
+                exc,
+            )
+            return False
         except RpcError as exc:
             self.stats.errors += 1
             self._incidents.failure(key, "%s: cannot read the chain tip: %s (retrying)", self.chain_id, exc)
             return False
         self._incidents.resolved(key)
+        self.stats.last_contact_monotonic = time.monotonic()
         # A node going backwards (a lagging fail-over) never moves the tip we know down.
         self.stats.tip = max(self.stats.tip, latest)
         return True
