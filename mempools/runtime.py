@@ -125,7 +125,7 @@ class Runtime:
             fetch_block=self.fetch_block,
             tester=webhooks.send_test_event,
         )
-        self.telegram = TelegramFrontDoor.from_config(config.telegram, self.services, store)
+        self.telegram = TelegramFrontDoor.from_config(config.telegram, self.services)
         self.discord = DiscordFrontDoor(config.discord, self.services)
         channels: dict[str, Channel] = {
             "webhook": webhooks,

@@ -51,7 +51,7 @@ class BotRig:
         tg = TelegramConfig(token=Secret(self.api.token), api_url=f"http://127.0.0.1:{self.api.port}")
         options = {"poll_timeout": 0.5, **self.options}
         return TelegramFrontDoor(
-            tg, self.env.services, self.env.store,
+            tg, self.env.services,
             **options,
         )  # fmt: skip
 

@@ -170,6 +170,6 @@ async def test_the_same_front_door_runs_again_after_a_stop(rig: BotRig) -> None:
 async def test_without_a_token_the_bot_is_off(tmp_path: Path) -> None:
     env = Env(tmp_path)
     try:
-        assert TelegramFrontDoor.from_config(TelegramConfig(), env.services, env.store) is None
+        assert TelegramFrontDoor.from_config(TelegramConfig(), env.services) is None
     finally:
         env.close()

@@ -2,7 +2,7 @@
 
 Wiring (composition root):
 
-    door = TelegramFrontDoor.from_config(config.telegram, services, store)
+    door = TelegramFrontDoor.from_config(config.telegram, services)
     if door is not None:
         channels["telegram"] = TelegramChannel(door.bot)   # notifications share the bot
         supervisor.start("telegram", door.run, stop)

@@ -1,4 +1,5 @@
-"""Guided conversations (`/subscribe`, the chain question of `/watch`) stored in the KV store.
+"""Guided conversations (`/subscribe`, the chain question of `/watch`), kept by the core's
+ConversationService.
 
 A flow is one small record per (chat, user), written after every step, so a restart of the
 process continues exactly where the user was. Each flow has a random `nonce` that its buttons
@@ -16,8 +17,7 @@ from typing import Literal
 import msgspec
 
 from core.services.clock import Clock, utcnow
-from core.store.base import KVStore
-from core.store.collection import Collection
+from core.services.conversations import ConversationService
 
 FlowKind = Literal["subscribe", "watch"]
 FlowStep = Literal["chain", "preset", "param", "name", "confirm", "choose_chain"]
@@ -51,8 +51,10 @@ class FlowExpiredError(Exception):
 class FlowStore:
     """At most one live flow per (chat, user); starting a new one replaces the old."""
 
-    def __init__(self, store: KVStore, *, ttl: timedelta = FLOW_TTL, clock: Clock = utcnow) -> None:
-        self._flows: Collection[Flow] = Collection(store, "tgflow", Flow, lambda f: _key(f.chat_id, f.user_id))
+    def __init__(self, conversations: ConversationService, *, ttl: timedelta = FLOW_TTL, clock: Clock = utcnow) -> None:
+        self._conversations = conversations
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder(Flow)
         self.ttl = ttl
         self._clock = clock
 
@@ -66,27 +68,27 @@ class FlowStore:
             updated_at=self._clock(),
             **fields,  # type: ignore[arg-type]
         )
-        self._flows.put(flow)
+        self._conversations.save(_key(chat_id, user_id), self._encoder.encode(flow))
         return flow
 
     def get(self, chat_id: int, user_id: int) -> Flow | None:
         """The live flow, None if there is none; FlowExpiredError (and removal) if it expired."""
-        flow = self._flows.get(*_key(chat_id, user_id))
-        if flow is None:
+        state = self._conversations.load(_key(chat_id, user_id))
+        if state is None:
             return None
+        flow = self._decoder.decode(state.data)
         if self._clock() - flow.updated_at > self.ttl:
-            self._flows.delete(*_key(chat_id, user_id))
+            self._conversations.end(_key(chat_id, user_id))
             raise FlowExpiredError(flow)
         return flow
 
     def save(self, flow: Flow) -> None:
         flow.updated_at = self._clock()
-        self._flows.put(flow)
+        self._conversations.save(_key(flow.chat_id, flow.user_id), self._encoder.encode(flow))
 
     def end(self, chat_id: int, user_id: int) -> bool:
-        return self._flows.delete(*_key(chat_id, user_id)) is not None
+        return self._conversations.end(_key(chat_id, user_id))
 
 
-def _key(chat_id: int, user_id: int) -> tuple[str, str]:
-    """Group chat ids are negative, and integer key parts are unsigned: ids are keyed as text."""
-    return str(chat_id), str(user_id)
+def _key(chat_id: int, user_id: int) -> str:
+    return f"telegram:{chat_id}:{user_id}"

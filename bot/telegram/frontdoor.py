@@ -34,7 +34,6 @@ from core.config import TelegramConfig
 from core.errors import ConfigError, MempoolsError
 from core.services import Services
 from core.services.clock import Clock, utcnow
-from core.store.base import KVStore
 
 log = logging.getLogger("mempools.bot.telegram")
 
@@ -48,7 +47,6 @@ class TelegramFrontDoor:
         self,
         config: TelegramConfig,
         services: Services,
-        store: KVStore,
         *,
         send_sample: SampleSender | None = None,
         poll_timeout: float = 10.0,
@@ -76,7 +74,7 @@ class TelegramFrontDoor:
         signer = CallbackSigner(token)
         self.kit = Toolkit(
             actions=ChatActions(services, send_sample=send_sample),
-            flows=FlowStore(store, ttl=flow_ttl, clock=clock),
+            flows=FlowStore(services.conversations, ttl=flow_ttl, clock=clock),
             keyboards=Keyboards(signer),
             signer=signer,
             replier=Replier(self.app.bot, max_wait=max_reply_wait),
@@ -89,13 +87,11 @@ class TelegramFrontDoor:
         self._running = False
 
     @classmethod
-    def from_config(
-        cls, config: TelegramConfig, services: Services, store: KVStore, **options: object
-    ) -> TelegramFrontDoor | None:
+    def from_config(cls, config: TelegramConfig, services: Services, **options: object) -> TelegramFrontDoor | None:
         """The front door, or None when no token is configured (the bot is simply off)."""
         if config.token is None or not config.token.get():
             return None
-        return cls(config, services, store, **options)  # type: ignore[arg-type]
+        return cls(config, services, **options)  # type: ignore[arg-type]
 
     @property
     def bot(self) -> telegram.Bot:

@@ -15,6 +15,7 @@ from core.repositories import Repositories
 from core.services.accounts import AccountService
 from core.services.chains import ChainInfo, ChainService, StatsProvider
 from core.services.clock import Clock, utcnow
+from core.services.conversations import ConversationService
 from core.services.destinations import DestinationService, UrlCheck, WebhookTester
 from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
 from core.services.history import HistoryService, NotificationDetail
@@ -52,6 +53,7 @@ class Services:
     history: HistoryService
     queries: QueryService
     delivery: DeliveryService
+    conversations: ConversationService
 
     @classmethod
     def build(
@@ -94,4 +96,5 @@ class Services:
             history=HistoryService(repos, delivery, chain_ids=chains.ids),
             queries=QueryService(chains, fetch_block),
             delivery=delivery,
+            conversations=ConversationService(repos.store, clock=clock),
         )
