@@ -183,6 +183,9 @@ class Runtime:
                 ready = False
             else:
                 checks[f"chain:{chain_config.id}"] = f"at {stats.cursor}, {stats.lag} behind"
+        for part in self.supervisor.parts.values():
+            if part.status == "restarting":  # reported, but only the watchers decide readiness
+                checks[part.name] = f"restarting after {part.restarts} failures (last: {part.last_error})"
         return Readiness(ready=ready, checks=checks)
 
     async def run(self, stop: asyncio.Event) -> None:
