@@ -84,3 +84,26 @@ def write_devnet_config(
         '[[chains.denoms]]\nbase = "uatom"\ndisplay = "ATOM"\nexponent = 6\n'
     )
     return path
+
+
+class DevnetProcess(MempoolsProcess):
+    """`mempools devnet` with a fixed history and seed, made at once (block time 0), on a free port.
+
+    `reference()` is the same chain in-process, to compute what a correct watcher must produce.
+    """
+
+    def __init__(self, chain_id: str, *, history: int, seed: int, txs_per_block: int) -> None:
+        super().__init__(
+            "devnet", "--port", "0", "--block-time", "0", "--history", str(history), "--seed", str(seed),
+            "--txs-per-block", str(txs_per_block), "--chain-id", chain_id,
+        )  # fmt: skip
+        self.config = (chain_id, history, seed, txs_per_block)
+
+    def url(self, timeout: float = 30) -> str:
+        return self.wait_for(r"serving (http://\S+)", timeout).group(1)
+
+    def reference(self):  # -> core.devnet.chain.DevnetChain
+        from core.devnet.chain import ChainConfig, DevnetChain
+
+        chain_id, history, seed, txs = self.config
+        return DevnetChain(ChainConfig(chain_id=chain_id, block_time=0, history=history, txs_per_block=txs, seed=seed))

@@ -8,7 +8,8 @@ inline button of a message the bot sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,15 @@ class BotRig:
 
     def close(self) -> None:
         self.env.close()
+
+
+@contextlib.asynccontextmanager
+async def running_rig(path: Path, api: FakeTelegramApi, **kwargs: Any) -> AsyncIterator[BotRig]:
+    """A started BotRig, stopped and closed afterwards (the body of every `rig` fixture)."""
+    rig = BotRig(path, api, **kwargs)
+    await rig.door.start()
+    try:
+        yield rig
+    finally:
+        await rig.door.stop()
+        rig.close()

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from core.devnet.chain import ChainConfig as DevnetConfig
-from core.devnet.chain import DevnetChain
 from core.repositories import Repositories
 from core.store import open_store
-from tests.processes import ROOT, MempoolsProcess, write_devnet_config
+from tests.processes import ROOT, DevnetProcess, MempoolsProcess, write_devnet_config
 from tests.test_watcher import CHAIN_ID, expected_notifications
 from tests.test_watcher_crash import _seed_store
 
@@ -32,26 +30,10 @@ def _config(tmp_path: Path, name: str, data: Path, rpc: str) -> Path:
 
 
 def test_backup_under_load_restores_to_a_working_instance(tmp_path: Path) -> None:
-    devnet = MempoolsProcess(
-        "devnet",
-        "--port",
-        "0",
-        "--block-time",
-        "0",
-        "--history",
-        str(HISTORY),
-        "--seed",
-        str(SEED),
-        "--txs-per-block",
-        "4",
-        "--chain-id",
-        CHAIN_ID,
-    )
+    devnet = DevnetProcess(CHAIN_ID, history=HISTORY, seed=SEED, txs_per_block=4)
     try:
-        rpc = devnet.wait_for(r"serving (http://\S+)").group(1)
-        reference = DevnetChain(
-            DevnetConfig(chain_id=CHAIN_ID, block_time=0, history=HISTORY, txs_per_block=4, seed=SEED)
-        )
+        rpc = devnet.url()
+        reference = devnet.reference()
         data = tmp_path / "data"
         subs = _seed_store(data, reference)
         config = _config(tmp_path, "a.toml", data, rpc)

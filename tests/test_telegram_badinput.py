@@ -9,7 +9,7 @@ import pytest
 
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig
+from tests.telegram_kit import BotRig, running_rig
 
 
 @pytest.fixture
@@ -20,13 +20,8 @@ async def api() -> AsyncIterator[FakeTelegramApi]:
 
 @pytest.fixture
 async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
-    r = BotRig(tmp_path, api)
-    await r.door.start()
-    try:
+    async with running_rig(tmp_path, api) as r:
         yield r
-    finally:
-        await r.door.stop()
-        r.close()
 
 
 @pytest.mark.parametrize(

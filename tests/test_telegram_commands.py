@@ -17,7 +17,7 @@ from core.dispatch.telegram import TelegramChannel
 from core.timeutil import utcnow
 from tests.apikit import BOB, Env, seed_notifications
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, button, buttons
+from tests.telegram_kit import BotRig, button, buttons, running_rig
 
 
 @pytest.fixture
@@ -28,13 +28,8 @@ async def api() -> AsyncIterator[FakeTelegramApi]:
 
 @pytest.fixture
 async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
-    r = BotRig(tmp_path, api)
-    await r.door.start()
-    try:
+    async with running_rig(tmp_path, api) as r:
         yield r
-    finally:
-        await r.door.stop()
-        r.close()
 
 
 async def test_start_registers_and_explains(rig: BotRig, api: FakeTelegramApi) -> None:

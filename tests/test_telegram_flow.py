@@ -10,7 +10,7 @@ import pytest
 
 from tests.apikit import BOB, MovableClock
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, button
+from tests.telegram_kit import BotRig, button, running_rig
 
 
 @pytest.fixture
@@ -26,13 +26,8 @@ async def clock() -> MovableClock:
 
 @pytest.fixture
 async def rig(tmp_path: Path, api: FakeTelegramApi, clock: MovableClock) -> AsyncIterator[BotRig]:
-    r = BotRig(tmp_path, api, clock=clock)
-    await r.door.start()
-    try:
+    async with running_rig(tmp_path, api, clock=clock) as r:
         yield r
-    finally:
-        await r.door.stop()
-        r.close()
 
 
 async def test_guided_flow_survives_a_restart_mid_flow(rig: BotRig, api: FakeTelegramApi) -> None:

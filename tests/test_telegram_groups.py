@@ -10,7 +10,7 @@ import pytest
 from bot.telegram.callbacks import CallbackSigner
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, button
+from tests.telegram_kit import BotRig, button, running_rig
 
 GROUP = -1001234
 ADMIN, MEMBER = 7, 8
@@ -25,13 +25,8 @@ async def api() -> AsyncIterator[FakeTelegramApi]:
 
 @pytest.fixture
 async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
-    r = BotRig(tmp_path, api, admin_ttl=0.0)
-    await r.door.start()
-    try:
+    async with running_rig(tmp_path, api, admin_ttl=0.0) as r:
         yield r
-    finally:
-        await r.door.stop()
-        r.close()
 
 
 async def test_group_subscriptions_deliver_to_the_group_and_only_admins_change_them(

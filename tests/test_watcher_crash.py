@@ -8,13 +8,12 @@ from pathlib import Path
 
 import httpx
 
-from core.devnet.chain import ChainConfig as DevnetConfig
 from core.devnet.chain import DevnetChain
 from core.models import WebhookDestination
 from core.repositories import Repositories
 from core.store import open_store
 from core.timeutil import utcnow
-from tests.processes import MempoolsProcess, write_devnet_config
+from tests.processes import DevnetProcess, MempoolsProcess, write_devnet_config
 from tests.test_watcher import CHAIN_ID, _subscriptions, expected_notifications
 
 HISTORY = 1500
@@ -49,27 +48,11 @@ def _cursor(path: Path) -> int:
 
 
 def test_kill_9_during_catch_up_skips_and_duplicates_nothing(tmp_path: Path) -> None:
-    devnet = MempoolsProcess(
-        "devnet",
-        "--port",
-        "0",
-        "--block-time",
-        "0",
-        "--history",
-        str(HISTORY),
-        "--seed",
-        str(SEED),
-        "--txs-per-block",
-        str(TXS),
-        "--chain-id",
-        CHAIN_ID,
-    )
+    devnet = DevnetProcess(CHAIN_ID, history=HISTORY, seed=SEED, txs_per_block=TXS)
     try:
-        rpc = devnet.wait_for(r"serving (http://\S+)").group(1)
+        rpc = devnet.url()
         data = tmp_path / "data"
-        reference = DevnetChain(
-            DevnetConfig(chain_id=CHAIN_ID, block_time=0, history=HISTORY, txs_per_block=TXS, seed=SEED)
-        )
+        reference = devnet.reference()
         subs = _seed_store(data, reference)
         config = write_devnet_config(tmp_path / "config.toml", data, rpc, CHAIN_ID)
         rng = random.Random(5)
