@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import time
@@ -88,6 +89,9 @@ class Runtime:
         self.matcher = SubscriptionMatcher()
         for chain_id in self.chains:
             self.matcher.load(self.repos.subscriptions.of_chain(chain_id))
+        # The subscription index is large and long-lived: keep the collector from re-walking it
+        # (a full collection over 100k subscriptions costs ~170 ms; docs/PERFORMANCE.md).
+        gc.freeze()
         self.progress = progress or CatchUpProgress()
         self.pools: dict[str, EndpointPool] = {}
         self.watchers: dict[str, ChainWatcher] = {}
