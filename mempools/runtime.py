@@ -217,7 +217,7 @@ class Runtime:
             self.supervisor.start("discord", self.discord.run, intake)
         delivery = Supervisor()
         delivery.start("dispatcher", self._dispatch, stop)
-        scheduler = build_scheduler(self.maintenance)
+        scheduler = build_scheduler(self.maintenance, extra={"sweep_sessions": (self._sweep_sessions, 3600.0)})
         scheduler.start()
         try:
             stopper = asyncio.create_task(stop.wait())
@@ -239,6 +239,9 @@ class Runtime:
             sock.close()
             self.store.close()
             log.info("mempools stopped")
+
+    async def _sweep_sessions(self) -> None:
+        self.services.accounts.sweep_expired()  # a coroutine, so APScheduler runs it on the loop
 
     async def _dispatch(self, stop: asyncio.Event) -> None:
         await self.dispatcher.run(stop, drain_deadline_s=DRAIN_DEADLINE)

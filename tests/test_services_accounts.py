@@ -156,3 +156,22 @@ async def test_link_codes_expire_and_are_replaced(env: Env, clock: MovableClock)
     clock.advance(timedelta(minutes=11))
     with pytest.raises(ValidationError, match="expired"):
         accounts.redeem_link_code(new.code, "telegram", "1")
+
+
+async def test_expired_sessions_and_link_codes_are_swept(tmp_path: Path) -> None:
+    clock = MovableClock()
+    env = Env(tmp_path, clock=clock)
+    try:
+        account = await env.services.accounts.register("sweep@example.com", "correct horse battery")
+        _, live_token = env.services.accounts.create_session(account.id)
+        code = env.services.accounts.create_link_code(account.id)
+        assert env.services.accounts.sweep_expired() == 0
+        clock.advance(timedelta(days=30))
+        assert env.services.accounts.sweep_expired() == 2
+        with pytest.raises(AuthenticationError):
+            env.services.accounts.session_account(live_token)
+        with pytest.raises(ValidationError):
+            env.services.accounts.redeem_link_code(code.code, "telegram", "42")
+        assert env.services.accounts.sweep_expired() == 0
+    finally:
+        env.close()

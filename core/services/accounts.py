@@ -231,6 +231,19 @@ class AccountService:
         return key
 
     # -- linking identities -----------------------------------------------------------------------
+    def sweep_expired(self, limit: int = 1000) -> int:
+        """Delete expired sessions and link codes (a scheduled job): presented ones are refused anyway,
+        this keeps the tables from growing with abandoned logins."""
+        now = self._clock()
+        removed = 0
+        for session in self._sessions.expired(now, limit):
+            self._sessions.delete(session.id)
+            removed += 1
+        for code in self._links.expired(now, limit):
+            self._links.delete(code.code)
+            removed += 1
+        return removed
+
     def create_link_code(self, account_id: str) -> LinkCode:
         """A fresh one-time code; earlier unused codes of the account stop working."""
         now = self._clock()

@@ -12,6 +12,7 @@ import msgspec
 
 from core.store.base import KVStore
 from core.store.collection import Collection, Index
+from core.timeutil import to_millis
 
 
 class Session(msgspec.Struct, kw_only=True):
@@ -34,15 +35,33 @@ class LinkCode(msgspec.Struct, kw_only=True):
 
 class SessionRepository(Collection[Session]):
     def __init__(self, store: KVStore) -> None:
-        super().__init__(store, "ses", Session, lambda s: (s.id,), [Index("account", lambda s: [(s.account_id,)])])
+        super().__init__(
+            store,
+            "ses",
+            Session,
+            lambda s: (s.id,),
+            [Index("account", lambda s: [(s.account_id,)]), Index("expires", lambda s: [(to_millis(s.expires_at),)])],
+        )
 
     def of_account(self, account_id: str) -> list[Session]:
         return [s for _, s in self.scan_index("account", account_id)]
 
+    def expired(self, now: datetime, limit: int) -> list[Session]:
+        return [s for _, s in self.scan_index("expires", stop=(to_millis(now),), limit=limit)]
+
 
 class LinkCodeRepository(Collection[LinkCode]):
     def __init__(self, store: KVStore) -> None:
-        super().__init__(store, "lnk", LinkCode, lambda c: (c.code,), [Index("account", lambda c: [(c.account_id,)])])
+        super().__init__(
+            store,
+            "lnk",
+            LinkCode,
+            lambda c: (c.code,),
+            [Index("account", lambda c: [(c.account_id,)]), Index("expires", lambda c: [(to_millis(c.expires_at),)])],
+        )
 
     def of_account(self, account_id: str) -> list[LinkCode]:
         return [c for _, c in self.scan_index("account", account_id)]
+
+    def expired(self, now: datetime, limit: int) -> list[LinkCode]:
+        return [c for _, c in self.scan_index("expires", stop=(to_millis(now),), limit=limit)]
