@@ -132,6 +132,32 @@ async def test_blocked_bot_disables_the_destination(tmp_path: Path, api: FakeTel
     store.close()
 
 
+async def test_a_group_that_became_a_supergroup_is_followed(
+    tmp_path: Path, api: FakeTelegramApi, bot: telegram.Bot
+) -> None:
+    store = open_store(tmp_path / "db")
+    repos, outbox = Repositories(store), Outbox(store)
+    repos.destinations.put(telegram_destination("dst_tg", "acc_a", -42))
+    notification = make_notification("acc_a", ("dst_tg",))
+    batch = WriteBatch()
+    repos.notifications.add(notification, batch)
+    clock = FakeClock()
+    outbox.enqueue([entry_for(notification, "dst_tg", clock())], batch)
+    store.write(batch)
+    api.fail_next(
+        "sendMessage", status=400, description="Bad Request: group chat was upgraded to a supergroup chat",
+        chat_id=-42, migrate_to_chat_id=-100_042,
+    )  # fmt: skip
+    dispatcher = Dispatcher(outbox, repos, {"telegram": TelegramChannel(bot)}, {COSMOS.id: COSMOS}.get, clock=clock)
+    await dispatcher.pump()
+    destination = repos.destinations.get("dst_tg")
+    assert destination is not None and destination.enabled and destination.chat_id == -100_042
+    assert [m.chat_id for m in api.sent] == [-100_042]
+    assert [a.outcome for a in repos.attempts.of_notification(notification.id)] == ["delivered"]
+    assert [d.id for d in repos.destinations.for_target("telegram", "-100042")] == ["dst_tg"]
+    store.close()
+
+
 async def test_fake_serves_what_an_application_needs(api: FakeTelegramApi, bot: telegram.Bot) -> None:
     me = await bot.get_me()
     assert me.username == "mempools_test_bot"

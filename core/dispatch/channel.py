@@ -35,6 +35,9 @@ class DeliveryResult(msgspec.Struct, kw_only=True):
     disable_reason: str | None = None
     latency_ms: float | None = None
     response_body: str | None = None
+    # Fields of the destination to change from now on (a Telegram group that became a supergroup
+    # has a new chat id): the dispatcher stores them with the attempt.
+    destination_update: dict[str, int] | None = None
 
 
 class Channel(Protocol):

@@ -325,6 +325,10 @@ class Dispatcher:
             self.outbox.complete(entry, batch)
             return False
         destination = self._destination(entry.destination_id, destinations)
+        if destination is not None and result.destination_update:
+            destination = msgspec.structs.replace(destination, **result.destination_update)
+            destinations[destination.id] = destination
+            log.info("destination %s moved: %s", destination.id, result.destination_update)
         if result.ok:
             self.delivered += 1
             attempt("delivered", None)

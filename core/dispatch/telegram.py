@@ -114,25 +114,31 @@ class TelegramChannel:
         def result(**kwargs: object) -> DeliveryResult:
             return DeliveryResult(latency_ms=(time.perf_counter() - started) * 1000, **kwargs)  # type: ignore[arg-type]
 
+        chat_id = destination.chat_id
+        moved: dict[str, int] | None = None
         for text in format_telegram(render(notification, chain)):
-            await self.limiter.acquire(destination.chat_id)
+            await self.limiter.acquire(chat_id)
             try:
-                await self.bot.send_message(
-                    chat_id=destination.chat_id,
-                    text=text,
-                    parse_mode="HTML",
-                    link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
-                )
+                try:
+                    await self._send(chat_id, text)
+                except ChatMigrated as exc:
+                    # The group became a supergroup: same chat, new id. Follow it, keep it from now on.
+                    chat_id = int(exc.new_chat_id)
+                    moved = {"chat_id": chat_id}
+                    await self._send(chat_id, text)
             except RetryAfter as exc:
                 wait = _retry_seconds(exc)
-                self.limiter.penalize(destination.chat_id, wait)
-                return result(ok=False, status=429, error=clip(f"Telegram flood control: {exc}"), retry_after=wait)
+                self.limiter.penalize(chat_id, wait)
+                return result(
+                    ok=False,
+                    status=429,
+                    error=clip(f"Telegram flood control: {exc}"),
+                    retry_after=wait,
+                    destination_update=moved,
+                )
             except Forbidden as exc:
                 reason = f"Telegram refused: {exc.message}"
                 return result(ok=False, status=403, error=clip(reason), permanent=True, disable_reason=clip(reason))
-            except ChatMigrated as exc:
-                reason = f"the group became a supergroup (new chat id {exc.new_chat_id}); add it again"
-                return result(ok=False, status=400, error=reason, permanent=True, disable_reason=reason)
             except BadRequest as exc:
                 gone = "chat not found" in exc.message.lower()
                 reason = f"Telegram refused: {exc.message}"
@@ -140,10 +146,18 @@ class TelegramChannel:
                     ok=False, status=400, error=clip(reason), permanent=True, disable_reason=reason if gone else None
                 )
             except NetworkError as exc:
-                return result(ok=False, error=clip(f"Telegram unreachable: {exc.message}"))
+                return result(ok=False, error=clip(f"Telegram unreachable: {exc.message}"), destination_update=moved)
             except TelegramError as exc:
-                return result(ok=False, error=clip(f"Telegram error: {exc.message}"))
-        return result(ok=True, status=200)
+                return result(ok=False, error=clip(f"Telegram error: {exc.message}"), destination_update=moved)
+        return result(ok=True, status=200, destination_update=moved)
+
+    async def _send(self, chat_id: int, text: str) -> None:
+        await self.bot.send_message(
+            chat_id=chat_id,
+            text=text,
+            parse_mode="HTML",
+            link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
+        )
 
     async def close(self) -> None:
         """The Bot is owned by whoever passed it (the bot front door shuts it down)."""

@@ -51,6 +51,7 @@ class _Failure(msgspec.Struct, kw_only=True):
     retry_after: int | None
     chat_id: int | None
     times: int
+    migrate_to_chat_id: int | None = None
 
 
 def _decode_value(raw: str) -> Any:
@@ -93,8 +94,11 @@ class FakeTelegramApi:
         retry_after: int | None = None,
         chat_id: int | None = None,
         times: int = 1,
+        migrate_to_chat_id: int | None = None,
     ) -> None:
-        """The next `times` calls of `method` (for `chat_id` if given) fail with `status`."""
+        """The next `times` calls of `method` (for `chat_id` if given) fail with `status`.
+
+        `migrate_to_chat_id`: answer as Telegram does for a group that became a supergroup."""
         if description is None:
             description = {
                 429: f"Too Many Requests: retry after {retry_after}",
@@ -104,7 +108,7 @@ class FakeTelegramApi:
         self._failures.append(
             _Failure(
                 method=method, status=status, description=description, retry_after=retry_after,
-                chat_id=chat_id, times=times,
+                chat_id=chat_id, times=times, migrate_to_chat_id=migrate_to_chat_id,
             )
         )  # fmt: skip
 
@@ -225,6 +229,8 @@ class FakeTelegramApi:
             body: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}
             if failure.retry_after is not None:
                 body["parameters"] = {"retry_after": failure.retry_after}
+            if failure.migrate_to_chat_id is not None:
+                body["parameters"] = {"migrate_to_chat_id": failure.migrate_to_chat_id}
             return web.json_response(body, status=failure.status)
         if method == "getMe":
             return self._ok(
