@@ -170,6 +170,7 @@ class Notification(msgspec.Struct, kw_only=True):
     events: tuple[Event, ...]
     destination_ids: tuple[str, ...]
     summary: str = ""
+    focus: str | None = None  # the address the subscription watches, if any (wording: "sent by ...")
     created_at: datetime
 
 

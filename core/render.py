@@ -155,16 +155,21 @@ def _transfers(events: Sequence[Event], chain: Chain | None) -> list[dict[str, s
     return kept or transfers
 
 
-def _story_transfer(events: Sequence[Event], chain: Chain | None) -> _Story | None:
+def _story_transfer(events: Sequence[Event], chain: Chain | None, focus: str | None = None) -> _Story | None:
     transfers = _transfers(events, chain)
     if not transfers:
         return None
+    if focus:  # the address the subscription watches: tell its transfer, from its side
+        transfers.sort(key=lambda t: focus not in (t.get("sender"), t.get("recipient")))
     first = transfers[0]
     amount = format_amount(first["amount"], chain)
     recipient, sender = first.get("recipient", ""), first.get("sender", "")
-    headline = f"{amount} received by {short_address(recipient)}" if recipient else f"{amount} transferred"
-    if sender:
-        headline += f" from {short_address(sender)}"
+    if focus and sender == focus and recipient:
+        headline = f"{amount} sent by {short_address(sender)} to {short_address(recipient)}"
+    else:
+        headline = f"{amount} received by {short_address(recipient)}" if recipient else f"{amount} transferred"
+        if sender:
+            headline += f" from {short_address(sender)}"
     if len(transfers) > 1:
         headline += f" (+{len(transfers) - 1} more transfer{'s' if len(transfers) > 2 else ''})"
     fields = [Field(name="Amount", value=amount)]
@@ -295,9 +300,9 @@ def _story_generic(events: Sequence[Event], chain: Chain | None) -> _Story:
 _STORIES = (_story_system, _story_governance, _story_validator, _story_wasm, _story_transfer)
 
 
-def _story(events: Sequence[Event], chain: Chain | None) -> _Story:
+def _story(events: Sequence[Event], chain: Chain | None, focus: str | None = None) -> _Story:
     for teller in _STORIES:
-        story = teller(events, chain)
+        story = _story_transfer(events, chain, focus) if teller is _story_transfer else teller(events, chain)
         if story is not None:
             return story
     return _story_generic(events, chain)
@@ -307,9 +312,14 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def summarize(events: Iterable[Event], chain: Chain | None, *, tx_code: int | None = None) -> str:
-    """One plain sentence for `Notification.summary` ("1.5 ATOM received by cosmos1…")."""
-    headline = _story(tuple(events), chain).headline
+def summarize(
+    events: Iterable[Event], chain: Chain | None, *, tx_code: int | None = None, focus: str | None = None
+) -> str:
+    """One plain sentence for `Notification.summary` ("1.5 ATOM received by cosmos1…").
+
+    `focus` is the address the subscription watches, when it watches one: its transfer is told
+    first, from its side ("1.5 ATOM sent by <focus> to …")."""
+    headline = _story(tuple(events), chain, focus).headline
     if tx_code:
         headline = f"Failed tx (code {tx_code}): {headline}"
     return _clip(headline, _MAX_SUMMARY)
@@ -318,7 +328,7 @@ def summarize(events: Iterable[Event], chain: Chain | None, *, tx_code: int | No
 def render(notification: Notification, chain: Chain | None) -> Rendered:
     """Everything a channel needs to show `notification`; `chain` None if it is not configured."""
     system = notification.subscription_id == SYSTEM_SUBSCRIPTION_ID
-    story = _story(notification.events, chain)
+    story = _story(notification.events, chain, notification.focus)
     headline = story.headline
     if notification.tx_code:
         headline = f"Failed tx (code {notification.tx_code}): {headline}"

@@ -36,6 +36,18 @@ def test_transfer_wording_skips_the_fee() -> None:
     assert summarize(events, COSMOS) == "1.5 ATOM received by cosmos1xv9t…xxe5 from cosmos1qypq…v7xu"
 
 
+def test_transfer_wording_takes_the_watched_address_side() -> None:
+    carol = "cosmos1carolcarolcarolcarolcarolcarol0000"
+    events = (*transfer_events("2000000uatom", carol, BOB), *transfer_events("1500000uatom", BOB, ALICE))
+    # Without a focus: the first transfer, as received.
+    assert summarize(events, COSMOS).startswith("2 ATOM received by cosmos1caro")
+    # Watching ALICE: her transfer, told from her side.
+    expected = "1.5 ATOM sent by cosmos1qypq…v7xu to cosmos1xv9t…xxe5 (+1 more transfer)"
+    assert summarize(events, COSMOS, focus=ALICE) == expected
+    # Watching BOB, who receives from ALICE and sends to carol: his first transfer (as sender) first.
+    assert summarize(events, COSMOS, focus=BOB).startswith("2 ATOM sent by cosmos1xv9t…xxe5 to cosmos1caro")
+
+
 def test_governance_validator_and_contract_wording() -> None:
     passed = (ev("active_proposal", proposal_id="42", proposal_result="proposal_passed"),)
     assert summarize(passed, COSMOS) == "Proposal #42 passed"

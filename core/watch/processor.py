@@ -101,6 +101,8 @@ class BlockProcessor:
         self, block: DecodedBlock, block_time: datetime, scope: Scope, sub: Subscription, now: datetime
     ) -> Notification:
         scope_key = "block" if scope.index is None else f"tx:{scope.index}"
+        params = sub.params or {}
+        focus = params.get("address") or params.get("signer") or params.get("sender")
         return Notification(
             id=notification_id(self.chain.id, block.height, scope_key, sub.id),
             owner_id=sub.owner_id,
@@ -114,6 +116,7 @@ class BlockProcessor:
             tx_code=scope.code,
             events=scope.events,
             destination_ids=tuple(sub.destination_ids),
-            summary=summarize(scope.events, self.chain, tx_code=scope.code),
+            summary=summarize(scope.events, self.chain, tx_code=scope.code, focus=focus),
+            focus=focus,
             created_at=now,
         )
