@@ -27,6 +27,7 @@ from core.devnet.chain import DevnetChain
 from core.devnet.server import DevnetServer
 from core.dispatch.signing import sign
 from core.store import open_store
+from core.web import serve_app
 from mempools.runtime import Runtime
 
 DEMO_CHAIN = "devnet-1"
@@ -51,11 +52,7 @@ class WebhookReceiver:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/hook", self._hook)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_app(app)
         self.url = f"http://127.0.0.1:{port}/hook"
 
     async def stop(self) -> None:

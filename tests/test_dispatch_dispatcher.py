@@ -134,9 +134,9 @@ async def test_retry_schedule_then_dead_letter_then_redeliver(
     assert world.outbox.get(notification.id, "dst_1") is None
     outcomes = [a.outcome for a in world.repos.attempts.of_notification(notification.id)]
     assert outcomes == ["failed"] * 7 + ["dead_letter"]
-    dead = world.service.dead_letters("acc_a").items
+    dead = world.repos.dead_letters.page_of_owner("acc_a", limit=50).items
     assert [(d.notification_id, d.attempts, d.last_error) for d in dead] == [(notification.id, 8, "HTTP 500: down")]
-    assert world.service.dead_letters("acc_b").items == []
+    assert world.repos.dead_letters.page_of_owner("acc_b", limit=50).items == []
 
     # Only the owner can redeliver; then it goes out again with the same id and body.
     with pytest.raises(NotFoundError):
@@ -145,7 +145,9 @@ async def test_retry_schedule_then_dead_letter_then_redeliver(
         world.service.redeliver("acc_a", notification.id, "dst_someone_elses")
     receiver.default = Reply(status=204)
     entries = world.service.redeliver("acc_a", notification.id)
-    assert [e.destination_id for e in entries] == ["dst_1"] and world.service.dead_letters("acc_a").items == []
+    assert [e.destination_id for e in entries] == ["dst_1"] and world.repos.dead_letters.page_of_owner(
+        "acc_a", limit=50
+    ).items == []
     assert await dispatcher.pump() == 1
     first, last = receiver.received[0], receiver.received[-1]
     assert last.headers["webhook-id"] == first.headers["webhook-id"] == notification.id

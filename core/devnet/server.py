@@ -27,6 +27,7 @@ from core.chain.jsonrpc import INTERNAL_ERROR, above_tip_error, pruned_error
 from core.devnet.chain import DevnetChain
 from core.devnet.faults import Faults
 from core.errors import ValidationError
+from core.web import serve_app
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +107,9 @@ class DevnetServer:
 
     async def start(self) -> str:
         self._closing.clear()
-        self._runner = web.AppRunner(self.build_app(), handle_signals=False, access_log=None,
-                                     handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        if self.port == 0 and server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+        self._runner, self.port = await serve_app(
+            self.build_app(), self.host, self.port, shutdown_timeout=1.0, handler_cancellation=True
+        )
         self.chain.add_listener(self._on_new_block)
         if self.run_clock and self.chain.config.block_time > 0:
             self._clock_task = asyncio.create_task(self._clock(), name="devnet-clock")
@@ -220,19 +216,33 @@ class DevnetServer:
         try:
             height = int(str(raw).strip('"'))
         except ValueError:
-            raise _RpcFault({"code": -32602, "message": "Invalid params",
-                                "data": f"error converting http params to arguments: invalid height {raw!r}"}
-                               ) from None
+            raise _RpcFault(
+                {
+                    "code": -32602,
+                    "message": "Invalid params",
+                    "data": f"error converting http params to arguments: invalid height {raw!r}",
+                }
+            ) from None
         if height <= 0:
-            raise _RpcFault({"code": INTERNAL_ERROR, "message": "Internal error",
-                                "data": f"height must be greater than 0, but got {height}"})
+            raise _RpcFault(
+                {
+                    "code": INTERNAL_ERROR,
+                    "message": "Internal error",
+                    "data": f"height must be greater than 0, but got {height}",
+                }
+            )
         if height > tip:
             raise _RpcFault(above_tip_error(height, tip))
         if height < self.earliest:
             raise _RpcFault(pruned_error(height, self.earliest))
         if height in self.faults.missing_heights:
-            raise _RpcFault({"code": INTERNAL_ERROR, "message": "Internal error",
-                                "data": f"could not find results for height #{height}"})
+            raise _RpcFault(
+                {
+                    "code": INTERNAL_ERROR,
+                    "message": "Internal error",
+                    "data": f"could not find results for height #{height}",
+                }
+            )
         return height
 
     def _call(self, method: str, params: dict[str, Any]) -> bytes:
@@ -264,8 +274,9 @@ class DevnetServer:
             await asyncio.sleep(faults.latency_ms / 1000)
         action = faults.pick(self._rng)
         if action == "error":
-            return web.Response(status=503, content_type="text/html",
-                                text="<html><body><h1>503 Service Unavailable</h1></body></html>")
+            return web.Response(
+                status=503, content_type="text/html", text="<html><body><h1>503 Service Unavailable</h1></body></html>"
+            )
         if action == "timeout":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), faults.hang_seconds)
@@ -309,8 +320,9 @@ class DevnetServer:
             try:
                 req = msgspec.json.decode(raw)
             except msgspec.DecodeError:
-                return 200, self._error_envelope(b"null", {"code": -32700, "message": "Parse error",
-                                                           "data": "error unmarshaling request"})
+                return 200, self._error_envelope(
+                    b"null", {"code": -32700, "message": "Parse error", "data": "error unmarshaling request"}
+                )
             if isinstance(req, list):
                 return 200, b"[" + b",".join(self._one(r) for r in req) + b"]"
             return 200, self._one(req)
@@ -367,12 +379,18 @@ class DevnetServer:
         query = params.get("query", "") if isinstance(params, dict) else ""
         if method == "subscribe":
             if not _NEWBLOCK_QUERY.match(query):
-                return self._error_envelope(rpc_id, {
-                    "code": INTERNAL_ERROR, "message": "Internal error",
-                    "data": f"devnet supports only tm.event = 'NewBlock' subscriptions, got {query!r}"})
+                return self._error_envelope(
+                    rpc_id,
+                    {
+                        "code": INTERNAL_ERROR,
+                        "message": "Internal error",
+                        "data": f"devnet supports only tm.event = 'NewBlock' subscriptions, got {query!r}",
+                    },
+                )
             if query in client.subs:
-                return self._error_envelope(rpc_id, {"code": INTERNAL_ERROR, "message": "Internal error",
-                                                     "data": "already subscribed"})
+                return self._error_envelope(
+                    rpc_id, {"code": INTERNAL_ERROR, "message": "Internal error", "data": "already subscribed"}
+                )
             client.subs[query] = req.get("id")
             return self._envelope(rpc_id, b"{}")
         if method == "unsubscribe":

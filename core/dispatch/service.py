@@ -11,11 +11,10 @@ from datetime import datetime
 
 from core.dispatch.notices import queue_notice
 from core.errors import NotFoundError, ValidationError
-from core.models import DeadLetter, DeliveryAttempt, Destination, Notification, OutboxEntry
+from core.models import Destination, Notification, OutboxEntry
 from core.outbox import Outbox
 from core.repositories import Repositories
 from core.store.base import WriteBatch
-from core.store.collection import Page
 from core.timeutil import utcnow
 
 SAMPLE_TITLE = "Mempools: test notification"
@@ -65,15 +64,6 @@ class DeliveryService:
         self.repos.store.write(batch)
         self.outbox.notify()
         return notice.id
-
-    def dead_letters(self, owner_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[DeadLetter]:
-        """The owner's dead letters, newest first."""
-        return self.repos.dead_letters.page_of_owner(owner_id, limit=limit, cursor=cursor)
-
-    def attempts(self, owner_id: str, notification_id: str) -> list[DeliveryAttempt]:
-        """Every recorded attempt to deliver one of the owner's notifications."""
-        self._notification(owner_id, notification_id)
-        return self.repos.attempts.of_notification(notification_id)
 
     def redeliver(self, owner_id: str, notification_id: str, destination_id: str | None = None) -> list[OutboxEntry]:
         """Queue a notification again, with a fresh retry schedule, due now.

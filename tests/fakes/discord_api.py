@@ -28,6 +28,8 @@ import discord.http
 import msgspec
 from aiohttp import web
 
+from core.web import serve_app
+
 _USER = {"id": "100000000000000001", "username": "mempools", "discriminator": "0", "avatar": None, "bot": True,
          "global_name": "Mempools", "flags": 0}  # fmt: skip
 
@@ -166,12 +168,7 @@ class FakeDiscordApi:
     async def start(self) -> FakeDiscordApi:
         app = web.Application()
         self.add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        assert site._server is not None
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_app(app)
         return self
 
     async def stop(self) -> None:

@@ -35,6 +35,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from core.web import serve_app
+
 
 class SentMessage(msgspec.Struct, kw_only=True):
     chat_id: int | str
@@ -331,12 +333,7 @@ class FakeTelegramApi:
     async def start(self) -> FakeTelegramApi:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        assert site._server is not None
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_app(app)
         return self
 
     async def stop(self) -> None:

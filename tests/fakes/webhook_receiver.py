@@ -27,6 +27,8 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
+from core.web import serve_app
+
 
 class Reply(msgspec.Struct, kw_only=True):
     status: int = 200
@@ -109,17 +111,11 @@ class WebhookReceiver:
     async def start(self) -> WebhookReceiver:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
         context = None
         if self.tls:
             self._tmp = tempfile.TemporaryDirectory()
             context = self_signed_context(Path(self._tmp.name))
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_app(app, ssl_context=context)
         return self
 
     async def stop(self) -> None:
