@@ -62,11 +62,21 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_LiveCollector(watchers, outbox_depth))
+        self._delivery_counters: dict[tuple[str, str], Counter] = {}
+        self._latency_histograms: dict[str, Histogram] = {}
 
     def delivery(self, channel: str, outcome: str, latency_s: float | None) -> None:
-        self.deliveries.labels(channel, outcome).inc()
+        # Children looked up once per label set: `labels()` costs more than the increment, and
+        # this runs for every delivery.
+        counter = self._delivery_counters.get((channel, outcome))
+        if counter is None:
+            counter = self._delivery_counters[(channel, outcome)] = self.deliveries.labels(channel, outcome)
+        counter.inc()
         if latency_s is not None:
-            self.delivery_latency.labels(channel).observe(latency_s)
+            histogram = self._latency_histograms.get(channel)
+            if histogram is None:
+                histogram = self._latency_histograms[channel] = self.delivery_latency.labels(channel)
+            histogram.observe(latency_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

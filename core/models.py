@@ -195,9 +195,12 @@ class OutboxEntry(msgspec.Struct, kw_only=True):
     destination_id: str
     owner_id: str
     due_at: datetime
-    attempts: int = 0
+    attempts: int = 0  # made within this entry's retry schedule
     first_failure_at: datetime | None = None
     last_error: str | None = None
+    # Attempts logged for this notification and destination before this entry's schedule began:
+    # a redelivery continues the attempt log instead of numbering from 1 again.
+    attempts_before: int = 0
 
 
 class DeadLetter(msgspec.Struct, kw_only=True):

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import itertools
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 
-from core.models import DeadLetter, OutboxEntry
+from core.models import DeadLetter, Notification, OutboxEntry
 from core.repositories import DeadLetterRepository
 from core.store.base import KVStore, WriteBatch
 from core.store.collection import Collection
@@ -25,16 +27,35 @@ from core.store.keys import prefix
 from core.timeutil import from_millis, to_millis
 
 
-class Outbox:
-    """Durable queue in the KV store; what is due when is kept in memory, in a heap.
+class Pending:
+    """An outbox entry as the outbox holds it in memory, while it waits or is in flight.
 
-    The records (`obx` table) are the truth and survive crashes. Finding what is due is a heap
-    pop, not a store scan: scanning a RocksDB range right after deleting thousands of entries
-    walks their tombstones, which made the dispatcher's claim step its slowest part. The heap is
-    rebuilt from the records at start (and whenever it runs empty, so entries written by another
-    `Outbox` over the same store are found too), and every item is checked against its record
-    when popped: an item whose record is gone (delivered) or carries another due time
-    (rescheduled: a newer item stands for it) is dropped.
+    `key` is its record's key (built once); `notification` is the notification it delivers when
+    the producer handed it over with the entries, so the dispatcher need not read it back and
+    decode it. It is None after a reload or a reschedule: a retry reads the store, which keeps
+    memory bounded while an endpoint is down and a backlog builds up.
+    """
+
+    __slots__ = ("entry", "ident", "key", "notification")
+
+    def __init__(self, entry: OutboxEntry, key: bytes, notification: Notification | None = None) -> None:
+        self.entry = entry
+        self.ident = (entry.notification_id, entry.destination_id)
+        self.key = key
+        self.notification = notification
+
+
+class Outbox:
+    """Durable queue in the KV store, mirrored in memory: a map of the entries and a due-time heap.
+
+    The records (`obx` table) are the truth and survive crashes. The mirror changes through
+    `WriteBatch.on_commit`, i.e. exactly when the records it mirrors are written, so claiming a
+    due entry is a heap pop with no store read: scanning RocksDB for due entries walked the
+    tombstones of delivered ones, and reading each claimed record back was a third of the
+    dispatcher's bookkeeping. The mirror is rebuilt from the records at start (and whenever it
+    runs empty, so entries written by another `Outbox` over the same store are found too). A heap
+    item stands for its entry only while the map still holds that very `Pending`: a completed
+    entry is gone from the map, a rescheduled one was replaced by a newer `Pending`.
     """
 
     RELOAD_WHEN_EMPTY_EVERY = 1.0  # seconds
@@ -46,20 +67,31 @@ class Outbox:
         )
         self.dead_letters = DeadLetterRepository(store)
         self._wakeup = asyncio.Event()
-        self._heap: list[tuple[int, str, str]] = []
+        self._waiting: dict[tuple[str, str], Pending] = {}
+        self._heap: list[tuple[int, int, Pending]] = []
+        self._pushed = itertools.count()  # ties in due time go first-in, first-out
         self._loaded_at: float | None = None
 
     def reload(self) -> None:
-        """Forget what the heap knows and read it again from the records."""
+        """Forget what the mirror knows and read it again from the records."""
         self._load()
 
-    def release(self, entries: Iterable[OutboxEntry]) -> None:
+    def release(self, pending: Iterable[Pending]) -> None:
         """Give back entries taken by `due()` but never attempted (e.g. at shutdown)."""
-        for entry in entries:
-            heapq.heappush(self._heap, (to_millis(entry.due_at), entry.notification_id, entry.destination_id))
+        for item in pending:
+            if self._waiting.get(item.ident) is item:
+                self._push(item)
 
     def _load(self) -> None:
-        self._heap = [(to_millis(e.due_at), e.notification_id, e.destination_id) for e in self.entries.scan()]
+        record_key = self.entries.record_key
+        known, self._waiting = self._waiting, {}
+        for entry in self.entries.scan():
+            ident = (entry.notification_id, entry.destination_id)
+            item = known.get(ident)
+            if item is None or item.entry != entry:  # else keep it, with the notification it may hold
+                item = Pending(entry, record_key(*ident))
+            self._waiting[ident] = item
+        self._heap = [(to_millis(p.entry.due_at), next(self._pushed), p) for p in self._waiting.values()]
         heapq.heapify(self._heap)
         self._loaded_at = time.monotonic()
 
@@ -69,22 +101,42 @@ class Outbox:
         ):
             self._load()
 
+    def _push(self, item: Pending) -> None:
+        heapq.heappush(self._heap, (to_millis(item.entry.due_at), next(self._pushed), item))
+
+    def _stored(self, items: list[Pending]) -> None:
+        for item in items:
+            self._waiting[item.ident] = item
+            self._push(item)
+
+    def _forget(self, ident: tuple[str, str]) -> None:
+        self._waiting.pop(ident, None)
+
     # -- producer -----------------------------------------------------------------------------
-    def enqueue(self, entries: Iterable[OutboxEntry], batch: WriteBatch) -> int:
-        """Add entries to `batch`; call `notify()` once the batch is written."""
-        count = 0
+    def enqueue(
+        self, entries: Iterable[OutboxEntry], batch: WriteBatch, *, notification: Notification | None = None
+    ) -> int:
+        """Add entries to `batch` (they become due once it is written); call `notify()` after.
+
+        Pass `notification` when every entry delivers it (the usual case: one notification to
+        each of its destinations) to spare the dispatcher reading it back.
+        """
+        encode, record_key = self.entries.encode, self.entries.record_key
+        added: list[Pending] = []
         for entry in entries:
-            self.entries.put(entry, batch)
-            heapq.heappush(self._heap, (to_millis(entry.due_at), entry.notification_id, entry.destination_id))
-            count += 1
-        return count
+            item = Pending(entry, record_key(entry.notification_id, entry.destination_id), notification)
+            batch.put(item.key, encode(entry))  # no indexes on this table: nothing to read first
+            added.append(item)
+        if added:
+            batch.on_commit(partial(self._stored, added))
+        return len(added)
 
     def notify(self) -> None:
         """Tell a waiting consumer that entries may be due now."""
         self._wakeup.set()
 
     # -- consumer -----------------------------------------------------------------------------
-    def due(self, now: datetime, limit: int, skip: set[tuple[str, str]] | None = None) -> list[OutboxEntry]:
+    def due(self, now: datetime, limit: int, skip: set[tuple[str, str]] | None = None) -> list[Pending]:
         """Entries due at or before `now`, earliest first, leaving out those in `skip` (in flight).
 
         What is returned leaves the heap: the caller owns it until it calls `complete`,
@@ -92,27 +144,21 @@ class Outbox:
         """
         self._ensure_loaded()
         now_ms = to_millis(now)
-        found: list[OutboxEntry] = []
-        taken: set[tuple[str, str]] = set()
-        kept: list[tuple[int, str, str]] = []
-        while self._heap and self._heap[0][0] <= now_ms and len(found) < limit:
-            item = heapq.heappop(self._heap)
-            ident = (item[1], item[2])
-            if ident in taken:
-                continue
+        heap, waiting = self._heap, self._waiting
+        found: list[Pending] = []
+        kept: list[tuple[int, int, Pending]] = []
+        while heap and heap[0][0] <= now_ms and len(found) < limit:
+            heap_item = heapq.heappop(heap)
+            item = heap_item[2]
+            ident = item.ident
+            if waiting.get(ident) is not item:
+                continue  # delivered, or rescheduled (a newer item stands for it)
             if skip and ident in skip:
-                kept.append(item)  # in flight: its outcome decides whether this item still matters
+                kept.append(heap_item)  # in flight: its outcome decides whether this item still matters
                 continue
-            raw = self.store.get(self.entries.record_key(*ident))
-            if raw is None:
-                continue
-            entry = self.entries.decode(raw)
-            if to_millis(entry.due_at) != item[0]:
-                continue
-            taken.add(ident)
-            found.append(entry)
-        for item in kept:
-            heapq.heappush(self._heap, item)
+            found.append(item)
+        for heap_item in kept:
+            heapq.heappush(heap, heap_item)
         return found
 
     def next_due_at(self) -> datetime | None:
@@ -129,19 +175,25 @@ class Outbox:
     def get(self, notification_id: str, destination_id: str) -> OutboxEntry | None:
         return self.entries.get(notification_id, destination_id)
 
-    def complete(self, entry: OutboxEntry, batch: WriteBatch) -> None:
-        batch.delete(self.entries.record_key(entry.notification_id, entry.destination_id))
+    def complete(self, item: Pending, batch: WriteBatch) -> None:
+        batch.delete(item.key)
+        batch.on_commit(partial(self._forget, item.ident))
 
-    def reschedule(self, entry: OutboxEntry, batch: WriteBatch) -> None:
-        """Store the entry's new `due_at`/`attempts`, and make it due again at that time."""
-        self.entries.put(entry, batch)
-        heapq.heappush(self._heap, (to_millis(entry.due_at), entry.notification_id, entry.destination_id))
+    def reschedule(self, item: Pending, entry: OutboxEntry, batch: WriteBatch) -> None:
+        """Store `entry`, the item's new state (`due_at`, `attempts`), due again at that time."""
+        batch.put(item.key, self.entries.encode(entry))
+        batch.on_commit(partial(self._stored, [Pending(entry, item.key)]))
 
-    def bury(self, entry: OutboxEntry, dead: DeadLetter, batch: WriteBatch) -> None:
+    def bury(self, item: Pending, dead: DeadLetter, batch: WriteBatch) -> None:
         """Move the entry to the dead letters, where its owner can list and redeliver it."""
-        self.complete(entry, batch)
+        self.complete(item, batch)
         self.dead_letters.put(dead, batch)
 
+    def size(self) -> int:
+        """Entries waiting or in flight, as the mirror knows them (O(1): for the metrics)."""
+        self._ensure_loaded()
+        return len(self._waiting)
+
     def depth(self) -> int:
-        """Entries waiting, counted from the records (exact; O(n), for metrics and tests)."""
+        """Entries waiting, counted from the records (exact, but O(n): for tests and tools)."""
         return sum(1 for _ in self.store.scan(prefix(self.entries.table)))

@@ -110,7 +110,7 @@ class Runtime:
 
         self.metrics = Metrics(
             watchers=lambda: {chain_id: w.stats for chain_id, w in self.watchers.items()},
-            outbox_depth=self.outbox.depth,
+            outbox_depth=self.outbox.size,
         )
 
         # Delivery: one HTTP client for webhooks and Discord webhook URLs, a channel per kind.

@@ -214,7 +214,8 @@ def test_link_joins_the_chat_identity_to_the_rest_account(env: Env, actions: Cha
 async def test_test_queues_a_sample_notification_through_the_outbox(env: Env, actions: ChatActions) -> None:
     notification_id = await actions.test(ALICE_TG)
     reg = actions.register(ALICE_TG)
-    [entry] = env.outbox.due(utcnow() + timedelta(seconds=1), 10)
+    [pending] = env.outbox.due(utcnow() + timedelta(seconds=1), 10)
+    entry = pending.entry
     assert (entry.notification_id, entry.destination_id) == (notification_id, reg.destination.id)
     [shown] = actions.history(ALICE_TG)
     assert shown.subscription_name == "Mempools: test notification"

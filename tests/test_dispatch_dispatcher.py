@@ -47,11 +47,14 @@ class World:
         for destination in destinations:
             self.repos.destinations.put(destination)
 
-    def seed(self, *notifications: Notification) -> None:
+    def seed(self, *notifications: Notification, hand_over: bool = False) -> None:
+        """Store notifications and their outbox entries; `hand_over` as the watcher does (the
+        outbox keeps the notification, so the dispatcher does not read it back)."""
         batch = WriteBatch()
         for notification in notifications:
             self.repos.notifications.add(notification, batch)
-            self.outbox.enqueue([entry_for(notification, d, self.clock()) for d in notification.destination_ids], batch)
+            entries = [entry_for(notification, d, self.clock()) for d in notification.destination_ids]
+            self.outbox.enqueue(entries, batch, notification=notification if hand_over else None)
         self.store.write(batch)
         self.outbox.notify()
 
@@ -152,7 +155,9 @@ async def test_retry_schedule_then_dead_letter_then_redeliver(
     first, last = receiver.received[0], receiver.received[-1]
     assert last.headers["webhook-id"] == first.headers["webhook-id"] == notification.id
     assert last.body == first.body
-    assert world.repos.attempts.of_notification(notification.id)[-1].outcome == "delivered"
+    attempts = world.repos.attempts.of_notification(notification.id)
+    assert [a.attempt for a in attempts] == list(range(1, 10))  # the redelivery continued the log
+    assert attempts[-1].outcome == "delivered"
     assert world.repos.destinations.get("dst_1").failing_since is None  # type: ignore[union-attr]
 
 
@@ -329,3 +334,56 @@ async def test_drain_lets_inflight_deliveries_finish(world: World) -> None:
     await dispatcher.drain(2.0)
     assert channel.done == 3 and world.outbox.depth() == 0
     assert dispatcher.fill() == 0  # draining: takes no new work
+
+
+async def test_handed_over_and_stored_notifications_are_delivered_alike(
+    world: World, receiver: WebhookReceiver, webhook_channel
+) -> None:
+    """The watcher hands its notifications to the outbox; after a restart they are read back."""
+    world.add(webhook_destination("dst_1", "acc_a", receiver.url()))
+    handed = make_notification("acc_a", ("dst_1",), height=1)
+    stored = make_notification("acc_a", ("dst_1",), height=2)
+    world.seed(handed, hand_over=True)
+    world.seed(stored)
+    restarted = Outbox(world.store)  # knows only the records
+    assert await world.dispatcher({"webhook": webhook_channel}).pump() == 2
+    assert await Dispatcher(restarted, world.repos, {"webhook": webhook_channel}, {}.get).pump() == 0
+    bodies = {r.headers["webhook-id"]: msgspec.json.decode(r.body) for r in receiver.received}
+    assert bodies.keys() == {handed.id, stored.id}
+    assert bodies[handed.id]["data"]["height"] == 1 and bodies[stored.id]["data"]["height"] == 2
+
+
+async def test_an_unwritten_batch_queues_nothing(world: World, webhook_channel) -> None:
+    """The in-memory outbox changes only when the records do (a failed block write sends nothing)."""
+    world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1:9/x"))
+    notification = make_notification("acc_a", ("dst_1",))
+    batch = WriteBatch()
+    world.repos.notifications.add(notification, batch)
+    world.outbox.enqueue([entry_for(notification, "dst_1", world.clock())], batch, notification=notification)
+    # The batch is dropped, as when the store refuses the write.
+    assert await world.dispatcher({"webhook": webhook_channel}).pump() == 0
+    assert world.repos.attempts.of_notification(notification.id) == []
+
+
+async def test_a_destination_changed_elsewhere_is_seen_at_once(world: World) -> None:
+    """The dispatcher caches destinations; a change through any other repository object is seen."""
+    world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1/x"))
+    channel = SlowChannel(0.0)
+    dispatcher = world.dispatcher({"webhook": channel})
+    world.seed(make_notification("acc_a", ("dst_1",), height=1))
+    assert await dispatcher.pump() == 1 and channel.done == 1
+    others = Repositories(world.store)  # e.g. the REST API's services
+    paused = others.destinations.get("dst_1")
+    assert paused is not None
+    others.destinations.put(msgspec.structs.replace(paused, enabled=False, disabled_reason="paused by owner"))
+    second = make_notification("acc_a", ("dst_1",), height=2)
+    world.seed(second)
+    assert await dispatcher.pump() == 1 and channel.done == 1
+    [attempt] = world.repos.attempts.of_notification(second.id)
+    assert attempt.outcome == "skipped" and "paused by owner" in (attempt.error or "")
+    others.destinations.delete("dst_1")
+    third = make_notification("acc_a", ("dst_1",), height=3)
+    world.seed(third)
+    assert await dispatcher.pump() == 1
+    [attempt] = world.repos.attempts.of_notification(third.id)
+    assert attempt.outcome == "skipped" and "deleted" in (attempt.error or "")

@@ -222,7 +222,7 @@ async def test_a_gigantic_body_is_not_read(receiver: WebhookReceiver) -> None:
     started = time.monotonic()
     result = await _deliver(channel, webhook_destination("dst_1", "acc_a", receiver.url()))
     assert result.ok and result.status == 200
-    assert result.response_body is not None and len(result.response_body) <= 300
+    assert result.response_body is None  # a success's body is not kept in the attempt log
     assert time.monotonic() - started < 3
     await asyncio.sleep(0.2)
     assert receiver.giant_bytes_sent < 64 * 1024 * 1024  # the connection was dropped early

@@ -42,11 +42,11 @@ from core.models import (
     DeliveryAttempt,
     DeliveryOutcome,
     Destination,
-    OutboxEntry,
 )
-from core.outbox import Outbox
+from core.outbox import Outbox, Pending
 from core.repositories import Repositories
 from core.store.base import WriteBatch
+from core.store.collection import RecordCache
 from core.timeutil import utcnow
 
 log = logging.getLogger("mempools.dispatch")
@@ -74,8 +74,8 @@ def retry_delay(attempts_made: int, delays: tuple[float, ...] = RETRY_DELAYS) ->
     return delays[attempts_made - 1] if 1 <= attempts_made <= len(delays) else None
 
 
-class _Done(msgspec.Struct, kw_only=True):
-    entry: OutboxEntry
+class _Done(msgspec.Struct):
+    pending: Pending
     started_at: datetime
     result: DeliveryResult | None = None  # None: skipped
     skip_reason: str | None = None
@@ -100,11 +100,12 @@ class Dispatcher:
         self.chains = chains
         self.clock = clock
         self.limits = limits or DispatchLimits()
+        self._destinations = RecordCache(repos.destinations)
         self._claimed: set[tuple[str, str]] = set()
-        self._ready: deque[OutboxEntry] = deque()
-        self._parked: dict[str, deque[OutboxEntry]] = {}
+        self._ready: deque[Pending] = deque()
+        self._parked: dict[str, deque[Pending]] = {}
         self._inflight: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._workers: set[asyncio.Task[None]] = set()
         self._done: list[_Done] = []
         self._flush_handle: asyncio.Handle | None = None
         self._settled = asyncio.Event()
@@ -146,14 +147,14 @@ class Dispatcher:
         outbox, so they are delivered again after restart (at least once, never lost).
         """
         self._draining = True
-        unstarted = [*self._ready, *(entry for parked in self._parked.values() for entry in parked)]
-        for entry in unstarted:
-            self._claimed.discard((entry.notification_id, entry.destination_id))
+        unstarted = [*self._ready, *(item for parked in self._parked.values() for item in parked)]
+        for item in unstarted:
+            self._claimed.discard(item.ident)
         self.outbox.release(unstarted)
         self._ready.clear()
         self._parked.clear()
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=max(deadline_s, 0.0))
+        if self._workers:
+            _, pending = await asyncio.wait(set(self._workers), timeout=max(deadline_s, 0.0))
             for task in pending:
                 task.cancel()
             if pending:
@@ -171,87 +172,114 @@ class Dispatcher:
         while True:
             claimed = self.fill()
             total += claimed
-            if not claimed and not self._tasks and not self._done and not self._ready:
+            if not claimed and not self._workers and not self._done and not self._ready:
                 return total
             self._settled.clear()
-            if self._tasks or self._done:
+            if self._workers or self._done:
                 await self._settled.wait()
 
-    # -- claiming and starting ----------------------------------------------------------------
+    # -- claiming and delivering --------------------------------------------------------------
     def fill(self) -> int:
-        """Claim due entries up to the limits and start what can start; returns how many were claimed."""
+        """Claim due entries up to the limits and put workers on them; returns how many were claimed."""
         if self._draining:
             return 0
         room = self.limits.max_claimed - len(self._claimed)
         if room <= 0:
             return 0
-        entries = self.outbox.due(self.clock(), room, skip=self._claimed)
-        for entry in entries:
-            self._claimed.add((entry.notification_id, entry.destination_id))
-            self._ready.append(entry)
-        self._start_ready()
-        return len(entries)
+        claimed = self.outbox.due(self.clock(), room, skip=self._claimed)
+        for item in claimed:
+            self._claimed.add(item.ident)
+        self._ready.extend(claimed)
+        self._staff()
+        return len(claimed)
 
-    def _start_ready(self) -> None:
-        cap = self.limits.per_destination
-        while self._ready and len(self._tasks) < self.limits.workers and not self._draining:
-            entry = self._ready.popleft()
-            did = entry.destination_id
-            if self._inflight.get(did, 0) >= cap:
-                self._parked.setdefault(did, deque()).append(entry)
-                continue
-            self._inflight[did] = self._inflight.get(did, 0) + 1
-            task = asyncio.create_task(self._deliver(entry))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def _staff(self) -> None:
+        """Put workers on ready entries, up to the limit.
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
-        did = entry.destination_id
+        A worker is started with its first entry already taken (so it is in flight from then
+        on), keeps taking entries while there are any (one task per delivery cost more than the
+        rest of the bookkeeping), and ends when nothing is ready: an idle dispatcher holds no
+        tasks, and `fill()` starts them again.
+        """
+        while len(self._workers) < self.limits.workers and (item := self._take()) is not None:
+            self._workers.add(asyncio.create_task(self._work(item)))
+
+    async def _work(self, item: Pending | None) -> None:
         try:
-            done = await self._attempt(entry)
-            self._done.append(done)
-            if self._flush_handle is None:
-                self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+            while item is not None:
+                try:
+                    done = await self._attempt(item)
+                except asyncio.CancelledError:
+                    # Cancelled at the drain deadline: unrecorded, so due again as it was.
+                    self._claimed.discard(item.ident)
+                    self.outbox.release([item])
+                    raise
+                finally:
+                    self._free(item.entry.destination_id)
+                self._done.append(done)
+                if self._flush_handle is None:
+                    self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+                item = self._take()
         finally:
-            # Leave the running set first, or this very task would hold the slot it is freeing.
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
-            left = self._inflight.get(did, 1) - 1
-            if left:
-                self._inflight[did] = left
-            else:
-                self._inflight.pop(did, None)
-            parked = self._parked.get(did)
-            if parked:
-                self._ready.appendleft(parked.popleft())
-                if not parked:
-                    del self._parked[did]
-            self._start_ready()
+            # Synchronously, not in a done callback: `pump()` must see this worker gone by the
+            # time the flush it scheduled has run.
+            self._workers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
-    async def _attempt(self, entry: OutboxEntry) -> _Done:
+    def _take(self) -> Pending | None:
+        """The next ready entry whose destination has room; entries for busy ones are parked."""
+        cap = self.limits.per_destination
+        ready, inflight = self._ready, self._inflight
+        while ready and not self._draining:
+            item = ready.popleft()
+            did = item.entry.destination_id
+            busy = inflight.get(did, 0)
+            if busy >= cap:
+                self._parked.setdefault(did, deque()).append(item)
+                continue
+            inflight[did] = busy + 1
+            return item
+        return None
+
+    def _free(self, did: str) -> None:
+        """A delivery to `did` ended: free its slot and move the destination's next entry up."""
+        left = self._inflight[did] - 1
+        if left:
+            self._inflight[did] = left
+        else:
+            del self._inflight[did]
+        parked = self._parked.get(did)
+        if parked:
+            self._ready.appendleft(parked.popleft())
+            if not parked:
+                del self._parked[did]
+            self._staff()
+
+    async def _attempt(self, item: Pending) -> _Done:
+        entry = item.entry
         started_at = self.clock()
-        destination = self.repos.destinations.get(entry.destination_id)
-        if destination is None:
-            return _Done(entry=entry, started_at=started_at, skip_reason="destination was deleted")
-        if destination.owner_id != entry.owner_id:
-            return _Done(entry=entry, started_at=started_at, skip_reason="destination belongs to another account")
-        if not destination.enabled:
-            reason = f"destination is disabled ({destination.disabled_reason or 'by its owner'})"
-            return _Done(entry=entry, started_at=started_at, skip_reason=reason)
-        notification = self.repos.notifications.get(entry.notification_id)
-        if notification is None:
-            return _Done(entry=entry, started_at=started_at, skip_reason="notification is no longer stored")
-        channel = self.channels.get(destination.kind)
-        if channel is None:
-            result = DeliveryResult(ok=False, error=f"no {destination.kind} channel is configured")
-            return _Done(entry=entry, started_at=started_at, result=result)
         try:
+            destination = self._destinations.get(entry.destination_id)
+            if destination is None:
+                return _Done(item, started_at, skip_reason="destination was deleted")
+            if destination.owner_id != entry.owner_id:
+                return _Done(item, started_at, skip_reason="destination belongs to another account")
+            if not destination.enabled:
+                reason = f"destination is disabled ({destination.disabled_reason or 'by its owner'})"
+                return _Done(item, started_at, skip_reason=reason)
+            notification = item.notification or self.repos.notifications.get(entry.notification_id)
+            if notification is None:
+                return _Done(item, started_at, skip_reason="notification is no longer stored")
+            channel = self.channels.get(destination.kind)
+            if channel is None:
+                missing = DeliveryResult(ok=False, error=f"no {destination.kind} channel is configured")
+                return _Done(item, started_at, missing)
             result = await channel.deliver(notification, destination, self.chains(notification.chain_id))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("delivery of %s to %s failed unexpectedly", entry.notification_id, entry.destination_id)
             result = DeliveryResult(ok=False, error=clip(f"internal error: {type(exc).__name__}: {exc}"))
-        return _Done(entry=entry, started_at=started_at, result=result)
+        return _Done(item, started_at, result)
 
     # -- recording ----------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -262,87 +290,55 @@ class Dispatcher:
             self._settled.set()
             return
         batch = WriteBatch()
-        destinations: dict[str, Destination | None] = {}
+        changed: dict[str, Destination] = {}
         wake = False
         try:
             now = self.clock()
             for item in done:
-                wake |= self._record(item, now, batch, destinations)
-            for destination in destinations.values():
-                if destination is not None:
-                    self.repos.destinations.put(destination, batch)
+                wake |= self._record(item, now, batch, changed)
+            for destination in changed.values():
+                self.repos.destinations.put(destination, batch)
             self.outbox.store.write(batch)
         except Exception:
             log.exception("cannot record %d delivery attempts; they will be made again", len(done))
             self.outbox.reload()  # their entries are still stored, due as before
         finally:
             for item in done:
-                self._claimed.discard((item.entry.notification_id, item.entry.destination_id))
+                self._claimed.discard(item.pending.ident)
             if wake or len(self._claimed) <= self.limits.max_claimed * 3 // 4:
                 self.outbox.notify()
             self._settled.set()
 
-    def _destination(self, did: str, cache: dict[str, Destination | None]) -> Destination | None:
-        if did not in cache:
-            cache[did] = self.repos.destinations.get(did)
-        return cache[did]
+    def _record(self, item: _Done, now: datetime, batch: WriteBatch, changed: dict[str, Destination]) -> bool:
+        """Add one attempt's record and its outbox change to `batch`; True if a notice was enqueued.
 
-    def _record(
-        self, item: _Done, now: datetime, batch: WriteBatch, destinations: dict[str, Destination | None]
-    ) -> bool:
-        """Add one attempt's record and its outbox change to `batch`; True if a notice was enqueued."""
-        entry, result = item.entry, item.result
+        `changed` collects destinations to store with the batch (the latest version of each).
+        """
+        pending, result = item.pending, item.result
+        entry = pending.entry
         number = entry.attempts + 1  # within this entry's retry schedule
-        # The attempt log numbers on across redeliveries, so a redelivery never overwrites history.
-        last = next(self.repos.attempts.scan(entry.notification_id, entry.destination_id, reverse=True, limit=1), None)
-        log_number = (last.attempt if last is not None else 0) + 1
-
-        def attempt(outcome: DeliveryOutcome, error: str | None) -> None:
-            if self.on_attempt is not None:
-                dest = self._destination(entry.destination_id, destinations)
-                latency = result.latency_ms / 1000 if result and result.latency_ms is not None else None
-                self.on_attempt(dest.kind if dest is not None else "unknown", outcome, latency)
-            # A new record in a table without indexes: written directly, without Collection.put's
-            # read of a previous version (there is none) — this runs once per delivery.
-            batch.put(
-                self.repos.attempts.record_key(entry.notification_id, entry.destination_id, log_number),
-                self._encode_attempt(
-                    DeliveryAttempt(
-                        notification_id=entry.notification_id,
-                        destination_id=entry.destination_id,
-                        attempt=log_number,
-                        at=item.started_at,
-                        outcome=outcome,
-                        http_status=result.status if result else None,
-                        error=error,
-                        latency_ms=result.latency_ms if result else None,
-                    )
-                ),
-            )
+        destination = changed.get(entry.destination_id) or self._destinations.get(entry.destination_id)
 
         if result is None:
-            attempt("skipped", item.skip_reason)
-            self.outbox.complete(entry, batch)
+            self._log_attempt(item, number, "skipped", item.skip_reason, destination, batch)
+            self.outbox.complete(pending, batch)
             return False
-        destination = self._destination(entry.destination_id, destinations)
         if destination is not None and result.destination_update:
-            destination = msgspec.structs.replace(destination, **result.destination_update)
-            destinations[destination.id] = destination
+            destination = changed[destination.id] = msgspec.structs.replace(destination, **result.destination_update)
             log.info("destination %s moved: %s", destination.id, result.destination_update)
         if result.ok:
             self.delivered += 1
-            attempt("delivered", None)
-            self.outbox.complete(entry, batch)
+            self._log_attempt(item, number, "delivered", None, destination, batch)
+            self.outbox.complete(pending, batch)
             if destination is not None and destination.failing_since is not None:
-                destinations[destination.id] = msgspec.structs.replace(destination, failing_since=None)
+                changed[destination.id] = msgspec.structs.replace(destination, failing_since=None)
             return False
 
         self.failed += 1
         error = result.error or (f"HTTP {result.status}" if result.status else "failed")
         failing_since = (destination.failing_since if destination else None) or now
         if destination is not None and destination.failing_since is None:
-            destination = msgspec.structs.replace(destination, failing_since=now)
-            destinations[destination.id] = destination
+            destination = changed[destination.id] = msgspec.structs.replace(destination, failing_since=now)
         disable_reason = result.disable_reason
         if (
             disable_reason is None
@@ -353,9 +349,9 @@ class Dispatcher:
             disable_reason = f"deliveries kept failing since {failing_since:%Y-%m-%d %H:%M} UTC (last error: {error})"
         delay = retry_delay(number, self.limits.retry_delays)
         if result.permanent or disable_reason is not None or delay is None:
-            attempt("dead_letter", error)
+            self._log_attempt(item, number, "dead_letter", error, destination, batch)
             self.outbox.bury(
-                entry,
+                pending,
                 DeadLetter(
                     notification_id=entry.notification_id,
                     destination_id=entry.destination_id,
@@ -367,7 +363,7 @@ class Dispatcher:
                 batch,
             )
             if disable_reason is not None and destination is not None and destination.enabled:
-                destinations[destination.id] = msgspec.structs.replace(
+                changed[destination.id] = msgspec.structs.replace(
                     destination, enabled=False, disabled_reason=clip(disable_reason)
                 )
                 log.warning("destination %s disabled: %s", destination.id, disable_reason)
@@ -375,8 +371,9 @@ class Dispatcher:
             return False
         if result.retry_after is not None:
             delay = max(delay, min(result.retry_after, self.limits.max_retry_after))
-        attempt("failed", error)
+        self._log_attempt(item, number, "failed", error, destination, batch)
         self.outbox.reschedule(
+            pending,
             msgspec.structs.replace(
                 entry,
                 attempts=number,
@@ -387,6 +384,40 @@ class Dispatcher:
             batch,
         )
         return False
+
+    def _log_attempt(
+        self,
+        item: _Done,
+        number: int,
+        outcome: DeliveryOutcome,
+        error: str | None,
+        destination: Destination | None,
+        batch: WriteBatch,
+    ) -> None:
+        entry, result = item.pending.entry, item.result
+        latency_ms = result.latency_ms if result is not None else None
+        if self.on_attempt is not None:
+            kind = destination.kind if destination is not None else "unknown"
+            self.on_attempt(kind, outcome, latency_ms / 1000 if latency_ms is not None else None)
+        # The log numbers on across redeliveries (`attempts_before`), so none overwrites history.
+        # A new record in a table without indexes: put directly, without `Collection.put`'s read
+        # of a previous version (there is none).
+        log_number = entry.attempts_before + number
+        batch.put(
+            self.repos.attempts.record_key(entry.notification_id, entry.destination_id, log_number),
+            self._encode_attempt(
+                DeliveryAttempt(
+                    notification_id=entry.notification_id,
+                    destination_id=entry.destination_id,
+                    attempt=log_number,
+                    at=item.started_at,
+                    outcome=outcome,
+                    http_status=result.status if result is not None else None,
+                    error=error,
+                    latency_ms=latency_ms,
+                )
+            ),
+        )
 
     def _notice_owner(self, disabled: Destination, reason: str, now: datetime, batch: WriteBatch) -> bool:
         """Queue a system notice to another enabled destination of the owner (chats first)."""

@@ -59,6 +59,8 @@ def queue_notice(
     if not repos.notifications.add(notice, batch):
         return None
     outbox.enqueue(
-        [OutboxEntry(notification_id=notice.id, destination_id=destination_id, owner_id=owner_id, due_at=now)], batch
+        [OutboxEntry(notification_id=notice.id, destination_id=destination_id, owner_id=owner_id, due_at=now)],
+        batch,
+        notification=notice,
     )
     return notice

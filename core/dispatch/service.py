@@ -95,12 +95,17 @@ class DeliveryService:
             self.outbox.dead_letters.delete(notification_id, destination.id, batch=batch)
             if self.outbox.get(notification_id, destination.id) is not None:
                 continue
+            last = next(self.repos.attempts.scan(notification_id, destination.id, reverse=True, limit=1), None)
             entries.append(
                 OutboxEntry(
-                    notification_id=notification_id, destination_id=destination.id, owner_id=owner_id, due_at=now
+                    notification_id=notification_id,
+                    destination_id=destination.id,
+                    owner_id=owner_id,
+                    due_at=now,
+                    attempts_before=last.attempt if last is not None else 0,
                 )
             )
-        self.outbox.enqueue(entries, batch)
+        self.outbox.enqueue(entries, batch, notification=notification)
         self.repos.store.write(batch)
         self.outbox.notify()
         return entries

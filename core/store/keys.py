@@ -29,7 +29,15 @@ def encode_part(part: KeyPart) -> bytes:
 
 def key(*parts: KeyPart) -> bytes:
     """The key made of `parts`."""
-    return SEP.join([encode_part(p) for p in parts])
+    if len(parts) == 1:  # the common case (a record id), without building a list
+        return encode_part(parts[0])
+    encoded = []
+    for part in parts:  # `encode_part` inlined for strings: keys are built on every hot path
+        if type(part) is str and "\x00" not in part:
+            encoded.append(part.encode())
+        else:
+            encoded.append(encode_part(part))
+    return SEP.join(encoded)
 
 
 def prefix(*parts: KeyPart) -> bytes:

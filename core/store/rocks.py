@@ -15,7 +15,7 @@ from pathlib import Path
 import rocksdict
 
 from core.errors import StoreError, StoreLockedError
-from core.store.base import WriteBatch, prefix_end
+from core.store.base import WriteBatch, WriteListener, prefix_end
 
 
 class RocksStore:
@@ -27,15 +27,25 @@ class RocksStore:
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = sync
         self._closed = False
+        self._listeners: list[WriteListener] = []
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
         self._db.put(key, value, self._write_options)
+        self._written([(key, value)])
 
     def delete(self, key: bytes) -> None:
         self._db.delete(key, self._write_options)
+        self._written([(key, None)])
+
+    def observe(self, listener: WriteListener) -> None:
+        self._listeners.append(listener)
+
+    def _written(self, ops: list[tuple[bytes, bytes | None]]) -> None:
+        for listener in self._listeners:
+            listener(ops)
 
     def scan(
         self,
@@ -79,15 +89,16 @@ class RocksStore:
                 it.next()
 
     def write(self, batch: WriteBatch) -> None:
-        if not batch.ops:
-            return
-        native = rocksdict.WriteBatch(raw_mode=True)
-        for key, value in batch.ops:
-            if value is None:
-                native.delete(key)
-            else:
-                native.put(key, value)
-        self._db.write(native, self._write_options)
+        if batch.ops:
+            native = rocksdict.WriteBatch(raw_mode=True)
+            for key, value in batch.ops:
+                if value is None:
+                    native.delete(key)
+                else:
+                    native.put(key, value)
+            self._db.write(native, self._write_options)
+            self._written(batch.ops)
+        batch.committed()
 
     def checkpoint(self, path: str | PathLike[str]) -> None:
         target = Path(path)

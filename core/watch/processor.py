@@ -73,6 +73,7 @@ class BlockProcessor:
                         for dest in notification.destination_ids
                     ),
                     batch,
+                    notification=notification,
                 )
         self._advance(block.height, now, batch)
         self.repos.store.write(batch)
