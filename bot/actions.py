@@ -148,6 +148,13 @@ class ChatActions:
             return destinations.ensure_discord(owner_id, channel_id=ctx.chat_id, guild_id=ctx.guild_id, name=title)
         return destinations.ensure_discord(owner_id, user_id=ctx.user_id, name=_clean_username(ctx.username))
 
+    def chat_moved(self, old_chat_id: int, new_chat_id: int) -> Account | None:
+        """A Telegram group became a supergroup, which has a new chat id: the group's account
+        (its subscriptions, history) and its destinations follow it. Idempotent: Telegram tells
+        both the old and the new chat."""
+        self._services.destinations.move_telegram_chat(old_chat_id, new_chat_id)
+        return self._services.accounts.move_identity("telegram", f"chat:{old_chat_id}", f"chat:{new_chat_id}")
+
     def require_admin(self, ctx: ChatContext) -> None:
         """PermissionDeniedError unless the user may change this chat's subscriptions."""
         if ctx.is_group and not ctx.is_admin:

@@ -175,3 +175,22 @@ async def test_expired_sessions_and_link_codes_are_swept(tmp_path: Path) -> None
         assert env.services.accounts.sweep_expired() == 0
     finally:
         env.close()
+
+
+async def test_move_identity_follows_a_chat_to_its_new_id(env: Env) -> None:
+    accounts = env.services.accounts
+    group = accounts.get_or_create_for_identity("telegram", "chat:-4001", "Group")
+    moved = accounts.move_identity("telegram", "chat:-4001", "chat:-1009876")
+    assert moved is not None and moved.id == group.id
+    assert env.repos.identities.find("telegram", "chat:-1009876").account_id == group.id
+    assert env.repos.identities.find("telegram", "chat:-4001") is None
+    assert accounts.move_identity("telegram", "chat:-4001", "chat:-1009876") is None  # told twice
+    # A new id that already has its own account keeps it; the old identity stays where it was.
+    other = accounts.get_or_create_for_identity("telegram", "chat:-555", "Other")
+    taken = accounts.get_or_create_for_identity("telegram", "chat:-556", "Taken")
+    assert accounts.move_identity("telegram", "chat:-555", "chat:-556").id == other.id
+    assert env.repos.identities.find("telegram", "chat:-556").account_id == taken.id
+    assert env.repos.identities.find("telegram", "chat:-555").account_id == other.id
+    for hostile in ("", "chat:\x00", "x" * 600):
+        with pytest.raises(ValidationError):
+            accounts.move_identity("telegram", "chat:-555", hostile)

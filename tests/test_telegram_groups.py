@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from bot.telegram.callbacks import CallbackSigner
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, button, running_rig
+from tests.telegram_kit import BotRig, button, running_rig, until
 
 GROUP = -1001234
 ADMIN, MEMBER = 7, 8
@@ -106,3 +107,34 @@ async def test_commands_for_other_bots_are_ignored_in_groups(rig: BotRig) -> Non
     assert reply.text == "I don't know /frobnicate. Send /help for the commands."
     [reply] = await rig.say("/chains@mempools_test_bot", chat_id=GROUP, user_id=MEMBER)
     assert "Test chain" in reply.text
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_its_account_and_deliveries(
+    rig: BotRig, api: FakeTelegramApi
+) -> None:
+    """Telegram gives the supergroup a new chat id and says so in both chats; everything follows."""
+    old, new = -4001, -1009876
+    api.set_member(chat_id=old, user_id=ADMIN, status="administrator")
+    api.set_member(chat_id=new, user_id=ADMIN, status="administrator")
+    await rig.say(f"/watch {BOB}", chat_id=old, user_id=ADMIN, chat_type="group")
+    [sub] = rig.env.repos.subscriptions.scan()
+    group_account = sub.owner_id
+
+    def service_message(chat_id: int, chat_type: str, **field: int) -> dict:
+        update = api.message_update(chat_id=chat_id, user_id=ADMIN, text="", chat_type=chat_type)
+        del update["message"]["text"]
+        update["message"].update(field)
+        return update
+
+    api.push_update(service_message(old, "group", migrate_to_chat_id=new))
+    api.push_update(service_message(new, "supergroup", migrate_from_chat_id=old))  # said twice: idempotent
+    await until(lambda: rig.env.repos.identities.find("telegram", f"chat:{new}") is not None)
+    await asyncio.sleep(0.1)
+    assert rig.env.repos.identities.find("telegram", f"chat:{new}").account_id == group_account
+    assert rig.env.repos.identities.find("telegram", f"chat:{old}") is None
+    assert rig.env.repos.destinations.get(sub.destination_ids[0]).chat_id == new
+
+    # Commands in the supergroup act on the same account: its subscription is listed there.
+    [listing] = await rig.say("/list", chat_id=new, user_id=ADMIN, chat_type="supergroup")
+    assert sub.id in listing.text
+    assert [a.id for a in rig.env.repos.accounts.scan()].count(group_account) == 1

@@ -306,6 +306,37 @@ class AccountService:
             self._move_history(former, target.id)
         return target
 
+    def move_identity(self, kind: IdentityKind, old_external_id: str, new_external_id: str) -> Account | None:
+        """The chat behind an identity got a new id (a Telegram group became a supergroup).
+
+        The account keeps its subscriptions and history and is now found under the new id, so
+        commands typed in the new chat act on it. Returns the account, or None when the old id
+        had none. If the new id already has an account of its own (someone used a command there
+        before the move was seen), that one is left alone and the old identity stays as it was.
+        """
+        if not is_key(old_external_id) or not is_key(new_external_id):
+            raise ValidationError("external_id: not a valid identity")
+        identity = self._repos.identities.find(kind, old_external_id)
+        if identity is None:
+            return None
+        account = self._repos.accounts.get(identity.account_id)
+        if self._repos.identities.find(kind, new_external_id) is not None:
+            return account
+        batch = WriteBatch()
+        self._repos.identities.delete(kind, old_external_id, batch=batch)
+        self._repos.identities.put(
+            Identity(
+                kind=kind,
+                external_id=new_external_id,
+                account_id=identity.account_id,
+                created_at=identity.created_at,
+                username=identity.username,
+            ),
+            batch,
+        )
+        self._repos.store.write(batch)
+        return account
+
     def _move_history(self, former: str, target: str) -> None:
         """Notifications and dead letters follow their subscriptions, a thousand per batch."""
         for repo in (self._repos.notifications, self._repos.dead_letters):

@@ -102,6 +102,24 @@ class DestinationService:
         self._repos.destinations.put(dest)
         return dest
 
+    def move_telegram_chat(self, old_chat_id: int, new_chat_id: int) -> list[TelegramDestination]:
+        """Every destination of a Telegram chat that got a new id now delivers to the new one.
+
+        Telegram gives a group a new chat id when it becomes a supergroup; messages to the old
+        id fail from then on. Returns the destinations moved.
+        """
+        moved = [
+            dest
+            for dest in self._repos.destinations.for_target("telegram", str(old_chat_id))
+            if isinstance(dest, TelegramDestination)
+        ]
+        batch = WriteBatch()
+        for dest in moved:
+            dest.chat_id = new_chat_id
+            self._repos.destinations.put(dest, batch)
+        self._repos.store.write(batch)
+        return moved
+
     def ensure_discord(
         self,
         owner_id: str,

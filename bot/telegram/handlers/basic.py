@@ -1,11 +1,12 @@
-"""/start, /help, /chains, /history, /link, /test, /cancel; unknown commands and stray text."""
+"""/start, /help, /chains, /history, /link, /test, /cancel, unknown commands; a group becoming a supergroup."""
 
 from __future__ import annotations
 
+import logging
 from html import escape
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.actions import MAX_HISTORY
 from bot.telegram.format import chains_text, help_text, history_text, start_text
@@ -13,6 +14,7 @@ from bot.telegram.handlers.common import Toolkit, command_argument
 from core.errors import MempoolsError
 
 Ctx = ContextTypes.DEFAULT_TYPE
+log = logging.getLogger("mempools.bot.telegram")
 
 
 class BasicHandlers:
@@ -30,6 +32,21 @@ class BasicHandlers:
             ("cancel", self.cancel),
         ):
             app.add_handler(CommandHandler(name, callback))
+        app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
+
+    async def migrated(self, update: Update, _: Ctx) -> None:
+        """The group became a supergroup under a new chat id; its account and deliveries follow."""
+        message = update.effective_message
+        if message is None:
+            return
+        if message.migrate_to_chat_id:  # said in the old group
+            old, new = message.chat.id, message.migrate_to_chat_id
+        elif message.migrate_from_chat_id:  # said in the new supergroup
+            old, new = message.migrate_from_chat_id, message.chat.id
+        else:
+            return
+        self.kit.actions.chat_moved(old, new)
+        log.info("telegram chat %s is now %s", old, new)
 
     async def start(self, update: Update, _: Ctx) -> None:
         ctx = await self.kit.context(update)
