@@ -56,6 +56,10 @@ class Outbox:
     runs empty, so entries written by another `Outbox` over the same store are found too). A heap
     item stands for its entry only while the map still holds that very `Pending`: a completed
     entry is gone from the map, a rescheduled one was replaced by a newer `Pending`.
+
+    A process keeps one `Outbox` per store (the runtime hands the same one to the watcher, the
+    dispatcher and the services): a second one would see the first one's writes only when its
+    own mirror runs empty and is reloaded.
     """
 
     RELOAD_WHEN_EMPTY_EVERY = 1.0  # seconds
@@ -71,6 +75,7 @@ class Outbox:
         self._heap: list[tuple[int, int, Pending]] = []
         self._pushed = itertools.count()  # ties in due time go first-in, first-out
         self._loaded_at: float | None = None
+        self._load()  # now, so entries committed from here on join the mirror instead of a later scan
 
     def reload(self) -> None:
         """Forget what the mirror knows and read it again from the records."""

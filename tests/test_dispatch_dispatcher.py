@@ -345,8 +345,8 @@ async def test_handed_over_and_stored_notifications_are_delivered_alike(
     stored = make_notification("acc_a", ("dst_1",), height=2)
     world.seed(handed, hand_over=True)
     world.seed(stored)
-    restarted = Outbox(world.store)  # knows only the records
     assert await world.dispatcher({"webhook": webhook_channel}).pump() == 2
+    restarted = Outbox(world.store)  # as after a restart: it knows only the records, now none
     assert await Dispatcher(restarted, world.repos, {"webhook": webhook_channel}, {}.get).pump() == 0
     bodies = {r.headers["webhook-id"]: msgspec.json.decode(r.body) for r in receiver.received}
     assert bodies.keys() == {handed.id, stored.id}
