@@ -37,13 +37,18 @@ Action = Callable[[ChatContext], Reply | Awaitable[Reply]]
 
 
 class MempoolsGroup(app_commands.Group):
-    """The `/mempools` command and its subcommands."""
+    """The `/mempools` command and its subcommands.
+
+    Visible to every member: Discord applies default permissions to a whole command group, and
+    requiring Manage Server there would hide `list`, `history` and `chains` from the members who
+    receive the server's notifications. Changing the server's subscriptions is checked per
+    command instead (`ChatActions.require_admin`: Manage Server or Administrator).
+    """
 
     def __init__(self, actions: ChatActions) -> None:
         super().__init__(
             name="mempools",
             description="Notifications for Cosmos chains",
-            default_permissions=discord.Permissions(manage_guild=True),
             allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=False),
             allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
         )
