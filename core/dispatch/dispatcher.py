@@ -1,11 +1,13 @@
 """The dispatcher: takes due outbox entries and delivers them, at least once, on a retry schedule.
 
 How an entry flows:
-1. `fill()` claims due entries (earliest first) into memory, up to `max_claimed`; claimed
-   entries stay in the outbox (that is what makes delivery survive a crash) and are only
-   skipped by later scans.
-2. At most `workers` deliveries run at once, at most `per_destination` to any one destination;
-   an entry whose destination is busy waits in memory behind it.
+1. `fill()` claims due entries (earliest first) from the outbox's in-memory mirror, up to
+   `max_claimed`; claimed entries stay in the outbox (that is what makes delivery survive a
+   crash) and are only skipped by later claims.
+2. Up to `workers` long-lived worker tasks deliver them, at most `per_destination` at once to any
+   one destination; an entry whose destination is busy waits in memory behind it. Destinations
+   come from a cache that every committed write to them clears; the notification is the one the
+   watcher handed over with the entry, or is read from the store (retries, after a restart).
 3. Each finished delivery is recorded by `_flush()`, which runs once per loop iteration for all
    deliveries that finished in it: one WriteBatch holds every attempt record together with the
    outbox change it implies (removed on success, rescheduled, or buried as a dead letter). A
