@@ -33,6 +33,7 @@ from tests.fakes.records import (
     webhook_destination,
 )
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
+from tests.telegram_kit import until
 
 
 class World:
@@ -387,3 +388,19 @@ async def test_a_destination_changed_elsewhere_is_seen_at_once(world: World) -> 
     assert await dispatcher.pump() == 1
     [attempt] = world.repos.attempts.of_notification(third.id)
     assert attempt.outcome == "skipped" and "deleted" in (attempt.error or "")
+
+
+async def test_a_rate_limited_channel_cannot_hold_every_worker(world: World) -> None:
+    """A burst to many Telegram chats (each delivery waiting out Telegram's rate limit) leaves
+    workers for the webhooks: they all go out while the chats are still being served."""
+    world.add(*(telegram_destination(f"dst_tg{i}", "acc_a", 1000 + i) for i in range(12)))
+    world.add(*(webhook_destination(f"dst_wh{i}", "acc_a", "http://127.0.0.1/x") for i in range(4)))
+    world.seed(*(make_notification("acc_a", (f"dst_tg{i}",), height=i) for i in range(12)))
+    world.seed(*(make_notification("acc_a", (f"dst_wh{i % 4}",), height=100 + i) for i in range(12)))
+    chats, hooks = SlowChannel(0.1), SlowChannel(0.0)
+    dispatcher = world.dispatcher({"telegram": chats, "webhook": hooks}, workers=4, per_channel={"telegram": 2})
+    pumping = asyncio.create_task(dispatcher.pump())
+    await until(lambda: hooks.done == 12)
+    assert chats.done <= 4  # the webhooks did not queue behind the slow chats
+    assert await pumping == 24 and chats.done == 12
+    assert chats.peak_total == 2 and world.outbox.depth() == 0

@@ -5,7 +5,8 @@ How an entry flows:
    `max_claimed`; claimed entries stay in the outbox (that is what makes delivery survive a
    crash) and are only skipped by later claims.
 2. Up to `workers` long-lived worker tasks deliver them, at most `per_destination` at once to any
-   one destination; an entry whose destination is busy waits in memory behind it. Destinations
+   one destination and `per_channel` over a rate-limited channel (Telegram, Discord); an entry
+   that has to wait for either waits in memory. Destinations
    come from a cache that every committed write to them clears; the notification is the one the
    watcher handed over with the entry, or is read from the store (retries, after a restart).
 3. Each finished delivery is recorded by `_flush()`, which runs once per loop iteration for all
@@ -57,9 +58,17 @@ log = logging.getLogger("mempools.dispatch")
 RETRY_DELAYS: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
+def _chat_channel_caps() -> dict[str, int]:
+    return {"telegram": 8, "discord": 8}
+
+
 class DispatchLimits(msgspec.Struct, kw_only=True, frozen=True):
     workers: int = 64
     per_destination: int = 4
+    # At most this many workers per rate-limited channel: Telegram allows 30 messages/s in all
+    # and a worker waits out the rate limiter, so without a cap a burst to many chats would hold
+    # every worker and starve the webhooks.
+    per_channel: dict[str, int] = msgspec.field(default_factory=_chat_channel_caps)
     max_claimed: int = 512
     retry_delays: tuple[float, ...] = RETRY_DELAYS
     disable_after: timedelta = timedelta(days=5)
@@ -74,6 +83,17 @@ class DispatchLimits(msgspec.Struct, kw_only=True, frozen=True):
 def retry_delay(attempts_made: int, delays: tuple[float, ...] = RETRY_DELAYS) -> float | None:
     """Seconds to wait after `attempts_made` failed attempts; None when the schedule is spent."""
     return delays[attempts_made - 1] if 1 <= attempts_made <= len(delays) else None
+
+
+def _unpark(parked: dict[str, deque[Pending]], key: str, ready: deque[Pending]) -> bool:
+    """Move the first entry waiting under `key` to the front of `ready`; False if none waits."""
+    queue = parked.get(key)
+    if not queue:
+        return False
+    ready.appendleft(queue.popleft())
+    if not queue:
+        del parked[key]
+    return True
 
 
 class _Done(msgspec.Struct):
@@ -105,8 +125,10 @@ class Dispatcher:
         self._destinations = RecordCache(repos.destinations)
         self._claimed: set[tuple[str, str]] = set()
         self._ready: deque[Pending] = deque()
-        self._parked: dict[str, deque[Pending]] = {}
+        self._parked: dict[str, deque[Pending]] = {}  # by destination id
         self._inflight: dict[str, int] = {}
+        self._parked_by_channel: dict[str, deque[Pending]] = {}
+        self._inflight_by_channel: dict[str, int] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._done: list[_Done] = []
         self._flush_handle: asyncio.Handle | None = None
@@ -149,12 +171,14 @@ class Dispatcher:
         outbox, so they are delivered again after restart (at least once, never lost).
         """
         self._draining = True
-        unstarted = [*self._ready, *(item for parked in self._parked.values() for item in parked)]
+        parked = [*self._parked.values(), *self._parked_by_channel.values()]
+        unstarted = [*self._ready, *(item for queue in parked for item in queue)]
         for item in unstarted:
             self._claimed.discard(item.ident)
         self.outbox.release(unstarted)
         self._ready.clear()
         self._parked.clear()
+        self._parked_by_channel.clear()
         if self._workers:
             _, pending = await asyncio.wait(set(self._workers), timeout=max(deadline_s, 0.0))
             for task in pending:
@@ -203,12 +227,12 @@ class Dispatcher:
         rest of the bookkeeping), and ends when nothing is ready: an idle dispatcher holds no
         tasks, and `fill()` starts them again.
         """
-        while len(self._workers) < self.limits.workers and (item := self._take()) is not None:
-            self._workers.add(asyncio.create_task(self._work(item)))
+        while len(self._workers) < self.limits.workers and (taken := self._take()) is not None:
+            self._workers.add(asyncio.create_task(self._work(*taken)))
 
-    async def _work(self, item: Pending | None) -> None:
+    async def _work(self, item: Pending, channel: str | None) -> None:
         try:
-            while item is not None:
+            while True:
                 try:
                     done = await self._attempt(item)
                 except asyncio.CancelledError:
@@ -217,20 +241,27 @@ class Dispatcher:
                     self.outbox.release([item])
                     raise
                 finally:
-                    self._free(item.entry.destination_id)
+                    self._free(item.entry.destination_id, channel)
                 self._done.append(done)
                 if self._flush_handle is None:
                     self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
-                item = self._take()
+                taken = self._take()
+                if taken is None:
+                    break
+                item, channel = taken
         finally:
             # Synchronously, not in a done callback: `pump()` must see this worker gone by the
             # time the flush it scheduled has run.
             self._workers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
-    def _take(self) -> Pending | None:
-        """The next ready entry whose destination has room; entries for busy ones are parked."""
-        cap = self.limits.per_destination
-        ready, inflight = self._ready, self._inflight
+    def _take(self) -> tuple[Pending, str | None] | None:
+        """The next ready entry that may start now, with its capped channel (None: uncapped).
+
+        The others wait in memory behind a delivery that frees their slot: one to the same
+        destination (`per_destination`), or over the same rate-limited channel (`per_channel`).
+        """
+        cap, channel_caps = self.limits.per_destination, self.limits.per_channel
+        ready, inflight, by_channel = self._ready, self._inflight, self._inflight_by_channel
         while ready and not self._draining:
             item = ready.popleft()
             did = item.entry.destination_id
@@ -238,22 +269,29 @@ class Dispatcher:
             if busy >= cap:
                 self._parked.setdefault(did, deque()).append(item)
                 continue
+            destination = self._destinations.get(did)
+            channel = destination.kind if destination is not None and destination.kind in channel_caps else None
+            if channel is not None:
+                if by_channel.get(channel, 0) >= channel_caps[channel]:
+                    self._parked_by_channel.setdefault(channel, deque()).append(item)
+                    continue
+                by_channel[channel] = by_channel.get(channel, 0) + 1
             inflight[did] = busy + 1
-            return item
+            return item, channel
         return None
 
-    def _free(self, did: str) -> None:
-        """A delivery to `did` ended: free its slot and move the destination's next entry up."""
+    def _free(self, did: str, channel: str | None) -> None:
+        """A delivery ended: free its slots and move up the entries that were waiting for them."""
         left = self._inflight[did] - 1
         if left:
             self._inflight[did] = left
         else:
             del self._inflight[did]
-        parked = self._parked.get(did)
-        if parked:
-            self._ready.appendleft(parked.popleft())
-            if not parked:
-                del self._parked[did]
+        moved = _unpark(self._parked, did, self._ready)
+        if channel is not None:
+            self._inflight_by_channel[channel] -= 1
+            moved |= _unpark(self._parked_by_channel, channel, self._ready)
+        if moved:
             self._staff()
 
     async def _attempt(self, item: Pending) -> _Done:
