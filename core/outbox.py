@@ -63,6 +63,9 @@ class Outbox:
     """
 
     RELOAD_WHEN_EMPTY_EVERY = 1.0  # seconds
+    #: At most this many entries hold their handed-over notification: beyond it (a huge fan-out,
+    #: a dispatcher far behind) notifications are read back from the store instead of held.
+    MAX_HELD_NOTIFICATIONS = 20_000
 
     def __init__(self, store: KVStore) -> None:
         self.store = store
@@ -75,6 +78,7 @@ class Outbox:
         self._heap: list[tuple[int, int, Pending]] = []
         self._pushed = itertools.count()  # ties in due time go first-in, first-out
         self._loaded_at: float | None = None
+        self._held = 0  # entries holding a notification, in the mirror or in a batch not yet written
         self._load()  # now, so entries committed from here on join the mirror instead of a later scan
 
     def reload(self) -> None:
@@ -96,6 +100,7 @@ class Outbox:
             if item is None or item.entry != entry:  # else keep it, with the notification it may hold
                 item = Pending(entry, record_key(*ident))
             self._waiting[ident] = item
+        self._held = sum(1 for item in self._waiting.values() if item.notification is not None)
         self._heap = [(to_millis(p.entry.due_at), next(self._pushed), p) for p in self._waiting.values()]
         heapq.heapify(self._heap)
         self._loaded_at = time.monotonic()
@@ -111,11 +116,16 @@ class Outbox:
 
     def _stored(self, items: list[Pending]) -> None:
         for item in items:
+            replaced = self._waiting.get(item.ident)
+            if replaced is not None and replaced is not item and replaced.notification is not None:
+                self._held -= 1
             self._waiting[item.ident] = item
             self._push(item)
 
     def _forget(self, ident: tuple[str, str]) -> None:
-        self._waiting.pop(ident, None)
+        item = self._waiting.pop(ident, None)
+        if item is not None and item.notification is not None:
+            self._held -= 1
 
     # -- producer -----------------------------------------------------------------------------
     def enqueue(
@@ -129,7 +139,10 @@ class Outbox:
         encode, record_key = self.entries.encode, self.entries.record_key
         added: list[Pending] = []
         for entry in entries:
-            item = Pending(entry, record_key(entry.notification_id, entry.destination_id), notification)
+            held = notification if self._held < self.MAX_HELD_NOTIFICATIONS else None
+            if held is not None:
+                self._held += 1
+            item = Pending(entry, record_key(entry.notification_id, entry.destination_id), held)
             batch.put(item.key, encode(entry))  # no indexes on this table: nothing to read first
             added.append(item)
         if added:

@@ -404,3 +404,15 @@ async def test_a_rate_limited_channel_cannot_hold_every_worker(world: World) -> 
     assert chats.done <= 4  # the webhooks did not queue behind the slow chats
     assert await pumping == 24 and chats.done == 12
     assert chats.peak_total == 2 and world.outbox.depth() == 0
+
+
+async def test_a_backlog_does_not_hold_its_notifications_in_memory(world: World) -> None:
+    world.outbox.MAX_HELD_NOTIFICATIONS = 3
+    world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1:9/x"))
+    world.seed(*(make_notification("acc_a", ("dst_1",), height=i) for i in range(5)), hand_over=True)
+    claimed = world.outbox.due(world.clock(), 10)
+    assert len(claimed) == 5
+    assert [item.notification is not None for item in claimed] == [True, True, True, False, False]
+    world.outbox.release(claimed)
+    assert await world.dispatcher({"webhook": SlowChannel(0.0)}).pump() == 5  # all delivered alike
+    assert world.outbox.depth() == 0 and world.outbox._held == 0
