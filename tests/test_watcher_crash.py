@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from pathlib import Path
 
@@ -38,6 +39,19 @@ def _seed_store(path: Path, chain: DevnetChain) -> list:
         store.close()
 
 
+def _height(url: str) -> int:
+    """The last fully processed height, as `/metrics` reports it (0 before the first block)."""
+    metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    match = re.search(rf'^mempools_chain_height{{chain="{CHAIN_ID}"}} (\S+)$', metrics, re.MULTILINE)
+    return int(float(match.group(1))) if match else 0
+
+
+def _wait_for_height(url: str, height: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while _height(url) < height and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _cursor(path: Path) -> int:
     store = open_store(path)
     try:
@@ -55,14 +69,16 @@ def test_kill_9_during_catch_up_skips_and_duplicates_nothing(tmp_path: Path) -> 
         reference = devnet.reference()
         subs = _seed_store(data, reference)
         config = write_devnet_config(tmp_path / "config.toml", data, rpc, CHAIN_ID)
-        rng = random.Random(5)
+        # Kill when the catch-up has passed a random height (by /ready), not after a random time:
+        # how long a catch-up takes depends on the machine, where it is cut must not.
+        targets = sorted(random.Random(5).sample(range(50, HISTORY - 150), 6))
         cursors: list[int] = []
         kills = 0
         while True:
             server = MempoolsProcess("serve", "--config", str(config))
             url = server.api_url()
-            if kills < 6:
-                time.sleep(rng.uniform(0.3, 1.5))
+            if kills < len(targets):
+                _wait_for_height(url, targets[kills])
                 server.kill()
                 kills += 1
                 cursors.append(_cursor(data))
