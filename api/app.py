@@ -24,6 +24,7 @@ from api.auth import SESSION_COOKIE, resolve_caller
 from api.problems import EXCEPTION_HANDLERS
 from api.routes import accounts, chains, destinations, history, queries, subscriptions
 from api.routes.ops import ops_handlers
+from api.schemas import request_bodies
 from api.settings import ApiSettings
 from api.throttle import LoginThrottle
 from core.config import ApiConfig
@@ -80,7 +81,7 @@ def create_app(
             "api_settings": _provide(ApiSettings(public_url=config.public_url)),
             "caller": Provide(resolve_caller),
         }
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -117,3 +118,17 @@ def create_app(
         logging_config=None,  # the process configures logging once, in core.logs
         debug=False,
     )
+    _declare_closed_bodies(app)
+    return app
+
+
+def _declare_closed_bodies(app: Litestar) -> None:
+    """Say in the OpenAPI document that request bodies refuse unknown fields.
+
+    They do (`forbid_unknown_fields`: a misspelt field is a 400, not silently ignored), but
+    Litestar's schema generator does not carry that over as `additionalProperties: false`.
+    """
+    closed = {body.__name__ for body in request_bodies()}
+    for name, schema in (app.openapi_schema.components.schemas or {}).items():
+        if name in closed:
+            schema.additional_properties = False

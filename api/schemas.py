@@ -28,6 +28,17 @@ class _Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base of every request body."""
 
 
+def request_bodies() -> list[type[_Request]]:
+    """Every request body type (the OpenAPI document marks them closed)."""
+    found: list[type[_Request]] = []
+    pending = list(_Request.__subclasses__())
+    while pending:
+        body = pending.pop()
+        found.append(body)
+        pending.extend(body.__subclasses__())
+    return found
+
+
 # -- accounts and auth ------------------------------------------------------------------------------
 class AccountCreate(_Request):
     email: Email

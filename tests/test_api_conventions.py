@@ -167,7 +167,12 @@ async def test_openapi_document_and_docs_ui(client: httpx.AsyncClient) -> None:
         "/ready",
     ):
         assert path in paths, path
-    assert "SubscriptionCreate" in doc["components"]["schemas"]
+    schemas = doc["components"]["schemas"]
+    assert "SubscriptionCreate" in schemas
+    # Request bodies refuse unknown fields, and the document says so; answers stay open.
+    for body in ("AccountCreate", "LoginRequest", "DestinationCreate", "SubscriptionCreate", "SubscriptionPatch"):
+        assert schemas[body]["additionalProperties"] is False, body
+    assert "additionalProperties" not in schemas["SubscriptionOut"]
     assert "application/problem+json" in paths["/v1/subscriptions"]["post"]["responses"]["422"]["content"]
     ui = await client.get("/schema")
     assert ui.status_code == 200 and ui.headers["content-type"].startswith("text/html")
