@@ -32,8 +32,9 @@ class Pending:
 
     `key` is its record's key (built once); `notification` is the notification it delivers when
     the producer handed it over with the entries, so the dispatcher need not read it back and
-    decode it. It is None after a reload or a reschedule: a retry reads the store, which keeps
-    memory bounded while an endpoint is down and a backlog builds up.
+    decode it. It is None for entries read from the store (after a restart), after a reschedule
+    (a retry reads the store, so an endpoint that is down does not pin its backlog in memory),
+    and beyond `Outbox.MAX_HELD_NOTIFICATIONS`.
     """
 
     __slots__ = ("entry", "ident", "key", "notification")
@@ -50,9 +51,9 @@ class Outbox:
 
     The records (`obx` table) are the truth and survive crashes. The mirror changes through
     `WriteBatch.on_commit`, i.e. exactly when the records it mirrors are written, so claiming a
-    due entry is a heap pop with no store read: scanning RocksDB for due entries walked the
-    tombstones of delivered ones, and reading each claimed record back was a third of the
-    dispatcher's bookkeeping. The mirror is rebuilt from the records at start (and whenever it
+    due entry is a heap pop with no store read or decode (scanning RocksDB for due entries walks
+    the tombstones of delivered ones; reading each claimed record back cost more than the claim
+    itself). The mirror is rebuilt from the records at start (and whenever it
     runs empty, so entries written by another `Outbox` over the same store are found too). A heap
     item stands for its entry only while the map still holds that very `Pending`: a completed
     entry is gone from the map, a rescheduled one was replaced by a newer `Pending`.
