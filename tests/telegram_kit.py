@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +17,7 @@ from bot.telegram import TelegramFrontDoor
 from core.config import Config, Secret, TelegramConfig
 from tests.apikit import Env
 from tests.fakes.telegram_api import FakeTelegramApi, SentMessage
-
-
-async def until(check: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll `check` until it is truthy (an assertion error after `timeout`)."""
-    for _ in range(int(timeout / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
+from tests.polling import until
 
 
 def buttons(message: SentMessage) -> list[tuple[str, str]]:

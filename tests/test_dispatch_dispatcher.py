@@ -33,7 +33,7 @@ from tests.fakes.records import (
     webhook_destination,
 )
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
-from tests.telegram_kit import until
+from tests.polling import until
 
 
 class World:

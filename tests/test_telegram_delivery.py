@@ -23,7 +23,8 @@ from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, until
+from tests.polling import until
+from tests.telegram_kit import BotRig
 
 DEVNET = "devnet-1"
 

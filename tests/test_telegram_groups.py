@@ -11,7 +11,8 @@ import pytest
 from bot.telegram.callbacks import CallbackSigner
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, button, running_rig, until
+from tests.polling import until
+from tests.telegram_kit import BotRig, button, running_rig
 
 GROUP = -1001234
 ADMIN, MEMBER = 7, 8
