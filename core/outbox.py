@@ -37,13 +37,14 @@ class Pending:
     and beyond `Outbox.MAX_HELD_NOTIFICATIONS`.
     """
 
-    __slots__ = ("entry", "ident", "key", "notification")
+    __slots__ = ("claimed", "entry", "ident", "key", "notification")
 
     def __init__(self, entry: OutboxEntry, key: bytes, notification: Notification | None = None) -> None:
         self.entry = entry
         self.ident = (entry.notification_id, entry.destination_id)
         self.key = key
         self.notification = notification
+        self.claimed = False  # taken by `due()`, until completed, rescheduled, buried or released
 
 
 class Outbox:
@@ -55,8 +56,9 @@ class Outbox:
     the tombstones of delivered ones; reading each claimed record back cost more than the claim
     itself). The mirror is rebuilt from the records at start (and whenever it
     runs empty, so entries written by another `Outbox` over the same store are found too). A heap
-    item stands for its entry only while the map still holds that very `Pending`: a completed
-    entry is gone from the map, a rescheduled one was replaced by a newer `Pending`.
+    item stands for its entry only while the map still holds that very `Pending` and nobody has
+    claimed it: a completed entry is gone from the map, a rescheduled one was replaced by a newer
+    `Pending`, and a claimed one comes back only through `release`.
 
     A process keeps one `Outbox` per store (the runtime hands the same one to the watcher, the
     dispatcher and the services): a second one would see the first one's writes only when its
@@ -87,8 +89,10 @@ class Outbox:
         self._load()
 
     def release(self, pending: Iterable[Pending]) -> None:
-        """Give back entries taken by `due()` but never attempted (e.g. at shutdown)."""
+        """Give back entries taken by `due()` and not settled (never attempted, or their record
+        could not be written): they are due again as they were."""
         for item in pending:
+            item.claimed = False
             if self._waiting.get(item.ident) is item:
                 self._push(item)
 
@@ -102,7 +106,11 @@ class Outbox:
                 item = Pending(entry, record_key(*ident))
             self._waiting[ident] = item
         self._held = sum(1 for item in self._waiting.values() if item.notification is not None)
-        self._heap = [(to_millis(p.entry.due_at), next(self._pushed), p) for p in self._waiting.values()]
+        self._heap = [
+            (to_millis(item.entry.due_at), next(self._pushed), item)
+            for item in self._waiting.values()
+            if not item.claimed  # in flight: its outcome puts it back if it is still due
+        ]
         heapq.heapify(self._heap)
         self._loaded_at = time.monotonic()
 
@@ -155,35 +163,31 @@ class Outbox:
         self._wakeup.set()
 
     # -- consumer -----------------------------------------------------------------------------
-    def due(self, now: datetime, limit: int, skip: set[tuple[str, str]] | None = None) -> list[Pending]:
-        """Entries due at or before `now`, earliest first, leaving out those in `skip` (in flight).
+    def due(self, now: datetime, limit: int) -> list[Pending]:
+        """Claim entries due at or before `now`, earliest first.
 
-        What is returned leaves the heap: the caller owns it until it calls `complete`,
-        `reschedule` or `bury` (or the process ends, and the next start reloads it).
+        The caller owns what is returned until it calls `complete`, `reschedule`, `bury` or
+        `release` (or the process ends, and the next start reloads it from the records).
         """
         self._ensure_loaded()
         now_ms = to_millis(now)
-        heap, waiting = self._heap, self._waiting
+        heap = self._heap
         found: list[Pending] = []
-        kept: list[tuple[int, int, Pending]] = []
         while heap and heap[0][0] <= now_ms and len(found) < limit:
-            heap_item = heapq.heappop(heap)
-            item = heap_item[2]
-            ident = item.ident
-            if waiting.get(ident) is not item:
-                continue  # delivered, or rescheduled (a newer item stands for it)
-            if skip and ident in skip:
-                kept.append(heap_item)  # in flight: its outcome decides whether this item still matters
-                continue
+            item = heapq.heappop(heap)[2]
+            if item.claimed or self._waiting.get(item.ident) is not item:
+                continue  # in flight, delivered, or rescheduled (a newer item stands for it)
+            item.claimed = True
             found.append(item)
-        for heap_item in kept:
-            heapq.heappush(heap, heap_item)
         return found
 
     def next_due_at(self) -> datetime | None:
-        """When the earliest entry is due, as far as the heap knows (None: nothing waits)."""
+        """When the earliest entry that can be claimed is due (None: nothing waits)."""
         self._ensure_loaded()
-        return from_millis(self._heap[0][0]) if self._heap else None
+        heap = self._heap
+        while heap and (heap[0][2].claimed or self._waiting.get(heap[0][2].ident) is not heap[0][2]):
+            heapq.heappop(heap)  # not claimable: in flight, delivered or rescheduled
+        return from_millis(heap[0][0]) if heap else None
 
     async def wait(self, timeout: float) -> None:
         """Sleep until `notify()` or `timeout` seconds, whichever comes first."""

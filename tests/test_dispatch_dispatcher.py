@@ -16,7 +16,7 @@ from core.dispatch.dispatcher import RETRY_DELAYS, Dispatcher, DispatchLimits
 from core.dispatch.http import HttpClient
 from core.dispatch.service import DeliveryService
 from core.dispatch.webhook import WebhookChannel
-from core.errors import NotFoundError, ValidationError
+from core.errors import NotFoundError, StoreError, ValidationError
 from core.models import Chain, Destination, Notification
 from core.outbox import Outbox
 from core.render import Rendered, render
@@ -416,3 +416,59 @@ async def test_a_backlog_does_not_hold_its_notifications_in_memory(world: World)
     world.outbox.release(claimed)
     assert await world.dispatcher({"webhook": SlowChannel(0.0)}).pump() == 5  # all delivered alike
     assert world.outbox.depth() == 0 and world.outbox._held == 0
+
+
+async def test_an_idle_dispatcher_does_not_spin_while_a_slow_delivery_is_in_flight(tmp_path: Path) -> None:
+    """The outbox reloads itself when it runs empty; an entry in flight must not then look due
+    again and again (the loop would spin at 100% CPU until the delivery ends)."""
+    world = World(tmp_path / "db", FakeClock())
+    world.clock = utcnow  # type: ignore[assignment]  # real time: run() sleeps for real
+    world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1/x"))
+    channel = SlowChannel(2.5)
+    dispatcher = Dispatcher(world.outbox, world.repos, {"webhook": channel}, {}.get)
+    claims = 0
+    due = world.outbox.due
+
+    def counted_due(*args: object, **kwargs: object) -> list:
+        nonlocal claims
+        claims += 1
+        return due(*args, **kwargs)  # type: ignore[arg-type]
+
+    world.outbox.due = counted_due  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    runner = asyncio.create_task(dispatcher.run(stop, drain_deadline_s=5))
+    world.seed(make_notification("acc_a", ("dst_1",)))
+    await asyncio.sleep(1.2)  # past the outbox's 1 s reload-when-empty
+    assert world.outbox.size() == 1  # a metrics scrape: the outbox reloads while the entry is in flight
+    world.outbox.notify()  # a new block
+    await asyncio.sleep(0.5)
+    assert claims < 20, f"{claims} claims while one delivery was in flight"
+    stop.set()
+    await asyncio.wait_for(runner, 10)
+    assert channel.done == 1 and world.outbox.depth() == 0
+    world.store.close()
+
+
+async def test_attempts_that_cannot_be_recorded_are_made_again(world: World, monkeypatch) -> None:
+    """The store refuses the batch recording some attempts: nothing is lost, the entries are
+    delivered again (at least once) and recorded once the store works."""
+    world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1/x"))
+    notifications = [make_notification("acc_a", ("dst_1",), height=i) for i in range(3)]
+    world.seed(*notifications)
+    channel = SlowChannel(0.0)
+    dispatcher = world.dispatcher({"webhook": channel})
+    write = world.store.write
+    refused = []
+
+    def failing_write(batch: WriteBatch) -> None:
+        if not refused:
+            refused.append(len(batch))
+            raise StoreError("disk full")
+        write(batch)
+
+    monkeypatch.setattr(world.store, "write", failing_write)
+    assert await dispatcher.pump() == 6  # 3 claimed, refused, claimed again
+    assert refused and channel.done == 6 and world.outbox.depth() == 0
+    for notification in notifications:
+        [attempt] = world.repos.attempts.of_notification(notification.id)
+        assert attempt.outcome == "delivered"

@@ -212,7 +212,7 @@ class Dispatcher:
         room = self.limits.max_claimed - len(self._claimed)
         if room <= 0:
             return 0
-        claimed = self.outbox.due(self.clock(), room, skip=self._claimed)
+        claimed = self.outbox.due(self.clock(), room)
         for item in claimed:
             self._claimed.add(item.ident)
         self._ready.extend(claimed)
@@ -341,7 +341,7 @@ class Dispatcher:
             self.outbox.store.write(batch)
         except Exception:
             log.exception("cannot record %d delivery attempts; they will be made again", len(done))
-            self.outbox.reload()  # their entries are still stored, due as before
+            self.outbox.release([item.pending for item in done])  # their records are unchanged
         finally:
             for item in done:
                 self._claimed.discard(item.pending.ident)
