@@ -154,8 +154,13 @@ class DiscordDestination(_DestinationBase, tag="discord"):
 Destination = WebhookDestination | TelegramDestination | DiscordDestination
 
 
-class Notification(msgspec.Struct, kw_only=True):
-    """A subscription matched a scope of a block. Its id is derived, so re-processing is idempotent."""
+class Notification(msgspec.Struct, kw_only=True, gc=False):
+    """A subscription matched a scope of a block. Its id is derived, so re-processing is idempotent.
+
+    This record, the delivery records below and the block records it holds have no references
+    back, so no cycles: they are kept out of the garbage collector (`gc=False`), because thousands
+    of them may wait in the outbox's memory at once.
+    """
 
     id: str
     owner_id: str
@@ -177,7 +182,7 @@ class Notification(msgspec.Struct, kw_only=True):
 DeliveryOutcome = Literal["delivered", "failed", "dead_letter", "skipped"]
 
 
-class DeliveryAttempt(msgspec.Struct, kw_only=True):
+class DeliveryAttempt(msgspec.Struct, kw_only=True, gc=False):
     notification_id: str
     destination_id: str
     attempt: int
@@ -188,7 +193,7 @@ class DeliveryAttempt(msgspec.Struct, kw_only=True):
     latency_ms: float | None = None
 
 
-class OutboxEntry(msgspec.Struct, kw_only=True):
+class OutboxEntry(msgspec.Struct, kw_only=True, gc=False):
     """One notification still to be delivered to one destination."""
 
     notification_id: str
@@ -203,7 +208,7 @@ class OutboxEntry(msgspec.Struct, kw_only=True):
     attempts_before: int = 0
 
 
-class DeadLetter(msgspec.Struct, kw_only=True):
+class DeadLetter(msgspec.Struct, kw_only=True, gc=False):
     """An outbox entry whose retry schedule ran out; its owner may list and redeliver it."""
 
     notification_id: str

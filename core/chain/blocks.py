@@ -8,6 +8,11 @@ on a node's websocket.
 
 The block scope is always present, even when it has no events: consumers can rely on
 `scopes[-1]` being the block, and `tm.event = 'NewBlock'` matches every block, as on a node.
+
+These records hold only strings, numbers and each other, never a reference back, so they cannot
+form cycles and are kept out of the garbage collector (`gc=False`): a block allocates thousands
+of them, and notifications built from them may wait in the outbox, where every tracked object
+would make each full collection, and so the watcher, slower.
 """
 
 from __future__ import annotations
@@ -21,17 +26,17 @@ TX_EVENT = "Tx"
 BLOCK_EVENTS = ("NewBlock", "NewBlockEvents")
 
 
-class Attribute(Struct, frozen=True):
+class Attribute(Struct, frozen=True, gc=False):
     key: str
     value: str
 
 
-class Event(Struct, frozen=True):
+class Event(Struct, frozen=True, gc=False):
     type: str
     attributes: tuple[Attribute, ...]
 
 
-class Scope(Struct, frozen=True):
+class Scope(Struct, frozen=True, gc=False):
     """One transaction's events, or the block's own events.
 
     For tx scopes: `index` is the position in the block, `tx_hash` the upper-case hex SHA-256 of
@@ -55,7 +60,7 @@ class Scope(Struct, frozen=True):
         return bool(self.code)
 
 
-class DecodedBlock(Struct, frozen=True):
+class DecodedBlock(Struct, frozen=True, gc=False):
     height: int
     time: str | None
     chain_id: str | None
