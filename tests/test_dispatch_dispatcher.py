@@ -12,7 +12,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from core.dispatch.channel import DeliveryResult
-from core.dispatch.dispatcher import RETRY_DELAYS, Dispatcher, DispatchLimits
+from core.dispatch.dispatcher import RETRY_DELAYS, Dispatcher, DispatchLimits, DispatchStalledError
 from core.dispatch.http import HttpClient
 from core.dispatch.service import DeliveryService
 from core.dispatch.webhook import WebhookChannel
@@ -449,26 +449,52 @@ async def test_an_idle_dispatcher_does_not_spin_while_a_slow_delivery_is_in_flig
     world.store.close()
 
 
-async def test_attempts_that_cannot_be_recorded_are_made_again(world: World, monkeypatch) -> None:
-    """The store refuses the batch recording some attempts: nothing is lost, the entries are
-    delivered again (at least once) and recorded once the store works."""
+async def test_attempts_that_cannot_be_recorded_stop_the_dispatcher_and_are_made_again(
+    world: World, monkeypatch
+) -> None:
+    """The store refuses the batch recording some attempts (a full disk): the dispatcher stops
+    instead of delivering them again and again, nothing is lost, and once the store works they
+    are delivered again (at least once) and recorded."""
     world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1/x"))
     notifications = [make_notification("acc_a", ("dst_1",), height=i) for i in range(3)]
     world.seed(*notifications)
     channel = SlowChannel(0.0)
     dispatcher = world.dispatcher({"webhook": channel})
     write = world.store.write
-    refused = []
+    broken = True
 
     def failing_write(batch: WriteBatch) -> None:
-        if not refused:
-            refused.append(len(batch))
+        if broken:
             raise StoreError("disk full")
         write(batch)
 
     monkeypatch.setattr(world.store, "write", failing_write)
-    assert await dispatcher.pump() == 6  # 3 claimed, refused, claimed again
-    assert refused and channel.done == 6 and world.outbox.depth() == 0
+    with pytest.raises(DispatchStalledError, match="cannot record delivery attempts: disk full"):
+        await dispatcher.pump()
+    assert channel.done == 3 and world.outbox.depth() == 3
+    broken = False
+    assert await dispatcher.pump() == 3
+    assert channel.done == 6 and world.outbox.depth() == 0
     for notification in notifications:
         [attempt] = world.repos.attempts.of_notification(notification.id)
         assert attempt.outcome == "delivered"
+
+
+async def test_run_stops_for_its_supervisor_when_attempts_cannot_be_recorded(world: World, monkeypatch) -> None:
+    world.clock = utcnow  # type: ignore[assignment]  # real time: run() sleeps for real
+    world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1/x"))
+    channel = SlowChannel(0.0)
+    dispatcher = Dispatcher(world.outbox, world.repos, {"webhook": channel}, {}.get)
+    write = world.store.write
+
+    def failing_write(batch: WriteBatch) -> None:
+        if any(key.startswith(b"att") for key, _ in batch.ops):
+            raise StoreError("disk full")
+        write(batch)
+
+    monkeypatch.setattr(world.store, "write", failing_write)
+    runner = asyncio.create_task(dispatcher.run(asyncio.Event(), drain_deadline_s=1))
+    world.seed(make_notification("acc_a", ("dst_1",)))
+    with pytest.raises(DispatchStalledError):
+        await asyncio.wait_for(runner, 5)
+    assert channel.done == 1 and world.outbox.depth() == 1  # delivered once, not in a loop

@@ -25,6 +25,9 @@ Decisions:
   entry is buried. Either way the owner is told through another of their enabled destinations
   (chat destinations first) by a system notice that goes through this same outbox, so it is
   durable, retried and listed in their history like any notification.
+- Attempts the store refuses to record (a full disk): their entries go back to the outbox and the
+  dispatcher stops with `DispatchStalledError`, for its supervisor to restart it with a growing
+  backoff (and /ready to show why). Going on would deliver them again as fast as endpoints answer.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import msgspec
 
 from core.dispatch.channel import Channel, DeliveryResult, clip
 from core.dispatch.notices import queue_notice
+from core.errors import MempoolsError
 from core.models import (
     Chain,
     DeadLetter,
@@ -96,6 +100,10 @@ def _unpark(parked: dict[str, deque[Pending]], key: str, ready: deque[Pending]) 
     return True
 
 
+class DispatchStalledError(MempoolsError):
+    """The dispatcher stopped because it cannot record what it delivers."""
+
+
 class _Done(msgspec.Struct):
     pending: Pending
     started_at: datetime
@@ -133,6 +141,7 @@ class Dispatcher:
         self._done: list[_Done] = []
         self._flush_handle: asyncio.Handle | None = None
         self._settled = asyncio.Event()
+        self._unrecorded: Exception | None = None  # why the last flush could not be written
         self._draining = False
         self._encode_attempt = msgspec.msgpack.Encoder().encode
         self.delivered = 0  # counters for metrics and the benchmark
@@ -145,6 +154,7 @@ class Dispatcher:
         waker = asyncio.create_task(self._wake_on(stop))
         try:
             while not stop.is_set():
+                self._raise_if_unrecorded()
                 self.fill()
                 await self.outbox.wait(self._idle_timeout())
         finally:
@@ -203,6 +213,18 @@ class Dispatcher:
             self._settled.clear()
             if self._workers or self._done:
                 await self._settled.wait()
+            self._raise_if_unrecorded()
+
+    def _raise_if_unrecorded(self) -> None:
+        """Stop when attempts could not be recorded (a full disk, a broken store).
+
+        Their entries are back in the outbox; going on would deliver them again and again as
+        fast as the endpoints answer. Raising hands the dispatcher to its supervisor, which
+        restarts it with a growing backoff and shows the error in /ready.
+        """
+        if self._unrecorded is not None:
+            error, self._unrecorded = self._unrecorded, None
+            raise DispatchStalledError(f"cannot record delivery attempts: {error}") from error
 
     # -- claiming and delivering --------------------------------------------------------------
     def fill(self) -> int:
@@ -339,9 +361,11 @@ class Dispatcher:
             for destination in changed.values():
                 self.repos.destinations.put(destination, batch)
             self.outbox.store.write(batch)
-        except Exception:
+        except Exception as exc:
             log.exception("cannot record %d delivery attempts; they will be made again", len(done))
             self.outbox.release([item.pending for item in done])  # their records are unchanged
+            self._unrecorded = exc
+            wake = True
         finally:
             for item in done:
                 self._claimed.discard(item.pending.ident)
