@@ -10,7 +10,7 @@ import pytest
 import telegram
 
 from core.chain.blocks import Attribute, Event
-from core.dispatch.dispatcher import Dispatcher
+from core.dispatch.dispatcher import Dispatcher, DispatchLimits
 from core.dispatch.ratelimit import RateLimiter
 from core.dispatch.telegram import MESSAGE_LIMIT, TelegramChannel, format_telegram
 from core.outbox import Outbox
@@ -169,3 +169,40 @@ async def test_fake_serves_what_an_application_needs(api: FakeTelegramApi, bot: 
     api.push_update(api.message_update(chat_id=5, user_id=5, text="/start"))
     [update] = await bot.get_updates(timeout=1)
     assert update.message.text == "/start" and update.message.entities[0].type == "bot_command"
+
+
+async def test_a_chat_under_a_long_flood_wait_is_deferred_not_waited_for(
+    tmp_path: Path, api: FakeTelegramApi, bot: telegram.Bot
+) -> None:
+    """Telegram says "retry after 600 s" for one chat: that attempt fails with retry_after, and
+    the chat's other deliveries are deferred (no attempt used, no worker held) while another chat
+    is served at once."""
+    store = open_store(tmp_path / "db")
+    repos, outbox = Repositories(store), Outbox(store)
+    repos.destinations.put(telegram_destination("dst_busy", "acc_a", 42))
+    repos.destinations.put(telegram_destination("dst_calm", "acc_a", 43))
+    clock = FakeClock()
+    busy = [make_notification("acc_a", ("dst_busy",), height=i) for i in range(3)]
+    calm = make_notification("acc_a", ("dst_calm",), height=9)
+    batch = WriteBatch()
+    for notification in [*busy, calm]:
+        repos.notifications.add(notification, batch)
+        outbox.enqueue([entry_for(notification, notification.destination_ids[0], clock())], batch)
+    store.write(batch)
+    api.fail_next("sendMessage", status=429, retry_after=600, chat_id=42)
+    channel = TelegramChannel(bot, limiter=RateLimiter(per_key_interval=0.0))
+    dispatcher = Dispatcher(
+        outbox, repos, {"telegram": channel}, {COSMOS.id: COSMOS}.get, clock=clock,
+        limits=DispatchLimits(per_destination=1),
+    )  # fmt: skip
+    started = time.monotonic()
+    assert await dispatcher.pump() == 4
+    assert time.monotonic() - started < 3  # nobody sat out the 600 s
+    assert [m.chat_id for m in api.sent] == [43]
+    outcomes = {n.id: [a.outcome for a in repos.attempts.of_notification(n.id)] for n in busy}
+    assert sorted(outcomes.values()) == [[], [], ["failed"]]  # one 429; two deferred, unlogged
+    for notification in busy:
+        entry = outbox.get(notification.id, "dst_busy")
+        assert entry is not None and (entry.due_at - clock()).total_seconds() >= 590
+        assert entry.attempts == (1 if outcomes[notification.id] else 0)
+    store.close()

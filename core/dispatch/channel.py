@@ -38,6 +38,10 @@ class DeliveryResult(msgspec.Struct, kw_only=True):
     # Fields of the destination to change from now on (a Telegram group that became a supergroup
     # has a new chat id): the dispatcher stores them with the attempt.
     destination_update: dict[str, int] | None = None
+    # Nothing was sent: the channel's own rate limit would have kept the worker waiting longer
+    # than it should (a chat under a long 429). The dispatcher makes the entry due again after
+    # `retry_after`, with no attempt counted or logged.
+    deferred: bool = False
 
 
 class Channel(Protocol):

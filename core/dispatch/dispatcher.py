@@ -19,6 +19,8 @@ How an entry flows:
 Decisions:
 - A destination that is deleted, disabled, or no longer its owner's: the entry is removed and the
   attempt recorded as "skipped" (the notification stays in the history).
+- A delivery the channel defers (its own rate limit would hold the worker too long) is due again
+  after the wait, with no attempt counted or logged.
 - A permanent failure (Telegram 403, Discord 403/404, HTTP 410) buries the entry at once and,
   when the channel says so, disables the destination.
 - A destination failing without a single success for `disable_after` (5 days) is disabled; the
@@ -386,6 +388,12 @@ class Dispatcher:
         if result is None:
             self._log_attempt(item, number, "skipped", item.skip_reason, destination, batch)
             self.outbox.complete(pending, batch)
+            return False
+        if result.deferred:  # nothing was sent: due again later, no attempt used up
+            if self.on_attempt is not None:
+                self.on_attempt(destination.kind if destination is not None else "unknown", "deferred", None)
+            later = now + timedelta(seconds=min(result.retry_after or 1.0, self.limits.max_retry_after))
+            self.outbox.reschedule(pending, msgspec.structs.replace(entry, due_at=later), batch)
             return False
         if destination is not None and result.destination_update:
             destination = changed[destination.id] = msgspec.structs.replace(destination, **result.destination_update)

@@ -29,6 +29,11 @@ class RateLimiter:
         self._next_key: dict[Hashable, float] = {}
         self._next_global = 0.0
 
+    def delay(self, key: Hashable) -> float:
+        """How long a send for `key` would wait now, without booking anything."""
+        now = self._clock()
+        return max(now, self._next_key.get(key, 0.0), self._next_global) - now
+
     def reserve(self, key: Hashable) -> float:
         """Book the next slot for `key`; returns how long to wait for it (0: go now)."""
         now = self._clock()

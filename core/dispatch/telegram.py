@@ -100,9 +100,12 @@ def _retry_seconds(exc: RetryAfter) -> float:
 class TelegramChannel:
     kind = "telegram"
 
-    def __init__(self, bot: telegram.Bot, *, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, bot: telegram.Bot, *, limiter: RateLimiter | None = None, max_wait: float = 5.0) -> None:
         self.bot = bot
         self.limiter = limiter or RateLimiter(per_key_interval=1.0, global_rate=30.0)
+        # Longer than this in the rate limiter (a chat or the bot under a long 429) and the
+        # delivery is deferred instead: a waiting worker is one the other chats cannot use.
+        self.max_wait = max_wait
 
     async def deliver(
         self, notification: Notification, destination: Destination, chain: Chain | None
@@ -115,6 +118,9 @@ class TelegramChannel:
             return DeliveryResult(latency_ms=(time.perf_counter() - started) * 1000, **kwargs)  # type: ignore[arg-type]
 
         chat_id = destination.chat_id
+        wait = self.limiter.delay(chat_id)
+        if wait > self.max_wait:
+            return result(ok=False, deferred=True, retry_after=wait, error=f"rate limited for {wait:.0f} s")
         moved: dict[str, int] | None = None
         for text in format_telegram(render(notification, chain)):
             await self.limiter.acquire(chat_id)
