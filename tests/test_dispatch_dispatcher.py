@@ -498,3 +498,32 @@ async def test_run_stops_for_its_supervisor_when_attempts_cannot_be_recorded(wor
     with pytest.raises(DispatchStalledError):
         await asyncio.wait_for(runner, 5)
     assert channel.done == 1 and world.outbox.depth() == 1  # delivered once, not in a loop
+
+
+class RoutedChannel:
+    """Delivers through the channel its destination id starts with (`hang` or `fast`)."""
+
+    kind = "webhook"
+
+    def __init__(self, **routes: SlowChannel) -> None:
+        self.routes = routes
+
+    async def deliver(self, notification: Notification, destination: Destination, chain: Chain | None):
+        route = destination.id.removeprefix("dst_").rstrip("0123456789")
+        return await self.routes[route].deliver(notification, destination, chain)
+
+
+async def test_failing_destinations_cannot_hold_every_worker(world: World) -> None:
+    """Endpoints that hang (each attempt holds a worker until the timeout) get at most `failing`
+    workers: the healthy endpoints are served meanwhile."""
+    failing = webhook_destination("dst_hang0", "acc_a", "http://127.0.0.1/x")
+    world.add(*(msgspec.structs.replace(failing, id=f"dst_hang{i}", failing_since=world.clock()) for i in range(6)))
+    world.add(*(webhook_destination(f"dst_fast{i}", "acc_a", "http://127.0.0.1/x") for i in range(4)))
+    world.seed(*(make_notification("acc_a", (f"dst_hang{i}",), height=i) for i in range(6)))
+    world.seed(*(make_notification("acc_a", (f"dst_fast{i % 4}",), height=100 + i) for i in range(12)))
+    hang, fast = SlowChannel(0.3), SlowChannel(0.0)
+    dispatcher = world.dispatcher({"webhook": RoutedChannel(hang=hang, fast=fast)}, workers=4, failing=2)
+    pumping = asyncio.create_task(dispatcher.pump())
+    await until(lambda: fast.done == 12)
+    assert hang.done <= 2  # the healthy ones did not queue behind the hanging ones
+    assert await pumping == 18 and hang.done == 6 and hang.peak_total == 2

@@ -5,8 +5,8 @@ How an entry flows:
    `max_claimed`; claimed entries stay in the outbox (that is what makes delivery survive a
    crash) and are only skipped by later claims.
 2. Up to `workers` long-lived worker tasks deliver them, at most `per_destination` at once to any
-   one destination and `per_channel` over a rate-limited channel (Telegram, Discord); an entry
-   that has to wait for either waits in memory. Destinations
+   one destination, `per_channel` over a rate-limited channel (Telegram, Discord) and `failing`
+   to destinations that are failing; an entry that has to wait for any of these waits in memory. Destinations
    come from a cache that every committed write to them clears; the notification is the one the
    watcher handed over with the entry, or is read from the store (retries, after a restart).
 3. Each finished delivery is recorded by `_flush()`, which runs once per loop iteration for all
@@ -60,6 +60,9 @@ from core.timeutil import utcnow
 
 log = logging.getLogger("mempools.dispatch")
 
+#: The pool of destinations that are failing (`DispatchLimits.failing`); not a channel kind.
+FAILING = "(failing)"
+
 #: Waits after attempts 1..7 (attempt 1 is immediate): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 RETRY_DELAYS: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
@@ -75,6 +78,9 @@ class DispatchLimits(msgspec.Struct, kw_only=True, frozen=True):
     # and a worker waits out the rate limiter, so without a cap a burst to many chats would hold
     # every worker and starve the webhooks.
     per_channel: dict[str, int] = msgspec.field(default_factory=_chat_channel_caps)
+    # At most this many workers on destinations that are failing (an endpoint that hangs holds a
+    # worker until the timeout), so the healthy ones keep the rest.
+    failing: int = 16
     max_claimed: int = 512
     retry_delays: tuple[float, ...] = RETRY_DELAYS
     disable_after: timedelta = timedelta(days=5)
@@ -137,8 +143,10 @@ class Dispatcher:
         self._ready: deque[Pending] = deque()
         self._parked: dict[str, deque[Pending]] = {}  # by destination id
         self._inflight: dict[str, int] = {}
-        self._parked_by_channel: dict[str, deque[Pending]] = {}
-        self._inflight_by_channel: dict[str, int] = {}
+        # Capped pools of workers: each rate-limited channel, and the destinations that are failing.
+        self._pool_caps = {**self.limits.per_channel, FAILING: self.limits.failing}
+        self._parked_by_pool: dict[str, deque[Pending]] = {}
+        self._pool_load: dict[str, int] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._done: list[_Done] = []
         self._flush_handle: asyncio.Handle | None = None
@@ -183,14 +191,14 @@ class Dispatcher:
         outbox, so they are delivered again after restart (at least once, never lost).
         """
         self._draining = True
-        parked = [*self._parked.values(), *self._parked_by_channel.values()]
+        parked = [*self._parked.values(), *self._parked_by_pool.values()]
         unstarted = [*self._ready, *(item for queue in parked for item in queue)]
         for item in unstarted:
             self._claimed.discard(item.ident)
         self.outbox.release(unstarted)
         self._ready.clear()
         self._parked.clear()
-        self._parked_by_channel.clear()
+        self._parked_by_pool.clear()
         if self._workers:
             _, pending = await asyncio.wait(set(self._workers), timeout=max(deadline_s, 0.0))
             for task in pending:
@@ -254,7 +262,7 @@ class Dispatcher:
         while len(self._workers) < self.limits.workers and (taken := self._take()) is not None:
             self._workers.add(asyncio.create_task(self._work(*taken)))
 
-    async def _work(self, item: Pending, channel: str | None) -> None:
+    async def _work(self, item: Pending, pool: str | None) -> None:
         try:
             while True:
                 try:
@@ -265,27 +273,27 @@ class Dispatcher:
                     self.outbox.release([item])
                     raise
                 finally:
-                    self._free(item.entry.destination_id, channel)
+                    self._free(item.entry.destination_id, pool)
                 self._done.append(done)
                 if self._flush_handle is None:
                     self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
                 taken = self._take()
                 if taken is None:
                     break
-                item, channel = taken
+                item, pool = taken
         finally:
             # Synchronously, not in a done callback: `pump()` must see this worker gone by the
             # time the flush it scheduled has run.
             self._workers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _take(self) -> tuple[Pending, str | None] | None:
-        """The next ready entry that may start now, with its capped channel (None: uncapped).
+        """The next ready entry that may start now, with the capped pool it counts in (or None).
 
         The others wait in memory behind a delivery that frees their slot: one to the same
-        destination (`per_destination`), or over the same rate-limited channel (`per_channel`).
+        destination (`per_destination`), or in the same pool: a rate-limited channel
+        (`per_channel`), or the destinations that are failing (`failing`).
         """
-        cap, channel_caps = self.limits.per_destination, self.limits.per_channel
-        ready, inflight, by_channel = self._ready, self._inflight, self._inflight_by_channel
+        cap, ready, inflight, by_pool = self.limits.per_destination, self._ready, self._inflight, self._pool_load
         while ready and not self._draining:
             item = ready.popleft()
             did = item.entry.destination_id
@@ -293,18 +301,25 @@ class Dispatcher:
             if busy >= cap:
                 self._parked.setdefault(did, deque()).append(item)
                 continue
-            destination = self._destinations.get(did)
-            channel = destination.kind if destination is not None and destination.kind in channel_caps else None
-            if channel is not None:
-                if by_channel.get(channel, 0) >= channel_caps[channel]:
-                    self._parked_by_channel.setdefault(channel, deque()).append(item)
+            pool = self._pool(did)
+            if pool is not None:
+                if by_pool.get(pool, 0) >= self._pool_caps[pool]:
+                    self._parked_by_pool.setdefault(pool, deque()).append(item)
                     continue
-                by_channel[channel] = by_channel.get(channel, 0) + 1
+                by_pool[pool] = by_pool.get(pool, 0) + 1
             inflight[did] = busy + 1
-            return item, channel
+            return item, pool
         return None
 
-    def _free(self, did: str, channel: str | None) -> None:
+    def _pool(self, did: str) -> str | None:
+        destination = self._destinations.get(did)
+        if destination is None:
+            return None
+        if destination.kind in self._pool_caps:
+            return destination.kind
+        return FAILING if destination.failing_since is not None else None
+
+    def _free(self, did: str, pool: str | None) -> None:
         """A delivery ended: free its slots and move up the entries that were waiting for them."""
         left = self._inflight[did] - 1
         if left:
@@ -312,9 +327,9 @@ class Dispatcher:
         else:
             del self._inflight[did]
         moved = _unpark(self._parked, did, self._ready)
-        if channel is not None:
-            self._inflight_by_channel[channel] -= 1
-            moved |= _unpark(self._parked_by_channel, channel, self._ready)
+        if pool is not None:
+            self._pool_load[pool] -= 1
+            moved |= _unpark(self._parked_by_pool, pool, self._ready)
         if moved:
             self._staff()
 
