@@ -113,6 +113,14 @@ class ChainConfig(_Section):
         )
 
 
+class DispatchConfig(_Section):
+    workers: int = 64  # deliveries in flight at once
+    per_destination: int = 4  # ... to any one destination
+    telegram_workers: int = 8  # ... through Telegram (each waits out its rate limit)
+    discord_workers: int = 8  # ... through Discord's REST API
+    failing_workers: int = 16  # ... to destinations that are failing (an endpoint may hang until the timeout)
+
+
 class TelegramConfig(_Section):
     token_file: str | None = None
     api_url: str = "https://api.telegram.org"
@@ -176,6 +184,7 @@ class Config(_Section):
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
+    dispatch: DispatchConfig = msgspec.field(default_factory=DispatchConfig)
     chains: list[ChainConfig] = msgspec.field(default_factory=_default_chains)
     telegram: TelegramConfig = msgspec.field(default_factory=TelegramConfig)
     discord: DiscordConfig = msgspec.field(default_factory=DiscordConfig)
@@ -281,6 +290,11 @@ def _validate(config: Config) -> None:
         ("quotas.destinations_per_account", config.quotas.destinations_per_account),
         ("history.retention_days", config.history.retention_days),
         ("history.dead_letter_days", config.history.dead_letter_days),
+        ("dispatch.workers", config.dispatch.workers),
+        ("dispatch.per_destination", config.dispatch.per_destination),
+        ("dispatch.telegram_workers", config.dispatch.telegram_workers),
+        ("dispatch.discord_workers", config.dispatch.discord_workers),
+        ("dispatch.failing_workers", config.dispatch.failing_workers),
     ):
         if value < 1:
             raise ConfigError(f"{key}: must be at least 1")

@@ -25,7 +25,7 @@ from core.chain.pool import EndpointPool
 from core.config import Config
 from core.dispatch.channel import Channel
 from core.dispatch.discord import DiscordChannel
-from core.dispatch.dispatcher import Dispatcher
+from core.dispatch.dispatcher import Dispatcher, DispatchLimits
 from core.dispatch.http import HttpClient
 from core.dispatch.telegram import TelegramChannel
 from core.dispatch.webhook import WebhookChannel
@@ -138,7 +138,12 @@ class Runtime:
         if self.telegram is not None:
             channels["telegram"] = TelegramChannel(self.telegram.bot)
         self.dispatcher = Dispatcher(
-            self.outbox, self.repos, channels, self.chains.get, on_attempt=self.metrics.delivery
+            self.outbox,
+            self.repos,
+            channels,
+            self.chains.get,
+            limits=DispatchLimits.from_config(config.dispatch),
+            on_attempt=self.metrics.delivery,
         )
         self.maintenance = Maintenance(
             self.repos, config.history, probes={chain_id: pool.refresh for chain_id, pool in self.pools.items()}

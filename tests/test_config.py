@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Config, load_config
+from core.config import Config, DispatchConfig, load_config
+from core.dispatch.dispatcher import DispatchLimits
 from core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,14 @@ def test_environment_overrides_nested_keys() -> None:
     assert config.api.cors_origins == ["https://a.example"]
 
 
+def test_dispatch_section_sets_the_dispatcher_limits() -> None:
+    config = load_config(EXAMPLE, env={"MEMPOOLS_DISPATCH__WORKERS": "128", "MEMPOOLS_DISPATCH__FAILING_WORKERS": "4"})
+    limits = DispatchLimits.from_config(config.dispatch)
+    assert limits.workers == 128 and limits.failing == 4 and limits.per_destination == 4
+    assert limits.per_channel == {"telegram": 8, "discord": 8}
+    assert DispatchLimits.from_config(DispatchConfig()) == DispatchLimits()  # one set of defaults
+
+
 def test_tokens_come_from_environment_or_file_and_never_show(tmp_path: Path) -> None:
     config = load_config(None, env={"MEMPOOLS_TELEGRAM_TOKEN": "123456:SECRET"})
     assert config.telegram.token is not None and config.telegram.token.get() == "123456:SECRET"
@@ -114,6 +123,9 @@ def test_tokens_come_from_environment_or_file_and_never_show(tmp_path: Path) -> 
         ("", {"MEMPOOLS_API__PORT": "eighty"}, "api.port: expected `int`, got `str`"),
         ("", {"MEMPOOLS_API__NOPE": "1"}, "api.nope: unknown key"),
         ("[logging]\nlevel = 'LOUD'\n", {}, "logging.level: 'LOUD' is not a log level"),
+        ("[dispatch]\nworkers = 0\n", {}, "dispatch.workers: must be at least 1"),
+        ("", {"MEMPOOLS_DISPATCH__TELEGRAM_WORKERS": "-3"}, "dispatch.telegram_workers: must be at least 1"),
+        ("[dispatch]\nworker = 8\n", {}, "dispatch.worker: unknown key"),
         ("[discord]\ntoken_file = '/nonexistent/token'\n", {}, "discord.token_file: cannot read /nonexistent/token"),
     ],
 )

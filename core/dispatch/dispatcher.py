@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
+from core.config import DispatchConfig
 from core.dispatch.channel import Channel, DeliveryResult, clip
 from core.dispatch.notices import queue_notice
 from core.errors import MempoolsError
@@ -90,6 +91,15 @@ class DispatchLimits(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def max_attempts(self) -> int:
         return len(self.retry_delays) + 1
+
+    @classmethod
+    def from_config(cls, config: DispatchConfig) -> DispatchLimits:
+        return cls(
+            workers=config.workers,
+            per_destination=config.per_destination,
+            per_channel={"telegram": config.telegram_workers, "discord": config.discord_workers},
+            failing=config.failing_workers,
+        )
 
 
 def retry_delay(attempts_made: int, delays: tuple[float, ...] = RETRY_DELAYS) -> float | None:
