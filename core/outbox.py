@@ -80,13 +80,9 @@ class Outbox:
         self._waiting: dict[tuple[str, str], Pending] = {}
         self._heap: list[tuple[int, int, Pending]] = []
         self._pushed = itertools.count()  # ties in due time go first-in, first-out
-        self._loaded_at: float | None = None
+        self._loaded_at = 0.0
         self._held = 0  # entries holding a notification, in the mirror or in a batch not yet written
         self._load()  # now, so entries committed from here on join the mirror instead of a later scan
-
-    def reload(self) -> None:
-        """Forget what the mirror knows and read it again from the records."""
-        self._load()
 
     def release(self, pending: Iterable[Pending]) -> None:
         """Give back entries taken by `due()` and not settled (never attempted, or their record
@@ -115,9 +111,7 @@ class Outbox:
         self._loaded_at = time.monotonic()
 
     def _ensure_loaded(self) -> None:
-        if self._loaded_at is None or (
-            not self._heap and time.monotonic() - self._loaded_at > self.RELOAD_WHEN_EMPTY_EVERY
-        ):
+        if not self._heap and time.monotonic() - self._loaded_at > self.RELOAD_WHEN_EMPTY_EVERY:
             self._load()
 
     def _push(self, item: Pending) -> None:
@@ -126,13 +120,16 @@ class Outbox:
     def _stored(self, items: list[Pending]) -> None:
         for item in items:
             replaced = self._waiting.get(item.ident)
-            if replaced is not None and replaced is not item and replaced.notification is not None:
-                self._held -= 1
+            if replaced is not item:
+                self._dropped(replaced)
             self._waiting[item.ident] = item
             self._push(item)
 
     def _forget(self, ident: tuple[str, str]) -> None:
-        item = self._waiting.pop(ident, None)
+        self._dropped(self._waiting.pop(ident, None))
+
+    def _dropped(self, item: Pending | None) -> None:
+        """`item` left the mirror: the notification it held no longer counts."""
         if item is not None and item.notification is not None:
             self._held -= 1
 

@@ -6,9 +6,10 @@ How an entry flows:
    crash) and are only skipped by later claims.
 2. Up to `workers` long-lived worker tasks deliver them, at most `per_destination` at once to any
    one destination, `per_channel` over a rate-limited channel (Telegram, Discord) and `failing`
-   to destinations that are failing; an entry that has to wait for any of these waits in memory. Destinations
-   come from a cache that every committed write to them clears; the notification is the one the
-   watcher handed over with the entry, or is read from the store (retries, after a restart).
+   to destinations that are failing; an entry that has to wait for any of these waits in memory.
+   Destinations come from a cache that every committed write to them clears; the notification is
+   the one the watcher handed over with the entry, or is read from the store (retries, after a
+   restart).
 3. Each finished delivery is recorded by `_flush()`, which runs once per loop iteration for all
    deliveries that finished in it: one WriteBatch holds every attempt record together with the
    outbox change it implies (removed on success, rescheduled, or buried as a dead letter). A
@@ -68,20 +69,23 @@ FAILING = "(failing)"
 RETRY_DELAYS: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
+_CONFIGURED = DispatchConfig()  # the defaults of the `[dispatch]` keys are the limits' defaults
+
+
 def _chat_channel_caps() -> dict[str, int]:
-    return {"telegram": 8, "discord": 8}
+    return {"telegram": _CONFIGURED.telegram_workers, "discord": _CONFIGURED.discord_workers}
 
 
 class DispatchLimits(msgspec.Struct, kw_only=True, frozen=True):
-    workers: int = 64
-    per_destination: int = 4
+    workers: int = _CONFIGURED.workers
+    per_destination: int = _CONFIGURED.per_destination
     # At most this many workers per rate-limited channel: Telegram allows 30 messages/s in all
     # and a worker waits out the rate limiter, so without a cap a burst to many chats would hold
     # every worker and starve the webhooks.
     per_channel: dict[str, int] = msgspec.field(default_factory=_chat_channel_caps)
     # At most this many workers on destinations that are failing (an endpoint that hangs holds a
     # worker until the timeout), so the healthy ones keep the rest.
-    failing: int = 16
+    failing: int = _CONFIGURED.failing_workers
     max_claimed: int = 512
     retry_delays: tuple[float, ...] = RETRY_DELAYS
     disable_after: timedelta = timedelta(days=5)
@@ -415,8 +419,7 @@ class Dispatcher:
             self.outbox.complete(pending, batch)
             return False
         if result.deferred:  # nothing was sent: due again later, no attempt used up
-            if self.on_attempt is not None:
-                self.on_attempt(destination.kind if destination is not None else "unknown", "deferred", None)
+            self._count(destination, "deferred", None)
             later = now + timedelta(seconds=min(result.retry_after or 1.0, self.limits.max_retry_after))
             self.outbox.reschedule(pending, msgspec.structs.replace(entry, due_at=later), batch)
             return False
@@ -482,6 +485,12 @@ class Dispatcher:
         )
         return False
 
+    def _count(self, destination: Destination | None, outcome: str, latency_ms: float | None) -> None:
+        """Tell the metrics (`on_attempt`) about one outcome."""
+        if self.on_attempt is not None:
+            kind = destination.kind if destination is not None else "unknown"
+            self.on_attempt(kind, outcome, latency_ms / 1000 if latency_ms is not None else None)
+
     def _log_attempt(
         self,
         item: _Done,
@@ -493,9 +502,7 @@ class Dispatcher:
     ) -> None:
         entry, result = item.pending.entry, item.result
         latency_ms = result.latency_ms if result is not None else None
-        if self.on_attempt is not None:
-            kind = destination.kind if destination is not None else "unknown"
-            self.on_attempt(kind, outcome, latency_ms / 1000 if latency_ms is not None else None)
+        self._count(destination, outcome, latency_ms)
         # The log numbers on across redeliveries (`attempts_before`), so none overwrites history.
         # A new record in a table without indexes: put directly, without `Collection.put`'s read
         # of a previous version (there is none).

@@ -11,6 +11,8 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
+import msgspec
+
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
 from core.ids import new_id
 from core.models import Account, ApiKey, Identity, IdentityKind
@@ -324,16 +326,7 @@ class AccountService:
             return account
         batch = WriteBatch()
         self._repos.identities.delete(kind, old_external_id, batch=batch)
-        self._repos.identities.put(
-            Identity(
-                kind=kind,
-                external_id=new_external_id,
-                account_id=identity.account_id,
-                created_at=identity.created_at,
-                username=identity.username,
-            ),
-            batch,
-        )
+        self._repos.identities.put(msgspec.structs.replace(identity, external_id=new_external_id), batch)
         self._repos.store.write(batch)
         return account
 
