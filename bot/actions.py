@@ -20,6 +20,7 @@ in this module so the two bots cannot drift apart:
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
@@ -317,7 +318,7 @@ class ChatActions:
         self._services.subscriptions.delete(owner, sub.id)
         return sub
 
-    def history(self, ctx: ChatContext, limit: int = 5) -> list[Notification]:
+    def history(self, ctx: ChatContext, limit: int = 5) -> builtins.list[Notification]:
         """The last `limit` notifications delivered (or meant) to this chat, newest first."""
         if not 1 <= limit <= MAX_HISTORY:
             raise ValidationError(f"n: a number from 1 to {MAX_HISTORY}")

@@ -15,6 +15,7 @@ from core.models import (
     DeadLetter,
     DeliveryAttempt,
     Destination,
+    DiscordDestination,
     Gap,
     Identity,
     IdentityKind,
@@ -106,7 +107,7 @@ def _destination_targets(d: Destination) -> list[tuple[str, ...]]:
     """What a destination delivers to, so a chat or channel is found without a scan."""
     if isinstance(d, TelegramDestination):
         return [("telegram", str(d.chat_id))]
-    if d.kind == "discord":
+    if isinstance(d, DiscordDestination):
         target = d.webhook_url or str(d.channel_id or "") or f"user:{d.user_id}"
         return [("discord", target)]
     return []

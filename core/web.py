@@ -37,4 +37,4 @@ async def serve_app(
         raise
     server = site._server
     assert server is not None
-    return runner, server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]

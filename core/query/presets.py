@@ -40,8 +40,11 @@ class DenomLike(Protocol):
 class ChainLike(Protocol):
     """What presets need from a chain (`core.models.Chain` fits)."""
 
-    bech32_prefix: str
-    denoms: Sequence[Any]
+    @property
+    def bech32_prefix(self) -> str: ...
+
+    @property
+    def denoms(self) -> Sequence[Any]: ...
 
 
 class ParamSpec(Struct, frozen=True, kw_only=True):

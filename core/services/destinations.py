@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Protocol
@@ -160,7 +161,7 @@ class DestinationService:
             raise NotFoundError("destination not found")
         return dest
 
-    def require_owned(self, owner_id: str, destination_ids: list[str]) -> list[str]:
+    def require_owned(self, owner_id: str, destination_ids: builtins.list[str]) -> builtins.list[str]:
         """The ids, de-duplicated in order; NotFoundError if one is not the owner's (or absent).
 
         Another account's destination is "not found", exactly like a missing one, as everywhere.

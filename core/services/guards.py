@@ -10,4 +10,4 @@ from __future__ import annotations
 
 def is_key(text: str | None) -> bool:
     """True if `text` can be a key part: non-empty, no NUL, and of a sane length."""
-    return bool(text) and "\x00" not in text and len(text) <= 512  # type: ignore[operator]
+    return text is not None and 0 < len(text) <= 512 and "\x00" not in text

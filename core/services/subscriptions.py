@@ -6,6 +6,7 @@ the next block without a restart.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
@@ -129,8 +130,8 @@ class SubscriptionService:
         subscription_id: str,
         *,
         name: str | None = None,
-        queries: list[str] | None = None,
-        destination_ids: list[str] | None = None,
+        queries: builtins.list[str] | None = None,
+        destination_ids: builtins.list[str] | None = None,
         enabled: bool | None = None,
     ) -> Subscription:
         """Change what is given; new queries replace a preset's (the subscription becomes custom)."""

@@ -20,7 +20,7 @@ def encode_part(part: KeyPart) -> bytes:
         return part.encode()  # type: ignore[union-attr]
     if kind is int:
         if not 0 <= part < 1 << 64:  # type: ignore[operator]
-            raise ValueError(f"integer key part out of range: {part}")
+            raise ValueError(f"integer key part out of range: {part!r}")
         return part.to_bytes(8, "big")  # type: ignore[union-attr]
     if kind is bytes:
         return part  # type: ignore[return-value]

@@ -117,7 +117,7 @@ class BasicHandlers:
         ended = self.kit.flows.end(ctx.chat_id, ctx.user_id)
         await self.kit.reply(update, "Cancelled." if ended else "Nothing to cancel.")
 
-    async def unknown(self, update: Update, _: Ctx) -> None:
+    async def unknown(self, update: Update, _context: Ctx) -> None:
         """A command we do not have; one meant for another bot in a group is left alone."""
         message = update.effective_message
         if message is None or not message.text:

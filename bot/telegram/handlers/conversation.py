@@ -53,7 +53,7 @@ class ConversationHandlers:
         return f"{preset.title} on {chain.name}"[:MAX_NAME]
 
     # -- /subscribe ---------------------------------------------------------------------------------
-    async def subscribe(self, update: Update, _: Ctx) -> None:
+    async def subscribe(self, update: Update, _context: Ctx) -> None:
         ctx = await self.kit.context(update, admin=True)
         if ctx is None:
             return
@@ -84,8 +84,8 @@ class ConversationHandlers:
             await self.kit.reply(update, "<b>New subscription</b> · Which chain?", markup)
             return
         flow = self.kit.flows.start(ctx.chat_id, ctx.user_id, "subscribe", "preset", chain_id=chain.id)
-        text, markup = self._preset_step(flow)
-        await self.kit.reply(update, text, markup)
+        text, step_markup = self._preset_step(flow)
+        await self.kit.reply(update, text, step_markup)
 
     # -- the steps ------------------------------------------------------------------------------------
     def _preset_step(self, flow: Flow) -> tuple[str, ReplyMarkup]:
