@@ -19,9 +19,11 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from api.auth import SESSION_COOKIE, resolve_caller
 from api.json_depth import MAX_JSON_DEPTH, nests_deeper_than
+from api.methods import HeadAsGet
 from api.problems import EXCEPTION_HANDLERS
 from api.routes import accounts, chains, destinations, history, queries, subscriptions
 from api.routes.ops import ops_handlers
@@ -126,6 +128,9 @@ def create_app(
         debug=False,
     )
     _declare_closed_bodies(app)
+    app.asgi_handler = HeadAsGet(
+        app.asgi_handler, {route.path_format: route.methods for route in app.routes if isinstance(route, HTTPRoute)}
+    )
     return app
 
 
