@@ -22,6 +22,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 
 from api.auth import SESSION_COOKIE, resolve_caller
+from api.csrf import OriginPolicy
 from api.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 from api.methods import HeadAsGet
 from api.problems import EXCEPTION_HANDLERS
@@ -88,6 +89,7 @@ def create_app(
             "query_tools": _provide(services.queries),  # not "queries": a body field of that name would clash
             "throttle": _provide(throttle or LoginThrottle()),
             "api_settings": _provide(ApiSettings(public_url=config.public_url)),
+            "origin_policy": _provide(OriginPolicy(public_url=config.public_url, cors_origins=config.cors_origins)),
             "caller": Provide(resolve_caller),
         }
     app = Litestar(

@@ -21,6 +21,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
+from api.csrf import CrossOriginRefused
 from core.errors import MempoolsError, NotFoundError, QuotaExceededError, ValidationError
 from core.query.errors import QuerySyntaxError
 from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
@@ -74,6 +75,7 @@ _DOMAIN: list[tuple[type[BaseException], int, str]] = [
     (NotFoundError, 404, "not-found"),
     (AuthenticationError, 401, "unauthenticated"),
     (QuotaExceededError, 403, "quota-exceeded"),
+    (CrossOriginRefused, 403, "cross-origin"),
     (ValidationError, 422, "validation"),
     (ConflictError, 409, "conflict"),
     (Throttled, 429, "throttled"),
@@ -178,7 +180,7 @@ EXCEPTION_HANDLERS = {
 _DESCRIPTIONS = {
     400: "Malformed request: bad JSON, unknown field, wrong type, parameter out of range",
     401: "Missing, wrong, expired or revoked credentials",
-    403: "A quota of the account is reached",
+    403: "A quota of the account is reached, or a session-cookie write came from another origin",
     404: "No such object among the caller's",
     409: "Conflicts with existing state",
     413: "Request body too large",
