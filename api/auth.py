@@ -40,9 +40,9 @@ async def resolve_caller(
             raise AuthenticationError("Authorization header must be 'Bearer <API key>'")
         key = accounts.authenticate_api_key(token.strip())
         return Caller(account_id=key.account_id, via="api_key")
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        caller = Caller(account_id=accounts.session_account(token), via="session")
+    session_token = request.cookies.get(SESSION_COOKIE)
+    if session_token:
+        caller = Caller(account_id=accounts.session_account(session_token), via="session")
         origin_policy.check_cookie_write(request)
         return caller
     raise AuthenticationError("authentication required: an API key (Bearer) or a session cookie")

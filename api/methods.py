@@ -15,9 +15,9 @@ although DELETE is served there too).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 _ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -42,9 +42,10 @@ class HeadAsGet:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        routed: Any = {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
+        head = cast(HTTPScope, scope)["method"] == "HEAD"
+        routed: Any = {**scope, "method": "GET"} if head else scope
         sending = self._with_route_allow(routed, send)
-        if scope["method"] == "HEAD":
+        if head:
             sending = _without_body(sending)
         await self.app(routed, receive, sending)
 
