@@ -15,12 +15,16 @@ from litestar import Litestar, Request
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from api.auth import SESSION_COOKIE, resolve_caller
+from api.csrf import OriginPolicy
+from api.json_depth import MAX_JSON_DEPTH, nests_deeper_than
+from api.methods import HeadAsGet
 from api.problems import EXCEPTION_HANDLERS
 from api.routes import accounts, chains, destinations, history, queries, subscriptions
 from api.routes.ops import ops_handlers
@@ -42,13 +46,19 @@ def _has_body(request: Request[Any, Any, Any]) -> bool:
 
 
 async def require_json_body(request: Request[Any, Any, Any]) -> None:
-    """415 for a request body that is not JSON (before anything reads it)."""
+    """415 for a request body that is not JSON, 400 for JSON nested too deeply to decode safely.
+
+    The body read here (within the size limit) is cached on the connection: the handler's
+    decoder gets the same bytes without reading the stream again.
+    """
     if request.method in _BODY_METHODS and _has_body(request):
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type != "application/json" and not (
             media_type.startswith("application/") and media_type.endswith("+json")
         ):
             raise HTTPException(status_code=415, detail="request body must be application/json")
+        if nests_deeper_than(await request.body()):
+            raise ValidationException(detail=f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _provide(value: object) -> Provide:
@@ -79,6 +89,7 @@ def create_app(
             "query_tools": _provide(services.queries),  # not "queries": a body field of that name would clash
             "throttle": _provide(throttle or LoginThrottle()),
             "api_settings": _provide(ApiSettings(public_url=config.public_url)),
+            "origin_policy": _provide(OriginPolicy(public_url=config.public_url, cors_origins=config.cors_origins)),
             "caller": Provide(resolve_caller),
         }
     app = Litestar(
@@ -119,6 +130,9 @@ def create_app(
         debug=False,
     )
     _declare_closed_bodies(app)
+    app.asgi_handler = HeadAsGet(
+        app.asgi_handler, {route.path_format: route.methods for route in app.routes if isinstance(route, HTTPRoute)}
+    )
     return app
 
 

@@ -2,7 +2,8 @@
 
 Handlers that need a caller declare a `caller: Caller` parameter; the dependency resolves it or
 raises `AuthenticationError` (401 problem). An Authorization header, when present, wins over
-the cookie, and a bad header is refused rather than silently falling back to the cookie.
+the cookie, and a bad header is refused rather than silently falling back to the cookie. A write
+authenticated by the cookie must come from our own origin (`api.csrf`): 403 otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 
+from api.csrf import OriginPolicy
 from core.services.accounts import AccountService
 from core.services.errors import AuthenticationError
 
@@ -26,7 +28,11 @@ class Caller(msgspec.Struct, frozen=True):
     via: Literal["api_key", "session"]
 
 
-async def resolve_caller(request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]) -> Caller:
+async def resolve_caller(
+    request: Request[Any, Any, Any],
+    accounts: NamedDependency[AccountService],
+    origin_policy: NamedDependency[OriginPolicy],
+) -> Caller:
     header = request.headers.get("authorization")
     if header is not None:
         scheme, _, token = header.strip().partition(" ")
@@ -34,9 +40,11 @@ async def resolve_caller(request: Request[Any, Any, Any], accounts: NamedDepende
             raise AuthenticationError("Authorization header must be 'Bearer <API key>'")
         key = accounts.authenticate_api_key(token.strip())
         return Caller(account_id=key.account_id, via="api_key")
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        return Caller(account_id=accounts.session_account(token), via="session")
+    session_token = request.cookies.get(SESSION_COOKIE)
+    if session_token:
+        caller = Caller(account_id=accounts.session_account(session_token), via="session")
+        origin_policy.check_cookie_write(request)
+        return caller
     raise AuthenticationError("authentication required: an API key (Bearer) or a session cookie")
 
 

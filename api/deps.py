@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter
 
 from api.auth import Caller
+from api.csrf import OriginPolicy
 from api.settings import ApiSettings
 from api.throttle import LoginThrottle
 from core.services.accounts import AccountService
@@ -26,6 +27,7 @@ HistoryDep = NamedDependency[HistoryService]
 QueriesDep = NamedDependency[QueryService]
 ThrottleDep = NamedDependency[LoginThrottle]
 SettingsDep = NamedDependency[ApiSettings]
+OriginPolicyDep = NamedDependency[OriginPolicy]
 
 #: An object id in a path (`sub_...`, `dst_...`): longer ones cannot exist.
 PathId = Annotated[str, PathParameter(min_length=1, max_length=64)]

@@ -4,6 +4,10 @@ Core services raise precise `core.errors` types; Litestar raises its own `HTTPEx
 routing (404, 405), body limits (413), decoding and validation (400). All of them leave here as
 `application/problem+json`, so a client parses one error shape. Anything else is a bug: it is
 logged with its traceback and answered with a bare 500 that reveals nothing.
+
+A problem never echoes more than `MAX_ECHO` characters of any one piece of the caller's input
+(a 100 KB query string in "Validation failed for GET ...", a long query): longer text is cut
+with "…" and its length, so an error answer stays small whatever was sent.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
+from api.csrf import CrossOriginRefused
 from core.errors import MempoolsError, NotFoundError, QuotaExceededError, ValidationError
 from core.query.errors import QuerySyntaxError
 from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
@@ -24,6 +29,15 @@ from core.services.errors import AuthenticationError, ConflictError, Unavailable
 log = logging.getLogger("mempools.api")
 
 PROBLEM_JSON = "application/problem+json"
+#: The most characters of one input a problem repeats back (a query syntax error's caret window is ~130).
+MAX_ECHO = 256
+
+
+def bounded(text: str, limit: int = MAX_ECHO) -> str:
+    """`text`, or its first `limit` characters followed by "…" and the full length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
 
 
 class ProblemField(msgspec.Struct, kw_only=True):
@@ -61,6 +75,7 @@ _DOMAIN: list[tuple[type[BaseException], int, str]] = [
     (NotFoundError, 404, "not-found"),
     (AuthenticationError, 401, "unauthenticated"),
     (QuotaExceededError, 403, "quota-exceeded"),
+    (CrossOriginRefused, 403, "cross-origin"),
     (ValidationError, 422, "validation"),
     (ConflictError, 409, "conflict"),
     (Throttled, 429, "throttled"),
@@ -94,11 +109,11 @@ def _title(status: int) -> str:
 def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status, slug = next(((s, t) for cls, s, t in _DOMAIN if isinstance(exc, cls)), (400, "bad-request"))
     headers: dict[str, str] = {}
-    problem = Problem(type=problem_type(slug), title=_title(status), status=status, detail=str(exc))
+    problem = Problem(type=problem_type(slug), title=_title(status), status=status, detail=bounded(str(exc)))
     if isinstance(exc, QuerySyntaxError):
-        problem.detail = exc.render()
+        problem.detail = f"{bounded(str(exc))}\n{exc.caret_lines}"  # as exc.render(), the reason bounded
         problem.position = exc.position
-        problem.query = exc.query
+        problem.query = bounded(exc.query)
     elif isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = 'Bearer realm="mempools"'
     elif isinstance(exc, Throttled):
@@ -110,13 +125,13 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
 def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
-    detail = exc.detail if exc.detail and exc.detail != _title(status) else None
+    detail = bounded(exc.detail) if exc.detail and exc.detail != _title(status) else None
     problem = Problem(type="about:blank", title=_title(status), status=status, detail=detail)
     if isinstance(exc, ValidationException):
         problem.type = problem_type("invalid-request")
         problem.errors = _fields(exc.extra)
     if status == 404 and detail is None:
-        problem.detail = f"no route {request.url.path}"
+        problem.detail = f"no route {bounded(request.url.path)}"
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "retry-after")}
     return problem_response(problem, headers)
 
@@ -138,8 +153,8 @@ def _fields(extra: Any) -> list[ProblemField] | None:
         if isinstance(item, dict):
             out.append(
                 ProblemField(
-                    message=str(item.get("message", "invalid")),
-                    key=None if item.get("key") is None else str(item.get("key")),
+                    message=bounded(str(item.get("message", "invalid"))),
+                    key=None if item.get("key") is None else bounded(str(item.get("key"))),
                     source=None
                     if item.get("source") is None
                     else str(getattr(item["source"], "value", item["source"])),
@@ -165,7 +180,7 @@ EXCEPTION_HANDLERS = {
 _DESCRIPTIONS = {
     400: "Malformed request: bad JSON, unknown field, wrong type, parameter out of range",
     401: "Missing, wrong, expired or revoked credentials",
-    403: "A quota of the account is reached",
+    403: "A quota of the account is reached, or a session-cookie write came from another origin",
     404: "No such object among the caller's",
     409: "Conflicts with existing state",
     413: "Request body too large",

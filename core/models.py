@@ -126,13 +126,26 @@ class _DestinationBase(msgspec.Struct, kw_only=True, tag_field="kind"):
         return str(self.__struct_config__.tag)
 
 
+class RetiredSecret(msgspec.Struct, kw_only=True, frozen=True):
+    """A webhook secret replaced by a rotation that keeps signing until `expires_at`."""
+
+    secret: str
+    expires_at: datetime
+
+
 class WebhookDestination(_DestinationBase, tag="webhook"):
-    """A URL that receives Standard Webhooks signed POSTs."""
+    """A URL that receives Standard Webhooks signed POSTs.
+
+    `previous_secret` is the secret the last rotation replaced; `older_secrets` holds the ones
+    replaced before it that are still inside their own grace window (newest first), so rotating
+    twice in a day does not cut off a receiver that still has the original secret.
+    """
 
     url: str
     secret: str
     previous_secret: str | None = None
     previous_secret_expires_at: datetime | None = None
+    older_secrets: list[RetiredSecret] = []
 
 
 class TelegramDestination(_DestinationBase, tag="telegram"):

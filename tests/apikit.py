@@ -102,6 +102,11 @@ class Env:
         self.store.close()
 
 
+def same_origin(client: httpx.AsyncClient) -> dict[str, str]:
+    """The Origin a browser sends on a write from the API's own pages (cookie writes need it)."""
+    return {"Origin": str(client.base_url).rstrip("/")}
+
+
 async def signup(client: httpx.AsyncClient, email: str) -> tuple[str, dict[str, str]]:
     """Register, log in, make an API key; returns (account id, Bearer headers). Cookies are dropped."""
     r = await client.post("/v1/accounts", json={"email": email, "password": PASSWORD})
@@ -109,7 +114,7 @@ async def signup(client: httpx.AsyncClient, email: str) -> tuple[str, dict[str, 
     account_id = r.json()["id"]
     r = await client.post("/v1/sessions", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201, r.text
-    r = await client.post("/v1/api-keys", json={"name": "tests"})
+    r = await client.post("/v1/api-keys", json={"name": "tests"}, headers=same_origin(client))
     assert r.status_code == 201, r.text
     client.cookies.clear()
     return account_id, {"Authorization": f"Bearer {r.json()['key']}"}

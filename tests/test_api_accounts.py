@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from api.throttle import LoginThrottle
-from tests.apikit import PASSWORD, Env, MovableClock, api_client, signup
+from tests.apikit import PASSWORD, Env, MovableClock, api_client, same_origin, signup
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ async def test_register_login_me_logout(client: httpx.AsyncClient) -> None:
     me = (await client.get("/v1/me")).json()
     assert me["id"] == body["id"] and me["identities"][0]["kind"] == "email"
 
-    r = await client.delete("/v1/sessions")
+    r = await client.delete("/v1/sessions", headers=same_origin(client))
     assert r.status_code == 204 and "Max-Age=0" in r.headers["set-cookie"]
     client.cookies.clear()
     assert (await client.get("/v1/me")).status_code == 401

@@ -69,7 +69,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             r = c.post("/v1/accounts", json={"email": "fuzz@example.com", "password": PASSWORD})
             account_id = r.json()["id"]
             c.post("/v1/sessions", json={"email": "fuzz@example.com", "password": PASSWORD})
-            key = c.post("/v1/api-keys", json={"name": "fuzz"}).json()["key"]
+            key = c.post("/v1/api-keys", json={"name": "fuzz"}, headers={"Origin": server.url}).json()["key"]
         server.headers = {"Authorization": f"Bearer {key}"}
         sub = env.services.subscriptions.create(account_id, chain_id=CHAIN, name="s", queries=["tm.event = 'Tx'"])
         from datetime import UTC, datetime

@@ -17,7 +17,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from core.dispatch.http import HttpClient
 from core.dispatch.payload import notification_payload
-from core.dispatch.signing import new_webhook_secret, rotate_secret, webhook_headers
+from core.dispatch.signing import (
+    MAX_RETIRED_SECRETS,
+    new_webhook_secret,
+    retired_secrets,
+    rotate_secret,
+    sign,
+    webhook_headers,
+)
 from core.dispatch.webhook import WebhookChannel, parse_retry_after
 from core.timeutil import utcnow
 from tests.fakes.records import COSMOS, T0, FakeClock, make_notification, webhook_destination
@@ -92,6 +99,49 @@ async def test_rotation_signs_with_both_secrets_for_24_hours(receiver: WebhookRe
     headers = webhook_headers(rotated, "msg_1", b"{}", later)
     assert len(headers["webhook-signature"].split(" ")) == 1
     await channel.client.close()
+
+
+async def test_rotating_twice_keeps_the_original_secret_signing_until_its_own_24_hours_end(
+    receiver: WebhookReceiver,
+) -> None:
+    # The clock starts 23 h in the past so the delivery below carries a timestamp the reference
+    # verifier accepts (it checks it against the real time).
+    clock = FakeClock(utcnow() - timedelta(hours=23))
+    original = webhook_destination("dst_1", "acc_a", receiver.url())
+    first = rotate_secret(original, clock.now)
+    first_rotation = clock.now
+    clock.advance(11 * 3600)
+    second = rotate_secret(first, clock.now)
+    clock.advance(12 * 3600)  # 23 h after the first rotation, 12 h after the second
+    channel = WebhookChannel(_client(), clock=clock)
+    await _deliver(channel, second)
+    got = receiver.received[-1]
+    assert len(got.headers["webhook-signature"].split(" ")) == 3
+    for secret in (second.secret, first.secret, original.secret):
+        _verify(secret, got)  # a receiver on any of the three still verifies
+    await channel.client.close()
+    # Once the original's 24 h are over it stops signing; the first rotation's secret goes on.
+    after = first_rotation + timedelta(hours=24, seconds=1)
+    signatures = webhook_headers(second, "msg_1", b"{}", after)["webhook-signature"].split(" ")
+    ts = int(after.timestamp())
+    assert signatures == [sign(second.secret, "msg_1", ts, b"{}"), sign(first.secret, "msg_1", ts, b"{}")]
+    # ... and a third rotation then no longer carries it at all.
+    third = rotate_secret(second, after)
+    assert [r.secret for r in retired_secrets(third)] == [second.secret, first.secret]
+
+
+def test_rotation_keeps_a_bounded_number_of_secrets() -> None:
+    clock = FakeClock(utcnow())
+    dest = webhook_destination("dst_1", "acc_a", "http://127.0.0.1:9/")
+    secrets_seen = [dest.secret]
+    for _ in range(MAX_RETIRED_SECRETS + 3):
+        clock.advance(60)
+        dest = rotate_secret(dest, clock.now)
+        secrets_seen.append(dest.secret)
+    header = webhook_headers(dest, "msg_1", b"{}", clock.now)["webhook-signature"]
+    assert len(header.split(" ")) == 1 + MAX_RETIRED_SECRETS
+    # The newest replaced secrets are the ones kept; the oldest went first.
+    assert [r.secret for r in retired_secrets(dest)] == secrets_seen[-2 : -2 - MAX_RETIRED_SECRETS : -1]
 
 
 def test_secrets_are_whsec_and_24_random_bytes() -> None:

@@ -8,7 +8,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import JSONBody
 
 from api.auth import CLEAR_SESSION, SESSION_COOKIE, is_secure, session_cookie
-from api.deps import AccountsDep, CallerDep, PathId, SettingsDep, ThrottleDep
+from api.deps import AccountsDep, CallerDep, OriginPolicyDep, PathId, SettingsDep, ThrottleDep
 from api.problems import problems
 from api.schemas import (
     AccountCreate,
@@ -47,15 +47,19 @@ async def register(data: JSONBody[AccountCreate], accounts: AccountsDep) -> Acco
     return _account_out(accounts, account)
 
 
-@post("/v1/sessions", tags=TAGS, responses=problems(401, 429))
+@post("/v1/sessions", tags=TAGS, responses=problems(401, 403, 429))
 async def login(
     request: Request[Any, Any, Any],
     data: JSONBody[LoginRequest],
     accounts: AccountsDep,
     throttle: ThrottleDep,
     api_settings: SettingsDep,
+    origin_policy: OriginPolicyDep,
 ) -> Response[SessionOut]:
-    """Log in: sets an HttpOnly, SameSite=Lax session cookie. Throttled per email and per client address."""
+    """Log in: sets an HttpOnly, SameSite=Lax session cookie. Throttled per email and per client address.
+
+    A browser login from another site's page is refused (403) before the password is looked at."""
+    origin_policy.check_login(request)
     address = request.client.host if request.client else "unknown"
     throttle.check(data.email, address)
     try:
@@ -71,11 +75,12 @@ async def login(
     return Response(SessionOut(account_id=account.id, expires_at=session.expires_at), status_code=201, cookies=[cookie])
 
 
-@delete("/v1/sessions", tags=TAGS, status_code=204, responses=problems(), response_cookies=[CLEAR_SESSION])
-async def logout(request: Request[Any, Any, Any], accounts: AccountsDep) -> None:
+@delete("/v1/sessions", tags=TAGS, status_code=204, responses=problems(403), response_cookies=[CLEAR_SESSION])
+async def logout(request: Request[Any, Any, Any], accounts: AccountsDep, origin_policy: OriginPolicyDep) -> None:
     """Log out: ends the session of the cookie (if any) and clears the cookie."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
+        origin_policy.check_cookie_write(request)
         accounts.end_session(token)
 
 

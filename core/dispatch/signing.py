@@ -4,6 +4,11 @@ The signature is `v1,` + base64(HMAC-SHA256(key, f"{id}.{timestamp}.{body}")), w
 the base64-decoded part of the `whsec_` secret. During a rotation the previous secret keeps
 signing too, until `previous_secret_expires_at` (24 h by default), so a receiver can switch
 secrets without losing deliveries: the header then holds two space-separated signatures.
+
+Rotating again inside that window does not cut the original secret short: every replaced
+secret keeps signing until the end of its own window (at most `MAX_RETIRED_SECRETS` of them, the
+oldest dropped first), so a receiver that has not switched yet never sees a delivery it cannot
+verify because its owner rotated twice in a day.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from datetime import datetime, timedelta
 import msgspec
 
 from core.errors import ValidationError
-from core.models import WebhookDestination
+from core.models import RetiredSecret, WebhookDestination
 
 SECRET_PREFIX = "whsec_"
 ROTATION_GRACE = timedelta(hours=24)
+#: Replaced secrets that may still sign at once: one signature each in every delivery's header.
+MAX_RETIRED_SECRETS = 5
 
 
 def new_webhook_secret() -> str:
@@ -60,17 +67,24 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return _signature(secret, f"{msg_id}.{timestamp}.".encode(), body)
 
 
+def retired_secrets(destination: WebhookDestination) -> list[RetiredSecret]:
+    """Every replaced secret on record, newest first (whether or not its window is over)."""
+    newest = (
+        [RetiredSecret(secret=destination.previous_secret, expires_at=destination.previous_secret_expires_at)]
+        if destination.previous_secret and destination.previous_secret_expires_at is not None
+        else []
+    )
+    return newest + list(destination.older_secrets)
+
+
 def signature_header(destination: WebhookDestination, msg_id: str, timestamp: int, body: bytes, now: datetime) -> str:
-    """The `webhook-signature` value: current secret, plus the previous one while it is still valid."""
+    """The `webhook-signature` value: current secret, plus every replaced one still in its window."""
     signed_prefix = f"{msg_id}.{timestamp}.".encode()
-    header = _signature(destination.secret, signed_prefix, body)
-    if (
-        destination.previous_secret
-        and destination.previous_secret_expires_at is not None
-        and now < destination.previous_secret_expires_at
-    ):
-        header += " " + _signature(destination.previous_secret, signed_prefix, body)
-    return header
+    signatures = [_signature(destination.secret, signed_prefix, body)]
+    for retired in retired_secrets(destination):
+        if now < retired.expires_at:
+            signatures.append(_signature(retired.secret, signed_prefix, body))
+    return " ".join(signatures)
 
 
 def webhook_headers(destination: WebhookDestination, msg_id: str, body: bytes, now: datetime) -> dict[str, str]:
@@ -86,10 +100,13 @@ def webhook_headers(destination: WebhookDestination, msg_id: str, body: bytes, n
 def rotate_secret(
     destination: WebhookDestination, now: datetime, *, new_secret: str | None = None, grace: timedelta = ROTATION_GRACE
 ) -> WebhookDestination:
-    """A copy of `destination` with a new secret; the old one keeps signing for `grace`."""
+    """A copy of `destination` with a new secret; the old one keeps signing for `grace`, and the
+    ones it replaced earlier keep signing until their own windows end."""
+    still_valid = [r for r in retired_secrets(destination) if now < r.expires_at]
     return msgspec.structs.replace(
         destination,
         secret=new_secret or new_webhook_secret(),
         previous_secret=destination.secret,
         previous_secret_expires_at=now + grace,
+        older_secrets=still_valid[: MAX_RETIRED_SECRETS - 1],
     )

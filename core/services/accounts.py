@@ -185,8 +185,13 @@ class AccountService:
         if not name or len(name) > 100:
             raise ValidationError("name: 1 to 100 characters")
         now = self._clock()
-        if expires_at is not None and expires_at <= now:
-            raise ValidationError("expires_at: must be in the future")
+        if expires_at is not None:
+            # A time without an offset is refused, not guessed: read as UTC it could end a key
+            # hours before (or after) its owner meant, and an expiry is a security setting.
+            if expires_at.tzinfo is None or expires_at.utcoffset() is None:
+                raise ValidationError("expires_at needs a time zone (e.g. 2027-01-01T00:00:00Z)")
+            if expires_at <= now:
+                raise ValidationError("expires_at: must be in the future")
         active = [k for k in self._repos.api_keys.of_account(account_id) if k.revoked_at is None]
         if len(active) >= self.max_api_keys:
             raise QuotaExceededError(f"at most {self.max_api_keys} active API keys per account")
