@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from core.dispatch.http import BlockedAddressError, HttpClient
@@ -133,7 +136,7 @@ async def test_the_forms_named_in_the_issue_are_refused(host: str, why: str) -> 
         ("192.0.0.10", "IETF protocol assignments", "RFC 6890"),
         ("192.0.0.170", "IETF protocol assignments", "RFC 6890"),
         ("192.0.2.1", "documentation (TEST-NET-1)", "RFC 5737"),
-        ("192.88.99.1", "6to4 relay anycast, deprecated", "RFC 7526"),
+        ("192.88.99.1", "deprecated 6to4 relay anycast", "RFC 7526"),
         ("192.168.100.1", "private-use", "RFC 1918"),
         ("198.18.0.1", "benchmarking", "RFC 2544"),
         ("198.19.255.255", "benchmarking", "RFC 2544"),
@@ -152,11 +155,11 @@ async def test_the_forms_named_in_the_issue_are_refused(host: str, why: str) -> 
         ("2001:db8::1", "documentation", "RFC 3849"),
         ("2001:10::1", "IETF protocol assignments", "RFC 2928"),
         ("3fff:fff::1", "documentation", "RFC 9637"),
-        ("5f00::1", "SRv6 SIDs", "RFC 9602"),
+        ("5f00::1", "SRv6 segment identifier", "RFC 9602"),
         ("fc00::1", "unique-local", "RFC 4193"),
         ("fdff::1", "unique-local", "RFC 4193"),
         ("fe80::1", "link-local", "RFC 4291"),
-        ("fec0::1", "site-local, deprecated", "RFC 3879"),
+        ("fec0::1", "deprecated site-local", "RFC 3879"),
         ("ff02::1", "multicast", "RFC 4291"),
         ("4000::1", "outside the IPv6 global unicast space 2000::/3", "RFC 4291"),
         ("64:ff9b:1::5db8:d822", "NAT64 local-use", "RFC 8215"),
@@ -228,7 +231,8 @@ async def test_public_addresses_and_their_embedded_forms_are_accepted(url: str) 
         "::169.254.169.254",
         "2002:a9fe:a9fe::",
         "64:ff9b::a9fe:a9fe",
-        "64:ff9b:1::a9fe:a9fe",
+        "64:ff9b:1::a9fe:a9fe",  # NAT64 local-use, a /96 inside the /48
+        "64:ff9b:1:a9fe:a9:fe00::",  # NAT64 local-use, the RFC 6052 /48 layout
         "2001:0:4136:e378::5601:5601",  # Teredo client ~0x56015601 = 169.254.169.254
     ],
 )
@@ -272,6 +276,13 @@ async def test_private_networks_allowed_still_lets_the_lan_through() -> None:
 def test_path_and_query_are_percent_encoded_as_utf8(url: str, target: str) -> None:
     parsed = parse_webhook_url(url)
     assert parsed.target == target and parsed.target.isascii()
+
+
+@given(st.text(st.characters(categories=("L", "M", "N", "P", "S"), exclude_characters="#?%"), max_size=40))
+def test_any_printable_path_becomes_ascii_that_decodes_back_and_stays_put(path: str) -> None:
+    parsed = parse_webhook_url(f"http://h.example/{path}")
+    assert parsed.target.isascii() and unquote(parsed.target) == f"/{path}"
+    assert parse_webhook_url(f"http://h.example{parsed.target}").target == parsed.target  # no double encoding
 
 
 async def test_an_international_host_is_idna_encoded_before_resolving() -> None:

@@ -55,8 +55,8 @@ METADATA_ADDRESSES: dict[str, str] = {
     "100.100.100.200": "Alibaba Cloud instance metadata",
 }
 
-# IANA IPv4 Special-Purpose Address Registry (2024), entries not globally reachable; most
-# specific first is not needed: an address is refused by whichever entry holds it first.
+# IANA IPv4 Special-Purpose Address Registry (2024), entries not globally reachable, plus
+# multicast (RFC 5771). The first entry holding an address names it (0.0.0.0/32 before 0/8).
 IPV4_SPECIAL: tuple[SpecialRange, ...] = (
     SpecialRange("0.0.0.0/32", 'an unspecified ("this host") address', "RFC 1122"),
     SpecialRange("0.0.0.0/8", 'a "this network" address', "RFC 791"),
@@ -65,9 +65,9 @@ IPV4_SPECIAL: tuple[SpecialRange, ...] = (
     SpecialRange("127.0.0.0/8", "a loopback address", "RFC 1122"),
     SpecialRange("169.254.0.0/16", "a link-local address", "RFC 3927"),
     SpecialRange("172.16.0.0/12", "a private-use address", "RFC 1918"),
-    SpecialRange("192.0.0.0/24", "an address of the IETF protocol assignments", "RFC 6890"),
+    SpecialRange("192.0.0.0/24", "an IETF protocol assignments address", "RFC 6890"),
     SpecialRange("192.0.2.0/24", "a documentation (TEST-NET-1) address", "RFC 5737"),
-    SpecialRange("192.88.99.0/24", "a 6to4 relay anycast, deprecated, address", "RFC 7526"),
+    SpecialRange("192.88.99.0/24", "a deprecated 6to4 relay anycast address", "RFC 7526"),
     SpecialRange("192.168.0.0/16", "a private-use address", "RFC 1918"),
     SpecialRange("198.18.0.0/15", "a benchmarking address", "RFC 2544"),
     SpecialRange("198.51.100.0/24", "a documentation (TEST-NET-2) address", "RFC 5737"),
@@ -86,13 +86,13 @@ IPV6_SPECIAL: tuple[SpecialRange, ...] = (
     SpecialRange("64:ff9b:1::/48", "a NAT64 local-use address", "RFC 8215"),
     SpecialRange("100::/64", "a discard-only address", "RFC 6666"),
     SpecialRange("100:0:0:1::/64", "a dummy IPv6 prefix address", "RFC 9780"),
-    SpecialRange("2001::/23", "an address of the IETF protocol assignments", "RFC 2928"),
+    SpecialRange("2001::/23", "an IETF protocol assignments address", "RFC 2928"),
     SpecialRange("2001:db8::/32", "a documentation address", "RFC 3849"),
     SpecialRange("3fff::/20", "a documentation address", "RFC 9637"),
-    SpecialRange("5f00::/16", "an address of the SRv6 SIDs", "RFC 9602"),
+    SpecialRange("5f00::/16", "an SRv6 segment identifier (SID) address", "RFC 9602"),
     SpecialRange("fc00::/7", "a unique-local address", "RFC 4193"),
     SpecialRange("fe80::/10", "a link-local address", "RFC 4291"),
-    SpecialRange("fec0::/10", "a site-local, deprecated, address", "RFC 3879"),
+    SpecialRange("fec0::/10", "a deprecated site-local address", "RFC 3879"),
     SpecialRange("ff00::/8", "a multicast address", "RFC 4291"),
 )
 
@@ -134,8 +134,8 @@ def _embedded(address: ipaddress.IPv6Address) -> tuple[bool, Refusal | None]:
         return True, _judge_inner("an IPv4-mapped address", [address.ipv4_mapped])
     if address in _NAT64:
         return True, _judge_inner("a NAT64 address", [low32])
-    if address in _NAT64_LOCAL:  # usually a /96 inside the /48: the IPv4 address is the low 32 bits
-        return True, _judge_inner("a NAT64 local-use address", [low32], refused_anyway="RFC 8215")
+    if address in _NAT64_LOCAL:
+        return True, _judge_inner("a NAT64 local-use address", [_nat64_local_ipv4(address)], refused_anyway="RFC 8215")
     if address.sixtofour is not None:
         return True, _judge_inner("a 6to4 address", [address.sixtofour], refused_anyway="RFC 3056")
     if address.teredo is not None:  # (server, client); ipaddress already un-obfuscates the client
@@ -152,3 +152,15 @@ def _judge_inner(kind: str, inner: list[ipaddress.IPv4Address], *, refused_anywa
         if verdict is not None:
             return Refusal(f"{kind} embedding {address} ({verdict.reason})", metadata=verdict.metadata)
     return Refusal(f"{kind} ({refused_anyway})", metadata=False) if refused_anyway else None
+
+
+def _nat64_local_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    """The IPv4 address in 64:ff9b:1::/48, laid out for a /96 inside it or for the /48 itself.
+
+    RFC 6052 section 2.2: under a /96 prefix the address is the last 32 bits (bits 48-95 are then
+    zero); under the /48 it is bits 48-63 and 72-87, around the zero "u" octet.
+    """
+    value = int(address)
+    if (value >> 32) & ((1 << 48) - 1) == 0:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    return ipaddress.IPv4Address((((value >> 64) & 0xFFFF) << 16) | ((value >> 40) & 0xFFFF))
