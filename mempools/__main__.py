@@ -1,5 +1,5 @@
 import sys
 
-from mempools.cli import main
+from mempools.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -8,10 +8,12 @@ means editing another one's code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from core.errors import MempoolsError
+from core.store.permissions import PRIVATE_UMASK
 from mempools.commands import COMMAND_MODULES
 
 
@@ -31,6 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run() -> int:
+    """The process entry point (`mempools`, `python -m mempools`): owner-only files, then `main`.
+
+    RocksDB creates its files (from background threads, at any time) with the process umask and
+    offers no mode option, and they and the backups hold webhook secrets, so the whole process
+    runs with umask 077. Only the entry point may change such a process-wide setting: `main`
+    stays callable in-process (tests, embedding) without touching the caller's umask.
+    """
+    os.umask(PRIVATE_UMASK)
+    return main()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -44,4 +58,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(run())

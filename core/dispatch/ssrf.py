@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+import idna
 import msgspec
 
+from core.dispatch.special_addresses import IPAddress, Refusal, forbidden_reason
 from core.errors import ValidationError
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+__all__ = ["IPAddress", "ParsedUrl", "Refusal", "Resolver", "UnsafeAddressError", "forbidden_reason"]
 
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+PRIVATE_NETWORKS_HINT = "set [webhooks] allow_private_networks = true to allow private networks"
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_PATH_SAFE = "/:@!$&'()*+,;=%"  # RFC 3986 pchar and "/"; "%" keeps existing escapes as they are
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -35,10 +39,12 @@ class UnsafeAddressError(ValidationError):
 
 
 class ParsedUrl(msgspec.Struct, frozen=True):
+    """A webhook URL as sent on the wire: `host` and `target` are pure ASCII."""
+
     scheme: str
-    host: str
+    host: str  # IDNA-encoded (A-labels) or an IP literal
     port: int
-    target: str  # path and query, as sent in the request line
+    target: str  # path and query, percent-encoded UTF-8, as sent in the request line
 
     @property
     def host_header(self) -> str:
@@ -62,38 +68,35 @@ def parse_webhook_url(url: str) -> ParsedUrl:
         raise ValidationError("webhook URL must use http or https")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise ValidationError("webhook URL must not contain a user name or password")
-    host = (parts.hostname or "").rstrip(".")
+    host = _ascii_host((parts.hostname or "").rstrip("."))
     if not host:
         raise ValidationError("webhook URL has no host")
-    target = parts.path or "/"
+    target = _percent_encode(parts.path or "/", _PATH_SAFE)
     if parts.query:
-        target += "?" + parts.query
+        target += "?" + _percent_encode(parts.query, _QUERY_SAFE)
     return ParsedUrl(
         scheme=parts.scheme, host=host, port=port or (443 if parts.scheme == "https" else 80), target=target
     )
 
 
-def forbidden_reason(address: IPAddress) -> str | None:
-    """Why webhooks may not reach `address` (None: a public address)."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return forbidden_reason(address.ipv4_mapped)
-        if address in _NAT64:
-            return forbidden_reason(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    if address in _METADATA:
-        return "a cloud metadata address"
-    checks = (
-        (address.is_loopback, "a loopback address"),
-        (address.is_unspecified, "an unspecified address"),
-        (address.is_link_local, "a link-local address"),
-        (address.is_multicast, "a multicast address"),
-        (isinstance(address, ipaddress.IPv4Address) and address in _CGNAT, "a carrier-grade NAT address"),
-        (isinstance(address, ipaddress.IPv6Address) and address.is_site_local, "a site-local address"),
-        (address.is_private, "a private or unique-local address"),
-        (address.is_reserved, "a reserved address"),
-        (not address.is_global, "a non-public address"),
-    )
-    return next((why for hit, why in checks if hit), None)
+def _ascii_host(host: str) -> str:
+    """An international name as IDNA A-labels (UTS #46 mapping, as browsers do); ASCII as it is.
+
+    ASCII names are left alone rather than run through IDNA, which would refuse names DNS
+    allows (underscores). The mapping can turn a name into an IP literal (full-width digits):
+    the caller then checks that literal like any other.
+    """
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii").rstrip(".")
+    except UnicodeError as exc:  # idna.IDNAError is one
+        raise ValidationError(f"webhook host {host!a} cannot be IDNA-encoded: {exc}") from None
+
+
+def _percent_encode(part: str, safe: str) -> str:
+    """UTF-8 percent-encoding that keeps valid %XX escapes (no double encoding) and fixes lone %s."""
+    return quote(_LONE_PERCENT.sub("%25", part), safe=safe)
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -129,12 +132,17 @@ async def resolve_target(
             raise ValidationError(f"webhook host {parsed.host} cannot be resolved: {exc}") from None
         if not addresses:
             raise ValidationError(f"webhook host {parsed.host} has no address")
-    if not allow_private_networks:
-        for text in addresses:
-            why = forbidden_reason(ipaddress.ip_address(text))
-            if why is not None:
-                shown = parsed.host if literal is not None else f"{parsed.host} ({text})"
-                raise UnsafeAddressError(f"webhook URL points to {why}: {shown}; only public addresses are allowed")
+    for text in addresses:
+        verdict = forbidden_reason(ipaddress.ip_address(text))
+        if verdict is None or (allow_private_networks and not verdict.metadata):
+            continue
+        shown = parsed.host if literal is not None else f"{parsed.host} ({text})"
+        rule = (
+            "cloud metadata addresses are never allowed"
+            if verdict.metadata
+            else f"only public addresses are allowed; {PRIVATE_NETWORKS_HINT}"
+        )
+        raise UnsafeAddressError(f"webhook URL points to {verdict.reason}: {shown}; {rule}")
     return addresses
 
 

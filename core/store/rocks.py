@@ -3,10 +3,14 @@
 Durability: every write goes through the write-ahead log, so a batch written before a
 `kill -9` is there whole after restart; `sync=True` additionally fsyncs each batch, which also
 survives power loss but costs roughly 50x in write throughput (see docs/STORAGE.md).
+
+Permissions: the directory and its checkpoints hold webhook secrets, so they are owner-only
+(core/store/permissions.py says how, given that RocksDB follows the process umask).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from os import PathLike
@@ -16,6 +20,9 @@ import rocksdict
 
 from core.errors import StoreError, StoreLockedError
 from core.store.base import WriteBatch, WriteListener, prefix_end
+from core.store.permissions import create_private_dir, loose_mode, make_private, restrict_files
+
+log = logging.getLogger("mempools.store")
 
 
 class RocksStore:
@@ -24,6 +31,7 @@ class RocksStore:
     def __init__(self, path: str | PathLike[str], *, sync: bool = False, read_only: bool = False) -> None:
         self.path = Path(path)
         self._db = _open(self.path, read_only)
+        self._read_only = read_only
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = sync
         self._closed = False
@@ -108,11 +116,14 @@ class RocksStore:
             rocksdict.Checkpoint(self._db).create_checkpoint(str(target))
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's message
             raise StoreError(f"cannot write a checkpoint to {target}: {_strip_io(exc)}") from None
+        make_private(target)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self._db.close()
+            if not self._read_only:  # files RocksDB made since the open (flush on close, new WAL)
+                restrict_files(self.path)
 
     def __enter__(self) -> RocksStore:
         return self
@@ -132,20 +143,31 @@ def _open(path: Path, read_only: bool = False) -> rocksdict.Rdict:
     if path.exists() and not path.is_dir():
         raise StoreError(f"data directory {path} is not a directory")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        created = create_private_dir(path)
     except OSError as exc:
         raise StoreError(f"data directory {path} cannot be created: {exc.strerror or exc}") from None
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
         raise StoreError(f"data directory {path} is not readable and writable by this user")
+    # An existing directory keeps the operator's mode (it may be shared on purpose), said out loud.
+    loose = None if created else loose_mode(path)
+    if loose is not None:
+        log.warning(
+            "data directory %s is accessible by group or others (mode %04o) and holds webhook secrets: chmod 700 %s",
+            path,
+            loose,
+            path,
+        )
     options = rocksdict.Options(raw_mode=True)
     options.create_if_missing(True)
     try:
-        return rocksdict.Rdict(str(path), options=options)
+        db = rocksdict.Rdict(str(path), options=options)
     except Exception as exc:  # rocksdict raises plain Exception with RocksDB's message
         message = str(exc)
         if "LOCK" in message or "lock" in message:
             raise StoreLockedError(f"data directory {path} is in use by another mempools process") from None
         raise StoreError(f"data directory {path} cannot be opened: {_strip_io(exc)}") from None
+    restrict_files(path)  # what this open created, and files an older mempools left 0644
+    return db
 
 
 def _strip_io(exc: BaseException) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from core.config import load_config
 from core.errors import StoreError, StoreLockedError
 from core.store import RocksStore, open_store
+from core.store.permissions import make_private
 from core.store.schema import SCHEMA_KEY, SCHEMA_VERSION
 from mempools.control import call, socket_path
 
@@ -68,6 +69,7 @@ def _restore(args: argparse.Namespace) -> int:
         else:
             data.rmdir()
     shutil.copytree(source, data)
+    make_private(data)  # a backup from an older mempools may be 0755/0644: the new directory is ours
     open_store(data).close()
     print(f"restored {source} into {data}")
     return 0
