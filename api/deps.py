@@ -9,7 +9,7 @@ from litestar.params import PathParameter
 
 from api.auth import Caller
 from api.settings import ApiSettings
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, SignupThrottle
 from core.services.accounts import AccountService
 from core.services.chains import ChainService
 from core.services.destinations import DestinationService
@@ -25,6 +25,7 @@ SubscriptionsDep = NamedDependency[SubscriptionService]
 HistoryDep = NamedDependency[HistoryService]
 QueriesDep = NamedDependency[QueryService]
 ThrottleDep = NamedDependency[LoginThrottle]
+SignupThrottleDep = NamedDependency[SignupThrottle]
 SettingsDep = NamedDependency[ApiSettings]
 
 #: An object id in a path (`sub_...`, `dst_...`): longer ones cannot exist.
