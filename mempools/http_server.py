@@ -195,12 +195,12 @@ def guarded_protocol(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
     return type("GuardedH11", (GuardedH11Protocol,), {"guard": guard})
 
 
-def uvicorn_config(app: Any, api: ApiConfig, **overrides: Any) -> uvicorn.Config:
+def uvicorn_config(app: Any, api: ApiConfig, *, quiet: float = QUIET_SECONDS, **overrides: Any) -> uvicorn.Config:
     """The uvicorn configuration for the API, with the limits above."""
     guard = ConnectionGuard(
         max_connections=connection_budget(api.max_connections),
         request_timeout=api.request_timeout,
-        reporter=IncidentReporter(IncidentLog(log)),
+        reporter=IncidentReporter(IncidentLog(log), quiet),
     )
     options: dict[str, Any] = {
         "log_config": None,
