@@ -36,14 +36,16 @@ async def test_sign_up_burst_does_not_delay_dns_resolution(tmp_path: Path, passw
         resolved_after = time.monotonic() - started
         results = await asyncio.gather(*burst, return_exceptions=True)
         burst_took = time.monotonic() - started
-        assert threading.active_count() and sum(t.name.startswith("argon2") for t in threading.enumerate()) <= 2
+        hashing_threads = sum(t.name.startswith("argon2") for t in threading.enumerate())
     finally:
         env.close()
     # Hashing kept to its own two threads: the resolver's thread was free at once.
     assert resolved_after < min(1.0, burst_took / 4), (resolved_after, burst_took)
     created = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, OverloadedError)]
-    assert len(created) == 34 and len(refused) == 26, results  # 2 hashing + 32 waiting; the rest at once
+    # 2 hashing + 32 waiting; the rest refused at once (a few more may fit if hashes finish meanwhile).
+    assert len(created) + len(refused) == 60 and len(created) >= 34 and len(refused) >= 20, results
+    assert hashing_threads <= 2  # so at most 2 x 64 MiB of argon2 memory at a time
     assert all(r.retry_after == 1 for r in refused)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Response, delete, get, post
 from litestar.params import JSONBody
 
-from api.auth import CLEAR_SESSION, SESSION_COOKIE, is_secure, session_cookie
+from api.auth import CLEAR_SESSION, SESSION_COOKIE, client_address, is_secure, session_cookie
 from api.deps import AccountsDep, CallerDep, PathId, SettingsDep, SignupThrottleDep, ThrottleDep
 from api.problems import problems
 from api.schemas import (
@@ -37,11 +37,6 @@ def _account_out(accounts: AccountService, account: Account) -> AccountOut:
             for i in accounts.identities(account.id)
         ],
     )
-
-
-def client_address(request: Request[Any, Any, Any]) -> str:
-    """The peer, or the forwarded client when the peer is a trusted proxy (the server decides)."""
-    return request.client.host if request.client else "unknown"
 
 
 @post("/v1/accounts", tags=TAGS, responses=problems(409, 422, 429, 503))
