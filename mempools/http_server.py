@@ -197,6 +197,15 @@ def guarded_protocol(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
 
 def uvicorn_config(app: Any, api: ApiConfig, *, quiet: float = QUIET_SECONDS, **overrides: Any) -> uvicorn.Config:
     """The uvicorn configuration for the API, with the limits above."""
+    safe = connection_budget(0)
+    if api.max_connections > safe:
+        log.warning(
+            "api.max_connections = %d leaves less than %d descriptors of RLIMIT_NOFILE to the rest of the "
+            "process (at most %d would); raise the limit (ulimit -n) or lower the setting",
+            api.max_connections,
+            RESERVED_DESCRIPTORS,
+            safe,
+        )
     guard = ConnectionGuard(
         max_connections=connection_budget(api.max_connections),
         request_timeout=api.request_timeout,

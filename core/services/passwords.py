@@ -60,10 +60,6 @@ class Passwords:
         except InvalidHashError:
             return False
 
-    def close(self) -> None:
-        """Let queued hashes finish and stop the threads."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
     async def _run(self, fn: Callable[..., T], *args: str) -> T:
         with self._lock:
             if self._pending >= self._capacity:
