@@ -211,6 +211,12 @@ def uvicorn_config(app: Any, api: ApiConfig, *, quiet: float = QUIET_SECONDS, **
         request_timeout=api.request_timeout,
         reporter=IncidentReporter(IncidentLog(log), quiet),
     )
+    log.info(
+        "api: at most %d connections, %g s for a request to arrive, forwarded headers from %s",
+        guard.max_connections,
+        guard.request_timeout,
+        ", ".join(api.trusted_proxies) or "no proxy",
+    )
     options: dict[str, Any] = {
         "log_config": None,
         "access_log": False,
