@@ -30,7 +30,7 @@ from api.routes import accounts, chains, destinations, history, queries, subscri
 from api.routes.ops import ops_handlers
 from api.schemas import request_bodies
 from api.settings import ApiSettings
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, SignupThrottle
 from core.config import ApiConfig
 from core.readiness import Readiness
 from core.services import Services
@@ -71,6 +71,7 @@ def create_app(
     *,
     api_config: ApiConfig | None = None,
     throttle: LoginThrottle | None = None,
+    signup_throttle: SignupThrottle | None = None,
     metrics: Callable[[], bytes] | None = None,
 ) -> Litestar:
     """The API app. Without `services` only `/health`, `/ready` and the schema are served."""
@@ -88,6 +89,7 @@ def create_app(
             "history": _provide(services.history),
             "query_tools": _provide(services.queries),  # not "queries": a body field of that name would clash
             "throttle": _provide(throttle or LoginThrottle()),
+            "signups": _provide(signup_throttle or SignupThrottle()),
             "api_settings": _provide(ApiSettings(public_url=config.public_url)),
             "origin_policy": _provide(OriginPolicy(public_url=config.public_url, cors_origins=config.cors_origins)),
             "caller": Provide(resolve_caller),

@@ -48,6 +48,12 @@ async def resolve_caller(
     raise AuthenticationError("authentication required: an API key (Bearer) or a session cookie")
 
 
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """Who the throttles count: the TCP peer, or the `X-Forwarded-For` client when the peer is one
+    of `[api] trusted_proxies` (the server rewrites the ASGI client then; see mempools/http_server.py)."""
+    return request.client.host if request.client else "unknown"
+
+
 def is_secure(request: Request[Any, Any, Any], public_url: str | None) -> bool:
     """Mark the cookie Secure when the API is reached over TLS (directly or per its public URL)."""
     return request.url.scheme == "https" or bool(public_url and public_url.startswith("https://"))

@@ -10,7 +10,7 @@ from litestar.params import PathParameter
 from api.auth import Caller
 from api.csrf import OriginPolicy
 from api.settings import ApiSettings
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, SignupThrottle
 from core.services.accounts import AccountService
 from core.services.chains import ChainService
 from core.services.destinations import DestinationService
@@ -26,6 +26,7 @@ SubscriptionsDep = NamedDependency[SubscriptionService]
 HistoryDep = NamedDependency[HistoryService]
 QueriesDep = NamedDependency[QueryService]
 ThrottleDep = NamedDependency[LoginThrottle]
+SignupThrottleDep = NamedDependency[SignupThrottle]
 SettingsDep = NamedDependency[ApiSettings]
 OriginPolicyDep = NamedDependency[OriginPolicy]
 

@@ -24,7 +24,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from api.csrf import CrossOriginRefused
 from core.errors import MempoolsError, NotFoundError, QuotaExceededError, ValidationError
 from core.query.errors import QuerySyntaxError
-from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
+from core.services.errors import (
+    AuthenticationError,
+    ConflictError,
+    OverloadedError,
+    UnavailableError,
+    UpstreamError,
+)
 
 log = logging.getLogger("mempools.api")
 
@@ -80,6 +86,7 @@ _DOMAIN: list[tuple[type[BaseException], int, str]] = [
     (ConflictError, 409, "conflict"),
     (Throttled, 429, "throttled"),
     (UpstreamError, 502, "upstream"),
+    (OverloadedError, 503, "overloaded"),
     (UnavailableError, 503, "unavailable"),
     (MempoolsError, 400, "bad-request"),
 ]
@@ -116,7 +123,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
         problem.query = bounded(exc.query)
     elif isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = 'Bearer realm="mempools"'
-    elif isinstance(exc, Throttled):
+    elif isinstance(exc, Throttled | OverloadedError):
         headers["Retry-After"] = str(exc.retry_after)
         problem.retry_after = exc.retry_after
     return problem_response(problem, headers)
@@ -188,7 +195,7 @@ _DESCRIPTIONS = {
     422: "Well-formed but not acceptable (with `position` for query syntax errors)",
     429: "Too many attempts; see Retry-After",
     502: "The chain's RPC endpoints could not answer",
-    503: "Not available in this process",
+    503: "Not available in this process, or too busy right now (see Retry-After)",
 }
 
 

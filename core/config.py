@@ -15,6 +15,7 @@ because an operator fixing a file needs the place, not a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -68,6 +69,14 @@ class ApiConfig(_Section):
     cors_origins: list[str] = []
     max_body_bytes: int = 64 * 1024
     public_url: str | None = None
+    # Peers (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default,
+    # so a client cannot pick its own address for the per-address throttles.
+    trusted_proxies: list[str] = []
+    # Open connections at most; 0 derives it from the process's descriptor limit (RLIMIT_NOFILE),
+    # keeping room for the watchers, the dispatcher, the bots and the store.
+    max_connections: int = 0
+    # Seconds a request's head and body get to arrive; a slower connection is closed (408).
+    request_timeout: float = 10.0
 
 
 class StoreConfig(_Section):
@@ -279,6 +288,15 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"api.port: {config.api.port} is not a TCP port (0-65535; 0 picks a free one)")
     if config.api.max_body_bytes < 1024:
         raise ConfigError("api.max_body_bytes: must be at least 1024")
+    for i, proxy in enumerate(config.api.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"api.trusted_proxies[{i}]: {proxy!r} is not an IP address or CIDR network") from None
+    if config.api.max_connections < 0:
+        raise ConfigError("api.max_connections: must be 0 (derived from the descriptor limit) or positive")
+    if config.api.request_timeout <= 0:
+        raise ConfigError("api.request_timeout: must be positive")
     for key, value in (
         ("webhooks.connect_timeout", config.webhooks.connect_timeout),
         ("webhooks.total_timeout", config.webhooks.total_timeout),

@@ -44,6 +44,7 @@ from core.watch.matching import SubscriptionMatcher
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher
 from mempools.control import ControlError, ControlServer, socket_path
+from mempools.http_server import uvicorn_config
 
 log = logging.getLogger("mempools")
 
@@ -205,9 +206,7 @@ class Runtime:
         so nothing needs flushing beyond RocksDB's own close).
         """
         sock = bind_socket(self.config.api.host, self.config.api.port)
-        server = _EmbeddedUvicorn(
-            uvicorn.Config(self.api, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=3)
-        )
+        server = _EmbeddedUvicorn(uvicorn_config(self.api, self.config.api))
         host, port = sock.getsockname()[:2]
         self.api_port = port
         api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from litestar import Litestar
 
 from api.app import create_app
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, SignupThrottle
 from core.chain.blocks import Attribute, Event
 from core.config import ApiConfig, ChainConfig, Config, Denom, QuotasConfig, WebhooksConfig
 from core.ids import notification_id
@@ -73,6 +73,8 @@ class Env:
         tester: WebhookTester | None = None,
         clock: Clock = utcnow,
         throttle: LoginThrottle | None = None,
+        signup_throttle: SignupThrottle | None = None,
+        passwords: Passwords | None = None,
         stats: Callable[[str], Any] | None = None,
     ) -> None:
         self.config = config or make_config()
@@ -88,7 +90,7 @@ class Env:
             stats=stats,
             fetch_block=fetch_block,
             tester=tester,
-            passwords=fast_passwords(),
+            passwords=passwords or fast_passwords(),
             clock=clock,
         )
         self.app: Litestar = create_app(
@@ -96,6 +98,7 @@ class Env:
             self.services,
             api_config=self.config.api,
             throttle=throttle,
+            signup_throttle=signup_throttle,
         )
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +19,9 @@ _SERVING = re.compile(r"serving the API on http://([\d.]+):(\d+)")
 class MempoolsProcess:
     """`python -m mempools ARGS` with its stderr collected in the background."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None
+    ) -> None:
         base = {k: v for k, v in os.environ.items() if not k.startswith("MEMPOOLS_")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mempools", *args],
@@ -27,6 +30,7 @@ class MempoolsProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=preexec_fn,  # e.g. lower a resource limit of the child only
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

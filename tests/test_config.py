@@ -58,8 +58,10 @@ def test_environment_overrides_nested_keys() -> None:
             "MEMPOOLS_WEBHOOKS__ALLOW_PRIVATE_NETWORKS": "true",
             "MEMPOOLS_STORE__PATH": "/var/lib/mempools",
             "MEMPOOLS_API__CORS_ORIGINS": '["https://a.example"]',
+            "MEMPOOLS_API__TRUSTED_PROXIES": '["10.0.0.1", "fd00::/8"]',
         },
     )
+    assert config.api.trusted_proxies == ["10.0.0.1", "fd00::/8"]
     assert config.api.port == 9000
     assert config.webhooks.allow_private_networks is True
     assert config.store.path == "/var/lib/mempools"
@@ -127,6 +129,13 @@ def test_tokens_come_from_environment_or_file_and_never_show(tmp_path: Path) -> 
         ("", {"MEMPOOLS_DISPATCH__TELEGRAM_WORKERS": "-3"}, "dispatch.telegram_workers: must be at least 1"),
         ("[dispatch]\nworker = 8\n", {}, "dispatch.worker: unknown key"),
         ("[discord]\ntoken_file = '/nonexistent/token'\n", {}, "discord.token_file: cannot read /nonexistent/token"),
+        (
+            "[api]\ntrusted_proxies = ['10.0.0.0/8', 'proxy.local']\n",
+            {},
+            "api.trusted_proxies[1]: 'proxy.local' is not an IP address or CIDR network",
+        ),
+        ("", {"MEMPOOLS_API__MAX_CONNECTIONS": "-1"}, "api.max_connections: must be 0"),
+        ("[api]\nrequest_timeout = 0\n", {}, "api.request_timeout: must be positive"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Request, Response, delete, get, post
 from litestar.params import JSONBody
 
-from api.auth import CLEAR_SESSION, SESSION_COOKIE, is_secure, session_cookie
-from api.deps import AccountsDep, CallerDep, OriginPolicyDep, PathId, SettingsDep, ThrottleDep
+from api.auth import CLEAR_SESSION, SESSION_COOKIE, client_address, is_secure, session_cookie
+from api.deps import AccountsDep, CallerDep, OriginPolicyDep, PathId, SettingsDep, SignupThrottleDep, ThrottleDep
 from api.problems import problems
 from api.schemas import (
     AccountCreate,
@@ -22,7 +22,6 @@ from api.schemas import (
 )
 from core.models import Account
 from core.services.accounts import AccountService
-from core.services.errors import AuthenticationError
 
 TAGS = ["accounts"]
 
@@ -40,14 +39,17 @@ def _account_out(accounts: AccountService, account: Account) -> AccountOut:
     )
 
 
-@post("/v1/accounts", tags=TAGS, responses=problems(409, 422))
-async def register(data: JSONBody[AccountCreate], accounts: AccountsDep) -> AccountOut:
-    """Create an account with an email and a password (at least 8 characters)."""
+@post("/v1/accounts", tags=TAGS, responses=problems(409, 422, 429, 503))
+async def register(
+    request: Request[Any, Any, Any], data: JSONBody[AccountCreate], accounts: AccountsDep, signups: SignupThrottleDep
+) -> AccountOut:
+    """Create an account with an email and a password (at least 8 characters). Throttled per client address."""
+    signups.attempt(client_address(request))
     account = await accounts.register(data.email, data.password, display_name=data.display_name)
     return _account_out(accounts, account)
 
 
-@post("/v1/sessions", tags=TAGS, responses=problems(401, 403, 429))
+@post("/v1/sessions", tags=TAGS, responses=problems(401, 403, 429, 503))
 async def login(
     request: Request[Any, Any, Any],
     data: JSONBody[LoginRequest],
@@ -60,14 +62,10 @@ async def login(
 
     A browser login from another site's page is refused (403) before the password is looked at."""
     origin_policy.check_login(request)
-    address = request.client.host if request.client else "unknown"
-    throttle.check(data.email, address)
-    try:
-        account = await accounts.authenticate(data.email, data.password)
-    except AuthenticationError:
-        throttle.failure(data.email, address)
-        raise
-    throttle.success(data.email)
+    address = client_address(request)
+    throttle.attempt(data.email, address)  # counted now, before the hash: a burst cannot outrun it
+    account = await accounts.authenticate(data.email, data.password)
+    throttle.success(data.email, address)
     session, token = accounts.create_session(account.id)
     cookie = session_cookie(
         token, session.expires_at, session.created_at, secure=is_secure(request, api_settings.public_url)

@@ -23,3 +23,11 @@ class UpstreamError(MempoolsError):
 
 class UnavailableError(MempoolsError):
     """The feature is not wired in this process (e.g. no block fetcher was configured)."""
+
+
+class OverloadedError(MempoolsError):
+    """Too much work of one kind is already in progress; try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,233 @@
+"""The API's HTTP server: uvicorn with the limits a public port needs.
+
+uvicorn alone keeps a connection open for as long as its request head or body is still coming
+(its keep-alive timeout only runs *between* requests), accepts connections until the process
+runs out of file descriptors, and trusts `X-Forwarded-For` from loopback. 20,000 half-sent
+requests therefore took the whole process down (watcher included: "Too many open files"). Here:
+
+- a request's head and body must arrive within `[api] request_timeout` of the connection
+  opening (or of the previous response); a slower one gets `408` and is closed;
+- at most `[api] max_connections` are open, by default well below RLIMIT_NOFILE so that the
+  watchers, the dispatcher, the bots and the store always have descriptors. When full, the
+  connection that has waited longest for its request is closed to make room (a stalled client
+  loses its slot before a live one is refused); when every connection is busy, the new one is
+  dropped at once;
+- forwarded headers are believed only from `[api] trusted_proxies`;
+- each of these is logged once per incident (core.incidents), not once per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import time
+from typing import Any
+
+import msgspec
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from api.problems import Problem
+from core.config import ApiConfig
+from core.incidents import IncidentLog
+
+log = logging.getLogger("mempools.api")
+
+#: Descriptors kept for everything but API connections (watchers, dispatcher, bots, RocksDB files).
+RESERVED_DESCRIPTORS = 256
+#: Connections accepted per loop iteration (uvicorn's `backlog` is also asyncio's accept batch):
+#: sockets accepted in one batch hold descriptors before they can be refused, so the budget
+#: keeps room for a few batches.
+ACCEPT_BATCH = 64
+#: An incident ends after this many seconds without a new occurrence.
+QUIET_SECONDS = 10.0
+
+SLOW_REQUESTS = "api:slow-requests"
+CONNECTION_LIMIT = "api:connection-limit"
+
+_TIMEOUT_BODY = msgspec.json.encode(
+    Problem(type="about:blank", title="Request Timeout", status=408, detail="the request did not arrive in time")
+)
+REQUEST_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\nconnection: close\r\n"
+    b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\n\r\n" + _TIMEOUT_BODY
+)
+
+
+def connection_budget(configured: int, descriptor_limit: int | None = None) -> int:
+    """`configured`, or what the descriptor limit leaves after the reserve and the accept batches."""
+    if configured:
+        return configured
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if descriptor_limit is None else descriptor_limit
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(16, soft - max(RESERVED_DESCRIPTORS, soft // 4) - 3 * ACCEPT_BATCH)
+
+
+class IncidentReporter:
+    """An IncidentLog whose incidents end by themselves after a quiet period."""
+
+    def __init__(self, incidents: IncidentLog, quiet: float = QUIET_SECONDS) -> None:
+        self._incidents = incidents
+        self._quiet = quiet
+        self._last: dict[str, float] = {}
+
+    def report(self, key: str, message: str, *args: object) -> None:
+        self._last[key] = time.monotonic()
+        if self._incidents.failure(key, message, *args):
+            asyncio.get_running_loop().call_later(self._quiet, self._maybe_resolve, key)
+
+    def _maybe_resolve(self, key: str) -> None:
+        left = self._last[key] + self._quiet - time.monotonic()
+        if left > 0:
+            asyncio.get_running_loop().call_later(left, self._maybe_resolve, key)
+        else:
+            self._incidents.resolved(key, "%s: over, %d connections affected in %.1f s")
+
+
+class ConnectionGuard:
+    """Admission and request deadlines for every connection of one server."""
+
+    def __init__(self, *, max_connections: int, request_timeout: float, reporter: IncidentReporter) -> None:
+        self.max_connections = max_connections
+        self.request_timeout = request_timeout
+        self._reporter = reporter
+        self.open = 0
+        # Connections waiting for a request, oldest first, with their deadline timers.
+        self._waiting: dict[GuardedH11Protocol, asyncio.TimerHandle] = {}
+
+    def admit(self) -> bool:
+        if self.open >= self.max_connections:
+            if not self._waiting:
+                self._reporter.report(
+                    CONNECTION_LIMIT,
+                    "api: %d connections open and all busy; dropping new connections until one ends",
+                    self.open,
+                )
+                return False
+            self.expire(next(iter(self._waiting)), "made room for a new one")
+        self.open += 1
+        return True
+
+    def arm(self, protocol: GuardedH11Protocol) -> None:
+        self.disarm(protocol)
+        loop = asyncio.get_running_loop()
+        self._waiting[protocol] = loop.call_later(self.request_timeout, self.expire, protocol, "timed out")
+
+    def disarm(self, protocol: GuardedH11Protocol) -> None:
+        timer = self._waiting.pop(protocol, None)
+        if timer is not None:
+            timer.cancel()
+
+    def is_waiting(self, protocol: GuardedH11Protocol) -> bool:
+        return protocol in self._waiting
+
+    def release(self, protocol: GuardedH11Protocol) -> None:
+        self.disarm(protocol)
+        self.open -= 1
+
+    def expire(self, protocol: GuardedH11Protocol, why: str) -> None:
+        self.disarm(protocol)
+        self._reporter.report(
+            SLOW_REQUESTS,
+            "api: closing connections whose request does not arrive within %.0f s (first: %s); "
+            "slow or stalled clients, counted until it stops",
+            self.request_timeout,
+            why,
+        )
+        protocol.expire()
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, admitted by and reporting to a ConnectionGuard (set per server)."""
+
+    guard: ConnectionGuard
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._admitted = False
+        self._done_cycle: object = None  # the request cycle already complete when the timer was armed
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if not self.guard.admit():
+            transport.abort()
+            return
+        self._admitted = True
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._admitted:
+            return
+        self.guard.release(self)
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        cycle = self.cycle
+        if cycle is not None and cycle is not self._done_cycle and not cycle.more_body and self.guard.is_waiting(self):
+            self.guard.disarm(self)  # the whole request (head and body) is in
+
+    def on_response_complete(self) -> None:
+        if not self.transport.is_closing():
+            self._arm()  # before super(): it may go on with a pipelined request at once
+        super().on_response_complete()
+
+    def _arm(self) -> None:
+        self._done_cycle = self.cycle
+        self.guard.arm(self)
+
+    def expire(self) -> None:
+        """Answer 408 (unless a response is under way) and close; the app, if reading, sees a disconnect."""
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or cycle is self._done_cycle or not cycle.response_started:
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True  # the app's own answer, if any, is dropped
+            self.transport.write(REQUEST_TIMEOUT_RESPONSE)
+        self.transport.close()
+
+
+def guarded_protocol(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
+    """A protocol class bound to one server's guard (uvicorn builds protocols from a class)."""
+    return type("GuardedH11", (GuardedH11Protocol,), {"guard": guard})
+
+
+def uvicorn_config(app: Any, api: ApiConfig, *, quiet: float = QUIET_SECONDS, **overrides: Any) -> uvicorn.Config:
+    """The uvicorn configuration for the API, with the limits above."""
+    safe = connection_budget(0)
+    if api.max_connections > safe:
+        log.warning(
+            "api.max_connections = %d leaves less than %d descriptors of RLIMIT_NOFILE to the rest of the "
+            "process (at most %d would); raise the limit (ulimit -n) or lower the setting",
+            api.max_connections,
+            RESERVED_DESCRIPTORS,
+            safe,
+        )
+    guard = ConnectionGuard(
+        max_connections=connection_budget(api.max_connections),
+        request_timeout=api.request_timeout,
+        reporter=IncidentReporter(IncidentLog(log), quiet),
+    )
+    log.info(
+        "api: at most %d connections, %g s for a request to arrive, forwarded headers from %s",
+        guard.max_connections,
+        guard.request_timeout,
+        ", ".join(api.trusted_proxies) or "no proxy",
+    )
+    options: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 3,
+        "http": guarded_protocol(guard),
+        "backlog": ACCEPT_BATCH,
+        "ws": "none",  # the API has no websocket routes; an upgraded connection would leave the guard's count
+        # Forwarded headers from the listed proxies only; uvicorn's default believes loopback.
+        "proxy_headers": bool(api.trusted_proxies),
+        "forwarded_allow_ips": list(api.trusted_proxies),
+        **overrides,
+    }
+    return uvicorn.Config(app, **options)
