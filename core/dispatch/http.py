@@ -97,7 +97,7 @@ _NO_BODY = (204, 304)
 
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: writes a request, feeds what arrives to llhttp, resolves the
-    exchange's future with (complete, keep_alive) or an `HttpError`.
+    exchange's future with (response, keep_alive) or an `HttpError`.
 
     Bytes that arrive while no request is outstanding cannot belong to any answer: the
     connection is closed. When the peer closes an idle connection, `on_lost` takes it out of
@@ -109,8 +109,9 @@ class _Connection(asyncio.Protocol):
         self._on_lost = on_lost
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[tuple[bool, bool]] | None = None
+        self._waiter: asyncio.Future[tuple[HttpResponse, bool]] | None = None
         self._lost = False
+        self._unsolicited = False
         self._reset(reused=False)
 
     # -- used by the client -------------------------------------------------------------------
@@ -118,16 +119,17 @@ class _Connection(asyncio.Protocol):
     def alive(self) -> bool:
         return not self._lost and self._transport is not None and not self._transport.is_closing()
 
-    def send(self, request: bytes, *, reused: bool) -> asyncio.Future[tuple[bool, bool]]:
-        """Write `request`; the future gives (complete, keep_alive) once the answer is read."""
+    def send(self, request: bytes, *, reused: bool) -> asyncio.Future[tuple[HttpResponse, bool]]:
+        """Write `request`; the future gives (response, keep_alive) once the answer is read."""
         assert self._transport is not None
         self._reset(reused=reused)
         waiter = self._waiter = asyncio.get_running_loop().create_future()
         self._transport.write(request)  # one request is already in memory: no flow control needed
         return waiter
 
-    def response(self, complete: bool) -> HttpResponse:
-        return HttpResponse(
+    def _response(self, complete: bool) -> HttpResponse:
+        """The answer as read so far; later bytes (which spoil the connection) cannot change it."""
+        response = HttpResponse(
             status=self._status,
             reason=self._reason.decode("latin-1"),
             headers=self._headers,
@@ -135,6 +137,8 @@ class _Connection(asyncio.Protocol):
             truncated=not complete,
             latency_ms=0.0,
         )
+        self._headers, self._chunks = {}, []
+        return response
 
     def close(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
@@ -158,7 +162,9 @@ class _Connection(asyncio.Protocol):
             self._fail(ProtocolError(f"invalid HTTP answer: {_reason(exc)}"))
         except (ValueError, UnicodeError) as exc:  # never expected from llhttp; still the peer's fault
             self._fail(ProtocolError(f"invalid HTTP answer: {type(exc).__name__}"))
-        if not self._head_done and self._received > _HEAD_LIMIT:
+        if self._unsolicited:
+            self.close()
+        elif not self._head_done and self._received > _HEAD_LIMIT:
             self._fail(ProtocolError("response headers too large"))
 
     def eof_received(self) -> bool:
@@ -182,10 +188,15 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(ProtocolError(f"connection lost while reading the answer: {_describe(exc)}"))
 
     # -- httptools callbacks ------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._waiter is None or self._waiter.done():
+            self._unsolicited = True  # a second answer to one request: the framing cannot be trusted
+
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1").strip()
 
     def on_headers_complete(self) -> None:
@@ -194,6 +205,9 @@ class _Connection(asyncio.Protocol):
             self._interim = True
             self._headers = {}
             self._reason = b""
+            return
+        if self._head_size > _HEAD_LIMIT:
+            self._fail(ProtocolError("response headers too large"))
             return
         self._status = status
         self._head_done = True
@@ -233,12 +247,13 @@ class _Connection(asyncio.Protocol):
         self._chunks: list[bytes] = []
         self._size = 0
         self._interim = False
+        self._head_size = 0
         self._head_done = False
         self._close_delimited = False
 
     def _finish(self, *, complete: bool, keep: bool) -> None:
         if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result((complete, keep))
+            self._waiter.set_result((self._response(complete), keep))
 
     def _fail(self, error: HttpError) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -303,14 +318,13 @@ class HttpClient:
                     if conn is None:
                         conn = await self._connect(parsed)
                     try:
-                        complete, keep = await conn.send(request, reused=reused)
+                        response, keep = await conn.send(request, reused=reused)
                     except _Stale:
                         conn.close()
                         continue
                     except BaseException:
                         conn.close()
                         raise
-                    response = conn.response(complete)
                     if keep and not self._closed:
                         self._idle.put(key, conn)
                     else:
