@@ -104,6 +104,19 @@ class _Connection(asyncio.Protocol):
     the pool at once.
     """
 
+    # The exchange in progress (set by `_reset`).
+    _reused: bool
+    _received: int  # bytes of this exchange so far
+    _status: int
+    _reason: bytes
+    _headers: dict[str, str]
+    _chunks: list[bytes]
+    _size: int  # body bytes kept
+    _interim: bool  # inside a 1xx answer
+    _head_size: int
+    _head_done: bool
+    _close_delimited: bool  # no length, not chunked: the body ends with the connection
+
     def __init__(self, *, max_body: int, on_lost: Callable[[_Connection], None]) -> None:
         self._max_body = max_body
         self._on_lost = on_lost
@@ -137,7 +150,8 @@ class _Connection(asyncio.Protocol):
             truncated=not complete,
             latency_ms=0.0,
         )
-        self._headers, self._chunks = {}, []
+        self._headers = {}
+        self._chunks = []
         return response
 
     def close(self) -> None:
@@ -243,7 +257,7 @@ class _Connection(asyncio.Protocol):
         self._received = 0
         self._status = 0
         self._reason = b""
-        self._headers: dict[str, str] = {}
+        self._headers = {}
         self._chunks: list[bytes] = []
         self._size = 0
         self._interim = False
