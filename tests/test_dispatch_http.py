@@ -211,6 +211,18 @@ async def test_a_connection_the_peer_closes_is_closed_at_once(server: RawHttpSer
     await client.close()
 
 
+async def test_a_reused_connection_dropped_before_answering_is_retried_once(server: RawHttpServer) -> None:
+    """The server takes the second request on the kept connection and hangs up without a byte:
+    nothing was answered, so the client retries it on a new connection."""
+    server.script(Answer(), Answer(b"", then="close"))
+    client = _client()
+    await client.post(server.url(), BODY, HEADERS)
+    response = await client.post(server.url(), BODY, HEADERS)
+    assert (response.status, response.body) == (200, b"ok")
+    assert [c.requests for c in server.connections] == [2, 1]
+    await client.close()
+
+
 async def test_idle_connections_have_a_global_cap() -> None:
     async with RawHttpServer() as a, RawHttpServer() as b, RawHttpServer() as c:
         client = _client(max_idle_total=2)
