@@ -120,6 +120,16 @@ async def test_connection_header_decides_reuse(server: RawHttpServer, head: byte
     await client.close()
 
 
+async def test_a_switching_protocols_answer_is_final_and_not_reused(server: RawHttpServer) -> None:
+    server.script(Answer(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81"))
+    client = _client()
+    response = await client.post(server.url(), BODY, HEADERS)
+    assert (response.status, response.body) == (101, b"")
+    await until(lambda: server.connections[0].client_closed)
+    assert client.idle_connections == 0
+    await client.close()
+
+
 @pytest.mark.parametrize(
     "answer",
     [

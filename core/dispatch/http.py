@@ -249,7 +249,8 @@ class _Connection(asyncio.Protocol):
         if self._interim:
             self._interim = False
             return
-        self._finish(complete=True, keep=self._parser.should_keep_alive())
+        # After a 101 the connection speaks another protocol: never reuse it for HTTP.
+        self._finish(complete=True, keep=self._status != 101 and self._parser.should_keep_alive())
 
     # -- internals ----------------------------------------------------------------------------
     def _reset(self, *, reused: bool) -> None:

@@ -110,9 +110,12 @@ class IdlePool(Generic[C]):
         """Close every expired connection (the oldest come first), then come back while any remain."""
         self._sweeper = None
         deadline = self._clock() - self.idle_timeout
-        for conn, key in list(self._all.items()):
+        expired = []
+        for conn, key in self._all.items():
             if self._hosts[key][conn] > deadline:
                 break  # released in order: every later one is younger
+            expired.append(conn)
+        for conn in expired:
             self._evict(conn)
         for key in [key for key, host in self._hosts.items() if not host]:
             del self._hosts[key]
