@@ -249,7 +249,7 @@ async def main(requests: int, fanout_count: int, rounds: int) -> None:
         await bare_own(url, 500)  # warm up
         loops = {
             "bare aiohttp.ClientSession": bare_aiohttp,
-            "bare HttpClient (asyncio streams)": bare_own,
+            "bare HttpClient (llhttp, Protocol)": bare_own,
             "Dispatcher (HttpClient + RocksDB)": dispatcher_rate,
             "Dispatcher, payload presigned": machinery_rate,
         }
