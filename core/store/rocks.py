@@ -3,42 +3,110 @@
 Durability: every write goes through the write-ahead log, so a batch written before a
 `kill -9` is there whole after restart; `sync=True` additionally fsyncs each batch, which also
 survives power loss but costs roughly 50x in write throughput (see docs/STORAGE.md).
+
+Refused writes (a full disk, an I/O error): RocksDB then keeps the database in a "background
+error" state in which every later write fails with the same error, even once space is back,
+and rocksdict has no `resume()`. So a refused write raises `StoreUnavailableError`, marks
+`health`, and while it lasts each write first reopens the database (at most once per
+`reopen_interval`): the reopen replays the write-ahead log, so nothing committed is lost, and
+succeeds as soon as there is room again. Until then the database stays open read-only, so
+reads keep working. Measured on a small tmpfs; see docs/STORAGE.md.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from os import PathLike
 from pathlib import Path
 
 import rocksdict
 
-from core.errors import StoreError, StoreLockedError
+from core.errors import StoreError, StoreLockedError, StoreUnavailableError
 from core.store.base import WriteBatch, WriteListener, prefix_end
+from core.store.health import StoreHealth
+
+log = logging.getLogger("mempools.store")
 
 
 class RocksStore:
     """A RocksDB database directory opened by exactly one process."""
 
-    def __init__(self, path: str | PathLike[str], *, sync: bool = False, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        sync: bool = False,
+        read_only: bool = False,
+        health: StoreHealth | None = None,
+        reopen_interval: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = Path(path)
         self._db = _open(self.path, read_only)
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = sync
         self._closed = False
         self._listeners: list[WriteListener] = []
+        self.health = health or StoreHealth()
+        self._reopen_interval = reopen_interval
+        self._monotonic = monotonic
+        self._next_reopen = 0.0
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._db.put(key, value, self._write_options)
+        self._mutate(lambda db: db.put(key, value, self._write_options))
         self._written([(key, value)])
 
     def delete(self, key: bytes) -> None:
-        self._db.delete(key, self._write_options)
+        self._mutate(lambda db: db.delete(key, self._write_options))
         self._written([(key, None)])
+
+    def _mutate(self, apply: Callable[[rocksdict.Rdict], None]) -> None:
+        """Apply one write, turning a refusal into `StoreUnavailableError` and recovering from it."""
+        if self.health.refusing and not self._reopen():
+            raise StoreUnavailableError(f"the store is refusing writes: {self.health.reason}")
+        try:
+            apply(self._db)
+        except Exception as exc:  # rocksdict raises plain Exception with RocksDB's message
+            reason = _refusal(exc)
+            if reason is None:
+                raise
+            self._next_reopen = self._monotonic() + self._reopen_interval
+            if self.health.refused(reason):
+                log.error("store %s refuses writes: %s; retrying until it accepts them", self.path, exc)
+            raise StoreUnavailableError(f"the store is refusing writes: {reason}") from None
+        if self.health.accepted():
+            log.info("store %s accepts writes again", self.path)
+
+    def _reopen(self) -> bool:
+        """Reopen the database to clear RocksDB's sticky write error; True if it is writable now.
+
+        At most once per `reopen_interval`: a reopen replays the log and costs milliseconds, and
+        while the disk is full every attempt fails the same way. A failed read-write open falls
+        back to read-only, so reads go on working during the incident.
+        """
+        now = self._monotonic()
+        if now < self._next_reopen or self._closed:
+            return False
+        self._next_reopen = now + self._reopen_interval
+        with contextlib.suppress(Exception):  # closing a database in the error state raises it again
+            self._db.close()
+        try:
+            self._db = _open(self.path)
+            return True
+        except StoreError as exc:
+            log.debug("store %s cannot be reopened for writing yet: %s", self.path, exc)
+        try:
+            self._db = _open(self.path, read_only=True)
+        except StoreError as exc:
+            log.debug("store %s cannot be reopened read-only either: %s", self.path, exc)
+        return False
 
     def observe(self, listener: WriteListener) -> None:
         self._listeners.append(listener)
@@ -96,7 +164,7 @@ class RocksStore:
                     native.delete(key)
                 else:
                     native.put(key, value)
-            self._db.write(native, self._write_options)
+            self._mutate(lambda db: db.write(native, self._write_options))
             self._written(batch.ops)
         batch.committed()
 
@@ -112,7 +180,12 @@ class RocksStore:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._db.close()
+            try:
+                self._db.close()
+            except Exception:  # in the refusing state close() raises the write error again
+                if not self.health.refusing:
+                    raise
+                log.warning("store %s closed while refusing writes; committed writes are in its log", self.path)
 
     def __enter__(self) -> RocksStore:
         return self
@@ -146,6 +219,18 @@ def _open(path: Path, read_only: bool = False) -> rocksdict.Rdict:
         if "LOCK" in message or "lock" in message:
             raise StoreLockedError(f"data directory {path} is in use by another mempools process") from None
         raise StoreError(f"data directory {path} cannot be opened: {_strip_io(exc)}") from None
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """Why RocksDB refused a write ("No space left on device"), or None if it is not a refusal.
+
+    Only I/O errors count: anything else (an invalid argument) is a bug and stays an exception.
+    The file RocksDB names is left out: the reason is shown to API callers.
+    """
+    message = str(exc)
+    if not message.startswith("IO error") and "No space left" not in message:
+        return None
+    return _strip_io(exc).split(": While ", 1)[0] or message
 
 
 def _strip_io(exc: BaseException) -> str:
