@@ -17,7 +17,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
-from core.errors import MempoolsError, NotFoundError, QuotaExceededError, ValidationError
+from core.errors import MempoolsError, NotFoundError, QuotaExceededError, StoreUnavailableError, ValidationError
 from core.query.errors import QuerySyntaxError
 from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
 
@@ -66,6 +66,7 @@ _DOMAIN: list[tuple[type[BaseException], int, str]] = [
     (Throttled, 429, "throttled"),
     (UpstreamError, 502, "upstream"),
     (UnavailableError, 503, "unavailable"),
+    (StoreUnavailableError, 503, "store-unavailable"),
     (MempoolsError, 400, "bad-request"),
 ]
 
@@ -101,7 +102,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
         problem.query = exc.query
     elif isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = 'Bearer realm="mempools"'
-    elif isinstance(exc, Throttled):
+    elif isinstance(exc, Throttled | StoreUnavailableError):
         headers["Retry-After"] = str(exc.retry_after)
         problem.retry_after = exc.retry_after
     return problem_response(problem, headers)
@@ -173,7 +174,7 @@ _DESCRIPTIONS = {
     422: "Well-formed but not acceptable (with `position` for query syntax errors)",
     429: "Too many attempts; see Retry-After",
     502: "The chain's RPC endpoints could not answer",
-    503: "Not available in this process",
+    503: "Not available in this process, or the store refuses writes for now (see Retry-After)",
 }
 
 

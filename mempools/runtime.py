@@ -173,8 +173,10 @@ class Runtime:
         return {"path": path}
 
     def readiness(self) -> Readiness:
-        checks = {"store": "open"}
-        ready = True
+        # The store says whether it takes writes: a full disk makes the process unready (nothing
+        # new is recorded) until it recovers by itself; see core/store/rocks.py.
+        checks = {"store": self.store.health.describe()}
+        ready = not self.store.health.refusing
         now = time.monotonic()
         for chain_config in self.config.chains:
             stats = self.watchers[chain_config.id].stats

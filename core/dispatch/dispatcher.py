@@ -46,7 +46,7 @@ import msgspec
 from core.config import DispatchConfig
 from core.dispatch.channel import Channel, DeliveryResult, clip
 from core.dispatch.notices import queue_notice
-from core.errors import MempoolsError
+from core.errors import MempoolsError, StoreUnavailableError
 from core.models import (
     Chain,
     DeadLetter,
@@ -393,7 +393,13 @@ class Dispatcher:
                 self.repos.destinations.put(destination, batch)
             self.outbox.store.write(batch)
         except Exception as exc:
-            log.exception("cannot record %d delivery attempts; they will be made again", len(done))
+            # A refusing store (full disk) is expected and says it all; anything else is a bug.
+            log.error(
+                "cannot record %d delivery attempts (%s); they will be made again",
+                len(done),
+                exc,
+                exc_info=not isinstance(exc, StoreUnavailableError),
+            )
             self.outbox.release([item.pending for item in done])  # their records are unchanged
             self._unrecorded = exc
             wake = True
