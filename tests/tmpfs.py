@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import StoreUnavailableError
+from core.store import KVStore
+
 
 @contextlib.contextmanager
 def small_tmpfs(where: Path, megabytes: int) -> Iterator[Path]:
@@ -35,4 +38,16 @@ def fill(directory: Path) -> Path:
             with contextlib.suppress(OSError):
                 while True:
                     f.write(bytes(size))
+    return ballast
+
+
+def fill_until_refused(directory: Path, store: KVStore) -> Path:
+    """`fill`, then make sure `store` has met the full disk; returns the ballast.
+
+    Right after `fill` the last page of RocksDB's log may still take a small write or two; a
+    1 MiB write cannot fit, so it is refused (and, being refused, leaves nothing behind).
+    """
+    ballast = fill(directory)
+    with pytest.raises(StoreUnavailableError):
+        store.put(b"\xffdisk-full-probe", bytes(1 << 20))
     return ballast

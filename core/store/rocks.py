@@ -182,10 +182,11 @@ class RocksStore:
             self._closed = True
             try:
                 self._db.close()
-            except Exception:  # in the refusing state close() raises the write error again
-                if not self.health.refusing:
+            except Exception as exc:  # a full disk: the memtable flush of close() fails, or the sticky error
+                reason = _refusal(exc)
+                if reason is None:
                     raise
-                log.warning("store %s closed while refusing writes; committed writes are in its log", self.path)
+                log.warning("store %s closed without flushing (%s); committed writes are in its log", self.path, reason)
 
     def __enter__(self) -> RocksStore:
         return self
