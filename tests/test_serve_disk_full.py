@@ -84,14 +84,17 @@ def _behind(r: httpx.Response) -> int:
 
 async def _outbox_depth(http: httpx.AsyncClient, url: str) -> int:
     metrics = (await http.get(f"{url}/metrics")).text
-    return int(float(re.search(r"^mempools_outbox_depth (\S+)$", metrics, re.MULTILINE).group(1)))
+    match = re.search(r"^mempools_outbox_depth (\S+)$", metrics, re.MULTILINE)
+    assert match is not None, metrics
+    return int(float(match.group(1)))
 
 
 async def test_a_full_disk_pauses_everything_and_it_all_resumes_by_itself(tmp_path: Path) -> None:
     chain = DevnetChain(DevnetConfig(chain_id=CHAIN_ID, block_time=0, history=HISTORY, txs_per_block=4, seed=5))
     with small_tmpfs(tmp_path / "disk", 24) as disk:
         data = disk / "data"
-        async with DevnetServer(chain, run_clock=False) as devnet, GatedReceiver() as receiver:
+        receiver = GatedReceiver()
+        async with DevnetServer(chain, run_clock=False) as devnet, receiver:
             subs = _seed(data, chain, receiver.url())
             private = "[webhooks]\nallow_private_networks = true\n"  # the endpoint is on loopback
             config = write_devnet_config(tmp_path / "config.toml", data, devnet.url, CHAIN_ID, extra=private)
@@ -169,7 +172,8 @@ async def test_a_full_disk_pauses_everything_and_it_all_resumes_by_itself(tmp_pa
         store = open_store(data)
         try:
             repos = Repositories(store)
-            assert repos.cursors.get(CHAIN_ID).height == tip
+            cursor = repos.cursors.get(CHAIN_ID)
+            assert cursor is not None and cursor.height == tip
             seeded = {s.id for s in subs}
             stored = [n.id for n in repos.notifications.scan() if n.subscription_id in seeded]
             expected = expected_notifications(chain, subs, range(1, tip + 1))
