@@ -22,7 +22,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from api.csrf import CrossOriginRefused
-from core.errors import MempoolsError, NotFoundError, QuotaExceededError, ValidationError
+from core.errors import MempoolsError, NotFoundError, QuotaExceededError, StoreUnavailableError, ValidationError
 from core.query.errors import QuerySyntaxError
 from core.services.errors import (
     AuthenticationError,
@@ -88,6 +88,7 @@ _DOMAIN: list[tuple[type[BaseException], int, str]] = [
     (UpstreamError, 502, "upstream"),
     (OverloadedError, 503, "overloaded"),
     (UnavailableError, 503, "unavailable"),
+    (StoreUnavailableError, 503, "store-unavailable"),
     (MempoolsError, 400, "bad-request"),
 ]
 
@@ -123,7 +124,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
         problem.query = bounded(exc.query)
     elif isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = 'Bearer realm="mempools"'
-    elif isinstance(exc, Throttled | OverloadedError):
+    elif isinstance(exc, Throttled | OverloadedError | StoreUnavailableError):
         headers["Retry-After"] = str(exc.retry_after)
         problem.retry_after = exc.retry_after
     return problem_response(problem, headers)
@@ -195,7 +196,7 @@ _DESCRIPTIONS = {
     422: "Well-formed but not acceptable (with `position` for query syntax errors)",
     429: "Too many attempts; see Retry-After",
     502: "The chain's RPC endpoints could not answer",
-    503: "Not available in this process, or too busy right now (see Retry-After)",
+    503: "Not available in this process, too busy, or the store refuses writes for now (see Retry-After)",
 }
 
 

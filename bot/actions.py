@@ -43,6 +43,9 @@ _HISTORY_PAGE = 200
 _HISTORY_SCAN = 2000
 #: `DestinationService.update(enabled=False)` records this reason; a failure records another.
 OWNER_DISABLED = "disabled by its owner"
+#: Both bots' answer while the store refuses writes (`StoreUnavailableError`, a full disk): not the
+#: user's fault, and it passes by itself, so no error details, just when to come back.
+STORE_BUSY = "Mempools cannot save anything right now, so nothing was changed. Please try again in a minute."
 
 
 class PermissionDeniedError(MempoolsError):
@@ -393,6 +396,7 @@ def _clean_username(text: str | None) -> str | None:
 
 __all__ = [
     "MAX_HISTORY",
+    "STORE_BUSY",
     "WATCH_PRESET",
     "ChainChoiceRequired",
     "ChatActions",

@@ -24,6 +24,17 @@ class StoreLockedError(StoreError):
     """Another process holds the data directory."""
 
 
+class StoreUnavailableError(StoreError):
+    """The store refuses writes for now (a full disk, an I/O error); reads still work.
+
+    Not the caller's fault and not permanent: front doors answer "try again later" (HTTP 503
+    with Retry-After) and the watcher retries the same block, because the store recovers by
+    itself once the operator frees space (see `core/store/rocks.py`).
+    """
+
+    retry_after = 60  # seconds a caller should wait before trying again
+
+
 class SchemaVersionError(StoreError):
     """The data directory was written by a newer (or incompatible) version of mempools."""
 

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from core.errors import MempoolsError
+
 log = logging.getLogger("mempools.supervisor")
 
 PartFactory = Callable[[asyncio.Event], Awaitable[None]]
@@ -58,7 +60,10 @@ class Supervisor:
                 state.status = "restarting"
                 if time.monotonic() - started > 60:
                     backoff = self.min_backoff  # it ran fine for a while: start the backoff over
-                log.error("%s failed (%s); restarting in %.1f s", name, state.last_error, backoff, exc_info=exc)
+                # An expected failure (MempoolsError: a full disk, say) is said in full by its
+                # message; a traceback per restart would only flood the log.
+                trace = None if isinstance(exc, MempoolsError) else exc
+                log.error("%s failed (%s); restarting in %.1f s", name, state.last_error, backoff, exc_info=trace)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(self.max_backoff, backoff * 2)

@@ -150,6 +150,7 @@ class Runtime:
             self.repos, config.history, probes={chain_id: pool.refresh for chain_id, pool in self.pools.items()}
         )
         self.supervisor = Supervisor()
+        self.delivery = Supervisor()  # its own: the dispatcher stops after intake, to drain
         self.api_port: int | None = None  # known once `run` has bound the socket
         self.control = ControlServer(socket_path(config.store.path), {"backup": self._backup})
         self.api = create_app(
@@ -174,8 +175,10 @@ class Runtime:
         return {"path": path}
 
     def readiness(self) -> Readiness:
-        checks = {"store": "open"}
-        ready = True
+        # The store says whether it takes writes: a full disk makes the process unready (nothing
+        # new is recorded) until it recovers by itself; see core/store/rocks.py.
+        checks = {"store": self.store.health.describe()}
+        ready = not self.store.health.refusing
         now = time.monotonic()
         for chain_config in self.config.chains:
             stats = self.watchers[chain_config.id].stats
@@ -193,7 +196,7 @@ class Runtime:
                 ready = False
             else:
                 checks[f"chain:{chain_config.id}"] = f"at {stats.cursor}, {stats.lag} behind"
-        for part in self.supervisor.parts.values():
+        for part in (*self.supervisor.parts.values(), *self.delivery.parts.values()):
             if part.status == "restarting":  # reported, but only the watchers decide readiness
                 checks[part.name] = f"restarting after {part.restarts} failures (last: {part.last_error})"
         return Readiness(ready=ready, checks=checks)
@@ -219,8 +222,7 @@ class Runtime:
             self.supervisor.start("telegram", self.telegram.run, intake)
         if self.discord.enabled:
             self.supervisor.start("discord", self.discord.run, intake)
-        delivery = Supervisor()
-        delivery.start("dispatcher", self._dispatch, stop)
+        self.delivery.start("dispatcher", self._dispatch, stop)
         scheduler = build_scheduler(self.maintenance, extra={"sweep_sessions": (self._sweep_sessions, 3600.0)})
         scheduler.start()
         try:
@@ -233,7 +235,7 @@ class Runtime:
             scheduler.shutdown(wait=False)
             await self.supervisor.wait(timeout=SHUTDOWN_DEADLINE)
             stop.set()
-            await delivery.wait(timeout=DRAIN_DEADLINE + 1)
+            await self.delivery.wait(timeout=DRAIN_DEADLINE + 1)
             await self.control.stop()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(api_task, timeout=SHUTDOWN_DEADLINE)

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 import discord
 import msgspec
 
-from bot.actions import ChainChoiceRequired, ChatContext, PermissionDeniedError, WatchResult
-from core.errors import MempoolsError, NotFoundError
+from bot.actions import STORE_BUSY, ChainChoiceRequired, ChatContext, PermissionDeniedError, WatchResult
+from core.errors import MempoolsError, NotFoundError, StoreUnavailableError
 from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.render import render, short_address
@@ -196,6 +196,8 @@ def error(exc: MempoolsError) -> Reply:
         text = f"❌ That query is not valid: {exc.reason}\n```\n{caret}\n```"
     elif isinstance(exc, NotFoundError):
         text = f"🔍 {str(exc).capitalize()}. `/mempools list` shows the ids you can use here."
+    elif isinstance(exc, StoreUnavailableError):
+        text = f"⏳ {STORE_BUSY}"
     else:
         text = f"❌ {_sentence(str(exc))}"
     return Reply(content=_cut(text, CONTENT_LIMIT), ephemeral=True)

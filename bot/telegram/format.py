@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 from html import escape, unescape
 
-from bot.actions import ChainChoiceRequired, PermissionDeniedError
-from core.errors import MempoolsError, NotFoundError, QuotaExceededError, ValidationError
+from bot.actions import STORE_BUSY, ChainChoiceRequired, PermissionDeniedError
+from core.errors import MempoolsError, NotFoundError, QuotaExceededError, StoreUnavailableError, ValidationError
 from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.query.presets import ParamSpec, PresetSpec
@@ -129,6 +129,8 @@ def error_text(exc: BaseException) -> str:
         return f"🔒 {escape(_sentence(str(exc)))}"
     if isinstance(exc, ChainChoiceRequired):
         return escape(_sentence(str(exc)))
+    if isinstance(exc, StoreUnavailableError):
+        return f"⏳ {STORE_BUSY}"
     if isinstance(exc, ValidationError | QuotaExceededError | UnavailableError | MempoolsError):
         return f"⚠️ {escape(_sentence(str(exc)))}"
     return "Something went wrong on our side; it has been logged. Please try again later."

@@ -33,6 +33,8 @@ class Faults(Struct, kw_only=True):
     wrong_chain_id: str | None = None
     """Serve this chain id in /status, headers and NewBlock instead of the real one."""
     hang_seconds: float = 30.0
+    websocket: bool = True
+    """False: `/websocket` answers 404, like the many public nodes that do not expose it."""
 
     def pick(self, rng: random.Random) -> Action | None:
         """Which fault (if any) hits this request."""

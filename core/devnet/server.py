@@ -345,6 +345,8 @@ class DevnetServer:
                 client.subs.clear()
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if not self.faults.websocket:
+            raise web.HTTPNotFound()
         if self.faults.latency_ms > 0:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         ws = web.WebSocketResponse(heartbeat=None)

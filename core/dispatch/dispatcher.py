@@ -46,7 +46,8 @@ import msgspec
 from core.config import DispatchConfig
 from core.dispatch.channel import Channel, DeliveryResult, clip
 from core.dispatch.notices import queue_notice
-from core.errors import MempoolsError
+from core.errors import MempoolsError, StoreUnavailableError
+from core.incidents import IncidentLog
 from core.models import (
     Chain,
     DeadLetter,
@@ -166,6 +167,7 @@ class Dispatcher:
         self._flush_handle: asyncio.Handle | None = None
         self._settled = asyncio.Event()
         self._unrecorded: Exception | None = None  # why the last flush could not be written
+        self._incidents = IncidentLog(log)  # outlives restarts by the supervisor: one line per incident
         self._draining = False
         self._encode_attempt = msgspec.msgpack.Encoder().encode
         self.delivered = 0  # counters for metrics and the benchmark
@@ -392,8 +394,14 @@ class Dispatcher:
             for destination in changed.values():
                 self.repos.destinations.put(destination, batch)
             self.outbox.store.write(batch)
+            self._incidents.resolved("dispatch:store")
         except Exception as exc:
-            log.exception("cannot record %d delivery attempts; they will be made again", len(done))
+            if isinstance(exc, StoreUnavailableError):  # a full disk: expected, logged once per incident
+                self._incidents.failure(
+                    "dispatch:store", "cannot record %d delivery attempts (%s); they will be made again", len(done), exc
+                )
+            else:
+                log.exception("cannot record %d delivery attempts; they will be made again", len(done))
             self.outbox.release([item.pending for item in done])  # their records are unchanged
             self._unrecorded = exc
             wake = True

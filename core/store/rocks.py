@@ -6,20 +6,34 @@ survives power loss but costs roughly 50x in write throughput (see docs/STORAGE.
 
 Permissions: the directory and its checkpoints hold webhook secrets, so they are owner-only
 (core/store/permissions.py says how, given that RocksDB follows the process umask).
+
+Refused writes (a full disk, an I/O error): RocksDB then keeps the database in a "background
+error" state in which every later write fails with the same error, even once space is back,
+and rocksdict has no `resume()`. So a refused write raises `StoreUnavailableError`, marks
+`health`, and starts a recovery on a background thread: reads move to a read-only handle, the
+broken handle is closed (that alone takes RocksDB about a second, hence not on the event loop),
+and a read-write reopen is tried, again at most once per `reopen_interval` while writes keep
+coming. The reopen replays the write-ahead log, so nothing committed is lost, and succeeds as
+soon as there is room. Until then every write is refused at once. Measured on a small tmpfs;
+see docs/STORAGE.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from os import PathLike
 from pathlib import Path
 
 import rocksdict
 
-from core.errors import StoreError, StoreLockedError
+from core.errors import StoreError, StoreLockedError, StoreUnavailableError
 from core.store.base import WriteBatch, WriteListener, prefix_end
+from core.store.health import StoreHealth
 from core.store.permissions import create_private_dir, loose_mode, make_private, restrict_files
 
 log = logging.getLogger("mempools.store")
@@ -28,7 +42,16 @@ log = logging.getLogger("mempools.store")
 class RocksStore:
     """A RocksDB database directory opened by exactly one process."""
 
-    def __init__(self, path: str | PathLike[str], *, sync: bool = False, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        sync: bool = False,
+        read_only: bool = False,
+        health: StoreHealth | None = None,
+        reopen_interval: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = Path(path)
         self._db = _open(self.path, read_only)
         self._read_only = read_only
@@ -36,17 +59,91 @@ class RocksStore:
         self._write_options.sync = sync
         self._closed = False
         self._listeners: list[WriteListener] = []
+        self.health = health or StoreHealth()
+        self._reopen_interval = reopen_interval
+        self._monotonic = monotonic
+        # Recovery from a refused write (see the module docstring). `_swap` guards handing out
+        # `_db` against the recovery thread replacing it; it is never held while RocksDB works.
+        self._swap = threading.Lock()
+        self._broken = False  # the handle refused a write and is not replaced yet: refuse at once
+        self._recovery: threading.Thread | None = None
+        self._next_recovery = 0.0
+        self._db_writable = not read_only  # False while `_db` is the read-only stand-in
+
+    def _handle(self) -> rocksdict.Rdict:
+        with self._swap:
+            return self._db
 
     def get(self, key: bytes) -> bytes | None:
-        return self._db.get(key)
+        return self._handle().get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._db.put(key, value, self._write_options)
+        self._mutate(lambda db: db.put(key, value, self._write_options))
         self._written([(key, value)])
 
     def delete(self, key: bytes) -> None:
-        self._db.delete(key, self._write_options)
+        self._mutate(lambda db: db.delete(key, self._write_options))
         self._written([(key, None)])
+
+    def _mutate(self, apply: Callable[[rocksdict.Rdict], None]) -> None:
+        """Apply one write, turning a refusal into `StoreUnavailableError` (and starting a recovery)."""
+        if self._broken:
+            self._start_recovery()
+            raise StoreUnavailableError(f"the store is refusing writes: {self.health.reason}")
+        try:
+            apply(self._handle())
+        except Exception as exc:  # rocksdict raises plain Exception with RocksDB's message
+            reason = _refusal(exc)
+            if reason is None:
+                raise
+            self._broken = True
+            if self.health.refused(reason):
+                log.error("store %s refuses writes: %s; retrying until it accepts them", self.path, exc)
+            self._start_recovery()
+            raise StoreUnavailableError(f"the store is refusing writes: {reason}") from None
+        if self.health.accepted():
+            log.info("store %s accepts writes again", self.path)
+
+    def _start_recovery(self) -> None:
+        """Run `_recover` on a thread, unless one runs or one started less than `reopen_interval` ago."""
+        now = self._monotonic()
+        if self._closed or now < self._next_recovery or (self._recovery is not None and self._recovery.is_alive()):
+            return
+        self._next_recovery = now + self._reopen_interval
+        self._recovery = threading.Thread(target=self._recover, name="store-recovery", daemon=True)
+        self._recovery.start()
+
+    def _recover(self) -> None:
+        """Replace the broken handle by a read-only one, then try to reopen read-write.
+
+        Off the event loop: closing a handle in RocksDB's error state takes about a second and a
+        reopen tens of milliseconds. A handle is closed only once no new call can get it (it is
+        swapped under `_swap` first); open iterators keep it alive until they are done.
+        """
+        if self._db_writable:
+            try:
+                replacement = _open(self.path, read_only=True)
+            except StoreError as exc:
+                log.debug("store %s cannot be opened read-only: %s", self.path, exc)
+                replacement = None
+            with self._swap:
+                broken = self._db
+                if replacement is not None:
+                    self._db = replacement
+                self._db_writable = False
+            with contextlib.suppress(Exception):  # closing a handle in the error state raises it again
+                broken.close()
+        try:
+            writable = _open(self.path)
+        except StoreError as exc:  # still full (the reopen flushes the log into a table), or locked
+            log.debug("store %s cannot be reopened for writing yet: %s", self.path, exc)
+            return
+        with self._swap:
+            previous, self._db = self._db, writable
+            self._db_writable = True
+            self._broken = False
+        with contextlib.suppress(Exception):
+            previous.close()
 
     def observe(self, listener: WriteListener) -> None:
         self._listeners.append(listener)
@@ -69,7 +166,7 @@ class RocksStore:
         upper = min(end, stop) if end is not None and stop is not None else (stop if end is None else end)
         if limit is not None and limit <= 0:
             return
-        it = self._db.iter()
+        it = self._handle().iter()
         if reverse:
             if upper is None:
                 it.seek_to_last()
@@ -104,7 +201,7 @@ class RocksStore:
                     native.delete(key)
                 else:
                     native.put(key, value)
-            self._db.write(native, self._write_options)
+            self._mutate(lambda db: db.write(native, self._write_options))
             self._written(batch.ops)
         batch.committed()
 
@@ -113,7 +210,7 @@ class RocksStore:
         if target.exists():
             raise StoreError(f"backup target {target} already exists")
         try:
-            rocksdict.Checkpoint(self._db).create_checkpoint(str(target))
+            rocksdict.Checkpoint(self._handle()).create_checkpoint(str(target))
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's message
             raise StoreError(f"cannot write a checkpoint to {target}: {_strip_io(exc)}") from None
         make_private(target)
@@ -121,7 +218,15 @@ class RocksStore:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._db.close()
+            if self._recovery is not None:
+                self._recovery.join()
+            try:
+                self._db.close()
+            except Exception as exc:  # a full disk: the memtable flush of close() fails, or the sticky error
+                reason = _refusal(exc)
+                if reason is None:
+                    raise
+                log.warning("store %s closed without flushing (%s); committed writes are in its log", self.path, reason)
             if not self._read_only:  # files RocksDB made since the open (flush on close, new WAL)
                 restrict_files(self.path)
 
@@ -168,6 +273,18 @@ def _open(path: Path, read_only: bool = False) -> rocksdict.Rdict:
         raise StoreError(f"data directory {path} cannot be opened: {_strip_io(exc)}") from None
     restrict_files(path)  # what this open created, and files an older mempools left 0644
     return db
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """Why RocksDB refused a write ("No space left on device"), or None if it is not a refusal.
+
+    Only I/O errors count: anything else (an invalid argument) is a bug and stays an exception.
+    The file RocksDB names is left out: the reason is shown to API callers.
+    """
+    message = str(exc)
+    if not message.startswith("IO error") and "No space left" not in message:
+        return None
+    return _strip_io(exc).split(": While ", 1)[0] or message
 
 
 def _strip_io(exc: BaseException) -> str:

@@ -7,7 +7,13 @@ block cadence say when to look again. The websocket is only a hint: heights are 
 from `/block_results` + `/block`, so nothing is missed when it drops.
 
 Failures never skip a height: transient errors are retried with backoff (logged once per
-incident); a height that every endpoint says is pruned becomes a recorded gap.
+incident); a height that every endpoint says is pruned becomes a recorded gap. A commit the
+store refuses (a full disk) is retried, same height, with backoff capped at
+`STORE_RETRY_MAX_BACKOFF`, until the store accepts it: nothing is skipped and the watcher
+resumes by itself once there is space.
+
+While catching up (behind the tip) the tip is still polled every `poll_interval`, so the lag
+that `/ready` reports is from the freshest tip seen, not the one known when catch-up began.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import msgspec
 
 from core.chain.blocks import DecodedBlock
 from core.chain.errors import HeightNotAvailable, RpcError, RpcUnavailable
+from core.errors import StoreUnavailableError
 from core.incidents import IncidentLog
 from core.models import ChainCursor
 from core.repositories import Repositories
@@ -32,6 +39,10 @@ from core.timeutil import utcnow
 from core.watch.processor import BlockProcessor
 
 log = logging.getLogger("mempools.watcher")
+
+#: A refused commit is tried again after at most this long: each try is one cheap write (the
+#: store reopens itself at most once a second), and resuming soon after space is freed matters.
+STORE_RETRY_MAX_BACKOFF = 5.0
 
 
 class BlockSource(Protocol):
@@ -117,7 +128,10 @@ class ChainWatcher:
         if cursor is None:
             return
         self.stats.cursor = self.stats.started_height = cursor
-        trigger = asyncio.create_task(self._follow_trigger(), name=f"trigger:{self.chain_id}")
+        helpers = [
+            asyncio.create_task(self._follow_trigger(), name=f"trigger:{self.chain_id}"),
+            asyncio.create_task(self._poll_tip_while_behind(stop), name=f"tip:{self.chain_id}"),
+        ]
         try:
             while not stop.is_set():
                 if self.stats.cursor >= self.stats.tip:
@@ -127,9 +141,9 @@ class ChainWatcher:
                     continue
                 await self._catch_up(stop)
         finally:
-            trigger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await trigger
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _initial_cursor(self, stop: asyncio.Event) -> int | None:
         stored = self.repos.cursors.get(self.chain_id)
@@ -170,11 +184,39 @@ class ChainWatcher:
                 if not task.done():
                     pending[height] = task
                     return
-                self._commit(height, task.result())
+                if not await self._commit_until_stored(height, task.result(), stop):
+                    return
         finally:
             for task in pending.values():
                 task.cancel()
             await asyncio.gather(*pending.values(), return_exceptions=True)
+
+    async def _commit_until_stored(self, height: int, result: DecodedBlock | _Gap, stop: asyncio.Event) -> bool:
+        """Commit `height`, retrying while the store refuses; False if `stop` came first.
+
+        A refused batch changed nothing (no record, no cursor, no in-memory mirror: on-commit
+        hooks run only after a write), so processing the same block again is exact.
+        """
+        key = f"{self.chain_id}:store"
+        failures = 0
+        while True:
+            try:
+                self._commit(height, result)
+            except StoreUnavailableError as exc:
+                failures += 1
+                self._incidents.failure(
+                    key,
+                    "%s: cannot commit height %d: %s (retrying until the store accepts it)",
+                    self.chain_id,
+                    height,
+                    exc,
+                )
+                await self._sleep(stop, min(STORE_RETRY_MAX_BACKOFF, self._backoff(failures)))
+                if stop.is_set():
+                    return False
+                continue
+            self._incidents.resolved(key)
+            return True
 
     def _commit(self, height: int, result: DecodedBlock | _Gap) -> None:
         started = time.perf_counter()
@@ -254,6 +296,17 @@ class ChainWatcher:
         # A node going backwards (a lagging fail-over) never moves the tip we know down.
         self.stats.tip = max(self.stats.tip, latest)
         return True
+
+    async def _poll_tip_while_behind(self, stop: asyncio.Event) -> None:
+        """Keep the tip fresh while the main loop is busy catching up (or waiting on the store).
+
+        At the tip the main loop polls by itself; behind it, only the websocket would move the
+        tip, and without one the lag in /ready would be computed from a tip minutes old.
+        """
+        while not stop.is_set():
+            await self._sleep(stop, self.poll_interval)
+            if not stop.is_set() and self.stats.cursor < self.stats.tip:
+                await self._refresh_tip()
 
     async def _wait_for_tip(self, stop: asyncio.Event) -> None:
         self._tip_changed.clear()
