@@ -101,7 +101,7 @@ async def test_a_full_disk_pauses_everything_and_it_all_resumes_by_itself(tmp_pa
             server = MempoolsProcess("serve", "--config", str(config))
             try:
                 url = await asyncio.to_thread(server.api_url)
-                async with httpx.AsyncClient(timeout=10) as http:
+                async with httpx.AsyncClient(timeout=10, headers={"Origin": url}) as http:  # as our own pages
                     await _ready(http, url, lambda r: r.status_code == 200 and f"at {HISTORY}," in r.text)
                     account = {"email": "ops@example.com", "password": "correct horse battery"}
                     assert (await http.post(f"{url}/v1/accounts", json=account)).status_code == 201
