@@ -171,7 +171,7 @@ class DiscordChannel:
             return DeliveryResult(ok=False, error=clip(str(exc)))
         status = response.status
         text = clip(response.body.decode("utf-8", "replace"))
-        common = {"status": status, "latency_ms": response.latency_ms, "response_body": text}
+        common: dict[str, Any] = {"status": status, "latency_ms": response.latency_ms, "response_body": text}
         if 200 <= status < 300:
             return DeliveryResult(ok=True, **common)
         if status in (401, 403, 404):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import msgspec
 
@@ -72,6 +73,9 @@ class WebhookChannel:
         body = notification_payload(notification, notification.summary or render(notification, chain).summary)
         return await self._post(destination, notification.id, body)
 
+    async def close(self) -> None:
+        """Nothing to close: the HTTP client is shared, and its creator closes it."""
+
     async def send_test_event(self, destination: WebhookDestination) -> TestEventResult:
         """POST a signed `webhook.test` event now (no outbox, no retry) and report the answer."""
         body = test_payload(destination.id, self.clock())
@@ -107,7 +111,7 @@ class WebhookChannel:
             text = _body_text(response) if keep_body else None
             return DeliveryResult(ok=True, status=status, latency_ms=response.latency_ms, response_body=text)
         text = _body_text(response)
-        common = {"status": status, "latency_ms": response.latency_ms, "response_body": text}
+        common: dict[str, Any] = {"status": status, "latency_ms": response.latency_ms, "response_body": text}
         if 300 <= status < 400:
             where = response.headers.get("location", "?")
             return DeliveryResult(ok=False, error=clip(f"HTTP {status}: redirect to {where} not followed"), **common)
