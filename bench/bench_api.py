@@ -101,8 +101,7 @@ async def _worker(port: int, request: bytes, deadline: float, latencies: list[fl
 
 def _client(port: int, path: str, token: str, connections: int, seconds: float, out: mp.Queue) -> None:
     request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-        "Accept-Encoding: identity\r\n\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nAccept-Encoding: identity\r\n\r\n"
     ).encode()
     latencies: list[float] = []
 
@@ -117,9 +116,7 @@ def _client(port: int, path: str, token: str, connections: int, seconds: float, 
 def measure(port: int, path: str, token: str, *, clients: int, connections: int, seconds: float) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
-    procs = [
-        ctx.Process(target=_client, args=(port, path, token, connections, seconds, out)) for _ in range(clients)
-    ]
+    procs = [ctx.Process(target=_client, args=(port, path, token, connections, seconds, out)) for _ in range(clients)]
     started = time.perf_counter()
     for p in procs:
         p.start()

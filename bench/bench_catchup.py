@@ -42,9 +42,30 @@ TXS = 8
 
 def start_devnet(history: int, latency_ms: float) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mempools", "devnet", "--port", "0", "--block-time", "0", "--history", str(history),
-         "--txs-per-block", str(TXS), "--seed", str(SEED), "--chain-id", CHAIN_ID, "--latency-ms", str(latency_ms)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mempools",
+            "devnet",
+            "--port",
+            "0",
+            "--block-time",
+            "0",
+            "--history",
+            str(history),
+            "--txs-per-block",
+            str(TXS),
+            "--seed",
+            str(SEED),
+            "--chain-id",
+            CHAIN_ID,
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -59,9 +80,16 @@ def subscriptions(n: int) -> list[Subscription]:
     addresses = book.accounts[:10] + other.accounts[: n - 10]
     now = utcnow()
     return [
-        Subscription(id=f"sub_{i:06d}", owner_id=f"acc_{i % 100}", chain_id=CHAIN_ID, name=f"s{i}",
-                     queries=[f"transfer.recipient = '{a}'", f"transfer.sender = '{a}'"],
-                     destination_ids=["dst_1"], created_at=now, updated_at=now)
+        Subscription(
+            id=f"sub_{i:06d}",
+            owner_id=f"acc_{i % 100}",
+            chain_id=CHAIN_ID,
+            name=f"s{i}",
+            queries=[f"transfer.recipient = '{a}'", f"transfer.sender = '{a}'"],
+            destination_ids=["dst_1"],
+            created_at=now,
+            updated_at=now,
+        )
         for i, a in enumerate(addresses)
     ]
 

@@ -62,8 +62,7 @@ class CatchUpProgress:
             return
         eta = stats.lag / rate if rate > 0 else None
         self._lines[stats.chain_id] = (
-            f"{stats.chain_id} {stats.cursor}/{stats.tip} {self._bar(stats)} {rate:,.0f} blocks/s "
-            f"ETA {_duration(eta)}"
+            f"{stats.chain_id} {stats.cursor}/{stats.tip} {self._bar(stats)} {rate:,.0f} blocks/s ETA {_duration(eta)}"
         )
         self._emit(now)
 

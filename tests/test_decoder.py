@@ -115,7 +115,10 @@ def test_injective_v034_begin_and_end_block_events() -> None:
     assert blk["send_packet.packet_src_port"] == ["oracle"]
     assert b.txs[0].events[-1].type == "injective.exchange.v1beta1.EventCancelSpotOrder"
     assert [(s.gas_wanted, s.gas_used) for s in b.txs] == [
-        (121347, 91245), (118680, 89550), (92167, 89299), (400000, 148912),
+        (121347, 91245),
+        (118680, 89550),
+        (92167, 89299),
+        (400000, 148912),
     ]
 
 
@@ -130,9 +133,7 @@ def test_sei_base64_with_finalize_block_events_and_failed_txs() -> None:
     assert (b.txs[0].gas_wanted, b.txs[0].gas_used) == (None, None)  # absent in the fixture
     assert b.txs[0].events_map == {"tm.event": ["Tx"], "tx.height": ["54810790"], "tx.code": ["32"]}
     assert b.txs[2].events_map["tx.code"] == ["0"]  # `code` absent means 0
-    assert b.txs[2].events_map["message.action"] == [
-        "/seiprotocol.seichain.oracle.MsgAggregateExchangeRateVote"
-    ]
+    assert b.txs[2].events_map["message.action"] == ["/seiprotocol.seichain.oracle.MsgAggregateExchangeRateVote"]
     assert b.txs[2].events_map["tx.fee"] == ["0usei"]
     voter = "seivaloper1eqgnd7ey0hnha8rrfukjrsawulhna0zagcg6a4"
     assert b.txs[2].events_map["aggregate_vote.voter"] == [voter]
@@ -243,8 +244,14 @@ def test_block_with_other_tx_count_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"<html>502 Bad Gateway</html>", b'{"jsonrpc":"2.0","result":{"height":"5","txs_res', b"{}", b"[]",
-     b'{"result":{"height":"x"}}', b'{"result":{"height":"5","txs_results":[{"events":[{"type":5}]}]}}'],
+    [
+        b"<html>502 Bad Gateway</html>",
+        b'{"jsonrpc":"2.0","result":{"height":"5","txs_res',
+        b"{}",
+        b"[]",
+        b'{"result":{"height":"x"}}',
+        b'{"result":{"height":"5","txs_results":[{"events":[{"type":5}]}]}}',
+    ],
 )
 def test_garbage_raises_block_decode_error(garbage: bytes) -> None:
     with pytest.raises(BlockDecodeError):
@@ -252,13 +259,25 @@ def test_garbage_raises_block_decode_error(garbage: bytes) -> None:
 
 
 def test_error_envelopes_are_classified() -> None:
-    pruned = {"jsonrpc": "2.0", "id": -1, "error": {"code": -32603, "message": "Internal error",
-              "data": "height 100 is not available, lowest height is 24900001"}}
+    pruned = {
+        "jsonrpc": "2.0",
+        "id": -1,
+        "error": {
+            "code": -32603,
+            "message": "Internal error",
+            "data": "height 100 is not available, lowest height is 24900001",
+        },
+    }
     with pytest.raises(HeightNotAvailable) as info:
         BlockDecoder().decode(pruned)
     assert info.value.lowest == 24900001 and not info.value.in_future
-    future = {"error": {"code": -32603, "message": "Internal error",
-              "data": "height 900 must be less than or equal to the current blockchain height 800"}}
+    future = {
+        "error": {
+            "code": -32603,
+            "message": "Internal error",
+            "data": "height 900 must be less than or equal to the current blockchain height 800",
+        }
+    }
     with pytest.raises(HeightNotAvailable) as info:
         BlockDecoder().decode(json.dumps(future).encode())
     assert info.value.latest == 800 and info.value.in_future
@@ -275,9 +294,17 @@ def _doc(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_plain_keys_that_are_valid_base64_stay_plain() -> None:
     # "receiver", "mode", "data", "hash" are valid base64 by length and alphabet
-    attrs = [{"key": k, "value": v} for k, v in
-             [("receiver", "cosmos1abc"), ("mode", "EndBlock"), ("data", "abcd"), ("hash", "ABCD"),
-              ("amount", "100uatom"), ("sender", "cosmos1xyz")]]
+    attrs = [
+        {"key": k, "value": v}
+        for k, v in [
+            ("receiver", "cosmos1abc"),
+            ("mode", "EndBlock"),
+            ("data", "abcd"),
+            ("hash", "ABCD"),
+            ("amount", "100uatom"),
+            ("sender", "cosmos1xyz"),
+        ]
+    ]
     tx = BlockDecoder().decode(_doc([{"type": "x", "attributes": attrs}])).txs[0]
     assert [(a.key, a.value) for a in tx.events[0].attributes] == [(a["key"], a["value"]) for a in attrs]
 
@@ -291,13 +318,28 @@ def test_all_keys_base64_looking_but_values_not_base64_stays_plain() -> None:
 def test_mixed_block_and_v038_mode_attribute() -> None:
     doc = {
         "height": "9",
-        "txs_results": [{"events": [{"type": "transfer", "attributes": [
-            {"key": "amount", "value": "5uatom"},
-            {"key": "", "value": "dropped"},
-            {"key": "amount", "value": "5uatom"},
-        ]}, {"type": "", "attributes": [{"key": "a", "value": "b"}]}, {"type": "message"}]}],
-        "finalize_block_events": [{"type": "rewards", "attributes": [
-            {"key": "amount", "value": None}, {"key": "mode", "value": "BeginBlock"}]}],
+        "txs_results": [
+            {
+                "events": [
+                    {
+                        "type": "transfer",
+                        "attributes": [
+                            {"key": "amount", "value": "5uatom"},
+                            {"key": "", "value": "dropped"},
+                            {"key": "amount", "value": "5uatom"},
+                        ],
+                    },
+                    {"type": "", "attributes": [{"key": "a", "value": "b"}]},
+                    {"type": "message"},
+                ]
+            }
+        ],
+        "finalize_block_events": [
+            {
+                "type": "rewards",
+                "attributes": [{"key": "amount", "value": None}, {"key": "mode", "value": "BeginBlock"}],
+            }
+        ],
     }
     b = BlockDecoder().decode(doc)
     tx = b.txs[0]
@@ -329,8 +371,23 @@ def test_base64_roundtrip(attrs: list[tuple[str, str, str]]) -> None:
 
 
 SDK_KEYS = [
-    "amount", "sender", "receiver", "recipient", "spender", "module", "action", "validator", "mode",
-    "fee", "fee_payer", "acc_seq", "signature", "_contract_address", "proposal_id", "reason", "jailed",
+    "amount",
+    "sender",
+    "receiver",
+    "recipient",
+    "spender",
+    "module",
+    "action",
+    "validator",
+    "mode",
+    "fee",
+    "fee_payer",
+    "acc_seq",
+    "signature",
+    "_contract_address",
+    "proposal_id",
+    "reason",
+    "jailed",
 ]
 
 

@@ -77,8 +77,7 @@ async def test_jsonrpc_post_single_and_batch(http: httpx.AsyncClient) -> None:
         r = await http.post(server.url + "/", json=one)
         assert r.status_code == 200
         assert r.json()["id"] == 1 and r.json()["result"]["height"] == "7"
-        batch = [one | {"id": "a", "method": "status", "params": {}},
-                 one | {"id": 2, "params": {"height": "999"}}]
+        batch = [one | {"id": "a", "method": "status", "params": {}}, one | {"id": 2, "params": {"height": "999"}}]
         out = (await http.post(server.url + "/", json=batch)).json()
         assert out[0]["id"] == "a" and out[0]["result"]["node_info"]["network"] == "devnet-1"
         assert out[1]["error"]["data"] == "height 999 must be less than or equal to the current blockchain height 50"
@@ -91,8 +90,11 @@ async def test_real_error_responses_for_unavailable_heights(http: httpx.AsyncCli
     async with DevnetServer(manual_chain(), faults=Faults(prune_below=10, missing_heights={20})) as server:
         r = await get(http, server, "/block_results", height=5)
         assert r.status_code == 500  # CometBFT's URI handler answers errors with HTTP 500
-        assert r.json()["error"] == {"code": -32603, "message": "Internal error",
-                                     "data": "height 5 is not available, lowest height is 10"}
+        assert r.json()["error"] == {
+            "code": -32603,
+            "message": "Internal error",
+            "data": "height 5 is not available, lowest height is 10",
+        }
         r = await get(http, server, "/block", height=51)
         assert r.json()["error"]["data"] == "height 51 must be less than or equal to the current blockchain height 50"
         r = await get(http, server, "/block_results", height=20)
@@ -132,9 +134,13 @@ async def test_decoder_decodes_every_generated_block(http: httpx.AsyncClient) ->
                 assert blk["active_proposal.mode"] == ["EndBlock"]
                 assert int(blk["active_proposal.proposal_id"][0]) == h - VOTING_PERIOD
                 assert blk["active_proposal.proposal_result"][0] in ("proposal_passed", "proposal_rejected")
-    assert {"/cosmos.bank.v1beta1.MsgSend", "/cosmwasm.wasm.v1.MsgExecuteContract",
-            "/cosmos.staking.v1beta1.MsgDelegate", "/cosmos.gov.v1.MsgSubmitProposal",
-            "/cosmos.gov.v1.MsgVote"} <= set(kinds)
+    assert {
+        "/cosmos.bank.v1beta1.MsgSend",
+        "/cosmwasm.wasm.v1.MsgExecuteContract",
+        "/cosmos.staking.v1beta1.MsgDelegate",
+        "/cosmos.gov.v1.MsgSubmitProposal",
+        "/cosmos.gov.v1.MsgVote",
+    } <= set(kinds)
     assert codes[5] > 0 and codes[0] > codes[5]  # failed txs (insufficient funds) exist, still with events
 
 
@@ -191,8 +197,9 @@ async def test_http_inject_and_advance(http: httpx.AsyncClient) -> None:
     chain = manual_chain()
     alice, bob = chain.book.accounts[2], chain.book.accounts[3]
     async with DevnetServer(chain) as server:
-        r = await http.post(server.url + "/devnet/inject",
-                            json={"from": alice, "to": bob, "amount": 42, "denom": "ustake"})
+        r = await http.post(
+            server.url + "/devnet/inject", json={"from": alice, "to": bob, "amount": 42, "denom": "ustake"}
+        )
         assert r.status_code == 200
         body = r.json()
         assert body["height"] == 51 and len(body["tx_hash"]) == 64
@@ -200,8 +207,10 @@ async def test_http_inject_and_advance(http: httpx.AsyncClient) -> None:
         assert bad.status_code == 400 and "bech32" in bad.json()["error"]
         r = await http.post(server.url + "/devnet/advance", json={"n": 2})
         assert r.json() == {"tip": 52}
-        b = BlockDecoder().decode((await get(http, server, "/block_results", height=51)).content,
-                                  (await get(http, server, "/block", height=51)).content)
+        b = BlockDecoder().decode(
+            (await get(http, server, "/block_results", height=51)).content,
+            (await get(http, server, "/block", height=51)).content,
+        )
         hit = [tx for tx in b.txs if tx.tx_hash == body["tx_hash"]]
         assert hit and hit[0].events_map["coin_received.amount"][-1] == "42ustake"
 
@@ -213,12 +222,16 @@ async def test_replayed_fixture_blocks(http: httpx.AsyncClient) -> None:
     assert (osmosis, sei) == (51, 53)
     chain.advance(3)
     async with DevnetServer(chain) as server:
-        b = BlockDecoder().decode((await get(http, server, "/block_results", height=51)).content,
-                                  (await get(http, server, "/block", height=51)).content)
+        b = BlockDecoder().decode(
+            (await get(http, server, "/block_results", height=51)).content,
+            (await get(http, server, "/block", height=51)).content,
+        )
         assert [len(s.events) for s in b.txs] == [25, 32, 32, 43, 25, 27, 18, 52]
         assert len(b.block_scope.events) == 308 and all(s.tx_hash for s in b.txs)
-        s = BlockDecoder().decode((await get(http, server, "/block_results", height=53)).content,
-                                  (await get(http, server, "/block", height=53)).content)
+        s = BlockDecoder().decode(
+            (await get(http, server, "/block_results", height=53)).content,
+            (await get(http, server, "/block", height=53)).content,
+        )
         assert [tx.code for tx in s.txs[:3]] == [32, 32, 0] and len(s.txs) == 28
 
 
@@ -293,14 +306,17 @@ async def test_websocket_subscribe_newblock() -> None:
     chain = manual_chain()
     real = json.loads((FIX / "kvstore_fixtures_v0_38" / "incoming" / "subscribe_newblock_0.json").read_bytes())
     async with DevnetServer(chain) as server, websockets.connect(server.ws_url) as ws:
-        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "subscribe",
-                                  "params": {"query": "tm.event = 'NewBlock'"}}))
+        await ws.send(
+            json.dumps({"jsonrpc": "2.0", "id": 7, "method": "subscribe", "params": {"query": "tm.event = 'NewBlock'"}})
+        )
         assert json.loads(await ws.recv()) == {"jsonrpc": "2.0", "id": 7, "result": {}}
-        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 8, "method": "subscribe",
-                                  "params": {"query": "tm.event = 'NewBlock'"}}))
+        await ws.send(
+            json.dumps({"jsonrpc": "2.0", "id": 8, "method": "subscribe", "params": {"query": "tm.event = 'NewBlock'"}})
+        )
         assert json.loads(await ws.recv())["error"]["data"] == "already subscribed"
-        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 9, "method": "subscribe",
-                                  "params": {"query": "tm.event = 'Tx'"}}))
+        await ws.send(
+            json.dumps({"jsonrpc": "2.0", "id": 9, "method": "subscribe", "params": {"query": "tm.event = 'Tx'"}})
+        )
         assert "error" in json.loads(await ws.recv())
         server.advance(2)
         msgs = [json.loads(await asyncio.wait_for(ws.recv(), 2)) for _ in range(2)]
@@ -324,9 +340,28 @@ async def test_websocket_subscribe_newblock() -> None:
 def test_cli_starts_serves_and_stops_on_sigterm() -> None:
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mempools", "devnet", "--port", "0", "--block-time", "0.1",
-         "--history", "20", "--chain-id", "cli-1", "--seed", "5", "--lag", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "mempools",
+            "devnet",
+            "--port",
+            "0",
+            "--block-time",
+            "0.1",
+            "--history",
+            "20",
+            "--chain-id",
+            "cli-1",
+            "--seed",
+            "5",
+            "--lag",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
         cwd=Path(__file__).parent.parent,
     )
     try:
@@ -346,7 +381,10 @@ def test_cli_starts_serves_and_stops_on_sigterm() -> None:
 def test_cli_rejects_bad_flags() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "mempools", "devnet", "--error-rate", "2"],
-        capture_output=True, text=True, timeout=30, cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).parent.parent,
     )
     assert proc.returncode == 2 and "error-rate" in proc.stderr
 

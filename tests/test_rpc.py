@@ -92,8 +92,9 @@ async def garbage_server() -> AsyncIterator[str]:
         return web.Response(text="<html>hello</html>", content_type="text/html")
 
     async def huge(_: web.Request) -> web.Response:
-        return web.Response(body=b'{"jsonrpc":"2.0","id":-1,"result":"' + b"x" * 50_000 + b'"}',
-                            content_type="application/json")
+        return web.Response(
+            body=b'{"jsonrpc":"2.0","id":-1,"result":"' + b"x" * 50_000 + b'"}', content_type="application/json"
+        )
 
     async def chunked(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse()
@@ -235,7 +236,8 @@ async def test_pool_refuses_wrong_chain_and_logs_once(caplog: pytest.LogCaptureF
 async def test_pool_fetch_tries_every_endpoint_before_height_not_available() -> None:
     async with (
         DevnetServer(chain(), faults=Faults(prune_below=40)) as pruned,
-        DevnetServer(chain()) as archive,EndpointPool("devnet-1", [pruned.url, archive.url]) as pool
+        DevnetServer(chain()) as archive,
+        EndpointPool("devnet-1", [pruned.url, archive.url]) as pool,
     ):
         assert (await pool.fetch_height(3)).height == 3
         archive.set_faults(prune_below=20)

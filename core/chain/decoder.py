@@ -205,9 +205,7 @@ class BlockDecoder:
         height = results.height
         tx_results = results.txs_results or []
         block_lists = [
-            lst
-            for lst in (results.begin_block_events, results.finalize_block_events, results.end_block_events)
-            if lst
+            lst for lst in (results.begin_block_events, results.finalize_block_events, results.end_block_events) if lst
         ]
 
         time: str | None = None
@@ -216,9 +214,7 @@ class BlockDecoder:
         if block is not None:
             raw_block = self._block(block)
             if raw_block.header.height != height:
-                raise BlockDecodeError(
-                    f"/block is for height {raw_block.header.height}, /block_results for {height}"
-                )
+                raise BlockDecodeError(f"/block is for height {raw_block.header.height}, /block_results for {height}")
             time, chain_id = raw_block.header.time, raw_block.header.chain_id
             txs = (raw_block.data.txs if raw_block.data else None) or []
             if len(txs) != len(tx_results):

@@ -38,9 +38,7 @@ class JsonRpcErrorBody(Struct):
         return f"{self.message}: {data}" if data else self.message
 
 
-def classify_error(
-    err: JsonRpcErrorBody, *, height: int | None = None, endpoint: str | None = None
-) -> RpcError:
+def classify_error(err: JsonRpcErrorBody, *, height: int | None = None, endpoint: str | None = None) -> RpcError:
     """Turn a JSON-RPC error into the precise exception the caller acts on."""
     text = err.text()
     if m := _LOWEST.search(text):

@@ -59,9 +59,9 @@ def websocket_url(rpc_url: str) -> str:
     """`http://host:26657/prefix` -> `ws://host:26657/prefix/websocket` (https -> wss)."""
     url = rpc_url.rstrip("/")
     if url.startswith("https://"):
-        url = "wss://" + url[len("https://"):]
+        url = "wss://" + url[len("https://") :]
     elif url.startswith("http://"):
-        url = "ws://" + url[len("http://"):]
+        url = "ws://" + url[len("http://") :]
     return url if url.endswith("/websocket") else url + "/websocket"
 
 

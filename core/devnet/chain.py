@@ -89,9 +89,7 @@ class DevnetChain:
         self._initial_tip = self.tip
         nominal = self.config.block_time or 1.0
         self._genesis = (
-            self.config.genesis_time
-            if self.config.genesis_time is not None
-            else clock() - (self.tip - 1) * nominal
+            self.config.genesis_time if self.config.genesis_time is not None else clock() - (self.tip - 1) * nominal
         )
         self._made_at: dict[int, float] = {}
         self._injected: dict[int, list[TxSpec]] = {}
@@ -213,8 +211,10 @@ class DevnetChain:
         return [base64.b64encode(raw).decode() for raw in raws]
 
     def block_id(self, height: int) -> JsonDict:
-        return {"hash": _hash("block", self.config.chain_id, height),
-                "parts": {"total": 1, "hash": _hash("parts", self.config.chain_id, height)}}
+        return {
+            "hash": _hash("block", self.config.chain_id, height),
+            "parts": {"total": 1, "hash": _hash("parts", self.config.chain_id, height)},
+        }
 
     def _block_obj(self, height: int, chain_id: str) -> JsonDict:
         proposer = hashlib.sha256(f"val:{height % 4}".encode()).hexdigest()[:40].upper()
@@ -241,8 +241,12 @@ class DevnetChain:
                 "header": header,
                 "data": {"txs": self._raw_txs(height)},
                 "evidence": {"evidence": []},
-                "last_commit": {"height": str(height - 1), "round": 0,
-                                "block_id": self.block_id(height - 1), "signatures": []},
+                "last_commit": {
+                    "height": str(height - 1),
+                    "round": 0,
+                    "block_id": self.block_id(height - 1),
+                    "signatures": [],
+                },
             },
         }
 

@@ -99,8 +99,9 @@ def _message_events(spec: TxSpec, book: AddressBook) -> list[JsonDict]:
     coins = f"{spec.amount}{spec.denom}"
     if spec.kind == "transfer":
         return [
-            event("message", ("action", "/cosmos.bank.v1beta1.MsgSend"), ("sender", spec.sender),
-                  ("module", "bank"), m),
+            event(
+                "message", ("action", "/cosmos.bank.v1beta1.MsgSend"), ("sender", spec.sender), ("module", "bank"), m
+            ),
             event("coin_spent", ("spender", spec.sender), ("amount", coins), m),
             event("coin_received", ("receiver", spec.recipient), ("amount", coins), m),
             event("transfer", ("recipient", spec.recipient), ("sender", spec.sender), ("amount", coins), m),
@@ -109,40 +110,72 @@ def _message_events(spec: TxSpec, book: AddressBook) -> list[JsonDict]:
     if spec.kind == "wasm":
         c = ("_contract_address", spec.contract)
         return [
-            event("message", ("action", "/cosmwasm.wasm.v1.MsgExecuteContract"), ("sender", spec.sender),
-                  ("module", "wasm"), m),
+            event(
+                "message",
+                ("action", "/cosmwasm.wasm.v1.MsgExecuteContract"),
+                ("sender", spec.sender),
+                ("module", "wasm"),
+                m,
+            ),
             event("execute", c, m),
-            event("wasm", c, ("action", "transfer"), ("from", spec.sender), ("to", spec.recipient),
-                  ("amount", str(spec.amount)), m),
-            event("wasm-transfer", c, ("from", spec.sender), ("to", spec.recipient),
-                  ("amount", str(spec.amount)), m),
+            event(
+                "wasm",
+                c,
+                ("action", "transfer"),
+                ("from", spec.sender),
+                ("to", spec.recipient),
+                ("amount", str(spec.amount)),
+                m,
+            ),
+            event("wasm-transfer", c, ("from", spec.sender), ("to", spec.recipient), ("amount", str(spec.amount)), m),
         ]
     if spec.kind == "delegate":
         return [
-            event("message", ("action", "/cosmos.staking.v1beta1.MsgDelegate"), ("sender", spec.sender),
-                  ("module", "staking"), m),
+            event(
+                "message",
+                ("action", "/cosmos.staking.v1beta1.MsgDelegate"),
+                ("sender", spec.sender),
+                ("module", "staking"),
+                m,
+            ),
             event("coin_spent", ("spender", spec.sender), ("amount", coins), m),
             event("coin_received", ("receiver", book.bonded_pool), ("amount", coins), m),
-            event("delegate", ("validator", spec.recipient), ("delegator", spec.sender), ("amount", coins),
-                  ("new_shares", f"{spec.amount}.000000000000000000"), m),
+            event(
+                "delegate",
+                ("validator", spec.recipient),
+                ("delegator", spec.sender),
+                ("amount", coins),
+                ("new_shares", f"{spec.amount}.000000000000000000"),
+                m,
+            ),
         ]
     if spec.kind == "gov_submit":
         pid = ("proposal_id", str(spec.proposal_id))
         return [
-            event("message", ("action", "/cosmos.gov.v1.MsgSubmitProposal"), ("sender", spec.sender),
-                  ("module", "gov"), m),
+            event(
+                "message", ("action", "/cosmos.gov.v1.MsgSubmitProposal"), ("sender", spec.sender), ("module", "gov"), m
+            ),
             event("coin_spent", ("spender", spec.sender), ("amount", coins), m),
             event("coin_received", ("receiver", book.gov_module), ("amount", coins), m),
             event("proposal_deposit", ("amount", coins), pid, m),
-            event("submit_proposal", pid, ("proposal_messages", ",/cosmos.gov.v1.MsgExecLegacyContent"),
-                  ("voting_period_start", str(spec.proposal_id)), m),
+            event(
+                "submit_proposal",
+                pid,
+                ("proposal_messages", ",/cosmos.gov.v1.MsgExecLegacyContent"),
+                ("voting_period_start", str(spec.proposal_id)),
+                m,
+            ),
         ]
     if spec.kind == "gov_vote":
         return [
-            event("message", ("action", "/cosmos.gov.v1.MsgVote"), ("sender", spec.sender),
-                  ("module", "gov"), m),
-            event("proposal_vote", ("option", f'[{{"option":"{spec.option}","weight":"1.000000000000000000"}}]'),
-                  ("proposal_id", str(spec.proposal_id)), ("voter", spec.sender), m),
+            event("message", ("action", "/cosmos.gov.v1.MsgVote"), ("sender", spec.sender), ("module", "gov"), m),
+            event(
+                "proposal_vote",
+                ("option", f'[{{"option":"{spec.option}","weight":"1.000000000000000000"}}]'),
+                ("proposal_id", str(spec.proposal_id)),
+                ("voter", spec.sender),
+                m,
+            ),
         ]
     return []  # failed_transfer: no message events, the fee is still paid
 
@@ -190,13 +223,21 @@ def block_events(
     begin = [
         event("coin_received", ("receiver", book.fee_collector), ("amount", coins)),
         event("coinbase", ("minter", book.fee_collector), ("amount", coins)),
-        event("mint", ("bonded_ratio", "0.650000000000000000"), ("inflation", "0.100000000000000000"),
-              ("annual_provisions", "1000000000000.000000000000000000"), ("amount", str(minted))),
+        event(
+            "mint",
+            ("bonded_ratio", "0.650000000000000000"),
+            ("inflation", "0.100000000000000000"),
+            ("annual_provisions", "1000000000000.000000000000000000"),
+            ("amount", str(minted)),
+        ),
         event("coin_spent", ("spender", book.fee_collector), ("amount", coins)),
         event("coin_received", ("receiver", book.distribution), ("amount", coins)),
         event("transfer", ("recipient", book.distribution), ("sender", book.fee_collector), ("amount", coins)),
-        event("proposer_reward", ("amount", f"{minted // 100}.000000000000000000{denom}"),
-              ("validator", book.validators[height % len(book.validators)])),
+        event(
+            "proposer_reward",
+            ("amount", f"{minted // 100}.000000000000000000{denom}"),
+            ("validator", book.validators[height % len(book.validators)]),
+        ),
     ]
     for val in book.validators:
         share = minted // (len(book.validators) * 10)
@@ -206,8 +247,15 @@ def block_events(
         i = (height // SLASH_EVERY) % len(book.consensus)
         cons = book.consensus[i]
         begin.append(event("liveness", ("address", cons), ("missed_blocks", "500"), ("height", str(height))))
-        begin.append(event("slash", ("address", cons), ("power", str(rng.randrange(100, 10_000))),
-                           ("reason", "missing_signature"), ("jailed", cons)))
+        begin.append(
+            event(
+                "slash",
+                ("address", cons),
+                ("power", str(rng.randrange(100, 10_000))),
+                ("reason", "missing_signature"),
+                ("jailed", cons),
+            )
+        )
     end: list[JsonDict] = []
     if ended_proposal is not None:
         result = "proposal_passed" if rng.random() < 0.7 else "proposal_rejected"
