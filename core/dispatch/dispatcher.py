@@ -24,8 +24,10 @@ Decisions:
 - No account can starve another. Without the account caps, one account's flood of due entries
   filled every claim (the others' entries were never even claimed), and 16 of its webhooks
   answering 200 after 14 s held all 64 workers: they succeed, so the failing pool never applied.
-  A slow endpoint is found by measuring (the first attempts to it count under `per_account`
-  only); it then shares the `slow` pool, and leaves it when its latency drops again.
+  A slow endpoint is found by measuring; it then shares the `slow` pool, and leaves it when its
+  latency drops again. Before its first answer, a delivery still running after `slow_after_ms`
+  marks its destination slow and gives its worker slot back (up to `workers` such deliveries),
+  so several accounts' unmeasured slow endpoints cannot hold every worker either.
 - A destination that is deleted, disabled, or no longer its owner's: the entry is removed and the
   attempt recorded as "skipped" (the notification stays in the history).
 - A delivery the channel defers (its own rate limit would hold the worker too long) is due again
@@ -186,6 +188,9 @@ class Dispatcher:
         self._parked_by_owner: dict[str, deque[Pending]] = {}
         self._owner_load: dict[str, int] = {}
         self._latency: dict[str, float] = {}  # by destination id: average of recent attempts, ms
+        self._running: dict[Pending, float] = {}  # deliveries in flight: when they started (loop time)
+        self._overdue: set[Pending] = set()  # ... those running longer than `slow_after_ms`
+        self._watch: asyncio.TimerHandle | None = None  # looks for overdue deliveries while saturated
         # Capped pools of workers: each rate-limited channel, the destinations that are failing,
         # and those that are slow.
         self._pool_caps = {**self.limits.per_channel, FAILING: self.limits.failing, SLOW: self.limits.slow}
@@ -235,6 +240,9 @@ class Dispatcher:
         outbox, so they are delivered again after restart (at least once, never lost).
         """
         self._draining = True
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         parked = [*self._parked.values(), *self._parked_by_pool.values(), *self._parked_by_owner.values()]
         unstarted = [*self._ready, *(item for queue in parked for item in queue)]
         for item in unstarted:
@@ -322,12 +330,34 @@ class Dispatcher:
         rest of the bookkeeping), and ends when nothing is ready: an idle dispatcher holds no
         tasks, and `fill()` starts them again.
         """
-        while len(self._workers) < self.limits.workers and (taken := self._take()) is not None:
+        limit = self.limits.workers
+        limit += min(len(self._overdue), limit)
+        while len(self._workers) < limit and (taken := self._take()) is not None:
             self._workers.add(asyncio.create_task(self._work(*taken)))
+        if self._ready and len(self._workers) >= limit and self._watch is None and not self._draining:
+            self._watch = asyncio.get_running_loop().call_later(
+                self.limits.slow_after_ms / 4000, self._find_overdue
+            )  # saturated: a worker held by a slow delivery would keep the ready ones waiting
+
+    def _find_overdue(self) -> None:
+        """Deliveries running longer than `slow_after_ms` give their worker slot back, and their
+        destination counts as slow from now on (its next entries go to the `slow` pool)."""
+        self._watch = None
+        now = asyncio.get_running_loop().time()
+        threshold = self.limits.slow_after_ms / 1000
+        latency, overdue = self._latency, self._overdue
+        for item, started in self._running.items():
+            if item not in overdue and now - started > threshold:
+                overdue.add(item)
+                did = item.entry.destination_id
+                latency[did] = max(latency.get(did, 0.0), (now - started) * 1000)
+        self._staff()
 
     async def _work(self, item: Pending, pool: str | None) -> None:
+        running, overdue, clock = self._running, self._overdue, asyncio.get_running_loop().time
         try:
             while True:
+                running[item] = clock()
                 try:
                     done = await self._attempt(item)
                 except asyncio.CancelledError:
@@ -336,12 +366,16 @@ class Dispatcher:
                     self.outbox.release([item])
                     raise
                 finally:
+                    del running[item]
+                    overdue.discard(item)
                     self._free(item, pool)
                 if done.result is not None and done.result.latency_ms is not None:
                     self._measured(item.entry.destination_id, done.result.latency_ms)
                 self._done.append(done)
                 if self._flush_handle is None:
                     self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+                if len(self._workers) - len(overdue) > self.limits.workers:
+                    break  # others were started while this one was overdue
                 taken = self._take()
                 if taken is None:
                     break
