@@ -123,6 +123,31 @@ async def test_a_backlog_of_one_account_does_not_keep_another_unclaimed(world: W
         assert attempt.outcome == "delivered"
 
 
+async def test_backlogs_that_fill_the_claims_still_leave_a_newcomer_its_share(world: World) -> None:
+    """Four accounts' backlogs hold every claim (parked behind their slow endpoints) before B's
+    entries arrive: B still claims up to `per_account` of its own at once, instead of waiting
+    for the others' deliveries to free claims."""
+    for k in range(4):
+        world.add(*(webhook_destination(f"dst_slow{k}{i}", f"acc_a{k}", "http://127.0.0.1/x") for i in range(4)))
+        world.seed(
+            *(make_notification(f"acc_a{k}", (f"dst_slow{k}{i % 4}",), height=k * 10_000 + i) for i in range(500))
+        )
+    world.add(webhook_destination("dst_fast0", "acc_b", "http://127.0.0.1/x"))
+    slow, fast = TimedChannel(2.0), TimedChannel(0.0)
+    dispatcher = world.dispatcher({"webhook": Routed(slow=slow, fast=fast)}, workers=128, max_claimed=128)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(dispatcher.run(stop, drain_deadline_s=0.0))
+    try:
+        await until(lambda: slow.running == 64)  # 4 accounts x 4 endpoints x per_destination 4,
+        # and 32 claims each: all 128
+        world.seed(*(make_notification("acc_b", ("dst_fast0",), height=90_000 + i) for i in range(10)))
+        await until(lambda: fast.done == 10, timeout=1.5)
+        assert slow.done == 0  # before any of the others' deliveries freed a claim
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 5)
+
+
 async def test_slow_endpoints_share_the_slow_pool_and_leave_it_when_fast_again(world: World) -> None:
     """Endpoints whose measured latency is above `slow_after_ms` get at most `slow` workers, even
     though they succeed; the account's fast endpoint is served meanwhile. Once they answer fast

@@ -3,8 +3,10 @@
 How an entry flows:
 1. `fill()` claims due entries from the outbox's in-memory mirror, up to `max_claimed`, taking
    accounts in turn (each account's earliest first) and at most `max_claimed_per_account` of
-   any one account; claimed entries stay in the outbox (that is what makes delivery survive a
-   crash) and are only skipped by later claims.
+   any one account; past `max_claimed`, an account holding fewer than `per_account` claims may
+   still claim up to that many (within twice `max_claimed`), so accounts whose backlogs fill the
+   claims cannot keep a newcomer's entries unclaimed. Claimed entries stay in the outbox (that
+   is what makes delivery survive a crash) and are only skipped by later claims.
 2. Up to `workers` long-lived worker tasks deliver them, at most `per_destination` at once to any
    one destination, `per_account` for any one account, `per_channel` over a rate-limited
    channel (Telegram, Discord), `failing` to destinations that are failing and `slow` to
@@ -225,9 +227,9 @@ class Dispatcher:
         self.outbox.notify()
 
     def _idle_timeout(self) -> float:
-        if len(self._claimed) >= self.limits.max_claimed:
+        if len(self._claimed) >= 2 * self.limits.max_claimed:
             return self.limits.idle_wait  # a flush will notify when room frees up
-        upcoming = self.outbox.next_due_at(self._claim_room)  # likewise for accounts at their cap
+        upcoming = self.outbox.next_due_at(self._claim_room)  # likewise for accounts without room
         if upcoming is None:
             return self.limits.idle_wait
         wait = (upcoming - self.clock()).total_seconds()
@@ -294,22 +296,37 @@ class Dispatcher:
         """Claim due entries up to the limits and put workers on them; returns how many were claimed."""
         if self._draining:
             return 0
-        room = self.limits.max_claimed - len(self._claimed)
-        if room <= 0:
+        now, limit = self.clock(), self.limits.max_claimed
+        count = self._claim(now, limit - len(self._claimed), self._shared_room)
+        count += self._claim(now, 2 * limit - len(self._claimed), self._reserved_room)
+        self._staff()
+        return count
+
+    def _claim(self, now: datetime, limit: int, room: Callable[[str], int]) -> int:
+        if limit <= 0:
             return 0
-        claimed = self.outbox.due(self.clock(), room, self._claim_room)
+        claimed = self.outbox.due(now, limit, room)
         by_owner = self._claimed_by_owner
         for item in claimed:
             self._claimed.add(item.ident)
             owner = item.entry.owner_id
             by_owner[owner] = by_owner.get(owner, 0) + 1
         self._ready.extend(claimed)
-        self._staff()
         return len(claimed)
 
-    def _claim_room(self, owner: str) -> int:
-        """How many more of `owner`'s entries may be claimed now."""
+    def _shared_room(self, owner: str) -> int:
+        """How many more of `owner`'s entries may be claimed within `max_claimed`."""
         return self.limits.max_claimed_per_account - self._claimed_by_owner.get(owner, 0)
+
+    def _reserved_room(self, owner: str) -> int:
+        """... and beyond it: up to `per_account`, so a newcomer gets its share at once."""
+        return self.limits.per_account - self._claimed_by_owner.get(owner, 0)
+
+    def _claim_room(self, owner: str) -> int:
+        """How many more of `owner`'s entries may be claimed now, one way or the other."""
+        if len(self._claimed) < self.limits.max_claimed:
+            return max(self._shared_room(owner), self._reserved_room(owner))
+        return self._reserved_room(owner)
 
     def _unclaim(self, item: Pending) -> None:
         claimed = self._claimed
@@ -491,11 +508,10 @@ class Dispatcher:
             return
         batch = WriteBatch()
         changed: dict[str, Destination] = {}
-        wake = False
         try:
             now = self.clock()
             for item in done:
-                wake |= self._record(item, now, batch, changed)
+                self._record(item, now, batch, changed)
             for destination in changed.values():
                 self.repos.destinations.put(destination, batch)
             self.outbox.store.write(batch)
@@ -503,12 +519,12 @@ class Dispatcher:
             log.exception("cannot record %d delivery attempts; they will be made again", len(done))
             self.outbox.release([item.pending for item in done])  # their records are unchanged
             self._unrecorded = exc
-            wake = True
         finally:
             for item in done:
                 self._unclaim(item.pending)
-            if wake or len(self._claimed) <= self.limits.max_claimed * 3 // 4:
-                self.outbox.notify()
+            # Room freed up, at least for the accounts of these entries (claims are capped per
+            # account, so waiting for many to free up could leave one account's entries unclaimed).
+            self.outbox.notify()
             self._settled.set()
 
     def _record(self, item: _Done, now: datetime, batch: WriteBatch, changed: dict[str, Destination]) -> bool:
