@@ -128,6 +128,9 @@ class DispatchConfig(_Section):
     telegram_workers: int = 8  # ... through Telegram (each waits out its rate limit)
     discord_workers: int = 8  # ... through Discord's REST API
     failing_workers: int = 16  # ... to destinations that are failing (an endpoint may hang until the timeout)
+    per_account: int = 32  # ... of any one account (the others keep the rest)
+    slow_workers: int = 16  # ... to destinations that answer slowly (average latency above slow_after_ms)
+    slow_after_ms: float = 1000.0
 
 
 class TelegramConfig(_Section):
@@ -313,9 +316,13 @@ def _validate(config: Config) -> None:
         ("dispatch.telegram_workers", config.dispatch.telegram_workers),
         ("dispatch.discord_workers", config.dispatch.discord_workers),
         ("dispatch.failing_workers", config.dispatch.failing_workers),
+        ("dispatch.per_account", config.dispatch.per_account),
+        ("dispatch.slow_workers", config.dispatch.slow_workers),
     ):
         if value < 1:
             raise ConfigError(f"{key}: must be at least 1")
+    if config.dispatch.slow_after_ms <= 0:
+        raise ConfigError("dispatch.slow_after_ms: must be positive")
     if config.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"logging.level: {config.logging.level!r} is not a log level")
     for key, url in (("telegram.api_url", config.telegram.api_url), ("discord.api_url", config.discord.api_url)):

@@ -15,7 +15,8 @@ import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 
@@ -48,7 +49,7 @@ class Pending:
 
 
 class Outbox:
-    """Durable queue in the KV store, mirrored in memory: a map of the entries and a due-time heap.
+    """Durable queue in the KV store, mirrored in memory: a map of the entries and due-time heaps.
 
     The records (`obx` table) are the truth and survive crashes. The mirror changes through
     `WriteBatch.on_commit`, i.e. exactly when the records it mirrors are written, so claiming a
@@ -59,6 +60,12 @@ class Outbox:
     item stands for its entry only while the map still holds that very `Pending` and nobody has
     claimed it: a completed entry is gone from the map, a rescheduled one was replaced by a newer
     `Pending`, and a claimed one comes back only through `release`.
+
+    Claims are fair between accounts: each owner has its own heap, and `due()` takes one entry
+    from each owner with due entries in turn (earliest first within an owner), so an account
+    with 100k entries due ahead of another's cannot fill the claim limit with its own. Owners
+    that are not due yet wait in a heap by their earliest entry (`_later`, a hint: an owner may
+    be in it with an earlier time than its earliest live entry, and is then looked at again).
 
     A process keeps one `Outbox` per store (the runtime hands the same one to the watcher, the
     dispatcher and the services): a second one would see the first one's writes only when its
@@ -78,7 +85,10 @@ class Outbox:
         self.dead_letters = DeadLetterRepository(store)
         self._wakeup = asyncio.Event()
         self._waiting: dict[tuple[str, str], Pending] = {}
-        self._heap: list[tuple[int, int, Pending]] = []
+        self._heaps: dict[str, list[tuple[int, int, Pending]]] = {}  # by owner
+        self._later: list[tuple[int, int, str]] = []  # (earliest due, tie, owner) of owners not in turn
+        self._turns: deque[str] = deque()  # owners with entries due, in round-robin order
+        self._in_turn: set[str] = set()  # == set(self._turns)
         self._pushed = itertools.count()  # ties in due time go first-in, first-out
         self._loaded_at = 0.0
         self._held = 0  # entries holding a notification, in the mirror or in a batch not yet written
@@ -102,20 +112,66 @@ class Outbox:
                 item = Pending(entry, record_key(*ident))
             self._waiting[ident] = item
         self._held = sum(1 for item in self._waiting.values() if item.notification is not None)
-        self._heap = [
-            (to_millis(item.entry.due_at), next(self._pushed), item)
-            for item in self._waiting.values()
-            if not item.claimed  # in flight: its outcome puts it back if it is still due
-        ]
-        heapq.heapify(self._heap)
+        self._heaps, self._later, self._in_turn = {}, [], set()
+        self._turns.clear()
+        for item in self._waiting.values():
+            if not item.claimed:  # in flight: its outcome puts it back if it is still due
+                heap = self._heaps.setdefault(item.entry.owner_id, [])
+                heap.append((to_millis(item.entry.due_at), next(self._pushed), item))
+        for owner, heap in self._heaps.items():
+            heapq.heapify(heap)
+            self._later.append((heap[0][0], next(self._pushed), owner))
+        heapq.heapify(self._later)
         self._loaded_at = time.monotonic()
 
     def _ensure_loaded(self) -> None:
-        if not self._heap and time.monotonic() - self._loaded_at > self.RELOAD_WHEN_EMPTY_EVERY:
+        if not self._heaps and time.monotonic() - self._loaded_at > self.RELOAD_WHEN_EMPTY_EVERY:
             self._load()
 
     def _push(self, item: Pending) -> None:
-        heapq.heappush(self._heap, (to_millis(item.entry.due_at), next(self._pushed), item))
+        owner = item.entry.owner_id
+        due_ms = to_millis(item.entry.due_at)
+        heap = self._heaps.get(owner)
+        if heap is None:
+            heap = self._heaps[owner] = []
+        elif heap[0][0] <= due_ms:  # not the owner's earliest: its place in `_later` stands
+            heapq.heappush(heap, (due_ms, next(self._pushed), item))
+            return
+        heapq.heappush(heap, (due_ms, next(self._pushed), item))
+        if owner not in self._in_turn:
+            heapq.heappush(self._later, (due_ms, next(self._pushed), owner))
+
+    def _live_top(self, owner: str) -> int | None:
+        """Due time (ms) of the owner's earliest claimable entry, dropping dead heap items first
+        (claimed, delivered or rescheduled); None, and the owner's heap is gone, when it has none."""
+        heap = self._heaps.get(owner)
+        if heap is None:
+            return None
+        waiting = self._waiting
+        while heap:
+            item = heap[0][2]
+            if not item.claimed and waiting.get(item.ident) is item:
+                return heap[0][0]
+            heapq.heappop(heap)
+        del self._heaps[owner]
+        return None
+
+    def _take_turns(self, now_ms: int) -> None:
+        """Owners whose earliest entry is due by `now_ms` join the round-robin."""
+        later, in_turn = self._later, self._in_turn
+        while later and later[0][0] <= now_ms:
+            owner = heapq.heappop(later)[2]
+            if owner not in in_turn and owner in self._heaps:
+                in_turn.add(owner)
+                self._turns.append(owner)
+
+    def _leave_turns(self) -> None:
+        """The owner at the front of the round-robin has nothing due now: back to `_later`."""
+        owner = self._turns.popleft()
+        self._in_turn.discard(owner)
+        top = self._live_top(owner)
+        if top is not None:
+            heapq.heappush(self._later, (top, next(self._pushed), owner))
 
     def _stored(self, items: list[Pending]) -> None:
         for item in items:
@@ -160,31 +216,74 @@ class Outbox:
         self._wakeup.set()
 
     # -- consumer -----------------------------------------------------------------------------
-    def due(self, now: datetime, limit: int) -> list[Pending]:
-        """Claim entries due at or before `now`, earliest first.
+    def due(self, now: datetime, limit: int, room: Callable[[str], int] | None = None) -> list[Pending]:
+        """Claim up to `limit` entries due at or before `now`: one per owner in turn, each
+        owner's earliest first. `room(owner)`, when given, is how many more of that owner's
+        entries the caller takes now (a per-account cap); an owner without room keeps its turn.
 
         The caller owns what is returned until it calls `complete`, `reschedule`, `bury` or
         `release` (or the process ends, and the next start reloads it from the records).
         """
         self._ensure_loaded()
         now_ms = to_millis(now)
-        heap = self._heap
+        self._take_turns(now_ms)
+        turns, heaps = self._turns, self._heaps
         found: list[Pending] = []
-        while heap and heap[0][0] <= now_ms and len(found) < limit:
+        taken: dict[str, int] = {}
+        passed = 0  # owners in a row that had no room
+        while turns and len(found) < limit and passed < len(turns):
+            owner = turns[0]
+            top = self._live_top(owner)
+            if top is None or top > now_ms:
+                self._leave_turns()
+                continue
+            if room is not None:
+                count = taken.get(owner, 0)
+                if count >= room(owner):
+                    turns.rotate(-1)
+                    passed += 1
+                    continue
+                taken[owner] = count + 1
+            heap = heaps[owner]
             item = heapq.heappop(heap)[2]
-            if item.claimed or self._waiting.get(item.ident) is not item:
-                continue  # in flight, delivered, or rescheduled (a newer item stands for it)
+            if not heap:
+                del heaps[owner]  # it leaves the turns when they come round to it
             item.claimed = True
             found.append(item)
+            turns.rotate(-1)
+            passed = 0
         return found
 
-    def next_due_at(self) -> datetime | None:
-        """When the earliest entry that can be claimed is due (None: nothing waits)."""
+    def next_due_at(self, room: Callable[[str], int] | None = None) -> datetime | None:
+        """When the earliest entry that can be claimed is due (None: nothing waits).
+
+        With `room` (as for `due`), owners whose turn has come but who have no room do not
+        count: the caller would wake only to claim nothing. An owner not due yet counts even
+        without room: when its time comes it joins the turns, and from then on it does not.
+        """
         self._ensure_loaded()
-        heap = self._heap
-        while heap and (heap[0][2].claimed or self._waiting.get(heap[0][2].ident) is not heap[0][2]):
-            heapq.heappop(heap)  # not claimable: in flight, delivered or rescheduled
-        return from_millis(heap[0][0]) if heap else None
+        earliest: int | None = None
+        for owner in list(self._turns):
+            top = self._live_top(owner)
+            if top is not None and (room is None or room(owner) > 0) and (earliest is None or top < earliest):
+                earliest = top
+        later = self._later
+        while later:
+            hinted, _, owner = later[0]
+            if owner in self._in_turn:
+                heapq.heappop(later)  # counted above
+                continue
+            top = self._live_top(owner)
+            if top is None:
+                heapq.heappop(later)
+                continue
+            if top != hinted:  # its earliest entry went: the owner's place moves
+                heapq.heapreplace(later, (top, next(self._pushed), owner))
+                continue
+            if earliest is None or top < earliest:
+                earliest = top
+            break
+        return from_millis(earliest) if earliest is not None else None
 
     async def wait(self, timeout: float) -> None:
         """Sleep until `notify()` or `timeout` seconds, whichever comes first."""

@@ -74,6 +74,16 @@ def test_dispatch_section_sets_the_dispatcher_limits() -> None:
     assert limits.workers == 128 and limits.failing == 4 and limits.per_destination == 4
     assert limits.per_channel == {"telegram": 8, "discord": 8}
     assert DispatchLimits.from_config(DispatchConfig()) == DispatchLimits()  # one set of defaults
+    config = load_config(
+        EXAMPLE,
+        env={
+            "MEMPOOLS_DISPATCH__PER_ACCOUNT": "8",
+            "MEMPOOLS_DISPATCH__SLOW_WORKERS": "2",
+            "MEMPOOLS_DISPATCH__SLOW_AFTER_MS": "2500",
+        },
+    )
+    limits = DispatchLimits.from_config(config.dispatch)
+    assert (limits.per_account, limits.slow, limits.slow_after_ms) == (8, 2, 2500.0)
 
 
 def test_tokens_come_from_environment_or_file_and_never_show(tmp_path: Path) -> None:
@@ -128,6 +138,9 @@ def test_tokens_come_from_environment_or_file_and_never_show(tmp_path: Path) -> 
         ("[dispatch]\nworkers = 0\n", {}, "dispatch.workers: must be at least 1"),
         ("", {"MEMPOOLS_DISPATCH__TELEGRAM_WORKERS": "-3"}, "dispatch.telegram_workers: must be at least 1"),
         ("[dispatch]\nworker = 8\n", {}, "dispatch.worker: unknown key"),
+        ("[dispatch]\nper_account = 0\n", {}, "dispatch.per_account: must be at least 1"),
+        ("", {"MEMPOOLS_DISPATCH__SLOW_WORKERS": "0"}, "dispatch.slow_workers: must be at least 1"),
+        ("[dispatch]\nslow_after_ms = 0\n", {}, "dispatch.slow_after_ms: must be positive"),
         ("[discord]\ntoken_file = '/nonexistent/token'\n", {}, "discord.token_file: cannot read /nonexistent/token"),
         (
             "[api]\ntrusted_proxies = ['10.0.0.0/8', 'proxy.local']\n",

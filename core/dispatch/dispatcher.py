@@ -1,12 +1,17 @@
 """The dispatcher: takes due outbox entries and delivers them, at least once, on a retry schedule.
 
 How an entry flows:
-1. `fill()` claims due entries (earliest first) from the outbox's in-memory mirror, up to
-   `max_claimed`; claimed entries stay in the outbox (that is what makes delivery survive a
-   crash) and are only skipped by later claims.
+1. `fill()` claims due entries from the outbox's in-memory mirror, up to `max_claimed`, taking
+   accounts in turn (each account's earliest first) and at most `max_claimed_per_account` of
+   any one account; past `max_claimed`, an account holding fewer than `per_account` claims may
+   still claim up to that many (within twice `max_claimed`), so accounts whose backlogs fill the
+   claims cannot keep a newcomer's entries unclaimed. Claimed entries stay in the outbox (that
+   is what makes delivery survive a crash) and are only skipped by later claims.
 2. Up to `workers` long-lived worker tasks deliver them, at most `per_destination` at once to any
-   one destination, `per_channel` over a rate-limited channel (Telegram, Discord) and `failing`
-   to destinations that are failing; an entry that has to wait for any of these waits in memory.
+   one destination, `per_account` for any one account, `per_channel` over a rate-limited
+   channel (Telegram, Discord), `failing` to destinations that are failing and `slow` to
+   destinations that answer slowly (an average of their recent latencies above
+   `slow_after_ms`); an entry that has to wait for any of these waits in memory.
    Destinations come from a cache that every committed write to them clears; the notification is
    the one the watcher handed over with the entry, or is read from the store (retries, after a
    restart).
@@ -18,6 +23,13 @@ How an entry flows:
    dispatcher calls it when capacity frees up) or until the next entry is due: no polling.
 
 Decisions:
+- No account can starve another. Without the account caps, one account's flood of due entries
+  filled every claim (the others' entries were never even claimed), and 16 of its webhooks
+  answering 200 after 14 s held all 64 workers: they succeed, so the failing pool never applied.
+  A slow endpoint is found by measuring; it then shares the `slow` pool, and leaves it when its
+  latency drops again. Before its first answer, a delivery still running after `slow_after_ms`
+  marks its destination slow and gives its worker slot back (up to `workers` such deliveries),
+  so several accounts' unmeasured slow endpoints cannot hold every worker either.
 - A destination that is deleted, disabled, or no longer its owner's: the entry is removed and the
   attempt recorded as "skipped" (the notification stays in the history).
 - A delivery the channel defers (its own rate limit would hold the worker too long) is due again
@@ -65,6 +77,11 @@ log = logging.getLogger("mempools.dispatch")
 
 #: The pool of destinations that are failing (`DispatchLimits.failing`); not a channel kind.
 FAILING = "(failing)"
+#: The pool of destinations that answer slowly (`DispatchLimits.slow`); not a channel kind.
+SLOW = "(slow)"
+#: Weight of the newest attempt in a destination's average latency (an EWMA): a few slow
+#: answers in a row make it slow, a few fast ones make it fast again.
+LATENCY_WEIGHT = 0.3
 
 #: Waits after attempts 1..7 (attempt 1 is immediate): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 RETRY_DELAYS: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -87,7 +104,16 @@ class DispatchLimits(msgspec.Struct, kw_only=True, frozen=True):
     # At most this many workers on destinations that are failing (an endpoint that hangs holds a
     # worker until the timeout), so the healthy ones keep the rest.
     failing: int = _CONFIGURED.failing_workers
+    # At most this many deliveries of one account at once: the others keep the rest.
+    per_account: int = _CONFIGURED.per_account
+    # At most this many workers on destinations whose average latency is above `slow_after_ms`
+    # (an endpoint answering 200 after 14 s holds a worker as long as a hanging one).
+    slow: int = _CONFIGURED.slow_workers
+    slow_after_ms: float = _CONFIGURED.slow_after_ms
     max_claimed: int = 512
+    # At most this many of `max_claimed` for one account, so one account's backlog cannot fill
+    # the claims (what waits for a worker is claimed too) and leave the others' unclaimed.
+    max_claimed_per_account: int = 128
     retry_delays: tuple[float, ...] = RETRY_DELAYS
     disable_after: timedelta = timedelta(days=5)
     max_retry_after: float = 24 * 3600.0
@@ -104,6 +130,9 @@ class DispatchLimits(msgspec.Struct, kw_only=True, frozen=True):
             per_destination=config.per_destination,
             per_channel={"telegram": config.telegram_workers, "discord": config.discord_workers},
             failing=config.failing_workers,
+            per_account=config.per_account,
+            slow=config.slow_workers,
+            slow_after_ms=config.slow_after_ms,
         )
 
 
@@ -155,11 +184,19 @@ class Dispatcher:
         self.limits = limits or DispatchLimits()
         self._destinations = RecordCache(repos.destinations)
         self._claimed: set[tuple[str, str]] = set()
+        self._claimed_by_owner: dict[str, int] = {}
         self._ready: deque[Pending] = deque()
         self._parked: dict[str, deque[Pending]] = {}  # by destination id
         self._inflight: dict[str, int] = {}
-        # Capped pools of workers: each rate-limited channel, and the destinations that are failing.
-        self._pool_caps = {**self.limits.per_channel, FAILING: self.limits.failing}
+        self._parked_by_owner: dict[str, deque[Pending]] = {}
+        self._owner_load: dict[str, int] = {}
+        self._latency: dict[str, float] = {}  # by destination id: average of recent attempts, ms
+        self._running: dict[Pending, float] = {}  # deliveries in flight: when they started (loop time)
+        self._overdue: set[Pending] = set()  # ... those running longer than `slow_after_ms`
+        self._watch: asyncio.TimerHandle | None = None  # looks for overdue deliveries while saturated
+        # Capped pools of workers: each rate-limited channel, the destinations that are failing,
+        # and those that are slow.
+        self._pool_caps = {**self.limits.per_channel, FAILING: self.limits.failing, SLOW: self.limits.slow}
         self._parked_by_pool: dict[str, deque[Pending]] = {}
         self._pool_load: dict[str, int] = {}
         self._workers: set[asyncio.Task[None]] = set()
@@ -192,9 +229,9 @@ class Dispatcher:
         self.outbox.notify()
 
     def _idle_timeout(self) -> float:
-        if len(self._claimed) >= self.limits.max_claimed:
+        if len(self._claimed) >= 2 * self.limits.max_claimed:
             return self.limits.idle_wait  # a flush will notify when room frees up
-        upcoming = self.outbox.next_due_at()
+        upcoming = self.outbox.next_due_at(self._claim_room)  # likewise for accounts without room
         if upcoming is None:
             return self.limits.idle_wait
         wait = (upcoming - self.clock()).total_seconds()
@@ -207,14 +244,18 @@ class Dispatcher:
         outbox, so they are delivered again after restart (at least once, never lost).
         """
         self._draining = True
-        parked = [*self._parked.values(), *self._parked_by_pool.values()]
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        parked = [*self._parked.values(), *self._parked_by_pool.values(), *self._parked_by_owner.values()]
         unstarted = [*self._ready, *(item for queue in parked for item in queue)]
         for item in unstarted:
-            self._claimed.discard(item.ident)
+            self._unclaim(item)
         self.outbox.release(unstarted)
         self._ready.clear()
         self._parked.clear()
         self._parked_by_pool.clear()
+        self._parked_by_owner.clear()
         if self._workers:
             _, pending = await asyncio.wait(set(self._workers), timeout=max(deadline_s, 0.0))
             for task in pending:
@@ -257,15 +298,48 @@ class Dispatcher:
         """Claim due entries up to the limits and put workers on them; returns how many were claimed."""
         if self._draining:
             return 0
-        room = self.limits.max_claimed - len(self._claimed)
-        if room <= 0:
+        now, limit = self.clock(), self.limits.max_claimed
+        count = self._claim(now, limit - len(self._claimed), self._shared_room)
+        count += self._claim(now, 2 * limit - len(self._claimed), self._reserved_room)
+        self._staff()
+        return count
+
+    def _claim(self, now: datetime, limit: int, room: Callable[[str], int]) -> int:
+        if limit <= 0:
             return 0
-        claimed = self.outbox.due(self.clock(), room)
+        claimed = self.outbox.due(now, limit, room)
+        by_owner = self._claimed_by_owner
         for item in claimed:
             self._claimed.add(item.ident)
+            owner = item.entry.owner_id
+            by_owner[owner] = by_owner.get(owner, 0) + 1
         self._ready.extend(claimed)
-        self._staff()
         return len(claimed)
+
+    def _shared_room(self, owner: str) -> int:
+        """How many more of `owner`'s entries may be claimed within `max_claimed`."""
+        return self.limits.max_claimed_per_account - self._claimed_by_owner.get(owner, 0)
+
+    def _reserved_room(self, owner: str) -> int:
+        """... and beyond it: up to `per_account`, so a newcomer gets its share at once."""
+        return self.limits.per_account - self._claimed_by_owner.get(owner, 0)
+
+    def _claim_room(self, owner: str) -> int:
+        """How many more of `owner`'s entries may be claimed now, one way or the other."""
+        if len(self._claimed) < self.limits.max_claimed:
+            return max(self._shared_room(owner), self._reserved_room(owner))
+        return self._reserved_room(owner)
+
+    def _unclaim(self, item: Pending) -> None:
+        claimed = self._claimed
+        if item.ident in claimed:
+            claimed.remove(item.ident)
+            owner = item.entry.owner_id
+            left = self._claimed_by_owner[owner] - 1
+            if left:
+                self._claimed_by_owner[owner] = left
+            else:
+                del self._claimed_by_owner[owner]
 
     def _staff(self) -> None:
         """Put workers on ready entries, up to the limit.
@@ -275,24 +349,52 @@ class Dispatcher:
         rest of the bookkeeping), and ends when nothing is ready: an idle dispatcher holds no
         tasks, and `fill()` starts them again.
         """
-        while len(self._workers) < self.limits.workers and (taken := self._take()) is not None:
+        limit = self.limits.workers
+        limit += min(len(self._overdue), limit)
+        while len(self._workers) < limit and (taken := self._take()) is not None:
             self._workers.add(asyncio.create_task(self._work(*taken)))
+        if self._ready and len(self._workers) >= limit and self._watch is None and not self._draining:
+            self._watch = asyncio.get_running_loop().call_later(
+                self.limits.slow_after_ms / 4000, self._find_overdue
+            )  # saturated: a worker held by a slow delivery would keep the ready ones waiting
+
+    def _find_overdue(self) -> None:
+        """Deliveries running longer than `slow_after_ms` give their worker slot back, and their
+        destination counts as slow from now on (its next entries go to the `slow` pool)."""
+        self._watch = None
+        now = asyncio.get_running_loop().time()
+        threshold = self.limits.slow_after_ms / 1000
+        latency, overdue = self._latency, self._overdue
+        for item, started in self._running.items():
+            if item not in overdue and now - started > threshold:
+                overdue.add(item)
+                did = item.entry.destination_id
+                latency[did] = max(latency.get(did, 0.0), (now - started) * 1000)
+        self._staff()
 
     async def _work(self, item: Pending, pool: str | None) -> None:
+        running, overdue, clock = self._running, self._overdue, asyncio.get_running_loop().time
         try:
             while True:
+                running[item] = clock()
                 try:
                     done = await self._attempt(item)
                 except asyncio.CancelledError:
                     # Cancelled at the drain deadline: unrecorded, so due again as it was.
-                    self._claimed.discard(item.ident)
+                    self._unclaim(item)
                     self.outbox.release([item])
                     raise
                 finally:
-                    self._free(item.entry.destination_id, pool)
+                    del running[item]
+                    overdue.discard(item)
+                    self._free(item, pool)
+                if done.result is not None and done.result.latency_ms is not None:
+                    self._measured(item.entry.destination_id, done.result.latency_ms)
                 self._done.append(done)
                 if self._flush_handle is None:
                     self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+                if len(self._workers) - len(overdue) > self.limits.workers:
+                    break  # others were started while this one was overdue
                 taken = self._take()
                 if taken is None:
                     break
@@ -306,16 +408,23 @@ class Dispatcher:
         """The next ready entry that may start now, with the capped pool it counts in (or None).
 
         The others wait in memory behind a delivery that frees their slot: one to the same
-        destination (`per_destination`), or in the same pool: a rate-limited channel
-        (`per_channel`), or the destinations that are failing (`failing`).
+        destination (`per_destination`), of the same account (`per_account`), or in the same
+        pool: a rate-limited channel (`per_channel`), or the destinations that are failing
+        (`failing`) or slow (`slow`).
         """
         cap, ready, inflight, by_pool = self.limits.per_destination, self._ready, self._inflight, self._pool_load
+        account_cap, by_owner = self.limits.per_account, self._owner_load
         while ready and not self._draining:
             item = ready.popleft()
             did = item.entry.destination_id
             busy = inflight.get(did, 0)
             if busy >= cap:
                 self._parked.setdefault(did, deque()).append(item)
+                continue
+            owner = item.entry.owner_id
+            owner_busy = by_owner.get(owner, 0)
+            if owner_busy >= account_cap:
+                self._parked_by_owner.setdefault(owner, deque()).append(item)
                 continue
             pool = self._pool(did)
             if pool is not None:
@@ -324,6 +433,7 @@ class Dispatcher:
                     continue
                 by_pool[pool] = by_pool.get(pool, 0) + 1
             inflight[did] = busy + 1
+            by_owner[owner] = owner_busy + 1
             return item, pool
         return None
 
@@ -333,16 +443,30 @@ class Dispatcher:
             return None
         if destination.kind in self._pool_caps:
             return destination.kind
-        return FAILING if destination.failing_since is not None else None
+        if destination.failing_since is not None:
+            return FAILING
+        return SLOW if self._latency.get(did, 0.0) > self.limits.slow_after_ms else None
 
-    def _free(self, did: str, pool: str | None) -> None:
+    def _measured(self, did: str, latency_ms: float) -> None:
+        """Fold one attempt's latency into the destination's average (what makes it slow)."""
+        average = self._latency.get(did)
+        self._latency[did] = latency_ms if average is None else average + LATENCY_WEIGHT * (latency_ms - average)
+
+    def _free(self, item: Pending, pool: str | None) -> None:
         """A delivery ended: free its slots and move up the entries that were waiting for them."""
+        did, owner = item.entry.destination_id, item.entry.owner_id
         left = self._inflight[did] - 1
         if left:
             self._inflight[did] = left
         else:
             del self._inflight[did]
+        left = self._owner_load[owner] - 1
+        if left:
+            self._owner_load[owner] = left
+        else:
+            del self._owner_load[owner]
         moved = _unpark(self._parked, did, self._ready)
+        moved |= _unpark(self._parked_by_owner, owner, self._ready)
         if pool is not None:
             self._pool_load[pool] -= 1
             moved |= _unpark(self._parked_by_pool, pool, self._ready)
@@ -386,11 +510,10 @@ class Dispatcher:
             return
         batch = WriteBatch()
         changed: dict[str, Destination] = {}
-        wake = False
         try:
             now = self.clock()
             for item in done:
-                wake |= self._record(item, now, batch, changed)
+                self._record(item, now, batch, changed)
             for destination in changed.values():
                 self.repos.destinations.put(destination, batch)
             self.outbox.store.write(batch)
@@ -404,12 +527,12 @@ class Dispatcher:
                 log.exception("cannot record %d delivery attempts; they will be made again", len(done))
             self.outbox.release([item.pending for item in done])  # their records are unchanged
             self._unrecorded = exc
-            wake = True
         finally:
             for item in done:
-                self._claimed.discard(item.pending.ident)
-            if wake or len(self._claimed) <= self.limits.max_claimed * 3 // 4:
-                self.outbox.notify()
+                self._unclaim(item.pending)
+            # Room freed up, at least for the accounts of these entries (claims are capped per
+            # account, so waiting for many to free up could leave one account's entries unclaimed).
+            self.outbox.notify()
             self._settled.set()
 
     def _record(self, item: _Done, now: datetime, batch: WriteBatch, changed: dict[str, Destination]) -> bool:

@@ -20,6 +20,7 @@ import asyncio
 import ssl
 import subprocess
 import tempfile
+import time
 from collections import deque
 from pathlib import Path
 from typing import Literal
@@ -42,6 +43,7 @@ class Received(msgspec.Struct, kw_only=True):
     path: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 def self_signed_context(directory: Path) -> ssl.SSLContext:
@@ -83,7 +85,12 @@ class WebhookReceiver:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.received.append(
-            Received(path=request.path_qs, headers={k.lower(): v for k, v in request.headers.items()}, body=body)
+            Received(
+                path=request.path_qs,
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=body,
+                at=time.monotonic(),
+            )
         )
         self.arrived.set()
         reply = self._script.popleft() if self._script else self.default
