@@ -44,8 +44,10 @@ class Stalled:
         self.answer = b""
 
     async def run(self, port: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # Before connecting: the server's deadline cannot start earlier, while this task may resume
+        # late after the connect on a loaded machine (and so measure the wait too short).
         self.opened = time.monotonic()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             writer.write(self.partial)
             await writer.drain()
