@@ -374,6 +374,7 @@ class Dispatcher:
 
     async def _work(self, item: Pending, pool: str | None) -> None:
         running, overdue, clock = self._running, self._overdue, asyncio.get_running_loop().time
+        moved = False  # entries the last delivery unparked, for this worker or others to take
         try:
             while True:
                 running[item] = clock()
@@ -387,7 +388,7 @@ class Dispatcher:
                 finally:
                     del running[item]
                     overdue.discard(item)
-                    self._free(item, pool)
+                    moved = self._free(item, pool)
                 if done.result is not None and done.result.latency_ms is not None:
                     self._measured(item.entry.destination_id, done.result.latency_ms)
                 self._done.append(done)
@@ -396,6 +397,9 @@ class Dispatcher:
                 if len(self._workers) - len(overdue) > self.limits.workers:
                     break  # others were started while this one was overdue
                 taken = self._take()
+                if moved and self._ready:
+                    self._staff()  # more was unparked than this worker takes
+                moved = False
                 if taken is None:
                     break
                 item, pool = taken
@@ -403,6 +407,8 @@ class Dispatcher:
             # Synchronously, not in a done callback: `pump()` must see this worker gone by the
             # time the flush it scheduled has run.
             self._workers.discard(asyncio.current_task())  # type: ignore[arg-type]
+            if moved:
+                self._staff()
 
     def _take(self) -> tuple[Pending, str | None] | None:
         """The next ready entry that may start now, with the capped pool it counts in (or None).
@@ -452,8 +458,12 @@ class Dispatcher:
         average = self._latency.get(did)
         self._latency[did] = latency_ms if average is None else average + LATENCY_WEIGHT * (latency_ms - average)
 
-    def _free(self, item: Pending, pool: str | None) -> None:
-        """A delivery ended: free its slots and move up the entries that were waiting for them."""
+    def _free(self, item: Pending, pool: str | None) -> bool:
+        """A delivery ended: free its slots and move up the entries that were waiting for them.
+
+        True if any moved up. The worker that ended the delivery takes the first of them itself
+        (starting a task per delivery instead cost more than the rest of the bookkeeping).
+        """
         did, owner = item.entry.destination_id, item.entry.owner_id
         left = self._inflight[did] - 1
         if left:
@@ -470,8 +480,7 @@ class Dispatcher:
         if pool is not None:
             self._pool_load[pool] -= 1
             moved |= _unpark(self._parked_by_pool, pool, self._ready)
-        if moved:
-            self._staff()
+        return moved
 
     async def _attempt(self, item: Pending) -> _Done:
         entry = item.entry
