@@ -314,7 +314,7 @@ class HttpClient:
             clock=clock,
             sweep_interval=sweep_interval,
         )
-        self._parsed: dict[str, ParsedUrl] = {}
+        self._parsed: dict[str, tuple[ParsedUrl, str]] = {}
         self._user_agent = user_agent
         self._closed = False
         self._exchanges: dict[_Connection, float] = {}  # in flight: their deadline (time.monotonic)
@@ -328,8 +328,8 @@ class HttpClient:
     # -- public -------------------------------------------------------------------------------
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
         """POST `body`; raises an `HttpError` when no HTTP answer arrives (any status is an answer)."""
-        parsed = self._parse(url)
-        request = self._request_bytes(parsed, body, headers)
+        parsed, start = self._parse(url)
+        request = self._request_bytes(start, body, headers)
         key = (parsed.scheme, parsed.host, parsed.port)
         started = time.perf_counter()
         deadline = time.monotonic() + self.total_timeout
@@ -392,16 +392,19 @@ class HttpClient:
             self._arm_sweeper()
 
     # -- internals ----------------------------------------------------------------------------
-    def _parse(self, url: str) -> ParsedUrl:
-        parsed = self._parsed.get(url)
-        if parsed is None:
+    def _parse(self, url: str) -> tuple[ParsedUrl, str]:
+        """The URL parsed, with the start of every request head to it (cached: once per URL)."""
+        known = self._parsed.get(url)
+        if known is None:
             parsed = parse_webhook_url(url)
+            start = f"POST {parsed.target} HTTP/1.1\r\nHost: {parsed.host_header}\r\nUser-Agent: {self._user_agent}\r\n"
             if len(self._parsed) > 10_000:
                 self._parsed.clear()
-            self._parsed[url] = parsed
-        return parsed
+            known = self._parsed[url] = (parsed, start)
+        return known
 
-    def _request_bytes(self, parsed: ParsedUrl, body: bytes, headers: Mapping[str, str]) -> bytes:
+    @staticmethod
+    def _request_bytes(start: str, body: bytes, headers: Mapping[str, str]) -> bytes:
         # A CR, LF or NUL anywhere in a name or value would end the header early (request
         # splitting), a ':' in a name would misname it: checked with a few scans of the joined
         # text, not one per character and header (this runs for every delivery).
@@ -409,11 +412,9 @@ class HttpClient:
         if any(c in names or c in values for c in "\r\n\0") or ":" in names:
             raise ValueError("invalid header: a name or value holds CR, LF or NUL, or a name holds ':'")
         given = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-        content_type = "" if any(k.lower() == "content-type" for k in headers) else "Content-Type: application/json\r\n"
-        head = (
-            f"POST {parsed.target} HTTP/1.1\r\nHost: {parsed.host_header}\r\nUser-Agent: {self._user_agent}\r\n"
-            f"Content-Length: {len(body)}\r\n{content_type}{given}\r\n"
-        )
+        typed = "content-type" in headers or any(name.lower() == "content-type" for name in headers)
+        content_type = "" if typed else "Content-Type: application/json\r\n"
+        head = f"{start}Content-Length: {len(body)}\r\n{content_type}{given}\r\n"
         return head.encode("latin-1") + body
 
     async def _connect(self, parsed: ParsedUrl) -> _Connection:
