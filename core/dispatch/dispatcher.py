@@ -40,9 +40,12 @@ Decisions:
   entry is buried. Either way the owner is told through another of their enabled destinations
   (chat destinations first) by a system notice that goes through this same outbox, so it is
   durable, retried and listed in their history like any notification.
-- Attempts the store refuses to record (a full disk): their entries go back to the outbox and the
-  dispatcher stops with `DispatchStalledError`, for its supervisor to restart it with a growing
-  backoff (and /ready to show why). Going on would deliver them again as fast as endpoints answer.
+- While the store refuses writes (a full disk), nothing is claimed: what was delivered then could
+  not be recorded and would be delivered again. It looks again every second (`STORE_RECHECK_S`).
+- Attempts the store refuses to record anyway (the disk filled during the delivery): their
+  entries go back to the outbox and the dispatcher stops with `DispatchStalledError`, for its
+  supervisor to restart it with a growing backoff (and /ready to show why). Going on would
+  deliver them again as fast as endpoints answer.
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ SLOW = "(slow)"
 #: Weight of the newest attempt in a destination's average latency (an EWMA): a few slow
 #: answers in a row make it slow, a few fast ones make it fast again.
 LATENCY_WEIGHT = 0.3
+
+#: While the store refuses writes, the dispatcher looks again this often (seconds).
+STORE_RECHECK_S = 1.0
 
 #: Waits after attempts 1..7 (attempt 1 is immediate): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 RETRY_DELAYS: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -206,6 +212,7 @@ class Dispatcher:
         self._unrecorded: Exception | None = None  # why the last flush could not be written
         self._incidents = IncidentLog(log)  # outlives restarts by the supervisor: one line per incident
         self._draining = False
+        self._paused = False  # the store refused writes at the last `fill()`
         self._encode_attempt = msgspec.msgpack.Encoder().encode
         self.delivered = 0  # counters for metrics and the benchmark
         self.failed = 0
@@ -229,6 +236,8 @@ class Dispatcher:
         self.outbox.notify()
 
     def _idle_timeout(self) -> float:
+        if self._paused:
+            return STORE_RECHECK_S  # the store refuses writes: look again soon
         if len(self._claimed) >= 2 * self.limits.max_claimed:
             return self.limits.idle_wait  # a flush will notify when room frees up
         upcoming = self.outbox.next_due_at(self._claim_room)  # likewise for accounts without room
@@ -295,9 +304,17 @@ class Dispatcher:
 
     # -- claiming and delivering --------------------------------------------------------------
     def fill(self) -> int:
-        """Claim due entries up to the limits and put workers on them; returns how many were claimed."""
+        """Claim due entries up to the limits and put workers on them; returns how many were claimed.
+
+        Nothing is claimed while the store refuses writes (a full disk): what was delivered then
+        could not be recorded, so it would be delivered again and again until space is back.
+        """
         if self._draining:
             return 0
+        if not self.outbox.store.accepts_writes():
+            self._paused = True
+            return 0
+        self._paused = False
         now, limit = self.clock(), self.limits.max_claimed
         count = self._claim(now, limit - len(self._claimed), self._shared_room)
         count += self._claim(now, 2 * limit - len(self._claimed), self._reserved_room)

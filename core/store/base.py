@@ -88,6 +88,11 @@ class KVStore(Protocol):
         """Write a consistent copy of the whole store to a new directory `path`."""
         ...
 
+    def accepts_writes(self) -> bool:
+        """False while writes are refused (a full disk), so work whose results could not be
+        recorded waits instead of being done in vain; asking lets a recovery try again."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -104,6 +104,12 @@ class RocksStore:
         if self.health.accepted():
             log.info("store %s accepts writes again", self.path)
 
+    def accepts_writes(self) -> bool:
+        if self._broken:
+            self._start_recovery()  # rate-limited: at most one reopen per `reopen_interval`
+            return False
+        return True
+
     def _start_recovery(self) -> None:
         """Run `_recover` on a thread, unless one runs or one started less than `reopen_interval` ago."""
         now = self._monotonic()
