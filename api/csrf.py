@@ -5,13 +5,17 @@ a sibling subdomain (same site, other origin), nor in browsers that predate it; 
 writes (redeliver, destination test, link codes) need no JSON content type, so no CORS preflight
 stops them either. A browser says where a request comes from in headers a page cannot forge:
 `Sec-Fetch-Site` and `Origin`. A cookie-authenticated write is accepted when `Sec-Fetch-Site` is
-`same-origin`, or when `Origin` is this API's own (the request's Host, `[api] public_url`) or one
-of `[api] cors_origins`. Without either header it is refused too (OWASP's advice): every browser
-sends one of them on a write, and programs use an API key, which a forging page cannot attach.
+`same-origin` (or `none`, the user's own navigation), or when `Origin` is this API's own (the
+request's Host, `[api] public_url`) or one of `[api] cors_origins`; any other Origin, or a
+`Sec-Fetch-Site` of `cross-site`/`same-site` without one, is refused. A request with neither
+header is not a browser's (every current browser sends at least one on a write: Origin on every
+cross-origin POST, Fetch Metadata since 2019-2023) and so cannot carry a victim's cookie: it is
+accepted, as Go's `net/http.CrossOriginProtection` does, so that `curl -b cookies` after a login
+works as documented.
 
 Origin is matched on host and port, not scheme: behind a TLS-terminating proxy the API sees
-`http` while the browser's Origin says `https`. Login is guarded as well (login CSRF would sign a
-victim in to the attacker's account), but a login without either header is a program's and passes.
+`http` while the browser's Origin says `https`. Login is guarded the same way (login CSRF would sign
+a victim in to the attacker's account).
 """
 
 from __future__ import annotations
@@ -73,15 +77,15 @@ class OriginPolicy:
         """Refuse an unsafe request authenticated by the session cookie unless it is from our origin."""
         if request.method not in UNSAFE_METHODS:
             return
-        self._check(request, needs_signal=True, what="a write with the session cookie")
+        self._check(request, what="a write with the session cookie")
 
     def check_login(self, request: Request[Any, Any, Any]) -> None:
         """Refuse a login a browser says comes from another site's page (login CSRF)."""
-        self._check(request, needs_signal=False, what="a login")
+        self._check(request, what="a login")
 
-    def _check(self, request: Request[Any, Any, Any], *, needs_signal: bool, what: str) -> None:
+    def _check(self, request: Request[Any, Any, Any], *, what: str) -> None:
         site = request.headers.get("sec-fetch-site", "").strip().lower()
-        if site == "same-origin":
+        if site in ("same-origin", "none"):  # "none": the user's own navigation (typed, bookmarked)
             return
         origin = request.headers.get("origin")
         if origin is not None:
@@ -92,13 +96,10 @@ class OriginPolicy:
                 f"cross-origin request refused: {what} from Origin {shown!r}, which is not this API's "
                 "nor one of its [api] cors_origins; other sites' programs use an API key (Authorization: Bearer)"
             )
-        if site in ("cross-site", "same-site") or (needs_signal and not site):
-            reason = (
-                f"Sec-Fetch-Site is {site!r} and there is no Origin"
-                if site
-                else "it has neither an Origin nor a Sec-Fetch-Site header (browsers send them)"
-            )
+        if site:  # "cross-site" or "same-site" (a sibling subdomain), without an Origin to check
             raise CrossOriginRefused(
-                f"cross-origin request refused: {what} must come from this API's own pages, but {reason}; "
-                "programs use an API key (Authorization: Bearer)"
+                f"cross-origin request refused: {what} must come from this API's own pages, but "
+                f"Sec-Fetch-Site is {site!r} and there is no Origin; programs use an API key (Authorization: Bearer)"
             )
+        # Neither header: not a browser (every current browser sends at least one of them on a
+        # write), so not a forgery: curl with the cookie it was given at login.
