@@ -105,6 +105,18 @@ class Env:
         self.store.close()
 
 
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(r: httpx.Response, status: int) -> dict[str, Any]:
+    """`r` is an RFC 9457 problem with `status`; returns its body."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = r.json()
+    assert body["status"] == status and body["title"] and body["type"]
+    return body
+
+
 def same_origin(client: httpx.AsyncClient) -> dict[str, str]:
     """The Origin a browser sends on a write from the API's own pages (cookie writes need it)."""
     return {"Origin": str(client.base_url).rstrip("/")}

@@ -13,17 +13,7 @@ import pytest
 from api.json_depth import MAX_JSON_DEPTH
 from api.problems import MAX_ECHO
 from core.config import ApiConfig
-from tests.apikit import ALICE, CHAIN, Env, api_client, make_config, signup
-
-PROBLEM = "application/problem+json"
-
-
-def _problem(r: httpx.Response, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM
-    body = r.json()
-    assert body["status"] == status and body["title"] and body["type"]
-    return body
+from tests.apikit import ALICE, CHAIN, Env, api_client, assert_problem, make_config, signup
 
 
 @pytest.fixture
@@ -40,13 +30,13 @@ def _nested(depth: int) -> bytes:
 async def test_deeply_nested_json_without_login_is_a_400(client: httpx.AsyncClient, depth: int) -> None:
     for body in (_nested(depth), b'{"query": ' + _nested(depth) + b"}"):
         r = await client.post("/v1/queries/check", content=body, headers={"content-type": "application/json"})
-        problem = _problem(r, 400)
+        problem = assert_problem(r, 400)
         assert problem["detail"] == f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
         assert problem["type"] == "/problems/invalid-request"
     r = await client.post(
         "/v1/accounts", content=b'{"email": ' + _nested(1000) + b"}", headers={"content-type": "application/json"}
     )
-    _problem(r, 400)
+    assert_problem(r, 400)
 
 
 async def test_deeply_nested_json_in_every_authenticated_body_is_a_400(
@@ -61,7 +51,7 @@ async def test_deeply_nested_json_in_every_authenticated_body_is_a_400(
         ("POST", "/v1/queries/test", f'{{"chain_id": "{CHAIN}", "query": "a.b EXISTS", "height": {deep}}}'),
     ):
         r = await client.request(method, url, content=body, headers={**auth, "content-type": "application/json"})
-        assert _problem(r, 400)["detail"].startswith("JSON nested deeper"), (method, url)
+        assert assert_problem(r, 400)["detail"].startswith("JSON nested deeper"), (method, url)
 
 
 async def test_brackets_inside_strings_and_real_nesting_still_work(
@@ -70,7 +60,7 @@ async def test_brackets_inside_strings_and_real_nesting_still_work(
     # Many brackets in a string are not nesting: the query is parsed (and refused for its syntax).
     query = "a.b = '" + "[{" * 500 + "' AND"
     r = await client.post("/v1/queries/check", json={"query": query})
-    assert _problem(r, 422)["type"] == "/problems/query-syntax"
+    assert assert_problem(r, 422)["type"] == "/problems/query-syntax"
     r = await client.post(
         "/v1/subscriptions",
         json={"chain_id": CHAIN, "name": "in", "preset": "funds_received", "params": {"address": ALICE}},
@@ -85,10 +75,10 @@ async def test_expires_at_without_a_time_zone_is_a_422_that_says_so(
 ) -> None:
     for naive in ("2030-01-01T00:00:00", "2020-01-01T00:00:00"):
         r = await client.post("/v1/api-keys", json={"name": "k", "expires_at": naive}, headers=auth)
-        problem = _problem(r, 422)
+        problem = assert_problem(r, 422)
         assert problem["detail"] == "expires_at needs a time zone (e.g. 2027-01-01T00:00:00Z)"
     r = await client.post("/v1/api-keys", json={"name": "k", "expires_at": "2020-01-01T00:00:00Z"}, headers=auth)
-    assert _problem(r, 422)["detail"] == "expires_at: must be in the future"
+    assert assert_problem(r, 422)["detail"] == "expires_at: must be in the future"
     keys = (await client.get("/v1/api-keys", headers=auth)).json()
     assert [k["name"] for k in keys] == ["tests"]  # nothing was made by the refused requests
 
@@ -175,7 +165,7 @@ def big_body_env(tmp_path: Path):
 async def test_a_100_kb_query_in_a_body_is_not_echoed(big_body_env: Env) -> None:
     async with api_client(big_body_env.app) as client:
         r = await client.post("/v1/queries/check", json={"query": "a.b = '" + "x" * 100_000 + "'"})
-        problem = _problem(r, 400)
+        problem = assert_problem(r, 400)
         assert len(r.content) < 2 * MAX_ECHO + 300
         assert "xxxxxxxxxx" not in r.text and problem["errors"][0]["key"] == "query"
 
@@ -183,7 +173,7 @@ async def test_a_100_kb_query_in_a_body_is_not_echoed(big_body_env: Env) -> None
 async def test_a_long_bad_query_is_cut_in_the_problem_but_keeps_its_caret(client: httpx.AsyncClient) -> None:
     query = "a.b = 1 AND " * 340 + "c.d =="  # ~4 KB, the longest a query may be
     r = await client.post("/v1/queries/check", json={"query": query})
-    problem = _problem(r, 422)
+    problem = assert_problem(r, 422)
     assert len(r.content) < 4 * MAX_ECHO + 300, len(r.content)
     assert problem["query"] == query[:MAX_ECHO] + f"… ({len(query)} characters)"
     assert problem["position"] > MAX_ECHO  # still the offset into the query as sent

@@ -9,9 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.apikit import CHAIN, Env, seed_notifications, signup
-
-PROBLEM = "application/problem+json"
+from tests.apikit import CHAIN, PROBLEM, Env, assert_problem, seed_notifications, signup
 
 
 @pytest.fixture
@@ -19,25 +17,17 @@ async def auth(client: httpx.AsyncClient) -> dict[str, str]:
     return (await signup(client, "alice@example.com"))[1]
 
 
-def _is_problem(r: httpx.Response, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM
-    body = r.json()
-    assert body["status"] == status and body["title"] and body["type"]
-    return body
-
-
 async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None:
-    _is_problem(await client.get("/v1/nothing-here"), 404)
+    assert_problem(await client.get("/v1/nothing-here"), 404)
     r = await client.put("/v1/chains")
-    _is_problem(r, 405)
+    assert_problem(r, 405)
     assert "GET" in r.headers["allow"]
 
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     big = b'{"chain_id": "x", "name": "' + b"a" * 20_000 + b'", "queries": ["a.b EXISTS"]}'
     r = await client.post("/v1/subscriptions", content=big, headers={**auth, "content-type": "application/json"})
-    _is_problem(r, 413)
+    assert_problem(r, 413)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +40,7 @@ async def test_non_json_bodies_are_415(
     if content_type:
         headers["content-type"] = content_type
     r = await client.post("/v1/queries/check", content=b'{"query": "a.b EXISTS"}', headers=headers)
-    _is_problem(r, 415)
+    assert_problem(r, 415)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +57,7 @@ async def test_non_json_bodies_are_415(
 )
 async def test_malformed_json_is_400(client: httpx.AsyncClient, body: bytes, field: str | None) -> None:
     r = await client.post("/v1/queries/check", content=body, headers={"content-type": "application/json"})
-    problem = _is_problem(r, 400)
+    problem = assert_problem(r, 400)
     if field:
         assert field in problem["errors"][0]["message"]
 
@@ -81,18 +71,18 @@ async def test_unknown_fields_are_refused_on_every_write(client: httpx.AsyncClie
         ("POST", "/v1/queries/test", {"chain_id": CHAIN, "query": "a.b EXISTS", "height": 1, "node": "x"}),
     ):
         r = await client.request(method, url, json=body, headers=auth)
-        _is_problem(r, 400)
+        assert_problem(r, 400)
 
 
 @pytest.mark.parametrize("limit", ["0", "201", "-1", "99999999999999999999", "ten", "1.5"])
 async def test_bad_limits_are_400(client: httpx.AsyncClient, auth: dict[str, str], limit: str) -> None:
-    _is_problem(await client.get(f"/v1/notifications?limit={limit}", headers=auth), 400)
-    _is_problem(await client.get(f"/v1/dead-letters?limit={limit}", headers=auth), 400)
+    assert_problem(await client.get(f"/v1/notifications?limit={limit}", headers=auth), 400)
+    assert_problem(await client.get(f"/v1/dead-letters?limit={limit}", headers=auth), 400)
 
 
 @pytest.mark.parametrize("since", ["yesterday", "2024-13-01T00:00:00Z", "99999-01-01"])
 async def test_bad_times_are_400(client: httpx.AsyncClient, auth: dict[str, str], since: str) -> None:
-    _is_problem(await client.get(f"/v1/notifications?since={since}", headers=auth), 400)
+    assert_problem(await client.get(f"/v1/notifications?since={since}", headers=auth), 400)
 
 
 async def test_forged_cursors_are_4xx_and_never_leak(client: httpx.AsyncClient, env: Env) -> None:
@@ -189,7 +179,7 @@ async def test_body_field_named_like_a_service_is_a_400_not_a_500(
     # Regression: Litestar blamed an injected dependency named "queries" for a bad body field
     # "queries" and answered 500; the dependency is now called query_tools.
     r = await client.patch("/v1/subscriptions/sub_x", json={"queries": True}, headers=auth)
-    _is_problem(r, 400)
+    assert_problem(r, 400)
 
 
 @pytest.mark.parametrize(
@@ -206,6 +196,6 @@ async def test_nul_in_ids_is_never_a_500(client: httpx.AsyncClient, auth: dict[s
     r = await client.get(url, headers=auth)
     assert r.status_code in (200, 404) and (r.status_code == 200 or r.headers["content-type"] == PROBLEM), r.text
     r = await client.post("/v1/notifications/a%00b/redeliver", headers=auth)
-    _is_problem(r, 404)
+    assert_problem(r, 404)
     r = await client.post("/v1/accounts", json={"email": "a\u0000b@example.com", "password": "p" * 10})
-    _is_problem(r, 422)
+    assert_problem(r, 422)
