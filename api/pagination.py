@@ -45,19 +45,19 @@ class GapPage(msgspec.Struct, kw_only=True):
 
 class ChainPage(msgspec.Struct, kw_only=True):
     items: list[ChainInfo]
-    next_cursor: str | None = None
+    next_cursor: str | None
 
 
 class SubscriptionPage(msgspec.Struct, kw_only=True):
     items: list[SubscriptionOut]
-    next_cursor: str | None = None
+    next_cursor: str | None
 
 
 class DestinationPage(msgspec.Struct, kw_only=True):
     items: list[DestinationOut]
-    next_cursor: str | None = None
+    next_cursor: str | None
 
 
 class ApiKeyPage(msgspec.Struct, kw_only=True):
     items: list[ApiKeyOut]
-    next_cursor: str | None = None
+    next_cursor: str | None

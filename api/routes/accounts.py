@@ -99,7 +99,7 @@ async def create_api_key(data: JSONBody[ApiKeyCreate], caller: CallerDep, accoun
 @get("/v1/api-keys", tags=TAGS, responses=problems(401))
 async def list_api_keys(caller: CallerDep, accounts: AccountsDep) -> ApiKeyPage:
     """The account's API keys, revoked ones included, in one page (never the keys themselves)."""
-    return ApiKeyPage(items=[ApiKeyOut.of(k) for k in accounts.list_api_keys(caller.account_id)])
+    return ApiKeyPage(items=[ApiKeyOut.of(k) for k in accounts.list_api_keys(caller.account_id)], next_cursor=None)
 
 
 @delete("/v1/api-keys/{key_id:str}", tags=TAGS, status_code=204, responses=problems(401, 404))

@@ -26,7 +26,7 @@ async def create_destination(
 @get("/v1/destinations", tags=TAGS, responses=problems(401))
 async def list_destinations(caller: CallerDep, destinations: DestinationsDep) -> DestinationPage:
     """Every destination of the account, in one page (secrets are never listed)."""
-    return DestinationPage(items=[destination_out(d) for d in destinations.list(caller.account_id)])
+    return DestinationPage(items=[destination_out(d) for d in destinations.list(caller.account_id)], next_cursor=None)
 
 
 @get("/v1/destinations/{destination_id:str}", tags=TAGS, responses=problems(401, 404))

@@ -42,7 +42,7 @@ async def list_subscriptions(
 ) -> SubscriptionPage:
     """The account's subscriptions, optionally only one chain's, or only enabled/paused ones (one page)."""
     found = subscriptions.list(caller.account_id, chain_id=chain_id, enabled=enabled)
-    return SubscriptionPage(items=[SubscriptionOut.of(s) for s in found])
+    return SubscriptionPage(items=[SubscriptionOut.of(s) for s in found], next_cursor=None)
 
 
 @get("/v1/subscriptions/{subscription_id:str}", tags=TAGS, responses=problems(401, 404))
