@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -183,7 +183,7 @@ DestinationOut = WebhookDestinationOut | TelegramDestinationOut | DiscordDestina
 
 def destination_out(d: Destination, *, with_secret: bool = False) -> DestinationOut:
     """The client's view of a destination (never a secret unless `with_secret`, never a Discord webhook URL)."""
-    common = {
+    common: dict[str, Any] = {
         "id": d.id,
         "name": d.name,
         "enabled": d.enabled,

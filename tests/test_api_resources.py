@@ -167,7 +167,8 @@ async def test_subscriptions_crud_filters_and_query_errors(client: httpx.AsyncCl
 
     r = await client.patch(f"/v1/subscriptions/{preset_id}", json={"enabled": False}, headers=h)
     assert r.json()["enabled"] is False
-    assert [s["id"] for s in (await client.get("/v1/subscriptions?enabled=true", headers=h)).json()["items"]] == [sub["id"]]
+    enabled = (await client.get("/v1/subscriptions?enabled=true", headers=h)).json()["items"]
+    assert [s["id"] for s in enabled] == [sub["id"]]
     assert len((await client.get(f"/v1/subscriptions?chain_id={CHAIN}", headers=h)).json()["items"]) == 2
     assert (await client.get(f"/v1/subscriptions?chain_id={OTHER_CHAIN}", headers=h)).json()["items"] == []
     r = await client.patch(
