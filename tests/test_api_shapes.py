@@ -59,9 +59,12 @@ async def test_unknown_query_parameters_are_a_400_naming_them(
     assert body["type"].endswith("/problems/invalid-request")
     assert [(e["key"], e["source"]) for e in body["errors"]] == [(name, "query") for name in unknown]
     assert ", ".join(unknown) in body["detail"]
-    # The same request without them is answered.
+    head = await client.head(url.format(chain=CHAIN), headers=h)
+    assert head.status_code == 400 and head.content == b""
+    # The same request without them is answered; OPTIONS (a CORS preflight) is not refused.
     known = url.split("?")[0] + ("?limit=5" if "limit=5" in url else "")
     assert (await client.get(known, headers=h)).status_code == 200
+    assert (await client.options(url.format(chain=CHAIN))).status_code == 204
 
 
 async def test_unknown_query_parameter_on_a_public_route_and_a_write(client: httpx.AsyncClient) -> None:
@@ -69,6 +72,9 @@ async def test_unknown_query_parameter_on_a_public_route_and_a_write(client: htt
     r = await client.post("/v1/queries/check?strict=1", json={"query": "a.b EXISTS"})
     assert assert_problem(r, 400)["errors"][0]["key"] == "strict"
     assert (await client.post("/v1/queries/check", json={"query": "a.b EXISTS"})).status_code == 200
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    r = await client.options("/v1/notifications?limit=5&chain_id=x", headers=preflight)
+    assert r.status_code in (200, 204) and r.headers["access-control-allow-origin"] == "https://app.example"
 
 
 @pytest.mark.parametrize(
