@@ -3,12 +3,13 @@
 `create_app` wires the route modules to the services through Litestar's dependency injection
 (`accounts`, `destinations`, ... and `caller` for authenticated handlers), and sets the
 conventions every route shares: problem+json errors, a body size limit, JSON-only bodies,
+no unknown query parameters,
 compression, CORS and the OpenAPI 3.1 document at `/schema/openapi.json`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Litestar, Request
@@ -26,6 +27,7 @@ from api.csrf import OriginPolicy
 from api.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 from api.methods import HeadAsGet
 from api.problems import EXCEPTION_HANDLERS
+from api.query_params import QueryParameterCheck
 from api.routes import accounts, chains, destinations, history, queries, subscriptions
 from api.routes.ops import ops_handlers
 from api.schemas import request_bodies
@@ -61,6 +63,14 @@ async def require_json_body(request: Request[Any, Any, Any]) -> None:
             raise ValidationException(detail=f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
+def _before_request(check_query: QueryParameterCheck) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    async def before_request(request: Request[Any, Any, Any]) -> None:
+        check_query(request)
+        await require_json_body(request)
+
+    return before_request
+
+
 def _provide(value: object) -> Provide:
     return Provide(lambda: value, sync_to_thread=False, use_cache=True)
 
@@ -94,11 +104,12 @@ def create_app(
             "origin_policy": _provide(OriginPolicy(public_url=config.public_url, cors_origins=config.cors_origins)),
             "caller": Provide(resolve_caller),
         }
+    check_query = QueryParameterCheck()
     app = Litestar(
         route_handlers=handlers,
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        before_request=require_json_body,
+        before_request=_before_request(check_query),
         request_max_body_size=config.max_body_bytes,
         compression_config=CompressionConfig(backend="brotli", brotli_gzip_fallback=True, minimum_size=1024),
         cors_config=(
@@ -132,6 +143,7 @@ def create_app(
         debug=False,
     )
     _declare_closed_bodies(app)
+    check_query.learn(app)
     app.asgi_handler = HeadAsGet(
         app.asgi_handler, {route.path_format: route.methods for route in app.routes if isinstance(route, HTTPRoute)}
     )

@@ -1,5 +1,10 @@
 """Cursor pagination: `?cursor=&limit=`, and the page bodies.
 
+Every list the API answers is one of these pages, `{"items": [...], "next_cursor": ...}`, so a
+client follows `next_cursor` the same way everywhere and a list may grow paging later without
+changing shape. Chains, subscriptions, destinations and API keys come whole (they are bounded by
+the configuration and the account's quotas): their `next_cursor` is always null.
+
 A cursor is opaque (base64url of the last index key suffix); resuming from it is a seek within
 the caller's own index range, so a forged cursor can at worst skip the caller's own records. A
 malformed one is a 422, never a 500.
@@ -12,7 +17,9 @@ from typing import Annotated
 import msgspec
 from litestar.params import QueryParameter
 
+from api.schemas import ApiKeyOut, DestinationOut, SubscriptionOut
 from core.models import DeadLetter, Gap, Notification
+from core.services.chains import ChainInfo
 from core.services.history import MAX_PAGE
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description=f"Page size, 1 to {MAX_PAGE}.")]
@@ -31,5 +38,26 @@ class DeadLetterPage(msgspec.Struct, kw_only=True):
     next_cursor: str | None
 
 
-class GapList(msgspec.Struct, kw_only=True):
+class GapPage(msgspec.Struct, kw_only=True):
     items: list[Gap]
+    next_cursor: str | None
+
+
+class ChainPage(msgspec.Struct, kw_only=True):
+    items: list[ChainInfo]
+    next_cursor: str | None
+
+
+class SubscriptionPage(msgspec.Struct, kw_only=True):
+    items: list[SubscriptionOut]
+    next_cursor: str | None
+
+
+class DestinationPage(msgspec.Struct, kw_only=True):
+    items: list[DestinationOut]
+    next_cursor: str | None
+
+
+class ApiKeyPage(msgspec.Struct, kw_only=True):
+    items: list[ApiKeyOut]
+    next_cursor: str | None

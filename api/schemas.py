@@ -8,12 +8,21 @@ leave out what a client must not see again (password hashes, key hashes, webhook
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
 
-from core.models import ApiKey, Destination, IdentityKind, Subscription, WebhookDestination
+from core.models import (
+    ApiKey,
+    Destination,
+    DiscordDestination,
+    IdentityKind,
+    Subscription,
+    TelegramDestination,
+    WebhookDestination,
+)
 from core.query.filters import TransferFilter
 
 Name = Annotated[str, Meta(min_length=1, max_length=100)]
@@ -21,7 +30,27 @@ Id = Annotated[str, Meta(min_length=1, max_length=64)]
 QueryText = Annotated[str, Meta(min_length=1, max_length=4096)]
 Email = Annotated[str, Meta(min_length=3, max_length=254)]
 Password = Annotated[str, Meta(min_length=1, max_length=1024)]
-ParamValue = Annotated[str, Meta(max_length=1024)]
+# A preset parameter as sent: numeric ones (`"min_amount": 1.5`) may be JSON numbers, not only strings.
+ParamValue = Annotated[str, Meta(max_length=1024)] | int | float
+
+
+def preset_params(params: dict[str, str | int | float] | None) -> dict[str, str] | None:
+    """Preset parameters as the text presets read, converted here at the API boundary only.
+
+    A JSON number arrives as an int or a float (msgspec does not keep the literal); a float's
+    `repr` is the shortest text that reads back as the same float, and Decimal spells it out
+    without an exponent, so `1.5` stays "1.5", `0.1` stays "0.1" (not 0.1000000000000000055…)
+    and `1e-7` becomes "0.0000001".
+    """
+    if params is None:
+        return None
+    return {name: _param_text(value) for name, value in params.items()}
+
+
+def _param_text(value: str | int | float) -> str:
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return str(value)
 
 
 class _Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -120,45 +149,59 @@ class DestinationPatch(_Request):
     rotate_secret: bool = False
 
 
-class DestinationOut(msgspec.Struct, kw_only=True):
-    """Any destination. `secret` is present only right after creation or rotation."""
-
+class _DestinationOutBase(msgspec.Struct, kw_only=True, tag_field="kind"):
     id: str
-    kind: Literal["webhook", "telegram", "discord"]
     name: str
     enabled: bool
     disabled_reason: str | None
     failing_since: datetime | None
     created_at: datetime
-    url: str | None = None
-    previous_secret_expires_at: datetime | None = None
-    chat_id: int | None = None
-    chat_title: str | None = None
-    channel_id: int | None = None
-    user_id: int | None = None
-    guild_id: int | None = None
+
+
+class WebhookDestinationOut(_DestinationOutBase, tag="webhook"):
+    """A webhook. `secret` is a string only right after creation or rotation, else null."""
+
+    url: str
+    previous_secret_expires_at: datetime | None
     secret: str | None = None
 
-    @classmethod
-    def of(cls, d: Destination, *, with_secret: bool = False) -> DestinationOut:
-        out = cls(
-            id=d.id,
-            kind=d.kind,  # type: ignore[arg-type]
-            name=d.name,
-            enabled=d.enabled,
-            disabled_reason=d.disabled_reason,
-            failing_since=d.failing_since,
-            created_at=d.created_at,
+
+class TelegramDestinationOut(_DestinationOutBase, tag="telegram"):
+    chat_id: int
+    chat_title: str | None
+
+
+class DiscordDestinationOut(_DestinationOutBase, tag="discord"):
+    channel_id: int | None
+    user_id: int | None
+    guild_id: int | None
+
+
+# One Struct per kind, told apart by `kind`: a webhook carries no chat fields, a chat no URL.
+DestinationOut = WebhookDestinationOut | TelegramDestinationOut | DiscordDestinationOut
+
+
+def destination_out(d: Destination, *, with_secret: bool = False) -> DestinationOut:
+    """The client's view of a destination (never a secret unless `with_secret`, never a Discord webhook URL)."""
+    common: dict[str, Any] = {
+        "id": d.id,
+        "name": d.name,
+        "enabled": d.enabled,
+        "disabled_reason": d.disabled_reason,
+        "failing_since": d.failing_since,
+        "created_at": d.created_at,
+    }
+    if isinstance(d, WebhookDestination):
+        return WebhookDestinationOut(
+            **common,
+            url=d.url,
+            previous_secret_expires_at=d.previous_secret_expires_at,
+            secret=d.secret if with_secret else None,
         )
-        if isinstance(d, WebhookDestination):
-            out.url = d.url
-            out.previous_secret_expires_at = d.previous_secret_expires_at
-            if with_secret:
-                out.secret = d.secret
-        for field in ("chat_id", "chat_title", "channel_id", "user_id", "guild_id"):
-            if hasattr(d, field):
-                setattr(out, field, getattr(d, field))
-        return out
+    if isinstance(d, TelegramDestination):
+        return TelegramDestinationOut(**common, chat_id=d.chat_id, chat_title=d.chat_title)
+    assert isinstance(d, DiscordDestination)
+    return DiscordDestinationOut(**common, channel_id=d.channel_id, user_id=d.user_id, guild_id=d.guild_id)
 
 
 # -- subscriptions ----------------------------------------------------------------------------------

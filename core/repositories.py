@@ -25,6 +25,7 @@ from core.models import (
 )
 from core.store.base import KVStore, WriteBatch
 from core.store.collection import Collection, Index, Page
+from core.store.keys import key, prefix
 from core.timeutil import to_millis
 
 
@@ -213,6 +214,12 @@ class GapRepository(Collection[Gap]):
 
     def of_chain(self, chain_id: str) -> list[Gap]:
         return list(self.scan(chain_id))
+
+    def scan_below(self, chain_id: str, height: int) -> Iterator[Gap]:
+        """The chain's gaps under `height`, highest first (a page of `GET /v1/gaps` resuming)."""
+        base = prefix(self.table, chain_id)
+        for _, raw in self.store.scan(base, stop=base + key(height), reverse=True):
+            yield self.decode(raw)
 
 
 class Repositories:

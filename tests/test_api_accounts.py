@@ -88,7 +88,7 @@ async def test_api_keys_lifecycle(client: httpx.AsyncClient, clock: MovableClock
     assert r.status_code == 201
     created = r.json()
     assert created["key"].startswith("mp_") and created["prefix"] == created["key"][:10]
-    listed = (await client.get("/v1/api-keys", headers=headers)).json()
+    listed = (await client.get("/v1/api-keys", headers=headers)).json()["items"]
     assert {k["name"] for k in listed} == {"tests", "deploy"}
     assert all(k["key"] is None for k in listed)
     second = {"Authorization": f"Bearer {created['key']}"}

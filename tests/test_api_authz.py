@@ -87,7 +87,7 @@ async def world(tmp_path: Path):
                 dead_at=T0,
             )
         )
-        key = (await client.get("/v1/api-keys", headers=a)).json()[0]["id"]
+        key = (await client.get("/v1/api-keys", headers=a)).json()["items"][0]["id"]
         ids = {
             "dst": dst.json()["id"],
             "tg": tg.id,
@@ -108,7 +108,7 @@ async def _snapshot(w: World) -> list:
         (await c.get(f"/v1/subscriptions/{w.ids['sub']}", headers=a)).json(),
         (await c.get(f"/v1/notifications/{w.ids['ntf']}", headers=a)).json(),
         (await c.get("/v1/dead-letters", headers=a)).json(),
-        (await c.get("/v1/api-keys", headers=a)).json(),
+        (await c.get("/v1/api-keys", headers=a)).json()["items"],
         w.env.outbox.get(w.ids["ntf"], w.ids["dst"]),
     ]
 
@@ -135,7 +135,7 @@ async def test_other_account_gets_404(world: World, method: str, path: str, body
 async def test_listings_show_only_own_objects(world: World) -> None:
     c, b = world.client, world.b
     for url in ("/v1/destinations", "/v1/subscriptions", "/v1/api-keys"):
-        listed = (await c.get(url, headers=b)).json()
+        listed = (await c.get(url, headers=b)).json()["items"]
         assert not any(x["id"] in world.ids.values() and x["id"] != world.ids["own_sub"] for x in listed), url
     assert (await c.get("/v1/notifications", headers=b)).json()["items"] == []
     assert (await c.get("/v1/dead-letters", headers=b)).json()["items"] == []

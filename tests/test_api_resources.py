@@ -46,7 +46,7 @@ def env(tmp_path: Path, http_client: HttpClient):
 
 
 async def test_chains_show_progress(client: httpx.AsyncClient) -> None:
-    chains = {c["id"]: c for c in (await client.get("/v1/chains")).json()}
+    chains = {c["id"]: c for c in (await client.get("/v1/chains")).json()["items"]}
     assert chains[CHAIN] == {
         "id": CHAIN,
         "name": "Test chain",
@@ -72,7 +72,7 @@ async def test_webhook_destination_lifecycle_and_signed_test_event(
     assert secret.startswith("whsec_") and created["kind"] == "webhook"
     dest_id = created["id"]
 
-    listed = (await client.get("/v1/destinations", headers=h)).json()
+    listed = (await client.get("/v1/destinations", headers=h)).json()["items"]
     assert [d["id"] for d in listed] == [dest_id] and listed[0]["secret"] is None
     assert (await client.get(f"/v1/destinations/{dest_id}", headers=h)).json()["secret"] is None
 
@@ -94,7 +94,7 @@ async def test_webhook_destination_lifecycle_and_signed_test_event(
     assert r.json()["enabled"] is False and r.json()["secret"] is None
 
     env.services.destinations.ensure_telegram_chat(account_id, 4242, chat_title="Alice's group")
-    kinds = sorted(d["kind"] for d in (await client.get("/v1/destinations", headers=h)).json())
+    kinds = sorted(d["kind"] for d in (await client.get("/v1/destinations", headers=h)).json()["items"])
     assert kinds == ["telegram", "webhook"]
 
     assert (await client.delete(f"/v1/destinations/{dest_id}", headers=h)).status_code == 204
@@ -167,9 +167,10 @@ async def test_subscriptions_crud_filters_and_query_errors(client: httpx.AsyncCl
 
     r = await client.patch(f"/v1/subscriptions/{preset_id}", json={"enabled": False}, headers=h)
     assert r.json()["enabled"] is False
-    assert [s["id"] for s in (await client.get("/v1/subscriptions?enabled=true", headers=h)).json()] == [sub["id"]]
-    assert len((await client.get(f"/v1/subscriptions?chain_id={CHAIN}", headers=h)).json()) == 2
-    assert (await client.get(f"/v1/subscriptions?chain_id={OTHER_CHAIN}", headers=h)).json() == []
+    enabled = (await client.get("/v1/subscriptions?enabled=true", headers=h)).json()["items"]
+    assert [s["id"] for s in enabled] == [sub["id"]]
+    assert len((await client.get(f"/v1/subscriptions?chain_id={CHAIN}", headers=h)).json()["items"]) == 2
+    assert (await client.get(f"/v1/subscriptions?chain_id={OTHER_CHAIN}", headers=h)).json()["items"] == []
     r = await client.patch(
         f"/v1/subscriptions/{sub['id']}", json={"queries": ["tm.event = 'Tx'"], "name": "all"}, headers=h
     )

@@ -93,5 +93,5 @@ def test_gaps_are_listed_per_chain_newest_first(env: Env) -> None:
     for h in (10, 11, 12):
         env.repos.gaps.put(Gap(chain_id=CHAIN, height=h, reason="pruned", recorded_at=T0 + timedelta(seconds=h)))
     env.repos.gaps.put(Gap(chain_id=OTHER_CHAIN, height=5, reason="pruned", recorded_at=T0))
-    assert [g.height for g in env.services.history.gaps(chain_id=CHAIN)] == [12, 11, 10]
-    assert [g.height for g in env.services.history.gaps()] == [12, 11, 10, 5]
+    assert [g.height for g in env.services.history.gaps(chain_id=CHAIN).items] == [12, 11, 10]
+    assert [g.height for g in env.services.history.gaps().items] == [12, 11, 10, 5]

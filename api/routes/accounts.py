@@ -9,6 +9,7 @@ from litestar.params import JSONBody
 
 from api.auth import CLEAR_SESSION, SESSION_COOKIE, client_address, is_secure, session_cookie
 from api.deps import AccountsDep, CallerDep, OriginPolicyDep, PathId, SettingsDep, SignupThrottleDep, ThrottleDep
+from api.pagination import ApiKeyPage
 from api.problems import problems
 from api.schemas import (
     AccountCreate,
@@ -96,9 +97,9 @@ async def create_api_key(data: JSONBody[ApiKeyCreate], caller: CallerDep, accoun
 
 
 @get("/v1/api-keys", tags=TAGS, responses=problems(401))
-async def list_api_keys(caller: CallerDep, accounts: AccountsDep) -> list[ApiKeyOut]:
-    """The account's API keys, revoked ones included (never the keys themselves)."""
-    return [ApiKeyOut.of(k) for k in accounts.list_api_keys(caller.account_id)]
+async def list_api_keys(caller: CallerDep, accounts: AccountsDep) -> ApiKeyPage:
+    """The account's API keys, revoked ones included, in one page (never the keys themselves)."""
+    return ApiKeyPage(items=[ApiKeyOut.of(k) for k in accounts.list_api_keys(caller.account_id)], next_cursor=None)
 
 
 @delete("/v1/api-keys/{key_id:str}", tags=TAGS, status_code=204, responses=problems(401, 404))

@@ -6,8 +6,9 @@ from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
 from api.deps import CallerDep, DestinationsDep, PathId
+from api.pagination import DestinationPage
 from api.problems import problems
-from api.schemas import DestinationCreate, DestinationOut, DestinationPatch
+from api.schemas import DestinationCreate, DestinationOut, DestinationPatch, destination_out
 from core.dispatch.webhook import TestEventResult
 
 TAGS = ["destinations"]
@@ -19,18 +20,18 @@ async def create_destination(
 ) -> DestinationOut:
     """A webhook. The answer carries its `whsec_` signing secret, this once."""
     dest = await destinations.create_webhook(caller.account_id, data.url, name=data.name)
-    return DestinationOut.of(dest, with_secret=True)
+    return destination_out(dest, with_secret=True)
 
 
 @get("/v1/destinations", tags=TAGS, responses=problems(401))
-async def list_destinations(caller: CallerDep, destinations: DestinationsDep) -> list[DestinationOut]:
-    """Every destination of the account (secrets are never listed)."""
-    return [DestinationOut.of(d) for d in destinations.list(caller.account_id)]
+async def list_destinations(caller: CallerDep, destinations: DestinationsDep) -> DestinationPage:
+    """Every destination of the account, in one page (secrets are never listed)."""
+    return DestinationPage(items=[destination_out(d) for d in destinations.list(caller.account_id)], next_cursor=None)
 
 
 @get("/v1/destinations/{destination_id:str}", tags=TAGS, responses=problems(401, 404))
 async def get_destination(destination_id: PathId, caller: CallerDep, destinations: DestinationsDep) -> DestinationOut:
-    return DestinationOut.of(destinations.get(caller.account_id, destination_id))
+    return destination_out(destinations.get(caller.account_id, destination_id))
 
 
 @patch("/v1/destinations/{destination_id:str}", tags=TAGS, responses=problems(401, 404, 422))
@@ -43,7 +44,7 @@ async def update_destination(
     )
     if data.rotate_secret:
         dest = destinations.rotate_secret(caller.account_id, destination_id)
-    return DestinationOut.of(dest, with_secret=data.rotate_secret)
+    return destination_out(dest, with_secret=data.rotate_secret)
 
 
 @delete("/v1/destinations/{destination_id:str}", tags=TAGS, status_code=204, responses=problems(401, 404))

@@ -9,7 +9,7 @@ from litestar import get, post
 from litestar.params import QueryParameter
 
 from api.deps import CallerDep, HistoryDep, PathId
-from api.pagination import Cursor, DeadLetterPage, GapList, Limit, NotificationPage
+from api.pagination import Cursor, DeadLetterPage, GapPage, Limit, NotificationPage
 from api.problems import problems
 from api.schemas import RedeliverOut
 from core.services.history import NotificationDetail
@@ -85,10 +85,12 @@ async def list_gaps(
     caller: CallerDep,
     history: HistoryDep,
     chain_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    cursor: Cursor = None,
     limit: Limit = 100,
-) -> GapList:
+) -> GapPage:
     """Heights no RPC endpoint could serve (per chain, the same for every account), newest first."""
-    return GapList(items=history.gaps(chain_id=chain_id, limit=limit))
+    page = history.gaps(chain_id=chain_id, limit=limit, cursor=cursor)
+    return GapPage(items=page.items, next_cursor=page.next_cursor)
 
 
 HANDLERS = [list_notifications, get_notification, redeliver_notification, list_dead_letters, list_gaps]

@@ -8,8 +8,9 @@ from litestar import delete, get, patch, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from api.deps import CallerDep, PathId, SubscriptionsDep
+from api.pagination import SubscriptionPage
 from api.problems import problems
-from api.schemas import SubscriptionCreate, SubscriptionOut, SubscriptionPatch
+from api.schemas import SubscriptionCreate, SubscriptionOut, SubscriptionPatch, preset_params
 
 TAGS = ["subscriptions"]
 
@@ -25,7 +26,7 @@ async def create_subscription(
         name=data.name,
         queries=data.queries,
         preset=data.preset,
-        params=data.params,
+        params=preset_params(data.params),
         destination_ids=data.destination_ids,
         enabled=data.enabled,
     )
@@ -38,9 +39,10 @@ async def list_subscriptions(
     subscriptions: SubscriptionsDep,
     chain_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
     enabled: FromQuery[bool | None] = None,
-) -> list[SubscriptionOut]:
-    """The account's subscriptions, optionally only one chain's, or only enabled/paused ones."""
-    return [SubscriptionOut.of(s) for s in subscriptions.list(caller.account_id, chain_id=chain_id, enabled=enabled)]
+) -> SubscriptionPage:
+    """The account's subscriptions, optionally only one chain's, or only enabled/paused ones (one page)."""
+    found = subscriptions.list(caller.account_id, chain_id=chain_id, enabled=enabled)
+    return SubscriptionPage(items=[SubscriptionOut.of(s) for s in found], next_cursor=None)
 
 
 @get("/v1/subscriptions/{subscription_id:str}", tags=TAGS, responses=problems(401, 404))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import heapq
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
@@ -12,7 +15,7 @@ from core.errors import NotFoundError, ValidationError
 from core.models import DeadLetter, DeliveryAttempt, Gap, Notification
 from core.repositories import Repositories
 from core.services.guards import is_key
-from core.store.collection import Page
+from core.store.collection import Page, decode_cursor, encode_cursor
 from core.timeutil import to_millis
 
 MAX_PAGE = 200
@@ -21,6 +24,20 @@ MAX_PAGE = 200
 class NotificationDetail(msgspec.Struct, kw_only=True):
     notification: Notification
     attempts: list[DeliveryAttempt]
+
+
+_GAP_CURSOR = msgspec.json.Decoder(dict[str, Annotated[int, msgspec.Meta(ge=1)]])
+
+
+def _encode_gap_cursor(below: dict[str, int]) -> str:
+    return encode_cursor(msgspec.json.encode(below))
+
+
+def _decode_gap_cursor(cursor: str) -> dict[str, int]:
+    try:
+        return _GAP_CURSOR.decode(decode_cursor(cursor))
+    except msgspec.DecodeError:
+        raise ValidationError("cursor is not valid") from None
 
 
 def _check_limit(limit: int) -> int:
@@ -68,8 +85,10 @@ class HistoryService:
             return n.owner_id == owner_id and (chain_id is None or n.chain_id == chain_id)
 
         if subscription_id is not None:
+            # A deleted subscription's notifications stay in the history, and stay findable by
+            # its id; `keep` still shows only the caller's own, whoever the id belonged to.
             sub = self._repos.subscriptions.get(subscription_id) if is_key(subscription_id) else None
-            if sub is None or sub.owner_id != owner_id:
+            if not is_key(subscription_id) or (sub is not None and sub.owner_id != owner_id):
                 raise NotFoundError("subscription not found")
             return self._repos.notifications.page(
                 "subscription", subscription_id, limit=limit, cursor=cursor, start=start, stop=stop, keep=keep
@@ -94,17 +113,32 @@ class HistoryService:
         _check_limit(limit)
         return self._repos.dead_letters.page_of_owner(owner_id, limit=limit, cursor=cursor)
 
-    def gaps(self, *, chain_id: str | None = None, limit: int = 100) -> list[Gap]:
-        """Heights a chain's endpoints could not serve, newest first; gaps are public per chain."""
+    def gaps(self, *, chain_id: str | None = None, limit: int = 100, cursor: str | None = None) -> Page[Gap]:
+        """Heights a chain's endpoints could not serve, newest first; gaps are public per chain.
+
+        Each chain's gaps are read newest height first and merged by the time they were
+        recorded. The cursor says, per chain, the last height already returned: resuming is a
+        seek in each chain's range, so a page costs what it returns, whatever the total.
+        """
         _check_limit(limit)
         if chain_id is not None and not is_key(chain_id):
-            return []
+            return Page(items=[], next_cursor=None)
         chains = [chain_id] if chain_id is not None else list(self._chain_ids())
-        found: list[Gap] = []
-        for cid in chains:
-            found.extend(self._repos.gaps.scan(cid, reverse=True, limit=limit))
-        found.sort(key=lambda g: g.recorded_at, reverse=True)
-        return found[:limit]
+        below = _decode_gap_cursor(cursor) if cursor is not None else {}
+        streams = [self._gaps_below(cid, below.get(cid)) for cid in chains]
+        merged = heapq.merge(*streams, key=lambda g: g.recorded_at, reverse=True)
+        items = list(itertools.islice(merged, limit + 1))
+        if len(items) <= limit:
+            return Page(items=items, next_cursor=None)
+        items = items[:limit]
+        for gap in items:
+            below[gap.chain_id] = gap.height  # newest first: the last one seen is the lowest
+        return Page(items=items, next_cursor=_encode_gap_cursor(below))
+
+    def _gaps_below(self, chain_id: str, height: int | None) -> Iterator[Gap]:
+        if height is None:
+            return self._repos.gaps.scan(chain_id, reverse=True)
+        return self._repos.gaps.scan_below(chain_id, height)
 
     def redeliver(self, owner_id: str, notification_id: str, destination_id: str | None = None) -> list[str]:
         """Queue the notification again (core.dispatch's redelivery); returns the destinations queued.
