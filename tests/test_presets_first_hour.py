@@ -146,6 +146,7 @@ def test_cli_refuses_an_operator_address_even_without_a_chain() -> None:
 async def test_api_refuses_an_operator_address_with_the_hint(api: httpx.AsyncClient) -> None:
     _, h = await signup(api, "alice@example.com")
     r = await api.post("/v1/destinations", json={"kind": "webhook", "url": "http://127.0.0.1:9/a"}, headers=h)
+    assert r.status_code == 201, r.text
     body = {"chain_id": CHAIN, "name": "x", "preset": "validator_missed_blocks", "params": {"validator": VALOPER}}
     problem = assert_problem(await api.post("/v1/subscriptions", json=body, headers=h), 422)
     assert problem["detail"].startswith("validator: ")

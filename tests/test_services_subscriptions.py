@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
-from core.query.errors import QuerySyntaxError
 from core.query.addresses import module_address
+from core.query.errors import QuerySyntaxError
 from core.query.filters import TransferFilter
 from tests.apikit import ALICE, BOB, CHAIN, Env, make_config
 
