@@ -213,7 +213,18 @@ class SubscriptionCreate(_Request):
     queries: Annotated[list[QueryText], Meta(min_length=1, max_length=20)] | None = None
     preset: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
     params: dict[Annotated[str, Meta(max_length=64)], ParamValue] | None = None
-    destination_ids: Annotated[list[Id], Meta(max_length=20)] = []
+    # Omitted: all of the account's enabled destinations (listed in the response); never empty.
+    destination_ids: (
+        Annotated[
+            list[Id],
+            Meta(
+                max_length=20,
+                description="Where matches go. Omit to use all of the account's enabled destinations "
+                "(the response lists them); refused if the account has none.",
+            ),
+        ]
+        | None
+    ) = None
     enabled: bool = True
 
 

@@ -159,6 +159,7 @@ def main() -> None:
         )  # fmt: skip
         account = asyncio.run(services.accounts.register("bench@example.com", "bench password"))
         _, token = services.accounts.create_api_key(account.id, "bench")
+        services.destinations.ensure_telegram_chat(account.id, 1)  # a subscription needs a destination
         sub = services.subscriptions.create(account.id, chain_id=CHAIN, name="bench", queries=["tm.event = 'Tx'"])
         t0 = time.perf_counter()
         seed(repos, account.id, sub.id, args.notifications)

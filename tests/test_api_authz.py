@@ -71,6 +71,7 @@ async def world(tmp_path: Path):
             },
             headers=a,
         )
+        await client.post("/v1/destinations", json={"kind": "webhook", "url": "http://127.0.0.1:9/b"}, headers=b)
         own_sub = await client.post(
             "/v1/subscriptions", json={"chain_id": CHAIN, "name": "b", "queries": ["a.b EXISTS"]}, headers=b
         )

@@ -61,6 +61,8 @@ async def test_brackets_inside_strings_and_real_nesting_still_work(
     query = "a.b = '" + "[{" * 500 + "' AND"
     r = await client.post("/v1/queries/check", json={"query": query})
     assert assert_problem(r, 422)["type"] == "/problems/query-syntax"
+    r = await client.post("/v1/destinations", json={"kind": "webhook", "url": "http://127.0.0.1:9/a"}, headers=auth)
+    assert r.status_code == 201, r.text
     r = await client.post(
         "/v1/subscriptions",
         json={"chain_id": CHAIN, "name": "in", "preset": "funds_received", "params": {"address": ALICE}},

@@ -29,6 +29,7 @@ async def _pages(client: httpx.AsyncClient, h: dict[str, str], query: str = "", 
 
 async def test_notifications_paginate_newest_first_with_filters(client: httpx.AsyncClient, env: Env) -> None:
     account_id, h = await signup(client, "alice@example.com")
+    env.services.destinations.ensure_telegram_chat(account_id, 42)
     sub = env.services.subscriptions.create(account_id, chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"])
     made = seed_notifications(env.repos, account_id, sub.id, 250, start=T0)
     other = seed_notifications(env.repos, account_id, "sub_old", 3, start=T0, chain_id=OTHER_CHAIN)

@@ -71,6 +71,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             c.post("/v1/sessions", json={"email": "fuzz@example.com", "password": PASSWORD})
             key = c.post("/v1/api-keys", json={"name": "fuzz"}, headers={"Origin": server.url}).json()["key"]
         server.headers = {"Authorization": f"Bearer {key}"}
+        env.services.destinations.ensure_telegram_chat(account_id, 1)  # a subscription needs a destination
         sub = env.services.subscriptions.create(account_id, chain_id=CHAIN, name="s", queries=["tm.event = 'Tx'"])
         from datetime import UTC, datetime
 

@@ -115,6 +115,8 @@ def test_presets_listing_and_generation(capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().out.splitlines() == [
         f"transfer.recipient = '{addr}'",
         f"fungible_token_packet.receiver = '{addr}'",
+        f'post-filter: {{"recipient":"{addr}","exclude_recipient":"osmo17xpfvakm2amg962yls6f84z3kell8c5lczssa0",'
+        '"also_keys":["fungible_token_packet.receiver"]}',
     ]
     assert main(["query", "preset", "funds_received", f"address={addr}", "min_amount=5", "denom=uosmo"]) == 0
     assert "post-filter:" in capsys.readouterr().out

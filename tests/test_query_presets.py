@@ -66,8 +66,10 @@ def test_funds_presets_on_osmosis(osmosis: DecodedBlock) -> None:
     assert scopes_matching(osmosis, "funds_either", {"address": TRADER}, OSMOSIS_CHAIN) == [0]
     assert scopes_matching(osmosis, "funds_received", {"address": VAULT_OWNER}, OSMOSIS_CHAIN) == [7]
     assert scopes_matching(osmosis, "funds_sent", {"address": VAULT_OWNER}, OSMOSIS_CHAIN) == []
-    # the fee collector receives every fee, and pays out in the block scope (begin block)
-    assert scopes_matching(osmosis, "funds_received", {"address": FEE_COLLECTOR}) == list(range(8))
+    # the fee collector receives every fee (only with include_fees), and pays out in the block scope
+    fees = {"address": FEE_COLLECTOR, "include_fees": "true"}
+    assert scopes_matching(osmosis, "funds_received", fees) == list(range(8))
+    assert scopes_matching(osmosis, "funds_received", {"address": FEE_COLLECTOR}) == []
     assert scopes_matching(osmosis, "funds_sent", {"address": FEE_COLLECTOR}) == [8]
     # an acknowledgement of an IBC transfer is not a send
     assert scopes_matching(osmosis, "funds_sent", {"address": IBC_SENDER}, OSMOSIS_CHAIN) == []
@@ -78,19 +80,24 @@ def test_min_amount_post_filter_on_osmosis(osmosis: DecodedBlock) -> None:
     assert scopes_matching(osmosis, "funds_received", {**got, "min_amount": "360484932"}) == [0]
     assert scopes_matching(osmosis, "funds_received", {**got, "min_amount": "360484933"}) == []
     # display units: fees are 500 to 7858 uosmo (0.0005 to 0.007858 OSMO)
-    fee = {"address": FEE_COLLECTOR, "denom": "OSMO"}
+    fee = {"address": FEE_COLLECTOR, "denom": "OSMO", "include_fees": "true"}
     assert scopes_matching(osmosis, "funds_received", {**fee, "min_amount": "0.003"}, OSMOSIS_CHAIN) == [2, 7]
     assert scopes_matching(osmosis, "funds_received", {**fee, "min_amount": "0.007858"}, OSMOSIS_CHAIN) == [2]
     assert scopes_matching(osmosis, "funds_received", {**fee, "min_amount": "0.007859"}, OSMOSIS_CHAIN) == []
     # no denom: the chain's first denom
     assert scopes_matching(
-        osmosis, "funds_received", {"address": FEE_COLLECTOR, "min_amount": "0.005"}, OSMOSIS_CHAIN
+        osmosis,
+        "funds_received",
+        {"address": FEE_COLLECTOR, "min_amount": "0.005", "include_fees": "true"},
+        OSMOSIS_CHAIN,
     ) == [2]
     assert scopes_matching(osmosis, "funds_received", {**fee, "min_amount": "0.0005"}, OSMOSIS_CHAIN) == list(range(8))
-    # the trader sent 360000000 of the ibc/D189... coin and 500uosmo fees in tx 0
-    sent = {"address": TRADER, "denom": "uosmo"}
+    # the trader sent 360000000 of the ibc/D189... coin and 500uosmo fees in tx 0: its only uosmo
+    # is the fee, counted only with include_fees
+    sent = {"address": TRADER, "denom": "uosmo", "include_fees": "true"}
     assert scopes_matching(osmosis, "funds_sent", {**sent, "min_amount": "500"}, OSMOSIS_CHAIN) == [0]
     assert scopes_matching(osmosis, "funds_sent", {**sent, "min_amount": "501"}, OSMOSIS_CHAIN) == []
+    assert scopes_matching(osmosis, "funds_sent", {**sent, "min_amount": "500", "include_fees": "false"}) == []
 
 
 def test_funds_from_to_checks_one_transfer_event(osmosis: DecodedBlock) -> None:
@@ -200,7 +207,10 @@ def test_governance_presets(osmosis: DecodedBlock, injective: DecodedBlock) -> N
         ("funds_received", {"address": TRADER, "denom": "u'atom"}, "not a denom"),
         ("funds_received", {"address": VALCONS}, "expected an address starting with osmo1"),
         ("delegation_to_validator", {"validator": TRADER}, "starting with osmovaloper1"),
-        ("validator_jailed", {"validator": INJ_VALOPER}, "starting with osmovalcons1"),
+        ("validator_jailed", {"validator": INJ_VALOPER}, "is an operator address"),
+        ("validator_jailed", {"validator": TRADER}, "starting with osmovalcons1"),
+        ("funds_sent", {"address": TRADER, "include_fees": "maybe"}, "one of false, true"),
+        ("funds_received", {"address": TRADER, "min_amount": "0.0000001", "denom": "OSMO"}, "at most 6 decimals"),
         ("contract_events", {"contract": CONTRACT, "attributes": {"a": "it's"}}, "single quote"),
         ("contract_events", {"contract": CONTRACT, "attributes": "nokeyvalue"}, "key=value"),
         ("contract_events", {"contract": CONTRACT, "attributes": {"a b": "x"}}, "letters, digits"),
@@ -228,11 +238,11 @@ def test_addresses_are_normalised_to_lower_case() -> None:
     )
 
 
-def test_min_amount_rounds_up_to_base_units() -> None:
+def test_min_amount_is_exact_in_base_units() -> None:
     pf = get_preset("funds_received").post_filter(
-        {"address": TRADER, "min_amount": "1.0000001", "denom": "osmo"}, OSMOSIS_CHAIN
+        {"address": TRADER, "min_amount": "1.000001", "denom": "osmo"}, OSMOSIS_CHAIN
     )
-    assert pf == TransferFilter(recipient=TRADER, denom="uosmo", min_amount=1_000_001)
+    assert pf == TransferFilter(recipient=TRADER, denom="uosmo", min_amount=1_000_001, exclude_recipient=FEE_COLLECTOR)
 
 
 def test_specs_are_serialisable_and_complete() -> None:
@@ -283,7 +293,9 @@ def test_resolve_min_amount() -> None:
     assert resolve_min_amount("1.5", "atom", cosmos) == ("uatom", 1_500_000)
     assert resolve_min_amount("1.5", None, cosmos) == ("uatom", 1_500_000)
     assert resolve_min_amount("1500000", "uatom", cosmos) == ("uatom", 1_500_000)
-    assert resolve_min_amount("2.5", "uatom", cosmos) == ("uatom", 3)
+    assert resolve_min_amount("2.0", "uatom", cosmos) == ("uatom", 2)
+    with pytest.raises(ValidationError, match=r"2\.5 uatom is finer than its smallest unit: uatom has no decimals"):
+        resolve_min_amount("2.5", "uatom", cosmos)
     assert resolve_min_amount("7", "ibc/ABC", cosmos) == ("ibc/ABC", 7)
     with pytest.raises(ValidationError):
         resolve_min_amount("1,5", "ATOM", cosmos)

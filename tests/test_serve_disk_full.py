@@ -106,6 +106,8 @@ async def test_a_full_disk_pauses_everything_and_it_all_resumes_by_itself(tmp_pa
                     account = {"email": "ops@example.com", "password": "correct horse battery"}
                     assert (await http.post(f"{url}/v1/accounts", json=account)).status_code == 201
                     assert (await http.post(f"{url}/v1/sessions", json=account)).status_code == 201
+                    hook = {"kind": "webhook", "url": receiver.url()}  # a subscription needs a destination
+                    assert (await http.post(f"{url}/v1/destinations", json=hook)).status_code == 201
                     deadline = time.monotonic() + 30
                     while receiver.held == 0:  # deliveries are in flight, held by the endpoint
                         assert time.monotonic() < deadline, server.output

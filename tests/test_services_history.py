@@ -31,6 +31,7 @@ def test_pages_are_newest_first_and_complete(env: Env) -> None:
 
 
 def test_since_until_chain_and_subscription_filters(env: Env) -> None:
+    env.services.destinations.ensure_telegram_chat("acc_a", 42)
     sub = env.services.subscriptions.create("acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"])
     made = seed_notifications(env.repos, "acc_a", sub.id, 20, start=T0)
     other = seed_notifications(env.repos, "acc_a", "sub_gone", 4, start=T0, chain_id=OTHER_CHAIN)

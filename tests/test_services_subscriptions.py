@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
+from core.query.addresses import module_address
 from core.query.errors import QuerySyntaxError
 from core.query.filters import TransferFilter
 from tests.apikit import ALICE, BOB, CHAIN, Env, make_config
@@ -23,6 +24,7 @@ def env(tmp_path: Path):
 
 def test_create_normalises_queries_and_feeds_the_matcher(env: Env) -> None:
     subs = env.services.subscriptions
+    env.services.destinations.ensure_telegram_chat("acc_a", 42)  # a subscription needs somewhere to deliver
     sub = subs.create("acc_a", chain_id=CHAIN, name="to bob", queries=[f"transfer.recipient='{BOB}'"])
     assert sub.queries == [f"transfer.recipient = '{BOB}'"]
     assert [s.id for s in env.matcher.match(CHAIN, TX)] == [sub.id]
@@ -55,6 +57,7 @@ def test_bad_input_is_refused_precisely(env: Env) -> None:
 
 
 def test_preset_builds_queries_and_post_filter(env: Env) -> None:
+    env.services.destinations.ensure_telegram_chat("acc_a", 42)
     sub = env.services.subscriptions.create(
         "acc_a",
         chain_id=CHAIN,
@@ -63,7 +66,9 @@ def test_preset_builds_queries_and_post_filter(env: Env) -> None:
         params={"address": BOB, "min_amount": "1.5", "denom": "ATOM"},
     )
     assert f"transfer.recipient = '{BOB}'" in sub.queries
-    assert sub.post_filter == TransferFilter(recipient=BOB, denom="uatom", min_amount=1_500_000)
+    assert sub.post_filter == TransferFilter(
+        recipient=BOB, denom="uatom", min_amount=1_500_000, exclude_recipient=module_address("fee_collector", "cosmos")
+    )
     assert sub.params == {"address": BOB, "min_amount": "1.5", "denom": "ATOM"}
     stored = env.repos.subscriptions.get(sub.id)
     assert stored is not None and stored.post_filter == sub.post_filter
@@ -91,11 +96,11 @@ def test_destinations_must_be_the_owners(env: Env) -> None:
 
 def test_quotas(env: Env) -> None:
     s = env.services
+    s.destinations.ensure_telegram_chat("acc_a", 1)
     for i in range(3):
         s.subscriptions.create("acc_a", chain_id=CHAIN, name=f"s{i}", queries=["tm.event = 'Tx'"])
     with pytest.raises(QuotaExceededError, match="3 subscriptions"):
         s.subscriptions.create("acc_a", chain_id=CHAIN, name="s4", queries=["tm.event = 'Tx'"])
-    s.destinations.ensure_telegram_chat("acc_a", 1)
     s.destinations.ensure_discord("acc_a", channel_id=2)
     assert s.destinations.ensure_telegram_chat("acc_a", 1).chat_id == 1  # existing: no quota needed
     with pytest.raises(QuotaExceededError, match="2 destinations"):

@@ -37,17 +37,20 @@ async def test_guided_flow_survives_a_restart_mid_flow(rig: BotRig, api: FakeTel
     presets = api.edits[-1]
     assert "What should I watch?" in presets.text
     await rig.press(button(presets, "Funds received"), message=menu)
-    assert "Parameter 1/3: <b>address</b>" in api.edits[-1].text
+    assert "Parameter 1/4: <b>address</b>" in api.edits[-1].text
     [bad] = await rig.say("cosmos1notanaddress")
     assert "not a valid bech32 address" in bad.text and "Try again, or /cancel." in bad.text
 
     await rig.restart()  # a new Application over the same store, mid-flow
 
     [amount] = await rig.say(f"\u200f{BOB}\u200b")
-    assert "Parameter 2/3: <b>min_amount</b> (optional)" in amount.text
+    assert "Parameter 2/4: <b>min_amount</b> (optional)" in amount.text
     [denom] = await rig.say("2.5")
-    assert "Parameter 3/3: <b>denom</b>" in denom.text
+    assert "Parameter 3/4: <b>denom</b>" in denom.text
     await rig.press(button(denom, "Skip"), message=denom)
+    fees = api.edits[-1]
+    assert "Parameter 4/4: <b>include_fees</b>" in fees.text
+    await rig.press(button(fees, "false"), message=denom)
     naming = api.edits[-1]
     assert "Name it" in naming.text
     [confirm] = await rig.say("Bob's income 💰")
@@ -57,7 +60,8 @@ async def test_guided_flow_survives_a_restart_mid_flow(rig: BotRig, api: FakeTel
     await rig.press(button(confirm, "Create"), message=confirm)
     assert "✅ Subscribed: <b>Bob&#x27;s income 💰</b> on Test chain." in api.edits[-1].text
     [sub] = rig.env.repos.subscriptions.scan()
-    assert sub.preset == "funds_received" and sub.params == {"address": BOB, "min_amount": "2.5"}
+    assert sub.preset == "funds_received"
+    assert sub.params == {"address": BOB, "min_amount": "2.5", "include_fees": "false"}
     assert sub.post_filter is not None and sub.post_filter.min_amount == 2_500_000
     # The flow is over: its buttons are stale now.
     answer = await rig.press(button(confirm, "Create"), message=confirm)

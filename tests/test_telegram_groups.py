@@ -76,7 +76,7 @@ async def test_group_guided_flow_asks_for_replies(rig: BotRig, api: FakeTelegram
     [next_step] = await rig.say(
         BOB, chat_id=GROUP, user_id=ADMIN, chat_type="group", reply_to=int(prompt.params["message_id"])
     )
-    assert "Parameter 2/3" in next_step.text
+    assert "Parameter 2/4" in next_step.text
     # A member pressing the admin's flow buttons: not theirs.
     answer = await rig.press(button(next_step, "Skip"), message=next_step, user_id=MEMBER, chat_type="group")
     assert "no longer active" in answer["text"]

@@ -8,6 +8,8 @@ the form in which chains emit them in events.
 
 from __future__ import annotations
 
+import hashlib
+
 import bech32
 
 from core.errors import ValidationError
@@ -33,3 +35,14 @@ def validate_address(value: object, *, prefix: str | None = None, field: str = "
     if prefix is not None and hrp != prefix:
         raise ValidationError(f"{field}: expected an address starting with {prefix}1, got {text!r}")
     return text
+
+
+def module_address(module: str, prefix: str) -> str:
+    """The account address of an SDK module, e.g. `fee_collector`: sha256(name)[:20] in bech32.
+
+    This is `authtypes.NewModuleAddress` of the Cosmos SDK, so it holds on every chain once the
+    prefix is known (`cosmos17xpfvakm2amg962yls6f84z3kell8c5lserqta` for the Hub's fee collector).
+    """
+    data = bech32.convertbits(hashlib.sha256(module.encode()).digest()[:20], 8, 5)
+    assert data is not None
+    return str(bech32.bech32_encode(prefix, data))

@@ -79,6 +79,12 @@ class TransferFilter(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
     `transfer.recipient` and `transfer.amount` belong to the n-th transfer event when the three
     lists have the same length (every SDK version emits the three together). When they do not,
     the filter falls back to checking each requirement on any value, as CometBFT would.
+
+    `exclude_recipient` leaves out transfers to that account: the funds presets put the chain's
+    fee collector there, because every fee is a transfer to it and a subscription on an address
+    would otherwise fire for each fee the address pays. `also_keys` are other keys (IBC packets)
+    whose value naming the party (`recipient`, `sender` or `party`) is enough on its own when no
+    minimum amount is asked, as the preset's queries say.
     """
 
     sender: str | None = None
@@ -87,6 +93,8 @@ class TransferFilter(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
     denom: str | None = None
     min_amount: int | None = None
     event_type: str = "transfer"
+    exclude_recipient: str | None = None
+    also_keys: tuple[str, ...] = ()
 
     def _amount_ok(self, value: str) -> bool:
         if self.min_amount is None or self.denom is None:
@@ -95,12 +103,21 @@ class TransferFilter(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
 
     def _parties_ok(self, sender: str, recipient: str) -> bool:
         return (
-            (self.sender is None or sender == self.sender)
+            recipient != self.exclude_recipient
+            and (self.sender is None or sender == self.sender)
             and (self.recipient is None or recipient == self.recipient)
             and (self.party is None or self.party in (sender, recipient))
         )
 
+    def _named_elsewhere(self, events: EventMap) -> bool:
+        if self.min_amount is not None or not self.also_keys:
+            return False
+        who = self.recipient or self.sender or self.party
+        return any(who in (events.get(key) or ()) for key in self.also_keys)
+
     def matches(self, events: EventMap) -> bool:
+        if self._named_elsewhere(events):
+            return True
         t = self.event_type
         senders: Sequence[str] = events.get(f"{t}.sender") or ()
         recipients: Sequence[str] = events.get(f"{t}.recipient") or ()
@@ -108,6 +125,8 @@ class TransferFilter(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
         n = len(amounts)
         if n and len(senders) == n and len(recipients) == n:
             return any(self._parties_ok(senders[i], recipients[i]) and self._amount_ok(amounts[i]) for i in range(n))
+        if self.exclude_recipient is not None:  # unpaired: only the recipients can be told apart
+            recipients = [r for r in recipients if r != self.exclude_recipient]
         return (
             (self.sender is None or self.sender in senders)
             and (self.recipient is None or self.recipient in recipients)

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
 from msgspec import Struct
 
 from core.errors import ValidationError
-from core.query.addresses import validate_address
+from core.query.addresses import module_address, validate_address
 from core.query.errors import QuerySyntaxError
 from core.query.filters import PostFilter, TransferFilter
+from core.query.numbers import _to_int
 from core.query.parser import parse
 
 ParamType = Literal["address", "valoper", "valcons", "amount", "denom", "name", "attributes", "integer", "choice"]
@@ -163,6 +164,7 @@ def _check(p: ParamSpec, raw: Any, chain: ChainLike | None) -> Any:
     if p.type == "valoper":
         return validate_address(raw, prefix=prefix and prefix + "valoper", field=p.name)
     if p.type == "valcons":
+        refuse_operator_address(p.name, raw)
         return validate_address(raw, prefix=prefix and prefix + "valcons", field=p.name)
     if p.type == "amount":
         text = str(raw).strip()
@@ -189,6 +191,26 @@ def _check(p: ParamSpec, raw: Any, chain: ChainLike | None) -> Any:
     if p.type == "attributes":
         return _check_attributes(p.name, raw)
     raise AssertionError(p.type)  # pragma: no cover
+
+
+def refuse_operator_address(field: str, raw: object) -> None:
+    """Refuse an operator address (`...valoper1...`) where a consensus address is needed.
+
+    Slashing events (`slash`, `liveness`) name validators by consensus address; a query on an
+    operator address is valid but can never match, so it would be a subscription that silently
+    never fires. Checked with or without a chain (the CLI may have none), on the prefix alone.
+    """
+    text = raw.strip().lower() if isinstance(raw, str) else ""
+    hrp = text.rpartition("1")[0]
+    if not hrp.endswith("valoper"):
+        return
+    valcons = hrp.removesuffix("valoper") + "valcons"
+    # At most ~250 characters: the API bounds a problem's detail (api/problems.py MAX_ECHO).
+    raise ValidationError(
+        f"{field}: {hrp}1... is an operator address; use the consensus address ({valcons}1...): "
+        "`<binary> tendermint show-address` on the validator, an explorer (Mintscan: "
+        "'Consensus address'), or the consensus pubkey in `query staking validator`"
+    )
 
 
 def _check_attributes(field: str, raw: Any) -> tuple[tuple[str, str], ...]:
@@ -220,37 +242,43 @@ def _base_amount(
 
 
 def resolve_min_amount(amount: str, denom: str | None, chain: ChainLike | None) -> tuple[str, int]:
-    """(base denom, at least this many base units) for "at least `amount` `denom`".
+    """(base denom, at least this many base units) for "at least `amount` `denom`", exactly.
 
     `denom` may be a base denom (`uatom`, `ibc/...`: the amount is in base units) or a display
-    denom of the chain (`ATOM`, case-insensitive: the amount is scaled by its exponent, and
-    rounded up, since "at least 1.0000001 ATOM" means at least 1000001 uatom); None means the
-    chain's first denom, in display units. Raises `ValidationError`.
+    denom of the chain (`ATOM`, case-insensitive: the amount is scaled by its exponent); None
+    means the chain's first denom, in display units. The amount is never rounded: "1.5 ATOM" is
+    1500000 uatom, and an amount finer than the denom's smallest unit (`2.5 uatom`, or `1.5 ATOM`
+    when ATOM is not a display denom of the chain, so is read as a base denom) is refused, since
+    any rounding would notify for an amount the user did not ask for. Raises `ValidationError`.
     """
-    if not _AMOUNT.fullmatch(str(amount).strip()) or Decimal(str(amount).strip()) <= 0:
+    text = str(amount).strip()
+    if not _AMOUNT.fullmatch(text) or Decimal(text) <= 0:
         raise ValidationError("min_amount: a positive decimal number such as 1.5 is required")
-    amount = str(amount).strip()
     denoms = list(chain.denoms) if chain is not None else []
     if denom is None:
         if not denoms:
             raise ValidationError("denom: required with min_amount when the chain has no known denom")
         d = denoms[0]
-        return d.base, _scale(amount, d.exponent)
+        return d.base, _scale(text, d.exponent, d.display)
     for d in denoms:
         if d.base == denom:
-            return d.base, _scale(amount, 0)
+            return d.base, _scale(text, 0, denom)
     for d in denoms:
         if d.display.lower() == denom.lower():
-            return d.base, _scale(amount, d.exponent)
-    return denom, _scale(amount, 0)
+            return d.base, _scale(text, d.exponent, d.display)
+    known = ", ".join(f"{d.display} ({d.exponent} decimals, base {d.base})" for d in denoms)
+    hint = f"display denoms of this chain: {known}" if known else "no chain is given, so no display denom is known"
+    return denom, _scale(text, 0, denom, f" ({denom} is read as a base denom: {hint})")
 
 
-def _scale(amount: str, exponent: int) -> int:
-    try:
-        value = (Decimal(amount) * (Decimal(10) ** exponent)).to_integral_value(rounding=ROUND_CEILING)
-    except InvalidOperation:  # pragma: no cover - the amount was validated
-        raise ValidationError("min_amount: not a number") from None
-    return int(value)
+def _scale(amount: str, exponent: int, unit: str, hint: str = "") -> int:
+    """`amount` (validated decimal text) times 10**exponent, in integers: exact at any size."""
+    whole, _, frac = amount.partition(".")
+    frac = frac.rstrip("0")
+    if len(frac) > exponent:
+        places = "no decimals" if exponent == 0 else f"at most {exponent} decimals"
+        raise ValidationError(f"min_amount: {amount} {unit} is finer than its smallest unit: {unit} has {places}{hint}")
+    return _to_int(whole + frac.ljust(exponent, "0"))
 
 
 # -- the presets ----------------------------------------------------------------------------------
@@ -260,6 +288,13 @@ _MIN = ParamSpec(
     name="min_amount",
     type="amount",
     help="Only notify for at least this amount (in units of `denom`); checked on every coin.",
+)
+_FEES = ParamSpec(
+    name="include_fees",
+    type="choice",
+    choices=("false", "true"),
+    default="false",
+    help="Also notify for the transaction fee (a transfer to the fee collector), which every tx pays.",
 )
 _DENOM_P = ParamSpec(
     name="denom",
@@ -272,6 +307,13 @@ def _q(tag: str, value: str) -> str:
     return f"{tag} = '{value}'"
 
 
+_PACKET_KEYS = {
+    "received": ("fungible_token_packet.receiver",),
+    "sent": ("ibc_transfer.sender",),
+    "either": ("fungible_token_packet.receiver", "ibc_transfer.sender"),
+}
+
+
 def _funds(direction: str) -> Builder:
     def build(p: dict[str, Any], chain: ChainLike | None) -> PresetResult:
         a = p["address"]
@@ -279,10 +321,18 @@ def _funds(direction: str) -> Builder:
         sent = [_q("transfer.sender", a), _q("ibc_transfer.sender", a)]
         queries = {"received": received, "sent": sent, "either": received + sent}[direction]
         amount = _base_amount(p, chain)
-        pf = None
-        if amount is not None:
-            who = {"received": {"recipient": a}, "sent": {"sender": a}, "either": {"party": a}}[direction]
-            pf = TransferFilter(denom=amount[0], min_amount=amount[1], **who)
+        include_fees = p["include_fees"] == "true"
+        if amount is None and include_fees:
+            return PresetResult(queries=queries)
+        who = {"received": {"recipient": a}, "sent": {"sender": a}, "either": {"party": a}}[direction]
+        pf = TransferFilter(
+            denom=amount[0] if amount else None,
+            min_amount=amount[1] if amount else None,
+            # The address's own prefix is the chain's: this works without a chain (the CLI).
+            exclude_recipient=None if include_fees else module_address("fee_collector", a.rpartition("1")[0]),
+            also_keys=() if amount else _PACKET_KEYS[direction],
+            **who,
+        )
         return PresetResult(queries=queries, post_filter=pf)
 
     return build
@@ -366,23 +416,24 @@ _ALL = (
         "funds_received",
         "Funds received",
         "Any token an address receives: bank transfers (also module and IBC payouts, which end in a "
-        "transfer) and IBC packets received for it.",
-        [_ADDRESS, _MIN, _DENOM_P],
+        "transfer) and IBC packets received for it. Fees (transfers to the fee collector) are left out "
+        "unless include_fees=true.",
+        [_ADDRESS, _MIN, _DENOM_P, _FEES],
         _funds("received"),
     ),
     _preset(
         "funds_sent",
         "Funds sent",
-        "Any token an address sends: bank transfers (fees included, they are transfers to the fee "
-        "collector) and IBC transfers it starts.",
-        [_ADDRESS, _MIN, _DENOM_P],
+        "Any token an address sends: bank transfers and IBC transfers it starts. Fees are left out "
+        "(transfers to the fee collector) unless include_fees=true.",
+        [_ADDRESS, _MIN, _DENOM_P, _FEES],
         _funds("sent"),
     ),
     _preset(
         "funds_either",
         "Funds received or sent",
         "Both of the above in one subscription: one notification per transaction.",
-        [_ADDRESS, _MIN, _DENOM_P],
+        [_ADDRESS, _MIN, _DENOM_P, _FEES],
         _funds("either"),
     ),
     _preset(

@@ -74,7 +74,11 @@ class SubscriptionService:
         destination_ids: list[str] | None = None,
         enabled: bool = True,
     ) -> Subscription:
-        """From raw `queries`, or from a `preset` with its `params` (exactly one of the two)."""
+        """From raw `queries`, or from a `preset` with its `params` (exactly one of the two).
+
+        Without `destination_ids` it delivers to all of the account's enabled destinations (the
+        returned subscription lists them); `ValidationError` if there are none.
+        """
         chain = self._chains.require(chain_id)
         clean_name = _check_name(name)
         post_filter = None
@@ -89,7 +93,7 @@ class SubscriptionService:
             raise ValidationError("params: only used with a preset")
         assert queries is not None
         normalised = normalise_queries(queries)
-        dest_ids = self._destinations.require_owned(owner_id, destination_ids or [])
+        dest_ids = self._destinations_for(owner_id, destination_ids)
         if len(self._repos.subscriptions.of_owner(owner_id)) >= self.max_per_account:
             raise QuotaExceededError(f"at most {self.max_per_account} subscriptions per account")
         now = self._clock()
@@ -110,6 +114,34 @@ class SubscriptionService:
         self._repos.subscriptions.put(sub)
         self._matcher.upsert(sub)
         return sub
+
+    def _destinations_for(self, owner_id: str, destination_ids: builtins.list[str] | None) -> builtins.list[str]:
+        """Where a subscription delivers: the given ids (owned), or else all enabled destinations.
+
+        A subscription that delivers nowhere would match silently for ever, so an empty list is
+        refused, and so is omitting the ids while the account has no destination to default to.
+        """
+        if destination_ids is not None:
+            if not destination_ids:
+                raise ValidationError(
+                    "destination_ids: an empty list would deliver nowhere; name at least one destination, "
+                    "or omit destination_ids to use all of the account's enabled destinations"
+                )
+            return self._destinations.require_owned(owner_id, destination_ids)
+        owned = self._destinations.list(owner_id)
+        if not owned:
+            raise ValidationError(
+                "destination_ids: this account has no destinations yet: create one first "
+                "(POST /v1/destinations, or /start in a Telegram or Discord chat), then the subscription; "
+                "without destination_ids it goes to all of the account's enabled destinations"
+            )
+        enabled = [d.id for d in owned if d.enabled]
+        if not enabled:
+            raise ValidationError(
+                "destination_ids: none of this account's destinations is enabled: enable one "
+                "(PATCH /v1/destinations/{id} with enabled: true) or name the destinations in destination_ids"
+            )
+        return enabled
 
     def list(self, owner_id: str, *, chain_id: str | None = None, enabled: bool | None = None) -> list[Subscription]:
         return [
@@ -142,7 +174,7 @@ class SubscriptionService:
             sub.queries = normalise_queries(queries)
             sub.preset, sub.params, sub.post_filter = None, None, None
         if destination_ids is not None:
-            sub.destination_ids = self._destinations.require_owned(owner_id, destination_ids)
+            sub.destination_ids = self._destinations_for(owner_id, destination_ids)
         if enabled is not None:
             sub.enabled = enabled
         sub.updated_at = self._clock()

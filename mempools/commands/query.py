@@ -5,7 +5,9 @@
     mempools query eval               JSON lines in ({"query", "events"}), one JSON line out per
                                       line in, in order, flushed: {"match": bool} or {"error": str}
     mempools query presets            the presets and their parameters
-    mempools query preset NAME k=v..  the queries (and post-filter) a preset generates
+    mempools query preset NAME k=v..  the queries (and post-filter) a preset generates;
+      [--chain ID [--config PATH]]    for a configured chain (its bech32 prefix and denoms),
+                                      exactly what POST /v1/subscriptions builds for it
 
 `eval` never stops on a bad line: an invalid query, malformed JSON, a wrong shape and a blank
 line each answer `{"error": ...}`, so output line N always answers input line N.
@@ -21,11 +23,12 @@ from typing import IO
 
 import msgspec
 
-from core.errors import ValidationError
+from core.config import load_config
+from core.errors import ConfigError, ValidationError
 from core.query.compiler import CompiledQuery, compile_query
 from core.query.errors import QuerySyntaxError
 from core.query.parser import MAX_QUERY_LENGTH, parse
-from core.query.presets import PRESETS, get_preset
+from core.query.presets import PRESETS, ChainLike, get_preset
 
 
 class _EvalLine(msgspec.Struct):
@@ -33,9 +36,26 @@ class _EvalLine(msgspec.Struct):
     events: dict[str, list[str]]
 
 
-class _Chain(msgspec.Struct, frozen=True):
+class _Prefix(msgspec.Struct, frozen=True):
+    """A chain known only by its bech32 prefix (`--prefix`): no denoms."""
+
     bech32_prefix: str
     denoms: tuple[object, ...] = ()
+
+
+def _chain(args: argparse.Namespace) -> ChainLike | None:
+    """The chain the preset is built for; `ValidationError` / `ConfigError` if it cannot be had."""
+    if args.chain is None:
+        if args.config is not None:
+            raise ValidationError("--config: only used with --chain")
+        return _Prefix(bech32_prefix=args.prefix) if args.prefix else None
+    config = load_config(args.config)
+    chain = config.chain(args.chain)
+    if chain is None:
+        raise ValidationError(
+            f"--chain: unknown chain {args.chain!r}; configured: {', '.join(c.id for c in config.chains)}"
+        )
+    return chain.to_chain()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +79,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     preset = qsub.add_parser("preset", help="print the queries a preset generates")
     preset.add_argument("name", help="preset name (see `mempools query presets`)")
     preset.add_argument("params", nargs="*", metavar="KEY=VALUE", help="preset parameters")
-    preset.add_argument("--prefix", help="the chain's bech32 prefix, to check addresses (e.g. osmo)")
+    where = preset.add_mutually_exclusive_group()
+    where.add_argument(
+        "--chain", metavar="ID", help="a configured chain: checks addresses and reads display denoms (ATOM) as it"
+    )
+    where.add_argument("--prefix", help="only the chain's bech32 prefix, to check addresses (e.g. osmo)")
+    preset.add_argument("--config", metavar="PATH", help="TOML config file for --chain (default: built-in defaults)")
     preset.set_defaults(handler=_preset_handler)
 
 
@@ -131,10 +156,9 @@ def _preset_handler(args: argparse.Namespace) -> int:
             print(f"mempools: parameter {item!r} is not KEY=VALUE", file=sys.stderr)
             return 2
         params[key] = value
-    chain = _Chain(bech32_prefix=args.prefix) if args.prefix else None
     try:
-        result = get_preset(args.name).compile(params, chain)
-    except ValidationError as exc:
+        result = get_preset(args.name).compile(params, _chain(args))
+    except (ValidationError, ConfigError) as exc:
         print(f"mempools: {exc}", file=sys.stderr)
         return 2
     for q in result.queries:
