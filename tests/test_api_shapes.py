@@ -77,13 +77,21 @@ async def test_unknown_query_parameter_on_a_public_route_and_a_write(client: htt
     assert r.status_code in (200, 204) and r.headers["access-control-allow-origin"] == "https://app.example"
 
 
+async def _with_destination(client: httpx.AsyncClient, email: str) -> tuple[str, dict[str, str]]:
+    """`signup`, plus a webhook destination: a subscription needs somewhere to deliver."""
+    account_id, headers = await signup(client, email)
+    r = await client.post("/v1/destinations", json={"kind": "webhook", "url": "http://127.0.0.1:9/a"}, headers=headers)
+    assert r.status_code == 201, r.text
+    return account_id, headers
+
+
 @pytest.mark.parametrize(
-    ("sent", "stored"), [(1.5, "1.5"), (0.1, "0.1"), (2, "2"), (1e-7, "0.0000001"), ("0.25", "0.25")]
+    ("sent", "stored"), [(1.5, "1.5"), (0.1, "0.1"), (2, "2"), (1e-6, "0.000001"), ("0.25", "0.25")]
 )
 async def test_numeric_preset_parameters_may_be_json_numbers(
     client: httpx.AsyncClient, sent: object, stored: str
 ) -> None:
-    _, h = await signup(client, "alice@example.com")
+    _, h = await _with_destination(client, "alice@example.com")
     params = {"address": ALICE, "min_amount": sent, "denom": "ATOM"}
     r = await client.post(
         "/v1/subscriptions",
@@ -95,7 +103,7 @@ async def test_numeric_preset_parameters_may_be_json_numbers(
 
 
 async def test_an_integer_preset_parameter_as_a_number_and_a_bool_refused(client: httpx.AsyncClient) -> None:
-    _, h = await signup(client, "alice@example.com")
+    _, h = await _with_destination(client, "alice@example.com")
     body = {"chain_id": CHAIN, "name": "gov", "preset": "gov_voting_ended", "params": {"proposal_id": 42}}
     r = await client.post("/v1/subscriptions", json=body, headers=h)
     assert r.status_code == 201, r.text
@@ -107,7 +115,7 @@ async def test_an_integer_preset_parameter_as_a_number_and_a_bool_refused(client
 async def test_history_of_a_deleted_subscription_stays_listed_for_its_owner(
     client: httpx.AsyncClient, env: Env
 ) -> None:
-    alice, a = await signup(client, "alice@example.com")
+    alice, a = await _with_destination(client, "alice@example.com")
     _, b = await signup(client, "bob@example.com")
     sub = (
         await client.post(
