@@ -59,9 +59,12 @@ def docs_plugins() -> list[OpenAPIRenderPlugin]:
 
 def docs_router(path: str = "/schema") -> Router:
     """The router the OpenAPI plugins add their pages to: every response carries `DOCS_CSP`."""
-    return Router(
+    return Router(  # as Litestar's own default router, plus the header
         path=path,
         route_handlers=[],
+        include_in_schema=False,
+        dto=None,
+        return_dto=None,
         response_headers=[ResponseHeader(name="Content-Security-Policy", value=DOCS_CSP)],
     )
 

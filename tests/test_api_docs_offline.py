@@ -76,3 +76,9 @@ async def test_an_unknown_vendor_file_is_a_404_problem(env: Env) -> None:
         r = await client.get("/static/vendor/redoc-2.5.4/nope.js")
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("application/problem+json"), r.text
+
+
+async def test_the_docs_and_their_files_are_not_api_operations(env: Env) -> None:
+    async with serve_api(env.app) as base, httpx.AsyncClient(base_url=base) as client:
+        paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    assert not [p for p in paths if p.startswith(("/schema", "/static"))]
