@@ -4,7 +4,7 @@
 (`accounts`, `destinations`, ... and `caller` for authenticated handlers), and sets the
 conventions every route shares: problem+json errors, a body size limit, JSON-only bodies,
 no unknown query parameters,
-compression, CORS and the OpenAPI 3.1 document at `/schema/openapi.json`.
+compression, CORS and the OpenAPI 3.1 document at `/schema/openapi.json` (pages: api/docs.py).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 
 from api.auth import SESSION_COOKIE, resolve_caller
 from api.csrf import OriginPolicy
+from api.docs import UNCOMPRESSED, docs_plugins, docs_router, vendor_router
 from api.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 from api.methods import HeadAsGet
 from api.problems import EXCEPTION_HANDLERS
@@ -86,7 +86,7 @@ def create_app(
 ) -> Litestar:
     """The API app. Without `services` only `/health`, `/ready` and the schema are served."""
     config = api_config or ApiConfig()
-    handlers: list[Any] = ops_handlers(readiness, metrics)
+    handlers: list[Any] = [*ops_handlers(readiness, metrics), vendor_router()]
     dependencies: dict[str, Provide] = {}
     if services is not None:
         for module in (accounts, chains, destinations, subscriptions, queries, history):
@@ -111,7 +111,9 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_request=_before_request(check_query),
         request_max_body_size=config.max_body_bytes,
-        compression_config=CompressionConfig(backend="brotli", brotli_gzip_fallback=True, minimum_size=1024),
+        compression_config=CompressionConfig(
+            backend="brotli", brotli_gzip_fallback=True, minimum_size=1024, exclude_opt_key=UNCOMPRESSED
+        ),
         cors_config=(
             CORSConfig(
                 allow_origins=config.cors_origins,
@@ -127,8 +129,8 @@ def create_app(
             version="1.0.0",
             description="Notifications for Cosmos (CometBFT) chains. Authenticate with `Authorization: Bearer mp_...` "
             "(an API key) or the session cookie set by `POST /v1/sessions`. Errors are RFC 9457 problem details.",
-            path="/schema",
-            render_plugins=[RedocRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+            openapi_router=docs_router("/schema"),
+            render_plugins=docs_plugins(),  # vendored assets: the docs work offline (api/docs.py)
             components=Components(
                 security_schemes={
                     "apiKey": SecurityScheme(type="http", scheme="bearer", description="An API key, `mp_...`"),

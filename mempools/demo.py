@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
 import secrets
+import shlex
 import sys
 import tempfile
 from collections.abc import Callable
@@ -28,10 +30,12 @@ from core.devnet.server import DevnetServer
 from core.dispatch.signing import sign
 from core.store import open_store
 from core.web import serve_app
-from mempools.runtime import Runtime
+from mempools.runtime import PortInUseError, Runtime
 
 DEMO_CHAIN = "devnet-1"
 DEMO_EMAIL = "demo@mempools.local"
+#: One line per notification, under a header naming the columns (the first is the block height).
+_ROW = "  {height:<7} {name:<28} {summary}  [{mark}]"
 
 
 class _Payload(msgspec.Struct):
@@ -87,8 +91,8 @@ class Demo:
 
     def _show(self, event: dict[str, object], valid: bool) -> None:
         mark = "signature ok" if valid else "SIGNATURE INVALID"
-        height = event.get("height")
-        self._say(f"  #{height:<6} {event.get('subscription_name', '')!s:<28} {event.get('summary', '')}  [{mark}]")
+        name = str(event.get("subscription_name", ""))
+        self._say(_ROW.format(height=f"#{event.get('height')}", name=name, summary=event.get("summary", ""), mark=mark))
 
     def _config(self) -> Config:
         config = load_config(None, env={})
@@ -140,16 +144,19 @@ class Demo:
         server = asyncio.create_task(runtime.run(server_stop))
         try:
             api_key = await self._setup_account(runtime)
-            await asyncio.sleep(0.2)  # let the API bind
-            url = f"http://{runtime.config.api.host}:{runtime.api_port or runtime.config.api.port}"
+            await self._until_listening(runtime, server)
+            url = f"http://{runtime.config.api.host}:{runtime.api_port}"
             self._say("Mempools demo: a local chain, the server and a webhook receiver, all offline.")
             self._say(
                 f"  chain    {DEMO_CHAIN} at {self.devnet.url} (a block every {self.chain.config.block_time:g} s)"
             )
             self._say(f"  API      {url}  (docs: {url}/schema)  key: {api_key}")
-            self._say(f"  try      curl -H 'Authorization: Bearer {api_key}' {url}/v1/notifications?limit=5")
+            # Quoted for any shell: zsh refuses an unquoted `?` ("no matches found").
+            curl = shlex.join(["curl", "-H", f"Authorization: Bearer {api_key}", f"{url}/v1/notifications?limit=5"])
+            self._say(f"  try      {curl}")
             self._say(f"  webhooks {self.receiver.url}  <- 5 subscriptions of {DEMO_EMAIL}")
             self._say("Notifications as they arrive (Ctrl-C to stop):")
+            self._say(_ROW.format(height="height", name="subscription", summary="what happened", mark="signature"))
             stopper = asyncio.create_task(stop.wait())
             await asyncio.wait({server, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
@@ -161,6 +168,29 @@ class Demo:
             await self.devnet.stop()
         self._say(f"demo stopped: {self.receiver.received} notifications received.")
         return 0
+
+    async def _until_listening(self, runtime: Runtime, server: asyncio.Task[None]) -> None:
+        """Return once the API is bound; if it cannot be (port taken), say so: no banner, exit 2.
+
+        Before, the banner printed the configured URL (another program's, when the port was
+        taken), then "0 notifications received", and the demo exited 0.
+        """
+        listening = asyncio.create_task(runtime.listening.wait())
+        await asyncio.wait({server, listening}, return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        if runtime.listening.is_set():
+            return
+        exc = server.exception()
+        runtime.store.close()  # `run` failed before it owned the store
+        if isinstance(exc, PortInUseError):
+            api = runtime.config.api
+            cause = exc.__context__  # the bind's OSError (`from None` hides it from tracebacks only)
+            taken = isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
+            problem = "is already in use (another program listens there)" if taken else f"cannot be used ({exc})"
+            raise PortInUseError(
+                f"demo: port {api.port} on {api.host} {problem}; pick another with --port N (--port 0 picks a free one)"
+            ) from None
+        raise exc if exc is not None else RuntimeError("the server stopped before it listened")
 
 
 async def run_demo(

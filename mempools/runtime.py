@@ -152,6 +152,7 @@ class Runtime:
         self.supervisor = Supervisor()
         self.delivery = Supervisor()  # its own: the dispatcher stops after intake, to drain
         self.api_port: int | None = None  # known once `run` has bound the socket
+        self.listening = asyncio.Event()  # set once `run` has bound it (a failed bind raises instead)
         self.control = ControlServer(socket_path(config.store.path), {"backup": self._backup})
         self.api = create_app(
             readiness=self.readiness, services=self.services, api_config=config.api, metrics=self.metrics.render
@@ -212,6 +213,7 @@ class Runtime:
         server = _EmbeddedUvicorn(uvicorn_config(self.api, self.config.api))
         host, port = sock.getsockname()[:2]
         self.api_port = port
+        self.listening.set()
         api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         await self.control.start()
         log.info("mempools serving the API on http://%s:%s", host, port)

@@ -57,6 +57,7 @@ async def test_chains_show_progress(client: httpx.AsyncClient) -> None:
         "tip": 100,
         "lag": 5,
         "status": "ok",
+        "status_detail": None,
     }
     assert chains[OTHER_CHAIN]["status"] == "not_watched"
 

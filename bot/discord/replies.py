@@ -165,6 +165,8 @@ def _status(info: ChainInfo) -> str:
         return f"🟠 {info.lag} blocks behind (at {info.height})"
     if info.status == "starting":
         return "⏳ starting"
+    if info.status == "unreachable":
+        return f"🔴 {info.status_detail}"
     return "⚪ not watched by this process"
 
 

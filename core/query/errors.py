@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from core.errors import MempoolsError
 
+#: Added to an error found at an `OR`: people reach for it to match either of two things.
+NO_OR_HINT = (
+    "CometBFT queries have no OR; give a subscription several queries instead: it matches when any of them does"
+)
+
 #: How much of a long query `caret_lines` shows on each side of the error.
 _CONTEXT = 60
 

@@ -15,7 +15,7 @@ as "no more input"); we refuse it.
 
 from __future__ import annotations
 
-from core.query.errors import QuerySyntaxError, QueryTooLongError
+from core.query.errors import NO_OR_HINT, QuerySyntaxError, QueryTooLongError
 from core.query.scanner import Scanner, Tok, Token
 from core.query.syntax import ArgKind, Argument, Condition, Op, Query
 
@@ -98,7 +98,15 @@ def parse(text: str, *, max_length: int | None = MAX_QUERY_LENGTH) -> Query:
 
 
 def _unexpected(text: str, expected: str, found: Token) -> QuerySyntaxError:
-    return QuerySyntaxError(f"{expected}, found {found.describe()}", found.start, text)
+    """The error at `found`; at an `OR` (any case) it also says how to get "either" without one.
+
+    The hint is in the reason, not only in the CLI's output, so that every front door (API
+    problem, Telegram and Discord replies) shows it.
+    """
+    reason = f"{expected}, found {found.describe()}"
+    if found.kind is Tok.TAG and found.text.upper() == "OR":
+        reason += f" ({NO_OR_HINT})"
+    return QuerySyntaxError(reason, found.start, text)
 
 
 def normalize(text: str, *, max_length: int | None = MAX_QUERY_LENGTH) -> str:

@@ -11,7 +11,7 @@ from core.config import ChainConfig
 from core.errors import NotFoundError, ValidationError
 from core.models import Chain, Denom
 
-ChainStatus = Literal["ok", "lagging", "starting", "not_watched"]
+ChainStatus = Literal["ok", "lagging", "starting", "unreachable", "not_watched"]
 
 
 class ChainProgress(Protocol):
@@ -19,6 +19,7 @@ class ChainProgress(Protocol):
 
     cursor: int
     tip: int
+    last_error: str | None  # why the last request for the tip failed; None once one answered
 
 
 StatsProvider = Callable[[str], ChainProgress | None]
@@ -34,6 +35,8 @@ class ChainInfo(msgspec.Struct, kw_only=True):
     tip: int | None
     lag: int | None
     status: ChainStatus
+    #: What is wrong when `status` is "unreachable": no endpoint has answered yet, and why.
+    status_detail: str | None = None
 
 
 class ChainService:
@@ -62,11 +65,15 @@ class ChainService:
         progress = self._stats(chain_id) if self._stats is not None else None
         height = tip = lag = None
         status: ChainStatus = "not_watched"
+        detail: str | None = None
         if progress is not None:
             height, tip = progress.cursor, progress.tip
             lag = max(0, tip - height)
-            if tip == 0:
-                status = "starting"
+            if tip == 0 and progress.last_error is not None:
+                # Offline or a wrong URL: "starting" forever would hide it.
+                status, detail = "unreachable", f"no RPC endpoint answered yet: {progress.last_error}"
+            elif tip == 0:
+                status = "starting"  # the first request has not failed (yet)
             elif lag > self._configs[chain_id].lag_budget_blocks:
                 status = "lagging"
             else:
@@ -81,6 +88,7 @@ class ChainService:
             tip=tip,
             lag=lag,
             status=status,
+            status_detail=detail,
         )
 
     def list(self) -> list[ChainInfo]:

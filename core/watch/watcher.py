@@ -69,6 +69,9 @@ class WatcherStats(msgspec.Struct):
     last_commit_monotonic: float = 0.0
     last_contact_monotonic: float = 0.0  # the last answer from any endpoint (tip or block)
     started_height: int = 0
+    #: Why the last tip request failed (each endpoint's error); None once one answers. Lets
+    #: /v1/chains say what is wrong instead of "starting" while no endpoint has ever answered.
+    last_error: str | None = None
 
     @property
     def lag(self) -> int:
@@ -279,19 +282,22 @@ class ChainWatcher:
             latest = await self.source.latest_height()
         except RpcUnavailable as exc:
             self.stats.errors += 1
+            self.stats.last_error = str(exc)
             self._incidents.failure(
                 key,
                 "%s: no RPC endpoint can be reached; is this machine online, are [[chains]] rpc URLs right? "
-                "Retrying until one answers. (%s)",
+                "Retrying until one answers; to try Mempools offline, run `mempools demo`. (%s)",
                 self.chain_id,
                 exc,
             )
             return False
         except RpcError as exc:
             self.stats.errors += 1
+            self.stats.last_error = str(exc)
             self._incidents.failure(key, "%s: cannot read the chain tip: %s (retrying)", self.chain_id, exc)
             return False
         self._incidents.resolved(key)
+        self.stats.last_error = None
         self.stats.last_contact_monotonic = time.monotonic()
         # A node going backwards (a lagging fail-over) never moves the tip we know down.
         self.stats.tip = max(self.stats.tip, latest)

@@ -44,20 +44,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Serve /status, /block, /block_results and websocket NewBlock on loopback. "
         "Control: POST /devnet/inject, POST /devnet/advance, GET|POST /devnet/faults. See docs/DEVNET.md.",
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_non_negative_int, default=26657, help="0 picks a free port")
-    p.add_argument("--chain-id", default="devnet-1")
-    p.add_argument("--prefix", default="cosmos", help="bech32 prefix of addresses")
-    p.add_argument("--denom", default="uatom")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument(
+        "--port",
+        type=_non_negative_int,
+        default=26657,
+        help="0 picks a free port (default: %(default)s, as a node's RPC)",
+    )
+    p.add_argument("--chain-id", default="devnet-1", help="the chain id it reports (default: %(default)s)")
+    p.add_argument("--prefix", default="cosmos", help="bech32 prefix of addresses (default: %(default)s)")
+    p.add_argument("--denom", default="uatom", help="base denom of generated amounts (default: %(default)s)")
     p.add_argument(
         "--block-time",
         type=_non_negative_float,
         default=1.0,
-        help="seconds per block; 0 = blocks only via /devnet/advance or --on-demand",
+        help="seconds per block; 0 = blocks only via /devnet/advance or --on-demand (default: %(default)s)",
     )
-    p.add_argument("--txs-per-block", type=_non_negative_int, default=5)
-    p.add_argument("--history", type=_non_negative_int, default=0, help="blocks available at start")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--txs-per-block",
+        type=_non_negative_int,
+        default=5,
+        help="transactions generated per block (default: %(default)s)",
+    )
+    p.add_argument(
+        "--history", type=_non_negative_int, default=0, help="blocks available at start (default: %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="same seed, same chain (default: %(default)s)")
     p.add_argument("--on-demand", action="store_true", help="every /status call makes one new block")
     p.add_argument(
         "--replay",
@@ -67,13 +79,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="serve a recorded /block_results JSON at HEIGHT (default: the next height)",
     )
     faults = p.add_argument_group("faults")
-    faults.add_argument("--latency-ms", type=_non_negative_float, default=0.0)
-    faults.add_argument("--error-rate", type=_rate, default=0.0, help="fraction answered 503")
-    faults.add_argument("--timeout-rate", type=_rate, default=0.0, help="fraction that hang")
-    faults.add_argument("--truncate-rate", type=_rate, default=0.0, help="fraction with truncated JSON")
-    faults.add_argument("--prune-below", type=_non_negative_int, default=0, help="heights below are pruned")
-    faults.add_argument("--lag", type=_non_negative_int, default=0, help="report tip minus N")
-    faults.add_argument("--wrong-chain-id", default=None, help="claim to be this chain instead")
+    faults.add_argument(
+        "--latency-ms",
+        type=_non_negative_float,
+        default=0.0,
+        help="milliseconds added to every answer (default: %(default)s)",
+    )
+    faults.add_argument("--error-rate", type=_rate, default=0.0, help="fraction answered 503 (default: %(default)s)")
+    faults.add_argument("--timeout-rate", type=_rate, default=0.0, help="fraction that hang (default: %(default)s)")
+    faults.add_argument(
+        "--truncate-rate", type=_rate, default=0.0, help="fraction with truncated JSON (default: %(default)s)"
+    )
+    faults.add_argument(
+        "--prune-below", type=_non_negative_int, default=0, help="heights below are pruned (default: %(default)s, none)"
+    )
+    faults.add_argument("--lag", type=_non_negative_int, default=0, help="report tip minus N (default: %(default)s)")
+    faults.add_argument(
+        "--wrong-chain-id", default=None, help="claim to be this chain instead (default: the real chain id)"
+    )
     p.set_defaults(handler=_handle)
 
 
