@@ -50,7 +50,7 @@ def test_chains_say_an_unreachable_chain_is_unreachable_and_why(offline_server: 
     server.wait_for(r"offline-1: no RPC endpoint can be reached", timeout=30)  # the watcher's first failure
     deadline = time.monotonic() + 30
     while True:  # the log line comes from the same failure that sets the status; allow for the order
-        chain = httpx.get(f"{base}/v1/chains", timeout=5).json()[0]
+        chain = httpx.get(f"{base}/v1/chains", timeout=5).json()["items"][0]
         if chain["status"] != "starting" or time.monotonic() > deadline:
             break
         time.sleep(0.05)
