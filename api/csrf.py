@@ -26,15 +26,18 @@ from urllib.parse import urlsplit
 
 from litestar import Request
 
-from core.errors import MempoolsError
+from core.errors import UserError
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SHOWN = 100  # characters of a refused Origin repeated in the problem
 
 
-class CrossOriginRefused(MempoolsError):
+class CrossOriginRefused(UserError):
     """A cookie-authenticated write (or a login) from a page that is not ours: a 403 problem."""
+
+    status = 403
+    slug = "cross-origin"
 
 
 def _netloc(url: str) -> str | None:
