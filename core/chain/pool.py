@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from msgspec import Struct
 
+from core.backoff import backoff
 from core.chain.blocks import DecodedBlock, NodeStatus
 from core.chain.errors import HeightNotAvailable, RpcBadResponse, RpcError, RpcUnavailable, WrongChain
 from core.chain.rpc import RpcClient
@@ -273,7 +274,7 @@ class EndpointPool:
             log.debug("rpc endpoint %s still failing (%d): %s", ep.url, ep.errors + 1, exc)
         ep.errors += 1
         ep.last_error = f"{type(exc).__name__}: {exc}"
-        delay = min(self.max_cooldown, self.min_cooldown * 2 ** min(ep.errors - 1, 16))
+        delay = backoff(ep.errors, first=self.min_cooldown, cap=self.max_cooldown)
         ep.cooldown_until = self._clock() + delay
 
     def _note_height_error(self, ep: _Endpoint, exc: HeightNotAvailable) -> None:

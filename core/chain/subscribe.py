@@ -24,6 +24,8 @@ import msgspec
 import websockets
 from msgspec import Struct
 
+from core.backoff import backoff
+
 log = logging.getLogger(__name__)
 
 NEW_BLOCK_QUERY = "tm.event='NewBlock'"
@@ -120,7 +122,7 @@ class NewBlockSubscription:
                 else:
                     log.debug("new-block subscription on %s failed again: %s", url, exc)
                 failures += 1
-                delay = min(self.max_backoff, self.min_backoff * 2 ** min(failures - 1, 16))
+                delay = backoff(failures, first=self.min_backoff, cap=self.max_backoff)
                 delay *= 0.5 + self._rng.random() / 2
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closed.wait(), delay)
