@@ -15,13 +15,14 @@ from bot.actions import ChatActions, ChatContext
 from core.errors import MempoolsError
 from core.models import Subscription
 from core.query.presets import PRESETS
+from core.text import ellipsize
 
 MAX_CHOICES = 25  # Discord's limit
 _NAME_LIMIT = 100  # Discord's limit for a choice's name (and value)
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= _NAME_LIMIT else text[: _NAME_LIMIT - 1] + "…"
+    return ellipsize(text, _NAME_LIMIT)
 
 
 def _matching(candidates: Iterable[tuple[str, str]], typed: str) -> list[app_commands.Choice[str]]:

@@ -23,6 +23,7 @@ from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.render import render, short_address
 from core.services import ChainInfo
+from core.text import ellipsize
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096
@@ -51,10 +52,6 @@ def _esc(text: str) -> str:
     return discord.utils.escape_markdown(discord.utils.escape_mentions(text))
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _lines_within(lines: Sequence[str], limit: int, more: Callable[[int], str]) -> str:
     """As many whole lines as fit in `limit`, then a note saying how many were left out."""
     out: list[str] = []
@@ -74,7 +71,7 @@ def where(ctx: ChatContext) -> str:
 
 
 def _changed(ctx: ChatContext, content: str) -> Reply:
-    return Reply(content=_cut(content, CONTENT_LIMIT), ephemeral=not ctx.is_group)
+    return Reply(content=ellipsize(content, CONTENT_LIMIT), ephemeral=not ctx.is_group)
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -140,7 +137,8 @@ def history(ctx: ChatContext, notifications: Sequence[Notification], chains: Cha
         rendered = render(n, chains(n.chain_id))
         stamp = f"<t:{int(n.time.timestamp())}:R>"
         link = f" · [tx]({rendered.url})" if rendered.url else ""
-        lines.append(f"{stamp} **{_esc(_cut(rendered.title, 100))}**: {_esc(_cut(rendered.summary, 300))}{link}")
+        title, summary = ellipsize(rendered.title, 100), ellipsize(rendered.summary, 300)
+        lines.append(f"{stamp} **{_esc(title)}**: {_esc(summary)}{link}")
     embed = discord.Embed(
         title=f"Last {len(notifications)} notification(s)",
         description=_lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more"),
@@ -198,14 +196,14 @@ def error(exc: BaseException, where: str = "discord command") -> Reply:
     if isinstance(exc, ChainChoiceRequired):
         options = ", ".join(f"`{c.id}`" for c in exc.choices)
         text = f"❓ `{short_address(exc.address)}` is valid on several chains; give the `chain` option ({options})."
-        return Reply(content=_cut(text, CONTENT_LIMIT), ephemeral=True)
+        return Reply(content=ellipsize(text, CONTENT_LIMIT), ephemeral=True)
     said = chat_error(exc, log, where)
     text = f"{said.icon} {said.text}{_HINTS.get(said.view.slug, '')}"
     if isinstance(exc, QuerySyntaxError):
         caret = exc.caret_lines.replace("`", "'")
         text += f"\n```\n{caret}\n```"
-    return Reply(content=_cut(text, CONTENT_LIMIT), ephemeral=True)
+    return Reply(content=ellipsize(text, CONTENT_LIMIT), ephemeral=True)
 
 
 def failure(text: str) -> Reply:
-    return Reply(content=_cut(f"❌ {text}", CONTENT_LIMIT), ephemeral=True)
+    return Reply(content=ellipsize(f"❌ {text}", CONTENT_LIMIT), ephemeral=True)
