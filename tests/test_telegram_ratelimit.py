@@ -30,9 +30,7 @@ async def test_a_burst_of_replies_and_deliveries_to_one_chat_stays_within_the_li
         destination = telegram_destination("dst_tg", "acc_a", CHAT)
         for _ in range(2):
             api.push_update(api.message_update(chat_id=CHAT, user_id=CHAT, text="/help"))
-        deliveries = [
-            channel.deliver(make_notification("acc_a", ("dst_tg",)), destination, COSMOS) for _ in range(2)
-        ]
+        deliveries = [channel.deliver(make_notification("acc_a", ("dst_tg",)), destination, COSMOS) for _ in range(2)]
         results = await asyncio.gather(*deliveries)
         await api.wait_sent(4, timeout=10)
         assert all(r.ok for r in results)
