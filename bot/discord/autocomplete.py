@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from discord import app_commands
 
 from bot.actions import ChatActions, ChatContext
-from core.errors import MempoolsError
+from core.errors import ServiceError, UserError
 from core.models import Subscription
 from core.query.presets import PRESETS
 from core.text import ellipsize
@@ -51,7 +51,7 @@ def subscription_choices(
     """The acting account's subscriptions (only active or only paused ones when `enabled` says so)."""
     try:
         subs: list[Subscription] = actions.list(ctx)
-    except MempoolsError:
+    except (UserError, ServiceError):  # no suggestions; anything else is a bug, logged by the tree's on_error
         return []
     wanted = (s for s in subs if enabled is None or s.enabled == enabled)
     return _matching(((f"{s.name} · {s.chain_id}{'' if s.enabled else ' · paused'}", s.id) for s in wanted), typed)
