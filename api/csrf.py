@@ -26,15 +26,19 @@ from urllib.parse import urlsplit
 
 from litestar import Request
 
-from core.errors import MempoolsError
+from core.errors import UserError
+from core.text import ellipsize
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SHOWN = 100  # characters of a refused Origin repeated in the problem
 
 
-class CrossOriginRefused(MempoolsError):
+class CrossOriginRefused(UserError):
     """A cookie-authenticated write (or a login) from a page that is not ours: a 403 problem."""
+
+    status = 403
+    slug = "cross-origin"
 
 
 def _netloc(url: str) -> str | None:
@@ -91,7 +95,7 @@ class OriginPolicy:
         if origin is not None:
             if self.allows(origin, request.headers.get("host")):
                 return
-            shown = origin if len(origin) <= _SHOWN else origin[:_SHOWN] + "…"
+            shown = ellipsize(origin, _SHOWN)
             raise CrossOriginRefused(
                 f"cross-origin request refused: {what} from Origin {shown!r}, which is not this API's "
                 "nor one of its [api] cors_origins; other sites' programs use an API key (Authorization: Bearer)"

@@ -2,8 +2,10 @@
 
 Core services raise precise `core.errors` types; Litestar raises its own `HTTPException`s for
 routing (404, 405), body limits (413), decoding and validation (400). All of them leave here as
-`application/problem+json`, so a client parses one error shape. Anything else is a bug: it is
-logged with its traceback and answered with a bare 500 that reveals nothing.
+`application/problem+json`, so a client parses one error shape. The status, type and wording
+of each core error come from the one table in `core/errors.py` (`describe`), which the bots use
+too. Anything else, and an `InternalError`, is a bug or the operator's: it is logged once with its
+traceback and an error id, and answered with a 500 whose detail gives only that id.
 
 A problem never echoes more than `MAX_ECHO` characters of any one piece of the caller's input
 (a 100 KB query string in "Validation failed for GET ...", a long query): longer text is cut
@@ -21,16 +23,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
-from api.csrf import CrossOriginRefused
-from core.errors import MempoolsError, NotFoundError, QuotaExceededError, StoreUnavailableError, ValidationError
+from core.errors import AuthenticationError, MempoolsError, describe
 from core.query.errors import QuerySyntaxError
-from core.services.errors import (
-    AuthenticationError,
-    ConflictError,
-    OverloadedError,
-    UnavailableError,
-    UpstreamError,
-)
 
 log = logging.getLogger("mempools.api")
 
@@ -55,7 +49,8 @@ class ProblemField(msgspec.Struct, kw_only=True):
 
 
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """An RFC 9457 problem. `position`/`query` come with query syntax errors, `errors` with bad input."""
+    """An RFC 9457 problem. `position`/`query` come with query syntax errors, `errors` with bad input,
+    `error_id` with a 500."""
 
     type: str
     title: str
@@ -65,32 +60,7 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     query: str | None = None
     errors: list[ProblemField] | None = None
     retry_after: int | None = None
-
-
-class Throttled(MempoolsError):
-    """Too many attempts; try again after `retry_after` seconds."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-_DOMAIN: list[tuple[type[BaseException], int, str]] = [
-    # most specific first
-    (QuerySyntaxError, 422, "query-syntax"),
-    (NotFoundError, 404, "not-found"),
-    (AuthenticationError, 401, "unauthenticated"),
-    (QuotaExceededError, 403, "quota-exceeded"),
-    (CrossOriginRefused, 403, "cross-origin"),
-    (ValidationError, 422, "validation"),
-    (ConflictError, 409, "conflict"),
-    (Throttled, 429, "throttled"),
-    (UpstreamError, 502, "upstream"),
-    (OverloadedError, 503, "overloaded"),
-    (UnavailableError, 503, "unavailable"),
-    (StoreUnavailableError, 503, "store-unavailable"),
-    (MempoolsError, 400, "bad-request"),
-]
+    error_id: str | None = None  # internal errors (500): the id under which the failure was logged
 
 
 def problem_type(slug: str) -> str:
@@ -115,18 +85,23 @@ def _title(status: int) -> str:
 
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    status, slug = next(((s, t) for cls, s, t in _DOMAIN if isinstance(exc, cls)), (400, "bad-request"))
+    view = describe(exc, log, f"{request.method} {request.url.path}")
     headers: dict[str, str] = {}
-    problem = Problem(type=problem_type(slug), title=_title(status), status=status, detail=bounded(str(exc)))
+    problem = Problem(
+        type=problem_type(view.slug), title=_title(view.status), status=view.status, detail=bounded(view.message)
+    )
+    if view.internal:
+        problem.error_id = view.error_id
+        return problem_response(problem)
     if isinstance(exc, QuerySyntaxError):
         problem.detail = f"{bounded(str(exc))}\n{exc.caret_lines}"  # as exc.render(), the reason bounded
         problem.position = exc.position
         problem.query = bounded(exc.query)
     elif isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = 'Bearer realm="mempools"'
-    elif isinstance(exc, Throttled | OverloadedError | StoreUnavailableError):
-        headers["Retry-After"] = str(exc.retry_after)
-        problem.retry_after = exc.retry_after
+    if view.retry_after is not None:
+        headers["Retry-After"] = str(view.retry_after)
+        problem.retry_after = view.retry_after
     return problem_response(problem, headers)
 
 
@@ -147,10 +122,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Re
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, HTTPException):
         return handle_http_exception(request, exc)
-    if isinstance(exc, MempoolsError):
-        return handle_domain_error(request, exc)
-    log.exception("unhandled error in %s %s", request.method, request.url.path)
-    return problem_response(Problem(type="about:blank", title="Internal Server Error", status=500))
+    return handle_domain_error(request, exc)  # a MempoolsError, or a bug: 500 with an error id
 
 
 def _fields(extra: Any) -> list[ProblemField] | None:

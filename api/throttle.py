@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from api.problems import Throttled
+from core.errors import Throttled
 
 
 class SlidingWindow:

@@ -27,7 +27,7 @@ from typing import Literal
 
 import msgspec
 
-from core.errors import MempoolsError, NotFoundError, ValidationError
+from core.errors import STORE_BUSY, NotFoundError, PermissionDeniedError, UserError, ValidationError
 from core.models import Account, Chain, Destination, Notification, Subscription
 from core.query.addresses import validate_address
 from core.query.presets import PRESETS, ParamSpec, Preset, PresetResult, PresetSpec, get_preset
@@ -43,17 +43,13 @@ _HISTORY_PAGE = 200
 _HISTORY_SCAN = 2000
 #: `DestinationService.update(enabled=False)` records this reason; a failure records another.
 OWNER_DISABLED = "disabled by its owner"
-#: Both bots' answer while the store refuses writes (`StoreUnavailableError`, a full disk): not the
-#: user's fault, and it passes by itself, so no error details, just when to come back.
-STORE_BUSY = "Mempools cannot save anything right now, so nothing was changed. Please try again in a minute."
 
 
-class PermissionDeniedError(MempoolsError):
-    """The user may look but not change: not an admin of the group / no Manage Server."""
-
-
-class ChainChoiceRequired(MempoolsError):
+class ChainChoiceRequired(UserError):
     """Several configured chains share the address's prefix: the bot asks which one (`choices`)."""
+
+    status = 422
+    slug = "chain-choice-required"
 
     def __init__(self, address: str, choices: list[Chain]) -> None:
         self.address = address

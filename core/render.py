@@ -22,6 +22,7 @@ import msgspec
 
 from core.chain.blocks import Event
 from core.models import Chain, Notification
+from core.text import ellipsize
 
 #: Subscription id of the notices Mempools itself sends (a destination was disabled, ...).
 SYSTEM_SUBSCRIPTION_ID = "system"
@@ -308,10 +309,6 @@ def _story(events: Sequence[Event], chain: Chain | None, focus: str | None = Non
     return _story_generic(events, chain)
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def summarize(
     events: Iterable[Event], chain: Chain | None, *, tx_code: int | None = None, focus: str | None = None
 ) -> str:
@@ -322,7 +319,7 @@ def summarize(
     headline = _story(tuple(events), chain, focus).headline
     if tx_code:
         headline = f"Failed tx (code {tx_code}): {headline}"
-    return _clip(headline, _MAX_SUMMARY)
+    return ellipsize(headline, _MAX_SUMMARY)
 
 
 def render(notification: Notification, chain: Chain | None) -> Rendered:
@@ -342,11 +339,11 @@ def render(notification: Notification, chain: Chain | None) -> Rendered:
         if notification.tx_hash:
             fields.append(Field(name="Tx", value=short_hash(notification.tx_hash), url=url, code=url is None))
     return Rendered(
-        title=_clip(notification.subscription_name or "Mempools", 200),
+        title=ellipsize(notification.subscription_name or "Mempools", 200),
         headline=headline,
         fields=tuple(fields),
         url=url,
-        summary=notification.summary or _clip(headline, _MAX_SUMMARY),
+        summary=notification.summary or ellipsize(headline, _MAX_SUMMARY),
         chain_name=chain_name,
         height=notification.height,
         time=notification.time,

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from core.backoff import backoff
 from core.errors import MempoolsError
 
 log = logging.getLogger("mempools.supervisor")
@@ -43,7 +44,7 @@ class Supervisor:
 
     async def _supervise(self, name: str, factory: PartFactory, stop: asyncio.Event) -> None:
         state = self.parts[name]
-        backoff = self.min_backoff
+        failures = 0  # in a row
         while not stop.is_set():
             state.status = "running"
             started = time.monotonic()
@@ -59,14 +60,15 @@ class Supervisor:
                 state.last_error = f"{type(exc).__name__}: {exc}"
                 state.status = "restarting"
                 if time.monotonic() - started > 60:
-                    backoff = self.min_backoff  # it ran fine for a while: start the backoff over
+                    failures = 0  # it ran fine for a while: start the backoff over
+                failures += 1
+                delay = backoff(failures, first=self.min_backoff, cap=self.max_backoff)
                 # An expected failure (MempoolsError: a full disk, say) is said in full by its
                 # message; a traceback per restart would only flood the log.
                 trace = None if isinstance(exc, MempoolsError) else exc
-                log.error("%s failed (%s); restarting in %.1f s", name, state.last_error, backoff, exc_info=trace)
+                log.error("%s failed (%s); restarting in %.1f s", name, state.last_error, delay, exc_info=trace)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(self.max_backoff, backoff * 2)
+                    await asyncio.wait_for(stop.wait(), delay)
         state.status = "stopped"
 
     async def wait(self, timeout: float | None = None) -> None:

@@ -12,12 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from core.errors import MempoolsError
+from core.errors import MempoolsError, UserError
 from core.store.permissions import PRIVATE_UMASK
 from mempools.commands import COMMAND_MODULES
 
 
-class CommandError(MempoolsError):
+class CommandError(UserError):
     """A user-facing failure: printed as one line, exit code 2, no traceback."""
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from core.errors import MempoolsError
+from core.errors import InternalError, MempoolsError
 
 log = logging.getLogger("mempools.control")
 
@@ -31,7 +31,7 @@ SOCKET_NAME = "control.sock"
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-class ControlError(MempoolsError):
+class ControlError(InternalError):
     """The serving process could not be reached or refused the command."""
 
 

@@ -29,7 +29,7 @@ from core.dispatch.dispatcher import Dispatcher, DispatchLimits
 from core.dispatch.http import HttpClient
 from core.dispatch.telegram import TelegramChannel
 from core.dispatch.webhook import WebhookChannel
-from core.errors import MempoolsError
+from core.errors import InternalError
 from core.maintenance import Maintenance, build_scheduler
 from core.metrics import Metrics
 from core.models import Chain
@@ -52,7 +52,7 @@ SHUTDOWN_DEADLINE = 4.0  # seconds for intake (API, watchers, bots) to stop
 DRAIN_DEADLINE = 5.0  # seconds in-flight deliveries get to finish at SIGTERM
 
 
-class PortInUseError(MempoolsError):
+class PortInUseError(InternalError):
     """The API's address cannot be bound."""
 
 
@@ -137,7 +137,7 @@ class Runtime:
             "discord": DiscordChannel(self.discord.client if self.discord.enabled else None, webhook_http=self.http),
         }
         if self.telegram is not None:
-            channels["telegram"] = TelegramChannel(self.telegram.bot)
+            channels["telegram"] = TelegramChannel(self.telegram.bot, limiter=self.telegram.limiter)
         self.dispatcher = Dispatcher(
             self.outbox,
             self.repos,

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.telegram import TelegramFrontDoor
 from core.config import Config, Secret, TelegramConfig
+from core.dispatch.ratelimit import RateLimiter
 from tests.apikit import Env
 from tests.fakes.telegram_api import FakeTelegramApi, SentMessage
 from tests.polling import until
@@ -42,7 +43,10 @@ class BotRig:
 
     def _door(self) -> TelegramFrontDoor:
         tg = TelegramConfig(token=Secret(self.api.token), api_url=f"http://127.0.0.1:{self.api.port}")
-        options = {"poll_timeout": 0.5, **self.options}
+        # Replies unthrottled unless a test passes its own limiter (tests/test_telegram_ratelimit.py):
+        # Telegram's 1 s per chat would make every multi-step flow a slow test.
+        unthrottled = RateLimiter(per_key_interval=0.0, global_rate=0.0)
+        options = {"poll_timeout": 0.5, "limiter": unthrottled, **self.options}
         return TelegramFrontDoor(
             tg, self.env.services,
             **options,

@@ -85,7 +85,7 @@ async def test_a_member_without_manage_server_is_refused_and_nothing_changes(wor
     ]:
         reply = await world.discord.slash(name, options, **AS_MEMBER)
         assert reply.ephemeral, name
-        assert "Manage Server" in reply.content and reply.content.startswith("⛔"), name
+        assert "Manage Server" in reply.content and reply.content.startswith("🔒"), name
     [after] = world.subscriptions_of(f"guild:{GUILD}")
     assert after.enabled and after.updated_at == sub.updated_at
     assert world.outbox.depth() == 0
@@ -147,7 +147,7 @@ async def test_subscribe_with_a_raw_query(world: DiscordBotWorld) -> None:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"chain": "devnet-1", "query": "tm.event = 'Tx' AND"}, "That query is not valid"),
+        ({"chain": "devnet-1", "query": "tm.event = 'Tx' AND"}, "That query does not parse"),
         ({"chain": "devnet-1"}, "either a preset or a query"),
         ({"chain": "devnet-1", "preset": "funds_received", "query": "tm.event='Tx'"}, "either a preset or a query"),
         ({"chain": "devnet-1", "params": f"address={ALICE}"}, "only used with a preset"),

@@ -123,11 +123,16 @@ async def test_replies_ride_out_flood_control(tmp_path: Path, api: FakeTelegramA
         [reply] = await rig.say("/chains")
         assert "Test chain" in reply.text and time.monotonic() - started >= 0.95
         assert [p.get("chat_id") for m, p in api.calls if m == "sendMessage"] == [42, 42]
-        # Flood control asking for longer than the bot waits: the reply is dropped, the bot goes on.
+        # Flood control asking for longer than the bot waits: the reply is dropped, the bot goes on
+        # in other chats; this chat's next replies are dropped without asking Telegram again (the
+        # bot's one rate limiter holds the chat until then, for deliveries too).
         api.fail_next("sendMessage", status=429, retry_after=3600)
         await rig.say("/chains", expect=0)
-        [reply] = await rig.say("/help")
+        [reply] = await rig.say("/help", chat_id=43, user_id=43)
         assert reply.text.startswith("<b>Commands</b>")
+        await rig.say("/help", expect=0)
+        assert [p.get("chat_id") for m, p in api.calls if m == "sendMessage"] == [42, 42, 42, 43]
+        assert rig.door.limiter.delay(42) > 3000
     finally:
         await rig.door.stop()
         rig.close()

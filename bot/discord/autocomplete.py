@@ -12,16 +12,17 @@ from collections.abc import Iterable
 from discord import app_commands
 
 from bot.actions import ChatActions, ChatContext
-from core.errors import MempoolsError
+from core.errors import ServiceError, UserError
 from core.models import Subscription
 from core.query.presets import PRESETS
+from core.text import ellipsize
 
 MAX_CHOICES = 25  # Discord's limit
 _NAME_LIMIT = 100  # Discord's limit for a choice's name (and value)
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= _NAME_LIMIT else text[: _NAME_LIMIT - 1] + "…"
+    return ellipsize(text, _NAME_LIMIT)
 
 
 def _matching(candidates: Iterable[tuple[str, str]], typed: str) -> list[app_commands.Choice[str]]:
@@ -50,7 +51,7 @@ def subscription_choices(
     """The acting account's subscriptions (only active or only paused ones when `enabled` says so)."""
     try:
         subs: list[Subscription] = actions.list(ctx)
-    except MempoolsError:
+    except (UserError, ServiceError):  # no suggestions; anything else is a bug, logged by the tree's on_error
         return []
     wanted = (s for s in subs if enabled is None or s.enabled == enabled)
     return _matching(((f"{s.name} · {s.chain_id}{'' if s.enabled else ' · paused'}", s.id) for s in wanted), typed)

@@ -41,9 +41,9 @@ class MempoolsTree(app_commands.CommandTree["MempoolsClient"]):
             reply = replies.failure(f"The option value {error.value!r} is not valid for this option.")
         elif isinstance(error, app_commands.CheckFailure):
             reply = replies.failure("You cannot use this command here.")
-        else:
-            log.error("slash command %s failed", _command_name(interaction), exc_info=error)
-            reply = replies.failure("Something went wrong on our side; it has been logged. Please try again.")
+        else:  # a bug, or an error of ours the command let through: logged once, with its error id
+            cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+            reply = replies.error(cause, f"slash command {_command_name(interaction)}")
         if interaction.type is discord.InteractionType.autocomplete:
             if not interaction.response.is_done():
                 await interaction.response.autocomplete([])

@@ -35,7 +35,7 @@ MAX_RATELIMIT_TIMEOUT = 30.0
 _CLOSE_DEADLINE = 5.0
 
 
-class DiscordLoginError(RuntimeError):
+class DiscordLoginError(ConfigError):
     """Discord refused the token. Restarting does not help; the operator must fix the token."""
 
 

@@ -11,17 +11,19 @@ be copied.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import discord
 import msgspec
 
-from bot.actions import STORE_BUSY, ChainChoiceRequired, ChatContext, PermissionDeniedError, WatchResult
-from core.errors import MempoolsError, NotFoundError, StoreUnavailableError
+from bot.actions import ChainChoiceRequired, ChatContext, WatchResult
+from bot.errors import chat_error
 from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.render import render, short_address
 from core.services import ChainInfo
+from core.text import ellipsize
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096
@@ -29,6 +31,13 @@ _OK = 0x2ECC71
 _INFO = 0x5865F2
 
 ChainLookup = Callable[[str], Chain | None]
+#: Where an internal error met by a command is logged (with its error id) by `error`.
+log = logging.getLogger("mempools.discord")
+#: The hint after an error's sentence, naming this bot's commands.
+_HINTS = {
+    "not-found": " `/mempools list` shows the ids you can use here.",
+    "forbidden": " Ask someone who has it, or DM the bot for your own subscriptions.",
+}
 
 
 class Reply(msgspec.Struct, kw_only=True):
@@ -41,10 +50,6 @@ class Reply(msgspec.Struct, kw_only=True):
 
 def _esc(text: str) -> str:
     return discord.utils.escape_markdown(discord.utils.escape_mentions(text))
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _lines_within(lines: Sequence[str], limit: int, more: Callable[[int], str]) -> str:
@@ -66,7 +71,7 @@ def where(ctx: ChatContext) -> str:
 
 
 def _changed(ctx: ChatContext, content: str) -> Reply:
-    return Reply(content=_cut(content, CONTENT_LIMIT), ephemeral=not ctx.is_group)
+    return Reply(content=ellipsize(content, CONTENT_LIMIT), ephemeral=not ctx.is_group)
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -132,7 +137,8 @@ def history(ctx: ChatContext, notifications: Sequence[Notification], chains: Cha
         rendered = render(n, chains(n.chain_id))
         stamp = f"<t:{int(n.time.timestamp())}:R>"
         link = f" · [tx]({rendered.url})" if rendered.url else ""
-        lines.append(f"{stamp} **{_esc(_cut(rendered.title, 100))}**: {_esc(_cut(rendered.summary, 300))}{link}")
+        title, summary = ellipsize(rendered.title, 100), ellipsize(rendered.summary, 300)
+        lines.append(f"{stamp} **{_esc(title)}**: {_esc(summary)}{link}")
     embed = discord.Embed(
         title=f"Last {len(notifications)} notification(s)",
         description=_lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more"),
@@ -182,32 +188,24 @@ def test_queued(ctx: ChatContext) -> Reply:
 
 
 # -- errors --------------------------------------------------------------------------------------
-def error(exc: MempoolsError) -> Reply:
-    """The one-line answer to an expected failure; always ephemeral.
+def error(exc: BaseException, where: str = "discord command") -> Reply:
+    """The one-line answer to any failure, worded by the one table (`bot.errors`); always ephemeral.
 
     The services' messages are written for people and name the option at fault, so they are shown
-    as they are (mentions in them cannot ping: replies are sent with no allowed mentions).
+    as they are (mentions in them cannot ping: replies are sent with no allowed mentions). An
+    internal error is logged here with the error id the reply gives, so call it once per failure.
     """
-    if isinstance(exc, PermissionDeniedError):
-        text = f"⛔ {_sentence(str(exc))}. Ask someone who has it, or DM the bot for your own subscriptions."
-    elif isinstance(exc, ChainChoiceRequired):
+    if isinstance(exc, ChainChoiceRequired):
         options = ", ".join(f"`{c.id}`" for c in exc.choices)
         text = f"❓ `{short_address(exc.address)}` is valid on several chains; give the `chain` option ({options})."
-    elif isinstance(exc, QuerySyntaxError):
+        return Reply(content=ellipsize(text, CONTENT_LIMIT), ephemeral=True)
+    said = chat_error(exc, log, where)
+    text = f"{said.icon} {said.text}{_HINTS.get(said.view.slug, '')}"
+    if isinstance(exc, QuerySyntaxError):
         caret = exc.caret_lines.replace("`", "'")
-        text = f"❌ That query is not valid: {exc.reason}\n```\n{caret}\n```"
-    elif isinstance(exc, NotFoundError):
-        text = f"🔍 {str(exc).capitalize()}. `/mempools list` shows the ids you can use here."
-    elif isinstance(exc, StoreUnavailableError):
-        text = f"⏳ {STORE_BUSY}"
-    else:
-        text = f"❌ {_sentence(str(exc))}"
-    return Reply(content=_cut(text, CONTENT_LIMIT), ephemeral=True)
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
+        text += f"\n```\n{caret}\n```"
+    return Reply(content=ellipsize(text, CONTENT_LIMIT), ephemeral=True)
 
 
 def failure(text: str) -> Reply:
-    return Reply(content=_cut(f"❌ {text}", CONTENT_LIMIT), ephemeral=True)
+    return Reply(content=ellipsize(f"❌ {text}", CONTENT_LIMIT), ephemeral=True)

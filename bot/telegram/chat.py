@@ -2,24 +2,23 @@
 
 `AdminCache` answers "is this user an administrator of this group?" with `getChatMember`,
 remembered briefly (60 s) so a burst of button presses costs one request, while a demoted admin
-loses the right within a minute. `Replier` sends HTML replies and rides out flood control once.
+loses the right within a minute. `Replier` sends HTML replies within the bot's rate limits and
+rides out flood control once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-import warnings
-from datetime import timedelta
 
 import telegram
 from telegram import Chat, Update
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import Forbidden, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.actions import ChatContext
+from core.dispatch.ratelimit import RateLimiter
+from core.dispatch.telegram import retry_seconds
 
 log = logging.getLogger("mempools.bot.telegram")
 
@@ -82,22 +81,32 @@ async def chat_context(update: Update, admins: AdminCache, *, need_admin: bool) 
     )
 
 
-def _retry_seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: int | timedelta = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
 class Replier:
-    """Sends the bot's answers: HTML, no link previews, one wait-and-retry on flood control."""
+    """Sends the bot's answers: HTML, no link previews, one wait-and-retry on flood control.
 
-    def __init__(self, bot: telegram.Bot, *, max_wait: float = MAX_REPLY_WAIT) -> None:
+    Every send and edit first takes its slot from `limiter`, the bot's one rate limiter that the
+    dispatcher's `TelegramChannel` uses too, so replies and deliveries together stay within
+    Telegram's limits (and a 429 slows both down).
+    """
+
+    def __init__(self, bot: telegram.Bot, limiter: RateLimiter, *, max_wait: float = MAX_REPLY_WAIT) -> None:
         self._bot = bot
+        self._limiter = limiter
         self._max_wait = max_wait
+
+    async def _slot(self, chat_id: int) -> bool:
+        """Wait for the chat's next slot; False (and logged) if that is longer than a reply waits."""
+        wait = self._limiter.delay(chat_id)
+        if wait > self._max_wait:
+            log.warning("reply to chat %s dropped: flood control asks for %.0f s", chat_id, wait)
+            return False
+        await self._limiter.acquire(chat_id)
+        return True
 
     async def send(self, chat_id: int, text: str, markup: ReplyMarkup = None) -> telegram.Message | None:
         for attempt in range(2):
+            if not await self._slot(chat_id):
+                return None
             try:
                 return await self._bot.send_message(
                     chat_id=chat_id,
@@ -107,11 +116,11 @@ class Replier:
                     link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
                 )
             except RetryAfter as exc:
-                wait = _retry_seconds(exc)
+                wait = retry_seconds(exc)
+                self._limiter.penalize(chat_id, wait)  # the next slot (this retry's too) waits it out
                 if attempt or wait > self._max_wait:
                     log.warning("reply to chat %s dropped: flood control asks for %.0f s", chat_id, wait)
                     return None
-                await asyncio.sleep(wait)
             except Forbidden as exc:
                 # Blocked or removed: nothing to answer. The dispatcher disables the chat's
                 # destination on its next delivery; /start after unblocking enables it again.
@@ -124,6 +133,8 @@ class Replier:
         if message is None:
             return
         inline = markup if isinstance(markup, telegram.InlineKeyboardMarkup) else None
+        if not await self._slot(message.chat.id):
+            return
         try:
             await self._bot.edit_message_text(
                 chat_id=message.chat.id,

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from html import escape, unescape
 
-from bot.actions import STORE_BUSY, ChainChoiceRequired, PermissionDeniedError
-from core.errors import MempoolsError, NotFoundError, QuotaExceededError, StoreUnavailableError, ValidationError
+from bot.errors import chat_error
 from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.query.presets import ParamSpec, PresetSpec
 from core.render import summarize
-from core.services import ChainInfo, UnavailableError
+from core.services import ChainInfo
 
 #: (command, one-line description): `setMyCommands` and `/help` both come from here.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -30,6 +30,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("cancel", "Stop a guided /subscribe"),
     ("help", "All commands"),
 )
+#: Where an internal error met in a handler is logged (with its error id) by `error_text`.
+log = logging.getLogger("mempools.bot.telegram")
+#: The hint after an error's sentence, naming this bot's commands.
+_HINTS = {"not-found": " Use /list to see the ids of this chat's subscriptions."}
 LIST_LIMIT = 30
 _MAX_TEXT = 3900
 
@@ -115,38 +119,25 @@ def param_prompt(param: ParamSpec, index: int, total: int) -> str:
     return f"Parameter {index}/{total}: <b>{escape(param.name)}</b>{optional}{help_}\n{how}"
 
 
-def error_text(exc: BaseException) -> str:
-    """The reply for a failure a user can fix; precise types only, never a guess from a message."""
+def error_text(exc: BaseException, where: str = "telegram handler") -> str:
+    """The reply for any failure, worded by the one table (`bot.errors`, `core.errors`).
+
+    An internal error (a bug, or the operator's) is logged here with an error id that the reply
+    repeats, so it must be called once per failure.
+    """
+    said = chat_error(exc, log, where)
+    text = f"{said.icon} {escape(said.text)}{_HINTS.get(said.view.slug, '')}"
     if isinstance(exc, QuerySyntaxError):
-        return (
-            f"That query does not parse: {escape(exc.reason)} (character {exc.position + 1}).\n"
-            f"<pre>{escape(exc.caret_lines)}</pre>\nQueries are CometBFT queries, e.g. "
+        text += (
+            f"\n<pre>{escape(exc.caret_lines)}</pre>\nQueries are CometBFT queries, e.g. "
             "<code>transfer.recipient = 'cosmos1…'</code>"
         )
-    if isinstance(exc, NotFoundError):
-        return f"{escape(_sentence(str(exc)))} Use /list to see the ids of this chat's subscriptions."
-    if isinstance(exc, PermissionDeniedError):
-        return f"🔒 {escape(_sentence(str(exc)))}"
-    if isinstance(exc, ChainChoiceRequired):
-        return escape(_sentence(str(exc)))
-    if isinstance(exc, StoreUnavailableError):
-        return f"⏳ {STORE_BUSY}"
-    if isinstance(exc, ValidationError | QuotaExceededError | UnavailableError | MempoolsError):
-        return f"⚠️ {escape(_sentence(str(exc)))}"
-    return "Something went wrong on our side; it has been logged. Please try again later."
+    return text
 
 
 def plain_text(html_text: str, limit: int = 200) -> str:
     """HTML to plain text (a callback answer is plain, at most 200 characters)."""
     return unescape(re.sub(r"<[^>]+>", "", html_text))[:limit]
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _fit(text: str) -> str:

@@ -31,7 +31,9 @@ from bot.telegram.handlers.manage import LIST_VERBS, ManageHandlers
 from bot.telegram.keyboards import FLOW, Keyboards
 from bot.telegram.redact import TokenRedactor
 from core.config import TelegramConfig
-from core.errors import ConfigError, MempoolsError
+from core.dispatch.ratelimit import RateLimiter
+from core.dispatch.telegram import telegram_limiter
+from core.errors import ConfigError
 from core.services import Services
 from core.services.clock import Clock, utcnow
 
@@ -54,6 +56,7 @@ class TelegramFrontDoor:
         flow_ttl: timedelta = FLOW_TTL,
         max_reply_wait: float = 30.0,
         clock: Clock = utcnow,
+        limiter: RateLimiter | None = None,
     ) -> None:
         if config.token is None or not config.token.get():
             raise ConfigError("telegram: no token (set MEMPOOLS_TELEGRAM_TOKEN or telegram.token_file)")
@@ -71,13 +74,16 @@ class TelegramFrontDoor:
             .get_updates_read_timeout(poll_timeout + 10)
             .build()
         )
+        #: The bot's one rate limiter: replies take their slots from it, and so must deliveries
+        #: (`TelegramChannel(front_door.bot, limiter=front_door.limiter)`).
+        self.limiter = limiter or telegram_limiter()
         signer = CallbackSigner(token)
         self.kit = Toolkit(
             actions=ChatActions(services, send_sample=send_sample),
             flows=FlowStore(services.conversations, ttl=flow_ttl, clock=clock),
             keyboards=Keyboards(signer),
             signer=signer,
-            replier=Replier(self.app.bot, max_wait=max_reply_wait),
+            replier=Replier(self.app.bot, self.limiter, max_wait=max_reply_wait),
             admins=AdminCache(self.app.bot, ttl=admin_ttl),
         )
         self._basic = BasicHandlers(self.kit)
@@ -126,17 +132,15 @@ class TelegramFrontDoor:
             await query.answer(STALE, show_alert=True)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A bug in a handler: logged (token redacted), and the user told something went wrong."""
-        error = context.error
-        if isinstance(error, MempoolsError) and isinstance(update, Update):
-            await self.kit.reply(update, error_text(error))
-            return
-        log.error("telegram handler failed", exc_info=error)
+        """A failure a handler let through: worded by the one table; a bug is logged (token
+        redacted) once, with the error id the user is told."""
+        error = context.error or RuntimeError("the handler failed without an exception")
+        text = error_text(error)  # logs an internal error, so even when there is no chat to tell
         if isinstance(update, Update) and update.effective_chat is not None:
             with contextlib.suppress(Exception):
                 if update.callback_query is not None:
                     await update.callback_query.answer()
-                await self.kit.reply(update, error_text(error or RuntimeError()))
+                await self.kit.reply(update, text)
 
     # -- life cycle --------------------------------------------------------------------------------
     async def start(self) -> None:

@@ -11,6 +11,7 @@ from bot.telegram.flows import Flow
 from bot.telegram.format import LIST_LIMIT
 from core.models import Chain, Subscription
 from core.query.presets import ParamSpec, PresetSpec
+from core.text import ellipsize
 
 # Verbs of the callback data (one character keeps payloads far below 64 bytes).
 PAUSE, RESUME, DELETE_ASK, DELETE, LIST = "p", "r", "d", "D", "l"
@@ -20,7 +21,7 @@ _LABEL = 24
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _LABEL else text[: _LABEL - 1] + "…"
+    return ellipsize(text, _LABEL)
 
 
 class Keyboards:

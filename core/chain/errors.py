@@ -9,10 +9,10 @@ decoder's `BlockDecodeError`) mean the node answered garbage.
 
 from __future__ import annotations
 
-from core.errors import MempoolsError
+from core.errors import UpstreamError
 
 
-class RpcError(MempoolsError):
+class RpcError(UpstreamError):
     """Base class of every failure to get a usable answer from a chain RPC endpoint."""
 
     def __init__(self, message: str, *, endpoint: str | None = None) -> None:

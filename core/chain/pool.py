@@ -23,10 +23,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from msgspec import Struct
 
+from core.backoff import backoff
 from core.chain.blocks import DecodedBlock, NodeStatus
 from core.chain.errors import HeightNotAvailable, RpcBadResponse, RpcError, RpcUnavailable, WrongChain
 from core.chain.rpc import RpcClient
 from core.chain.subscribe import NewBlockSubscription
+from core.incidents import IncidentLog
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class EndpointPool:
         self.min_cooldown = min_cooldown
         self.max_cooldown = max_cooldown
         self._clock = clock
+        self._incidents = IncidentLog(log)  # an endpoint down for an hour: two lines, not thousands
         self.best_height: int | None = None
 
     async def aclose(self) -> None:
@@ -261,19 +264,16 @@ class EndpointPool:
     def _success(self, ep: _Endpoint, elapsed: float) -> None:
         ep.ewma = elapsed if ep.ewma is None else 0.7 * ep.ewma + 0.3 * elapsed
         if ep.errors:
-            log.info("rpc endpoint %s recovered after %d failed calls", ep.url, ep.errors)
+            self._incidents.resolved(f"rpc endpoint {ep.url}", "%s recovered after %d failed calls in %.1f s")
         ep.errors = 0
         ep.cooldown_until = float("-inf")
         ep.last_error = None
 
     def _failure(self, ep: _Endpoint, exc: RpcError) -> None:
-        if ep.errors == 0:
-            log.warning("rpc endpoint %s failing: %s", ep.url, exc)
-        else:
-            log.debug("rpc endpoint %s still failing (%d): %s", ep.url, ep.errors + 1, exc)
+        self._incidents.failure(f"rpc endpoint {ep.url}", "rpc endpoint %s failing: %s", ep.url, exc)
         ep.errors += 1
         ep.last_error = f"{type(exc).__name__}: {exc}"
-        delay = min(self.max_cooldown, self.min_cooldown * 2 ** min(ep.errors - 1, 16))
+        delay = backoff(ep.errors, first=self.min_cooldown, cap=self.max_cooldown)
         ep.cooldown_until = self._clock() + delay
 
     def _note_height_error(self, ep: _Endpoint, exc: HeightNotAvailable) -> None:

@@ -24,9 +24,13 @@ import msgspec
 import websockets
 from msgspec import Struct
 
+from core.backoff import backoff
+from core.incidents import IncidentLog
+
 log = logging.getLogger(__name__)
 
 NEW_BLOCK_QUERY = "tm.event='NewBlock'"
+_INCIDENT = "new-block subscription"
 
 
 class _Header(Struct):
@@ -100,13 +104,14 @@ class NewBlockSubscription:
 
     async def _run(self) -> AsyncIterator[int]:
         failures = 0
+        incidents = IncidentLog(log)  # lost and restored: two lines, however many reconnects between
         for url in itertools.cycle(self.urls):
             if self._closed.is_set():
                 return
             try:
                 async for height in self._session(url):
                     if failures:
-                        log.info("new-block subscription on %s restored after %d failures", url, failures)
+                        incidents.resolved(_INCIDENT, "%s restored after %d failures in %.1f s")
                         failures = 0
                     yield height
                 if self._closed.is_set():
@@ -115,12 +120,9 @@ class NewBlockSubscription:
             except (OSError, websockets.WebSocketException, TimeoutError, ConnectionError, ValueError) as exc:
                 if self._closed.is_set():
                     return
-                if failures == 0:
-                    log.warning("new-block subscription on %s lost: %s; reconnecting", url, exc)
-                else:
-                    log.debug("new-block subscription on %s failed again: %s", url, exc)
+                incidents.failure(_INCIDENT, "new-block subscription on %s lost: %s; reconnecting", url, exc)
                 failures += 1
-                delay = min(self.max_backoff, self.min_backoff * 2 ** min(failures - 1, 16))
+                delay = backoff(failures, first=self.min_backoff, cap=self.max_backoff)
                 delay *= 0.5 + self._rng.random() / 2
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closed.wait(), delay)

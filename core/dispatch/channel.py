@@ -13,6 +13,7 @@ from typing import Protocol
 import msgspec
 
 from core.models import Chain, Destination, Notification
+from core.text import ellipsize
 
 #: How much of an endpoint's answer is kept in the attempt log.
 ERROR_TEXT_LIMIT = 300
@@ -62,4 +63,4 @@ class Channel(Protocol):
 def clip(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
     """Single-line, bounded text for the attempt log (an endpoint's error page can be huge)."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return ellipsize(flat, limit)

@@ -25,6 +25,7 @@ from core.dispatch.webhook import parse_retry_after
 from core.errors import ValidationError
 from core.models import Chain, Destination, DiscordDestination, Notification
 from core.render import Rendered, render
+from core.text import ellipsize
 from core.timeutil import utcnow
 
 # Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -41,10 +42,6 @@ _RED = 0xE74C3C
 _GREY = 0x95A5A6
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _escape_md(text: str) -> str:
     """Backslash-escape Discord markdown so chain data shows as written."""
     return discord.utils.escape_markdown(text)
@@ -52,10 +49,10 @@ def _escape_md(text: str) -> str:
 
 def discord_embed(rendered: Rendered) -> dict[str, Any]:
     """The embed for `rendered`, within every one of Discord's limits (total 6000 included)."""
-    title = _cut(rendered.title, TITLE_LIMIT)
-    description = _cut(_escape_md(rendered.headline), DESCRIPTION_LIMIT)
+    title = ellipsize(rendered.title, TITLE_LIMIT)
+    description = ellipsize(_escape_md(rendered.headline), DESCRIPTION_LIMIT)
     footer = "Mempools" if rendered.system else f"Mempools · {rendered.chain_name} · height {rendered.height}"
-    footer = _cut(footer, FOOTER_LIMIT)
+    footer = ellipsize(footer, FOOTER_LIMIT)
     fields: list[dict[str, Any]] = []
     for field in rendered.fields[:FIELDS_LIMIT]:
         if field.url:
@@ -68,15 +65,15 @@ def discord_embed(rendered: Rendered) -> dict[str, Any]:
             value = _escape_md(field.value)
         fields.append(
             {
-                "name": _cut(field.name, FIELD_NAME_LIMIT) or "\u200b",
-                "value": _cut(value, FIELD_VALUE_LIMIT) or "\u200b",
+                "name": ellipsize(field.name, FIELD_NAME_LIMIT) or "\u200b",
+                "value": ellipsize(value, FIELD_VALUE_LIMIT) or "\u200b",
                 "inline": len(value) <= 40,
             }
         )
     budget = TOTAL_LIMIT - len(title) - len(footer)
     while fields and len(description) + sum(len(f["name"]) + len(f["value"]) for f in fields) > budget:
         fields.pop()
-    description = _cut(description, max(1, budget - sum(len(f["name"]) + len(f["value"]) for f in fields)))
+    description = ellipsize(description, max(1, budget - sum(len(f["name"]) + len(f["value"]) for f in fields)))
     embed: dict[str, Any] = {
         "title": title,
         "description": description,

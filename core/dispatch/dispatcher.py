@@ -61,7 +61,7 @@ import msgspec
 from core.config import DispatchConfig
 from core.dispatch.channel import Channel, DeliveryResult, clip
 from core.dispatch.notices import queue_notice
-from core.errors import MempoolsError, StoreUnavailableError
+from core.errors import InternalError, StoreUnavailableError
 from core.incidents import IncidentLog
 from core.models import (
     Chain,
@@ -158,7 +158,7 @@ def _unpark(parked: dict[str, deque[Pending]], key: str, ready: deque[Pending]) 
     return True
 
 
-class DispatchStalledError(MempoolsError):
+class DispatchStalledError(InternalError):
     """The dispatcher stopped because it cannot record what it delivers."""
 
 

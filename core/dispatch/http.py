@@ -43,7 +43,7 @@ import msgspec
 
 from core.dispatch.http_pool import IdlePool
 from core.dispatch.ssrf import ParsedUrl, Resolver, parse_webhook_url, resolve_target
-from core.errors import ValidationError
+from core.errors import UpstreamError, ValidationError
 
 USER_AGENT = "Mempools-Webhooks/0.1 (+https://www.standardwebhooks.com)"
 _HEAD_LIMIT = 64 * 1024
@@ -58,8 +58,13 @@ class HttpResponse(msgspec.Struct, kw_only=True):
     latency_ms: float
 
 
-class HttpError(Exception):
-    """The request got no HTTP answer; `str()` is short enough for the attempt log."""
+class HttpError(UpstreamError):
+    """The request got no HTTP answer; `str()` is short enough for the attempt log.
+
+    Internal to the dispatcher (which records it as a failed attempt and retries), but an
+    `UpstreamError` of the one tree (`core/errors.py`) so that one escaping would still read as
+    "a webhook endpoint could not answer" (502), never as a bug.
+    """
 
 
 class ConnectError(HttpError):

@@ -16,6 +16,7 @@ from core.outbox import Outbox
 from core.render import SYSTEM_EVENT_PREFIX, SYSTEM_SUBSCRIPTION_ID
 from core.repositories import Repositories
 from core.store.base import WriteBatch
+from core.text import ellipsize
 from core.timeutil import to_millis
 
 SUMMARY_LIMIT = 280
@@ -53,7 +54,7 @@ def queue_notice(
             ),
         ),
         destination_ids=(destination_id,),
-        summary=message if len(message) <= SUMMARY_LIMIT else message[: SUMMARY_LIMIT - 1] + "…",
+        summary=ellipsize(message, SUMMARY_LIMIT),
         created_at=now,
     )
     if not repos.notifications.add(notice, batch):

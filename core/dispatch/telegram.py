@@ -89,7 +89,16 @@ def format_telegram(rendered: Rendered) -> list[str]:
     return split_html(telegram_lines(rendered))
 
 
-def _retry_seconds(exc: RetryAfter) -> float:
+def telegram_limiter() -> RateLimiter:
+    """Telegram's limits for one bot: one message per second in a chat, 30 per second overall.
+
+    One instance per bot, shared by the deliveries (`TelegramChannel`) and the bot's replies
+    (`bot.telegram.chat.Replier`): Telegram counts both against the same limits.
+    """
+    return RateLimiter(per_key_interval=1.0, global_rate=30.0)
+
+
+def retry_seconds(exc: RetryAfter) -> float:
     """`retry_after` in seconds, whichever type this PTB version returns (int now, timedelta later)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PTBDeprecationWarning)
@@ -102,7 +111,7 @@ class TelegramChannel:
 
     def __init__(self, bot: telegram.Bot, *, limiter: RateLimiter | None = None, max_wait: float = 5.0) -> None:
         self.bot = bot
-        self.limiter = limiter or RateLimiter(per_key_interval=1.0, global_rate=30.0)
+        self.limiter = limiter or telegram_limiter()
         # Longer than this in the rate limiter (a chat or the bot under a long 429) and the
         # delivery is deferred instead: a waiting worker is one the other chats cannot use.
         self.max_wait = max_wait
@@ -133,7 +142,7 @@ class TelegramChannel:
                     moved = {"chat_id": chat_id}
                     await self._send(chat_id, text)
             except RetryAfter as exc:
-                wait = _retry_seconds(exc)
+                wait = retry_seconds(exc)
                 self.limiter.penalize(chat_id, wait)
                 return result(
                     ok=False,

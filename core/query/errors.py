@@ -1,13 +1,13 @@
 """Why a query was refused, with the exact place, so a user can fix it without guessing.
 
-Every failure of the parser is a `QuerySyntaxError` (a `MempoolsError`, so the front doors turn it
+Every failure of the parser is a `QuerySyntaxError` (a `UserError`, so the front doors turn it
 into a 4xx, a chat reply or exit code 2). It carries the character offset of the problem and can
 draw a caret under the query; nothing else ever escapes the parser, whatever the input.
 """
 
 from __future__ import annotations
 
-from core.errors import MempoolsError
+from core.errors import UserError
 
 #: Added to an error found at an `OR`: people reach for it to match either of two things.
 NO_OR_HINT = (
@@ -18,12 +18,15 @@ NO_OR_HINT = (
 _CONTEXT = 60
 
 
-class QuerySyntaxError(MempoolsError):
+class QuerySyntaxError(UserError):
     """The text is not a query of the CometBFT (v0.38+) grammar.
 
     `position` is a 0-based character offset into `query` (the end of the text for "ended too
     early"); `reason` is the message without the position; `str(exc)` is `"<reason> at <position>"`.
     """
+
+    status = 422
+    slug = "query-syntax"
 
     def __init__(self, reason: str, position: int, query: str) -> None:
         self.reason = reason

@@ -15,14 +15,14 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from core.errors import MempoolsError, ValidationError
+from core.errors import ConflictError, ValidationError
 from core.store.base import KVStore, WriteBatch
 from core.store.keys import SEP, KeyPart, key, prefix
 
 T = TypeVar("T")
 
 
-class UniqueConflictError(MempoolsError):
+class UniqueConflictError(ConflictError):
     """A unique index already points at another record."""
 
 

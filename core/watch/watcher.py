@@ -29,6 +29,7 @@ from typing import Protocol
 
 import msgspec
 
+from core.backoff import backoff
 from core.chain.blocks import DecodedBlock
 from core.chain.errors import HeightNotAvailable, RpcError, RpcUnavailable
 from core.errors import StoreUnavailableError
@@ -337,7 +338,7 @@ class ChainWatcher:
 
     # -- helpers ------------------------------------------------------------------------------
     def _backoff(self, failures: int) -> float:
-        return min(self.max_backoff, 0.25 * 2 ** min(failures, 10))
+        return backoff(failures + 1, first=0.25, cap=self.max_backoff)
 
     @staticmethod
     async def _sleep(stop: asyncio.Event, seconds: float) -> None:

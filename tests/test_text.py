@@ -1,0 +1,11 @@
+"""The one cut-with-ellipsis helper that Discord, Telegram, the renderer and the attempt log share."""
+
+from __future__ import annotations
+
+from core.text import ellipsize
+
+
+def test_text_that_fits_is_unchanged_and_longer_text_is_cut_to_the_limit_with_an_ellipsis() -> None:
+    assert ellipsize("abc", 3) == "abc"
+    assert ellipsize("abcd", 3) == "ab…"
+    assert len(ellipsize("x" * 5000, 2000)) == 2000
