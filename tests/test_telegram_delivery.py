@@ -98,7 +98,9 @@ async def test_watch_then_a_devnet_transfer_arrives_as_a_message(
         devnet.chain.schedule_transfer(sender, watched, 3_000_000, "uatom")
         devnet.advance()
         await until(lambda: watcher.stats.cursor == devnet.chain.tip, timeout=15)
-        await asyncio.sleep(0.3)
+        # The block's deliveries were stored with the cursor; once the outbox is empty the
+        # dispatcher has settled them all, so any further sendMessage would be in by now.
+        await until(lambda: env.outbox.depth() == 0, timeout=15)
         assert sum(1 for m, p in api.calls if m == "sendMessage" and p.get("chat_id") == 42) == refused
         # Unblocked, /start enables the chat again.
         api._failures.clear()

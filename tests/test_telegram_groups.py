@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 from bot.telegram.callbacks import CallbackSigner
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.polling import until
 from tests.telegram_kit import BotRig, button, running_rig
 
 GROUP = -1001234
@@ -129,8 +127,7 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_account_and_deliverie
 
     api.push_update(service_message(old, "group", migrate_to_chat_id=new))
     api.push_update(service_message(new, "supergroup", migrate_from_chat_id=old))  # said twice: idempotent
-    await until(lambda: rig.env.repos.identities.find("telegram", f"chat:{new}") is not None)
-    await asyncio.sleep(0.1)
+    await rig.settled(new)  # both service messages handled
     assert rig.env.repos.identities.find("telegram", f"chat:{new}").account_id == group_account
     assert rig.env.repos.identities.find("telegram", f"chat:{old}") is None
     assert rig.env.repos.destinations.get(sub.destination_ids[0]).chat_id == new
