@@ -97,7 +97,7 @@ def create_app(
     app = Litestar(
         route_handlers=handlers,
         dependencies=dependencies,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_json_body,
         request_max_body_size=config.max_body_bytes,
         compression_config=CompressionConfig(backend="brotli", brotli_gzip_fallback=True, minimum_size=1024),
