@@ -56,9 +56,12 @@ class BotRig:
     async def say(
         self, text: str, *, chat_id: int = 42, user_id: int = 42, expect: int = 1, **kw: Any
     ) -> list[SentMessage]:
-        """Send `text` as a user; returns the `expect` new messages of the bot."""
+        """Send `text` as a user; returns the `expect` new messages of the bot (with `expect=0`,
+        whatever it sent once it has handled the update: a test asserts that this is nothing)."""
         before = len(self.api.sent)
         self.api.push_update(self.api.message_update(chat_id=chat_id, user_id=user_id, text=text, **kw))
+        if expect == 0:
+            await self.settled(chat_id)
         await self.api.wait_sent(before + expect)
         return self.api.sent[before:]
 

@@ -127,7 +127,7 @@ async def test_replies_ride_out_flood_control(tmp_path: Path, api: FakeTelegramA
         assert [p.get("chat_id") for m, p in api.calls if m == "sendMessage"] == [42, 42]
         # Flood control asking for longer than the bot waits: the reply is dropped, the bot goes on.
         api.fail_next("sendMessage", status=429, retry_after=3600)
-        await rig.say("/chains", expect=0)
+        assert await rig.say("/chains", expect=0) == []
         [reply] = await rig.say("/help")
         assert reply.text.startswith("<b>Commands</b>")
     finally:

@@ -70,7 +70,7 @@ async def test_group_guided_flow_asks_for_replies(rig: BotRig, api: FakeTelegram
     assert prompt.text == "Reply to this message with the address."
     assert prompt.params["reply_markup"]["force_reply"] is True
     # Another member's text does not feed the admin's flow.
-    await rig.say(BOB, chat_id=GROUP, user_id=MEMBER, chat_type="group", expect=0)
+    assert await rig.say(BOB, chat_id=GROUP, user_id=MEMBER, chat_type="group", expect=0) == []
     [next_step] = await rig.say(
         BOB, chat_id=GROUP, user_id=ADMIN, chat_type="group", reply_to=int(prompt.params["message_id"])
     )
@@ -101,7 +101,7 @@ async def test_forged_and_foreign_buttons_change_nothing(rig: BotRig, api: FakeT
 
 
 async def test_commands_for_other_bots_are_ignored_in_groups(rig: BotRig) -> None:
-    await rig.say("/frobnicate@some_other_bot", chat_id=GROUP, user_id=MEMBER, expect=0)
+    assert await rig.say("/frobnicate@some_other_bot", chat_id=GROUP, user_id=MEMBER, expect=0) == []
     [reply] = await rig.say("/frobnicate@mempools_test_bot", chat_id=GROUP, user_id=MEMBER)
     assert reply.text == "I don't know /frobnicate. Send /help for the commands."
     [reply] = await rig.say("/chains@mempools_test_bot", chat_id=GROUP, user_id=MEMBER)
