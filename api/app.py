@@ -108,7 +108,7 @@ def create_app(
     app = Litestar(
         route_handlers=handlers,
         dependencies=dependencies,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         before_request=_before_request(check_query),
         request_max_body_size=config.max_body_bytes,
         compression_config=CompressionConfig(

@@ -62,7 +62,7 @@ class HeadAsGet:
                         [m.strip() for m in listed[0].decode("latin-1").split(",") if m.strip()]
                     ).encode("latin-1")
                     headers = [(n, v) for n, v in headers if n.lower() != b"allow"] + [(b"allow", allow)]
-                    message = {**message, "headers": headers}  # type: ignore[assignment]
+                    message = {**message, "headers": headers}
             await send(message)
 
         return sending

@@ -22,6 +22,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
 from core.errors import AuthenticationError, MempoolsError, describe
 from core.query.errors import QuerySyntaxError
@@ -150,7 +151,7 @@ def handle_bad_encoding(request: Request[Any, Any, Any], exc: Exception) -> Resp
     )
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     MempoolsError: handle_domain_error,
     UnicodeDecodeError: handle_bad_encoding,
     HTTPException: handle_http_exception,

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -25,7 +24,7 @@ from core.repositories import DeadLetterRepository
 from core.store.base import KVStore, WriteBatch
 from core.store.collection import Collection
 from core.store.keys import prefix
-from core.timeutil import from_millis, to_millis
+from core.timeutil import from_millis, to_millis, utcnow
 
 
 class Pending:
@@ -77,8 +76,11 @@ class Outbox:
     #: a dispatcher far behind) notifications are read back from the store instead of held.
     MAX_HELD_NOTIFICATIONS = 20_000
 
-    def __init__(self, store: KVStore) -> None:
+    def __init__(self, store: KVStore, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
+        # The clock that spaces reloads when the mirror is empty: injected so tests move time
+        # instead of waiting out RELOAD_WHEN_EMPTY_EVERY (the dispatcher takes the same clock).
+        self.clock = clock
         self.entries: Collection[OutboxEntry] = Collection(
             store, "obx", OutboxEntry, lambda e: (e.notification_id, e.destination_id)
         )
@@ -90,7 +92,7 @@ class Outbox:
         self._turns: deque[str] = deque()  # owners with entries due, in round-robin order
         self._in_turn: set[str] = set()  # == set(self._turns)
         self._pushed = itertools.count()  # ties in due time go first-in, first-out
-        self._loaded_at = 0.0
+        self._loaded_at = clock()
         self._held = 0  # entries holding a notification, in the mirror or in a batch not yet written
         self._load()  # now, so entries committed from here on join the mirror instead of a later scan
 
@@ -122,10 +124,13 @@ class Outbox:
             heapq.heapify(heap)
             self._later.append((heap[0][0], next(self._pushed), owner))
         heapq.heapify(self._later)
-        self._loaded_at = time.monotonic()
+        self._loaded_at = self.clock()
 
     def _ensure_loaded(self) -> None:
-        if not self._heaps and time.monotonic() - self._loaded_at > self.RELOAD_WHEN_EMPTY_EVERY:
+        if self._heaps:
+            return
+        since = (self.clock() - self._loaded_at).total_seconds()
+        if not 0 <= since <= self.RELOAD_WHEN_EMPTY_EVERY:  # a wall clock set back reloads too
             self._load()
 
     def _push(self, item: Pending) -> None:

@@ -1,7 +1,7 @@
 """Start an aiohttp application on a TCP port and learn which port it got.
 
-The devnet, the demo's webhook receiver and the tests' protocol fakes all do this; aiohttp only
-exposes the bound port through a private attribute, so that detail lives here, once.
+The devnet, the demo's webhook receiver and the tests' protocol fakes all do this; aiohttp
+exposes the bound port only as the runner's socket addresses, so that detail lives here, once.
 """
 
 from __future__ import annotations
@@ -35,6 +35,4 @@ async def serve_app(
     except BaseException:
         await runner.cleanup()
         raise
-    server = site._server
-    assert server is not None
-    return runner, server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return runner, runner.addresses[0][1]  # (host, port) or (host, port, flow, scope) for IPv6

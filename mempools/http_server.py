@@ -149,6 +149,7 @@ class GuardedH11Protocol(H11Protocol):
         self._admitted = False
         self._done_cycle: object = None  # the request cycle already complete when the timer was armed
 
+    # uvicorn's protocol takes an asyncio.Transport, narrower than asyncio.Protocol's BaseTransport.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if not self.guard.admit():
             transport.abort()

@@ -80,7 +80,7 @@ class Env:
         self.config = config or make_config()
         self.store = open_store(path / "db")
         self.repos = Repositories(self.store)
-        self.outbox = Outbox(self.store)
+        self.outbox = Outbox(self.store, clock=clock)
         self.matcher = SubscriptionMatcher()
         self.services = Services.build(
             self.config,

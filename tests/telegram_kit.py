@@ -7,7 +7,6 @@ inline button of a message the bot sent.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -61,9 +60,12 @@ class BotRig:
     async def say(
         self, text: str, *, chat_id: int = 42, user_id: int = 42, expect: int = 1, **kw: Any
     ) -> list[SentMessage]:
-        """Send `text` as a user; returns the `expect` new messages of the bot."""
+        """Send `text` as a user; returns the `expect` new messages of the bot (with `expect=0`,
+        whatever it sent once it has handled the update: a test asserts that this is nothing)."""
         before = len(self.api.sent)
         self.api.push_update(self.api.message_update(chat_id=chat_id, user_id=user_id, text=text, **kw))
+        if expect == 0:
+            await self.settled(chat_id)
         await self.api.wait_sent(before + expect)
         return self.api.sent[before:]
 
@@ -79,8 +81,23 @@ class BotRig:
             message_id=int(message.params["message_id"]),
             chat_type=chat_type,
         )
-        query_id = update["callback_query"]["id"]
         self.api.push_update(update)
+        answers = await self._answers(update["callback_query"]["id"])
+        await self.settled(chat_id)  # the edit that follows the answer
+        return answers[0]
+
+    async def settled(self, chat_id: int = 42) -> None:
+        """Wait until the bot has handled every update pushed so far.
+
+        The front door handles updates one at a time, in order; a press on a button it did not
+        make is answered with an alert and nothing else, so once that press is answered, all
+        that came before it (edits, messages) is done. A positive signal instead of a sleep."""
+        probe = self.api.callback_update(chat_id=chat_id, user_id=chat_id, data="settled?", message_id=1)
+        self.api.push_update(probe)
+        [answer] = await self._answers(probe["callback_query"]["id"])
+        assert answer["text"] == "This button is not valid here.", answer
+
+    async def _answers(self, query_id: str) -> list[dict[str, Any]]:
         answers: list[dict[str, Any]] = []
 
         def answered() -> bool:
@@ -90,8 +107,7 @@ class BotRig:
             return bool(answers)
 
         await until(answered)
-        await asyncio.sleep(0.05)  # the edit that follows the answer
-        return answers[0]
+        return answers
 
     def close(self) -> None:
         self.env.close()

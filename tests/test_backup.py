@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from core.repositories import Repositories
 from core.store import open_store
@@ -25,6 +26,15 @@ def _mempools(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _processed_height(url: str) -> int:
+    """The chain's last fully processed height, as /metrics shows it (0 before the first block)."""
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=5).text):
+        for sample in family.samples:
+            if sample.name == "mempools_chain_height" and sample.labels.get("chain") == CHAIN_ID:
+                return int(sample.value)
+    return 0
+
+
 def _config(tmp_path: Path, name: str, data: Path, rpc: str) -> Path:
     return write_devnet_config(tmp_path / name, data, rpc, CHAIN_ID)
 
@@ -40,8 +50,11 @@ def test_backup_under_load_restores_to_a_working_instance(tmp_path: Path) -> Non
         server = MempoolsProcess("serve", "--config", str(config))
         backup = tmp_path / "backup"
         try:
-            server.api_url()
-            time.sleep(1.0)  # catching up: writes are flowing
+            url = server.api_url()
+            deadline = time.monotonic() + 60
+            while _processed_height(url) < 50:  # catching up: writes are flowing
+                assert time.monotonic() < deadline, server.output
+                time.sleep(0.05)
             done = _mempools("backup", str(backup), "--config", str(config))
             assert done.returncode == 0, done.stderr
             assert "backup of the running instance written to" in done.stdout

@@ -22,6 +22,7 @@ from core.chain.decoder import BlockDecoder, decode_status
 from core.devnet import ChainConfig, DevnetChain, DevnetServer, Faults
 from core.devnet.addresses import is_valid
 from core.devnet.generator import SLASH_EVERY, VOTING_PERIOD
+from tests.polling import until
 
 FIX = Path(__file__).parent / "fixtures" / "cometbft" / "tendermint-rs"
 GENESIS = 1_700_000_000.0
@@ -290,8 +291,7 @@ async def test_faults_via_http(http: httpx.AsyncClient) -> None:
 async def test_clock_advances_and_on_demand(http: httpx.AsyncClient) -> None:
     chain = DevnetChain(ChainConfig(block_time=0.05, history=3))
     async with DevnetServer(chain) as server:
-        await asyncio.sleep(0.3)
-        assert chain.tip >= 6
+        await until(lambda: chain.tip >= 6)  # 0.3 s of block time
         status = decode_status((await get(http, server, "/status")).content)
         assert status.latest_height >= 6
     async with DevnetServer(manual_chain(), on_demand=True) as server:

@@ -4,6 +4,7 @@ Retry-After, dead letters and redelivery, skipped and disabled destinations, con
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,7 +41,7 @@ class World:
     def __init__(self, path: Path, clock: FakeClock) -> None:
         self.store = open_store(path)
         self.repos = Repositories(self.store)
-        self.outbox = Outbox(self.store)
+        self.outbox = Outbox(self.store, clock=clock)
         self.clock = clock
         self.service = DeliveryService(self.repos, self.outbox, clock=clock)
 
@@ -264,8 +265,10 @@ class SlowChannel:
         self.peak: dict[str, int] = {}
         self.peak_total = 0
         self.done = 0
+        self.started_at: list = []  # utcnow() as each delivery began
 
     async def deliver(self, notification: Notification, destination: Destination, chain: Chain | None):
+        self.started_at.append(utcnow())
         self.running[destination.id] = self.running.get(destination.id, 0) + 1
         self.peak[destination.id] = max(self.peak.get(destination.id, 0), self.running[destination.id])
         self.peak_total = max(self.peak_total, sum(self.running.values()))
@@ -287,39 +290,40 @@ async def test_concurrency_is_capped_per_destination_and_overall(world: World) -
 
 
 async def test_run_wakes_on_notify_and_on_due_time_then_drains(tmp_path: Path) -> None:
+    """run() sleeps on the outbox for real (the loop's timers), so this test keeps the real clock;
+    it waits on conditions, and the idle wait is far longer than the test so that only a notify
+    or the due time can wake the dispatcher."""
     world = World(tmp_path / "db", FakeClock())
     world.clock = utcnow  # type: ignore[assignment]  # real time: run() sleeps for real
     world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1/x"))
     channel = SlowChannel(0.0)
-    dispatcher = Dispatcher(world.outbox, world.repos, {"webhook": channel}, {}.get)
+    dispatcher = Dispatcher(
+        world.outbox, world.repos, {"webhook": channel}, {}.get, limits=DispatchLimits(idle_wait=600.0)
+    )
+    claims = _count_claims(world.outbox)
     stop = asyncio.Event()
     runner = asyncio.create_task(dispatcher.run(stop, drain_deadline_s=0.2))
-    await asyncio.sleep(0.05)
+    await until(lambda: claims() >= 1)  # it looked, found nothing, and sleeps for the idle wait
     notification = make_notification("acc_a", ("dst_1",), height=1)
     batch = WriteBatch()
     world.repos.notifications.add(notification, batch)
     world.outbox.enqueue([entry_for(notification, "dst_1", utcnow())], batch)
     world.store.write(batch)
     world.outbox.notify()
-    for _ in range(50):
-        if channel.done:
-            break
-        await asyncio.sleep(0.01)
-    assert channel.done == 1
+    await until(lambda: channel.done == 1)
     later = make_notification("acc_a", ("dst_1",), height=2)
+    due_at = utcnow() + timedelta(seconds=0.3)
     batch = WriteBatch()
     world.repos.notifications.add(later, batch)
-    world.outbox.enqueue([entry_for(later, "dst_1", utcnow() + timedelta(seconds=0.3))], batch)
+    world.outbox.enqueue([entry_for(later, "dst_1", due_at)], batch)
     world.store.write(batch)  # no notify: the dispatcher must wake at the due time by itself
     world.outbox.notify()  # (re-plans its sleep)
-    await asyncio.sleep(0.15)
-    assert channel.done == 1
-    await asyncio.sleep(0.4)
-    assert channel.done == 2
+    await until(lambda: channel.done == 2)
+    assert channel.started_at[1] >= due_at  # not before it was due
     # Drain: a delivery slower than the deadline is cancelled and stays in the outbox.
     channel.seconds = 5
     world.seed(make_notification("acc_a", ("dst_1",), height=3))
-    await asyncio.sleep(0.05)
+    await until(lambda: channel.running["dst_1"] == 1)
     stop.set()
     await asyncio.wait_for(runner, 2)
     assert world.outbox.depth() == 1
@@ -418,35 +422,73 @@ async def test_a_backlog_does_not_hold_its_notifications_in_memory(world: World)
     assert world.outbox.depth() == 0 and world.outbox._held == 0
 
 
-async def test_an_idle_dispatcher_does_not_spin_while_a_slow_delivery_is_in_flight(tmp_path: Path) -> None:
-    """The outbox reloads itself when it runs empty; an entry in flight must not then look due
-    again and again (the loop would spin at 100% CPU until the delivery ends)."""
-    world = World(tmp_path / "db", FakeClock())
-    world.clock = utcnow  # type: ignore[assignment]  # real time: run() sleeps for real
-    world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1/x"))
-    channel = SlowChannel(2.5)
-    dispatcher = Dispatcher(world.outbox, world.repos, {"webhook": channel}, {}.get)
+def _count_claims(outbox: Outbox) -> Callable[[], int]:
+    """Count the dispatcher's claims (`Outbox.due` calls): a positive signal that it looked."""
     claims = 0
-    due = world.outbox.due
+    due = outbox.due
 
     def counted_due(*args: object, **kwargs: object) -> list:
         nonlocal claims
         claims += 1
-        return due(*args, **kwargs)  # type: ignore[arg-type]
+        return due(*args, **kwargs)  # type: ignore[arg-type]  # passed through as given
 
-    world.outbox.due = counted_due  # type: ignore[method-assign]
+    outbox.due = counted_due  # type: ignore[method-assign]  # an observer around the real method
+    return lambda: claims
+
+
+async def _loop_turns(turns: int) -> None:
+    """Let every other task run `turns` times: a spinning loop claims once a turn or so."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+async def test_an_idle_dispatcher_does_not_spin_while_a_slow_delivery_is_in_flight(
+    world: World, clock: FakeClock
+) -> None:
+    """The outbox reloads itself when it runs empty; an entry in flight must not then look due
+    again and again (the loop would spin at 100% CPU until the delivery ends)."""
+    world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1/x"))
+    channel = SlowChannel(3600.0)  # in flight until the drain cancels it
+    dispatcher = world.dispatcher({"webhook": channel})
+    claims = _count_claims(world.outbox)
     stop = asyncio.Event()
-    runner = asyncio.create_task(dispatcher.run(stop, drain_deadline_s=5))
+    runner = asyncio.create_task(dispatcher.run(stop, drain_deadline_s=0))
     world.seed(make_notification("acc_a", ("dst_1",)))
-    await asyncio.sleep(1.2)  # past the outbox's 1 s reload-when-empty
+    await until(lambda: channel.running.get("dst_1") == 1)
+    clock.advance(Outbox.RELOAD_WHEN_EMPTY_EVERY + 0.1)  # past the outbox's reload-when-empty
     assert world.outbox.size() == 1  # a metrics scrape: the outbox reloads while the entry is in flight
+    before = claims()
     world.outbox.notify()  # a new block
-    await asyncio.sleep(0.5)
-    assert claims < 20, f"{claims} claims while one delivery was in flight"
+    await until(lambda: claims() > before)
+    await _loop_turns(200)
+    assert claims() - before < 5, f"{claims() - before} claims while one delivery was in flight"
     stop.set()
     await asyncio.wait_for(runner, 10)
+    assert channel.done == 0 and world.outbox.depth() == 1  # cancelled by the drain: delivered after restart
+
+
+async def test_entries_another_outbox_wrote_are_found_once_the_clock_passes_the_reload_interval(
+    world: World, clock: FakeClock
+) -> None:
+    """An empty outbox looks at the records again every RELOAD_WHEN_EMPTY_EVERY by its clock,
+    so entries written through another `Outbox` over the same store (a tool, a second process
+    view) are delivered without a restart, and an idle dispatcher does not rescan at every call."""
+    world.add(webhook_destination("dst_1", "acc_a", "http://127.0.0.1/x"))
+    channel = SlowChannel(0.0)
+    dispatcher = world.dispatcher({"webhook": channel})
+    assert await dispatcher.pump() == 0
+    other = Outbox(world.store, clock=clock)
+    notification = make_notification("acc_a", ("dst_1",))
+    batch = WriteBatch()
+    world.repos.notifications.add(notification, batch)
+    other.enqueue([entry_for(notification, "dst_1", clock())], batch)
+    world.store.write(batch)
+    assert await dispatcher.pump() == 0  # within the interval: not looked for yet
+    clock.advance(Outbox.RELOAD_WHEN_EMPTY_EVERY + 0.1)
+    assert await dispatcher.pump() == 1
     assert channel.done == 1 and world.outbox.depth() == 0
-    world.store.close()
+    [attempt] = world.repos.attempts.of_notification(notification.id)
+    assert attempt.outcome == "delivered"
 
 
 async def test_attempts_that_cannot_be_recorded_stop_the_dispatcher_and_are_made_again(

@@ -114,12 +114,12 @@ async def test_blocked_bot_disables_the_destination(tmp_path: Path, api: FakeTel
 
     # End to end: the dispatcher buries the entry, disables the chat, does not retry.
     store = open_store(tmp_path / "db")
-    repos, outbox = Repositories(store), Outbox(store)
+    clock = FakeClock()
+    repos, outbox = Repositories(store), Outbox(store, clock=clock)
     repos.destinations.put(telegram_destination("dst_tg", "acc_a", 42))
     notification = make_notification("acc_a", ("dst_tg",))
     batch = WriteBatch()
     repos.notifications.add(notification, batch)
-    clock = FakeClock()
     outbox.enqueue([entry_for(notification, "dst_tg", clock())], batch)
     store.write(batch)
     api.fail_next("sendMessage", status=403, chat_id=42)
@@ -136,12 +136,12 @@ async def test_a_group_that_became_a_supergroup_is_followed(
     tmp_path: Path, api: FakeTelegramApi, bot: telegram.Bot
 ) -> None:
     store = open_store(tmp_path / "db")
-    repos, outbox = Repositories(store), Outbox(store)
+    clock = FakeClock()
+    repos, outbox = Repositories(store), Outbox(store, clock=clock)
     repos.destinations.put(telegram_destination("dst_tg", "acc_a", -42))
     notification = make_notification("acc_a", ("dst_tg",))
     batch = WriteBatch()
     repos.notifications.add(notification, batch)
-    clock = FakeClock()
     outbox.enqueue([entry_for(notification, "dst_tg", clock())], batch)
     store.write(batch)
     api.fail_next(
@@ -178,10 +178,10 @@ async def test_a_chat_under_a_long_flood_wait_is_deferred_not_waited_for(
     the chat's other deliveries are deferred (no attempt used, no worker held) while another chat
     is served at once."""
     store = open_store(tmp_path / "db")
-    repos, outbox = Repositories(store), Outbox(store)
+    clock = FakeClock()
+    repos, outbox = Repositories(store), Outbox(store, clock=clock)
     repos.destinations.put(telegram_destination("dst_busy", "acc_a", 42))
     repos.destinations.put(telegram_destination("dst_calm", "acc_a", 43))
-    clock = FakeClock()
     busy = [make_notification("acc_a", ("dst_busy",), height=i) for i in range(3)]
     calm = make_notification("acc_a", ("dst_calm",), height=9)
     batch = WriteBatch()

@@ -349,7 +349,7 @@ async def test_subscription_stops_on_aclose() -> None:
         sub = NewBlockSubscription([server.url])
         it = sub.__aiter__()
         task = asyncio.ensure_future(it.__anext__())
-        await asyncio.sleep(0.2)
+        await _until_subscribed(server)
         await sub.aclose()
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(task, 2)

@@ -43,13 +43,14 @@ async def test_a_failing_part_is_restarted_and_reported_while_others_run(caplog:
 
 
 async def test_a_part_that_ignores_stop_is_cancelled_at_the_deadline() -> None:
-    stop = asyncio.Event()
+    stop, running = asyncio.Event(), asyncio.Event()
 
     async def stubborn(stop: asyncio.Event) -> None:
+        running.set()
         await asyncio.sleep(3600)
 
     supervisor = Supervisor()
     supervisor.start("stubborn", stubborn, stop)
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(running.wait(), 5)
     stop.set()
     await asyncio.wait_for(supervisor.wait(timeout=0.2), 2)

@@ -98,7 +98,9 @@ async def test_watch_then_a_devnet_transfer_arrives_as_a_message(
         devnet.chain.schedule_transfer(sender, watched, 3_000_000, "uatom")
         devnet.advance()
         await until(lambda: watcher.stats.cursor == devnet.chain.tip, timeout=15)
-        await asyncio.sleep(0.3)
+        # The block's deliveries were stored with the cursor; once the outbox is empty the
+        # dispatcher has settled them all, so any further sendMessage would be in by now.
+        await until(lambda: env.outbox.depth() == 0, timeout=15)
         assert sum(1 for m, p in api.calls if m == "sendMessage" and p.get("chat_id") == 42) == refused
         # Unblocked, /start enables the chat again.
         api._failures.clear()
@@ -127,10 +129,10 @@ async def test_replies_ride_out_flood_control(tmp_path: Path, api: FakeTelegramA
         # in other chats; this chat's next replies are dropped without asking Telegram again (the
         # bot's one rate limiter holds the chat until then, for deliveries too).
         api.fail_next("sendMessage", status=429, retry_after=3600)
-        await rig.say("/chains", expect=0)
+        assert await rig.say("/chains", expect=0) == []
         [reply] = await rig.say("/help", chat_id=43, user_id=43)
         assert reply.text.startswith("<b>Commands</b>")
-        await rig.say("/help", expect=0)
+        assert await rig.say("/help", expect=0) == []
         assert [p.get("chat_id") for m, p in api.calls if m == "sendMessage"] == [42, 42, 42, 43]
         assert rig.door.limiter.delay(42) > 3000
     finally:

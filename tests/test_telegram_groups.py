@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 from bot.telegram.callbacks import CallbackSigner
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.polling import until
 from tests.telegram_kit import BotRig, button, running_rig
 
 GROUP = -1001234
@@ -72,7 +70,7 @@ async def test_group_guided_flow_asks_for_replies(rig: BotRig, api: FakeTelegram
     assert prompt.text == "Reply to this message with the address."
     assert prompt.params["reply_markup"]["force_reply"] is True
     # Another member's text does not feed the admin's flow.
-    await rig.say(BOB, chat_id=GROUP, user_id=MEMBER, chat_type="group", expect=0)
+    assert await rig.say(BOB, chat_id=GROUP, user_id=MEMBER, chat_type="group", expect=0) == []
     [next_step] = await rig.say(
         BOB, chat_id=GROUP, user_id=ADMIN, chat_type="group", reply_to=int(prompt.params["message_id"])
     )
@@ -103,7 +101,7 @@ async def test_forged_and_foreign_buttons_change_nothing(rig: BotRig, api: FakeT
 
 
 async def test_commands_for_other_bots_are_ignored_in_groups(rig: BotRig) -> None:
-    await rig.say("/frobnicate@some_other_bot", chat_id=GROUP, user_id=MEMBER, expect=0)
+    assert await rig.say("/frobnicate@some_other_bot", chat_id=GROUP, user_id=MEMBER, expect=0) == []
     [reply] = await rig.say("/frobnicate@mempools_test_bot", chat_id=GROUP, user_id=MEMBER)
     assert reply.text == "I don't know /frobnicate. Send /help for the commands."
     [reply] = await rig.say("/chains@mempools_test_bot", chat_id=GROUP, user_id=MEMBER)
@@ -129,8 +127,7 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_account_and_deliverie
 
     api.push_update(service_message(old, "group", migrate_to_chat_id=new))
     api.push_update(service_message(new, "supergroup", migrate_from_chat_id=old))  # said twice: idempotent
-    await until(lambda: rig.env.repos.identities.find("telegram", f"chat:{new}") is not None)
-    await asyncio.sleep(0.1)
+    await rig.settled(new)  # both service messages handled
     assert rig.env.repos.identities.find("telegram", f"chat:{new}").account_id == group_account
     assert rig.env.repos.identities.find("telegram", f"chat:{old}") is None
     assert rig.env.repos.destinations.get(sub.destination_ids[0]).chat_id == new

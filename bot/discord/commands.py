@@ -60,7 +60,7 @@ class MempoolsGroup(app_commands.Group):
         if interaction.type is discord.InteractionType.application_command and isinstance(
             command, app_commands.Command
         ):
-            check_options(command, interaction.data)  # type: ignore[arg-type]
+            check_options(command, interaction.data)
         return True
 
     async def _run(self, interaction: discord.Interaction, action: Action) -> None:

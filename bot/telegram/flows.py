@@ -66,7 +66,7 @@ class FlowStore:
             step=step,
             nonce=secrets.token_urlsafe(4),
             updated_at=self._clock(),
-            **fields,  # type: ignore[arg-type]
+            **fields,  # type: ignore[arg-type]  # Flow's optional fields; msgspec checks them
         )
         self._conversations.save(_key(chat_id, user_id), self._encoder.encode(flow))
         return flow

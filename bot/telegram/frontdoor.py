@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import telegram
 from telegram import BotCommand, Update
-from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.actions import ChatActions, SampleSender
 from bot.telegram.callbacks import CallbackSigner
@@ -25,7 +25,7 @@ from bot.telegram.chat import AdminCache, Replier
 from bot.telegram.flows import FLOW_TTL, FlowStore
 from bot.telegram.format import COMMANDS, error_text
 from bot.telegram.handlers.basic import BasicHandlers
-from bot.telegram.handlers.common import Toolkit
+from bot.telegram.handlers.common import TelegramApp, Toolkit
 from bot.telegram.handlers.conversation import STALE, ConversationHandlers
 from bot.telegram.handlers.manage import LIST_VERBS, ManageHandlers
 from bot.telegram.keyboards import FLOW, Keyboards
@@ -38,8 +38,6 @@ from core.services import Services
 from core.services.clock import Clock, utcnow
 
 log = logging.getLogger("mempools.bot.telegram")
-
-TelegramApp = Application  # type: ignore[type-arg]
 
 
 class TelegramFrontDoor:
@@ -97,7 +95,7 @@ class TelegramFrontDoor:
         """The front door, or None when no token is configured (the bot is simply off)."""
         if config.token is None or not config.token.get():
             return None
-        return cls(config, services, **options)  # type: ignore[arg-type]
+        return cls(config, services, **options)  # type: ignore[arg-type]  # the constructor's keywords, passed on
 
     @property
     def bot(self) -> telegram.Bot:

@@ -423,7 +423,7 @@ class Dispatcher:
         finally:
             # Synchronously, not in a done callback: `pump()` must see this worker gone by the
             # time the flush it scheduled has run.
-            self._workers.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._workers.discard(asyncio.current_task())
             if moved:
                 self._staff()
 

@@ -124,6 +124,7 @@ class TelegramChannel:
         started = time.perf_counter()
 
         def result(**kwargs: object) -> DeliveryResult:
+            # kwargs are DeliveryResult fields (msgspec checks their names at construction).
             return DeliveryResult(latency_ms=(time.perf_counter() - started) * 1000, **kwargs)  # type: ignore[arg-type]
 
         chat_id = destination.chat_id

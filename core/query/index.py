@@ -215,6 +215,8 @@ class SubscriptionIndex(Generic[SubId]):
                 sub_id = sub.id
                 if sub_id in result or sub_id in rejected:
                     continue
+                # `_Sub` keeps its id as Hashable (the slotted records are not generic); every
+                # id in them was given to `add` as a SubId.
                 if sub.post_filter is None or self._passes(sub.post_filter, view, verdicts):
                     result.add(sub_id)  # type: ignore[arg-type]
                 else:

@@ -154,7 +154,7 @@ class Scanner:
         s, n = self._s, self._n
         j = _ASCII_TAG_RUN.match(s, i + 1).end()  # type: ignore[union-attr]  # always matches
         while j < n and _is_tag_char(s[j]):  # non-ASCII letters and digits, as in Go
-            j = _ASCII_TAG_RUN.match(s, j + 1).end()  # type: ignore[union-attr]
+            j = _ASCII_TAG_RUN.match(s, j + 1).end()  # type: ignore[union-attr]  # likewise
         word = s[i:j]
         if word in ("DATE", "TIME") and j < n and s[j] == " ":
             return self._stamp(word, i, j + 1)

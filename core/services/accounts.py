@@ -10,12 +10,13 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import msgspec
 
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
 from core.ids import new_id
-from core.models import Account, ApiKey, Identity, IdentityKind
+from core.models import Account, ApiKey, DeadLetter, Identity, IdentityKind, Notification
 from core.repositories import Repositories
 from core.services.clock import Clock, utcnow
 from core.services.errors import AuthenticationError, ConflictError
@@ -23,7 +24,7 @@ from core.services.guards import is_key
 from core.services.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from core.services.records import LinkCode, LinkCodeRepository, Session, SessionRepository
 from core.store.base import WriteBatch
-from core.store.collection import UniqueConflictError
+from core.store.collection import Collection, UniqueConflictError
 from core.watch.matching import SubscriptionMatcher
 
 _EMAIL = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,190}\.[^@\s.\x00]{2,63}$")
@@ -32,6 +33,8 @@ API_KEY_PREFIX = "mp_"
 LINK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 LINK_CODE_LENGTH = 8
 _MOVE_BATCH = 1000
+#: Records that belong to an account and follow it when accounts are merged.
+_Owned = TypeVar("_Owned", Notification, DeadLetter)
 
 
 def normalise_email(email: str) -> str:
@@ -337,13 +340,16 @@ class AccountService:
 
     def _move_history(self, former: str, target: str) -> None:
         """Notifications and dead letters follow their subscriptions, a thousand per batch."""
-        for repo in (self._repos.notifications, self._repos.dead_letters):
-            while True:
-                chunk = [record for _, record in repo.scan_index("owner", former, limit=_MOVE_BATCH)]
-                if not chunk:
-                    break
-                batch = WriteBatch()
-                for record in chunk:
-                    record.owner_id = target
-                    repo.put(record, batch)  # type: ignore[arg-type]
-                self._repos.store.write(batch)
+        self._move_owned(self._repos.notifications, former, target)
+        self._move_owned(self._repos.dead_letters, former, target)
+
+    def _move_owned(self, repo: Collection[_Owned], former: str, target: str) -> None:
+        while True:
+            chunk = [record for _, record in repo.scan_index("owner", former, limit=_MOVE_BATCH)]
+            if not chunk:
+                break
+            batch = WriteBatch()
+            for record in chunk:
+                record.owner_id = target
+                repo.put(record, batch)
+            self._repos.store.write(batch)

@@ -13,17 +13,17 @@ KeyPart = str | bytes | int
 
 
 def encode_part(part: KeyPart) -> bytes:
-    kind = type(part)
-    if kind is str:
-        if "\x00" in part:  # type: ignore[operator]
+    # Exact types, not isinstance: a bool (an int subclass) or a str enum is not a key part.
+    if type(part) is str:
+        if "\x00" in part:
             raise ValueError("key parts may not contain NUL")
-        return part.encode()  # type: ignore[union-attr]
-    if kind is int:
-        if not 0 <= part < 1 << 64:  # type: ignore[operator]
+        return part.encode()
+    if type(part) is int:
+        if not 0 <= part < 1 << 64:
             raise ValueError(f"integer key part out of range: {part!r}")
-        return part.to_bytes(8, "big")  # type: ignore[union-attr]
-    if kind is bytes:
-        return part  # type: ignore[return-value]
+        return part.to_bytes(8, "big")
+    if type(part) is bytes:
+        return part
     raise TypeError(f"not a key part: {part!r}")
 
 

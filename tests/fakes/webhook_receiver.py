@@ -10,7 +10,8 @@
 
 Behaviours (`Reply.mode`): "status" (default: answer `status` with `body` and `headers`),
 "hang" (never answer), "reset" (close the connection without answering), "giant" (stream a
-1 GiB body; `giant_bytes_sent` shows how much went out before the client hung up). `tls=True`
+1 GiB body; `giant_bytes_sent` shows how much went out before the client hung up, once
+`giant_done` is set). `tls=True`
 serves https with a fresh self-signed certificate (made with the openssl command).
 """
 
@@ -69,6 +70,7 @@ class WebhookReceiver:
         self.default = default or Reply()
         self.received: list[Received] = []
         self.giant_bytes_sent = 0
+        self.giant_done = asyncio.Event()  # the giant body stopped: sent whole, or the client hung up
         self._script: deque[Reply] = deque()
         self._runner: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -112,6 +114,8 @@ class WebhookReceiver:
                     self.giant_bytes_sent += len(chunk)
             except (ConnectionError, RuntimeError):
                 pass
+            finally:
+                self.giant_done.set()
             return response
         return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 

@@ -6,11 +6,11 @@ import logging
 from html import escape
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.actions import MAX_HISTORY
 from bot.telegram.format import chains_text, help_text, history_text, start_text
-from bot.telegram.handlers.common import Toolkit, command_argument
+from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
 from core.errors import MempoolsError
 
 Ctx = ContextTypes.DEFAULT_TYPE
@@ -21,7 +21,7 @@ class BasicHandlers:
     def __init__(self, kit: Toolkit) -> None:
         self.kit = kit
 
-    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+    def register(self, app: TelegramApp) -> None:
         for name, callback in (
             ("start", self.start),
             ("help", self.help),

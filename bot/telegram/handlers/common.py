@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import Update
+from telegram.ext import Application
 
 from bot.actions import ChatActions, ChatContext
 from bot.telegram.callbacks import CallbackSigner
@@ -16,6 +18,10 @@ from bot.telegram.keyboards import Keyboards
 from core.errors import MempoolsError
 
 log = logging.getLogger("mempools.bot.telegram")
+
+#: PTB's Application is generic in six types (bot, context, user/chat/bot data, job queue); the
+#: front door uses the defaults and the handlers do not depend on them.
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 
 @dataclass(frozen=True, slots=True)

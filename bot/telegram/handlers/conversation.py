@@ -11,14 +11,14 @@ from __future__ import annotations
 from html import escape
 
 from telegram import CallbackQuery, ForceReply, Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import CommandHandler, ContextTypes
 
 from bot.actions import ChatContext, clean_input
 from bot.telegram.callbacks import Callback
 from bot.telegram.chat import ReplyMarkup
 from bot.telegram.flows import Flow, FlowExpiredError
 from bot.telegram.format import created_text, error_text, param_prompt, plain_text, preset_summary
-from bot.telegram.handlers.common import Toolkit, command_argument
+from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
 from core.query.presets import ParamSpec, PresetSpec
@@ -34,7 +34,7 @@ class ConversationHandlers:
     def __init__(self, kit: Toolkit) -> None:
         self.kit = kit
 
-    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+    def register(self, app: TelegramApp) -> None:
         app.add_handler(CommandHandler("subscribe", self.subscribe))
 
     # -- data the steps offer (in a stable order, buttons carry indexes) ---------------------------

@@ -5,12 +5,12 @@ from __future__ import annotations
 from html import escape
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import CommandHandler, ContextTypes
 
 from bot.actions import ChainChoiceRequired, ChatContext
 from bot.telegram.callbacks import Callback
 from bot.telegram.format import created_text, error_text, list_text, plain_text
-from bot.telegram.handlers.common import Toolkit, command_argument
+from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
 from bot.telegram.keyboards import DELETE, DELETE_ASK, LIST, PAUSE, RESUME
 from core.errors import MempoolsError
 
@@ -22,7 +22,7 @@ class ManageHandlers:
     def __init__(self, kit: Toolkit) -> None:
         self.kit = kit
 
-    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+    def register(self, app: TelegramApp) -> None:
         app.add_handler(CommandHandler("watch", self.watch))
         app.add_handler(CommandHandler("list", self.list))
         app.add_handler(CommandHandler("pause", self.pause))
