@@ -28,13 +28,13 @@ from api.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 from api.methods import HeadAsGet
 from api.problems import EXCEPTION_HANDLERS
 from api.query_params import QueryParameterCheck
+from api.readiness import Readiness
 from api.routes import accounts, chains, destinations, history, queries, subscriptions
 from api.routes.ops import ops_handlers
 from api.schemas import request_bodies
 from api.settings import ApiSettings
 from api.throttle import LoginThrottle, SignupThrottle
 from core.config import ApiConfig
-from core.readiness import Readiness
 from core.services import Services
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -141,7 +141,7 @@ def create_app(
             ),
             security=[{"apiKey": []}, {"session": []}],
         ),
-        logging_config=None,  # the process configures logging once, in core.logs
+        logging_config=None,  # the process configures logging once, in mempools.logs
         debug=False,
     )
     _declare_closed_bodies(app)

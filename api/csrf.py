@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from litestar import Request
 
 from core.errors import UserError
-from core.text import ellipsize
+from core.support.text import ellipsize
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -28,16 +28,16 @@ import uvicorn
 from argon2 import PasswordHasher
 
 from api.app import create_app
+from api.readiness import Readiness
 from core.chain.blocks import Attribute, Event
 from core.config import ChainConfig, Config, Denom
+from core.dispatch.outbox import Outbox
 from core.ids import notification_id
 from core.models import Notification
-from core.outbox import Outbox
-from core.readiness import Readiness
-from core.repositories import Repositories
 from core.services import Services
 from core.services.passwords import Passwords
 from core.store import WriteBatch, open_store
+from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 
 CHAIN = "benchchain-1"

@@ -25,15 +25,15 @@ sys.path.insert(0, str(ROOT))
 from core.chain.decoder import BlockDecoder  # noqa: E402
 from core.chain.pool import EndpointPool  # noqa: E402
 from core.chain.rpc import RpcClient  # noqa: E402
-from core.devnet.addresses import AddressBook  # noqa: E402
+from core.dispatch.outbox import Outbox  # noqa: E402
 from core.models import Chain, Subscription  # noqa: E402
-from core.outbox import Outbox  # noqa: E402
-from core.repositories import Repositories  # noqa: E402
 from core.store import open_store  # noqa: E402
-from core.timeutil import utcnow  # noqa: E402
+from core.store.repositories import Repositories  # noqa: E402
+from core.support.timeutil import utcnow  # noqa: E402
 from core.watch.matching import SubscriptionMatcher  # noqa: E402
 from core.watch.processor import BlockProcessor  # noqa: E402
 from core.watch.watcher import ChainWatcher  # noqa: E402
+from mempools.devnet.addresses import AddressBook  # noqa: E402
 
 CHAIN_ID = "bench-1"
 SEED = 3

@@ -90,7 +90,7 @@ async def _loop(count: int, send) -> float:
 def _signed(url: str):
     from core.dispatch.payload import notification_payload
     from core.dispatch.signing import webhook_headers
-    from core.timeutil import utcnow
+    from core.support.timeutil import utcnow
     from tests.fakes.records import make_notification, webhook_destination
 
     notification = make_notification("acc_a", ("dst_0",))
@@ -144,12 +144,12 @@ async def bare_own(url: str, count: int) -> float:
 def _world(path: Path, url: str, notifications: int, destinations: int):
     from core.dispatch.dispatcher import Dispatcher, DispatchLimits
     from core.dispatch.http import HttpClient
+    from core.dispatch.outbox import Outbox
     from core.dispatch.webhook import WebhookChannel
-    from core.metrics import Metrics
-    from core.outbox import Outbox
-    from core.repositories import Repositories
     from core.store import WriteBatch, open_store
-    from core.timeutil import utcnow
+    from core.store.repositories import Repositories
+    from core.support.timeutil import utcnow
+    from mempools.metrics import Metrics
     from tests.fakes.records import COSMOS, entry_for, make_notification, webhook_destination
 
     store = open_store(path)

@@ -40,11 +40,11 @@ async def scenario(
 ) -> dict:
     from core.dispatch.dispatcher import Dispatcher
     from core.dispatch.http import HttpClient
+    from core.dispatch.outbox import Outbox
     from core.dispatch.webhook import WebhookChannel
-    from core.outbox import Outbox
-    from core.repositories import Repositories
     from core.store import WriteBatch, open_store
-    from core.timeutil import utcnow
+    from core.store.repositories import Repositories
+    from core.support.timeutil import utcnow
     from tests.fakes.records import COSMOS, entry_for, make_notification, webhook_destination
     from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 

@@ -27,11 +27,11 @@ from typing import Literal
 
 import msgspec
 
+from core.dispatch.render import short_address
 from core.errors import STORE_BUSY, NotFoundError, PermissionDeniedError, UserError, ValidationError
 from core.models import Account, Chain, Destination, Notification, Subscription
 from core.query.addresses import validate_address
 from core.query.presets import PRESETS, ParamSpec, Preset, PresetResult, PresetSpec, get_preset
-from core.render import short_address
 from core.services import ChainInfo, Services
 
 Platform = Literal["telegram", "discord"]

@@ -24,13 +24,13 @@ import msgspec
 from aiohttp import web
 
 from core.config import ChainConfig, Config, Denom, load_config
-from core.devnet.chain import ChainConfig as DevnetConfig
-from core.devnet.chain import DevnetChain
-from core.devnet.server import DevnetServer
 from core.dispatch.signing import sign
 from core.store import open_store
-from core.web import serve_app
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
 from mempools.runtime import PortInUseError, Runtime
+from mempools.web import serve_app
 
 DEMO_CHAIN = "devnet-1"
 DEMO_EMAIL = "demo@mempools.local"

@@ -13,7 +13,7 @@ requests therefore took the whole process down (watcher included: "Too many open
   loses its slot before a live one is refused); when every connection is busy, the new one is
   dropped at once;
 - forwarded headers are believed only from `[api] trusted_proxies`;
-- each of these is logged once per incident (core.incidents), not once per connection.
+- each of these is logged once per incident (core.support.incidents), not once per connection.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.problems import Problem
 from core.config import ApiConfig
-from core.incidents import IncidentLog
+from core.support.incidents import IncidentLog
 
 log = logging.getLogger("mempools.api")
 

@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
+from api.readiness import Readiness
 from bot.discord import DiscordFrontDoor
 from bot.telegram import TelegramFrontDoor
 from core.chain.blocks import DecodedBlock
@@ -27,24 +28,23 @@ from core.dispatch.channel import Channel
 from core.dispatch.discord import DiscordChannel
 from core.dispatch.dispatcher import Dispatcher, DispatchLimits
 from core.dispatch.http import HttpClient
+from core.dispatch.outbox import Outbox
 from core.dispatch.telegram import TelegramChannel
 from core.dispatch.webhook import WebhookChannel
 from core.errors import InternalError
-from core.maintenance import Maintenance, build_scheduler
-from core.metrics import Metrics
 from core.models import Chain
-from core.outbox import Outbox
-from core.progress import CatchUpProgress
-from core.readiness import Readiness
-from core.repositories import Repositories
 from core.services import Services
 from core.store import RocksStore, open_store
-from core.supervisor import Supervisor
+from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher
 from mempools.control import ControlError, ControlServer, socket_path
 from mempools.http_server import uvicorn_config
+from mempools.maintenance import Maintenance, build_scheduler
+from mempools.metrics import Metrics
+from mempools.progress import CatchUpProgress
+from mempools.supervisor import Supervisor
 
 log = logging.getLogger("mempools")
 

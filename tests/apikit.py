@@ -16,20 +16,20 @@ from argon2 import PasswordHasher
 from litestar import Litestar
 
 from api.app import create_app
+from api.readiness import Readiness
 from api.throttle import LoginThrottle, SignupThrottle
 from core.chain.blocks import Attribute, Event
 from core.config import ApiConfig, ChainConfig, Config, Denom, QuotasConfig, WebhooksConfig
+from core.dispatch.outbox import Outbox
 from core.ids import notification_id
 from core.models import Notification
-from core.outbox import Outbox
-from core.readiness import Readiness
-from core.repositories import Repositories
 from core.services import Services
 from core.services.clock import Clock, utcnow
 from core.services.destinations import WebhookTester
 from core.services.passwords import Passwords
 from core.services.queries import FetchBlock
 from core.store import WriteBatch, open_store
+from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 
 CHAIN = "testchain-1"

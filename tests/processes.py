@@ -106,8 +106,8 @@ class DevnetProcess(MempoolsProcess):
     def url(self, timeout: float = 30) -> str:
         return self.wait_for(r"serving (http://\S+)", timeout).group(1)
 
-    def reference(self):  # -> core.devnet.chain.DevnetChain
-        from core.devnet.chain import ChainConfig, DevnetChain
+    def reference(self):  # -> mempools.devnet.chain.DevnetChain
+        from mempools.devnet.chain import ChainConfig, DevnetChain
 
         chain_id, history, seed, txs = self.config
         return DevnetChain(ChainConfig(chain_id=chain_id, block_time=0, history=history, txs_per_block=txs, seed=seed))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from api.app import create_app
-from core.readiness import Readiness
+from api.readiness import Readiness
 from tests.apikit import Env
 
 API_MD = Path(__file__).resolve().parent.parent / "docs" / "API.md"

@@ -14,12 +14,12 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from core.chain.pool import EndpointPool
-from core.devnet.chain import ChainConfig as DevnetConfig
-from core.devnet.chain import DevnetChain
-from core.devnet.server import DevnetServer
 from core.dispatch.http import HttpClient
 from core.dispatch.webhook import WebhookChannel
 from core.watch.watcher import WatcherStats
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
 from tests.apikit import ALICE, BOB, CHAIN, OTHER_CHAIN, Env, api_client, signup
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 

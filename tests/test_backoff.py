@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.backoff import backoff
+from core.support.backoff import backoff
 
 
 @pytest.mark.parametrize(

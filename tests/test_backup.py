@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.repositories import Repositories
 from core.store import open_store
+from core.store.repositories import Repositories
 from tests.processes import ROOT, DevnetProcess, MempoolsProcess, write_devnet_config
 from tests.test_watcher import CHAIN_ID, expected_notifications
 from tests.test_watcher_crash import _seed_store

@@ -9,11 +9,11 @@ import pytest
 
 from bot.actions import ChainChoiceRequired, ChatActions, ChatContext, PermissionDeniedError
 from core.config import ChainConfig, Denom
-from core.dispatch.service import DeliveryService
 from core.errors import NotFoundError, ValidationError
 from core.models import DiscordDestination, TelegramDestination
 from core.query.errors import QuerySyntaxError
-from core.timeutil import utcnow
+from core.services.deliveries import DeliveryService
+from core.support.timeutil import utcnow
 from tests.apikit import ALICE, BOB, CHAIN, OTHER_CHAIN, Env, make_config, seed_notifications
 
 ALICE_TG = ChatContext(platform="telegram", user_id=101, chat_id=101, username="alice")

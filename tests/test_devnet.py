@@ -19,9 +19,9 @@ import pytest
 import websockets
 
 from core.chain.decoder import BlockDecoder, decode_status
-from core.devnet import ChainConfig, DevnetChain, DevnetServer, Faults
-from core.devnet.addresses import is_valid
-from core.devnet.generator import SLASH_EVERY, VOTING_PERIOD
+from mempools.devnet import ChainConfig, DevnetChain, DevnetServer, Faults
+from mempools.devnet.addresses import is_valid
+from mempools.devnet.generator import SLASH_EVERY, VOTING_PERIOD
 from tests.polling import until
 
 FIX = Path(__file__).parent / "fixtures" / "cometbft" / "tendermint-rs"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.devnet.addresses import AddressBook, bech32_address, derive
 from core.errors import ValidationError
+from mempools.devnet.addresses import AddressBook, bech32_address, derive
 from tests.fakes.discord_bot import DEVNET, MANAGER, MEMBER, DiscordBotWorld
 from tests.fakes.discord_gateway import AUTOCOMPLETE, EPHEMERAL
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from core.chain.pool import EndpointPool
-from core.devnet.chain import ChainConfig as DevnetConfig
-from core.devnet.chain import DevnetChain
-from core.devnet.server import DevnetServer
 from core.dispatch.discord import DiscordChannel
 from core.dispatch.dispatcher import Dispatcher, DispatchLimits
+from core.dispatch.render import short_address
 from core.models import DiscordDestination
-from core.render import short_address
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
 from tests.fakes.discord_api import PostedMessage
 from tests.fakes.discord_bot import MANAGER, DiscordBotWorld
 

@@ -13,10 +13,10 @@ import pytest
 
 from bot.discord import DiscordLoginError
 from core.config import Secret
-from core.devnet.addresses import AddressBook
 from core.dispatch.discord import DiscordChannel
 from core.errors import ConfigError
-from core.supervisor import Supervisor
+from mempools.devnet.addresses import AddressBook
+from mempools.supervisor import Supervisor
 from tests.fakes.discord_bot import MANAGER, TOKEN, DiscordBotWorld
 from tests.fakes.records import COSMOS, discord_destination, make_notification
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from standardwebhooks.webhooks import Webhook
 
-from core.outbox import Outbox
-from core.repositories import Repositories
+from core.dispatch.outbox import Outbox
 from core.store import WriteBatch, open_store
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.timeutil import utcnow
 from tests.fakes.records import entry_for, make_notification, webhook_destination
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 

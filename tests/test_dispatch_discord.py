@@ -13,7 +13,7 @@ from discord.http import HTTPClient
 from core.chain.blocks import Attribute, Event
 from core.dispatch.discord import DiscordChannel, discord_embed, embed_size
 from core.dispatch.http import HttpClient
-from core.render import Field, render
+from core.dispatch.render import Field, render
 from tests.fakes.discord_api import FakeDiscordApi
 from tests.fakes.records import COSMOS, discord_destination, make_notification
 

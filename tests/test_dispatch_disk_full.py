@@ -13,10 +13,10 @@ from pathlib import Path
 
 from core.dispatch.dispatcher import Dispatcher
 from core.dispatch.http import HttpClient
+from core.dispatch.outbox import Outbox
 from core.dispatch.webhook import WebhookChannel
-from core.outbox import Outbox
-from core.repositories import Repositories
 from core.store import RocksStore, WriteBatch
+from core.store.repositories import Repositories
 from tests.fakes.records import COSMOS, entry_for, make_notification, webhook_destination
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.polling import until

@@ -15,15 +15,15 @@ from standardwebhooks.webhooks import Webhook
 from core.dispatch.channel import DeliveryResult
 from core.dispatch.dispatcher import RETRY_DELAYS, Dispatcher, DispatchLimits, DispatchStalledError
 from core.dispatch.http import HttpClient
-from core.dispatch.service import DeliveryService
+from core.dispatch.outbox import Outbox
+from core.dispatch.render import Rendered, render
 from core.dispatch.webhook import WebhookChannel
 from core.errors import NotFoundError, StoreError, ValidationError
 from core.models import Chain, Destination, Notification
-from core.outbox import Outbox
-from core.render import Rendered, render
-from core.repositories import Repositories
+from core.services.deliveries import DeliveryService
 from core.store import WriteBatch, open_store
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.timeutil import utcnow
 from tests.fakes.records import (
     COSMOS,
     T0,

@@ -20,7 +20,7 @@ from core.dispatch.http import HttpClient
 from core.dispatch.webhook import WebhookChannel
 from core.models import Chain, Destination, Notification
 from core.store import WriteBatch
-from core.timeutil import utcnow
+from core.support.timeutil import utcnow
 from tests.fakes.records import COSMOS, FakeClock, entry_for, make_notification, webhook_destination
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 from tests.polling import until

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.chain.blocks import Attribute, Event
-from core.render import format_amount, module_address, render, short_denom, summarize
+from core.dispatch.render import format_amount, module_address, render, short_denom, summarize
 from tests.fakes.records import ALICE, BOB, COSMOS, make_notification, transfer_events
 
 IBC = "ibc/27394FB092D2ECCD56123C74F36E4C1F926001CEADA9CA97EA622B25F41E5EB2"

@@ -11,12 +11,12 @@ import telegram
 
 from core.chain.blocks import Attribute, Event
 from core.dispatch.dispatcher import Dispatcher, DispatchLimits
+from core.dispatch.outbox import Outbox
 from core.dispatch.ratelimit import RateLimiter
+from core.dispatch.render import render
 from core.dispatch.telegram import MESSAGE_LIMIT, TelegramChannel, format_telegram
-from core.outbox import Outbox
-from core.render import render
-from core.repositories import Repositories
 from core.store import WriteBatch, open_store
+from core.store.repositories import Repositories
 from tests.fakes.records import COSMOS, FakeClock, entry_for, make_notification, telegram_destination
 from tests.fakes.telegram_api import FakeTelegramApi
 

@@ -26,7 +26,7 @@ from core.dispatch.signing import (
     webhook_headers,
 )
 from core.dispatch.webhook import WebhookChannel, parse_retry_after
-from core.timeutil import utcnow
+from core.support.timeutil import utcnow
 from tests.fakes.records import COSMOS, T0, FakeClock, make_notification, webhook_destination
 from tests.fakes.webhook_receiver import Received, Reply, WebhookReceiver
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from core.config import HistoryConfig
-from core.maintenance import Maintenance, build_scheduler
 from core.models import DeadLetter, DeliveryAttempt
-from core.repositories import Repositories
 from core.store import WriteBatch, open_store
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.timeutil import utcnow
+from mempools.maintenance import Maintenance, build_scheduler
 from tests.test_repositories import _notification
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from core.metrics import LATENCY_BUCKETS, Metrics
+from mempools.metrics import LATENCY_BUCKETS, Metrics
 
 
 def _samples(text: bytes) -> dict[str, float]:

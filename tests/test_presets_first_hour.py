@@ -21,11 +21,11 @@ import pytest
 
 from bot.actions import ChatActions, ChatContext
 from core.chain.decoder import BlockDecoder
-from core.dispatch.service import DeliveryService
 from core.errors import ValidationError
 from core.models import Chain, Denom
 from core.query import SubscriptionIndex
 from core.query.presets import get_preset, resolve_min_amount
+from core.services.deliveries import DeliveryService
 from mempools.cli import main
 from tests.apikit import ALICE, BOB, CHAIN, Env, assert_problem, signup
 from tests.loopback_api import serve_api

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from core.progress import CatchUpProgress
 from core.watch.watcher import WatcherStats
+from mempools.progress import CatchUpProgress
 
 
 class Clock:

@@ -13,10 +13,10 @@ from core.chain.blocks import Attribute, Event
 from core.errors import ValidationError
 from core.ids import new_id, notification_id
 from core.models import Account, Notification, Subscription, TelegramDestination, WebhookDestination
-from core.repositories import Repositories
 from core.store import WriteBatch, open_store
 from core.store.collection import UniqueConflictError, encode_cursor
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.timeutil import utcnow
 
 OWNERS = ["acc_a", "acc_b", "acc_c"]
 CHAINS = ["cosmoshub-4", "osmosis-1"]

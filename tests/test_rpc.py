@@ -23,8 +23,8 @@ from core.chain.errors import (
 from core.chain.pool import EndpointPool
 from core.chain.rpc import RpcClient
 from core.chain.subscribe import NewBlockSubscription, websocket_url
-from core.devnet import ChainConfig, DevnetChain, DevnetServer, Faults
 from core.errors import MempoolsError
+from mempools.devnet import ChainConfig, DevnetChain, DevnetServer, Faults
 
 GENESIS = 1_700_000_000.0
 

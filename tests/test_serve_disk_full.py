@@ -18,13 +18,13 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 
-from core.devnet.chain import ChainConfig as DevnetConfig
-from core.devnet.chain import DevnetChain
-from core.devnet.server import DevnetServer
 from core.errors import STORE_BUSY
 from core.models import Subscription
-from core.repositories import Repositories
 from core.store import open_store
+from core.store.repositories import Repositories
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
 from tests.fakes.records import webhook_destination
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.processes import MempoolsProcess, write_devnet_config

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from core.devnet.chain import ChainConfig as DevnetConfig
-from core.devnet.chain import DevnetChain
-from core.devnet.server import DevnetServer
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
 from tests.fakes.discord_gateway import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.processes import MempoolsProcess, write_devnet_config

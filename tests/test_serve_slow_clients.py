@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 
-from core.devnet.chain import ChainConfig as DevnetConfig
-from core.devnet.chain import DevnetChain
-from core.devnet.server import DevnetServer
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
 from mempools.http_server import RESERVED_DESCRIPTORS
 from tests.processes import MempoolsProcess, write_devnet_config
 

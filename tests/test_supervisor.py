@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from core.supervisor import Supervisor
+from mempools.supervisor import Supervisor
 
 
 async def test_a_failing_part_is_restarted_and_reported_while_others_run(caplog: pytest.LogCaptureFixture) -> None:

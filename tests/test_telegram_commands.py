@@ -14,7 +14,7 @@ from bot.telegram import TelegramFrontDoor
 from core.config import TelegramConfig
 from core.dispatch.dispatcher import Dispatcher
 from core.dispatch.telegram import TelegramChannel
-from core.timeutil import utcnow
+from core.support.timeutil import utcnow
 from tests.apikit import BOB, Env, seed_notifications
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_kit import BotRig, button, buttons, running_rig

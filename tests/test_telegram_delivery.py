@@ -13,14 +13,14 @@ import pytest
 
 from core.chain.pool import EndpointPool
 from core.config import ChainConfig, Config, Denom
-from core.devnet.chain import ChainConfig as DevnetConfig
-from core.devnet.chain import DevnetChain
-from core.devnet.server import DevnetServer
 from core.dispatch.dispatcher import Dispatcher
 from core.dispatch.ratelimit import RateLimiter
 from core.dispatch.telegram import TelegramChannel
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.polling import until

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.text import ellipsize
+from core.support.text import ellipsize
 
 
 def test_text_that_fits_is_unchanged_and_longer_text_is_cut_to_the_limit_with_an_ellipsis() -> None:

@@ -10,19 +10,19 @@ import pytest
 
 from core.chain.decoder import BlockDecoder
 from core.chain.pool import EndpointPool
-from core.devnet.chain import ChainConfig as DevnetConfig
-from core.devnet.chain import DevnetChain
-from core.devnet.server import DevnetServer
+from core.dispatch.outbox import Outbox
 from core.ids import notification_id
 from core.models import Chain, Subscription, WebhookDestination
-from core.outbox import Outbox
 from core.query.index import SubscriptionIndex
-from core.repositories import Repositories
 from core.store import RocksStore, open_store
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.timeutil import utcnow
 from core.watch.matching import SubscriptionMatcher
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher, WatcherStats
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
 from tests.polling import until
 
 CHAIN_ID = "devnet-1"

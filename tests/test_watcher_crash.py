@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 
-from core.devnet.chain import DevnetChain
 from core.models import WebhookDestination
-from core.repositories import Repositories
 from core.store import open_store
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.timeutil import utcnow
+from mempools.devnet.chain import DevnetChain
 from tests.processes import DevnetProcess, MempoolsProcess, write_devnet_config
 from tests.test_watcher import CHAIN_ID, _subscriptions, expected_notifications
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.devnet.faults import Faults
-from core.devnet.server import DevnetServer
 from core.store import open_store
+from mempools.devnet.faults import Faults
+from mempools.devnet.server import DevnetServer
 from tests.polling import until
 from tests.test_watcher import HISTORY, Harness, _devnet
 

@@ -9,7 +9,7 @@ from litestar import Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from msgspec import Struct
 
-from core.readiness import Readiness
+from api.readiness import Readiness
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -15,7 +15,7 @@ from bot.actions import ChatActions, ChatContext
 from core.errors import ServiceError, UserError
 from core.models import Subscription
 from core.query.presets import PRESETS
-from core.text import ellipsize
+from core.support.text import ellipsize
 
 MAX_CHOICES = 25  # Discord's limit
 _NAME_LIMIT = 100  # Discord's limit for a choice's name (and value)

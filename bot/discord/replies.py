@@ -19,11 +19,11 @@ import msgspec
 
 from bot.actions import ChainChoiceRequired, ChatContext, WatchResult
 from bot.errors import chat_error
+from core.dispatch.render import render, short_address
 from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
-from core.render import render, short_address
 from core.services import ChainInfo
-from core.text import ellipsize
+from core.support.text import ellipsize
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from html import escape, unescape
 
 from bot.errors import chat_error
+from core.dispatch.render import summarize
 from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.query.presets import ParamSpec, PresetSpec
-from core.render import summarize
 from core.services import ChainInfo
 
 #: (command, one-line description): `setMyCommands` and `/help` both come from here.

@@ -11,7 +11,7 @@ from bot.telegram.flows import Flow
 from bot.telegram.format import LIST_LIMIT
 from core.models import Chain, Subscription
 from core.query.presets import ParamSpec, PresetSpec
-from core.text import ellipsize
+from core.support.text import ellipsize
 
 # Verbs of the callback data (one character keeps payloads far below 64 bytes).
 PAUSE, RESUME, DELETE_ASK, DELETE, LIST = "p", "r", "d", "D", "l"

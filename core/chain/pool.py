@@ -23,12 +23,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from msgspec import Struct
 
-from core.backoff import backoff
 from core.chain.blocks import DecodedBlock, NodeStatus
 from core.chain.errors import HeightNotAvailable, RpcBadResponse, RpcError, RpcUnavailable, WrongChain
 from core.chain.rpc import RpcClient
 from core.chain.subscribe import NewBlockSubscription
-from core.incidents import IncidentLog
+from core.support.backoff import backoff
+from core.support.incidents import IncidentLog
 
 log = logging.getLogger(__name__)
 

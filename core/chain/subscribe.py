@@ -24,8 +24,8 @@ import msgspec
 import websockets
 from msgspec import Struct
 
-from core.backoff import backoff
-from core.incidents import IncidentLog
+from core.support.backoff import backoff
+from core.support.incidents import IncidentLog
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from core.dispatch.channel import Channel, DeliveryResult
 from core.dispatch.dispatcher import RETRY_DELAYS, Dispatcher, DispatchLimits, retry_delay
 from core.dispatch.http import HttpClient, HttpError, HttpResponse
 from core.dispatch.ratelimit import RateLimiter
-from core.dispatch.service import DeliveryService
 from core.dispatch.signing import new_webhook_secret, rotate_secret, sign, webhook_headers
 from core.dispatch.ssrf import check_webhook_url, parse_webhook_url
 from core.dispatch.webhook import TestEventResult, WebhookChannel
@@ -18,7 +17,6 @@ __all__ = [
     "RETRY_DELAYS",
     "Channel",
     "DeliveryResult",
-    "DeliveryService",
     "DispatchLimits",
     "Dispatcher",
     "HttpClient",

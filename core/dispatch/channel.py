@@ -13,7 +13,7 @@ from typing import Protocol
 import msgspec
 
 from core.models import Chain, Destination, Notification
-from core.text import ellipsize
+from core.support.text import ellipsize
 
 #: How much of an endpoint's answer is kept in the attempt log.
 ERROR_TEXT_LIMIT = 300
@@ -53,7 +53,7 @@ class Channel(Protocol):
     async def deliver(
         self, notification: Notification, destination: Destination, chain: Chain | None
     ) -> DeliveryResult:
-        """Deliver once. Channels that show text render it with `core.render.render(notification, chain)`;
+        """Deliver once. Channels that show text render it with `core.dispatch.render.render(notification, chain)`;
         a webhook needs only the stored summary, so nothing is rendered on its hot path."""
         ...
 

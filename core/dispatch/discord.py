@@ -21,12 +21,12 @@ from discord.http import HTTPClient, handle_message_parameters
 
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError
+from core.dispatch.render import Rendered, render
 from core.dispatch.webhook import parse_retry_after
 from core.errors import ValidationError
 from core.models import Chain, Destination, DiscordDestination, Notification
-from core.render import Rendered, render
-from core.text import ellipsize
-from core.timeutil import utcnow
+from core.support.text import ellipsize
+from core.support.timeutil import utcnow
 
 # Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 TITLE_LIMIT = 256

@@ -61,8 +61,8 @@ import msgspec
 from core.config import DispatchConfig
 from core.dispatch.channel import Channel, DeliveryResult, clip
 from core.dispatch.notices import queue_notice
+from core.dispatch.outbox import Outbox, Pending
 from core.errors import InternalError, StoreUnavailableError
-from core.incidents import IncidentLog
 from core.models import (
     Chain,
     DeadLetter,
@@ -70,11 +70,11 @@ from core.models import (
     DeliveryOutcome,
     Destination,
 )
-from core.outbox import Outbox, Pending
-from core.repositories import Repositories
 from core.store.base import WriteBatch
 from core.store.collection import RecordCache
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.incidents import IncidentLog
+from core.support.timeutil import utcnow
 
 log = logging.getLogger("mempools.dispatch")
 

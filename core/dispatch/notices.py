@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.chain.blocks import Attribute, Event
+from core.dispatch.outbox import Outbox
+from core.dispatch.render import SYSTEM_EVENT_PREFIX, SYSTEM_SUBSCRIPTION_ID
 from core.ids import notification_id
 from core.models import Notification, OutboxEntry
-from core.outbox import Outbox
-from core.render import SYSTEM_EVENT_PREFIX, SYSTEM_SUBSCRIPTION_ID
-from core.repositories import Repositories
 from core.store.base import WriteBatch
-from core.text import ellipsize
-from core.timeutil import to_millis
+from core.store.repositories import Repositories
+from core.support.text import ellipsize
+from core.support.timeutil import to_millis
 
 SUMMARY_LIMIT = 280
 

@@ -12,8 +12,8 @@ from datetime import datetime
 import msgspec
 
 from core.chain.blocks import Event
+from core.dispatch.render import SYSTEM_SUBSCRIPTION_ID
 from core.models import Notification
-from core.render import SYSTEM_SUBSCRIPTION_ID
 
 EVENT_MATCHED = "event.matched"
 SYSTEM_NOTICE = "system.notice"

@@ -21,8 +21,8 @@ from telegram.warnings import PTBDeprecationWarning
 
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.ratelimit import RateLimiter
+from core.dispatch.render import Field, Rendered, render
 from core.models import Chain, Destination, Notification, TelegramDestination
-from core.render import Field, Rendered, render
 
 MESSAGE_LIMIT = 4096
 

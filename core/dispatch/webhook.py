@@ -20,11 +20,11 @@ import msgspec
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError, HttpResponse
 from core.dispatch.payload import notification_payload, test_payload
+from core.dispatch.render import render
 from core.dispatch.signing import webhook_headers
 from core.errors import ValidationError
 from core.models import Chain, Destination, Notification, WebhookDestination
-from core.render import render
-from core.timeutil import utcnow
+from core.support.timeutil import utcnow
 
 
 class TestEventResult(msgspec.Struct, kw_only=True):

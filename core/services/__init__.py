@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.config import Config
-from core.dispatch.service import DeliveryService
-from core.outbox import Outbox
-from core.repositories import Repositories
+from core.dispatch.outbox import Outbox
 from core.services.accounts import AccountService
 from core.services.chains import ChainInfo, ChainService, StatsProvider
 from core.services.clock import Clock, utcnow
 from core.services.conversations import ConversationService
+from core.services.deliveries import DeliveryService
 from core.services.destinations import DestinationService, UrlCheck, WebhookTester
 from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
 from core.services.history import HistoryService, NotificationDetail
 from core.services.passwords import Passwords
 from core.services.queries import FetchBlock, QueryService, QueryTestResult
 from core.services.subscriptions import SubscriptionService
+from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 
 __all__ = [

@@ -17,7 +17,6 @@ import msgspec
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
 from core.ids import new_id
 from core.models import Account, ApiKey, DeadLetter, Identity, IdentityKind, Notification
-from core.repositories import Repositories
 from core.services.clock import Clock, utcnow
 from core.services.errors import AuthenticationError, ConflictError
 from core.services.guards import is_key
@@ -25,6 +24,7 @@ from core.services.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from core.services.records import LinkCode, LinkCodeRepository, Session, SessionRepository
 from core.store.base import WriteBatch
 from core.store.collection import Collection, UniqueConflictError
+from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 
 _EMAIL = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,190}\.[^@\s.\x00]{2,63}$")

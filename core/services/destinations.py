@@ -14,11 +14,11 @@ from core.dispatch.webhook import TestEventResult
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
 from core.ids import new_id
 from core.models import Destination, DiscordDestination, TelegramDestination, WebhookDestination
-from core.repositories import Repositories
 from core.services.clock import Clock, utcnow
 from core.services.errors import UnavailableError
 from core.services.guards import is_key
 from core.store.base import WriteBatch
+from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 
 MAX_NAME = 100

@@ -10,13 +10,13 @@ from typing import Annotated
 
 import msgspec
 
-from core.dispatch.service import DeliveryService
 from core.errors import NotFoundError, ValidationError
 from core.models import DeadLetter, DeliveryAttempt, Gap, Notification
-from core.repositories import Repositories
+from core.services.deliveries import DeliveryService
 from core.services.guards import is_key
 from core.store.collection import Page, decode_cursor, encode_cursor
-from core.timeutil import to_millis
+from core.store.repositories import Repositories
+from core.support.timeutil import to_millis
 
 MAX_PAGE = 200
 

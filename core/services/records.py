@@ -12,7 +12,7 @@ import msgspec
 
 from core.store.base import KVStore
 from core.store.collection import Collection, Index
-from core.timeutil import to_millis
+from core.support.timeutil import to_millis
 
 
 class Session(msgspec.Struct, kw_only=True):

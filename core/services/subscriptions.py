@@ -15,11 +15,11 @@ from core.ids import new_id
 from core.models import Subscription
 from core.query.parser import normalize
 from core.query.presets import get_preset
-from core.repositories import Repositories
 from core.services.chains import ChainService
 from core.services.clock import Clock, utcnow
 from core.services.destinations import DestinationService
 from core.services.guards import is_key
+from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 
 MAX_QUERIES = 20

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from core.timeutil import utcnow
+from core.support.timeutil import utcnow
 
 
 class StoreHealth:

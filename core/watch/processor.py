@@ -15,13 +15,13 @@ from datetime import datetime
 import msgspec
 
 from core.chain.blocks import DecodedBlock, Scope
+from core.dispatch.outbox import Outbox
+from core.dispatch.render import summarize
 from core.ids import notification_id
 from core.models import Chain, ChainCursor, Gap, Notification, OutboxEntry, Subscription
-from core.outbox import Outbox
-from core.render import summarize
-from core.repositories import Repositories
 from core.store.base import WriteBatch
-from core.timeutil import parse_rfc3339, utcnow
+from core.store.repositories import Repositories
+from core.support.timeutil import parse_rfc3339, utcnow
 from core.watch.matching import SubscriptionMatcher
 
 

@@ -29,14 +29,14 @@ from typing import Protocol
 
 import msgspec
 
-from core.backoff import backoff
 from core.chain.blocks import DecodedBlock
 from core.chain.errors import HeightNotAvailable, RpcError, RpcUnavailable
 from core.errors import StoreUnavailableError
-from core.incidents import IncidentLog
 from core.models import ChainCursor
-from core.repositories import Repositories
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.backoff import backoff
+from core.support.incidents import IncidentLog
+from core.support.timeutil import utcnow
 from core.watch.processor import BlockProcessor
 
 log = logging.getLogger("mempools.watcher")

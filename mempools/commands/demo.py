@@ -8,8 +8,8 @@ import signal
 from pathlib import Path
 
 from core.config import LoggingConfig
-from core.logs import setup_logging
 from mempools.demo import run_demo
+from mempools.logs import setup_logging
 
 
 def register(sub: argparse._SubParsersAction) -> None:

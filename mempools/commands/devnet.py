@@ -12,8 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
-from core.devnet import ChainConfig, DevnetChain, DevnetServer, Faults
 from core.errors import ValidationError
+from mempools.devnet import ChainConfig, DevnetChain, DevnetServer, Faults
 
 
 def _rate(text: str) -> float:

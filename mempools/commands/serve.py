@@ -7,7 +7,7 @@ import asyncio
 import signal
 
 from core.config import load_config
-from core.logs import setup_logging
+from mempools.logs import setup_logging
 from mempools.runtime import Runtime
 
 

@@ -28,7 +28,7 @@ import discord.http
 import msgspec
 from aiohttp import web
 
-from core.web import serve_app
+from mempools.web import serve_app
 
 _USER = {"id": "100000000000000001", "username": "mempools", "discriminator": "0", "avatar": None, "bot": True,
          "global_name": "Mempools", "flags": 0}  # fmt: skip

@@ -15,11 +15,11 @@ import discord
 
 from bot.discord import DiscordFrontDoor
 from core.config import ChainConfig, Config, Denom, DiscordConfig, Secret
-from core.dispatch.service import DeliveryService
-from core.outbox import Outbox
-from core.repositories import Repositories
+from core.dispatch.outbox import Outbox
 from core.services import Services
+from core.services.deliveries import DeliveryService
 from core.store import RocksStore, open_store
+from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 from tests.fakes.discord_gateway import FakeDiscord
 

@@ -12,10 +12,10 @@ import sys
 
 from core.dispatch.dispatcher import Dispatcher, DispatchLimits
 from core.dispatch.http import HttpClient
+from core.dispatch.outbox import Outbox
 from core.dispatch.webhook import WebhookChannel
-from core.outbox import Outbox
-from core.repositories import Repositories
 from core.store import open_store
+from core.store.repositories import Repositories
 
 
 async def main(path: str, workers: int) -> int:

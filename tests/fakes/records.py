@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from core.chain.blocks import Attribute, Event
+from core.dispatch.render import summarize
 from core.dispatch.signing import new_webhook_secret
 from core.ids import notification_id
 from core.models import (
@@ -16,7 +17,6 @@ from core.models import (
     TelegramDestination,
     WebhookDestination,
 )
-from core.render import summarize
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

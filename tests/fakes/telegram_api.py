@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from core.web import serve_app
+from mempools.web import serve_app
 
 
 class SentMessage(msgspec.Struct, kw_only=True):

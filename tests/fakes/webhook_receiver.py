@@ -29,7 +29,7 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from core.web import serve_app
+from mempools.web import serve_app
 
 
 class Reply(msgspec.Struct, kw_only=True):

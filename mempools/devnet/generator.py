@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 from msgspec import Struct
 
-from core.devnet.addresses import AddressBook
+from mempools.devnet.addresses import AddressBook
 
 #: A proposal submitted at height H ends (active_proposal event) at H + VOTING_PERIOD.
 VOTING_PERIOD = 10

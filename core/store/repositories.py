@@ -26,7 +26,7 @@ from core.models import (
 from core.store.base import KVStore, WriteBatch
 from core.store.collection import Collection, Index, Page
 from core.store.keys import key, prefix
-from core.timeutil import to_millis
+from core.support.timeutil import to_millis
 
 
 class AccountRepository(Collection[Account]):

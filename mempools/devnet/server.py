@@ -24,10 +24,10 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from core.chain.jsonrpc import INTERNAL_ERROR, above_tip_error, pruned_error
-from core.devnet.chain import DevnetChain
-from core.devnet.faults import Faults
 from core.errors import ValidationError
-from core.web import serve_app
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.faults import Faults
+from mempools.web import serve_app
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ import msgspec
 from msgspec import Struct
 
 from core.chain.decoder import BlockDecoder
-from core.devnet.addresses import AddressBook, is_valid
-from core.devnet.generator import (
+from core.errors import ValidationError
+from mempools.devnet.addresses import AddressBook, is_valid
+from mempools.devnet.generator import (
     VOTING_PERIOD,
     JsonDict,
     TxSpec,
@@ -36,7 +37,6 @@ from core.devnet.generator import (
     render_tx,
     tx_bytes,
 )
-from core.errors import ValidationError
 
 _NO_BLOCK_ID: Any = {"hash": "", "parts": {"total": 0, "hash": ""}}
 

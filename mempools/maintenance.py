@@ -16,9 +16,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from core.chain.errors import RpcError
 from core.config import HistoryConfig
-from core.repositories import Repositories
 from core.store.base import WriteBatch
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.timeutil import utcnow
 
 log = logging.getLogger("mempools.maintenance")
 

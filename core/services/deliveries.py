@@ -10,12 +10,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from core.dispatch.notices import queue_notice
+from core.dispatch.outbox import Outbox
 from core.errors import NotFoundError, ValidationError
 from core.models import Destination, Notification, OutboxEntry
-from core.outbox import Outbox
-from core.repositories import Repositories
 from core.store.base import WriteBatch
-from core.timeutil import utcnow
+from core.store.repositories import Repositories
+from core.support.timeutil import utcnow
 
 SAMPLE_TITLE = "Mempools: test notification"
 SAMPLE_MESSAGE = "This is a test notification. Notifications for this chat work."

@@ -20,11 +20,11 @@ from datetime import datetime
 from functools import partial
 
 from core.models import DeadLetter, Notification, OutboxEntry
-from core.repositories import DeadLetterRepository
 from core.store.base import KVStore, WriteBatch
 from core.store.collection import Collection
 from core.store.keys import prefix
-from core.timeutil import from_millis, to_millis, utcnow
+from core.store.repositories import DeadLetterRepository
+from core.support.timeutil import from_millis, to_millis, utcnow
 
 
 class Pending:

@@ -22,7 +22,7 @@ import msgspec
 
 from core.chain.blocks import Event
 from core.models import Chain, Notification
-from core.text import ellipsize
+from core.support.text import ellipsize
 
 #: Subscription id of the notices Mempools itself sends (a destination was disabled, ...).
 SYSTEM_SUBSCRIPTION_ID = "system"

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from core.backoff import backoff
 from core.errors import MempoolsError
+from core.support.backoff import backoff
 
 log = logging.getLogger("mempools.supervisor")
 

@@ -5,8 +5,8 @@ recordings); `DevnetServer` serves them over the real RPC shapes with optional f
 See docs/DEVNET.md.
 """
 
-from core.devnet.chain import ChainConfig, DevnetChain, InjectedTx
-from core.devnet.faults import Faults
-from core.devnet.server import DevnetServer
+from mempools.devnet.chain import ChainConfig, DevnetChain, InjectedTx
+from mempools.devnet.faults import Faults
+from mempools.devnet.server import DevnetServer
 
 __all__ = ["ChainConfig", "DevnetChain", "DevnetServer", "Faults", "InjectedTx"]
