@@ -93,6 +93,13 @@ class WatchResult(msgspec.Struct, kw_only=True):
     created: bool
 
 
+class ChatSettings(msgspec.Struct, kw_only=True):
+    """What this chat receives: its destination (on or off) and the subscriptions delivering to it."""
+
+    destination: Destination
+    subscriptions: list[Subscription]
+
+
 #: Queue one sample notification for `destination` of `owner_id`; returns the notification id.
 SampleSender = Callable[[str, Destination], Awaitable[str]]
 
@@ -317,6 +324,15 @@ class ChatActions:
         self._services.subscriptions.delete(owner, sub.id)
         return sub
 
+    def settings(self, ctx: ChatContext) -> ChatSettings:
+        """This chat's destination and the acting account's subscriptions that deliver here."""
+        reg = self.register(ctx)
+        subs = self._services.subscriptions.list(reg.account.id)
+        return ChatSettings(
+            destination=reg.destination,
+            subscriptions=[s for s in subs if reg.destination.id in s.destination_ids],
+        )
+
     def history(self, ctx: ChatContext, limit: int = 5) -> builtins.list[Notification]:
         """The last `limit` notifications delivered (or meant) to this chat, newest first."""
         if not 1 <= limit <= MAX_HISTORY:
@@ -397,6 +413,7 @@ __all__ = [
     "ChainChoiceRequired",
     "ChatActions",
     "ChatContext",
+    "ChatSettings",
     "ParamSpec",
     "PermissionDeniedError",
     "Platform",

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from html import escape, unescape
 
 from bot.errors import chat_error
-from core.dispatch.render import summarize
-from core.models import Chain, Notification, Subscription
+from core.dispatch.render import short_address, summarize
+from core.models import Chain, Destination, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.query.presets import ParamSpec, PresetSpec
 from core.services import ChainInfo
@@ -27,9 +27,24 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("chains", "The chains this bot watches"),
     ("link", "Join your REST account: /link <code>"),
     ("test", "Send a test notification here"),
+    ("settings", "What this chat receives"),
     ("cancel", "Stop a guided /subscribe"),
     ("help", "All commands"),
 )
+#: The command menus, by `setMyCommands` scope: short (the rest is in /help, and /list has the
+#: buttons for pause/resume/delete). Private chats get the full short menu; in groups the admins
+#: see what changes subscriptions, everyone else only what they may use there.
+PRIVATE_MENU = ("start", "watch", "subscribe", "list", "history", "settings", "help")
+GROUP_ADMIN_MENU = ("watch", "subscribe", "list", "history", "settings", "test", "help")
+GROUP_MENU = ("list", "history", "help")
+#: The bot's profile texts (`setMyDescription`: shown in an empty chat before /start, at most 512
+#: characters; `setMyShortDescription`: on the profile and in shares, at most 120).
+DESCRIPTION = (
+    "Mempools tells you when something happens on Cosmos chains: funds moving to or from an address, "
+    "governance proposals, validators, contracts. Press Start, then send an address to watch it, "
+    "or /subscribe for other events. Add me to a group to notify everyone there."
+)
+SHORT_DESCRIPTION = "Notifications for Cosmos chains: transfers, governance, validators, contracts."
 #: Where an internal error met in a handler is logged (with its error id) by `error_text`.
 log = logging.getLogger("mempools.bot.telegram")
 #: The hint after an error's sentence, naming this bot's commands.
@@ -49,6 +64,51 @@ def start_text(example_address: str, *, group: bool) -> str:
     if group:
         lines.append("In this group, administrators create the subscriptions; notifications arrive here.")
     return "\n".join(lines)
+
+
+def menu(names: Sequence[str]) -> list[tuple[str, str]]:
+    """(command, description) of `names`, the descriptions from COMMANDS."""
+    described = dict(COMMANDS)
+    return [(name, described[name]) for name in names]
+
+
+def start_problem_text(problem: str, example_address: str, *, group: bool) -> str:
+    """A /start link whose payload did not work: what went wrong, then the usual welcome."""
+    return f"{problem}\n\n{start_text(example_address, group=group)}"
+
+
+def watch_offer_text(address: str, chain_name: str) -> str:
+    return f"Watch {escape(short_address(address))} on {escape(chain_name)}?"
+
+
+def settings_text(destination: Destination, subs: Sequence[Subscription], chain_names: Mapping[str, str]) -> str:
+    """What this chat receives and why; every line says where to change it."""
+    if destination.enabled:
+        state = "✅ on"
+    else:
+        state = f"⏸ off ({escape(destination.disabled_reason or 'disabled')}); /start turns them on again"
+    lines = ["<b>Settings for this chat</b>", f"Notifications here: {state}"]
+    if subs:
+        lines.append(f"Subscriptions delivering here ({len(subs)}):")
+        lines += [
+            f"• {escape(s.name)} on {escape(chain_names.get(s.chain_id, s.chain_id))}{'' if s.enabled else ' (paused)'}"
+            for s in subs[:LIST_LIMIT]
+        ]
+        if len(subs) > LIST_LIMIT:
+            lines.append(f"… and {len(subs) - LIST_LIMIT} more.")
+    else:
+        lines.append("No subscription delivers here yet: /watch &lt;address&gt; or /subscribe.")
+    lines.append("Quiet hours: not available yet.")
+    lines.append("/list pauses, resumes or deletes subscriptions; /help lists every command.")
+    return _fit("\n".join(lines))
+
+
+def group_greeting_text() -> str:
+    return (
+        "👋 Hello! I send notifications about Cosmos chains to this group.\n"
+        "Administrators subscribe: <code>/watch &lt;address&gt;</code> or /subscribe.\n"
+        "Everyone can see them with /list and the last notifications with /history."
+    )
 
 
 def help_text() -> str:

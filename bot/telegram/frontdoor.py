@@ -1,7 +1,9 @@
 """The Telegram front door: python-telegram-bot's Application inside the shared event loop.
 
 Not `run_polling()` (it owns the loop and the signals): `start()` initialises the Application,
-registers the commands with `setMyCommands` and starts long polling; `stop()` undoes it in order.
+introduces the bot (`setMyDescription`, `setMyShortDescription`, and one short command menu per
+`setMyCommands` scope: private chats, group administrators, everyone in groups) and starts long
+polling; `stop()` undoes it in order.
 `run(stop)` is the shape the Supervisor restarts on failure.
 
 The `telegram.Bot` (`.bot`) is the one the dispatcher's `TelegramChannel` should use for
@@ -16,18 +18,34 @@ import logging
 from datetime import timedelta
 
 import telegram
-from telegram import BotCommand, Update
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    Update,
+)
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.actions import ChatActions, SampleSender
 from bot.telegram.callbacks import CallbackSigner
 from bot.telegram.chat import AdminCache, Replier
 from bot.telegram.flows import FLOW_TTL, FlowStore
-from bot.telegram.format import COMMANDS, error_text
+from bot.telegram.format import (
+    DESCRIPTION,
+    GROUP_ADMIN_MENU,
+    GROUP_MENU,
+    PRIVATE_MENU,
+    SHORT_DESCRIPTION,
+    error_text,
+    menu,
+)
 from bot.telegram.handlers.basic import BasicHandlers
 from bot.telegram.handlers.common import TelegramApp, Toolkit
 from bot.telegram.handlers.conversation import STALE, ConversationHandlers
 from bot.telegram.handlers.manage import LIST_VERBS, ManageHandlers
+from bot.telegram.handlers.membership import MembershipHandlers
 from bot.telegram.keyboards import FLOW, Keyboards
 from bot.telegram.redact import TokenRedactor
 from core.config import TelegramConfig
@@ -84,8 +102,9 @@ class TelegramFrontDoor:
             replier=Replier(self.app.bot, self.limiter, max_wait=max_reply_wait),
             admins=AdminCache(self.app.bot, ttl=admin_ttl),
         )
-        self._basic = BasicHandlers(self.kit)
         self._manage = ManageHandlers(self.kit)
+        self._basic = BasicHandlers(self.kit, watch_address=self._manage.watch_address)
+        self._membership = MembershipHandlers(self.kit)
         self._conversation = ConversationHandlers(self.kit)
         self._register()
         self._running = False
@@ -106,6 +125,7 @@ class TelegramFrontDoor:
         self._basic.register(self.app)
         self._manage.register(self.app)
         self._conversation.register(self.app)
+        self._membership.register(self.app)
         self.app.add_handler(MessageHandler(filters.COMMAND, self._basic.unknown))
         self.app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._conversation.on_text))
         self.app.add_handler(CallbackQueryHandler(self._on_callback))
@@ -146,21 +166,35 @@ class TelegramFrontDoor:
         self._redactor.install()
         try:
             await self.app.initialize()
-            try:
-                await self.app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
-            except telegram.error.TelegramError as exc:
-                log.warning("setMyCommands failed: %s", exc)
+            await self._introduce()
             await self.app.start()
             assert self.app.updater is not None
             await self.app.updater.start_polling(
                 timeout=timedelta(seconds=self._poll_timeout),
-                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER],
             )
         except BaseException:
             await self._shutdown()
             raise
         self._running = True
         log.info("telegram bot @%s is polling", self.app.bot.username)
+
+    async def _introduce(self) -> None:
+        """The profile texts and the command menus. A failure is logged, not fatal: the bot
+        works without them, and the next start sets them again."""
+        menus: tuple[tuple[BotCommandScope, tuple[str, ...]], ...] = (
+            (BotCommandScopeAllPrivateChats(), PRIVATE_MENU),
+            (BotCommandScopeAllChatAdministrators(), GROUP_ADMIN_MENU),
+            (BotCommandScopeAllGroupChats(), GROUP_MENU),
+        )
+        bot = self.app.bot
+        try:
+            await bot.set_my_description(DESCRIPTION)
+            await bot.set_my_short_description(SHORT_DESCRIPTION)
+            for scope, names in menus:
+                await bot.set_my_commands([BotCommand(name, text) for name, text in menu(names)], scope=scope)
+        except telegram.error.TelegramError as exc:
+            log.warning("introducing the bot (setMyDescription, setMyCommands) failed: %s", exc)
 
     async def stop(self) -> None:
         """Stop polling, finish the update in hand, close the HTTP clients. Safe to call twice."""

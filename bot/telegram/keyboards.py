@@ -54,6 +54,10 @@ class Keyboards:
         rows = [[self._flow(flow, f"{c.name} ({c.id})", f"c{i}")] for i, c in enumerate(chains)]
         return InlineKeyboardMarkup([*rows, [self._flow(flow, "✖ Cancel", "x")]])
 
+    def watch_offer(self, flow: Flow) -> InlineKeyboardMarkup:
+        """The one button under "Watch cosmos1…?": the watch flow's first (only) chain."""
+        return InlineKeyboardMarkup([[self._flow(flow, "Watch", "c0")]])
+
     def presets(self, flow: Flow, presets: Sequence[PresetSpec]) -> InlineKeyboardMarkup:
         rows = [[self._flow(flow, p.title, f"p{i}")] for i, p in enumerate(presets)]
         return InlineKeyboardMarkup([*rows, [self._flow(flow, "✖ Cancel", "x")]])

@@ -15,6 +15,9 @@
         api.push_update(api.message_update(chat_id=-100, user_id=7, text="/list"))  # a group
         api.push_update(api.callback_update(chat_id=42, user_id=42, data="...", message_id=m))
         api.edits          # [SentMessage] of editMessageText / editMessageReplyMarkup
+        api.push_update(api.my_chat_member_update(chat_id=-100, user_id=7, old="left", new="member"))
+        api.command_scopes # {"all_private_chats": [{"command", "description"}], ...} from setMyCommands
+        api.descriptions   # {"description": ..., "short_description": ...}
         await api.wait_sent(3)                                            # until 3 were sent
 
 Requests are `POST /bot{token}/{method}` with form fields (strings raw, everything else JSON) or
@@ -70,7 +73,10 @@ class FakeTelegramApi:
         self.bot_id = int(token.split(":", 1)[0])
         self.sent: list[SentMessage] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        #: The commands a private chat sees (setMyCommands without a scope, or for all private chats).
         self.commands: list[dict[str, Any]] = []
+        self.command_scopes: dict[str, list[dict[str, Any]]] = {}
+        self.descriptions: dict[str, str] = {}
         self.edits: list[SentMessage] = []
         self.members: dict[tuple[int, int], str] = {}
         self._sent_changed = asyncio.Event()
@@ -176,6 +182,34 @@ class FakeTelegramApi:
             },
         }
 
+    def my_chat_member_update(
+        self, *, chat_id: int, user_id: int, old: str, new: str, chat_type: str = "group"
+    ) -> dict[str, Any]:
+        """The bot's own status in `chat_id` changed from `old` to `new` (user `user_id` did it)."""
+        bot = {"id": self.bot_id, "is_bot": True, "first_name": "Mempools", "username": self.username}
+
+        def member(status: str) -> dict[str, Any]:
+            extra: dict[str, Any] = {"until_date": 0} if status == "kicked" else {}
+            if status == "administrator":
+                extra = {
+                    "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+                    "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
+                    "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
+                    "can_post_stories": False, "can_edit_stories": False, "can_delete_stories": False,
+                }  # fmt: skip
+            return {"status": status, "user": bot, **extra}
+
+        return {
+            "update_id": next(self._update_ids),
+            "my_chat_member": {
+                "chat": {"id": chat_id, "type": chat_type, "title": "Test group"},
+                "from": {"id": user_id, "is_bot": False, "first_name": "alice", "username": "alice"},
+                "date": int(time.time()),
+                "old_chat_member": member(old),
+                "new_chat_member": member(new),
+            },
+        }
+
     def set_member(self, *, chat_id: int, user_id: int, status: str) -> None:
         """What getChatMember answers for (chat, user): creator, administrator, member, left, ..."""
         self.members[(chat_id, user_id)] = status
@@ -241,9 +275,16 @@ class FakeTelegramApi:
                     "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False,
                 }
             )  # fmt: skip
-        if method in ("deleteWebhook", "setMyCommands", "setMyDescription", "answerCallbackQuery"):
+        if method in ("deleteWebhook", "setMyCommands", "answerCallbackQuery"):
             if method == "setMyCommands":
-                self.commands = list(params.get("commands", []))
+                scope = (params.get("scope") or {}).get("type", "default")
+                self.command_scopes[scope] = list(params.get("commands", []))
+                if scope in ("default", "all_private_chats"):
+                    self.commands = self.command_scopes[scope]
+            return self._ok(True)
+        if method in ("setMyDescription", "setMyShortDescription"):
+            key = "description" if method == "setMyDescription" else "short_description"
+            self.descriptions[key] = str(params.get(key, ""))
             return self._ok(True)
         if method == "getMyCommands":
             return self._ok(self.commands)

@@ -1,25 +1,39 @@
-"""/start, /help, /chains, /history, /link, /test, /cancel, unknown commands; a group becoming a supergroup."""
+"""/start (and its `watch_<address>` deep links), /settings, /help, /chains, /history, /link,
+/test, /cancel, unknown commands; a group becoming a supergroup."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from html import escape
 
 from telegram import Update
 from telegram.ext import CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.actions import MAX_HISTORY
-from bot.telegram.format import chains_text, help_text, history_text, start_text
+from bot.actions import MAX_HISTORY, ChatContext
+from bot.telegram.format import (
+    chains_text,
+    help_text,
+    history_text,
+    settings_text,
+    start_problem_text,
+    start_text,
+)
 from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
 from core.errors import MempoolsError
 
 Ctx = ContextTypes.DEFAULT_TYPE
 log = logging.getLogger("mempools.bot.telegram")
+#: `t.me/<bot>?start=watch_<address>` arrives as `/start watch_<address>`.
+WATCH_LINK = "watch_"
+#: Watch an address and reply; the error's text when it cannot (ManageHandlers.watch_address).
+WatchAddress = Callable[[Update, ChatContext, str, str | None], Awaitable[str | None]]
 
 
 class BasicHandlers:
-    def __init__(self, kit: Toolkit) -> None:
+    def __init__(self, kit: Toolkit, *, watch_address: WatchAddress) -> None:
         self.kit = kit
+        self._watch_address = watch_address
 
     def register(self, app: TelegramApp) -> None:
         for name, callback in (
@@ -30,6 +44,7 @@ class BasicHandlers:
             ("link", self.link),
             ("test", self.test),
             ("cancel", self.cancel),
+            ("settings", self.settings),
         ):
             app.add_handler(CommandHandler(name, callback))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
@@ -49,7 +64,10 @@ class BasicHandlers:
         log.info("telegram chat %s is now %s", old, new)
 
     async def start(self, update: Update, _: Ctx) -> None:
-        ctx = await self.kit.context(update)
+        """Register; a deep link's payload (`watch_<address>`) then does what it says, and one
+        that does not work gets a friendly word and the usual welcome instead of nothing."""
+        payload = command_argument(update)
+        ctx = await self.kit.context(update, admin=bool(payload))
         if ctx is None:
             return
         try:
@@ -58,8 +76,30 @@ class BasicHandlers:
             await self.kit.fail(update, exc)
             return
         chains = self.kit.actions.chains()
-        prefix = chains[0].bech32_prefix if chains else "cosmos"
-        await self.kit.reply(update, start_text(f"{prefix}1…", group=ctx.is_group))
+        example = f"{chains[0].bech32_prefix if chains else 'cosmos'}1…"
+        if not payload:
+            await self.kit.reply(update, start_text(example, group=ctx.is_group))
+            return
+        if payload.startswith(WATCH_LINK):
+            problem = await self._watch_address(update, ctx, payload.removeprefix(WATCH_LINK), None)
+            if problem is None:
+                return
+            problem = f"That link asked me to watch an address, but it did not work:\n{problem}"
+        else:
+            problem = "🤔 That link is not one I know, so here is the usual welcome."
+        await self.kit.reply(update, start_problem_text(problem, example, group=ctx.is_group))
+
+    async def settings(self, update: Update, _: Ctx) -> None:
+        ctx = await self.kit.context(update)
+        if ctx is None:
+            return
+        try:
+            current = self.kit.actions.settings(ctx)
+        except MempoolsError as exc:
+            await self.kit.fail(update, exc)
+            return
+        names = {c.id: c.name for c in self.kit.actions.chains()}
+        await self.kit.reply(update, settings_text(current.destination, current.subscriptions, names))
 
     async def help(self, update: Update, _: Ctx) -> None:
         await self.kit.reply(update, help_text())

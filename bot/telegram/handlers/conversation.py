@@ -1,9 +1,11 @@
 """`/subscribe`: chain -> preset -> parameters -> name -> confirm, one stored step at a time.
 
-Also `/subscribe <chain> <query>` for a raw CometBFT query, and the chain question `/watch` asks
-when several chains share a prefix. Steps advance from button presses (the message is edited in
-place) and from text answers (parameters and the name). The flow lives in the KV store
-(`bot.telegram.flows`), so a restart continues it and a stale button is recognised.
+Also `/subscribe <chain> <query>` for a raw CometBFT query, the chain question `/watch` asks
+when several chains share a prefix, and the "Watch cosmos1…?" offer for an address pasted in a
+private chat (a one-chain watch flow, so its button is checked like every flow button). Steps
+advance from button presses (the message is edited in place) and from text answers (parameters
+and the name). The flow lives in the KV store (`bot.telegram.flows`), so a restart continues it
+and a stale button is recognised.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from html import escape
 from telegram import CallbackQuery, ForceReply, Update
 from telegram.ext import CommandHandler, ContextTypes
 
-from bot.actions import ChatContext, clean_input
+from bot.actions import ChainChoiceRequired, ChatContext, clean_input
 from bot.telegram.callbacks import Callback
 from bot.telegram.chat import ReplyMarkup
 from bot.telegram.flows import Flow, FlowExpiredError
-from bot.telegram.format import created_text, error_text, param_prompt, plain_text, preset_summary
+from bot.telegram.format import created_text, error_text, param_prompt, plain_text, preset_summary, watch_offer_text
 from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
@@ -220,7 +222,7 @@ class ConversationHandlers:
             await self.kit.reply(update, EXPIRED)
             return
         if flow is None or flow.kind != "subscribe":
-            if not ctx.is_group:
+            if not ctx.is_group and not await self._offer_watch(update, ctx, message.text):
                 await self.kit.reply(
                     update,
                     "I understand commands. To watch an address send /watch &lt;address&gt;; /help lists the rest.",
@@ -236,6 +238,36 @@ class ConversationHandlers:
             await self.kit.reply(update, "Please use the buttons above, or /cancel.")
             return
         await self.kit.reply(update, *step)
+
+    async def _offer_watch(self, update: Update, ctx: ChatContext, text: str) -> bool:
+        """A message that is just an address of a configured chain: offer to watch it.
+
+        Private chats only: in a group, privacy mode hides plain messages from the bot anyway.
+        False (nothing sent) when the text is not such an address."""
+        words = clean_input(text).split()
+        if len(words) != 1:
+            return False
+        try:
+            address, chain = self.kit.actions.resolve_address(words[0])
+        except ChainChoiceRequired as exc:
+            address, chains = exc.address, exc.choices
+        except MempoolsError:
+            return False
+        else:
+            chains = [chain]
+        flow = self.kit.flows.start(
+            ctx.chat_id, ctx.user_id, "watch", "choose_chain", address=address, choices=[c.id for c in chains]
+        )
+        if len(chains) == 1:
+            offer = self.kit.keyboards.watch_offer(flow)
+            await self.kit.reply(update, watch_offer_text(address, chains[0].name), offer)
+        else:
+            await self.kit.reply(
+                update,
+                f"Watch <code>{escape(address)}</code>? It is valid on several chains: which one?",
+                self.kit.keyboards.chains(flow, chains),
+            )
+        return True
 
     def _typed(self, flow: Flow, ctx: ChatContext, text: str) -> tuple[str, ReplyMarkup] | None:
         params = self._params(flow)

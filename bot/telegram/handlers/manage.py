@@ -45,8 +45,15 @@ class ManageHandlers:
                 "to or from the address is sent here.",
             )
             return
+        problem = await self.watch_address(update, ctx, args[0], args[1] if len(args) == 2 else None)
+        if problem is not None:
+            await self.kit.reply(update, problem)
+
+    async def watch_address(self, update: Update, ctx: ChatContext, address: str, chain_id: str | None) -> str | None:
+        """Watch `address` and reply with the subscription (or ask which chain); the error's
+        reply text when it cannot, for the caller to word around (`/watch` and `/start watch_…`)."""
         try:
-            result = self.kit.actions.watch(ctx, args[0], args[1] if len(args) == 2 else None)
+            result = self.kit.actions.watch(ctx, address, chain_id)
         except ChainChoiceRequired as exc:
             flow = self.kit.flows.start(
                 ctx.chat_id,
@@ -62,11 +69,11 @@ class ManageHandlers:
                 f"<code>{escape(exc.address)}</code> is valid on several chains. Which one?",
                 self.kit.keyboards.chains(flow, chains),
             )
-            return
+            return None
         except MempoolsError as exc:
-            await self.kit.fail(update, exc)
-            return
+            return error_text(exc)
         await self.kit.reply(update, created_text(result.subscription, result.chain.name, existed=not result.created))
+        return None
 
     # -- /list and its buttons ---------------------------------------------------------------------
     async def list(self, update: Update, _: Ctx) -> None:
