@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.telegram.format import DESCRIPTION, SHORT_DESCRIPTION
-from tests.apikit import BOB
+from core.config import ChainConfig, Denom
+from tests.apikit import BOB, make_config
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_kit import BotRig, button, buttons, running_rig
 
@@ -54,6 +55,16 @@ async def test_a_watch_deep_link_with_a_bad_address_explains_and_welcomes(rig: B
     assert list(rig.env.repos.subscriptions.scan()) == []
 
 
+async def test_a_watch_deep_link_in_a_group_needs_an_administrator(rig: BotRig, api: FakeTelegramApi) -> None:
+    [refused] = await rig.say(f"/start@mempools_test_bot watch_{BOB}", chat_id=-100, user_id=7)
+    assert refused.text.startswith("That link asked me to watch an address, but it did not work:\n"), refused.text
+    assert "administrators" in refused.text and "In this group, administrators create" in refused.text
+    assert list(rig.env.repos.subscriptions.scan()) == []
+    api.set_member(chat_id=-100, user_id=8, status="administrator")
+    [reply] = await rig.say(f"/start@mempools_test_bot watch_{BOB}", chat_id=-100, user_id=8)
+    assert reply.chat_id == -100 and reply.text.startswith(SUBSCRIBED), reply.text
+
+
 async def test_an_unknown_deep_link_gets_the_welcome(rig: BotRig) -> None:
     [reply] = await rig.say("/start promo_2026")
     assert reply.text.startswith("🤔 That link is not one I know, so here is the usual welcome.\n\n👋 <b>Mempools</b>")
@@ -71,6 +82,26 @@ async def test_a_pasted_address_is_offered_and_the_button_watches_it(rig: BotRig
     assert int(api.edits[-1].params["message_id"]) == offer.params["message_id"]
     [sub] = rig.env.repos.subscriptions.scan()
     assert sub.params == {"address": BOB}
+
+
+async def test_a_pasted_address_valid_on_two_chains_asks_which(tmp_path: Path, api: FakeTelegramApi) -> None:
+    config = make_config()
+    config.chains.append(
+        ChainConfig(
+            id="cosmos-test", name="Cosmos testnet", rpc=["http://127.0.0.1:9"], bech32_prefix="cosmos",
+            denoms=[Denom(base="uatom", display="ATOM", exponent=6)],
+        )
+    )  # fmt: skip
+    async with running_rig(tmp_path, api, config=config) as rig:
+        [question] = await rig.say(BOB)
+        assert question.text == f"Watch <code>{BOB}</code>? It is valid on several chains: which one?"
+        assert [label for label, _ in buttons(question)] == [
+            "Test chain (testchain-1)", "Cosmos testnet (cosmos-test)", "✖ Cancel",
+        ]  # fmt: skip
+        await rig.press(button(question, "Cosmos testnet"), message=question)
+        assert api.edits[-1].text.startswith("✅ Subscribed: <b>Funds of cosmos1xv9t…xxe5</b> on Cosmos testnet.")
+        [sub] = rig.env.repos.subscriptions.scan()
+        assert sub.chain_id == "cosmos-test"
 
 
 async def test_text_that_is_not_an_address_of_a_configured_chain_gets_the_hint(rig: BotRig) -> None:
