@@ -10,9 +10,11 @@ destination; other `BadRequest`s are permanent for this message only; network er
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 import warnings
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import timedelta
 
 import telegram
@@ -89,13 +91,35 @@ def format_telegram(rendered: Rendered) -> list[str]:
     return split_html(telegram_lines(rendered))
 
 
-def telegram_limiter() -> RateLimiter:
-    """Telegram's limits for one bot: one message per second in a chat, 30 per second overall.
+GROUP_MESSAGES_PER_MINUTE = 20
+
+
+def is_group_chat(chat_id: Hashable) -> bool:
+    """Telegram gives groups, supergroups and channels negative ids, people positive ones."""
+    return isinstance(chat_id, int) and chat_id < 0
+
+
+def telegram_limiter(
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> RateLimiter:
+    """Telegram's limits for one bot, as Telegram states them: one message per second in a chat,
+    20 per minute in a group, 30 per second overall.
 
     One instance per bot, shared by the deliveries (`TelegramChannel`) and the bot's replies
-    (`bot.telegram.chat.Replier`): Telegram counts both against the same limits.
+    (`bot.telegram.chat.Replier`): Telegram counts both against the same limits. Keys are chat
+    ids, so a group's forum topics share the group's budget, as they do at Telegram.
     """
-    return RateLimiter(per_key_interval=1.0, global_rate=30.0)
+    return RateLimiter(
+        per_key_interval=1.0,
+        global_rate=30.0,
+        window_limit=GROUP_MESSAGES_PER_MINUTE,
+        window=60.0,
+        windowed=is_group_chat,
+        clock=clock,
+        sleep=sleep,
+    )
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -112,8 +136,9 @@ class TelegramChannel:
     def __init__(self, bot: telegram.Bot, *, limiter: RateLimiter | None = None, max_wait: float = 5.0) -> None:
         self.bot = bot
         self.limiter = limiter or telegram_limiter()
-        # Longer than this in the rate limiter (a chat or the bot under a long 429) and the
-        # delivery is deferred instead: a waiting worker is one the other chats cannot use.
+        # Longer than this in the rate limiter (a chat or the bot under a long 429, a group
+        # over its 20 a minute) and the delivery is deferred instead: a waiting worker is one
+        # the other chats cannot use.
         self.max_wait = max_wait
 
     async def deliver(
