@@ -161,12 +161,12 @@ class TelegramChannel:
             await self.limiter.acquire(chat_id)
             try:
                 try:
-                    await self._send(chat_id, text)
+                    await self._send(chat_id, text, destination.message_thread_id)
                 except ChatMigrated as exc:
                     # The group became a supergroup: same chat, new id. Follow it, keep it from now on.
                     chat_id = int(exc.new_chat_id)
                     moved = {"chat_id": chat_id}
-                    await self._send(chat_id, text)
+                    await self._send(chat_id, text, destination.message_thread_id)
             except RetryAfter as exc:
                 wait = retry_seconds(exc)
                 self.limiter.penalize(chat_id, wait)
@@ -192,9 +192,10 @@ class TelegramChannel:
                 return result(ok=False, error=clip(f"Telegram error: {exc.message}"), destination_update=moved)
         return result(ok=True, status=200, destination_update=moved)
 
-    async def _send(self, chat_id: int, text: str) -> None:
+    async def _send(self, chat_id: int, text: str, message_thread_id: int | None) -> None:
         await self.bot.send_message(
             chat_id=chat_id,
+            message_thread_id=message_thread_id,
             text=text,
             parse_mode="HTML",
             link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
