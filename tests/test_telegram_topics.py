@@ -88,3 +88,13 @@ async def test_a_group_without_topics_keeps_one_destination_and_sends_no_topic(
     assert (await channel.deliver(make_notification(dest.owner_id, (dest.id,)), dest, COSMOS)).ok
     [sent] = api.sent[before:]
     assert sent.message_thread_id is None and "message_thread_id" not in sent.params
+
+
+async def test_a_deleted_topic_disables_its_destination(rig: BotRig, api: FakeTelegramApi) -> None:
+    await rig.say(f"/watch {BOB}", chat_id=FORUM, user_id=ADMIN, chat_type="supergroup", message_thread_id=RELEASES)
+    dest = _destination(rig, BOB)
+    api.fail_next("sendMessage", status=400, description="Bad Request: message thread not found", chat_id=FORUM)
+    channel = TelegramChannel(rig.door.bot, limiter=RateLimiter(per_key_interval=0.0))
+    result = await channel.deliver(make_notification(dest.owner_id, (dest.id,)), dest, COSMOS)
+    assert not result.ok and result.permanent and result.status == 400
+    assert result.disable_reason == "Telegram refused: Message thread not found"  # PTB drops "Bad Request: "

@@ -4,8 +4,9 @@ Formatting: every piece of text from the chain is `html.escape`d; a message long
 characters is split between lines, and a single over-long line between characters of its plain
 text before escaping, so a split never falls inside a tag or an entity.
 Failures: `RetryAfter` (429) is honoured and slows the chat down; `Forbidden` (the bot was
-blocked, kicked, or the chat deleted) and "chat not found" are permanent and disable the
-destination; other `BadRequest`s are permanent for this message only; network errors are retried.
+blocked, kicked, or the chat deleted), "chat not found" and "message thread not found" (the
+forum topic was deleted) are permanent and disable the destination; other `BadRequest`s are
+permanent for this message only; network errors are retried.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def format_telegram(rendered: Rendered) -> list[str]:
 
 
 GROUP_MESSAGES_PER_MINUTE = 20
+#: Telegram's words for a destination that no longer exists (its topic: "message thread").
+_GONE = ("chat not found", "message thread not found")
 
 
 def is_group_chat(chat_id: Hashable) -> bool:
@@ -181,7 +184,7 @@ class TelegramChannel:
                 reason = f"Telegram refused: {exc.message}"
                 return result(ok=False, status=403, error=clip(reason), permanent=True, disable_reason=clip(reason))
             except BadRequest as exc:
-                gone = "chat not found" in exc.message.lower()
+                gone = any(missing in exc.message.lower() for missing in _GONE)
                 reason = f"Telegram refused: {exc.message}"
                 return result(
                     ok=False, status=400, error=clip(reason), permanent=True, disable_reason=reason if gone else None
