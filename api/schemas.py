@@ -169,6 +169,7 @@ class WebhookDestinationOut(_DestinationOutBase, tag="webhook"):
 class TelegramDestinationOut(_DestinationOutBase, tag="telegram"):
     chat_id: int
     chat_title: str | None
+    message_thread_id: int | None
 
 
 class DiscordDestinationOut(_DestinationOutBase, tag="discord"):
@@ -199,7 +200,9 @@ def destination_out(d: Destination, *, with_secret: bool = False) -> Destination
             secret=d.secret if with_secret else None,
         )
     if isinstance(d, TelegramDestination):
-        return TelegramDestinationOut(**common, chat_id=d.chat_id, chat_title=d.chat_title)
+        return TelegramDestinationOut(
+            **common, chat_id=d.chat_id, chat_title=d.chat_title, message_thread_id=d.message_thread_id
+        )
     assert isinstance(d, DiscordDestination)
     return DiscordDestinationOut(**common, channel_id=d.channel_id, user_id=d.user_id, guild_id=d.guild_id)
 

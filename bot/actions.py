@@ -75,6 +75,8 @@ class ChatContext(msgspec.Struct, frozen=True, kw_only=True):
     guild_id: int | None = None
     is_admin: bool = False
     chat_title: str | None = None
+    #: A Telegram forum topic the command was sent in (None: no topic): its own destination.
+    message_thread_id: int | None = None
 
 
 class Registration(msgspec.Struct, kw_only=True):
@@ -150,7 +152,9 @@ class ChatActions:
         destinations = self._services.destinations
         title = _clean_username(ctx.chat_title)
         if ctx.platform == "telegram":
-            return destinations.ensure_telegram_chat(owner_id, ctx.chat_id, chat_title=title)
+            return destinations.ensure_telegram_chat(
+                owner_id, ctx.chat_id, chat_title=title, message_thread_id=ctx.message_thread_id
+            )
         if ctx.is_group:
             return destinations.ensure_discord(owner_id, channel_id=ctx.chat_id, guild_id=ctx.guild_id, name=title)
         return destinations.ensure_discord(owner_id, user_id=ctx.user_id, name=_clean_username(ctx.username))

@@ -149,10 +149,15 @@ class WebhookDestination(_DestinationBase, tag="webhook"):
 
 
 class TelegramDestination(_DestinationBase, tag="telegram"):
-    """A Telegram chat (private chat, group or channel) the bot posts to."""
+    """A Telegram chat (private chat, group or channel) the bot posts to.
+
+    `message_thread_id`: a forum topic of that group (None: the chat itself, or a forum's General
+    topic). Records stored before topics existed decode with None, so they keep working.
+    """
 
     chat_id: int
     chat_title: str | None = None
+    message_thread_id: int | None = None
 
 
 class DiscordDestination(_DestinationBase, tag="discord"):

@@ -11,8 +11,10 @@ import asyncio
 import itertools
 from pathlib import Path
 
+import pytest
+
 from core.dispatch.ratelimit import RateLimiter
-from core.dispatch.telegram import TelegramChannel
+from core.dispatch.telegram import TelegramChannel, telegram_limiter
 from tests.fakes.records import COSMOS, make_notification, telegram_destination
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_kit import running_rig
@@ -39,3 +41,61 @@ async def test_a_burst_of_replies_and_deliveries_to_one_chat_stays_within_the_li
         assert sum("<b>Commands</b>" in m.text for m in sent) == 2  # the two replies, among the deliveries
         gaps = [b.at - a.at for a, b in itertools.pairwise(sent)]
         assert all(gap >= INTERVAL - SLACK for gap in gaps), gaps
+
+
+GROUP = -100123  # Telegram: negative ids are groups, supergroups and channels
+
+
+class SteppingClock:
+    """A monotonic clock the limiter's sleeps advance: a minute of Telegram limits in no time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def test_a_group_gets_20_messages_in_any_minute_a_private_chat_one_a_second() -> None:
+    clock = SteppingClock()
+    limiter = telegram_limiter(clock=clock, sleep=clock.sleep)
+    group = [limiter.reserve(GROUP) for _ in range(21)]
+    private = [limiter.reserve(CHAT) for _ in range(21)]
+    assert group[:20] == pytest.approx([float(i) for i in range(20)])  # 1 s apart: the per-chat limit
+    assert group[20] == pytest.approx(60.0)  # the 21st: a minute after the first
+    # No minute budget for a person, and the group's far 21st slot does not hold it up: only the
+    # 30/s global spacing from the group's slots (booked 1 s apart at the same times) shifts it.
+    assert private[20] == pytest.approx(20.0 + 1 / 30)
+    clock.now = 61.0
+    assert limiter.delay(GROUP) == pytest.approx(0.0)  # the second message (t=1) left the window: one free slot
+    limiter.reserve(GROUP)
+    assert limiter.delay(GROUP) == pytest.approx(1.0)  # sliding: the next frees up as the t=2 send leaves
+
+
+async def test_a_group_over_its_minute_budget_is_deferred_and_its_replies_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """20 deliveries reach the group; the 21st is deferred (retry_after: when the oldest leaves
+    the minute) instead of holding a worker, and a reply in that group counts against the same
+    budget, so it is dropped and logged. A private chat is not limited per minute."""
+    clock = SteppingClock()
+    limiter = telegram_limiter(clock=clock, sleep=clock.sleep)
+    async with FakeTelegramApi() as api, running_rig(tmp_path, api, limiter=limiter) as rig:
+        channel = TelegramChannel(rig.door.bot, limiter=rig.door.limiter)
+        group = telegram_destination("dst_group", "acc_a", GROUP)
+        person = telegram_destination("dst_person", "acc_a", CHAT)
+        results = [await channel.deliver(make_notification("acc_a", ("dst_group",)), group, COSMOS) for _ in range(21)]
+        assert [r.ok for r in results] == [True] * 20 + [False]
+        assert results[20].deferred and results[20].retry_after == pytest.approx(60.0 - 19.0)
+        assert sum(m.chat_id == GROUP for m in api.sent) == 20
+        assert (await channel.deliver(make_notification("acc_a", ("dst_person",)), person, COSMOS)).ok
+
+        await rig.say("/help", chat_id=GROUP, user_id=7, expect=0)
+        assert sum(m.chat_id == GROUP for m in api.sent) == 20
+        assert f"reply to chat {GROUP} dropped: flood control asks for 41 s" in caplog.text
+        [answer] = await rig.say("/help", chat_id=CHAT, user_id=CHAT)
+        assert "<b>Commands</b>" in answer.text

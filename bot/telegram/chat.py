@@ -65,9 +65,12 @@ async def chat_context(update: Update, admins: AdminCache, *, need_admin: bool) 
     if chat is None or user is None or chat.type == Chat.CHANNEL:
         return None
     is_group = chat.type in GROUP_TYPES
+    message = update.effective_message
+    # Only a message in a forum topic names one: `message_thread_id` is also set on replies in
+    # an ordinary group, where it is the thread of the message replied to, not a topic.
+    in_topic = message is not None and bool(message.is_topic_message) and message.message_thread_id is not None
     admin = False
     if is_group and need_admin:
-        message = update.effective_message
         sender_chat = message.sender_chat if message is not None else None
         admin = (sender_chat is not None and sender_chat.id == chat.id) or await admins.is_admin(chat.id, user.id)
     return ChatContext(
@@ -78,6 +81,7 @@ async def chat_context(update: Update, admins: AdminCache, *, need_admin: bool) 
         is_group=is_group,
         is_admin=admin,
         chat_title=chat.title if is_group else None,
+        message_thread_id=message.message_thread_id if in_topic and message is not None else None,
     )
 
 
@@ -103,13 +107,17 @@ class Replier:
         await self._limiter.acquire(chat_id)
         return True
 
-    async def send(self, chat_id: int, text: str, markup: ReplyMarkup = None) -> telegram.Message | None:
+    async def send(
+        self, chat_id: int, text: str, markup: ReplyMarkup = None, *, message_thread_id: int | None = None
+    ) -> telegram.Message | None:
+        """Send to the chat (`message_thread_id`: into that forum topic); None if it was not sent."""
         for attempt in range(2):
             if not await self._slot(chat_id):
                 return None
             try:
                 return await self._bot.send_message(
                     chat_id=chat_id,
+                    message_thread_id=message_thread_id,
                     text=text,
                     parse_mode=ParseMode.HTML,
                     reply_markup=markup,

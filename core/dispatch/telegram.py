@@ -4,15 +4,18 @@ Formatting: every piece of text from the chain is `html.escape`d; a message long
 characters is split between lines, and a single over-long line between characters of its plain
 text before escaping, so a split never falls inside a tag or an entity.
 Failures: `RetryAfter` (429) is honoured and slows the chat down; `Forbidden` (the bot was
-blocked, kicked, or the chat deleted) and "chat not found" are permanent and disable the
-destination; other `BadRequest`s are permanent for this message only; network errors are retried.
+blocked, kicked, or the chat deleted), "chat not found" and "message thread not found" (the
+forum topic was deleted) are permanent and disable the destination; other `BadRequest`s are
+permanent for this message only; network errors are retried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 import warnings
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import timedelta
 
 import telegram
@@ -89,13 +92,37 @@ def format_telegram(rendered: Rendered) -> list[str]:
     return split_html(telegram_lines(rendered))
 
 
-def telegram_limiter() -> RateLimiter:
-    """Telegram's limits for one bot: one message per second in a chat, 30 per second overall.
+GROUP_MESSAGES_PER_MINUTE = 20
+#: Telegram's words for a destination that no longer exists (its topic: "message thread").
+_GONE = ("chat not found", "message thread not found")
+
+
+def is_group_chat(chat_id: Hashable) -> bool:
+    """Telegram gives groups, supergroups and channels negative ids, people positive ones."""
+    return isinstance(chat_id, int) and chat_id < 0
+
+
+def telegram_limiter(
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> RateLimiter:
+    """Telegram's limits for one bot, as Telegram states them: one message per second in a chat,
+    20 per minute in a group, 30 per second overall.
 
     One instance per bot, shared by the deliveries (`TelegramChannel`) and the bot's replies
-    (`bot.telegram.chat.Replier`): Telegram counts both against the same limits.
+    (`bot.telegram.chat.Replier`): Telegram counts both against the same limits. Keys are chat
+    ids, so a group's forum topics share the group's budget, as they do at Telegram.
     """
-    return RateLimiter(per_key_interval=1.0, global_rate=30.0)
+    return RateLimiter(
+        per_key_interval=1.0,
+        global_rate=30.0,
+        window_limit=GROUP_MESSAGES_PER_MINUTE,
+        window=60.0,
+        windowed=is_group_chat,
+        clock=clock,
+        sleep=sleep,
+    )
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -112,8 +139,9 @@ class TelegramChannel:
     def __init__(self, bot: telegram.Bot, *, limiter: RateLimiter | None = None, max_wait: float = 5.0) -> None:
         self.bot = bot
         self.limiter = limiter or telegram_limiter()
-        # Longer than this in the rate limiter (a chat or the bot under a long 429) and the
-        # delivery is deferred instead: a waiting worker is one the other chats cannot use.
+        # Longer than this in the rate limiter (a chat or the bot under a long 429, a group
+        # over its 20 a minute) and the delivery is deferred instead: a waiting worker is one
+        # the other chats cannot use.
         self.max_wait = max_wait
 
     async def deliver(
@@ -136,12 +164,12 @@ class TelegramChannel:
             await self.limiter.acquire(chat_id)
             try:
                 try:
-                    await self._send(chat_id, text)
+                    await self._send(chat_id, text, destination.message_thread_id)
                 except ChatMigrated as exc:
                     # The group became a supergroup: same chat, new id. Follow it, keep it from now on.
                     chat_id = int(exc.new_chat_id)
                     moved = {"chat_id": chat_id}
-                    await self._send(chat_id, text)
+                    await self._send(chat_id, text, destination.message_thread_id)
             except RetryAfter as exc:
                 wait = retry_seconds(exc)
                 self.limiter.penalize(chat_id, wait)
@@ -156,7 +184,7 @@ class TelegramChannel:
                 reason = f"Telegram refused: {exc.message}"
                 return result(ok=False, status=403, error=clip(reason), permanent=True, disable_reason=clip(reason))
             except BadRequest as exc:
-                gone = "chat not found" in exc.message.lower()
+                gone = any(missing in exc.message.lower() for missing in _GONE)
                 reason = f"Telegram refused: {exc.message}"
                 return result(
                     ok=False, status=400, error=clip(reason), permanent=True, disable_reason=reason if gone else None
@@ -167,9 +195,10 @@ class TelegramChannel:
                 return result(ok=False, error=clip(f"Telegram error: {exc.message}"), destination_update=moved)
         return result(ok=True, status=200, destination_update=moved)
 
-    async def _send(self, chat_id: int, text: str) -> None:
+    async def _send(self, chat_id: int, text: str, message_thread_id: int | None) -> None:
         await self.bot.send_message(
             chat_id=chat_id,
+            message_thread_id=message_thread_id,
             text=text,
             parse_mode="HTML",
             link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),

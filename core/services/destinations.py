@@ -82,11 +82,21 @@ class DestinationService:
         return dest
 
     def ensure_telegram_chat(
-        self, owner_id: str, chat_id: int, *, chat_title: str | None = None
+        self,
+        owner_id: str,
+        chat_id: int,
+        *,
+        chat_title: str | None = None,
+        message_thread_id: int | None = None,
     ) -> TelegramDestination:
-        """The owner's destination for this chat, created on first use (idempotent)."""
+        """The owner's destination for this chat (or this forum topic of it), created on first
+        use (idempotent): one destination per (chat, topic)."""
         for dest in self._repos.destinations.for_target("telegram", str(chat_id)):
-            if dest.owner_id == owner_id and isinstance(dest, TelegramDestination):
+            if (
+                dest.owner_id == owner_id
+                and isinstance(dest, TelegramDestination)
+                and dest.message_thread_id == message_thread_id
+            ):
                 if chat_title is not None and dest.chat_title != chat_title:
                     dest.chat_title = chat_title
                     self._repos.destinations.put(dest)
@@ -99,6 +109,7 @@ class DestinationService:
             created_at=self._clock(),
             chat_id=chat_id,
             chat_title=chat_title,
+            message_thread_id=message_thread_id,
         )
         self._repos.destinations.put(dest)
         return dest

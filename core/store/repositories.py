@@ -107,6 +107,11 @@ class SubscriptionRepository(Collection[Subscription]):
 def _destination_targets(d: Destination) -> list[tuple[str, ...]]:
     """What a destination delivers to, so a chat or channel is found without a scan."""
     if isinstance(d, TelegramDestination):
+        # A topic is one more part under its chat: `for_target("telegram", chat)` (a prefix scan)
+        # still finds every topic's destination, which is what a chat that moved needs, and a
+        # topicless destination keeps the key it had before topics existed.
+        if d.message_thread_id is not None:
+            return [("telegram", str(d.chat_id), str(d.message_thread_id))]
         return [("telegram", str(d.chat_id))]
     if isinstance(d, DiscordDestination):
         target = d.webhook_url or str(d.channel_id or "") or f"user:{d.user_id}"
@@ -130,8 +135,9 @@ class DestinationRepository(Collection[Destination]):
     def of_owner(self, owner_id: str) -> list[Destination]:
         return [d for _, d in self.scan_index("owner", owner_id)]
 
-    def for_target(self, kind: str, target: str) -> list[Destination]:
-        return [d for _, d in self.scan_index("target", kind, target)]
+    def for_target(self, kind: str, *target: str) -> list[Destination]:
+        """Destinations delivering to `target` (a Telegram chat: its topics' ones too)."""
+        return [d for _, d in self.scan_index("target", kind, *target)]
 
 
 class NotificationRepository(Collection[Notification]):

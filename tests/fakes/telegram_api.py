@@ -47,6 +47,7 @@ class SentMessage(msgspec.Struct, kw_only=True):
     parse_mode: str | None
     at: float  # time.monotonic()
     params: dict[str, Any]
+    message_thread_id: int | None = None  # the forum topic it was sent to
 
 
 class _Failure(msgspec.Struct, kw_only=True):
@@ -136,9 +137,11 @@ class FakeTelegramApi:
         chat_type: str | None = None,
         title: str | None = None,
         reply_to: int | None = None,
+        message_thread_id: int | None = None,
     ) -> dict[str, Any]:
         """A text message update (private chat for a positive id, else a group); a leading /command
-        gets its `bot_command` entity. `reply_to`: the id of a bot message this one answers."""
+        gets its `bot_command` entity. `reply_to`: the id of a bot message this one answers.
+        `message_thread_id`: sent in that topic of a forum supergroup (as Telegram marks it)."""
         kind = chat_type or ("private" if chat_id > 0 else "group")
         chat: dict[str, Any] = {"id": chat_id, "type": kind, "username": username}
         if kind != "private":
@@ -154,6 +157,10 @@ class FakeTelegramApi:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         if reply_to is not None:
             message["reply_to_message"] = self._bot_message(chat, reply_to, "")
+        if message_thread_id is not None:
+            chat["is_forum"] = True
+            message["message_thread_id"] = message_thread_id
+            message["is_topic_message"] = True
         return {"update_id": next(self._update_ids), "message": message}
 
     def callback_update(
@@ -325,19 +332,29 @@ class FakeTelegramApi:
         text = str(params.get("text", ""))
         message_id = next(self._message_ids)
         params["message_id"] = message_id
+        topic = params.get("message_thread_id")
+        topic = int(topic) if topic is not None else None
         self.sent.append(
             SentMessage(
-                chat_id=chat_id, text=text, parse_mode=params.get("parse_mode"), at=time.monotonic(), params=params
+                chat_id=chat_id,
+                text=text,
+                parse_mode=params.get("parse_mode"),
+                at=time.monotonic(),
+                params=params,
+                message_thread_id=topic,
             )
         )
         self._sent_changed.set()
-        return {
+        sent: dict[str, Any] = {
             "message_id": message_id,
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private"},
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "Mempools", "username": self.username},
             "text": text,
         }
+        if topic is not None:
+            sent.update(message_thread_id=topic, is_topic_message=True)
+        return sent
 
     def _edit_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = params.get("chat_id")

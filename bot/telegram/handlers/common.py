@@ -37,11 +37,13 @@ class Toolkit:
         return await chat_context(update, self.admins, need_admin=admin)
 
     async def reply(self, update: Update, text: str, markup: ReplyMarkup = None) -> int | None:
-        """Answer in the update's chat; returns the sent message's id (None if it was not sent)."""
-        chat = update.effective_chat
+        """Answer in the update's chat (and forum topic); returns the sent message's id (None if it
+        was not sent)."""
+        chat, message = update.effective_chat, update.effective_message
         if chat is None:
             return None
-        sent = await self.replier.send(chat.id, text, markup)
+        topic = message.message_thread_id if message is not None and message.is_topic_message else None
+        sent = await self.replier.send(chat.id, text, markup, message_thread_id=topic)
         return sent.message_id if sent is not None else None
 
     async def fail(self, update: Update, exc: MempoolsError) -> None:

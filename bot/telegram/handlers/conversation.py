@@ -161,7 +161,12 @@ class ConversationHandlers:
         if isinstance(markup, ForceReply):
             await self.kit.replier.edit(query.message, text, None)
             name = self._params(flow)[flow.param_index].name
-            await self.kit.replier.send(ctx.chat_id, f"Reply to this message with the {escape(name)}.", markup)
+            await self.kit.replier.send(
+                ctx.chat_id,
+                f"Reply to this message with the {escape(name)}.",
+                markup,
+                message_thread_id=ctx.message_thread_id,
+            )
             return
         await self.kit.replier.edit(query.message, text, markup)
 
