@@ -185,6 +185,9 @@ class Notification(msgspec.Struct, kw_only=True, gc=False):
     tx_hash: str | None
     tx_index: int | None
     tx_code: int | None
+    # Why a failed tx failed (the result's `codespace` and `log`); defaults keep older records readable.
+    tx_codespace: str | None = None
+    tx_log: str | None = None
     events: tuple[Event, ...]
     destination_ids: tuple[str, ...]
     summary: str = ""

@@ -129,6 +129,9 @@ def test_sei_base64_with_finalize_block_events_and_failed_txs() -> None:
     assert [s.code for s in b.txs] == [32, 32] + [0] * 26
     assert [s.codespace for s in b.txs[:3]] == ["sdk", "sdk", None]
     assert [s.failed for s in b.txs[:3]] == [True, True, False]
+    # The result's log is kept: for a failed tx it is the only account of why it failed.
+    assert b.txs[0].log == "account sequence mismatch, expected 25569347, got 25569339: incorrect account sequence"
+    assert (b.txs[2].log or "").startswith('[{"events":[{"type":"aggregate_vote"')
     assert [len(s.events) for s in b.txs] == [0, 0] + [6] * 26
     assert (b.txs[0].gas_wanted, b.txs[0].gas_used) == (None, None)  # absent in the fixture
     assert b.txs[0].events_map == {"tm.event": ["Tx"], "tx.height": ["54810790"], "tx.code": ["32"]}

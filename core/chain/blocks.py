@@ -40,8 +40,9 @@ class Scope(Struct, frozen=True, gc=False):
     """One transaction's events, or the block's own events.
 
     For tx scopes: `index` is the position in the block, `tx_hash` the upper-case hex SHA-256 of
-    the raw tx (None when `/block` was not given), `code` 0 on success. For the block scope every
-    tx-only field is None.
+    the raw tx (None when `/block` was not given), `code` 0 on success, `log` the result's log
+    (why a failed tx failed: its own events are reverted, so this is the only account of it). For
+    the block scope every tx-only field is None.
     """
 
     kind: Literal["tx", "block"]
@@ -53,6 +54,7 @@ class Scope(Struct, frozen=True, gc=False):
     gas_used: int | None
     events: tuple[Event, ...]
     events_map: dict[str, list[str]]
+    log: str | None = None
 
     @property
     def failed(self) -> bool:

@@ -56,6 +56,7 @@ class _RawEvent(Struct):
 class _RawTxResult(Struct):
     code: int = 0
     codespace: str | None = None
+    log: str | None = None
     gas_wanted: int | None = None
     gas_used: int | None = None
     events: list[_RawEvent] | None = None
@@ -326,6 +327,7 @@ class BlockDecoder:
                     gas_used=tx.gas_used,
                     events=events,
                     events_map=emap,
+                    log=tx.log or None,
                 )
             )
         block_events: list[_RawEvent] = []

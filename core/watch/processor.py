@@ -115,9 +115,13 @@ class BlockProcessor:
             tx_hash=scope.tx_hash,
             tx_index=scope.index,
             tx_code=scope.code,
+            tx_codespace=scope.codespace,
+            tx_log=scope.log,
             events=scope.events,
             destination_ids=tuple(sub.destination_ids),
-            summary=summarize(scope.events, self.chain, tx_code=scope.code, focus=focus),
+            summary=summarize(
+                scope.events, self.chain, tx_code=scope.code, codespace=scope.codespace, log=scope.log, focus=focus
+            ),
             focus=focus,
             created_at=now,
         )
