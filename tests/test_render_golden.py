@@ -22,13 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from core.chain.blocks import Attribute, Event, Scope
+from core.chain.blocks import Attribute, Event, Scope, TxMessage
 from core.chain.decoder import BlockDecoder
 from core.dispatch.discord import discord_embed
 from core.dispatch.render import render, summarize
 from core.dispatch.telegram import format_telegram
 from core.models import Chain, Denom, Notification
 from core.query.addresses import module_address
+from tests.fakes.cosmos_tx import msg_send, tx_b64
 from tests.fakes.records import ALICE, BOB, COSMOS, transfer_events
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -44,6 +45,7 @@ OSMOSIS = Chain(
     denoms=(Denom(base="uosmo", display="OSMO", exponent=6),),
 )
 SEI = Chain(id="pacific-1", name="Sei", bech32_prefix="sei", denoms=(Denom(base="usei", display="SEI", exponent=6),))
+WLFZ = "cosmos1wlfzcw5j8unqy0x0ra5y7zps7rwrwkqcsmd4cx"
 SWAPPER = "osmo1ddl9hnacgqfls5xgm7jy30uvc3lll4jdrdk35n"
 VALCONS = "cosmosvalcons1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5lkhtdn"
 
@@ -65,6 +67,7 @@ def notification(
     code: int | None = 0,
     codespace: str | None = None,
     log: str | None = None,
+    messages: tuple[TxMessage, ...] = (),
     tx: bool = True,
 ) -> Notification:
     """A notification as the watcher builds it (summary included), with fixed ids and times."""
@@ -81,27 +84,40 @@ def notification(
         tx_code=code,
         tx_codespace=codespace,
         tx_log=log,
+        tx_messages=messages,
         events=events,
         destination_ids=("dst_golden",),
-        summary=summarize(events, chain, tx_code=code, codespace=codespace, log=log, focus=focus),
+        summary=summarize(events, chain, tx_code=code, codespace=codespace, log=log, messages=messages, focus=focus),
         focus=focus,
         created_at=T,
     )
 
 
 def failed_send() -> Notification:
-    """The issue's case: a 9,000 ATOM send that failed; only the 0.0019 ATOM fee payment is left."""
+    """The issue's case: a 9,000 ATOM send that failed; only the 0.0019 ATOM fee payment is left.
+
+    Decoded from CometBFT 0.38-shaped /block_results and a /block holding the tx's body."""
     fee_collector = module_address("fee_collector", "cosmos")
-    events = (
-        ev("coin_spent", spender=ALICE, amount="1900uatom"),
-        ev("coin_received", receiver=fee_collector, amount="1900uatom"),
-        ev("transfer", recipient=fee_collector, sender=ALICE, amount="1900uatom"),
-        ev("message", sender=ALICE),
-        ev("tx", fee="1900uatom", fee_payer=ALICE),
-        ev("tx", acc_seq=f"{ALICE}/7"),
-    )
+    events = [
+        {"type": type_, "attributes": [{"key": k, "value": v} for k, v in attrs.items()]}
+        for type_, attrs in (
+            ("coin_spent", {"spender": ALICE, "amount": "1900uatom"}),
+            ("coin_received", {"receiver": fee_collector, "amount": "1900uatom"}),
+            ("transfer", {"recipient": fee_collector, "sender": ALICE, "amount": "1900uatom"}),
+            ("message", {"sender": ALICE}),
+            ("tx", {"fee": "1900uatom", "fee_payer": ALICE}),
+            ("tx", {"acc_seq": f"{ALICE}/7"}),
+        )
+    ]
     log = "spendable balance 12uatom is smaller than 9000000000uatom: insufficient funds"
-    return notification("Alice's wallet", COSMOS, events, focus=ALICE, code=5, codespace="sdk", log=log)
+    results = {"height": "1234567", "txs_results": [{"code": 5, "codespace": "sdk", "log": log, "events": events}]}
+    tx = tx_b64(msg_send(ALICE, WLFZ, ("9000000000", "uatom")))
+    block = {"block": {"header": {"height": "1234567", "chain_id": COSMOS.id}, "data": {"txs": [tx]}}}
+    s = BlockDecoder().decode(results, block).txs[0]
+    return notification(
+        "Alice's wallet", COSMOS, s.events, focus=ALICE, code=s.code, codespace=s.codespace, log=s.log,
+        messages=s.messages,
+    )  # fmt: skip
 
 
 def failed_sei() -> Notification:

@@ -25,7 +25,8 @@ from decimal import Decimal
 
 import msgspec
 
-from core.chain.blocks import Event
+from core.chain.blocks import Event, TxMessage
+from core.chain.txbody import MSG_SEND
 from core.models import Chain, Notification
 from core.query.addresses import module_address
 from core.support.text import ellipsize
@@ -191,16 +192,34 @@ def _fee(events: Sequence[Event], chain: Chain | None) -> str | None:
     return format_amount(fees[0], chain) if fees else None
 
 
+def _attempted(messages: Sequence[TxMessage], actions: Sequence[str], chain: Chain | None) -> str | None:
+    """ "Send of 9,000 ATOM to cosmos1…" from the tx body, else the message type from the events."""
+    if messages:
+        first = messages[0]
+        if first.type_url == MSG_SEND and first.amount and first.recipient:
+            text = f"Send of {format_amount(first.amount, chain)} to {who(first.recipient, chain)}"
+        else:
+            text = first.type_url.rsplit(".", 1)[-1]
+        return text + (f" (+{len(messages) - 1} more)" if len(messages) > 1 else "")
+    return actions[0].rsplit(".", 1)[-1] if actions else None
+
+
 def _story_failed(
-    events: Sequence[Event], chain: Chain | None, code: int, codespace: str | None, log: str | None
+    events: Sequence[Event],
+    chain: Chain | None,
+    code: int,
+    codespace: str | None,
+    log: str | None,
+    messages: Sequence[TxMessage] = (),
 ) -> _Story:
     """What was attempted, why it failed, and the fee as a fee: never the fee as a transfer."""
     reason = failure_reason(code, codespace)
     fee = _fee(events, chain)
     actions = [a["action"] for a in _find(events, "message") if a.get("action")]
+    attempted = _attempted(messages, actions, chain)
     cut_log = ellipsize(log.strip(), _MAX_LOG) if log and log.strip() else None
-    if actions and (reason or cut_log):
-        headline = f"❌ {actions[0].rsplit('.', 1)[-1]} failed: {reason or cut_log}"
+    if attempted and (reason or cut_log):
+        headline = f"❌ {attempted} failed: {reason or cut_log}"
         if fee:
             headline += f" (fee {fee})"
     else:
@@ -215,8 +234,12 @@ def _story_failed(
         fields.append(Field(name="Reason", value=reason))
     if cut_log:
         fields.append(Field(name="Log", value=cut_log, code=True))
-    if actions:
-        fields.append(Field(name="Message", value=actions[0], code=True))
+    if messages and messages[0].amount:
+        fields.append(Field(name="Amount", value=f"{format_amount(messages[0].amount, chain)} (not sent)"))
+    if messages and messages[0].recipient:
+        fields.append(_address_field("To", messages[0].recipient, chain))
+    if messages or actions:
+        fields.append(Field(name="Message", value=messages[0].type_url if messages else actions[0], code=True))
     if fee:
         fields.append(Field(name="Fee", value=fee))
     return _Story(headline=headline, fields=fields)
@@ -412,9 +435,10 @@ def _story(
     tx_code: int | None = None,
     codespace: str | None = None,
     log: str | None = None,
+    messages: Sequence[TxMessage] = (),
 ) -> _Story:
     if tx_code:
-        return _story_failed(events, chain, tx_code, codespace, log)
+        return _story_failed(events, chain, tx_code, codespace, log, messages)
     for teller in _STORIES:
         story = _story_transfer(events, chain, focus) if teller is _story_transfer else teller(events, chain)
         if story is not None:
@@ -429,14 +453,15 @@ def summarize(
     tx_code: int | None = None,
     codespace: str | None = None,
     log: str | None = None,
+    messages: Sequence[TxMessage] = (),
     focus: str | None = None,
 ) -> str:
     """One plain sentence for `Notification.summary` ("1.5 ATOM received by cosmos1…").
 
     `focus` is the address the subscription watches, when it watches one: its transfer is told
     first, from its side ("1.5 ATOM sent by <focus> to …"). A non-zero `tx_code` tells the
-    failure instead, with `codespace` and `log` saying why."""
-    story = _story(tuple(events), chain, focus, tx_code=tx_code, codespace=codespace, log=log)
+    failure instead: `messages` (the tx body) what was attempted, `codespace` and `log` why."""
+    story = _story(tuple(events), chain, focus, tx_code=tx_code, codespace=codespace, log=log, messages=messages)
     return ellipsize(story.headline, _MAX_SUMMARY)
 
 
@@ -450,6 +475,7 @@ def render(notification: Notification, chain: Chain | None) -> Rendered:
         tx_code=notification.tx_code,
         codespace=notification.tx_codespace,
         log=notification.tx_log,
+        messages=notification.tx_messages,
     )
     headline = story.headline
     chain_name = chain.name if chain is not None else notification.chain_id

@@ -117,10 +117,17 @@ class BlockProcessor:
             tx_code=scope.code,
             tx_codespace=scope.codespace,
             tx_log=scope.log,
+            tx_messages=scope.messages,
             events=scope.events,
             destination_ids=tuple(sub.destination_ids),
             summary=summarize(
-                scope.events, self.chain, tx_code=scope.code, codespace=scope.codespace, log=scope.log, focus=focus
+                scope.events,
+                self.chain,
+                tx_code=scope.code,
+                codespace=scope.codespace,
+                log=scope.log,
+                messages=scope.messages,
+                focus=focus,
             ),
             focus=focus,
             created_at=now,
