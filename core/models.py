@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 
-from core.chain.blocks import Event
+from core.chain.blocks import Event, TxMessage
 from core.query.filters import TransferFilter
 
 IdentityKind = Literal["email", "telegram", "discord"]
@@ -190,6 +190,10 @@ class Notification(msgspec.Struct, kw_only=True, gc=False):
     tx_hash: str | None
     tx_index: int | None
     tx_code: int | None
+    # Why a failed tx failed (the result's `codespace` and `log`); defaults keep older records readable.
+    tx_codespace: str | None = None
+    tx_log: str | None = None
+    tx_messages: tuple[TxMessage, ...] = ()  # what a failed tx attempted (its body), else ()
     events: tuple[Event, ...]
     destination_ids: tuple[str, ...]
     summary: str = ""

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from core.chain.blocks import DecodedBlock
 from core.chain.decoder import BlockDecoder, decode_status
 from core.chain.errors import BlockDecodeError, HeightNotAvailable, RpcCallError
+from core.chain.txbody import tx_messages
+from tests.fakes.cosmos_tx import any_message, msg_send, tx_b64
 
 FIX = Path(__file__).parent / "fixtures" / "cometbft" / "tendermint-rs"
 OSMOSIS = FIX / "osmosis_fixtures" / "block_results_at_height_10499831.json"
@@ -129,6 +131,9 @@ def test_sei_base64_with_finalize_block_events_and_failed_txs() -> None:
     assert [s.code for s in b.txs] == [32, 32] + [0] * 26
     assert [s.codespace for s in b.txs[:3]] == ["sdk", "sdk", None]
     assert [s.failed for s in b.txs[:3]] == [True, True, False]
+    # The result's log is kept: for a failed tx it is the only account of why it failed.
+    assert b.txs[0].log == "account sequence mismatch, expected 25569347, got 25569339: incorrect account sequence"
+    assert (b.txs[2].log or "").startswith('[{"events":[{"type":"aggregate_vote"')
     assert [len(s.events) for s in b.txs] == [0, 0] + [6] * 26
     assert (b.txs[0].gas_wanted, b.txs[0].gas_used) == (None, None)  # absent in the fixture
     assert b.txs[0].events_map == {"tm.event": ["Tx"], "tx.height": ["54810790"], "tx.code": ["32"]}
@@ -421,3 +426,35 @@ def test_osmosis_decodes_in_a_few_ms() -> None:
         dec.decode(raw)
     per_block = (time.perf_counter() - start) / 20
     assert per_block < 0.05  # generous for slow CI; about 3 ms on a laptop
+
+
+def test_a_failed_tx_carries_what_it_attempted_from_its_body() -> None:
+    """Its events are reverted (only the fee payment is left), so the body says what it tried."""
+    alice, wlfz = "cosmos1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5lzv7xu", "cosmos1wlfzcw5j8unqy0x0ra5y7zps7rwrwkqcsmd4cx"
+    send = tx_b64(msg_send(alice, wlfz, ("9000000000", "uatom")), any_message("/cosmos.gov.v1.MsgVote", b""))
+    ok = tx_b64(msg_send(alice, wlfz, ("1", "uatom")))
+    fee = {"type": "tx", "attributes": [{"key": "fee", "value": "1900uatom"}]}
+    results = {
+        "height": "100",
+        "txs_results": [
+            {"code": 5, "codespace": "sdk", "log": "spendable balance 0uatom: insufficient funds", "events": [fee]},
+            {"code": 0, "events": [fee]},
+        ],
+    }
+    block = {"block": {"header": {"height": "100", "chain_id": "cosmoshub-4"}, "data": {"txs": [send, ok]}}}
+    b = BlockDecoder().decode(results, block)
+    failed, succeeded = b.txs
+    assert [(m.type_url, m.recipient, m.amount) for m in failed.messages] == [
+        ("/cosmos.bank.v1beta1.MsgSend", wlfz, "9000000000uatom"),
+        ("/cosmos.gov.v1.MsgVote", None, None),
+    ]
+    assert failed.log == "spendable balance 0uatom: insufficient funds"
+    assert succeeded.messages == ()  # only failed txs are read: their events say nothing else
+    assert BlockDecoder().decode(results).txs[0].messages == ()  # no /block, no body
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_an_unreadable_tx_body_gives_no_messages_never_an_error(raw: bytes) -> None:
+    assert isinstance(tx_messages(base64.b64encode(raw).decode()), tuple)
+    assert tx_messages("not base64!!") == ()

@@ -153,7 +153,17 @@ def history_text(items: Sequence[Notification], chains: Mapping[str, Chain]) -> 
     lines = [f"<b>Last {len(items)} notification{'s' if len(items) != 1 else ''} here</b>"]
     for n in items:
         when = n.time.strftime("%Y-%m-%d %H:%M UTC")
-        summary = escape(n.summary or summarize(n.events, chains.get(n.chain_id), tx_code=n.tx_code))
+        summary = escape(
+            n.summary
+            or summarize(
+                n.events,
+                chains.get(n.chain_id),
+                tx_code=n.tx_code,
+                codespace=n.tx_codespace,
+                log=n.tx_log,
+                messages=n.tx_messages,
+            )
+        )
         where = f" · height {n.height}" if n.height else ""
         lines.append(f"• {when} <b>{escape(n.subscription_name)}</b>: {summary}{where}")
     return _fit("\n".join(lines))

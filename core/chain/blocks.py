@@ -36,12 +36,25 @@ class Event(Struct, frozen=True, gc=False):
     attributes: tuple[Attribute, ...]
 
 
+class TxMessage(Struct, frozen=True, gc=False):
+    """One message of a tx body: its type, and for a bank send its recipient and coins.
+
+    Read only for failed txs (core/chain/txbody.py), whose events no longer say what they tried.
+    """
+
+    type_url: str
+    recipient: str | None = None
+    amount: str | None = None  # a Cosmos coins string, "9000000000uatom"
+
+
 class Scope(Struct, frozen=True, gc=False):
     """One transaction's events, or the block's own events.
 
     For tx scopes: `index` is the position in the block, `tx_hash` the upper-case hex SHA-256 of
-    the raw tx (None when `/block` was not given), `code` 0 on success. For the block scope every
-    tx-only field is None.
+    the raw tx (None when `/block` was not given), `code` 0 on success, `log` the result's log
+    (why a failed tx failed: its own events are reverted, so this is the only account of it), and
+    `messages` what a failed tx attempted, read from its body (empty for successful txs and when
+    `/block` was not given). For the block scope every tx-only field is None.
     """
 
     kind: Literal["tx", "block"]
@@ -53,6 +66,8 @@ class Scope(Struct, frozen=True, gc=False):
     gas_used: int | None
     events: tuple[Event, ...]
     events_map: dict[str, list[str]]
+    log: str | None = None
+    messages: tuple[TxMessage, ...] = ()
 
     @property
     def failed(self) -> bool:

@@ -25,6 +25,8 @@ Formats are recognised by what is present, never by a declared version (README Â
   success). The block scope gets `tm.event=["NewBlock","NewBlockEvents"]` (so both query styles
   match) and `block.height`. Reserved values are appended after the app's values for the same
   key, as CometBFT appends them.
+- A failed tx's scope also carries its result `log` and, when `/block` is given, the messages of
+  its body (core/chain/txbody.py): its own events are reverted, so only these say what it tried.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from msgspec import Struct
 from core.chain.blocks import BLOCK_EVENTS, TX_EVENT, Attribute, DecodedBlock, Event, NodeStatus, Scope
 from core.chain.errors import BlockDecodeError
 from core.chain.jsonrpc import JsonRpcErrorBody, classify_error
+from core.chain.txbody import tx_messages
 
 # --- raw RPC shapes (only the fields we read; unknown fields are ignored) ---------------------
 
@@ -56,6 +59,7 @@ class _RawEvent(Struct):
 class _RawTxResult(Struct):
     code: int = 0
     codespace: str | None = None
+    log: str | None = None
     gas_wanted: int | None = None
     gas_used: int | None = None
     events: list[_RawEvent] | None = None
@@ -211,6 +215,7 @@ class BlockDecoder:
         time: str | None = None
         chain_id: str | None = None
         hashes: list[str] | None = None
+        txs: list[str] = []
         if block is not None:
             raw_block = self._block(block)
             if raw_block.header.height != height:
@@ -230,9 +235,9 @@ class BlockDecoder:
         h = str(height)
         scopes: list[Scope] = []
         try:
-            scopes = self._scopes(height, h, tx_results, block_lists, hashes, b64)
+            scopes = self._scopes(height, h, tx_results, block_lists, hashes, txs, b64)
         except _NotBase64:
-            scopes = self._scopes(height, h, tx_results, block_lists, hashes, False)
+            scopes = self._scopes(height, h, tx_results, block_lists, hashes, txs, False)
         return DecodedBlock(height=height, time=time, chain_id=chain_id, scopes=tuple(scopes))
 
     @staticmethod
@@ -304,6 +309,7 @@ class BlockDecoder:
         tx_results: list[_RawTxResult],
         block_lists: list[list[_RawEvent]],
         hashes: list[str] | None,
+        txs: list[str],
         b64: bool,
     ) -> list[Scope]:
         scopes: list[Scope] = []
@@ -326,6 +332,8 @@ class BlockDecoder:
                     gas_used=tx.gas_used,
                     events=events,
                     events_map=emap,
+                    log=tx.log or None,
+                    messages=tx_messages(txs[index]) if tx.code and txs else (),
                 )
             )
         block_events: list[_RawEvent] = []

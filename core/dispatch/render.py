@@ -6,22 +6,29 @@ watcher fills `Notification.summary` through `summarize()` with that same senten
 shown in the chain's display denom (1500000uatom -> 1.5 ATOM); denoms the chain does not describe
 (including `ibc/<hash>`) are shown raw, shortened so that a 64-character hash does not swamp a
 chat message.
+
+Two things a reader must never be misled by (#15.1):
+- A failed tx (code != 0) leads with the failure and why ("❌ MsgSend failed: insufficient funds
+  (fee 0.0019 ATOM)"). Its message events were reverted and only the fee payment is left, so
+  telling its events as usual would present the fee as a transfer to the fee collector.
+- SDK module accounts (the fee collector, the staking pools, ...) are named, not shown as bare
+  addresses nobody recognises; their addresses are derived per chain prefix.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-import bech32
 import msgspec
 
-from core.chain.blocks import Event
+from core.chain.blocks import Event, TxMessage
+from core.chain.txbody import MSG_SEND
 from core.models import Chain, Notification
+from core.query.addresses import module_address
 from core.support.text import ellipsize
 
 #: Subscription id of the notices Mempools itself sends (a destination was disabled, ...).
@@ -112,12 +119,130 @@ def short_hash(tx_hash: str) -> str:
     return tx_hash if len(tx_hash) <= 16 else f"{tx_hash[:8]}…{tx_hash[-6:]}"
 
 
-@functools.lru_cache(maxsize=256)
-def module_address(prefix: str, module: str) -> str:
-    """The account address of an SDK module (`fee_collector`, ...): sha256(name)[:20] in bech32."""
-    data = bech32.convertbits(hashlib.sha256(module.encode()).digest()[:20], 8, 5)
-    assert data is not None
-    return bech32.bech32_encode(prefix, data)
+#: SDK module accounts people meet in events, by module name, and what to call them.
+MODULE_ACCOUNTS = {
+    "fee_collector": "the fee collector",
+    "bonded_tokens_pool": "the staking pool (bonded)",
+    "not_bonded_tokens_pool": "the staking pool (not bonded)",
+    "distribution": "the distribution module",
+    "gov": "the governance module",
+    "mint": "the mint module",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _module_names(prefix: str) -> dict[str, str]:
+    return {module_address(module, prefix): name for module, name in MODULE_ACCOUNTS.items()}
+
+
+def account_name(address: str, chain: Chain | None) -> str | None:
+    """ "the fee collector" for the chain's fee-collector address; None for any other address."""
+    if chain is None or not address:
+        return None
+    return _module_names(chain.bech32_prefix).get(address)
+
+
+def who(address: str, chain: Chain | None) -> str:
+    """An address as a sentence shows it: a module account's name, else the short address."""
+    return account_name(address, chain) or short_address(address)
+
+
+def _address_field(name: str, address: str, chain: Chain | None) -> Field:
+    known = account_name(address, chain)
+    if known is not None:
+        return Field(name=name, value=f"{known} ({address})")
+    return Field(name=name, value=address, code=True)
+
+
+# -- failed transactions ----------------------------------------------------------------------
+#: Plain words for the common result codes of codespace `sdk` (cosmos-sdk types/errors/errors.go).
+SDK_CODES = {
+    2: "the tx could not be parsed",
+    3: "invalid sequence",
+    4: "unauthorized",
+    5: "insufficient funds",
+    6: "unknown request",
+    7: "invalid address",
+    8: "invalid public key",
+    9: "unknown address",
+    10: "invalid coins",
+    11: "out of gas",
+    12: "memo too large",
+    13: "insufficient fee",
+    14: "too many signatures",
+    18: "invalid request",
+    19: "tx already in mempool cache",
+    21: "tx too large",
+    22: "key not found",
+    32: "wrong sequence",
+    41: "invalid height",
+}
+_MAX_LOG = 200
+
+
+def failure_reason(code: int, codespace: str | None) -> str | None:
+    """Plain words for a result code, when it is a common one of the SDK (codespace `sdk` or unset)."""
+    if codespace not in (None, "", "sdk"):
+        return None
+    return SDK_CODES.get(code)
+
+
+def _fee(events: Sequence[Event], chain: Chain | None) -> str | None:
+    fees = [t["fee"] for t in _find(events, "tx") if t.get("fee")]
+    return format_amount(fees[0], chain) if fees else None
+
+
+def _attempted(messages: Sequence[TxMessage], actions: Sequence[str], chain: Chain | None) -> str | None:
+    """ "Send of 9,000 ATOM to cosmos1…" from the tx body, else the message type from the events."""
+    if messages:
+        first = messages[0]
+        if first.type_url == MSG_SEND and first.amount and first.recipient:
+            text = f"Send of {format_amount(first.amount, chain)} to {who(first.recipient, chain)}"
+        else:
+            text = first.type_url.rsplit(".", 1)[-1]
+        return text + (f" (+{len(messages) - 1} more)" if len(messages) > 1 else "")
+    return actions[0].rsplit(".", 1)[-1] if actions else None
+
+
+def _story_failed(
+    events: Sequence[Event],
+    chain: Chain | None,
+    code: int,
+    codespace: str | None,
+    log: str | None,
+    messages: Sequence[TxMessage] = (),
+) -> _Story:
+    """What was attempted, why it failed, and the fee as a fee: never the fee as a transfer."""
+    reason = failure_reason(code, codespace)
+    fee = _fee(events, chain)
+    actions = [a["action"] for a in _find(events, "message") if a.get("action")]
+    attempted = _attempted(messages, actions, chain)
+    cut_log = ellipsize(log.strip(), _MAX_LOG) if log and log.strip() else None
+    if attempted and (reason or cut_log):
+        headline = f"❌ {attempted} failed: {reason or cut_log}"
+        if fee:
+            headline += f" (fee {fee})"
+    else:
+        space = f"{codespace} " if codespace and codespace != "sdk" else ""
+        headline = f"❌ Transaction failed (code {space}{code}{': ' + reason if reason else ''})"
+        if cut_log:
+            headline += f": {cut_log}"
+        if fee:
+            headline += f"; fee {fee}"
+    fields = [Field(name="Error", value=f"code {code}" + (f" ({codespace})" if codespace else ""))]
+    if reason:
+        fields.append(Field(name="Reason", value=reason))
+    if cut_log:
+        fields.append(Field(name="Log", value=cut_log, code=True))
+    if messages and messages[0].amount:
+        fields.append(Field(name="Amount", value=f"{format_amount(messages[0].amount, chain)} (not sent)"))
+    if messages and messages[0].recipient:
+        fields.append(_address_field("To", messages[0].recipient, chain))
+    if messages or actions:
+        fields.append(Field(name="Message", value=messages[0].type_url if messages else actions[0], code=True))
+    if fee:
+        fields.append(Field(name="Fee", value=fee))
+    return _Story(headline=headline, fields=fields)
 
 
 # -- events -----------------------------------------------------------------------------------
@@ -143,7 +268,7 @@ class _Story(msgspec.Struct, kw_only=True):
 def _transfers(events: Sequence[Event], chain: Chain | None) -> list[dict[str, str]]:
     """Transfers other than the fee payment (which every tx has and nobody subscribes to read)."""
     transfers = [t for t in _find(events, "transfer") if t.get("amount")]
-    fee_sinks = {module_address(chain.bech32_prefix, "fee_collector")} if chain is not None else set()
+    fee_sinks = {module_address("fee_collector", chain.bech32_prefix)} if chain is not None else set()
     fees = [t["fee"] for t in _find(events, "tx") if t.get("fee")]
     kept: list[dict[str, str]] = []
     for transfer in transfers:
@@ -166,18 +291,18 @@ def _story_transfer(events: Sequence[Event], chain: Chain | None, focus: str | N
     amount = format_amount(first["amount"], chain)
     recipient, sender = first.get("recipient", ""), first.get("sender", "")
     if focus and sender == focus and recipient:
-        headline = f"{amount} sent by {short_address(sender)} to {short_address(recipient)}"
+        headline = f"{amount} sent by {who(sender, chain)} to {who(recipient, chain)}"
     else:
-        headline = f"{amount} received by {short_address(recipient)}" if recipient else f"{amount} transferred"
+        headline = f"{amount} received by {who(recipient, chain)}" if recipient else f"{amount} transferred"
         if sender:
-            headline += f" from {short_address(sender)}"
+            headline += f" from {who(sender, chain)}"
     if len(transfers) > 1:
         headline += f" (+{len(transfers) - 1} more transfer{'s' if len(transfers) > 2 else ''})"
     fields = [Field(name="Amount", value=amount)]
     if sender:
-        fields.append(Field(name="From", value=sender, code=True))
+        fields.append(_address_field("From", sender, chain))
     if recipient:
-        fields.append(Field(name="To", value=recipient, code=True))
+        fields.append(_address_field("To", recipient, chain))
     return _Story(headline=headline, fields=fields)
 
 
@@ -212,28 +337,29 @@ def _story_governance(events: Sequence[Event], chain: Chain | None) -> _Story | 
     for attrs in _find(events, "proposal_vote"):
         pid = attrs.get("proposal_id", "?")
         voter = attrs.get("voter", "")
-        who = f" by {short_address(voter)}" if voter else ""
-        return _Story(headline=f"Vote on proposal #{pid}{who}", fields=[Field(name="Proposal", value=f"#{pid}")])
+        by = f" by {short_address(voter)}" if voter else ""
+        return _Story(headline=f"Vote on proposal #{pid}{by}", fields=[Field(name="Proposal", value=f"#{pid}")])
     return None
 
 
 def _story_validator(events: Sequence[Event], chain: Chain | None) -> _Story | None:
     for attrs in _find(events, "slash"):
-        who = attrs.get("address") or attrs.get("validator") or "a validator"
+        validator = attrs.get("address") or attrs.get("validator") or "a validator"
         reason = attrs.get("reason", "").replace("_", " ")
         jailed = bool(attrs.get("jailed"))
-        headline = f"Validator {short_address(who)} {'jailed and ' if jailed else ''}slashed"
+        headline = f"Validator {short_address(validator)} {'jailed and ' if jailed else ''}slashed"
         if reason:
             headline += f" ({reason})"
-        fields = [Field(name="Validator", value=who, code=True)]
+        fields = [Field(name="Validator", value=validator, code=True)]
         if reason:
             fields.append(Field(name="Reason", value=reason))
         return _Story(headline=headline, fields=fields)
     for attrs in _find(events, "jail") or _find(events, "liveness"):
-        who = attrs.get("address") or attrs.get("jailed") or attrs.get("validator") or "a validator"
+        validator = attrs.get("address") or attrs.get("jailed") or attrs.get("validator") or "a validator"
         verb = "jailed" if any(e.type == "jail" for e in events) else "is missing blocks"
         return _Story(
-            headline=f"Validator {short_address(who)} {verb}", fields=[Field(name="Validator", value=who, code=True)]
+            headline=f"Validator {short_address(validator)} {verb}",
+            fields=[Field(name="Validator", value=validator, code=True)],
         )
     for type_, verb, key in (
         ("delegate", "delegated to", "validator"),
@@ -301,7 +427,18 @@ def _story_generic(events: Sequence[Event], chain: Chain | None) -> _Story:
 _STORIES = (_story_system, _story_governance, _story_validator, _story_wasm, _story_transfer)
 
 
-def _story(events: Sequence[Event], chain: Chain | None, focus: str | None = None) -> _Story:
+def _story(
+    events: Sequence[Event],
+    chain: Chain | None,
+    focus: str | None = None,
+    *,
+    tx_code: int | None = None,
+    codespace: str | None = None,
+    log: str | None = None,
+    messages: Sequence[TxMessage] = (),
+) -> _Story:
+    if tx_code:
+        return _story_failed(events, chain, tx_code, codespace, log, messages)
     for teller in _STORIES:
         story = _story_transfer(events, chain, focus) if teller is _story_transfer else teller(events, chain)
         if story is not None:
@@ -310,25 +447,37 @@ def _story(events: Sequence[Event], chain: Chain | None, focus: str | None = Non
 
 
 def summarize(
-    events: Iterable[Event], chain: Chain | None, *, tx_code: int | None = None, focus: str | None = None
+    events: Iterable[Event],
+    chain: Chain | None,
+    *,
+    tx_code: int | None = None,
+    codespace: str | None = None,
+    log: str | None = None,
+    messages: Sequence[TxMessage] = (),
+    focus: str | None = None,
 ) -> str:
     """One plain sentence for `Notification.summary` ("1.5 ATOM received by cosmos1…").
 
     `focus` is the address the subscription watches, when it watches one: its transfer is told
-    first, from its side ("1.5 ATOM sent by <focus> to …")."""
-    headline = _story(tuple(events), chain, focus).headline
-    if tx_code:
-        headline = f"Failed tx (code {tx_code}): {headline}"
-    return ellipsize(headline, _MAX_SUMMARY)
+    first, from its side ("1.5 ATOM sent by <focus> to …"). A non-zero `tx_code` tells the
+    failure instead: `messages` (the tx body) what was attempted, `codespace` and `log` why."""
+    story = _story(tuple(events), chain, focus, tx_code=tx_code, codespace=codespace, log=log, messages=messages)
+    return ellipsize(story.headline, _MAX_SUMMARY)
 
 
 def render(notification: Notification, chain: Chain | None) -> Rendered:
     """Everything a channel needs to show `notification`; `chain` None if it is not configured."""
     system = notification.subscription_id == SYSTEM_SUBSCRIPTION_ID
-    story = _story(notification.events, chain, notification.focus)
+    story = _story(
+        notification.events,
+        chain,
+        notification.focus,
+        tx_code=notification.tx_code,
+        codespace=notification.tx_codespace,
+        log=notification.tx_log,
+        messages=notification.tx_messages,
+    )
     headline = story.headline
-    if notification.tx_code:
-        headline = f"Failed tx (code {notification.tx_code}): {headline}"
     chain_name = chain.name if chain is not None else notification.chain_id
     url = chain.tx_url(notification.tx_hash) if chain is not None and notification.tx_hash else None
     fields = list(story.fields)
