@@ -35,7 +35,7 @@ async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
         ("/pause \u202esub_\u0000💥", "Subscription not found."),
         ("/pause " + "x" * 3000, "Subscription not found."),
         ("/watch 💰💰💰", "is not a valid bech32 address"),
-        ("/watch \u200b\u200f\ufeff", "Address: a bech32 address is required."),
+        ("/watch \u200b\u200f\ufeff", "The address: a bech32 address is required."),
         (f"/watch {BOB} {BOB} {BOB}", "Usage: /watch"),
         (f"/watch {BOB} nochain-1", "&#x27;nochain-1&#x27; is not a configured chain"),
         (f"/watch {BOB}\u0000", "Subscribed"),  # a NUL pasted along is not part of the address
@@ -44,8 +44,8 @@ async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
         ("/subscribe testchain-1 💥", "That query does not parse"),
         ("/history -3", "Usage: /history [n]"),
         ("/history \uff13", "Usage: /history [n]"),  # a full-width digit
-        ("/link", "Code: give the link code"),
-        ("/link \u0000\u200b", "Code: give the link code"),
+        ("/link", "The link code: give the link code"),
+        ("/link \u0000\u200b", "The link code: give the link code"),
         ("/link 🙂🙂🙂", "not valid or has expired"),
         ("\u200f\u200b", "I understand commands"),
         ("مرحبا 👋", "I understand commands"),

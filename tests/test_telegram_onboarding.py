@@ -48,7 +48,7 @@ async def test_a_watch_deep_link_with_a_bad_address_explains_and_welcomes(rig: B
     [reply] = await rig.say("/start watch_cosmos1notanaddress")
     assert reply.text.startswith(
         "That link asked me to watch an address, but it did not work:\n"
-        "❌ Address: &#x27;cosmos1notanaddress&#x27; is not a valid bech32 address (bad characters or checksum).\n"
+        "❌ The address: &#x27;cosmos1notanaddress&#x27; is not a valid bech32 address (bad characters or checksum).\n"
         "\n👋 <b>Mempools</b>"
     ), reply.text
     assert WELCOME in reply.text

@@ -177,6 +177,20 @@ def created_text(sub: Subscription, chain_name: str, *, existed: bool = False) -
     )
 
 
+#: A Markdown code span (`like this`), as core texts mark commands and names.
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def html_text(text: str) -> str:
+    """Plain `text` as Telegram HTML: escaped, and its Markdown code spans as <code>…</code>.
+
+    Core texts (error messages, parameter help) are written once for every front door and mark
+    commands with backticks, which Discord renders but Telegram's HTML mode shows as stray "`".
+    Escaping first keeps `<binary>` in a span as text, not as a tag Telegram would reject.
+    """
+    return _CODE_SPAN.sub(r"<code>\1</code>", escape(text))
+
+
 def preset_summary(preset: PresetSpec, params: dict[str, str]) -> str:
     shown = ", ".join(f"{escape(k)} = <code>{escape(v)}</code>" for k, v in params.items() if v) or "no parameters"
     return f"{escape(preset.title)} ({shown})"
@@ -184,7 +198,7 @@ def preset_summary(preset: PresetSpec, params: dict[str, str]) -> str:
 
 def param_prompt(param: ParamSpec, index: int, total: int) -> str:
     optional = "" if param.required else " (optional)"
-    help_ = f"\n{escape(param.help)}" if param.help else ""
+    help_ = f"\n{html_text(param.help)}" if param.help else ""
     how = "Choose one." if param.choices else "Send it as a message."
     return f"Parameter {index}/{total}: <b>{escape(param.name)}</b>{optional}{help_}\n{how}"
 
@@ -196,7 +210,7 @@ def error_text(exc: BaseException, where: str = "telegram handler") -> str:
     repeats, so it must be called once per failure.
     """
     said = chat_error(exc, log, where)
-    text = f"{said.icon} {escape(said.text)}{_HINTS.get(said.view.slug, '')}"
+    text = f"{said.icon} {html_text(said.text)}{_HINTS.get(said.view.slug, '')}"
     if isinstance(exc, QuerySyntaxError):
         text += (
             f"\n<pre>{escape(exc.caret_lines)}</pre>\nQueries are CometBFT queries, e.g. "

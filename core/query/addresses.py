@@ -9,6 +9,7 @@ the form in which chains emit them in events.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import bech32
 
@@ -17,12 +18,37 @@ from core.errors import ValidationError
 #: The Cosmos SDK accepts address payloads of 1 to 255 bytes (20 for keys, 32 for contracts).
 _MAX_PAYLOAD = 255
 
+#: Things people paste instead of a Cosmos address, each with the hint that says what it is.
+_ETHEREUM = re.compile(r"0x[0-9a-f]{40}")
+_TX_HASH = re.compile(r"(0x)?[0-9a-f]{64}")
+ETHEREUM_HINT = (
+    "that looks like an Ethereum address; Mempools watches Cosmos chains: use a bech32 address such as cosmos1…"
+)
+TX_HASH_HINT = "that looks like a transaction hash, not an address; an address looks like cosmos1…"
+
+
+def mistake_hint(text: str) -> str | None:
+    """What `text` is when it is a common mistake (an Ethereum address, a tx hash), else None.
+
+    Said instead of "bad checksum" because a checksum error tells the person nothing about why
+    their (perfectly valid) Ethereum address or transaction hash is refused.
+    """
+    text = text.strip().lower()
+    if _ETHEREUM.fullmatch(text):
+        return ETHEREUM_HINT
+    if _TX_HASH.fullmatch(text):
+        return TX_HASH_HINT
+    return None
+
 
 def validate_address(value: object, *, prefix: str | None = None, field: str = "address") -> str:
     """Return the normalised address or raise `ValidationError` naming `field`."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field}: a bech32 address is required")
     text = value.strip()
+    hint = mistake_hint(text)  # first: an Ethereum address is mixed case (EIP-55)
+    if hint is not None:
+        raise ValidationError(f"{field}: {hint}")
     if text != text.lower() and text != text.upper():
         raise ValidationError(f"{field}: {text!r} mixes upper and lower case")
     text = text.lower()
@@ -33,6 +59,10 @@ def validate_address(value: object, *, prefix: str | None = None, field: str = "
     if payload is None or not 1 <= len(payload) <= _MAX_PAYLOAD:
         raise ValidationError(f"{field}: {text!r} is not a valid bech32 address (bad payload)")
     if prefix is not None and hrp != prefix:
+        if hrp == prefix + "valoper":
+            raise ValidationError(
+                f"{field}: that is a validator operator address ({hrp}1…); use an account address ({prefix}1…)"
+            )
         raise ValidationError(f"{field}: expected an address starting with {prefix}1, got {text!r}")
     return text
 
