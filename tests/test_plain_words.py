@@ -51,8 +51,7 @@ async def world(tmp_path: Path) -> AsyncIterator[DiscordBotWorld]:
 async def test_telegram_says_an_ethereum_address_is_one(rig: BotRig) -> None:
     [reply] = await rig.say(f"/watch {ETH}")
     assert reply.text == (
-        "❌ That looks like an Ethereum address; Mempools watches Cosmos chains: "
-        "use a bech32 address such as cosmos1…."
+        "❌ That looks like an Ethereum address; Mempools watches Cosmos chains: use a bech32 address such as cosmos1…."
     )
     assert list(rig.env.repos.subscriptions.scan()) == []
 
