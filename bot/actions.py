@@ -361,7 +361,7 @@ class ChatActions:
             raise ValidationError("link your account in a private chat with the bot, not in a group")
         text = clean_input(code)
         if not text:
-            raise ValidationError("code: give the link code, e.g. /link ABCD2345")
+            raise ValidationError("code: required, e.g. /link ABCD2345")
         return self._services.accounts.redeem_link_code(
             text, ctx.platform, str(ctx.user_id), _clean_username(ctx.username)
         )

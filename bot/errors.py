@@ -84,8 +84,8 @@ def in_words(message: str) -> str:
     if complaint.startswith("that "):  # the complaint names the thing itself
         return complaint
     words = FIELD_WORDS.get(field, field.replace("_", " "))
-    if complaint == "required":
-        return f"{words} is required"
+    if complaint == "required" or complaint.startswith("required,"):
+        return f"{words} is {complaint}"
     return f"{words}: {complaint}"
 
 

@@ -118,6 +118,7 @@ async def test_discord_says_an_ethereum_address_is_one(world: DiscordBotWorld) -
     [
         ("chain_id: 'x' is not a configured chain", "the chain: 'x' is not a configured chain"),
         ("min_amount: required", "the minimum amount is required"),
+        ("code: required, e.g. /link X", "the link code is required, e.g. /link X"),
         ("n: a number from 1 to 20", "the number: a number from 1 to 20"),
         ("some_field: bad", "some field: bad"),
         ("address: that looks like a transaction hash", "that looks like a transaction hash"),

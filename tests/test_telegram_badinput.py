@@ -44,8 +44,8 @@ async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
         ("/subscribe testchain-1 💥", "That query does not parse"),
         ("/history -3", "Usage: /history [n]"),
         ("/history \uff13", "Usage: /history [n]"),  # a full-width digit
-        ("/link", "The link code: give the link code"),
-        ("/link \u0000\u200b", "The link code: give the link code"),
+        ("/link", "The link code is required, e.g. /link ABCD2345."),
+        ("/link \u0000\u200b", "The link code is required, e.g. /link ABCD2345."),
         ("/link 🙂🙂🙂", "not valid or has expired"),
         ("\u200f\u200b", "I understand commands"),
         ("مرحبا 👋", "I understand commands"),
