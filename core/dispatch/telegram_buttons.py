@@ -1,0 +1,52 @@
+"""The buttons under a Telegram notification: [Tx] opens the transaction in the chain's explorer,
+[Pause] (then [Resume]) stops the subscription that sent it, from the message itself.
+
+Both the channel that sends a notification (`core.dispatch.telegram`) and the bot that handles a
+press (`bot.telegram`) draw the keyboard here, so the redrawn keyboard after a press is the one
+that was sent with only the toggle changed. core must not import bot/, so the callback data is
+made by a `CallbackSigning` passed in (the bot's `CallbackSigner`, keyed by the bot token): a
+forged or other-chat press fails its signature at the bot like every other button.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from core.models import Chain, Notification
+
+#: Callback verbs of the notification buttons (the list's own are lower case "p"/"r": a press
+#: here redraws the notification's keyboard, not a list).
+PAUSE_NOTIFIED, RESUME_NOTIFIED = "P", "R"
+
+
+class CallbackSigning(Protocol):
+    """Makes signed callback data for a button shown in `chat_id` (bot.telegram.callbacks)."""
+
+    def encode(self, chat_id: int, verb: str, *args: str) -> str: ...
+
+
+def notification_keyboard(
+    signer: CallbackSigning | None,
+    chat_id: int,
+    *,
+    subscription_id: str,
+    tx_url: str | None,
+    paused: bool = False,
+) -> InlineKeyboardMarkup | None:
+    """[Tx] (when there is an explorer link) and [Pause]/[Resume] (when a signer is given)."""
+    row: list[InlineKeyboardButton] = []
+    if tx_url:
+        row.append(InlineKeyboardButton("🔎 Tx", url=tx_url))
+    if signer is not None:
+        verb, label = (RESUME_NOTIFIED, "▶️ Resume") if paused else (PAUSE_NOTIFIED, "⏸ Pause")
+        row.append(InlineKeyboardButton(label, callback_data=signer.encode(chat_id, verb, subscription_id)))
+    return InlineKeyboardMarkup([row]) if row else None
+
+
+def tx_url(notification: Notification, chain: Chain | None) -> str | None:
+    """The explorer link of the notification's transaction; None without a hash or an explorer."""
+    if notification.tx_hash is None or chain is None:
+        return None
+    return chain.tx_url(notification.tx_hash)
