@@ -25,7 +25,7 @@ from telegram.warnings import PTBDeprecationWarning
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.ratelimit import RateLimiter
 from core.dispatch.render import Field, Rendered, render
-from core.dispatch.telegram_buttons import CallbackSigning, notification_keyboard, tx_url
+from core.dispatch.telegram_buttons import CallbackSigning, notification_keyboard
 from core.models import Chain, Destination, Notification, TelegramDestination
 
 MESSAGE_LIMIT = 4096
@@ -171,8 +171,9 @@ class TelegramChannel:
         if wait > self.max_wait:
             return result(ok=False, deferred=True, retry_after=wait, error=f"rate limited for {wait:.0f} s")
         moved: dict[str, int] | None = None
-        texts = format_telegram(render(notification, chain))
-        link = tx_url(notification, chain)
+        rendered = render(notification, chain)
+        texts = format_telegram(rendered)
+        link = rendered.url  # the transaction in the chain's explorer, when both are known
         for index, text in enumerate(texts):
             await self.limiter.acquire(chat_id)
             # The buttons go under the last part of a split message, where the reader ends up.

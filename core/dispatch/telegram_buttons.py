@@ -14,8 +14,6 @@ from typing import Protocol
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.models import Chain, Notification
-
 #: Callback verbs of the notification buttons (the list's own are lower case "p"/"r": a press
 #: here redraws the notification's keyboard, not a list).
 PAUSE_NOTIFIED, RESUME_NOTIFIED = "P", "R"
@@ -43,10 +41,3 @@ def notification_keyboard(
         verb, label = (RESUME_NOTIFIED, "▶️ Resume") if paused else (PAUSE_NOTIFIED, "⏸ Pause")
         row.append(InlineKeyboardButton(label, callback_data=signer.encode(chat_id, verb, subscription_id)))
     return InlineKeyboardMarkup([row]) if row else None
-
-
-def tx_url(notification: Notification, chain: Chain | None) -> str | None:
-    """The explorer link of the notification's transaction; None without a hash or an explorer."""
-    if notification.tx_hash is None or chain is None:
-        return None
-    return chain.tx_url(notification.tx_hash)
