@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,13 @@ from core.chain.pool import EndpointPool
 from core.dispatch.dispatcher import Dispatcher
 from core.dispatch.ratelimit import RateLimiter
 from core.dispatch.telegram import TelegramChannel
+from core.services.clock import utcnow
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher
 from mempools.devnet.chain import ChainConfig as DevnetConfig
 from mempools.devnet.chain import DevnetChain
 from mempools.devnet.server import DevnetServer
+from tests.apikit import MovableClock
 from tests.fakes.telegram_api import FakeTelegramApi, SentMessage
 from tests.polling import until
 from tests.telegram_kit import BotRig, button
@@ -32,6 +35,7 @@ class Stack:
     rig: BotRig
     devnet: DevnetServer
     watcher: ChainWatcher
+    clock: MovableClock
 
     async def transfer(self, amount: int) -> None:
         book = self.devnet.chain.book
@@ -49,12 +53,15 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     chain = DevnetChain(DevnetConfig(chain_id=DEVNET, block_time=0, history=5, txs_per_block=2, seed=11))
     async with FakeTelegramApi() as api, DevnetServer(chain, run_clock=False) as devnet:
         api.set_member(chat_id=GROUP, user_id=ADMIN, status="administrator")
-        rig = BotRig(tmp_path, api, config=devnet_config(devnet.url), admin_ttl=0.0)
+        # Two hours behind: moved past a mute, the clock still gives due times the dispatcher's
+        # real clock has reached.
+        clock = MovableClock(utcnow() - timedelta(hours=2))
+        rig = BotRig(tmp_path, api, config=devnet_config(devnet.url), clock=clock, admin_ttl=0.0)
         env = rig.env
         model = env.config.chains[0].to_chain()
         pool = EndpointPool(DEVNET, [devnet.url], timeout=2)
         watcher = ChainWatcher(
-            DEVNET, pool, BlockProcessor(model, env.matcher, env.repos, env.outbox), env.repos,
+            DEVNET, pool, BlockProcessor(model, env.matcher, env.repos, env.outbox, clock=clock), env.repos,
             start_height=devnet.chain.tip + 1, window=4, poll_interval=0.05,
         )  # fmt: skip
         channel = TelegramChannel(rig.door.bot, limiter=RateLimiter(per_key_interval=0.0), signer=rig.door.signer)
@@ -63,7 +70,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         await rig.door.start()
         tasks = [asyncio.create_task(watcher.run(stop)), asyncio.create_task(dispatcher.run(stop))]
         try:
-            yield Stack(rig, devnet, watcher)
+            yield Stack(rig, devnet, watcher, clock)
         finally:
             stop.set()
             await asyncio.wait_for(asyncio.gather(*tasks), 10)
@@ -99,7 +106,7 @@ async def test_a_notification_has_tx_and_pause_and_pause_stops_the_subscription(
     assert row[0][1].removeprefix("https://explorer.example/tx/") in {
         n.tx_hash for n in rig.env.repos.notifications.scan()
     }
-    assert row[1] == ("⏸ Pause", "callback")
+    assert row[1:] == [("⏸ Pause", "callback"), ("🔕 Mute 1 h", "callback")]
 
     answer = await rig.press(button(note, "Pause"), message=note)
     assert answer["text"] == f"Paused {sub.name}" and not answer.get("show_alert")
@@ -150,3 +157,27 @@ async def test_in_a_group_only_an_admin_may_pause_from_a_notification(stack: Sta
     answer = await rig.press(button(note, "Pause"), message=note, user_id=ADMIN, chat_type="supergroup")
     assert answer["text"] == f"Paused {sub.name}"
     assert not rig.env.repos.subscriptions.get(sub.id).enabled
+
+
+async def test_mute_silences_the_subscription_for_an_hour(stack: Stack) -> None:
+    rig, api = stack.rig, stack.rig.api
+    await rig.say(f"/watch {stack.devnet.chain.book.accounts[3]}")
+    [sub] = rig.env.repos.subscriptions.scan()
+    note = await notified(stack, 1_500_000, 42)
+
+    answer = await rig.press(button(note, "Mute 1 h"), message=note)
+    assert answer["text"] == f"Muted {sub.name} for 1 h" and not answer.get("show_alert")
+    muted = rig.env.repos.subscriptions.get(sub.id)
+    assert muted.enabled and muted.muted_until == stack.clock() + timedelta(hours=1)
+    assert not api.edits  # the buttons stay as they were
+
+    # 59 minutes on, still muted: the transfer makes no notification and no message.
+    stack.clock.advance(timedelta(minutes=59))
+    sent, stored = len(api.sent), len(list(rig.env.repos.notifications.scan()))
+    await stack.transfer(2_000_000)
+    await stack.settled()
+    assert len(api.sent) == sent and len(list(rig.env.repos.notifications.scan())) == stored
+
+    # The hour is over: the next transfer arrives, with no one having to resume it.
+    stack.clock.advance(timedelta(minutes=1))
+    await notified(stack, 3_000_000, 42)

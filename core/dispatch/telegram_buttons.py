@@ -1,5 +1,6 @@
 """The buttons under a Telegram notification: [Tx] opens the transaction in the chain's explorer,
-[Pause] (then [Resume]) stops the subscription that sent it, from the message itself.
+[Pause] (then [Resume]) stops the subscription that sent it, [Mute 1 h] silences it for an hour
+(`Subscription.muted_until`, honoured by the block processor), from the message itself.
 
 Both the channel that sends a notification (`core.dispatch.telegram`) and the bot that handles a
 press (`bot.telegram`) draw the keyboard here, so the redrawn keyboard after a press is the one
@@ -10,13 +11,16 @@ forged or other-chat press fails its signature at the bot like every other butto
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Protocol
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 #: Callback verbs of the notification buttons (the list's own are lower case "p"/"r": a press
 #: here redraws the notification's keyboard, not a list).
-PAUSE_NOTIFIED, RESUME_NOTIFIED = "P", "R"
+PAUSE_NOTIFIED, RESUME_NOTIFIED, MUTE_NOTIFIED = "P", "R", "M"
+#: How long [Mute 1 h] silences a subscription (its label says so).
+MUTE_FOR = timedelta(hours=1)
 
 
 class CallbackSigning(Protocol):
@@ -33,11 +37,18 @@ def notification_keyboard(
     tx_url: str | None,
     paused: bool = False,
 ) -> InlineKeyboardMarkup | None:
-    """[Tx] (when there is an explorer link) and [Pause]/[Resume] (when a signer is given)."""
+    """[Tx] (when there is an explorer link), then with a signer [Pause] [Mute 1 h], or [Resume]
+    alone once paused (a paused subscription has nothing to mute)."""
     row: list[InlineKeyboardButton] = []
     if tx_url:
         row.append(InlineKeyboardButton("🔎 Tx", url=tx_url))
     if signer is not None:
-        verb, label = (RESUME_NOTIFIED, "▶️ Resume") if paused else (PAUSE_NOTIFIED, "⏸ Pause")
-        row.append(InlineKeyboardButton(label, callback_data=signer.encode(chat_id, verb, subscription_id)))
+
+        def press(label: str, verb: str) -> InlineKeyboardButton:
+            return InlineKeyboardButton(label, callback_data=signer.encode(chat_id, verb, subscription_id))
+
+        if paused:
+            row.append(press("▶️ Resume", RESUME_NOTIFIED))
+        else:
+            row += [press("⏸ Pause", PAUSE_NOTIFIED), press("🔕 Mute 1 h", MUTE_NOTIFIED)]
     return InlineKeyboardMarkup([row]) if row else None

@@ -12,12 +12,18 @@ from bot.telegram.callbacks import Callback
 from bot.telegram.format import created_text, error_text, list_text, plain_text
 from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
 from bot.telegram.keyboards import DELETE, DELETE_ASK, LIST, PAUSE, RESUME
-from core.dispatch.telegram_buttons import PAUSE_NOTIFIED, RESUME_NOTIFIED, notification_keyboard
+from core.dispatch.telegram_buttons import (
+    MUTE_FOR,
+    MUTE_NOTIFIED,
+    PAUSE_NOTIFIED,
+    RESUME_NOTIFIED,
+    notification_keyboard,
+)
 from core.errors import MempoolsError
 
 Ctx = ContextTypes.DEFAULT_TYPE
 LIST_VERBS = (PAUSE, RESUME, DELETE_ASK, DELETE, LIST)
-NOTIFICATION_VERBS = (PAUSE_NOTIFIED, RESUME_NOTIFIED)
+NOTIFICATION_VERBS = (PAUSE_NOTIFIED, RESUME_NOTIFIED, MUTE_NOTIFIED)
 
 
 class ManageHandlers:
@@ -127,15 +133,20 @@ class ManageHandlers:
         await self.kit.replier.edit(query.message, text, markup)
 
     async def on_notification_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
-        """[Pause]/[Resume] under a notification: the same change as /list's buttons (admins
-        only in a group), then the message keeps its [Tx] link and shows the other toggle."""
+        """[Pause]/[Resume]/[Mute 1 h] under a notification: the same changes as /list's buttons
+        (admins only in a group); after a pause or resume the message keeps its [Tx] link and
+        shows the other toggle (a mute leaves the buttons as they are)."""
         ctx = await self.kit.context(update, admin=True)
         if ctx is None:
             await query.answer()
             return
         sub_id = callback.args[0] if callback.args else ""
-        pausing = callback.verb == PAUSE_NOTIFIED
         try:
+            if callback.verb == MUTE_NOTIFIED:
+                sub = self.kit.actions.mute(ctx, sub_id, MUTE_FOR)
+                await query.answer(f"Muted {sub.name} for 1 h"[:190])
+                return
+            pausing = callback.verb == PAUSE_NOTIFIED
             sub = self.kit.actions.pause(ctx, sub_id) if pausing else self.kit.actions.resume(ctx, sub_id)
         except MempoolsError as exc:
             await query.answer(plain_text(error_text(exc)), show_alert=True)
