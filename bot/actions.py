@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Literal
 
 import msgspec
@@ -319,6 +320,10 @@ class ChatActions:
     def resume(self, ctx: ChatContext, subscription_id: str) -> Subscription:
         self.require_admin(ctx)
         return self._services.subscriptions.resume(self.register(ctx).account.id, _clean_id(subscription_id))
+
+    def mute(self, ctx: ChatContext, subscription_id: str, duration: timedelta) -> Subscription:
+        self.require_admin(ctx)
+        return self._services.subscriptions.mute(self.register(ctx).account.id, _clean_id(subscription_id), duration)
 
     def unsubscribe(self, ctx: ChatContext, subscription_id: str) -> Subscription:
         """Delete it; returns what was deleted (for the reply). Its history stays."""

@@ -102,6 +102,9 @@ class Subscription(msgspec.Struct, kw_only=True):
     queries: list[str]
     destination_ids: list[str]
     enabled: bool = True
+    # [Mute 1 h] under a notification: matches before this time make no notification. A pause
+    # that ends by itself, so nobody has to remember to resume (None: not muted).
+    muted_until: datetime | None = None
     preset: str | None = None
     params: dict[str, str] | None = None
     # A preset's check on the matched scope that queries cannot express (parties of one transfer

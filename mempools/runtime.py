@@ -137,7 +137,9 @@ class Runtime:
             "discord": DiscordChannel(self.discord.client if self.discord.enabled else None, webhook_http=self.http),
         }
         if self.telegram is not None:
-            channels["telegram"] = TelegramChannel(self.telegram.bot, limiter=self.telegram.limiter)
+            channels["telegram"] = TelegramChannel(
+                self.telegram.bot, limiter=self.telegram.limiter, signer=self.telegram.signer
+            )
         self.dispatcher = Dispatcher(
             self.outbox,
             self.repos,

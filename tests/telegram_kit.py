@@ -15,6 +15,7 @@ from typing import Any
 from bot.telegram import TelegramFrontDoor
 from core.config import Config, Secret, TelegramConfig
 from core.dispatch.ratelimit import RateLimiter
+from core.services.clock import Clock, utcnow
 from tests.apikit import Env
 from tests.fakes.telegram_api import FakeTelegramApi, SentMessage
 from tests.polling import until
@@ -33,10 +34,17 @@ def button(message: SentMessage, label_part: str) -> str:
 
 
 class BotRig:
-    def __init__(self, path: Path, api: FakeTelegramApi, config: Config | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        path: Path,
+        api: FakeTelegramApi,
+        config: Config | None = None,
+        clock: Clock = utcnow,
+        **options: Any,
+    ) -> None:
         self.api = api
         self.path = path
-        self.env = Env(path, config=config)
+        self.env = Env(path, config=config, clock=clock)
         self.options = options
         self.door = self._door()
 

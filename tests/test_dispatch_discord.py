@@ -116,3 +116,23 @@ def test_embeds_respect_every_limit() -> None:
     assert len(embed["footer"]["text"]) <= 2048
     assert embed_size(embed) <= 6000
     discord.Embed.from_dict(embed)  # and discord.py accepts it
+
+
+async def test_channel_message_has_a_tx_link_button(api: FakeDiscordApi, channel: DiscordChannel) -> None:
+    notification = make_notification("acc_a", ("dst_dc",))
+    assert (await _send(channel, notification, channel_id=555)).ok
+    [posted] = api.messages
+    assert posted.payload["components"] == [
+        {
+            "type": 1,
+            "components": [
+                {
+                    "type": 2,
+                    "style": 5,
+                    "disabled": False,
+                    "label": "🔎 Tx",
+                    "url": f"https://explorer.example/cosmos/tx/{notification.tx_hash}",
+                }
+            ],
+        }
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,17 @@ async def test_webhook_urls_are_checked_for_ssrf(tmp_path: Path) -> None:
             await env.services.destinations.create_webhook("acc_a", "ftp://example.com/hook")
     finally:
         env.close()
+
+
+def test_mute_lasts_a_positive_time_and_resume_clears_it(env: Env) -> None:
+    subs = env.services.subscriptions
+    env.services.destinations.ensure_telegram_chat("acc_a", 42)
+    sub = subs.create("acc_a", chain_id=CHAIN, name="to bob", queries=[f"transfer.recipient='{BOB}'"])
+    with pytest.raises(ValidationError, match="a mute lasts a positive time"):
+        subs.mute("acc_a", sub.id, timedelta(0))
+    assert env.repos.subscriptions.get(sub.id).muted_until is None
+    muted = subs.mute("acc_a", sub.id, timedelta(hours=1))
+    assert muted.enabled and muted.muted_until is not None
+    assert env.repos.subscriptions.get(sub.id).muted_until == muted.muted_until
+    assert subs.resume("acc_a", sub.id).muted_until is None
+    assert env.repos.subscriptions.get(sub.id).muted_until is None

@@ -136,6 +136,21 @@ class Replier:
                 return None
         return None
 
+    async def edit_buttons(
+        self, message: telegram.MaybeInaccessibleMessage | None, markup: telegram.InlineKeyboardMarkup | None
+    ) -> None:
+        """Replace only the buttons of a bot message (a notification's after [Pause]); its text,
+        which the bot did not keep, stays. A failed edit is logged: the press was answered."""
+        if message is None or not await self._slot(message.chat.id):
+            return
+        try:
+            await self._bot.edit_message_reply_markup(
+                chat_id=message.chat.id, message_id=message.message_id, reply_markup=markup
+            )
+        except TelegramError as exc:
+            if "message is not modified" not in str(exc).lower():
+                log.info("editing the buttons in chat %s failed (%s)", message.chat.id, exc)
+
     async def edit(self, message: telegram.MaybeInaccessibleMessage | None, text: str, markup: ReplyMarkup) -> None:
         """Replace a bot message (a list after a button press); a failed edit sends a new one."""
         if message is None:

@@ -44,7 +44,7 @@ from bot.telegram.format import (
 from bot.telegram.handlers.basic import BasicHandlers
 from bot.telegram.handlers.common import TelegramApp, Toolkit
 from bot.telegram.handlers.conversation import STALE, ConversationHandlers
-from bot.telegram.handlers.manage import LIST_VERBS, ManageHandlers
+from bot.telegram.handlers.manage import LIST_VERBS, NOTIFICATION_VERBS, ManageHandlers
 from bot.telegram.handlers.membership import MembershipHandlers
 from bot.telegram.keyboards import FLOW, Keyboards
 from bot.telegram.redact import TokenRedactor
@@ -117,6 +117,12 @@ class TelegramFrontDoor:
         return cls(config, services, **options)  # type: ignore[arg-type]  # the constructor's keywords, passed on
 
     @property
+    def signer(self) -> CallbackSigner:
+        """Signs button data for this bot: hand it to `TelegramChannel` so a notification's
+        [Pause] is a button this front door accepts."""
+        return self.kit.signer
+
+    @property
     def bot(self) -> telegram.Bot:
         """The Bot of the Application: hand it to `core.dispatch.telegram.TelegramChannel`."""
         return self.app.bot
@@ -144,6 +150,8 @@ class TelegramFrontDoor:
             return
         if callback.verb in LIST_VERBS:
             await self._manage.on_button(update, query, callback)
+        elif callback.verb in NOTIFICATION_VERBS:
+            await self._manage.on_notification_button(update, query, callback)
         elif callback.verb == FLOW:
             await self._conversation.on_button(update, query, callback)
         else:

@@ -94,6 +94,16 @@ def embed_size(embed: dict[str, Any]) -> int:
     return size + sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
 
 
+def tx_view(url: str) -> discord.ui.View:
+    """A [Tx] link button to the transaction in the explorer. A link button needs no interaction
+    handling, so it works from the REST client alone; [Pause] would need the gateway bot to answer
+    component presses, which it does not do yet. (Plain webhook URLs get no buttons: Discord
+    ignores components from webhooks the application does not own.)"""
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label="🔎 Tx", url=url))
+    return view
+
+
 class DiscordChannel:
     kind = "discord"
 
@@ -107,17 +117,20 @@ class DiscordChannel:
     ) -> DeliveryResult:
         if not isinstance(destination, DiscordDestination):
             raise TypeError(f"{destination.kind} destination given to the Discord channel")
-        embed = discord_embed(render(notification, chain))
+        rendered = render(notification, chain)
+        embed = discord_embed(rendered)
         started = time.perf_counter()
         if destination.webhook_url:
             result = await self._post_webhook(destination.webhook_url, embed)
         else:
-            result = await self._post_rest(destination, embed)
+            result = await self._post_rest(destination, embed, rendered.url)
         if result.latency_ms is None:
             result.latency_ms = (time.perf_counter() - started) * 1000
         return result
 
-    async def _post_rest(self, destination: DiscordDestination, embed: dict[str, Any]) -> DeliveryResult:
+    async def _post_rest(
+        self, destination: DiscordDestination, embed: dict[str, Any], tx_url: str | None
+    ) -> DeliveryResult:
         if self._rest is None:
             return DeliveryResult(ok=False, error="the Discord bot is not configured")
         try:
@@ -127,7 +140,9 @@ class DiscordChannel:
                     return DeliveryResult(ok=False, error="destination has no channel, user or webhook", permanent=True)
                 channel_id = await self._dm_channel(destination.user_id)
             params = handle_message_parameters(
-                embeds=[discord.Embed.from_dict(embed)], allowed_mentions=discord.AllowedMentions.none()
+                embeds=[discord.Embed.from_dict(embed)],
+                allowed_mentions=discord.AllowedMentions.none(),
+                view=tx_view(tx_url) if tx_url else None,
             )
             with params:
                 await self._rest.send_message(channel_id, params=params)

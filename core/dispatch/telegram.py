@@ -25,6 +25,7 @@ from telegram.warnings import PTBDeprecationWarning
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.ratelimit import RateLimiter
 from core.dispatch.render import Field, Rendered, render
+from core.dispatch.telegram_buttons import CallbackSigning, notification_keyboard
 from core.models import Chain, Destination, Notification, TelegramDestination
 
 MESSAGE_LIMIT = 4096
@@ -136,8 +137,18 @@ def retry_seconds(exc: RetryAfter) -> float:
 class TelegramChannel:
     kind = "telegram"
 
-    def __init__(self, bot: telegram.Bot, *, limiter: RateLimiter | None = None, max_wait: float = 5.0) -> None:
+    def __init__(
+        self,
+        bot: telegram.Bot,
+        *,
+        limiter: RateLimiter | None = None,
+        max_wait: float = 5.0,
+        signer: CallbackSigning | None = None,
+    ) -> None:
         self.bot = bot
+        # Signs the [Pause] button's data for the bot (the front door's `signer`); without one
+        # a notification carries only its [Tx] link.
+        self.signer = signer
         self.limiter = limiter or telegram_limiter()
         # Longer than this in the rate limiter (a chat or the bot under a long 429, a group
         # over its 20 a minute) and the delivery is deferred instead: a waiting worker is one
@@ -160,16 +171,26 @@ class TelegramChannel:
         if wait > self.max_wait:
             return result(ok=False, deferred=True, retry_after=wait, error=f"rate limited for {wait:.0f} s")
         moved: dict[str, int] | None = None
-        for text in format_telegram(render(notification, chain)):
+        rendered = render(notification, chain)
+        texts = format_telegram(rendered)
+        link = rendered.url  # the transaction in the chain's explorer, when both are known
+        for index, text in enumerate(texts):
             await self.limiter.acquire(chat_id)
+            # The buttons go under the last part of a split message, where the reader ends up.
+            last = index == len(texts) - 1
             try:
                 try:
-                    await self._send(chat_id, text, destination.message_thread_id)
+                    await self._send(
+                        chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link, last)
+                    )
                 except ChatMigrated as exc:
                     # The group became a supergroup: same chat, new id. Follow it, keep it from now on.
+                    # (The new id gets its own signature: a button is signed for the chat it is in.)
                     chat_id = int(exc.new_chat_id)
                     moved = {"chat_id": chat_id}
-                    await self._send(chat_id, text, destination.message_thread_id)
+                    await self._send(
+                        chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link, last)
+                    )
             except RetryAfter as exc:
                 wait = retry_seconds(exc)
                 self.limiter.penalize(chat_id, wait)
@@ -195,12 +216,22 @@ class TelegramChannel:
                 return result(ok=False, error=clip(f"Telegram error: {exc.message}"), destination_update=moved)
         return result(ok=True, status=200, destination_update=moved)
 
-    async def _send(self, chat_id: int, text: str, message_thread_id: int | None) -> None:
+    def _keyboard(
+        self, chat_id: int, notification: Notification, link: str | None, last: bool
+    ) -> telegram.InlineKeyboardMarkup | None:
+        if not last:
+            return None
+        return notification_keyboard(self.signer, chat_id, subscription_id=notification.subscription_id, tx_url=link)
+
+    async def _send(
+        self, chat_id: int, text: str, message_thread_id: int | None, markup: telegram.InlineKeyboardMarkup | None
+    ) -> None:
         await self.bot.send_message(
             chat_id=chat_id,
             message_thread_id=message_thread_id,
             text=text,
             parse_mode="HTML",
+            reply_markup=markup,
             link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
         )
 

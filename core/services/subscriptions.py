@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
@@ -177,6 +178,10 @@ class SubscriptionService:
             sub.destination_ids = self._destinations_for(owner_id, destination_ids)
         if enabled is not None:
             sub.enabled = enabled
+        return self._save(sub)
+
+    def _save(self, sub: Subscription) -> Subscription:
+        """Store a change and hand it to the matcher, so it holds from the next block."""
         sub.updated_at = self._clock()
         self._repos.subscriptions.put(sub)
         self._matcher.upsert(sub)
@@ -186,7 +191,19 @@ class SubscriptionService:
         return self.update(owner_id, subscription_id, enabled=False)
 
     def resume(self, owner_id: str, subscription_id: str) -> Subscription:
-        return self.update(owner_id, subscription_id, enabled=True)
+        """Enabled again, and unmuted: "resume" means notify from now on."""
+        sub = self.get(owner_id, subscription_id)
+        sub.enabled, sub.muted_until = True, None
+        return self._save(sub)
+
+    def mute(self, owner_id: str, subscription_id: str, duration: timedelta) -> Subscription:
+        """Silent for `duration` from now (the block processor skips it until then); it stays
+        enabled, so it speaks again by itself."""
+        if duration <= timedelta(0):
+            raise ValidationError("a mute lasts a positive time")
+        sub = self.get(owner_id, subscription_id)
+        sub.muted_until = self._clock() + duration
+        return self._save(sub)
 
     def delete(self, owner_id: str, subscription_id: str) -> None:
         """Gone from the store and the matcher; its past notifications stay in the history."""

@@ -58,6 +58,8 @@ class BlockProcessor:
         for scope in block.scopes:
             for sub in self.matcher.match(self.chain.id, scope.events_map):
                 matches += 1
+                if sub.muted_until is not None and now < sub.muted_until:
+                    continue  # muted from a notification's [Mute 1 h]: nothing made, nothing sent
                 notification = self._notification(block, block_time, scope, sub, now)
                 if not self.repos.notifications.add(notification, batch):
                     continue  # already stored by an earlier run of this block

@@ -185,9 +185,17 @@ class FakeTelegramApi:
                 "from": {"id": user_id, "is_bot": False, "first_name": username, "username": username},
                 "chat_instance": str(chat_id),
                 "data": data,
-                "message": self._bot_message(chat, message_id, ""),
+                "message": {**self._bot_message(chat, message_id, ""), **self._markup_of(message_id)},
             },
         }
+
+    def _markup_of(self, message_id: int) -> dict[str, Any]:
+        """The pressed message's buttons as last sent or edited: Telegram hands them back with a press."""
+        markup = None
+        for message in (*self.sent, *self.edits):
+            if message.params.get("message_id") == message_id and "reply_markup" in message.params:
+                markup = message.params["reply_markup"]
+        return {"reply_markup": markup} if isinstance(markup, dict) else {}
 
     def my_chat_member_update(
         self, *, chat_id: int, user_id: int, old: str, new: str, chat_type: str = "group"

@@ -12,10 +12,18 @@ from bot.telegram.callbacks import Callback
 from bot.telegram.format import created_text, error_text, list_text, plain_text
 from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
 from bot.telegram.keyboards import DELETE, DELETE_ASK, LIST, PAUSE, RESUME
+from core.dispatch.telegram_buttons import (
+    MUTE_FOR,
+    MUTE_NOTIFIED,
+    PAUSE_NOTIFIED,
+    RESUME_NOTIFIED,
+    notification_keyboard,
+)
 from core.errors import MempoolsError
 
 Ctx = ContextTypes.DEFAULT_TYPE
 LIST_VERBS = (PAUSE, RESUME, DELETE_ASK, DELETE, LIST)
+NOTIFICATION_VERBS = (PAUSE_NOTIFIED, RESUME_NOTIFIED, MUTE_NOTIFIED)
 
 
 class ManageHandlers:
@@ -124,6 +132,32 @@ class ManageHandlers:
         text, markup = self._listing(ctx)
         await self.kit.replier.edit(query.message, text, markup)
 
+    async def on_notification_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
+        """[Pause]/[Resume]/[Mute 1 h] under a notification: the same changes as /list's buttons
+        (admins only in a group); after a pause or resume the message keeps its [Tx] link and
+        shows the other toggle (a mute leaves the buttons as they are)."""
+        ctx = await self.kit.context(update, admin=True)
+        if ctx is None:
+            await query.answer()
+            return
+        sub_id = callback.args[0] if callback.args else ""
+        try:
+            if callback.verb == MUTE_NOTIFIED:
+                sub = self.kit.actions.mute(ctx, sub_id, MUTE_FOR)
+                await query.answer(f"Muted {sub.name} for 1 h"[:190])
+                return
+            pausing = callback.verb == PAUSE_NOTIFIED
+            sub = self.kit.actions.pause(ctx, sub_id) if pausing else self.kit.actions.resume(ctx, sub_id)
+        except MempoolsError as exc:
+            await query.answer(plain_text(error_text(exc)), show_alert=True)
+            return
+        await query.answer(f"{'Paused' if pausing else 'Resumed'} {sub.name}"[:190])
+        link = _url_button(query)
+        markup = notification_keyboard(
+            self.kit.signer, ctx.chat_id, subscription_id=sub.id, tx_url=link, paused=not sub.enabled
+        )
+        await self.kit.replier.edit_buttons(query.message, markup)
+
     # -- /pause, /resume, /unsubscribe ---------------------------------------------------------------
     async def _by_id(self, update: Update, verb: str) -> None:
         ctx = await self.kit.context(update, admin=True)
@@ -156,3 +190,14 @@ class ManageHandlers:
 
     async def unsubscribe(self, update: Update, _: Ctx) -> None:
         await self._by_id(update, "unsubscribe")
+
+
+def _url_button(query: CallbackQuery) -> str | None:
+    """The [Tx] link of the pressed message's keyboard (Telegram sends it back with the message)."""
+    message = query.message
+    markup = getattr(message, "reply_markup", None)
+    for row in markup.inline_keyboard if markup is not None else ():
+        for button in row:
+            if button.url:
+                return button.url
+    return None
