@@ -45,7 +45,7 @@ class BotRig:
         self.api = api
         self.path = path
         self.env = Env(path, config=config, clock=clock)
-        self.options = options
+        self.options = {"clock": clock, **options}  # the bot's flows run on the same clock
         self.door = self._door()
 
     def _door(self) -> TelegramFrontDoor:
