@@ -118,6 +118,24 @@ def test_embeds_respect_every_limit() -> None:
     discord.Embed.from_dict(embed)  # and discord.py accepts it
 
 
+async def test_a_huge_contract_event_is_one_embed_within_every_limit(
+    api: FakeDiscordApi, channel: DiscordChannel
+) -> None:
+    hostile = '<b>&amp;"🚀\u202e\u200f*_`@everyone'
+    attributes = [Attribute("_contract_address", "cosmos1c"), Attribute("action", "swap")]
+    attributes += [Attribute(f"key_{i}", (hostile * 5000)[:5000]) for i in range(40)]
+    notification = make_notification("acc_a", ("dst_dc",), events=(Event(type="wasm", attributes=tuple(attributes)),))
+    assert (await _send(channel, notification, channel_id=555)).ok
+    [posted] = api.messages
+    [embed] = posted.payload["embeds"]
+    assert embed_size(embed) <= 6000 and len(embed["fields"]) <= 25 and len(embed["description"]) <= 4096
+    assert all(len(f["value"]) <= 1024 and len(f["name"]) <= 256 for f in embed["fields"])
+    values = [f["value"] for f in embed["fields"]]
+    shown = sum("(5000 characters)" in v for v in values)
+    assert 0 < shown < 40 and f"… and {40 - shown} more attributes" in values
+    assert {f["name"] for f in embed["fields"]} >= {"Contract", "Chain", "Height", "Tx"}  # kept, not popped
+
+
 async def test_channel_message_has_a_tx_link_button(api: FakeDiscordApi, channel: DiscordChannel) -> None:
     notification = make_notification("acc_a", ("dst_dc",))
     assert (await _send(channel, notification, channel_id=555)).ok

@@ -13,8 +13,7 @@ from core.chain.blocks import Attribute, Event
 from core.dispatch.dispatcher import Dispatcher, DispatchLimits
 from core.dispatch.outbox import Outbox
 from core.dispatch.ratelimit import RateLimiter
-from core.dispatch.render import render
-from core.dispatch.telegram import MESSAGE_LIMIT, TelegramChannel, format_telegram
+from core.dispatch.telegram import MESSAGE_LIMIT, TelegramChannel, telegram_length
 from core.store import WriteBatch, open_store
 from core.store.repositories import Repositories
 from tests.fakes.records import COSMOS, FakeClock, entry_for, make_notification, telegram_destination
@@ -66,17 +65,31 @@ async def test_message_is_html_with_escaping_and_link(api: FakeTelegramApi, bot:
     assert _balanced(sent.text)
 
 
-async def test_long_messages_are_split_at_4096_without_cutting_tags(api: FakeTelegramApi, bot: telegram.Bot) -> None:
-    long_value = ("a<b>&" * 3000)[:9000]
-    events = (
-        Event(type="wasm", attributes=(Attribute("_contract_address", "cosmos1c"), Attribute("action", long_value))),
-    )
-    notification = make_notification("acc_a", ("dst_tg",), events=events)
-    chunks = format_telegram(render(notification, COSMOS))
-    assert len(chunks) >= 3
-    assert all(len(c) <= MESSAGE_LIMIT and _balanced(c) for c in chunks)
+#: A value a chain may well emit: markup, entities, an emoji (two UTF-16 units), RTL marks.
+HOSTILE = '<b>&amp;"🚀\u202e\u200f'
+
+
+def hostile_contract_event(count: int = 40, length: int = 5000) -> tuple[Event, ...]:
+    values = [(f"{i}" + HOSTILE * length)[:length] for i in range(count)]
+    attributes = [Attribute("_contract_address", "cosmos1c"), Attribute("action", "swap")]
+    attributes += [Attribute(f"key_{i}", value) for i, value in enumerate(values)]
+    return (Event(type="wasm", attributes=tuple(attributes)),)
+
+
+async def test_a_huge_contract_event_arrives_as_one_message_with_its_cuts_named(
+    api: FakeTelegramApi, bot: telegram.Bot
+) -> None:
+    notification = make_notification("acc_a", ("dst_tg",), events=hostile_contract_event())
     result = await _send(TelegramChannel(bot, limiter=RateLimiter(per_key_interval=0.0)), 42, notification)
-    assert result.ok and [m.text for m in api.sent] == chunks
+    assert result.ok
+    [sent] = api.sent  # one event, one message: never split into several
+    assert telegram_length(sent.text) <= MESSAGE_LIMIT and _balanced(sent.text)
+    assert sent.text.startswith("<b>Incoming ATOM</b>\nContract cosmos1c executed: swap")
+    assert "key_0: 0&lt;b&gt;&amp;amp;&quot;🚀" in sent.text
+    assert "(5000 characters)" in sent.text
+    shown = sent.text.count("(5000 characters)")
+    assert 0 < shown < 40 and f"… and {40 - shown} more attributes" in sent.text
+    assert f'Tx: <a href="https://explorer.example/cosmos/tx/{notification.tx_hash}">' in sent.text  # still there
 
 
 async def test_one_message_per_second_per_chat(api: FakeTelegramApi, bot: telegram.Bot) -> None:

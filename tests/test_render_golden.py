@@ -169,7 +169,7 @@ def golden_text(n: Notification, chain: Chain) -> str:
         "== summary (webhooks, history) ==",
         rendered.summary,
         "== telegram (HTML) ==",
-        "\n-- next message --\n".join(format_telegram(rendered)),
+        format_telegram(rendered),
         "== discord (embed JSON) ==",
         json.dumps(discord_embed(rendered), indent=2, ensure_ascii=False, sort_keys=True),
     ]

@@ -21,7 +21,7 @@ from discord.http import HTTPClient, handle_message_parameters
 
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError
-from core.dispatch.render import Rendered, render
+from core.dispatch.render import Rendered, fit, render
 from core.dispatch.webhook import parse_retry_after
 from core.errors import ValidationError
 from core.models import Chain, Destination, DiscordDestination, Notification
@@ -47,8 +47,17 @@ def _escape_md(text: str) -> str:
     return discord.utils.escape_markdown(text)
 
 
+def _fits(rendered: Rendered) -> bool:
+    return len(rendered.fields) <= FIELDS_LIMIT and embed_size(_embed(rendered)) <= TOTAL_LIMIT
+
+
 def discord_embed(rendered: Rendered) -> dict[str, Any]:
-    """The embed for `rendered`, within every one of Discord's limits (total 6000 included)."""
+    """The embed for `rendered`, within every one of Discord's limits (total 6000 included):
+    attributes that do not fit give way to "… and K more attributes" (`render.fit`)."""
+    return _embed(fit(rendered, _fits))
+
+
+def _embed(rendered: Rendered) -> dict[str, Any]:
     title = ellipsize(rendered.title, TITLE_LIMIT)
     description = ellipsize(_escape_md(rendered.headline), DESCRIPTION_LIMIT)
     footer = "Mempools" if rendered.system else f"Mempools · {rendered.chain_name} · height {rendered.height}"

@@ -13,13 +13,18 @@ Two things a reader must never be misled by (#15.1):
   telling its events as usual would present the fee as a transfer to the fee collector.
 - SDK module accounts (the fee collector, the staking pools, ...) are named, not shown as bare
   addresses nobody recognises; their addresses are derived per chain prefix.
+
+One message per event, short (#15.2): every field value over `MAX_VALUE` characters is cut with
+its length noted ("… (5000 characters)"), and a channel that still cannot fit the whole asks
+`fit()` to show fewer attributes, ending with "… and K more attributes". Nothing is ever split
+into several messages: a contract event once arrived as five, the first holding only a title.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -37,15 +42,21 @@ SYSTEM_EVENT_PREFIX = "mempools."
 
 _COIN = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z][a-zA-Z0-9/:._-]{1,127})\s*$")
 _MAX_SUMMARY = 280
+#: The longest field value shown whole; longer ones are cut with their length noted.
+MAX_VALUE = 200
+#: The longest headline shown whole (a contract's `action` can be any length).
+MAX_HEADLINE = 300
 
 
 class Field(msgspec.Struct, kw_only=True, frozen=True):
-    """One labelled value; `code` asks for monospace (addresses, hashes), `url` makes it a link."""
+    """One labelled value; `code` asks for monospace (addresses, hashes), `url` makes it a link.
+    `attribute` marks an event attribute told as is: those are what `fit()` may leave out."""
 
     name: str
     value: str
     url: str | None = None
     code: bool = False
+    attribute: bool = False
 
 
 class Rendered(msgspec.Struct, kw_only=True, frozen=True):
@@ -391,6 +402,8 @@ def _story_wasm(events: Sequence[Event], chain: Chain | None) -> _Story | None:
         fields = [Field(name="Contract", value=contract, code=True)] if contract else []
         if action:
             fields.append(Field(name="Action", value=action))
+        told = {"_contract_address", "action", "method"}
+        fields += [Field(name=k, value=v, attribute=True) for k, v in attrs.items() if k not in told]
         return _Story(headline=headline, fields=fields)
     return None
 
@@ -477,10 +490,10 @@ def render(notification: Notification, chain: Chain | None) -> Rendered:
         log=notification.tx_log,
         messages=notification.tx_messages,
     )
-    headline = story.headline
+    headline = ellipsize(story.headline, MAX_HEADLINE, counted=True)
     chain_name = chain.name if chain is not None else notification.chain_id
     url = chain.tx_url(notification.tx_hash) if chain is not None and notification.tx_hash else None
-    fields = list(story.fields)
+    fields = [msgspec.structs.replace(f, value=ellipsize(f.value, MAX_VALUE, counted=True)) for f in story.fields]
     if not system:
         fields.append(Field(name="Chain", value=chain_name))
         fields.append(Field(name="Height", value=str(notification.height)))
@@ -500,3 +513,26 @@ def render(notification: Notification, chain: Chain | None) -> Rendered:
         failed=bool(notification.tx_code),
         system=system,
     )
+
+
+def more_attributes(count: int) -> Field:
+    """The line that stands for the attributes `fit()` left out."""
+    return Field(name="", value=f"… and {count} more attribute{'s' if count != 1 else ''}")
+
+
+def fit(rendered: Rendered, fits: Callable[[Rendered], bool]) -> Rendered:
+    """`rendered` with as many of its attribute fields as `fits` (a channel's own measure of
+    its one message) allows, the rest replaced by "… and K more attributes"; the other fields
+    (chain, height, tx, ...) are always kept. Returned unchanged when it fits as it is."""
+    if fits(rendered):
+        return rendered
+    positions = [i for i, f in enumerate(rendered.fields) if f.attribute]
+    candidate = rendered
+    for keep in range(len(positions) - 1, -1, -1):
+        dropped = set(positions[keep:])
+        fields = [f for i, f in enumerate(rendered.fields) if i not in dropped]
+        fields.insert(positions[keep], more_attributes(len(dropped)))
+        candidate = msgspec.structs.replace(rendered, fields=tuple(fields))
+        if fits(candidate):
+            return candidate
+    return candidate

@@ -1,8 +1,10 @@
 """The Telegram channel: HTML messages through python-telegram-bot's `Bot`.
 
-Formatting: every piece of text from the chain is `html.escape`d; a message longer than 4096
-characters is split between lines, and a single over-long line between characters of its plain
-text before escaping, so a split never falls inside a tag or an entity.
+Formatting: every piece of text from the chain is `html.escape`d. A notification is always ONE
+message (#15.2): long values are cut by the renderer, and when the whole is still over
+`MESSAGE_LIMIT` fewer attributes are shown (`render.fit`). Telegram's limit is 4096 characters
+after entity parsing, counted in UTF-16 code units; we measure the HTML itself in UTF-16 units,
+which is never less than what Telegram counts, so emoji and escaped markup cannot push it over.
 Failures: `RetryAfter` (429) is honoured and slows the chat down; `Forbidden` (the bot was
 blocked, kicked, or the chat deleted), "chat not found" and "message thread not found" (the
 forum topic was deleted) are permanent and disable the destination; other `BadRequest`s are
@@ -24,7 +26,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.ratelimit import RateLimiter
-from core.dispatch.render import Field, Rendered, render
+from core.dispatch.render import Field, Rendered, fit, render
 from core.dispatch.telegram_buttons import CallbackSigning, notification_keyboard
 from core.models import Chain, Destination, Notification, TelegramDestination
 
@@ -34,6 +36,8 @@ MESSAGE_LIMIT = 4096
 def _field_html(field: Field) -> str:
     name = html.escape(field.name)
     value = html.escape(field.value)
+    if not name:
+        return value
     if field.url:
         return f'{name}: <a href="{html.escape(field.url, quote=True)}">{value}</a>'
     if field.code:
@@ -53,44 +57,18 @@ def telegram_lines(rendered: Rendered) -> list[tuple[str, str]]:
     return lines
 
 
-def _split_plain(text: str, limit: int) -> list[str]:
-    """Escaped pieces of `text`, each at most `limit` characters once escaped."""
-    pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for char in text:
-        escaped = html.escape(char)
-        if size + len(escaped) > limit:
-            pieces.append("".join(current))
-            current, size = [], 0
-        current.append(escaped)
-        size += len(escaped)
-    if current:
-        pieces.append("".join(current))
-    return pieces
+def telegram_length(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
-def split_html(lines: list[tuple[str, str]], limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Pack lines into messages of at most `limit` characters, never cutting a tag or entity."""
-    messages: list[str] = []
-    current = ""
-    for line_html, plain in lines:
-        parts = [line_html] if len(line_html) <= limit else _split_plain(plain, limit)
-        for part in parts:
-            candidate = f"{current}\n{part}" if current else part
-            if len(candidate) <= limit:
-                current = candidate
-            else:
-                if current.strip():
-                    messages.append(current)
-                current = part
-    if current.strip():
-        messages.append(current)
-    return messages
+def _html(rendered: Rendered) -> str:
+    return "\n".join(line for line, _ in telegram_lines(rendered))
 
 
-def format_telegram(rendered: Rendered) -> list[str]:
-    return split_html(telegram_lines(rendered))
+def format_telegram(rendered: Rendered) -> str:
+    """The one HTML message for `rendered`, at most `MESSAGE_LIMIT` (when its attributes allow)."""
+    return _html(fit(rendered, lambda r: telegram_length(_html(r)) <= MESSAGE_LIMIT))
 
 
 GROUP_MESSAGES_PER_MINUTE = 20
@@ -172,55 +150,50 @@ class TelegramChannel:
             return result(ok=False, deferred=True, retry_after=wait, error=f"rate limited for {wait:.0f} s")
         moved: dict[str, int] | None = None
         rendered = render(notification, chain)
-        texts = format_telegram(rendered)
+        text = format_telegram(rendered)
         link = rendered.url  # the transaction in the chain's explorer, when both are known
-        for index, text in enumerate(texts):
-            await self.limiter.acquire(chat_id)
-            # The buttons go under the last part of a split message, where the reader ends up.
-            last = index == len(texts) - 1
+        await self.limiter.acquire(chat_id)
+        try:
             try:
-                try:
-                    await self._send(
-                        chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link, last)
-                    )
-                except ChatMigrated as exc:
-                    # The group became a supergroup: same chat, new id. Follow it, keep it from now on.
-                    # (The new id gets its own signature: a button is signed for the chat it is in.)
-                    chat_id = int(exc.new_chat_id)
-                    moved = {"chat_id": chat_id}
-                    await self._send(
-                        chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link, last)
-                    )
-            except RetryAfter as exc:
-                wait = retry_seconds(exc)
-                self.limiter.penalize(chat_id, wait)
-                return result(
-                    ok=False,
-                    status=429,
-                    error=clip(f"Telegram flood control: {exc}"),
-                    retry_after=wait,
-                    destination_update=moved,
+                await self._send(
+                    chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link)
                 )
-            except Forbidden as exc:
-                reason = f"Telegram refused: {exc.message}"
-                return result(ok=False, status=403, error=clip(reason), permanent=True, disable_reason=clip(reason))
-            except BadRequest as exc:
-                gone = any(missing in exc.message.lower() for missing in _GONE)
-                reason = f"Telegram refused: {exc.message}"
-                return result(
-                    ok=False, status=400, error=clip(reason), permanent=True, disable_reason=reason if gone else None
+            except ChatMigrated as exc:
+                # The group became a supergroup: same chat, new id. Follow it, keep it from now on.
+                # (The new id gets its own signature: a button is signed for the chat it is in.)
+                chat_id = int(exc.new_chat_id)
+                moved = {"chat_id": chat_id}
+                await self._send(
+                    chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link)
                 )
-            except NetworkError as exc:
-                return result(ok=False, error=clip(f"Telegram unreachable: {exc.message}"), destination_update=moved)
-            except TelegramError as exc:
-                return result(ok=False, error=clip(f"Telegram error: {exc.message}"), destination_update=moved)
+        except RetryAfter as exc:
+            wait = retry_seconds(exc)
+            self.limiter.penalize(chat_id, wait)
+            return result(
+                ok=False,
+                status=429,
+                error=clip(f"Telegram flood control: {exc}"),
+                retry_after=wait,
+                destination_update=moved,
+            )
+        except Forbidden as exc:
+            reason = f"Telegram refused: {exc.message}"
+            return result(ok=False, status=403, error=clip(reason), permanent=True, disable_reason=clip(reason))
+        except BadRequest as exc:
+            gone = any(missing in exc.message.lower() for missing in _GONE)
+            reason = f"Telegram refused: {exc.message}"
+            return result(
+                ok=False, status=400, error=clip(reason), permanent=True, disable_reason=reason if gone else None
+            )
+        except NetworkError as exc:
+            return result(ok=False, error=clip(f"Telegram unreachable: {exc.message}"), destination_update=moved)
+        except TelegramError as exc:
+            return result(ok=False, error=clip(f"Telegram error: {exc.message}"), destination_update=moved)
         return result(ok=True, status=200, destination_update=moved)
 
     def _keyboard(
-        self, chat_id: int, notification: Notification, link: str | None, last: bool
+        self, chat_id: int, notification: Notification, link: str | None
     ) -> telegram.InlineKeyboardMarkup | None:
-        if not last:
-            return None
         return notification_keyboard(self.signer, chat_id, subscription_id=notification.subscription_id, tx_url=link)
 
     async def _send(
