@@ -92,6 +92,17 @@ async def test_a_huge_contract_event_arrives_as_one_message_with_its_cuts_named(
     assert f'Tx: <a href="https://explorer.example/cosmos/tx/{notification.tx_hash}">' in sent.text  # still there
 
 
+async def test_a_huge_action_is_cut_in_one_message_not_split(api: FakeTelegramApi, bot: telegram.Bot) -> None:
+    action = (HOSTILE * 9000)[:9000]
+    events = (Event(type="wasm", attributes=(Attribute("_contract_address", "cosmos1c"), Attribute("action", action))),)
+    notification = make_notification("acc_a", ("dst_tg",), events=events)
+    result = await _send(TelegramChannel(bot, limiter=RateLimiter(per_key_interval=0.0)), 42, notification)
+    assert result.ok
+    [sent] = api.sent  # today's split sent it as several messages, the first holding only a title
+    assert telegram_length(sent.text) <= MESSAGE_LIMIT and _balanced(sent.text)
+    assert sent.text.count("(9000 characters)") == 2  # the headline and the Action field
+
+
 async def test_one_message_per_second_per_chat(api: FakeTelegramApi, bot: telegram.Bot) -> None:
     channel = TelegramChannel(bot)
     started = time.monotonic()

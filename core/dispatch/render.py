@@ -398,7 +398,7 @@ def _story_wasm(events: Sequence[Event], chain: Chain | None) -> _Story | None:
         action = attrs.get("action") or attrs.get("method")
         headline = f"Contract {short_address(contract)} executed" if contract else "Contract executed"
         if action:
-            headline += f": {action}"
+            headline += f": {ellipsize(action, MAX_VALUE, counted=True)}"
         fields = [Field(name="Contract", value=contract, code=True)] if contract else []
         if action:
             fields.append(Field(name="Action", value=action))
