@@ -1,4 +1,4 @@
-"""Fixtures shared by the service and API tests (modules override them when they need more)."""
+"""Fixtures shared by the service, API and Telegram tests (modules override them when they need more)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from tests.apikit import Env, api_client
+from tests.fakes.telegram_api import FakeTelegramApi
+from tests.telegram_kit import BotRig, running_rig
 
 
 @pytest.fixture
@@ -24,3 +26,17 @@ async def client(env: Env) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to `env`'s app."""
     async with api_client(env.app) as c:
         yield c
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramApi]:
+    """The local Telegram Bot API (tests/fakes/telegram_api.py)."""
+    async with FakeTelegramApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
+    """The real Telegram front door, started against `api`."""
+    async with running_rig(tmp_path, api) as r:
+        yield r

@@ -20,25 +20,12 @@ from core.query.addresses import ETHEREUM_HINT, TX_HASH_HINT, mistake_hint, vali
 from core.query.presets import get_preset
 from tests.apikit import BOB
 from tests.fakes.discord_bot import DiscordBotWorld
-from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, running_rig
+from tests.telegram_kit import BotRig
 from tests.test_discord_commands import ALICE, IN_SERVER
 
 ETH = "0x52908400098527886E0F7030069857D2E4169EE7"  # an EIP-55 (mixed case) Ethereum address
 TX = "A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90"
 VALOPER = "cosmosvaloper17xpfvakm2amg962yls6f84z3kell8c5l4dh48w"  # the fee collector, as an operator
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramApi]:
-    async with FakeTelegramApi() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
-    async with running_rig(tmp_path, api) as r:
-        yield r
 
 
 @pytest.fixture

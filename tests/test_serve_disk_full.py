@@ -27,6 +27,7 @@ from mempools.devnet.chain import DevnetChain
 from mempools.devnet.server import DevnetServer
 from tests.fakes.records import webhook_destination
 from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.polling import until
 from tests.processes import MempoolsProcess, write_devnet_config
 from tests.test_watcher import CHAIN_ID, _subscriptions, expected_notifications
 from tests.tmpfs import fill, small_tmpfs
@@ -109,10 +110,7 @@ async def test_a_full_disk_pauses_everything_and_it_all_resumes_by_itself(tmp_pa
                     assert (await http.post(f"{url}/v1/sessions", json=account)).status_code == 201
                     hook = {"kind": "webhook", "url": receiver.url()}  # a subscription needs a destination
                     assert (await http.post(f"{url}/v1/destinations", json=hook)).status_code == 201
-                    deadline = time.monotonic() + 30
-                    while receiver.held == 0:  # deliveries are in flight, held by the endpoint
-                        assert time.monotonic() < deadline, server.output
-                        await asyncio.sleep(0.05)
+                    await until(lambda: receiver.held > 0, timeout=30)  # deliveries in flight, held by the endpoint
 
                     # The disk fills up; the chain goes on; the held deliveries finish.
                     ballast = fill(disk)

@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from tests.apikit import BOB
-from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, running_rig
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramApi]:
-    async with FakeTelegramApi() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
-    async with running_rig(tmp_path, api) as r:
-        yield r
+from tests.telegram_kit import BotRig
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from bot.actions import ChatContext
 from bot.telegram import TelegramFrontDoor
@@ -17,19 +14,7 @@ from core.dispatch.telegram import TelegramChannel
 from core.support.timeutil import utcnow
 from tests.apikit import BOB, Env, seed_notifications
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, button, buttons, running_rig
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramApi]:
-    async with FakeTelegramApi() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
-    async with running_rig(tmp_path, api) as r:
-        yield r
+from tests.telegram_kit import BotRig, button, buttons
 
 
 async def test_start_registers_and_explains(rig: BotRig, api: FakeTelegramApi) -> None:

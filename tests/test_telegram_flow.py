@@ -14,12 +14,6 @@ from tests.telegram_kit import BotRig, button, running_rig
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramApi]:
-    async with FakeTelegramApi() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def clock() -> MovableClock:
     return MovableClock()
 

@@ -3,11 +3,8 @@ deep links, a pasted address, /settings, the bot's profile and command menus, th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from html import escape
 from pathlib import Path
-
-import pytest
 
 from bot.telegram.format import DESCRIPTION, SHORT_DESCRIPTION
 from core.config import ChainConfig, Denom
@@ -18,18 +15,6 @@ from tests.telegram_kit import BotRig, button, buttons, running_rig
 WELCOME = "Try it: <code>/watch cosmos1…</code>"
 SUBSCRIBED = "✅ Subscribed: <b>Funds of cosmos1xv9t…xxe5</b> on Test chain."
 HINT = "I understand commands. To watch an address send /watch &lt;address&gt;; /help lists the rest."
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramApi]:
-    async with FakeTelegramApi() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
-    async with running_rig(tmp_path, api) as r:
-        yield r
 
 
 def _commands(api: FakeTelegramApi, scope: str) -> list[str]:

@@ -4,7 +4,6 @@ topic; deliveries and replies go into it. Real python-telegram-bot against the f
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -16,7 +15,7 @@ from core.models import TelegramDestination
 from tests.apikit import ALICE, BOB
 from tests.fakes.records import COSMOS, make_notification
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.telegram_kit import BotRig, running_rig
+from tests.telegram_kit import BotRig
 
 FORUM = -1009876
 ADMIN = 7
@@ -28,12 +27,6 @@ async def api() -> AsyncIterator[FakeTelegramApi]:
     async with FakeTelegramApi() as fake:
         fake.set_member(chat_id=FORUM, user_id=ADMIN, status="administrator")
         yield fake
-
-
-@pytest.fixture
-async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
-    async with running_rig(tmp_path, api) as r:
-        yield r
 
 
 def _destination(rig: BotRig, address: str) -> TelegramDestination:
