@@ -110,6 +110,9 @@ class Subscription(msgspec.Struct, kw_only=True):
     # A preset's check on the matched scope that queries cannot express (parties of one transfer
     # event, a minimum amount of a denom); None for plain queries.
     post_filter: TransferFilter | None = None
+    # Delivered without a sound (Telegram `disable_notification`, Discord SUPPRESS_NOTIFICATIONS):
+    # for subscriptions worth reading but not worth waking anyone for.
+    silent: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -151,6 +154,15 @@ class WebhookDestination(_DestinationBase, tag="webhook"):
     older_secrets: list[RetiredSecret] = []
 
 
+class QuietHours(msgspec.Struct, kw_only=True, frozen=True):
+    """A chat's nightly window, "HH:MM" wall-clock times in an IANA timezone (checked by
+    core/dispatch/quiet_hours.py): inside it messages still arrive, but silently."""
+
+    start: str
+    end: str
+    timezone: str
+
+
 class TelegramDestination(_DestinationBase, tag="telegram"):
     """A Telegram chat (private chat, group or channel) the bot posts to.
 
@@ -161,6 +173,7 @@ class TelegramDestination(_DestinationBase, tag="telegram"):
     chat_id: int
     chat_title: str | None = None
     message_thread_id: int | None = None
+    quiet_hours: QuietHours | None = None
 
 
 class DiscordDestination(_DestinationBase, tag="discord"):
@@ -170,6 +183,7 @@ class DiscordDestination(_DestinationBase, tag="discord"):
     user_id: int | None = None
     guild_id: int | None = None
     webhook_url: str | None = None
+    quiet_hours: QuietHours | None = None
 
 
 Destination = WebhookDestination | TelegramDestination | DiscordDestination
@@ -202,6 +216,7 @@ class Notification(msgspec.Struct, kw_only=True, gc=False):
     summary: str = ""
     focus: str | None = None  # the address the subscription watches, if any (wording: "sent by ...")
     created_at: datetime
+    silent: bool = False  # the subscription's `silent`, copied at match time: deliver without a sound
 
 
 DeliveryOutcome = Literal["delivered", "failed", "dead_letter", "skipped"]

@@ -6,6 +6,8 @@ discord.py retries short 429s by itself; construct the client with `max_ratelimi
 by the dispatcher instead of holding a worker. 403 (missing access, DMs closed) and 404 (channel
 or webhook deleted) are permanent and disable the destination. Mentions are never parsed: chain
 data may contain "@everyone".
+Sound: a silent subscription's notification, and any inside the destination's quiet hours, carries
+the SUPPRESS_NOTIFICATIONS message flag (delivered, no push or sound; see quiet_hours.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -21,6 +25,7 @@ from discord.http import HTTPClient, handle_message_parameters
 
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError
+from core.dispatch.quiet_hours import is_quiet
 from core.dispatch.render import Rendered, fit, render
 from core.dispatch.webhook import parse_retry_after
 from core.errors import ValidationError
@@ -40,6 +45,8 @@ TOTAL_LIMIT = 6000
 _GREEN = 0x2ECC71
 _RED = 0xE74C3C
 _GREY = 0x95A5A6
+#: Discord's message flag for "deliver without a push notification" (1 << 12).
+SUPPRESS_NOTIFICATIONS = 1 << 12
 
 
 def _escape_md(text: str) -> str:
@@ -116,8 +123,15 @@ def tx_view(url: str) -> discord.ui.View:
 class DiscordChannel:
     kind = "discord"
 
-    def __init__(self, client: discord.Client | HTTPClient | None, webhook_http: HttpClient | None = None) -> None:
+    def __init__(
+        self,
+        client: discord.Client | HTTPClient | None,
+        webhook_http: HttpClient | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._rest: HTTPClient | None = client.http if isinstance(client, discord.Client) else client
+        self._clock = clock  # quiet hours are judged by it
         self._webhook_http = webhook_http
         self._dm_channels: dict[int, int] = {}
 
@@ -128,17 +142,18 @@ class DiscordChannel:
             raise TypeError(f"{destination.kind} destination given to the Discord channel")
         rendered = render(notification, chain)
         embed = discord_embed(rendered)
+        silent = notification.silent or is_quiet(destination.quiet_hours, self._clock())
         started = time.perf_counter()
         if destination.webhook_url:
-            result = await self._post_webhook(destination.webhook_url, embed)
+            result = await self._post_webhook(destination.webhook_url, embed, silent=silent)
         else:
-            result = await self._post_rest(destination, embed, rendered.url)
+            result = await self._post_rest(destination, embed, rendered.url, silent=silent)
         if result.latency_ms is None:
             result.latency_ms = (time.perf_counter() - started) * 1000
         return result
 
     async def _post_rest(
-        self, destination: DiscordDestination, embed: dict[str, Any], tx_url: str | None
+        self, destination: DiscordDestination, embed: dict[str, Any], tx_url: str | None, *, silent: bool
     ) -> DeliveryResult:
         if self._rest is None:
             return DeliveryResult(ok=False, error="the Discord bot is not configured")
@@ -152,6 +167,7 @@ class DiscordChannel:
                 embeds=[discord.Embed.from_dict(embed)],
                 allowed_mentions=discord.AllowedMentions.none(),
                 view=tx_view(tx_url) if tx_url else None,
+                flags=discord.MessageFlags(suppress_notifications=silent),
             )
             with params:
                 await self._rest.send_message(channel_id, params=params)
@@ -180,10 +196,13 @@ class DiscordChannel:
             self._dm_channels[user_id] = channel_id
         return channel_id
 
-    async def _post_webhook(self, url: str, embed: dict[str, Any]) -> DeliveryResult:
+    async def _post_webhook(self, url: str, embed: dict[str, Any], *, silent: bool) -> DeliveryResult:
         if self._webhook_http is None:
             return DeliveryResult(ok=False, error="no HTTP client for Discord webhooks")
-        body = json.dumps({"embeds": [embed], "allowed_mentions": {"parse": []}}).encode()
+        message: dict[str, Any] = {"embeds": [embed], "allowed_mentions": {"parse": []}}
+        if silent:
+            message["flags"] = SUPPRESS_NOTIFICATIONS
+        body = json.dumps(message).encode()
         try:
             response = await self._webhook_http.post(url, body, {"content-type": "application/json"})
         except ValidationError as exc:

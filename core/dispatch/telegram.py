@@ -9,6 +9,8 @@ Failures: `RetryAfter` (429) is honoured and slows the chat down; `Forbidden` (t
 blocked, kicked, or the chat deleted), "chat not found" and "message thread not found" (the
 forum topic was deleted) are permanent and disable the destination; other `BadRequest`s are
 permanent for this message only; network errors are retried.
+Sound: a silent subscription's notification, and any notification inside the chat's quiet hours,
+is sent with `disable_notification` (delivered, without a sound; see quiet_hours.py).
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ import html
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Hashable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import telegram
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from core.dispatch.channel import DeliveryResult, clip
+from core.dispatch.quiet_hours import is_quiet
 from core.dispatch.ratelimit import RateLimiter
 from core.dispatch.render import Field, Rendered, fit, render
 from core.dispatch.telegram_buttons import CallbackSigning, notification_keyboard
 from core.models import Chain, Destination, Notification, TelegramDestination
+from core.support.timeutil import utcnow
 
 MESSAGE_LIMIT = 4096
 
@@ -122,8 +126,12 @@ class TelegramChannel:
         limiter: RateLimiter | None = None,
         max_wait: float = 5.0,
         signer: CallbackSigning | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.bot = bot
+        # The wall clock quiet hours are judged by (injected by tests, which cross midnight and
+        # daylight saving changes without waiting for them).
+        self._clock = clock
         # Signs the [Pause] button's data for the bot (the front door's `signer`); without one
         # a notification carries only its [Tx] link.
         self.signer = signer
@@ -152,11 +160,16 @@ class TelegramChannel:
         rendered = render(notification, chain)
         text = format_telegram(rendered)
         link = rendered.url  # the transaction in the chain's explorer, when both are known
+        silent = notification.silent or is_quiet(destination.quiet_hours, self._clock())
         await self.limiter.acquire(chat_id)
         try:
             try:
                 await self._send(
-                    chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link)
+                    chat_id,
+                    text,
+                    destination.message_thread_id,
+                    self._keyboard(chat_id, notification, link),
+                    silent=silent,
                 )
             except ChatMigrated as exc:
                 # The group became a supergroup: same chat, new id. Follow it, keep it from now on.
@@ -164,7 +177,11 @@ class TelegramChannel:
                 chat_id = int(exc.new_chat_id)
                 moved = {"chat_id": chat_id}
                 await self._send(
-                    chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link)
+                    chat_id,
+                    text,
+                    destination.message_thread_id,
+                    self._keyboard(chat_id, notification, link),
+                    silent=silent,
                 )
         except RetryAfter as exc:
             wait = retry_seconds(exc)
@@ -197,7 +214,13 @@ class TelegramChannel:
         return notification_keyboard(self.signer, chat_id, subscription_id=notification.subscription_id, tx_url=link)
 
     async def _send(
-        self, chat_id: int, text: str, message_thread_id: int | None, markup: telegram.InlineKeyboardMarkup | None
+        self,
+        chat_id: int,
+        text: str,
+        message_thread_id: int | None,
+        markup: telegram.InlineKeyboardMarkup | None,
+        *,
+        silent: bool,
     ) -> None:
         await self.bot.send_message(
             chat_id=chat_id,
@@ -205,6 +228,7 @@ class TelegramChannel:
             text=text,
             parse_mode="HTML",
             reply_markup=markup,
+            disable_notification=silent,
             link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
         )
 

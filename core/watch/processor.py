@@ -133,4 +133,5 @@ class BlockProcessor:
             ),
             focus=focus,
             created_at=now,
+            silent=sub.silent,
         )

@@ -38,6 +38,11 @@ class PostedMessage(msgspec.Struct, kw_only=True):
     channel_id: int
     payload: dict[str, Any]
 
+    @property
+    def flags(self) -> int:
+        """The message flags as posted (SUPPRESS_NOTIFICATIONS is 1 << 12); 0 when none were sent."""
+        return int(self.payload.get("flags") or 0)
+
 
 class _Failure(msgspec.Struct, kw_only=True):
     kind: str  # "messages", "dm", "webhook"

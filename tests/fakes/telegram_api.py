@@ -48,6 +48,7 @@ class SentMessage(msgspec.Struct, kw_only=True):
     at: float  # time.monotonic()
     params: dict[str, Any]
     message_thread_id: int | None = None  # the forum topic it was sent to
+    disable_notification: bool = False  # sent without a sound (silent subscription, quiet hours)
 
 
 class _Failure(msgspec.Struct, kw_only=True):
@@ -350,6 +351,7 @@ class FakeTelegramApi:
                 at=time.monotonic(),
                 params=params,
                 message_thread_id=topic,
+                disable_notification=params.get("disable_notification") is True,
             )
         )
         self._sent_changed.set()
