@@ -12,13 +12,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 from core.models import (
     ApiKey,
     Destination,
     DiscordDestination,
     IdentityKind,
+    QuietHours,
     Subscription,
     TelegramDestination,
     WebhookDestination,
@@ -142,11 +143,25 @@ class DestinationCreate(_Request):
     name: Name | None = None
 
 
+ClockTime = Annotated[str, Meta(min_length=1, max_length=5, examples=["23:00"], description="HH:MM, 00:00 to 23:59")]
+
+
+class QuietHoursIn(_Request):
+    """A chat's nightly window: messages inside it arrive without a sound (nothing is held back).
+    It may wrap past midnight; `start` equal to `end` turns quiet hours off."""
+
+    start: ClockTime
+    end: ClockTime
+    timezone: Annotated[str, Meta(min_length=1, max_length=64, examples=["Europe/Berlin"])]
+
+
 class DestinationPatch(_Request):
     name: Name | None = None
     enabled: bool | None = None
     url: Annotated[str, Meta(min_length=1, max_length=2048)] | None = None
     rotate_secret: bool = False
+    # Telegram and Discord destinations only; null turns quiet hours off, omitted leaves them.
+    quiet_hours: QuietHoursIn | UnsetType | None = UNSET
 
 
 class _DestinationOutBase(msgspec.Struct, kw_only=True, tag_field="kind"):
@@ -170,12 +185,14 @@ class TelegramDestinationOut(_DestinationOutBase, tag="telegram"):
     chat_id: int
     chat_title: str | None
     message_thread_id: int | None
+    quiet_hours: QuietHours | None = None
 
 
 class DiscordDestinationOut(_DestinationOutBase, tag="discord"):
     channel_id: int | None
     user_id: int | None
     guild_id: int | None
+    quiet_hours: QuietHours | None = None
 
 
 # One Struct per kind, told apart by `kind`: a webhook carries no chat fields, a chat no URL.
@@ -201,10 +218,16 @@ def destination_out(d: Destination, *, with_secret: bool = False) -> Destination
         )
     if isinstance(d, TelegramDestination):
         return TelegramDestinationOut(
-            **common, chat_id=d.chat_id, chat_title=d.chat_title, message_thread_id=d.message_thread_id
+            **common,
+            chat_id=d.chat_id,
+            chat_title=d.chat_title,
+            message_thread_id=d.message_thread_id,
+            quiet_hours=d.quiet_hours,
         )
     assert isinstance(d, DiscordDestination)
-    return DiscordDestinationOut(**common, channel_id=d.channel_id, user_id=d.user_id, guild_id=d.guild_id)
+    return DiscordDestinationOut(
+        **common, channel_id=d.channel_id, user_id=d.user_id, guild_id=d.guild_id, quiet_hours=d.quiet_hours
+    )
 
 
 # -- subscriptions ----------------------------------------------------------------------------------
@@ -229,6 +252,8 @@ class SubscriptionCreate(_Request):
         | None
     ) = None
     enabled: bool = True
+    # Delivered without a sound (Telegram disable_notification, Discord SUPPRESS_NOTIFICATIONS).
+    silent: bool = False
 
 
 class SubscriptionPatch(_Request):
@@ -236,6 +261,7 @@ class SubscriptionPatch(_Request):
     queries: Annotated[list[QueryText], Meta(min_length=1, max_length=20)] | None = None
     destination_ids: Annotated[list[Id], Meta(max_length=20)] | None = None
     enabled: bool | None = None
+    silent: bool | None = None
 
 
 class SubscriptionOut(msgspec.Struct, kw_only=True):
@@ -245,6 +271,7 @@ class SubscriptionOut(msgspec.Struct, kw_only=True):
     queries: list[str]
     destination_ids: list[str]
     enabled: bool
+    silent: bool
     preset: str | None
     params: dict[str, str] | None
     post_filter: TransferFilter | None
@@ -260,6 +287,7 @@ class SubscriptionOut(msgspec.Struct, kw_only=True):
             queries=s.queries,
             destination_ids=s.destination_ids,
             enabled=s.enabled,
+            silent=s.silent,
             preset=s.preset,
             params=s.params,
             post_filter=s.post_filter,

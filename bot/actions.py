@@ -28,6 +28,7 @@ from typing import Literal
 
 import msgspec
 
+from core.dispatch.quiet_hours import parse_quiet_hours
 from core.dispatch.render import short_address
 from core.errors import STORE_BUSY, NotFoundError, PermissionDeniedError, UserError, ValidationError
 from core.models import Account, Chain, Destination, Notification, Subscription
@@ -332,6 +333,23 @@ class ChatActions:
         sub = self._services.subscriptions.get(owner, _clean_id(subscription_id))
         self._services.subscriptions.delete(owner, sub.id)
         return sub
+
+    def set_silent(self, ctx: ChatContext, subscription_id: str, silent: bool) -> Subscription:
+        """Deliver this subscription's notifications without a sound (or with one again)."""
+        self.require_admin(ctx)
+        owner = self.register(ctx).account.id
+        return self._services.subscriptions.update(owner, _clean_id(subscription_id), silent=silent)
+
+    def set_quiet_hours(self, ctx: ChatContext, typed: str) -> Destination:
+        """This chat's quiet hours from what was typed ("23:00-07:00 Europe/Berlin", or "off").
+
+        In a group only administrators may: the whole group hears the sound, or does not."""
+        if ctx.is_group and not ctx.is_admin:
+            who = "the group's administrators" if ctx.platform == "telegram" else "members with Manage Server"
+            raise PermissionDeniedError(f"only {who} can change this chat's quiet hours")
+        window = parse_quiet_hours(clean_input(typed))
+        reg = self.register(ctx)
+        return self._services.destinations.set_quiet_hours(reg.account.id, reg.destination.id, window)
 
     def settings(self, ctx: ChatContext) -> ChatSettings:
         """This chat's destination and the acting account's subscriptions that deliver here."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from litestar import delete, get, patch, post
 from litestar.params import JSONBody
+from msgspec import UnsetType
 
 from api.deps import CallerDep, DestinationsDep, PathId
 from api.pagination import DestinationPage
 from api.problems import problems
 from api.schemas import DestinationCreate, DestinationOut, DestinationPatch, destination_out
 from core.dispatch.webhook import TestEventResult
+from core.models import QuietHours
 
 TAGS = ["destinations"]
 
@@ -38,9 +40,18 @@ async def get_destination(destination_id: PathId, caller: CallerDep, destination
 async def update_destination(
     destination_id: PathId, data: JSONBody[DestinationPatch], caller: CallerDep, destinations: DestinationsDep
 ) -> DestinationOut:
-    """Rename, enable/disable, change the URL, or `rotate_secret` (the old secret stays valid 24 h)."""
+    """Rename, enable/disable, change the URL, `rotate_secret` (the old secret stays valid 24 h),
+    or set a chat's `quiet_hours` (null: off)."""
+    window = data.quiet_hours
     dest = await destinations.update(
-        caller.account_id, destination_id, name=data.name, enabled=data.enabled, url=data.url
+        caller.account_id,
+        destination_id,
+        name=data.name,
+        enabled=data.enabled,
+        url=data.url,
+        quiet_hours=window
+        if isinstance(window, UnsetType) or window is None
+        else QuietHours(start=window.start, end=window.end, timezone=window.timezone),
     )
     if data.rotate_secret:
         dest = destinations.rotate_secret(caller.account_id, destination_id)

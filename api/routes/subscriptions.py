@@ -29,6 +29,7 @@ async def create_subscription(
         params=preset_params(data.params),
         destination_ids=data.destination_ids,
         enabled=data.enabled,
+        silent=data.silent,
     )
     return SubscriptionOut.of(sub)
 
@@ -59,7 +60,7 @@ async def update_subscription(
     caller: CallerDep,
     subscriptions: SubscriptionsDep,
 ) -> SubscriptionOut:
-    """Change name, queries, destinations, or pause (`enabled: false`) and resume."""
+    """Change name, queries, destinations, sound (`silent`), or pause (`enabled: false`) and resume."""
     sub = subscriptions.update(
         caller.account_id,
         subscription_id,
@@ -67,6 +68,7 @@ async def update_subscription(
         queries=data.queries,
         destination_ids=data.destination_ids,
         enabled=data.enabled,
+        silent=data.silent,
     )
     return SubscriptionOut.of(sub)
 

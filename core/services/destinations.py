@@ -8,12 +8,15 @@ from functools import partial
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from msgspec import UNSET, UnsetType
+
+from core.dispatch.quiet_hours import quiet_hours
 from core.dispatch.signing import new_webhook_secret, rotate_secret
 from core.dispatch.ssrf import check_webhook_url
 from core.dispatch.webhook import TestEventResult
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
 from core.ids import new_id
-from core.models import Destination, DiscordDestination, TelegramDestination, WebhookDestination
+from core.models import Destination, DiscordDestination, QuietHours, TelegramDestination, WebhookDestination
 from core.services.clock import Clock, utcnow
 from core.services.errors import UnavailableError
 from core.services.guards import is_key
@@ -37,6 +40,12 @@ def _name(value: str | None, fallback: str) -> str:
     if not name or len(name) > MAX_NAME or not name.isprintable():
         raise ValidationError(f"name: 1 to {MAX_NAME} printable characters")
     return name
+
+
+def _checked_quiet_hours(dest: Destination, window: QuietHours | None) -> QuietHours | None:
+    if not isinstance(dest, TelegramDestination | DiscordDestination):
+        raise ValidationError("quiet_hours: only Telegram and Discord destinations have quiet hours")
+    return None if window is None else quiet_hours(window.start, window.end, window.timezone)
 
 
 class DestinationService:
@@ -193,8 +202,12 @@ class DestinationService:
         name: str | None = None,
         enabled: bool | None = None,
         url: str | None = None,
+        quiet_hours: QuietHours | UnsetType | None = UNSET,
     ) -> Destination:
+        """Change what is given (`quiet_hours` None: off; UNSET: unchanged). Everything is checked
+        before anything changes, so a bad field leaves the destination as it was."""
         dest = self.get(owner_id, destination_id)
+        window = quiet_hours if isinstance(quiet_hours, UnsetType) else _checked_quiet_hours(dest, quiet_hours)
         if url is not None:
             if not isinstance(dest, WebhookDestination):
                 raise ValidationError("url: only a webhook destination has a URL")
@@ -202,6 +215,9 @@ class DestinationService:
             dest = self.get(owner_id, destination_id)  # re-read: the check awaited
             assert isinstance(dest, WebhookDestination)
             dest.url = url
+        if not isinstance(window, UnsetType):
+            assert isinstance(dest, TelegramDestination | DiscordDestination)  # _checked_quiet_hours said so
+            dest.quiet_hours = window
         if name is not None:
             dest.name = _name(name, "")
         if enabled is not None:
@@ -211,6 +227,17 @@ class DestinationService:
                 dest.failing_since = None
             else:
                 dest.disabled_reason = "disabled by its owner"
+        self._repos.destinations.put(dest)
+        return dest
+
+    def set_quiet_hours(self, owner_id: str, destination_id: str, window: QuietHours | None) -> Destination:
+        """A chat's quiet hours (checked and normalised; start == end or None turns them off).
+
+        Only chats have them: a webhook makes no sound, so quiet hours there would mean nothing."""
+        dest = self.get(owner_id, destination_id)
+        checked = _checked_quiet_hours(dest, window)
+        assert isinstance(dest, TelegramDestination | DiscordDestination)
+        dest.quiet_hours = checked
         self._repos.destinations.put(dest)
         return dest
 

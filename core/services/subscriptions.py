@@ -74,6 +74,7 @@ class SubscriptionService:
         params: Mapping[str, Any] | None = None,
         destination_ids: list[str] | None = None,
         enabled: bool = True,
+        silent: bool = False,
     ) -> Subscription:
         """From raw `queries`, or from a `preset` with its `params` (exactly one of the two).
 
@@ -106,6 +107,7 @@ class SubscriptionService:
             queries=normalised,
             destination_ids=dest_ids,
             enabled=enabled,
+            silent=silent,
             preset=preset,
             params=stored_params,
             post_filter=post_filter,
@@ -166,8 +168,12 @@ class SubscriptionService:
         queries: builtins.list[str] | None = None,
         destination_ids: builtins.list[str] | None = None,
         enabled: bool | None = None,
+        silent: bool | None = None,
     ) -> Subscription:
-        """Change what is given; new queries replace a preset's (the subscription becomes custom)."""
+        """Change what is given; new queries replace a preset's (the subscription becomes custom).
+
+        `silent`: its notifications arrive without a sound from the next match on (those already
+        matched keep the sound they were made with)."""
         sub = self.get(owner_id, subscription_id)
         if name is not None:
             sub.name = _check_name(name)
@@ -178,6 +184,8 @@ class SubscriptionService:
             sub.destination_ids = self._destinations_for(owner_id, destination_ids)
         if enabled is not None:
             sub.enabled = enabled
+        if silent is not None:
+            sub.silent = silent
         return self._save(sub)
 
     def _save(self, sub: Subscription) -> Subscription:
