@@ -103,7 +103,7 @@ async def test_settings_shows_what_this_chat_receives(rig: BotRig) -> None:
         "<b>Settings for this chat</b>\n"
         "Notifications here: ✅ on\n"
         "No subscription delivers here yet: /watch &lt;address&gt; or /subscribe.\n"
-        "Quiet hours: not available yet.\n"
+        "Quiet hours: off. /settings quiet 23:00-07:00 Europe/Berlin sends at night without a sound.\n"
         "/list pauses, resumes or deletes subscriptions; /help lists every command."
     )
     await rig.say(f"/watch {BOB}")

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from html import escape, unescape
 
 from bot.errors import chat_error
+from core.dispatch.quiet_hours import describe
 from core.dispatch.render import short_address, summarize
 from core.models import Chain, Destination, Notification, Subscription
 from core.query.errors import QuerySyntaxError
@@ -27,7 +28,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("chains", "The chains this bot watches"),
     ("link", "Join your REST account: /link <code>"),
     ("test", "Send a test notification here"),
-    ("settings", "What this chat receives"),
+    ("settings", "What this chat receives, its quiet hours, silent subscriptions"),
+    ("silent", "Deliver a subscription without a sound: /silent <id> [on|off]"),
     ("cancel", "Stop a guided /subscribe"),
     ("help", "All commands"),
 )
@@ -91,14 +93,21 @@ def settings_text(destination: Destination, subs: Sequence[Subscription], chain_
     if subs:
         lines.append(f"Subscriptions delivering here ({len(subs)}):")
         lines += [
-            f"• {escape(s.name)} on {escape(chain_names.get(s.chain_id, s.chain_id))}{'' if s.enabled else ' (paused)'}"
+            f"• {escape(s.name)} on {escape(chain_names.get(s.chain_id, s.chain_id))}"
+            f"{'' if s.enabled else ' (paused)'}{' 🔕 silent' if s.silent else ''}"
             for s in subs[:LIST_LIMIT]
         ]
         if len(subs) > LIST_LIMIT:
             lines.append(f"… and {len(subs) - LIST_LIMIT} more.")
     else:
         lines.append("No subscription delivers here yet: /watch &lt;address&gt; or /subscribe.")
-    lines.append("Quiet hours: not available yet.")
+    window = getattr(destination, "quiet_hours", None)
+    if window is None:
+        lines.append("Quiet hours: off. /settings quiet 23:00-07:00 Europe/Berlin sends at night without a sound.")
+    else:
+        lines.append(f"🌙 Quiet hours: {escape(describe(window))}: messages arrive then, without a sound.")
+    if subs:
+        lines.append("The buttons below silence a subscription (it still arrives) or give it its sound back.")
     lines.append("/list pauses, resumes or deletes subscriptions; /help lists every command.")
     return _fit("\n".join(lines))
 

@@ -46,6 +46,7 @@ from bot.telegram.handlers.common import TelegramApp, Toolkit
 from bot.telegram.handlers.conversation import STALE, ConversationHandlers
 from bot.telegram.handlers.manage import LIST_VERBS, NOTIFICATION_VERBS, ManageHandlers
 from bot.telegram.handlers.membership import MembershipHandlers
+from bot.telegram.handlers.settings import SETTINGS_VERBS, SettingsHandlers
 from bot.telegram.keyboards import FLOW, Keyboards
 from bot.telegram.redact import TokenRedactor
 from core.config import TelegramConfig
@@ -104,6 +105,7 @@ class TelegramFrontDoor:
         )
         self._manage = ManageHandlers(self.kit)
         self._basic = BasicHandlers(self.kit, watch_address=self._manage.watch_address)
+        self._settings = SettingsHandlers(self.kit)
         self._membership = MembershipHandlers(self.kit)
         self._conversation = ConversationHandlers(self.kit)
         self._register()
@@ -129,6 +131,7 @@ class TelegramFrontDoor:
 
     def _register(self) -> None:
         self._basic.register(self.app)
+        self._settings.register(self.app)
         self._manage.register(self.app)
         self._conversation.register(self.app)
         self._membership.register(self.app)
@@ -152,6 +155,8 @@ class TelegramFrontDoor:
             await self._manage.on_button(update, query, callback)
         elif callback.verb in NOTIFICATION_VERBS:
             await self._manage.on_notification_button(update, query, callback)
+        elif callback.verb in SETTINGS_VERBS:
+            await self._settings.on_button(update, query, callback)
         elif callback.verb == FLOW:
             await self._conversation.on_button(update, query, callback)
         else:

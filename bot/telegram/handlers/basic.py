@@ -1,5 +1,5 @@
-"""/start (and its `watch_<address>` deep links), /settings, /help, /chains, /history, /link,
-/test, /cancel, unknown commands; a group becoming a supergroup."""
+"""/start (and its `watch_<address>` deep links), /help, /chains, /history, /link, /test,
+/cancel, unknown commands; a group becoming a supergroup. (/settings: handlers/settings.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from bot.telegram.format import (
     chains_text,
     help_text,
     history_text,
-    settings_text,
     start_problem_text,
     start_text,
 )
@@ -44,7 +43,6 @@ class BasicHandlers:
             ("link", self.link),
             ("test", self.test),
             ("cancel", self.cancel),
-            ("settings", self.settings),
         ):
             app.add_handler(CommandHandler(name, callback))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
@@ -88,18 +86,6 @@ class BasicHandlers:
         else:
             problem = "🤔 That link is not one I know, so here is the usual welcome."
         await self.kit.reply(update, start_problem_text(problem, example, group=ctx.is_group))
-
-    async def settings(self, update: Update, _: Ctx) -> None:
-        ctx = await self.kit.context(update)
-        if ctx is None:
-            return
-        try:
-            current = self.kit.actions.settings(ctx)
-        except MempoolsError as exc:
-            await self.kit.fail(update, exc)
-            return
-        names = {c.id: c.name for c in self.kit.actions.chains()}
-        await self.kit.reply(update, settings_text(current.destination, current.subscriptions, names))
 
     async def help(self, update: Update, _: Ctx) -> None:
         await self.kit.reply(update, help_text())
