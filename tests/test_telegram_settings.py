@@ -31,7 +31,9 @@ BERLIN_NIGHT = QuietHours(start="23:00", end="07:00", timezone="Europe/Berlin")
 
 
 def chat_destination(rig: BotRig, chat_id: int = 42) -> TelegramDestination:
-    [dest] = [d for d in rig.env.repos.destinations.scan() if isinstance(d, TelegramDestination) and d.chat_id == chat_id]
+    [dest] = [
+        d for d in rig.env.repos.destinations.scan() if isinstance(d, TelegramDestination) and d.chat_id == chat_id
+    ]
     return dest
 
 
@@ -45,7 +47,7 @@ async def test_quiet_hours_are_set_shown_and_turned_off_by_button(rig: BotRig, a
     assert answer["text"] == "Quiet hours off"
     assert chat_destination(rig).quiet_hours is None
     assert "Quiet hours: off." in api.edits[-1].text
-    [again] = await rig.say("/settings quiet 23:00-07:00 UTC")
+    await rig.say("/settings quiet 23:00-07:00 UTC")
     [off] = await rig.say("/settings quiet off")
     assert off.text.startswith("🔔 Quiet hours are off") and chat_destination(rig).quiet_hours is None
     [same] = await rig.say("/settings quiet 07:00-07:00 UTC")  # start == end: no window
@@ -57,7 +59,8 @@ async def test_quiet_hours_are_set_shown_and_turned_off_by_button(rig: BotRig, a
     [
         ("/settings quiet 25:00-07:00 Europe/Berlin", "'25:00' is not a time of day: use HH:MM, from 00:00 to 23:59"),
         ("/settings quiet 7-8", "give quiet hours as HH:MM-HH:MM and a timezone, e.g. 23:00-07:00 Europe/Berlin"),
-        ("/settings quiet 23:00-07:00 Europe/Berln", "I don't know the timezone 'Europe/Berln'. Did you mean Europe/Berlin?"),
+        ("/settings quiet 23:00-07:00 Europe/Berln",
+         "I don't know the timezone 'Europe/Berln'. Did you mean Europe/Berlin?"),
         ("/settings quiet 23:00-07:00 " + "E" * 10_000, "timezone: at most 64 characters, e.g. Europe/Berlin"),
         ("/settings loud", "Usage: /settings quiet 23:00-07:00 Europe/Berlin"),
     ],
