@@ -37,7 +37,7 @@ async def test_destinations_show_the_fields_of_their_kind_only(client: httpx.Asy
     common = {"id", "kind", "name", "enabled", "disabled_reason", "failing_since", "created_at"}
     assert set(listed["webhook"]) == common | {"url", "previous_secret_expires_at", "secret"}
     assert listed["webhook"]["secret"] is None
-    assert set(listed["telegram"]) == common | {"chat_id", "chat_title", "message_thread_id"}
+    assert set(listed["telegram"]) == common | {"chat_id", "chat_title", "message_thread_id", "quiet_hours"}
     assert listed["telegram"]["chat_id"] == 4242 and listed["telegram"]["chat_title"] == "Alice's group"
     assert listed["telegram"]["message_thread_id"] is None  # not a forum topic
 
