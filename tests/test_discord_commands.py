@@ -46,6 +46,7 @@ async def test_commands_are_synced_as_one_group_with_manage_server_default(world
         "pause",
         "resume",
         "unsubscribe",
+        "silent",
         "history",
         "chains",
         "link",
@@ -81,6 +82,7 @@ async def test_a_member_without_manage_server_is_refused_and_nothing_changes(wor
         ("subscribe", {"chain": "devnet-1", "query": "tm.event = 'Tx'"}),
         ("pause", {"subscription": sub.id}),
         ("unsubscribe", {"subscription": sub.id}),
+        ("silent", {"subscription": sub.id}),
         ("test", {}),
     ]:
         reply = await world.discord.slash(name, options, **AS_MEMBER)
@@ -308,3 +310,15 @@ async def test_autocomplete_interactions_are_type_4(world: DiscordBotWorld) -> N
     reply = await world.discord.send_interaction(payload)
     assert reply.type == 8 and {c["value"] for c in reply.choices} == {"devnet-1", "osmo-test"}
     assert not reply.data.get("flags", 0) & EPHEMERAL
+
+
+async def test_silent_posts_a_subscription_without_a_sound_and_back(world: DiscordBotWorld) -> None:
+    await world.discord.slash("watch", {"address": ALICE}, **IN_SERVER)
+    [sub] = world.subscriptions_of(f"guild:{GUILD}")
+    reply = await world.discord.slash("silent", {"subscription": sub.id}, **IN_SERVER)
+    assert reply.content.startswith("🔕") and sub.id in reply.content and not reply.ephemeral
+    assert world.services.subscriptions.get(sub.owner_id, sub.id).silent
+    reply = await world.discord.slash("silent", {"subscription": sub.id, "on": False}, **IN_SERVER)
+    assert reply.content.startswith("🔔") and not world.services.subscriptions.get(sub.owner_id, sub.id).silent
+    missing = await world.discord.slash("silent", {"subscription": "sub_nope"}, **IN_SERVER)
+    assert missing.ephemeral and "not found" in missing.content

@@ -135,6 +135,16 @@ class MempoolsGroup(app_commands.Group):
             interaction, lambda ctx: replies.unsubscribed(ctx, self._actions.unsubscribe(ctx, subscription))
         )
 
+    @app_commands.command(name="silent", description="Post a subscription's notifications without a sound, or with one")
+    @app_commands.describe(
+        subscription="The subscription (see the suggestions or /mempools list)",
+        on="True (the default): no sound or push; False: the usual sound again",
+    )
+    async def silent(
+        self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100], on: bool = True
+    ) -> None:
+        await self._run(interaction, lambda ctx: replies.silenced(ctx, self._actions.set_silent(ctx, subscription, on)))
+
     @app_commands.command(name="history", description="The last notifications sent here")
     @app_commands.describe(count=f"How many (1 to {MAX_HISTORY}, default 5)")
     async def history(
@@ -180,6 +190,7 @@ class MempoolsGroup(app_commands.Group):
         return subscription_choices(self._actions, chat_context(interaction), current, enabled=False)
 
     @unsubscribe.autocomplete("subscription")
+    @silent.autocomplete("subscription")
     async def _any_choices(self, interaction: discord.Interaction, current: str) -> Choices:
         return subscription_choices(self._actions, chat_context(interaction), current)
 

@@ -108,6 +108,12 @@ def resumed(ctx: ChatContext, sub: Subscription) -> Reply:
     return _changed(ctx, f"▶️ Resumed **{_esc(sub.name)}** (`{sub.id}`).")
 
 
+def silenced(ctx: ChatContext, sub: Subscription) -> Reply:
+    if sub.silent:
+        return _changed(ctx, f"🔕 **{_esc(sub.name)}** (`{sub.id}`) is now posted without a sound or push.")
+    return _changed(ctx, f"🔔 **{_esc(sub.name)}** (`{sub.id}`) is posted with the usual sound again.")
+
+
 def unsubscribed(ctx: ChatContext, sub: Subscription) -> Reply:
     return _changed(ctx, f"🗑️ Removed **{_esc(sub.name)}** (`{sub.id}`). Its past notifications stay in the history.")
 
