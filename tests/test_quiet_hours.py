@@ -65,6 +65,8 @@ def test_a_window_inside_one_day_and_an_empty_window() -> None:
     assert not any(is_quiet(same, utc(f"2026-05-01T{h:02d}:00")) for h in range(24))  # start == end: off
     assert quiet_hours("7:00", "07:00", "UTC") is None  # and stored as off
     assert not is_quiet(None, utc("2026-05-01T03:00"))
+    gone = QuietHours(start="00:00", end="23:59", timezone="Atlantis/Capital")  # dropped by a later tzdata
+    assert not is_quiet(gone, utc("2026-05-01T03:00"))  # delivered with a sound rather than failing
 
 
 def test_typed_quiet_hours_are_normalised() -> None:

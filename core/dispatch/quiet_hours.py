@@ -88,10 +88,17 @@ def _clock_time(text: str) -> time:
 
 
 def is_quiet(window: QuietHours | None, now: datetime) -> bool:
-    """Whether `now` (timezone-aware) falls inside the window, in the window's own timezone."""
+    """Whether `now` (timezone-aware) falls inside the window, in the window's own timezone.
+
+    A timezone the tz database no longer has (it was checked when set; a later tzdata may drop
+    or rename a zone) counts as not quiet: a message with a sound beats one never delivered."""
     if window is None or window.start == window.end:
         return False
-    local = now.astimezone(zoneinfo.ZoneInfo(window.timezone)).time().replace(tzinfo=None)
+    try:
+        zone = zoneinfo.ZoneInfo(window.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    local = now.astimezone(zone).time().replace(tzinfo=None)
     start, end = _clock_time(window.start), _clock_time(window.end)
     if start < end:
         return start <= local < end
