@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 import discord
 from discord.http import HTTPClient, handle_message_parameters
 
+from core.dispatch.bundle import render_bundle
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError
 from core.dispatch.render import Rendered, fit, render
@@ -124,9 +126,17 @@ class DiscordChannel:
     async def deliver(
         self, notification: Notification, destination: Destination, chain: Chain | None
     ) -> DeliveryResult:
+        return await self._deliver(render(notification, chain), destination)
+
+    async def deliver_bundle(
+        self, notifications: Sequence[Notification], destination: Destination, chain: Chain | None
+    ) -> DeliveryResult:
+        """Several notifications of one block as ONE message (`core.dispatch.bundle`)."""
+        return await self._deliver(render_bundle(notifications, chain), destination)
+
+    async def _deliver(self, rendered: Rendered, destination: Destination) -> DeliveryResult:
         if not isinstance(destination, DiscordDestination):
             raise TypeError(f"{destination.kind} destination given to the Discord channel")
-        rendered = render(notification, chain)
         embed = discord_embed(rendered)
         started = time.perf_counter()
         if destination.webhook_url:

@@ -17,13 +17,14 @@ import asyncio
 import html
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import timedelta
 
 import telegram
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from core.dispatch.bundle import render_bundle
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.ratelimit import RateLimiter
 from core.dispatch.render import Field, Rendered, fit, render
@@ -136,6 +137,17 @@ class TelegramChannel:
     async def deliver(
         self, notification: Notification, destination: Destination, chain: Chain | None
     ) -> DeliveryResult:
+        return await self._deliver(render(notification, chain), notification.subscription_id, destination)
+
+    async def deliver_bundle(
+        self, notifications: Sequence[Notification], destination: Destination, chain: Chain | None
+    ) -> DeliveryResult:
+        """Several notifications of one block as ONE message (`core.dispatch.bundle`); its
+        [Pause] and [Mute 1 h] act on the first notification's subscription."""
+        rendered = render_bundle(notifications, chain)
+        return await self._deliver(rendered, notifications[0].subscription_id, destination)
+
+    async def _deliver(self, rendered: Rendered, subscription_id: str, destination: Destination) -> DeliveryResult:
         if not isinstance(destination, TelegramDestination):
             raise TypeError(f"{destination.kind} destination given to the Telegram channel")
         started = time.perf_counter()
@@ -149,14 +161,13 @@ class TelegramChannel:
         if wait > self.max_wait:
             return result(ok=False, deferred=True, retry_after=wait, error=f"rate limited for {wait:.0f} s")
         moved: dict[str, int] | None = None
-        rendered = render(notification, chain)
         text = format_telegram(rendered)
         link = rendered.url  # the transaction in the chain's explorer, when both are known
         await self.limiter.acquire(chat_id)
         try:
             try:
                 await self._send(
-                    chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link)
+                    chat_id, text, destination.message_thread_id, self._keyboard(chat_id, subscription_id, link)
                 )
             except ChatMigrated as exc:
                 # The group became a supergroup: same chat, new id. Follow it, keep it from now on.
@@ -164,7 +175,7 @@ class TelegramChannel:
                 chat_id = int(exc.new_chat_id)
                 moved = {"chat_id": chat_id}
                 await self._send(
-                    chat_id, text, destination.message_thread_id, self._keyboard(chat_id, notification, link)
+                    chat_id, text, destination.message_thread_id, self._keyboard(chat_id, subscription_id, link)
                 )
         except RetryAfter as exc:
             wait = retry_seconds(exc)
@@ -191,10 +202,8 @@ class TelegramChannel:
             return result(ok=False, error=clip(f"Telegram error: {exc.message}"), destination_update=moved)
         return result(ok=True, status=200, destination_update=moved)
 
-    def _keyboard(
-        self, chat_id: int, notification: Notification, link: str | None
-    ) -> telegram.InlineKeyboardMarkup | None:
-        return notification_keyboard(self.signer, chat_id, subscription_id=notification.subscription_id, tx_url=link)
+    def _keyboard(self, chat_id: int, subscription_id: str, link: str | None) -> telegram.InlineKeyboardMarkup | None:
+        return notification_keyboard(self.signer, chat_id, subscription_id=subscription_id, tx_url=link)
 
     async def _send(
         self, chat_id: int, text: str, message_thread_id: int | None, markup: telegram.InlineKeyboardMarkup | None
