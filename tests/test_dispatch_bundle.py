@@ -17,12 +17,15 @@ import pytest
 import telegram
 from discord.http import HTTPClient
 
+from core.chain.blocks import Attribute, Event
 from core.chain.decoder import BlockDecoder
+from core.dispatch.bundle import render_bundle
 from core.dispatch.discord import DiscordChannel
 from core.dispatch.dispatcher import Dispatcher
 from core.dispatch.http import HttpClient
 from core.dispatch.outbox import Outbox
 from core.dispatch.ratelimit import RateLimiter
+from core.dispatch.render import render
 from core.dispatch.telegram import TelegramChannel
 from core.dispatch.webhook import WebhookChannel
 from core.models import Subscription
@@ -40,7 +43,9 @@ from tests.fakes.records import (
     T0,
     FakeClock,
     discord_destination,
+    make_notification,
     telegram_destination,
+    transfer_events,
     webhook_destination,
 )
 from tests.fakes.telegram_api import FakeTelegramApi
@@ -270,3 +275,20 @@ async def test_discord_gets_one_embed_naming_both_subscriptions(
     assert embed["title"] == "Alice's wallet · Treasury"
     assert embed["description"].count("1.5 ATOM") == 2  # each side's headline, the story once
     assert json.dumps(posted.payload).count('"name": "Amount"') == 1
+
+
+def test_txs_that_are_not_all_transfers_are_counted_as_matches() -> None:
+    contract = (
+        Event(type="wasm", attributes=(Attribute("_contract_address", "cosmos1c"), Attribute("action", "swap"))),
+    )
+    bundle = [
+        make_notification("acc_a", ("dst_tg",), index=0),
+        make_notification("acc_a", ("dst_tg",), index=1, events=contract),
+        make_notification("acc_a", ("dst_tg",), index=2, events=transfer_events("5uosmo")),
+    ]
+    rendered = render_bundle(bundle, COSMOS)
+    assert rendered.headline == "3 matches"
+    assert rendered.url is None  # several txs: no single link
+    assert [f.value for f in rendered.fields[:3]] == [render(n, COSMOS).headline for n in bundle]
+    bundle[1] = make_notification("acc_a", ("dst_tg",), index=1)
+    assert render_bundle(bundle, COSMOS).headline == "3 transfers, 3 ATOM + 5 uosmo in all"
