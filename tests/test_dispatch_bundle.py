@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from discord.http import HTTPClient
 from core.chain.blocks import Attribute, Event
 from core.chain.decoder import BlockDecoder
 from core.dispatch.bundle import render_bundle
+from core.dispatch.channel import Channel
 from core.dispatch.discord import DiscordChannel
 from core.dispatch.dispatcher import Dispatcher
 from core.dispatch.http import HttpClient
@@ -66,7 +67,10 @@ def transfer_block(count: int, height: int = 100) -> tuple[dict[str, object], di
             ("transfer", {"recipient": BOB, "sender": ALICE, "amount": "1500000uatom"}),
         )
     ]
-    results = {"height": str(height), "txs_results": [{"code": 0, "events": events} for _ in range(count)]}
+    results: dict[str, object] = {
+        "height": str(height),
+        "txs_results": [{"code": 0, "events": events} for _ in range(count)],
+    }
     txs = [tx_b64(msg_send(ALICE, BOB, ("1500000", "uatom")), memo=f"payment {i}") for i in range(count)]
     header = {"height": str(height), "chain_id": COSMOS.id, "time": "2024-05-01T12:00:00Z"}
     return results, {"block": {"header": header, "data": {"txs": txs}}}
@@ -86,12 +90,12 @@ TREASURY = ("sub_treasury", "Treasury", f"transfer.recipient = '{BOB}'", BOB)
 class Rig:
     """The watcher's block processor and the dispatcher over one real store."""
 
-    def __init__(self, store: RocksStore, channels: dict[str, object], clock: FakeClock) -> None:
+    def __init__(self, store: RocksStore, channels: Mapping[str, Channel], clock: FakeClock) -> None:
         self.repos = Repositories(store)
         self.outbox = Outbox(store, clock=clock)
         self.matcher = SubscriptionMatcher()
         self.processor = BlockProcessor(COSMOS, self.matcher, self.repos, self.outbox, clock=clock)
-        self.dispatcher = Dispatcher(self.outbox, self.repos, channels, {COSMOS.id: COSMOS}.get, clock=clock)  # type: ignore[arg-type]
+        self.dispatcher = Dispatcher(self.outbox, self.repos, channels, {COSMOS.id: COSMOS}.get, clock=clock)
 
     def subscribe(self, *subs: Subscription) -> None:
         for sub in subs:
