@@ -296,3 +296,18 @@ def test_txs_that_are_not_all_transfers_are_counted_as_matches() -> None:
     assert [f.value for f in rendered.fields[:3]] == [render(n, COSMOS).headline for n in bundle]
     bundle[1] = make_notification("acc_a", ("dst_tg",), index=1)
     assert render_bundle(bundle, COSMOS).headline == "3 transfers, 3 ATOM + 5 uosmo in all"
+
+
+async def test_a_refused_bundle_leaves_a_dead_letter_for_each_notification(rig: Rig, api: FakeTelegramApi) -> None:
+    rig.subscribe(subscription(*ALICES, ["dst_tg"]))
+    rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
+    [entry] = list(rig.outbox.entries.scan())
+    api.fail_next("sendMessage", status=400, description="Bad Request: can't parse entities")
+
+    await rig.dispatcher.pump()
+
+    assert api.sent == []
+    for notification_id in (entry.notification_id, *entry.bundle):  # each can be listed and redelivered
+        assert rig.outcomes(notification_id, "dst_tg") == ["dead_letter"]
+        [dead] = rig.outbox.dead_letters.scan(notification_id)
+        assert dead.last_error == "Telegram refused: Can't parse entities"
