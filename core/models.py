@@ -246,6 +246,10 @@ class OutboxEntry(msgspec.Struct, kw_only=True, gc=False):
     # Attempts logged for this notification and destination before this entry's schedule began:
     # a redelivery continues the attempt log instead of numbering from 1 again.
     attempts_before: int = 0
+    # Other notifications of the same block this entry delivers in the same ONE chat message
+    # (the processor groups them, see core.watch.grouping): they have no entry of their own for
+    # this destination, and each gets its attempt record when this entry's attempt is recorded.
+    bundle: tuple[str, ...] = ()
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, gc=False):

@@ -22,7 +22,7 @@ from core.dispatch.quiet_hours import is_quiet, parse_quiet_hours, quiet_hours
 from core.dispatch.ratelimit import RateLimiter
 from core.dispatch.telegram import TelegramChannel
 from core.errors import ValidationError
-from core.models import QuietHours
+from core.models import Notification, QuietHours
 from tests.fakes.discord_api import FakeDiscordApi
 from tests.fakes.records import COSMOS, discord_destination, make_notification, telegram_destination
 from tests.fakes.telegram_api import FakeTelegramApi
@@ -136,6 +136,29 @@ async def test_telegram_sends_silently_inside_the_chats_quiet_hours(api: FakeTel
     clock.now = utc("2026-01-16T02:00")
     assert (await channel.deliver(make_notification("acc_a", ("dst_2",), height=9), other_chat, COSMOS)).ok
     assert api.sent[-1].chat_id == 43 and api.sent[-1].disable_notification is False
+
+
+async def test_a_bundle_rings_unless_every_notification_in_it_is_silent(
+    api: FakeTelegramApi, bot: telegram.Bot
+) -> None:
+    clock = WallClock(utc("2026-01-15T12:00"))  # 13:00 in Berlin
+    channel = TelegramChannel(bot, limiter=RateLimiter(per_key_interval=0.0), clock=clock)
+    chat = msgspec.structs.replace(telegram_destination("dst_tg", "acc_a", 42), quiet_hours=BERLIN_NIGHT)
+
+    def two(*silent: bool) -> list[Notification]:
+        return [
+            msgspec.structs.replace(
+                make_notification("acc_a", ("dst_tg",), index=i, subscription_id=f"sub_{i}"), silent=quiet
+            )
+            for i, quiet in enumerate(silent)
+        ]
+
+    for bundle in (two(False, True), two(True, True), two(False, False)):
+        assert (await channel.deliver_bundle(bundle, chat, COSMOS)).ok
+    clock.now = utc("2026-01-15T23:00")  # midnight in Berlin
+    assert (await channel.deliver_bundle(two(False, False), chat, COSMOS)).ok
+    # A loud subscription bundled with a silent one is still heard; quiet hours silence any bundle.
+    assert [m.disable_notification for m in api.sent] == [False, True, False, True]
 
 
 # -- Discord ---------------------------------------------------------------------------------------

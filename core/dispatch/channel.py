@@ -59,6 +59,10 @@ class Channel(Protocol):
 
     async def close(self) -> None: ...
 
+    # Chat channels (Telegram, Discord) also have `deliver_bundle(notifications, destination,
+    # chain)`: several notifications of one block as ONE message, with one result for all of
+    # them (`OutboxEntry.bundle`, `core.dispatch.bundle`). Webhooks never get bundles.
+
 
 def clip(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
     """Single-line, bounded text for the attempt log (an endpoint's error page can be huge)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +23,10 @@ import aiohttp
 import discord
 from discord.http import HTTPClient, handle_message_parameters
 
+from core.dispatch.bundle import render_bundle
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError
-from core.dispatch.quiet_hours import is_quiet
+from core.dispatch.quiet_hours import bundle_is_silent, is_quiet
 from core.dispatch.render import Rendered, fit, render
 from core.dispatch.webhook import parse_retry_after
 from core.errors import ValidationError
@@ -138,11 +139,21 @@ class DiscordChannel:
     async def deliver(
         self, notification: Notification, destination: Destination, chain: Chain | None
     ) -> DeliveryResult:
+        return await self._deliver(render(notification, chain), destination, silent=notification.silent)
+
+    async def deliver_bundle(
+        self, notifications: Sequence[Notification], destination: Destination, chain: Chain | None
+    ) -> DeliveryResult:
+        """Several notifications of one block as ONE message (`core.dispatch.bundle`)."""
+        return await self._deliver(
+            render_bundle(notifications, chain), destination, silent=bundle_is_silent(notifications)
+        )
+
+    async def _deliver(self, rendered: Rendered, destination: Destination, *, silent: bool) -> DeliveryResult:
         if not isinstance(destination, DiscordDestination):
             raise TypeError(f"{destination.kind} destination given to the Discord channel")
-        rendered = render(notification, chain)
         embed = discord_embed(rendered)
-        silent = notification.silent or is_quiet(destination.quiet_hours, self._clock())
+        silent = silent or is_quiet(destination.quiet_hours, self._clock())
         started = time.perf_counter()
         if destination.webhook_url:
             result = await self._post_webhook(destination.webhook_url, embed, silent=silent)

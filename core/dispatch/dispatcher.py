@@ -69,6 +69,8 @@ from core.models import (
     DeliveryAttempt,
     DeliveryOutcome,
     Destination,
+    Notification,
+    OutboxEntry,
 )
 from core.store.base import WriteBatch
 from core.store.collection import RecordCache
@@ -518,13 +520,32 @@ class Dispatcher:
             if channel is None:
                 missing = DeliveryResult(ok=False, error=f"no {destination.kind} channel is configured")
                 return _Done(item, started_at, missing)
-            result = await channel.deliver(notification, destination, self.chains(notification.chain_id))
+            chain = self.chains(notification.chain_id)
+            if entry.bundle:
+                result = await self._deliver_bundle(channel, [notification, *self._bundled(entry)], destination, chain)
+            else:
+                result = await channel.deliver(notification, destination, chain)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("delivery of %s to %s failed unexpectedly", entry.notification_id, entry.destination_id)
             result = DeliveryResult(ok=False, error=clip(f"internal error: {type(exc).__name__}: {exc}"))
         return _Done(item, started_at, result)
+
+    def _bundled(self, entry: OutboxEntry) -> list[Notification]:
+        """The other notifications an entry delivers in its one message, those still stored."""
+        found = (self.repos.notifications.get(i) for i in entry.bundle)
+        return [n for n in found if n is not None]
+
+    @staticmethod
+    async def _deliver_bundle(
+        channel: Channel, notifications: list[Notification], destination: Destination, chain: Chain | None
+    ) -> DeliveryResult:
+        deliver = getattr(channel, "deliver_bundle", None)
+        if deliver is None:  # bundles go to chats only (core.watch.grouping): a bug, not an endpoint's fault
+            return DeliveryResult(ok=False, permanent=True, error=f"the {channel.kind} channel cannot send bundles")
+        result: DeliveryResult = await deliver(notifications, destination, chain)
+        return result
 
     # -- recording ----------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -607,16 +628,20 @@ class Dispatcher:
         delay = retry_delay(number, self.limits.retry_delays)
         if result.permanent or disable_reason is not None or delay is None:
             self._log_attempt(item, number, "dead_letter", error, destination, batch)
+            # A bundle leaves a dead letter per notification: each can be listed and redelivered.
             self.outbox.bury(
                 pending,
-                DeadLetter(
-                    notification_id=entry.notification_id,
-                    destination_id=entry.destination_id,
-                    owner_id=entry.owner_id,
-                    attempts=number,
-                    last_error=error,
-                    dead_at=now,
-                ),
+                [
+                    DeadLetter(
+                        notification_id=notification_id,
+                        destination_id=entry.destination_id,
+                        owner_id=entry.owner_id,
+                        attempts=number,
+                        last_error=error,
+                        dead_at=now,
+                    )
+                    for notification_id in (entry.notification_id, *entry.bundle)
+                ],
                 batch,
             )
             if disable_reason is not None and destination is not None and destination.enabled:
@@ -663,22 +688,24 @@ class Dispatcher:
         # The log numbers on across redeliveries (`attempts_before`), so none overwrites history.
         # A new record in a table without indexes: put directly, without `Collection.put`'s read
         # of a previous version (there is none).
+        # Each notification of a bundle has its own record of the one message that carried it.
         log_number = entry.attempts_before + number
-        batch.put(
-            self.repos.attempts.record_key(entry.notification_id, entry.destination_id, log_number),
-            self._encode_attempt(
-                DeliveryAttempt(
-                    notification_id=entry.notification_id,
-                    destination_id=entry.destination_id,
-                    attempt=log_number,
-                    at=item.started_at,
-                    outcome=outcome,
-                    http_status=result.status if result is not None else None,
-                    error=error,
-                    latency_ms=latency_ms,
-                )
-            ),
-        )
+        for notification_id in (entry.notification_id, *entry.bundle):
+            batch.put(
+                self.repos.attempts.record_key(notification_id, entry.destination_id, log_number),
+                self._encode_attempt(
+                    DeliveryAttempt(
+                        notification_id=notification_id,
+                        destination_id=entry.destination_id,
+                        attempt=log_number,
+                        at=item.started_at,
+                        outcome=outcome,
+                        http_status=result.status if result is not None else None,
+                        error=error,
+                        latency_ms=latency_ms,
+                    )
+                ),
+            )
 
     def _notice_owner(self, disabled: Destination, reason: str, now: datetime, batch: WriteBatch) -> bool:
         """Queue a system notice to another enabled destination of the owner (chats first)."""

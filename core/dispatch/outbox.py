@@ -308,10 +308,12 @@ class Outbox:
         batch.put(item.key, self.entries.encode(entry))
         batch.on_commit(partial(self._stored, [Pending(entry, item.key)]))
 
-    def bury(self, item: Pending, dead: DeadLetter, batch: WriteBatch) -> None:
-        """Move the entry to the dead letters, where its owner can list and redeliver it."""
+    def bury(self, item: Pending, dead: Iterable[DeadLetter], batch: WriteBatch) -> None:
+        """Move the entry to the dead letters, where its owner can list and redeliver it (one
+        for each notification of a bundle)."""
         self.complete(item, batch)
-        self.dead_letters.put(dead, batch)
+        for letter in dead:
+            self.dead_letters.put(letter, batch)
 
     def size(self) -> int:
         """Entries waiting or in flight, as the mirror knows them (O(1): for the metrics)."""

@@ -16,10 +16,11 @@ import difflib
 import functools
 import re
 import zoneinfo
+from collections.abc import Iterable
 from datetime import datetime, time
 
 from core.errors import ValidationError
-from core.models import QuietHours
+from core.models import Notification, QuietHours
 
 #: No IANA name is longer (the longest is 32); a longer one is refused before any lookup.
 MAX_TIMEZONE = 64
@@ -103,6 +104,12 @@ def is_quiet(window: QuietHours | None, now: datetime) -> bool:
     if start < end:
         return start <= local < end
     return local >= start or local < end  # wraps past midnight
+
+
+def bundle_is_silent(notifications: Iterable[Notification]) -> bool:
+    """One message for several notifications (core/dispatch/bundle.py) makes a sound if any of
+    them would: bundled with a silent subscription's match, a loud one must still be heard."""
+    return all(n.silent for n in notifications)
 
 
 def describe(window: QuietHours | None) -> str:

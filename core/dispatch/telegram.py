@@ -19,15 +19,16 @@ import asyncio
 import html
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import datetime, timedelta
 
 import telegram
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from core.dispatch.bundle import render_bundle
 from core.dispatch.channel import DeliveryResult, clip
-from core.dispatch.quiet_hours import is_quiet
+from core.dispatch.quiet_hours import bundle_is_silent, is_quiet
 from core.dispatch.ratelimit import RateLimiter
 from core.dispatch.render import Field, Rendered, fit, render
 from core.dispatch.telegram_buttons import CallbackSigning, notification_keyboard
@@ -144,6 +145,24 @@ class TelegramChannel:
     async def deliver(
         self, notification: Notification, destination: Destination, chain: Chain | None
     ) -> DeliveryResult:
+        return await self._deliver(
+            render(notification, chain), notification.subscription_id, destination, silent=notification.silent
+        )
+
+    async def deliver_bundle(
+        self, notifications: Sequence[Notification], destination: Destination, chain: Chain | None
+    ) -> DeliveryResult:
+        """Several notifications of one block as ONE message (`core.dispatch.bundle`); its
+        [Pause] and [Mute 1 h] act on the first notification's subscription."""
+        rendered = render_bundle(notifications, chain)
+        return await self._deliver(
+            rendered, notifications[0].subscription_id, destination, silent=bundle_is_silent(notifications)
+        )
+
+    async def _deliver(
+        self, rendered: Rendered, subscription_id: str, destination: Destination, *, silent: bool
+    ) -> DeliveryResult:
+        """`silent`: the notifications' own wish (their subscriptions'); quiet hours add theirs here."""
         if not isinstance(destination, TelegramDestination):
             raise TypeError(f"{destination.kind} destination given to the Telegram channel")
         started = time.perf_counter()
@@ -157,10 +176,9 @@ class TelegramChannel:
         if wait > self.max_wait:
             return result(ok=False, deferred=True, retry_after=wait, error=f"rate limited for {wait:.0f} s")
         moved: dict[str, int] | None = None
-        rendered = render(notification, chain)
         text = format_telegram(rendered)
         link = rendered.url  # the transaction in the chain's explorer, when both are known
-        silent = notification.silent or is_quiet(destination.quiet_hours, self._clock())
+        silent = silent or is_quiet(destination.quiet_hours, self._clock())
         await self.limiter.acquire(chat_id)
         try:
             try:
@@ -168,7 +186,7 @@ class TelegramChannel:
                     chat_id,
                     text,
                     destination.message_thread_id,
-                    self._keyboard(chat_id, notification, link),
+                    self._keyboard(chat_id, subscription_id, link),
                     silent=silent,
                 )
             except ChatMigrated as exc:
@@ -180,7 +198,7 @@ class TelegramChannel:
                     chat_id,
                     text,
                     destination.message_thread_id,
-                    self._keyboard(chat_id, notification, link),
+                    self._keyboard(chat_id, subscription_id, link),
                     silent=silent,
                 )
         except RetryAfter as exc:
@@ -208,10 +226,8 @@ class TelegramChannel:
             return result(ok=False, error=clip(f"Telegram error: {exc.message}"), destination_update=moved)
         return result(ok=True, status=200, destination_update=moved)
 
-    def _keyboard(
-        self, chat_id: int, notification: Notification, link: str | None
-    ) -> telegram.InlineKeyboardMarkup | None:
-        return notification_keyboard(self.signer, chat_id, subscription_id=notification.subscription_id, tx_url=link)
+    def _keyboard(self, chat_id: int, subscription_id: str, link: str | None) -> telegram.InlineKeyboardMarkup | None:
+        return notification_keyboard(self.signer, chat_id, subscription_id=subscription_id, tx_url=link)
 
     async def _send(
         self,

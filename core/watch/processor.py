@@ -2,9 +2,10 @@
 
 For each scope of a decoded block, the matcher says which subscriptions fire; each firing
 becomes a Notification whose id is derived from (chain, height, scope, subscription), plus one
-outbox entry per destination. Those, and the chain cursor moved to this height, are written
-in ONE batch: a crash before it loses nothing (the block is processed again and yields the very
-same ids), a crash after it does nothing twice.
+outbox entry per destination, except that a chat several of the block's notifications go to
+gets one entry carrying them all (one message, `core.watch.grouping`). Those, and the chain
+cursor moved to this height, are written in ONE batch: a crash before it loses nothing (the
+block is processed again and yields the very same ids), a crash after it does nothing twice.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from core.chain.blocks import DecodedBlock, Scope
 from core.dispatch.outbox import Outbox
 from core.dispatch.render import summarize
 from core.ids import notification_id
-from core.models import Chain, ChainCursor, Gap, Notification, OutboxEntry, Subscription
+from core.models import Chain, ChainCursor, Gap, Notification, Subscription
 from core.store.base import WriteBatch
 from core.store.repositories import Repositories
 from core.support.timeutil import parse_rfc3339, utcnow
+from core.watch.grouping import CHAT_KINDS, outbox_entries
 from core.watch.matching import SubscriptionMatcher
 
 
@@ -54,7 +56,8 @@ class BlockProcessor:
         now = self.clock()
         block_time = parse_rfc3339(block.time) if block.time else now
         batch = WriteBatch()
-        matches = notifications = deliveries = 0
+        matches = 0
+        made: list[Notification] = []
         for scope in block.scopes:
             for sub in self.matcher.match(self.chain.id, scope.events_map):
                 matches += 1
@@ -63,20 +66,10 @@ class BlockProcessor:
                 notification = self._notification(block, block_time, scope, sub, now)
                 if not self.repos.notifications.add(notification, batch):
                     continue  # already stored by an earlier run of this block
-                notifications += 1
-                deliveries += self.outbox.enqueue(
-                    (
-                        OutboxEntry(
-                            notification_id=notification.id,
-                            destination_id=dest,
-                            owner_id=sub.owner_id,
-                            due_at=now,
-                        )
-                        for dest in notification.destination_ids
-                    ),
-                    batch,
-                    notification=notification,
-                )
+                made.append(notification)
+        deliveries = 0
+        for notification, entries in outbox_entries(made, self._is_chat, now):
+            deliveries += self.outbox.enqueue(entries, batch, notification=notification)
         self._advance(block.height, now, batch)
         self.repos.store.write(batch)
         if deliveries:
@@ -85,7 +78,7 @@ class BlockProcessor:
             height=block.height,
             scopes=len(block.scopes),
             matches=matches,
-            notifications=notifications,
+            notifications=len(made),
             deliveries=deliveries,
         )
 
@@ -96,6 +89,11 @@ class BlockProcessor:
         self.repos.gaps.put(Gap(chain_id=self.chain.id, height=height, reason=reason, recorded_at=now), batch)
         self._advance(height, now, batch)
         self.repos.store.write(batch)
+
+    def _is_chat(self, destination_id: str) -> bool:
+        """Whether notifications to this destination may share one message (chats, not webhooks)."""
+        destination = self.repos.destinations.get(destination_id)
+        return destination is not None and destination.kind in CHAT_KINDS
 
     def _advance(self, height: int, now: datetime, batch: WriteBatch) -> None:
         self.repos.cursors.put(ChainCursor(chain_id=self.chain.id, height=height, updated_at=now), batch)

@@ -81,6 +81,9 @@ class FakeTelegramApi:
         self.descriptions: dict[str, str] = {}
         self.edits: list[SentMessage] = []
         self.members: dict[tuple[int, int], str] = {}
+        #: While an Event is here, sendMessage requests wait for it before the message counts as
+        #: sent (a crash test kills the sender while its request is held; it never completes).
+        self.hold_sends: asyncio.Event | None = None
         self._sent_changed = asyncio.Event()
         self._failures: list[_Failure] = []
         self._updates: deque[dict[str, Any]] = deque()
@@ -307,6 +310,9 @@ class FakeTelegramApi:
         if method == "getUpdates":
             return self._ok(await self._get_updates(params))
         if method == "sendMessage":
+            gate = self.hold_sends
+            if gate is not None:  # held: the request arrived, Telegram has not taken the message yet
+                await gate.wait()
             return self._ok(self._send_message(params))
         if method in ("editMessageText", "editMessageReplyMarkup"):
             return self._ok(self._edit_message(params))
