@@ -121,7 +121,7 @@ class BasicHandlers:
             await self.kit.fail(update, exc)
             return
         chains = {c.id: self.kit.actions.chain(c.id) for c in self.kit.actions.chains()}
-        await self.kit.reply(update, history_text(items, chains))
+        await self.kit.reply(update, history_text(items, chains, self.kit.clock()))
 
     async def link(self, update: Update, _: Ctx) -> None:
         ctx = await self.kit.context(update)
