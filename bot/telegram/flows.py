@@ -88,8 +88,11 @@ class FlowStore:
             raise FlowExpiredError(flow)
         return flow
 
-    def save(self, flow: Flow) -> None:
-        flow.updated_at = self._clock()
+    def save(self, flow: Flow, *, touch: bool = True) -> None:
+        """Store the flow; `touch` False keeps its time (recording the id of the message just
+        sent for a step is not an answer, and must not move the expiry)."""
+        if touch:
+            flow.updated_at = self._clock()
         self._conversations.save(_key(flow.chat_id, flow.user_id), self._encoder.encode(flow))
 
     def revive(self, flow: Flow) -> Flow:

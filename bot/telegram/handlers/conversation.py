@@ -175,6 +175,8 @@ class ConversationHandlers:
     async def _show(self, update: Update, flow: Flow, ctx: ChatContext, step: Step, *, done: bool = False) -> None:
         """Edit the flow's message to `step` (the first step sends it); in a group a typed step
         also sends its ForceReply. `done`: the flow has ended, nothing to remember."""
+        if not done:
+            self.kit.flows.save(flow)  # before the message goes out: the user may answer at once
         if flow.message_id is None:
             flow.message_id = await self.kit.reply(update, step.text, step.markup)
         else:
@@ -182,7 +184,7 @@ class ConversationHandlers:
                 ctx.chat_id, flow.message_id, step.text, step.markup, message_thread_id=ctx.message_thread_id
             )
         if not done:
-            self.kit.flows.save(flow)
+            self.kit.flows.save(flow, touch=False)
         if step.reply_for is not None and ctx.is_group and not done:
             await self.kit.replier.send(
                 ctx.chat_id,
