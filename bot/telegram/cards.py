@@ -28,8 +28,9 @@ GONE = "That subscription no longer exists."
 
 
 def list_screen(kit: Toolkit, ctx: ChatContext, page: int) -> Screen:
-    """Page `page` of the list; a page past the end (the list got shorter) shows the last one."""
-    subs = kit.actions.list(ctx)
+    """Page `page` of the list (by name); a page past the end (the list got shorter) shows the last one."""
+    # By name: the order a reader scans for, and the same on every page whatever the ids are.
+    subs = sorted(kit.actions.list(ctx), key=lambda s: (s.name.casefold(), s.id))
     pages = pages_of(len(subs))
     page = min(max(page, 0), pages - 1)
     chain_names = {c.id: c.name for c in kit.actions.chains()}
