@@ -82,6 +82,15 @@ async def test_group_guided_flow_asks_for_replies(rig: BotRig, api: FakeTelegram
     # A member pressing the admin's flow buttons: not theirs.
     answer = await rig.press(button(next_step, "Skip"), message=next_step, user_id=MEMBER, chat_type="group")
     assert "no longer active" in answer["text"]
+    # ... and the admin keeps the flow: through to the name, asked for with a ForceReply too.
+    for label in ("Skip", "Skip", "false"):
+        await rig.press(button(api.edits[-1], label), message=menu, user_id=ADMIN, chat_type="group")
+    assert "Name it" in api.edits[-1].text
+    ask = api.sent[-1]
+    assert ask.text == "Reply to this message with the name." and ask.params["reply_markup"]["force_reply"] is True
+    reply_to = int(ask.params["message_id"])
+    await rig.say("Treasury", chat_id=GROUP, user_id=ADMIN, chat_type="group", reply_to=reply_to, expect=0)
+    assert api.edits[-1].text.startswith("Create <b>Treasury</b> on Test chain?")
 
 
 async def test_forged_and_foreign_buttons_change_nothing(rig: BotRig, api: FakeTelegramApi) -> None:
