@@ -12,7 +12,7 @@ import pytest
 
 from bot.actions import ChatContext
 from core.models import Subscription
-from tests.apikit import BOB, MovableClock, make_config, seed_notifications
+from tests.apikit import MovableClock, make_config, seed_notifications
 from tests.fakes.telegram_api import FakeTelegramApi, SentMessage
 from tests.telegram_kit import BotRig, button, buttons, running_rig
 
@@ -157,10 +157,11 @@ async def test_stale_buttons_of_a_deleted_subscription(rig: BotRig, api: FakeTel
 
 async def test_history_says_how_long_ago_with_tx_links(rig: BotRig, api: FakeTelegramApi, clock: MovableClock) -> None:
     reg = rig.door.kit.actions.register(ME)
+    day = timedelta(days=1) - timedelta(minutes=5)  # 2 days ago, 1 day ago, 10 min ago
+    start = clock() - 2 * day - timedelta(minutes=10)
     seed_notifications(
-        rig.env.repos, reg.account.id, "sub_x", 3, start=clock() - timedelta(days=2), step=timedelta(days=1) - timedelta(minutes=5),
-        destination_ids=(reg.destination.id,),
-    )  # fmt: skip
+        rig.env.repos, reg.account.id, "sub_x", 3, start=start, step=day, destination_ids=(reg.destination.id,)
+    )
     [reply] = await rig.say("/history")
     tx = "https://explorer.example/tx/" + f"{3:064X}"
     assert reply.text.splitlines()[:2] == [

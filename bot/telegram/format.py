@@ -51,7 +51,7 @@ SHORT_DESCRIPTION = "Notifications for Cosmos chains: transfers, governance, val
 #: Where an internal error met in a handler is logged (with its error id) by `error_text`.
 log = logging.getLogger("mempools.bot.telegram")
 #: The hint after an error's sentence, naming this bot's commands.
-_HINTS = {"not-found": " Use /list to see the ids of this chat's subscriptions."}
+_HINTS = {"not-found": " Use /list to see this chat's subscriptions."}
 LIST_LIMIT = 30
 #: Subscriptions per /list page: a page of buttons fits a phone screen without scrolling.
 PAGE_SIZE = 8
@@ -118,7 +118,10 @@ def group_greeting_text() -> str:
 
 def help_text() -> str:
     body = "\n".join(f"/{name} — {escape(text)}" for name, text in COMMANDS)
-    return f"<b>Commands</b>\n{body}\n\nIds look like <code>sub_…</code>; /list shows them."
+    return (
+        f"<b>Commands</b>\n{body}\n\n/list has buttons for each subscription; /pause, /resume and "
+        "/unsubscribe also take the id (<code>sub_…</code>) that /watch and /subscribe reply with."
+    )
 
 
 def chains_text(chains: Sequence[ChainInfo]) -> str:
