@@ -149,3 +149,20 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_account_and_deliverie
     [listing] = await rig.say("/list", chat_id=new, user_id=ADMIN, chat_type="supergroup")
     assert "Funds of cosmos1xv9t…xxe5" in listing.text
     assert [a.id for a in rig.env.repos.accounts.scan()].count(group_account) == 1
+
+
+async def test_rename_in_a_group_asks_for_a_reply(rig: BotRig, api: FakeTelegramApi) -> None:
+    await rig.say(f"/watch {BOB}", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    [listing] = await rig.say("/list", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    await rig.press(button(listing, "Funds of"), message=listing, user_id=ADMIN, chat_type="supergroup")
+    await rig.press(button(api.edits[-1], "Rename"), message=listing, user_id=ADMIN, chat_type="supergroup")
+    assert api.edits[-1].text.startswith("Send the new name for <b>Funds of")
+    ask = api.sent[-1]  # privacy mode: only a reply reaches the bot
+    assert ask.text == "Reply to this message with the new name." and ask.params["reply_markup"]["force_reply"]
+    reply_to = int(ask.params["message_id"])
+    # Another member's reply is not the admin's answer; the admin's is.
+    await rig.say("hijack", chat_id=GROUP, user_id=MEMBER, chat_type="supergroup", reply_to=reply_to, expect=0)
+    await rig.say("Treasury", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup", reply_to=reply_to, expect=0)
+    assert api.edits[-1].text.startswith("✏️ Renamed to <b>Treasury</b>.")
+    [sub] = rig.env.repos.subscriptions.scan()
+    assert sub.name == "Treasury"
