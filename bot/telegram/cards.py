@@ -13,7 +13,7 @@ from telegram import InlineKeyboardMarkup
 from bot.actions import ChatContext
 from bot.telegram.format import PAGE_SIZE, card_text, list_text, pages_of
 from bot.telegram.handlers.common import Toolkit
-from core.errors import NotFoundError, ValidationError
+from core.errors import ValidationError
 
 
 class Screen(NamedTuple):
@@ -52,4 +52,4 @@ def card_screen(kit: Toolkit, ctx: ChatContext, subscription_id: str, page: int,
     return Screen(f"{note}\n{text}" if note else text, kit.keyboards.card(ctx.chat_id, sub, page))
 
 
-__all__ = ["GONE", "NotFoundError", "Screen", "card_screen", "list_screen"]
+__all__ = ["GONE", "Screen", "card_screen", "list_screen"]
