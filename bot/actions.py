@@ -35,6 +35,7 @@ from core.models import Account, Chain, Destination, Notification, Subscription
 from core.query.addresses import validate_address
 from core.query.presets import PRESETS, ParamSpec, Preset, PresetResult, PresetSpec, get_preset
 from core.services import ChainInfo, Services
+from core.services.history import SubscriptionActivity
 
 Platform = Literal["telegram", "discord"]
 
@@ -325,6 +326,23 @@ class ChatActions:
     def mute(self, ctx: ChatContext, subscription_id: str, duration: timedelta) -> Subscription:
         self.require_admin(ctx)
         return self._services.subscriptions.mute(self.register(ctx).account.id, _clean_id(subscription_id), duration)
+
+    def rename(self, ctx: ChatContext, subscription_id: str, name: str) -> Subscription:
+        """A new name (invisible characters removed; ValidationError when empty or too long)."""
+        self.require_admin(ctx)
+        owner = self.register(ctx).account.id
+        clean = "".join(ch for ch in clean_input(name) if ch.isprintable())
+        return self._services.subscriptions.update(owner, _clean_id(subscription_id), name=clean)
+
+    def activity(self, ctx: ChatContext, subscription_id: str) -> SubscriptionActivity:
+        """When the subscription last fired and how often (NotFoundError when it is gone)."""
+        return self._services.history.activity(self.register(ctx).account.id, _clean_id(subscription_id))
+
+    async def test_subscription(self, ctx: ChatContext, subscription_id: str) -> Subscription:
+        """`test` from a subscription's card: the sample comes here if the subscription still exists."""
+        sub = self.get(ctx, subscription_id)
+        await self.test(ctx)
+        return sub
 
     def unsubscribe(self, ctx: ChatContext, subscription_id: str) -> Subscription:
         """Delete it; returns what was deleted (for the reply). Its history stays."""

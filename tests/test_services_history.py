@@ -96,3 +96,19 @@ def test_gaps_are_listed_per_chain_newest_first(env: Env) -> None:
     env.repos.gaps.put(Gap(chain_id=OTHER_CHAIN, height=5, reason="pruned", recorded_at=T0))
     assert [g.height for g in env.services.history.gaps(chain_id=CHAIN).items] == [12, 11, 10]
     assert [g.height for g in env.services.history.gaps().items] == [12, 11, 10, 5]
+
+
+def test_activity_is_the_last_fired_time_and_a_capped_count(env: Env) -> None:
+    dest = env.services.destinations.ensure_telegram_chat("acc_a", 42)
+    sub = env.services.subscriptions.create(
+        "acc_a", chain_id=CHAIN, name="s", queries=["tm.event = 'Tx'"], destination_ids=[dest.id]
+    )
+    quiet = env.services.history.activity("acc_a", sub.id)
+    assert (quiet.last_fired, quiet.count, quiet.capped) == (None, 0, False)
+    made = seed_notifications(env.repos, "acc_a", sub.id, 5, start=T0)
+    seed_notifications(env.repos, "acc_a", "sub_other", 3, start=T0 + timedelta(days=1))  # not counted
+    busy = env.services.history.activity("acc_a", sub.id)
+    assert (busy.last_fired, busy.count, busy.capped) == (made[-1].time, 5, False)
+    assert env.services.history.activity("acc_a", sub.id, cap=3).capped
+    with pytest.raises(NotFoundError):
+        env.services.history.activity("acc_b", sub.id)  # another owner's: not found

@@ -44,7 +44,8 @@ async def test_watch_list_pause_resume_unsubscribe(rig: BotRig) -> None:
     [again] = await rig.say(f"/watch {BOB}")
     assert again.text.startswith("Already watching")
     [listing] = await rig.say("/list")
-    assert "Subscriptions</b> (1)" in listing.text and "▶️ active" in listing.text and sub.id in listing.text
+    assert listing.text.startswith("<b>Subscriptions</b> (1)\n▶️ <b>Funds of cosmos1xv9t…xxe5</b> on Test chain")
+    assert sub.id not in listing.text  # no raw ids: the buttons open each one's card
     [paused] = await rig.say(f"/pause {sub.id}")
     assert "⏸ Paused <b>Funds of cosmos1xv9t…xxe5</b>" in paused.text
     assert not rig.env.repos.subscriptions.get(sub.id).enabled
@@ -77,21 +78,37 @@ async def test_raw_query_subscription_and_positioned_error(rig: BotRig) -> None:
     assert len(list(rig.env.repos.subscriptions.scan())) == 1
 
 
-async def test_list_buttons_pause_resume_and_delete(rig: BotRig, api: FakeTelegramApi) -> None:
+async def test_list_card_pause_resume_and_delete(rig: BotRig, api: FakeTelegramApi) -> None:
     await rig.say(f"/watch {BOB}")
     [sub] = rig.env.repos.subscriptions.scan()
     [listing] = await rig.say("/list")
-    answer = await rig.press(button(listing, "⏸"), message=listing)
+    await rig.press(button(listing, "Funds of"), message=listing)
+    card = api.edits[-1]
+    assert card.text == (
+        "<b>Funds of cosmos1xv9t…xxe5</b> on Test chain — ▶️ active\n"
+        f"Funds received or sent (address = <code>{BOB}</code>)\nnever fired yet"
+    )
+    assert [label for label, _ in buttons(card)] == [
+        "⏸ Pause",
+        "✏️ Rename",
+        "🧪 Test",
+        "🗑 Delete",
+        "\u2039 Back to the list",
+    ]
+    answer = await rig.press(button(card, "Pause"), message=listing)
     assert answer["text"] == "Paused Funds of cosmos1xv9t…xxe5"
     assert not rig.env.repos.subscriptions.get(sub.id).enabled
     edited = api.edits[-1]
-    assert "⏸ paused" in edited.text and buttons(edited)[0][0].startswith("▶️")
-    await rig.press(button(edited, "▶️"), message=listing)
+    assert "— ⏸ paused" in edited.text and buttons(edited)[0][0] == "▶️ Resume"
+    await rig.press(button(edited, "Resume"), message=listing)
     assert rig.env.repos.subscriptions.get(sub.id).enabled
     await rig.press(button(api.edits[-1], "Delete"), message=listing)
     confirm = api.edits[-1]
     assert confirm.text.startswith("Delete <b>Funds of") and rig.env.repos.subscriptions.get(sub.id) is not None
-    answer = await rig.press(button(confirm, "Yes, delete"), message=listing)
+    await rig.press(button(confirm, "Keep it"), message=listing)
+    assert api.edits[-1].text.startswith("<b>Funds of cosmos1xv9t…xxe5</b> on Test chain — ▶️ active")
+    await rig.press(button(api.edits[-1], "Delete"), message=listing)
+    answer = await rig.press(button(api.edits[-1], "Yes, delete"), message=listing)
     assert answer["text"].startswith("Deleted") and rig.env.repos.subscriptions.get(sub.id) is None
     assert "No subscriptions yet" in api.edits[-1].text
 

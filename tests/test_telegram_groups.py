@@ -44,15 +44,18 @@ async def test_group_subscriptions_deliver_to_the_group_and_only_admins_change_t
 
     # Anyone may list; a member's button press changes nothing.
     [listing] = await rig.say("/list", chat_id=GROUP, user_id=MEMBER, chat_type="supergroup")
-    assert sub.id in listing.text
-    answer = await rig.press(button(listing, "⏸"), message=listing, user_id=MEMBER, chat_type="supergroup")
+    assert "<b>Funds of cosmos1xv9t…xxe5</b> on Test chain" in listing.text
+    await rig.press(button(listing, "Funds of"), message=listing, user_id=MEMBER, chat_type="supergroup")
+    card = api.edits[-1]  # anyone may open the card
+    assert "last fired" in card.text or "never fired" in card.text
+    answer = await rig.press(button(card, "Pause"), message=listing, user_id=MEMBER, chat_type="supergroup")
     assert answer["show_alert"] and "administrators" in answer["text"]
     [refused] = await rig.say(f"/unsubscribe {sub.id}", chat_id=GROUP, user_id=MEMBER, chat_type="supergroup")
     assert "🔒" in refused.text
     assert rig.env.repos.subscriptions.get(sub.id).enabled
 
     # An admin's press works; an admin demoted is refused at once (cache ttl 0 in this test).
-    await rig.press(button(listing, "⏸"), message=listing, user_id=ADMIN, chat_type="supergroup")
+    await rig.press(button(card, "Pause"), message=listing, user_id=ADMIN, chat_type="supergroup")
     assert not rig.env.repos.subscriptions.get(sub.id).enabled
     api.set_member(chat_id=GROUP, user_id=ADMIN, status="member")
     [refused] = await rig.say(f"/resume {sub.id}", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
@@ -71,13 +74,23 @@ async def test_group_guided_flow_asks_for_replies(rig: BotRig, api: FakeTelegram
     assert prompt.params["reply_markup"]["force_reply"] is True
     # Another member's text does not feed the admin's flow.
     assert await rig.say(BOB, chat_id=GROUP, user_id=MEMBER, chat_type="group", expect=0) == []
-    [next_step] = await rig.say(
-        BOB, chat_id=GROUP, user_id=ADMIN, chat_type="group", reply_to=int(prompt.params["message_id"])
-    )
+    reply_to = int(prompt.params["message_id"])
+    assert await rig.say(BOB, chat_id=GROUP, user_id=ADMIN, chat_type="group", reply_to=reply_to, expect=0) == []
+    next_step = api.edits[-1]  # the flow's own message moved on (an optional step: no ForceReply)
+    assert next_step.params["message_id"] == menu.params["message_id"]
     assert "Parameter 2/4" in next_step.text
     # A member pressing the admin's flow buttons: not theirs.
     answer = await rig.press(button(next_step, "Skip"), message=next_step, user_id=MEMBER, chat_type="group")
     assert "no longer active" in answer["text"]
+    # ... and the admin keeps the flow: through to the name, asked for with a ForceReply too.
+    for label in ("Skip", "Skip", "false"):
+        await rig.press(button(api.edits[-1], label), message=menu, user_id=ADMIN, chat_type="group")
+    assert "Name it" in api.edits[-1].text
+    ask = api.sent[-1]
+    assert ask.text == "Reply to this message with the name." and ask.params["reply_markup"]["force_reply"] is True
+    reply_to = int(ask.params["message_id"])
+    await rig.say("Treasury", chat_id=GROUP, user_id=ADMIN, chat_type="group", reply_to=reply_to, expect=0)
+    assert api.edits[-1].text.startswith("Create <b>Treasury</b> on Test chain?")
 
 
 async def test_forged_and_foreign_buttons_change_nothing(rig: BotRig, api: FakeTelegramApi) -> None:
@@ -96,7 +109,7 @@ async def test_forged_and_foreign_buttons_change_nothing(rig: BotRig, api: FakeT
     # 3. Even a correctly signed button for the attacker's chat cannot reach another's subscription.
     forged = signer.encode(MEMBER, "D", victim_sub.id)
     answer = await rig.press(forged, message=listing, user_id=MEMBER)
-    assert answer["show_alert"] and "Subscription not found." in answer["text"]
+    assert answer["show_alert"] and answer["text"] == "That subscription no longer exists."
     assert rig.env.repos.subscriptions.get(victim_sub.id) is not None
 
 
@@ -134,5 +147,22 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_account_and_deliverie
 
     # Commands in the supergroup act on the same account: its subscription is listed there.
     [listing] = await rig.say("/list", chat_id=new, user_id=ADMIN, chat_type="supergroup")
-    assert sub.id in listing.text
+    assert "Funds of cosmos1xv9t…xxe5" in listing.text
     assert [a.id for a in rig.env.repos.accounts.scan()].count(group_account) == 1
+
+
+async def test_rename_in_a_group_asks_for_a_reply(rig: BotRig, api: FakeTelegramApi) -> None:
+    await rig.say(f"/watch {BOB}", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    [listing] = await rig.say("/list", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    await rig.press(button(listing, "Funds of"), message=listing, user_id=ADMIN, chat_type="supergroup")
+    await rig.press(button(api.edits[-1], "Rename"), message=listing, user_id=ADMIN, chat_type="supergroup")
+    assert api.edits[-1].text.startswith("Send the new name for <b>Funds of")
+    ask = api.sent[-1]  # privacy mode: only a reply reaches the bot
+    assert ask.text == "Reply to this message with the new name." and ask.params["reply_markup"]["force_reply"]
+    reply_to = int(ask.params["message_id"])
+    # Another member's reply is not the admin's answer; the admin's is.
+    await rig.say("hijack", chat_id=GROUP, user_id=MEMBER, chat_type="supergroup", reply_to=reply_to, expect=0)
+    await rig.say("Treasury", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup", reply_to=reply_to, expect=0)
+    assert api.edits[-1].text.startswith("✏️ Renamed to <b>Treasury</b>.")
+    [sub] = rig.env.repos.subscriptions.scan()
+    assert sub.name == "Treasury"

@@ -155,13 +155,20 @@ class Replier:
         """Replace a bot message (a list after a button press); a failed edit sends a new one."""
         if message is None:
             return
+        await self.edit_id(message.chat.id, message.message_id, text, markup)
+
+    async def edit_id(
+        self, chat_id: int, message_id: int, text: str, markup: ReplyMarkup, *, message_thread_id: int | None = None
+    ) -> int | None:
+        """`edit` by ids (a flow's message after a typed answer, when no message object is at
+        hand); returns the id of the message now showing `text` (a new one if the edit failed)."""
         inline = markup if isinstance(markup, telegram.InlineKeyboardMarkup) else None
-        if not await self._slot(message.chat.id):
-            return
+        if not await self._slot(chat_id):
+            return None
         try:
             await self._bot.edit_message_text(
-                chat_id=message.chat.id,
-                message_id=message.message_id,
+                chat_id=chat_id,
+                message_id=message_id,
                 text=text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=inline,
@@ -169,6 +176,8 @@ class Replier:
             )
         except TelegramError as exc:
             if "message is not modified" in str(exc).lower():
-                return
-            log.info("edit in chat %s failed (%s); sending anew", message.chat.id, exc)
-            await self.send(message.chat.id, text, markup)
+                return message_id
+            log.info("edit in chat %s failed (%s); sending anew", chat_id, exc)
+            sent = await self.send(chat_id, text, markup, message_thread_id=message_thread_id)
+            return sent.message_id if sent is not None else None
+        return message_id

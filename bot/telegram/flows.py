@@ -4,8 +4,11 @@ ConversationService.
 A flow is one small record per (chat, user), written after every step, so a restart of the
 process continues exactly where the user was. Each flow has a random `nonce` that its buttons
 carry: a button of an earlier or cancelled flow no longer matches and is answered as expired.
-A flow untouched for `ttl` (1 hour) has expired; it is removed when next seen, with a plain
-message saying so.
+A flow untouched for `ttl` (1 hour) has expired; it is removed when next seen, and the user is
+offered to continue it (`revive`) rather than made to start again.
+
+The flow remembers its own message (`message_id`): every step, typed answers included, edits
+that one message, so the chat shows one card that moves forward instead of a trail of prompts.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import msgspec
 from core.services.clock import Clock, utcnow
 from core.services.conversations import ConversationService
 
-FlowKind = Literal["subscribe", "watch"]
+FlowKind = Literal["subscribe", "watch", "rename"]
 FlowStep = Literal["chain", "preset", "param", "name", "confirm", "choose_chain"]
 FLOW_TTL = timedelta(hours=1)
 
@@ -38,6 +41,9 @@ class Flow(msgspec.Struct, kw_only=True):
     name: str | None = None
     address: str | None = None  # /watch: the address waiting for its chain
     choices: list[str] = []  # /watch: the chain ids offered
+    message_id: int | None = None  # the flow's own message, edited at every step
+    subscription_id: str | None = None  # rename: the subscription being renamed
+    page: int = 0  # rename: the /list page its card came from (Back returns there)
 
 
 class FlowExpiredError(Exception):
@@ -82,9 +88,19 @@ class FlowStore:
             raise FlowExpiredError(flow)
         return flow
 
-    def save(self, flow: Flow) -> None:
-        flow.updated_at = self._clock()
+    def save(self, flow: Flow, *, touch: bool = True) -> None:
+        """Store the flow; `touch` False keeps its time (recording the id of the message just
+        sent for a step is not an answer, and must not move the expiry)."""
+        if touch:
+            flow.updated_at = self._clock()
         self._conversations.save(_key(flow.chat_id, flow.user_id), self._encoder.encode(flow))
+
+    def revive(self, flow: Flow) -> Flow:
+        """An expired flow back as a live one, where it was, with a new nonce: the buttons shown
+        before it expired stay stale, the "Continue" button of the expiry notice works."""
+        flow.nonce = secrets.token_urlsafe(4)
+        self.save(flow)
+        return flow
 
     def end(self, chat_id: int, user_id: int) -> bool:
         return self._conversations.end(_key(chat_id, user_id))

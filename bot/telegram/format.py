@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from html import escape, unescape
 
 from bot.errors import chat_error
 from core.dispatch.quiet_hours import describe
-from core.dispatch.render import short_address, summarize
+from core.dispatch.render import format_coin, short_address, summarize
+from core.errors import ValidationError
 from core.models import Chain, Destination, Notification, Subscription
 from core.query.errors import QuerySyntaxError
-from core.query.presets import ParamSpec, PresetSpec
+from core.query.presets import ParamSpec, PresetSpec, resolve_min_amount
 from core.services import ChainInfo
+from core.services.history import SubscriptionActivity
 
 #: (command, one-line description): `setMyCommands` and `/help` both come from here.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -50,8 +53,10 @@ SHORT_DESCRIPTION = "Notifications for Cosmos chains: transfers, governance, val
 #: Where an internal error met in a handler is logged (with its error id) by `error_text`.
 log = logging.getLogger("mempools.bot.telegram")
 #: The hint after an error's sentence, naming this bot's commands.
-_HINTS = {"not-found": " Use /list to see the ids of this chat's subscriptions."}
+_HINTS = {"not-found": " Use /list to see this chat's subscriptions."}
 LIST_LIMIT = 30
+#: Subscriptions per /list page: a page of buttons fits a phone screen without scrolling.
+PAGE_SIZE = 8
 _MAX_TEXT = 3900
 
 
@@ -122,7 +127,10 @@ def group_greeting_text() -> str:
 
 def help_text() -> str:
     body = "\n".join(f"/{name} — {escape(text)}" for name, text in COMMANDS)
-    return f"<b>Commands</b>\n{body}\n\nIds look like <code>sub_…</code>; /list shows them."
+    return (
+        f"<b>Commands</b>\n{body}\n\n/list has buttons for each subscription; /pause, /resume and "
+        "/unsubscribe also take the id (<code>sub_…</code>) that /watch and /subscribe reply with."
+    )
 
 
 def chains_text(chains: Sequence[ChainInfo]) -> str:
@@ -139,34 +147,77 @@ def chains_text(chains: Sequence[ChainInfo]) -> str:
     return "\n".join(lines)
 
 
-def subscription_line(sub: Subscription, chain_name: str) -> str:
-    state = "▶️ active" if sub.enabled else "⏸ paused"
-    return f"• <b>{escape(sub.name)}</b> on {escape(chain_name)} — {state}\n  <code>{escape(sub.id)}</code>"
+def pages_of(count: int) -> int:
+    """How many /list pages `count` subscriptions fill (at least one, the empty list's)."""
+    return max(1, -(-count // PAGE_SIZE))
 
 
-def list_text(subs: Sequence[Subscription], chain_names: dict[str, str], *, group: bool) -> str:
+def list_text(subs: Sequence[Subscription], chain_names: Mapping[str, str], *, group: bool, page: int) -> str:
+    """One page of the list (`page` already within range); the buttons under it open the cards."""
     if not subs:
         where = "this group has" if group else "you have"
         return f"No subscriptions yet: {where} none. Start with /watch &lt;address&gt; or /subscribe."
-    lines = [f"<b>Subscriptions</b> ({len(subs)})"]
-    for sub in subs[:LIST_LIMIT]:
-        lines.append(subscription_line(sub, chain_names.get(sub.chain_id, sub.chain_id)))
-    if len(subs) > LIST_LIMIT:
-        lines.append(f"… and {len(subs) - LIST_LIMIT} more (use /pause, /resume, /unsubscribe with an id).")
+    pages = pages_of(len(subs))
+    shown = subs[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    head = f"<b>Subscriptions</b> ({len(subs)})" + (f" · page {page + 1}/{pages}" if pages > 1 else "")
+    lines = [head]
+    for sub in shown:
+        state = "▶️" if sub.enabled else "⏸ paused ·"
+        lines.append(f"{state} <b>{escape(sub.name)}</b> on {escape(chain_names.get(sub.chain_id, sub.chain_id))}")
+    lines.append("Choose one to see it, pause, rename, test or delete it.")
     return _fit("\n".join(lines))
 
 
-def history_text(items: Sequence[Notification], chains: Mapping[str, Chain]) -> str:
+def card_text(
+    sub: Subscription,
+    chain: Chain | None,
+    activity: SubscriptionActivity,
+    preset: PresetSpec | None,
+    now: datetime,
+) -> str:
+    """A subscription's card: what it watches, its state, when it last fired and how often."""
+    state = "▶️ active" if sub.enabled else "⏸ paused"
+    if sub.enabled and sub.muted_until is not None and sub.muted_until > now:
+        state = f"🔇 muted for {relative_time(now, sub.muted_until).removeprefix('in ')}"
+    if preset is not None:
+        watches = preset_summary(preset, sub.params or {}, chain)
+    else:
+        watches = "\n".join(f"<code>{escape(q)}</code>" for q in sub.queries)
+    if activity.last_fired is None:
+        fired = "never fired yet"
+    else:
+        times = f"{activity.count}{'+' if activity.capped else ''} time{'s' if activity.count != 1 else ''}"
+        fired = f"last fired {relative_time(activity.last_fired, now)}, {times} in all"
+    chain_name = chain.name if chain is not None else sub.chain_id
+    return _fit(f"<b>{escape(sub.name)}</b> on {escape(chain_name)} — {state}\n{watches}\n{fired}")
+
+
+def relative_time(then: datetime, now: datetime) -> str:
+    """ "3 min ago", "2 h ago", "5 days ago" ("in 20 min" for a time ahead): how a chat says when."""
+    seconds = int((now - then).total_seconds())
+    ahead, seconds = seconds < 0, abs(seconds)
+    if seconds < 60:
+        return "just now" if not ahead else "in under a minute"
+    for size, unit in ((86_400, "day"), (3_600, "h"), (60, "min")):
+        if seconds >= size:
+            n = seconds // size
+            amount = f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''}"
+            return f"in {amount}" if ahead else f"{amount} ago"
+    raise AssertionError("unreachable")
+
+
+def history_text(items: Sequence[Notification], chains: Mapping[str, Chain], now: datetime) -> str:
+    """Newest first, each with how long ago it happened and a link to the tx when the chain has an explorer."""
     if not items:
         return "Nothing was sent to this chat yet."
     lines = [f"<b>Last {len(items)} notification{'s' if len(items) != 1 else ''} here</b>"]
     for n in items:
-        when = n.time.strftime("%Y-%m-%d %H:%M UTC")
+        chain = chains.get(n.chain_id)
         summary = escape(
             n.summary
             or summarize(
                 n.events,
-                chains.get(n.chain_id),
+                chain,
                 tx_code=n.tx_code,
                 codespace=n.tx_codespace,
                 log=n.tx_log,
@@ -174,7 +225,9 @@ def history_text(items: Sequence[Notification], chains: Mapping[str, Chain]) -> 
             )
         )
         where = f" · height {n.height}" if n.height else ""
-        lines.append(f"• {when} <b>{escape(n.subscription_name)}</b>: {summary}{where}")
+        url = chain.tx_url(n.tx_hash) if chain is not None and n.tx_hash else None
+        link = f' · <a href="{escape(url)}">tx</a>' if url else ""
+        lines.append(f"• {relative_time(n.time, now)} <b>{escape(n.subscription_name)}</b>: {summary}{where}{link}")
     return _fit("\n".join(lines))
 
 
@@ -200,9 +253,24 @@ def html_text(text: str) -> str:
     return _CODE_SPAN.sub(r"<code>\1</code>", escape(text))
 
 
-def preset_summary(preset: PresetSpec, params: dict[str, str]) -> str:
-    shown = ", ".join(f"{escape(k)} = <code>{escape(v)}</code>" for k, v in params.items() if v) or "no parameters"
-    return f"{escape(preset.title)} ({shown})"
+def preset_summary(preset: PresetSpec, params: Mapping[str, str], chain: Chain | None) -> str:
+    """The preset and its parameters as a user reads them: a minimum amount in its unit ("1.5 ATOM")."""
+    shown = dict(params)
+    amount = shown.pop("min_amount", "")
+    denom = shown.pop("denom", "") if amount else ""
+    parts = [f"{escape(k)} = <code>{escape(v)}</code>" for k, v in shown.items() if v]
+    if amount:
+        parts.append(f"at least <code>{escape(amount_text(amount, denom or None, chain))}</code>")
+    return f"{escape(preset.title)} ({', '.join(parts) or 'no parameters'})"
+
+
+def amount_text(amount: str, denom: str | None, chain: Chain | None) -> str:
+    """`min_amount` + `denom` as the chain displays it: "1500000 uatom" reads "1.5 ATOM"."""
+    try:
+        base, units = resolve_min_amount(amount, denom, chain)
+    except ValidationError:
+        return f"{amount} {denom or ''}".strip()
+    return format_coin(str(units), base, chain)
 
 
 def param_prompt(param: ParamSpec, index: int, total: int) -> str:

@@ -102,12 +102,13 @@ class TelegramFrontDoor:
             signer=signer,
             replier=Replier(self.app.bot, self.limiter, max_wait=max_reply_wait),
             admins=AdminCache(self.app.bot, ttl=admin_ttl),
+            clock=clock,
         )
-        self._manage = ManageHandlers(self.kit)
+        self._conversation = ConversationHandlers(self.kit)
+        self._manage = ManageHandlers(self.kit, show_step=self._conversation.show_step)
         self._basic = BasicHandlers(self.kit, watch_address=self._manage.watch_address)
         self._settings = SettingsHandlers(self.kit)
         self._membership = MembershipHandlers(self.kit)
-        self._conversation = ConversationHandlers(self.kit)
         self._register()
         self._running = False
 

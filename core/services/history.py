@@ -46,6 +46,18 @@ def _check_limit(limit: int) -> int:
     return limit
 
 
+class SubscriptionActivity(msgspec.Struct, frozen=True, kw_only=True):
+    """When a subscription last fired and how often (a chat's card shows both)."""
+
+    last_fired: datetime | None
+    count: int
+    capped: bool = False  # the count stopped at the cap: "at least `count`"
+
+
+#: Counting walks index keys; past this many a card says "10000+" instead of walking on.
+ACTIVITY_COUNT_CAP = 10_000
+
+
 class HistoryService:
     """Read-only history (newest first, cursor-paginated) plus redelivery through the outbox.
 
@@ -101,6 +113,16 @@ class HistoryService:
             start=start,
             stop=stop,
             keep=keep if chain_id is not None else None,
+        )
+
+    def activity(self, owner_id: str, subscription_id: str, *, cap: int = ACTIVITY_COUNT_CAP) -> SubscriptionActivity:
+        """Last fired and count of the owner's subscription; NotFoundError for another's."""
+        sub = self._repos.subscriptions.get(subscription_id) if is_key(subscription_id) else None
+        if sub is None or sub.owner_id != owner_id:
+            raise NotFoundError("subscription not found")
+        newest, count = self._repos.notifications.activity_of_subscription(subscription_id, cap=cap)
+        return SubscriptionActivity(
+            last_fired=newest.time if newest is not None else None, count=count, capped=count >= cap
         )
 
     def notification(self, owner_id: str, notification_id: str) -> NotificationDetail:

@@ -171,6 +171,13 @@ class NotificationRepository(Collection[Notification]):
     ) -> Page[Notification]:
         return self.page("subscription", subscription_id, limit=limit, cursor=cursor)
 
+    def activity_of_subscription(self, subscription_id: str, *, cap: int) -> tuple[Notification | None, int]:
+        """The newest notification of a subscription and how many it has (counted up to `cap`):
+        the count walks the index keys only, never decoding a record."""
+        newest = next((n for _, n in self.scan_index("subscription", subscription_id, reverse=True, limit=1)), None)
+        entries = prefix(self._index_table(self.indexes["subscription"]), subscription_id)
+        return newest, sum(1 for _ in self.store.scan(entries, limit=cap))
+
     def older_than(self, cutoff: datetime, limit: int) -> list[Notification]:
         """The oldest notifications from before `cutoff` (by block time), for retention."""
         return [n for _, n in self.scan_index("time", stop=(to_millis(cutoff),), limit=limit)]

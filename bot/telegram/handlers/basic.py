@@ -11,6 +11,7 @@ from telegram import Update
 from telegram.ext import CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.actions import MAX_HISTORY, ChatContext
+from bot.telegram.flows import FlowExpiredError
 from bot.telegram.format import (
     chains_text,
     help_text,
@@ -107,7 +108,7 @@ class BasicHandlers:
             await self.kit.fail(update, exc)
             return
         chains = {c.id: self.kit.actions.chain(c.id) for c in self.kit.actions.chains()}
-        await self.kit.reply(update, history_text(items, chains))
+        await self.kit.reply(update, history_text(items, chains, self.kit.clock()))
 
     async def link(self, update: Update, _: Ctx) -> None:
         ctx = await self.kit.context(update)
@@ -140,7 +141,13 @@ class BasicHandlers:
         ctx = await self.kit.context(update)
         if ctx is None:
             return
-        ended = self.kit.flows.end(ctx.chat_id, ctx.user_id)
+        try:
+            flow = self.kit.flows.get(ctx.chat_id, ctx.user_id)
+        except FlowExpiredError as exc:  # removed by the look; its message still shows buttons
+            flow = exc.flow
+        ended = self.kit.flows.end(ctx.chat_id, ctx.user_id) or flow is not None
+        if flow is not None and flow.message_id is not None:  # its buttons would only say "no longer active"
+            await self.kit.replier.edit_id(ctx.chat_id, flow.message_id, "Cancelled.", None)
         await self.kit.reply(update, "Cancelled." if ended else "Nothing to cancel.")
 
     async def unknown(self, update: Update, _context: Ctx) -> None:

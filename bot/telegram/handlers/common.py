@@ -16,6 +16,7 @@ from bot.telegram.flows import FlowStore
 from bot.telegram.format import error_text
 from bot.telegram.keyboards import Keyboards
 from core.errors import MempoolsError
+from core.services.clock import Clock, utcnow
 
 log = logging.getLogger("mempools.bot.telegram")
 
@@ -32,6 +33,7 @@ class Toolkit:
     signer: CallbackSigner
     replier: Replier
     admins: AdminCache
+    clock: Clock = utcnow  # relative times (/history, cards) and flow expiry read it
 
     async def context(self, update: Update, *, admin: bool = False) -> ChatContext | None:
         return await chat_context(update, self.admins, need_admin=admin)

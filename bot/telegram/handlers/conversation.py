@@ -1,35 +1,59 @@
 """`/subscribe`: chain -> preset -> parameters -> name -> confirm, one stored step at a time.
 
 Also `/subscribe <chain> <query>` for a raw CometBFT query, the chain question `/watch` asks
-when several chains share a prefix, and the "Watch cosmos1…?" offer for an address pasted in a
-private chat (a one-chain watch flow, so its button is checked like every flow button). Steps
-advance from button presses (the message is edited in place) and from text answers (parameters
-and the name). The flow lives in the KV store (`bot.telegram.flows`), so a restart continues it
-and a stale button is recognised.
+when several chains share a prefix, the "Watch cosmos1…?" offer for an address pasted in a
+private chat (a one-chain watch flow, so its button is checked like every flow button), and the
+rename of a subscription from its /list card (a flow of one typed step).
+
+The flow keeps one message: every step, button or typed answer, edits the flow's own message
+(`Flow.message_id`) to the next screen, so the chat does not fill with prompts. Every step has
+Back and Cancel, and typing "back" or "cancel" does the same (never taken as a name). In a
+group, privacy mode shows the bot only replies to its own messages, so a step answered by typing
+also sends a ForceReply prompt. An expired flow is offered to continue where it was. The flow
+lives in the KV store (`bot.telegram.flows`), so a restart continues it and a stale button is
+recognised.
 """
 
 from __future__ import annotations
 
 from html import escape
+from typing import NamedTuple
 
-from telegram import CallbackQuery, ForceReply, Update
+from telegram import CallbackQuery, ForceReply, InlineKeyboardMarkup, Update
 from telegram.ext import CommandHandler, ContextTypes
 
 from bot.actions import ChainChoiceRequired, ChatContext, clean_input
 from bot.telegram.callbacks import Callback
-from bot.telegram.chat import ReplyMarkup
+from bot.telegram.cards import GONE, card_screen
 from bot.telegram.flows import Flow, FlowExpiredError
 from bot.telegram.format import created_text, error_text, param_prompt, plain_text, preset_summary, watch_offer_text
 from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
-from core.errors import MempoolsError, ValidationError
+from bot.telegram.keyboards import BACK, CANCEL, CONTINUE
+from core.dispatch.render import short_address
+from core.errors import MempoolsError, NotFoundError, ValidationError
 from core.models import Chain
 from core.query.presets import ParamSpec, PresetSpec
 
 Ctx = ContextTypes.DEFAULT_TYPE
 EXPIRED = "That conversation expired after an hour without an answer. Start again with /subscribe."
+EXPIRED_OFFER = "That conversation expired after an hour without an answer. Continue where you were, or cancel."
 STALE = "This menu is no longer active (it expired, was replaced, or belongs to someone else)."
 MAX_NAME = 100
 USAGE = "Usage: /subscribe for the guided way, or /subscribe &lt;chain&gt; &lt;query&gt;."
+CANCELLED = "Cancelled. Nothing was created."
+#: Typed instead of pressed: understood as the buttons, never taken as an answer.
+BACK_WORDS = frozenset({"back", "\u2039 back", "/back"})
+CANCEL_WORDS = frozenset({"cancel", "✖ cancel", "stop"})
+_ADDRESS_TYPES = ("address", "valoper", "valcons")
+
+
+class Step(NamedTuple):
+    """One screen of a flow: its text, its buttons, and in a group the ForceReply to send with
+    it when the step is answered by typing (`reply_for`: what to reply with)."""
+
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+    reply_for: str | None = None
 
 
 class ConversationHandlers:
@@ -50,9 +74,13 @@ class ConversationHandlers:
         return self.kit.actions.preset(flow.preset).params if flow.preset else ()
 
     def _default_name(self, flow: Flow) -> str:
-        chain = self.kit.actions.chain(flow.chain_id or "")
+        """The preset's title and the address it watches, if any: the chain is shown next to
+        every name already, so it is not repeated in it."""
         preset = self.kit.actions.preset(flow.preset or "")
-        return f"{preset.title} on {chain.name}"[:MAX_NAME]
+        watched = next(
+            (flow.params[p.name] for p in preset.params if p.type in _ADDRESS_TYPES and flow.params.get(p.name)), None
+        )
+        return (f"{preset.title} · {short_address(watched)}" if watched else preset.title)[:MAX_NAME]
 
     # -- /subscribe ---------------------------------------------------------------------------------
     async def subscribe(self, update: Update, _context: Ctx) -> None:
@@ -82,50 +110,122 @@ class ConversationHandlers:
             chain = chains[0]
         if chain is None:
             flow = self.kit.flows.start(ctx.chat_id, ctx.user_id, "subscribe", "chain")
-            markup = self.kit.keyboards.chains(flow, chains)
-            await self.kit.reply(update, "<b>New subscription</b> · Which chain?", markup)
-            return
-        flow = self.kit.flows.start(ctx.chat_id, ctx.user_id, "subscribe", "preset", chain_id=chain.id)
-        text, step_markup = self._preset_step(flow)
-        await self.kit.reply(update, text, step_markup)
+        else:
+            flow = self.kit.flows.start(ctx.chat_id, ctx.user_id, "subscribe", "preset", chain_id=chain.id)
+        await self._show(update, flow, ctx, self._screen(flow, ctx))
 
-    # -- the steps ------------------------------------------------------------------------------------
-    def _preset_step(self, flow: Flow) -> tuple[str, ReplyMarkup]:
-        chain = self.kit.actions.chain(flow.chain_id or "")
-        return (
-            f"<b>New subscription</b> on {escape(chain.name)} · What should I watch?",
-            self.kit.keyboards.presets(flow, self._presets()),
-        )
-
-    def _next(self, flow: Flow, ctx: ChatContext) -> tuple[str, ReplyMarkup]:
-        """Move past answered parameters and say what the flow needs now (and save it)."""
-        params = self._params(flow)
-        if flow.step == "param" and flow.param_index < len(params):
-            param = params[flow.param_index]
-            self.kit.flows.save(flow)
-            text = param_prompt(param, flow.param_index + 1, len(params))
-            if param.choices or not param.required or not ctx.is_group:
-                return text, self.kit.keyboards.param(flow, param)
-            # In a group, privacy mode only shows the bot replies to its messages: ask for one.
-            return text, ForceReply(selective=True, input_field_placeholder=param.name)
-        if flow.step == "param":
-            flow.step = "name"
-        if flow.step == "name":
-            self.kit.flows.save(flow)
-            default = self._default_name(flow)
-            return (
-                f"Name it (send a message), or use “{escape(default)}”.",
-                self.kit.keyboards.name(flow, default),
+    # -- the screens ----------------------------------------------------------------------------------
+    def _screen(self, flow: Flow, ctx: ChatContext) -> Step:
+        """What the flow's current step shows (the flow is not changed)."""
+        kb = self.kit.keyboards
+        if flow.kind == "rename":
+            sub = self.kit.actions.get(ctx, flow.subscription_id or "")
+            return Step(
+                f"Send the new name for <b>{escape(sub.name)}</b> (up to {MAX_NAME} characters).",
+                kb.way_out(flow),
+                "new name",
             )
-        flow.step = "confirm"
-        self.kit.flows.save(flow)
+        if flow.step == "chain":
+            return Step("<b>New subscription</b> · Which chain?", kb.chains(flow, self._chains()))
         chain = self.kit.actions.chain(flow.chain_id or "")
+        if flow.step == "preset":
+            return Step(
+                f"<b>New subscription</b> on {escape(chain.name)} · What should I watch?",
+                kb.presets(flow, self._presets(), back=len(self._chains()) > 1),
+            )
+        params = self._params(flow)
+        if flow.step == "param":
+            param = params[flow.param_index]
+            text = param_prompt(param, flow.param_index + 1, len(params))
+            typed = not param.choices and param.required
+            return Step(text, kb.param(flow, param), param.name if typed else None)
+        if flow.step == "name":
+            default = self._default_name(flow)
+            return Step(f"Name it (send a message), or use “{escape(default)}”.", kb.name(flow, default), "name")
         preset = self.kit.actions.preset(flow.preset or "")
-        return (
-            f"Create <b>{escape(flow.name or '')}</b> on {escape(chain.name)}?\n{preset_summary(preset, flow.params)}\n"
-            "Notifications will arrive in this chat.",
-            self.kit.keyboards.confirm(flow),
+        return Step(
+            f"Create <b>{escape(flow.name or '')}</b> on {escape(chain.name)}?\n"
+            f"{preset_summary(preset, flow.params, chain)}\nNotifications will arrive in this chat.",
+            kb.confirm(flow),
         )
+
+    def _advance(self, flow: Flow) -> None:
+        """Past the last parameter comes the name; the flow is saved as it now stands."""
+        if flow.step == "param" and flow.param_index >= len(self._params(flow)):
+            flow.step = "name"
+        self.kit.flows.save(flow)
+
+    def _back(self, flow: Flow) -> None:
+        """One step back, forgetting that step's answer (Back on the first step stays there)."""
+        params = self._params(flow)
+        if flow.step == "confirm":
+            flow.step, flow.name = "name", None
+        elif flow.step == "name" and params:
+            flow.step, flow.param_index = "param", len(params) - 1
+            flow.params.pop(params[-1].name, None)
+        elif flow.step == "param" and flow.param_index > 0:
+            flow.param_index -= 1
+            flow.params.pop(params[flow.param_index].name, None)
+        elif flow.step in ("name", "param"):
+            flow.step, flow.params, flow.param_index = "preset", {}, 0
+        elif flow.step == "preset" and len(self._chains()) > 1:
+            flow.step = "chain"
+        self.kit.flows.save(flow)
+
+    async def _show(self, update: Update, flow: Flow, ctx: ChatContext, step: Step, *, done: bool = False) -> None:
+        """Edit the flow's message to `step` (the first step sends it); in a group a typed step
+        also sends its ForceReply. `done`: the flow has ended, nothing to remember."""
+        if not done:
+            self.kit.flows.save(flow)  # before the message goes out: the user may answer at once
+        if flow.message_id is None:
+            flow.message_id = await self.kit.reply(update, step.text, step.markup)
+        else:
+            flow.message_id = await self.kit.replier.edit_id(
+                ctx.chat_id, flow.message_id, step.text, step.markup, message_thread_id=ctx.message_thread_id
+            )
+        if not done:
+            self.kit.flows.save(flow, touch=False)
+        if step.reply_for is not None and ctx.is_group and not done:
+            await self.kit.replier.send(
+                ctx.chat_id,
+                f"Reply to this message with the {escape(step.reply_for)}.",
+                ForceReply(selective=True, input_field_placeholder=step.reply_for[:64]),
+                message_thread_id=ctx.message_thread_id,
+            )
+
+    async def show_step(self, update: Update, flow: Flow, ctx: ChatContext) -> None:
+        """Show the flow's current step on its message (a rename started from a card)."""
+        await self._show(update, flow, ctx, self._screen(flow, ctx))
+
+    async def _expired(self, update: Update, ctx: ChatContext, flow: Flow) -> str:
+        """Offer to continue an expired subscribe or rename flow (a watch offer just says so)."""
+        if flow.kind == "watch":
+            return EXPIRED
+        revived = self.kit.flows.revive(flow)
+        await self._show(update, revived, ctx, Step(EXPIRED_OFFER, self.kit.keyboards.expired(revived)))
+        return EXPIRED_OFFER
+
+    async def _cancel(self, update: Update, flow: Flow, ctx: ChatContext) -> str:
+        self.kit.flows.end(ctx.chat_id, ctx.user_id)
+        if flow.kind == "rename":
+            try:
+                card = card_screen(self.kit, ctx, flow.subscription_id or "", flow.page, "Rename cancelled.")
+            except NotFoundError:
+                await self._show(update, flow, ctx, Step(GONE), done=True)
+                return GONE
+            await self._show(update, flow, ctx, Step(card.text, card.markup), done=True)
+            return "Cancelled"
+        await self._show(update, flow, ctx, Step(CANCELLED), done=True)
+        return "Cancelled"
+
+    async def _go_back(self, update: Update, flow: Flow, ctx: ChatContext) -> None:
+        if flow.kind == "rename":  # back from the rename is the card it came from
+            self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            card = card_screen(self.kit, ctx, flow.subscription_id or "", flow.page)
+            await self._show(update, flow, ctx, Step(card.text, card.markup), done=True)
+            return
+        self._back(flow)
+        await self._show(update, flow, ctx, self._screen(flow, ctx))
 
     # -- button presses -------------------------------------------------------------------------------
     async def on_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
@@ -136,20 +236,36 @@ class ConversationHandlers:
         nonce, choice = callback.args
         try:
             flow = self.kit.flows.get(ctx.chat_id, ctx.user_id)
-        except FlowExpiredError:
-            await query.answer(EXPIRED, show_alert=True)
-            await self.kit.replier.edit(query.message, EXPIRED, None)
+        except FlowExpiredError as exc:
+            if query.message is not None:
+                exc.flow.message_id = query.message.message_id
+            await query.answer(await self._expired(update, ctx, exc.flow), show_alert=True)
+            if exc.flow.kind == "watch":
+                await self.kit.replier.edit(query.message, EXPIRED, None)
             return
         if flow is None or flow.nonce != nonce:
             await query.answer(STALE, show_alert=True)
             return
-        if choice == "x":
-            self.kit.flows.end(ctx.chat_id, ctx.user_id)
-            await query.answer("Cancelled")
-            await self.kit.replier.edit(query.message, "Cancelled. Nothing was created.", None)
-            return
+        if query.message is not None:
+            flow.message_id = query.message.message_id
         try:
+            if choice == CANCEL:
+                await query.answer(await self._cancel(update, flow, ctx))
+                return
+            if choice == BACK:
+                await query.answer()
+                await self._go_back(update, flow, ctx)
+                return
+            if choice == CONTINUE:
+                await query.answer()
+                await self._show(update, flow, ctx, self._screen(flow, ctx))
+                return
             step = self._press(flow, ctx, choice)
+        except NotFoundError:
+            self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            await query.answer(GONE, show_alert=True)
+            await self.kit.replier.edit(query.message, GONE, None)
+            return
         except MempoolsError as exc:
             await query.answer(plain_text(error_text(exc)), show_alert=True)
             return
@@ -157,26 +273,15 @@ class ConversationHandlers:
             await query.answer("That button belongs to an earlier step.")
             return
         await query.answer()
-        text, markup = step
-        if isinstance(markup, ForceReply):
-            await self.kit.replier.edit(query.message, text, None)
-            name = self._params(flow)[flow.param_index].name
-            await self.kit.replier.send(
-                ctx.chat_id,
-                f"Reply to this message with the {escape(name)}.",
-                markup,
-                message_thread_id=ctx.message_thread_id,
-            )
-            return
-        await self.kit.replier.edit(query.message, text, markup)
+        await self._show(update, flow, ctx, step, done=step.markup is None)
 
-    def _press(self, flow: Flow, ctx: ChatContext, choice: str) -> tuple[str, ReplyMarkup] | None:
+    def _press(self, flow: Flow, ctx: ChatContext, choice: str) -> Step | None:
         """Apply a button to the flow; None when it does not fit the current step."""
         kind, index = choice[:1], _index(choice[1:])
         if flow.kind == "watch" and flow.step == "choose_chain" and kind == "c" and index < len(flow.choices):
             result = self.kit.actions.watch(ctx, flow.address or "", flow.choices[index])
             self.kit.flows.end(ctx.chat_id, ctx.user_id)
-            return created_text(result.subscription, result.chain.name, existed=not result.created), None
+            return Step(created_text(result.subscription, result.chain.name, existed=not result.created))
         if flow.kind != "subscribe":
             return None
         if flow.step == "chain" and kind == "c":
@@ -184,65 +289,79 @@ class ConversationHandlers:
             if index >= len(chains):
                 return None
             flow.chain_id, flow.step = chains[index].id, "preset"
-            self.kit.flows.save(flow)
-            return self._preset_step(flow)
-        if flow.step == "preset" and kind == "p":
+        elif flow.step == "preset" and kind == "p":
             presets = self._presets()
             if index >= len(presets):
                 return None
             flow.preset, flow.params, flow.param_index, flow.step = presets[index].name, {}, 0, "param"
-            return self._next(flow, ctx)
-        params = self._params(flow)
-        if flow.step == "param" and flow.param_index < len(params):
-            param = params[flow.param_index]
+        elif flow.step == "param":
+            param = self._params(flow)[flow.param_index]
             if kind == "v" and index < len(param.choices or ()):
                 flow.params[param.name] = (param.choices or ())[index]
-            elif choice == "s" and not param.required:
-                pass
-            else:
+            elif choice != "s" or param.required:
                 return None
             flow.param_index += 1
-            return self._next(flow, ctx)
-        if flow.step == "name" and choice == "n":
+        elif flow.step == "name" and choice == "n":
             flow.name, flow.step = self._default_name(flow), "confirm"
-            return self._next(flow, ctx)
-        if flow.step == "confirm" and choice == "ok":
+        elif flow.step == "confirm" and choice == "ok":
             self.kit.flows.end(ctx.chat_id, ctx.user_id)
             sub = self.kit.actions.subscribe(
                 ctx, flow.chain_id or "", name=flow.name, preset=flow.preset, params=flow.params
             )
-            return created_text(sub, self.kit.actions.chain(sub.chain_id).name), None
-        return None
+            return Step(created_text(sub, self.kit.actions.chain(sub.chain_id).name))
+        else:
+            return None
+        self._advance(flow)
+        return self._screen(flow, ctx)
 
     # -- text answers -------------------------------------------------------------------------------
     async def on_text(self, update: Update, _: Ctx) -> None:
-        """A parameter or the name, typed; outside a flow a short hint (private chats only)."""
+        """A parameter, the name or a new name, typed; outside a flow a short hint (private chats only).
+
+        In a group another member's message is not an answer to this user's flow: flows are
+        kept per (chat, user), so it finds none and is left alone."""
         ctx = await self.kit.context(update, admin=True)
         message = update.effective_message
         if ctx is None or message is None or message.text is None:
             return
         try:
             flow = self.kit.flows.get(ctx.chat_id, ctx.user_id)
-        except FlowExpiredError:
-            await self.kit.reply(update, EXPIRED)
+        except FlowExpiredError as exc:
+            if exc.flow.kind == "watch":
+                await self.kit.reply(update, EXPIRED)
+            else:
+                await self._expired(update, ctx, exc.flow)
             return
-        if flow is None or flow.kind != "subscribe":
+        if flow is None or flow.kind == "watch":
             if not ctx.is_group and not await self._offer_watch(update, ctx, message.text):
                 await self.kit.reply(
                     update,
                     "I understand commands. To watch an address send /watch &lt;address&gt;; /help lists the rest.",
                 )
             return
-        text = message.text
+        word = clean_input(message.text).casefold()
         try:
-            step = self._typed(flow, ctx, text)
+            if word in CANCEL_WORDS:
+                await self._cancel(update, flow, ctx)
+                return
+            if word in BACK_WORDS:
+                await self._go_back(update, flow, ctx)
+                return
+            step = self._typed(flow, ctx, message.text)
+        except NotFoundError:
+            self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            await self._show(update, flow, ctx, Step(GONE), done=True)
+            return
         except MempoolsError as exc:
-            await self.kit.reply(update, f"{error_text(exc)}\nTry again, or /cancel.")
+            current = self._screen(flow, ctx)
+            retry = Step(f"{error_text(exc)}\nTry again, or go back.\n\n{current.text}", current.markup)
+            await self._show(update, flow, ctx, retry)
             return
         if step is None:
-            await self.kit.reply(update, "Please use the buttons above, or /cancel.")
+            current = self._screen(flow, ctx)
+            await self._show(update, flow, ctx, Step(f"Please use the buttons.\n\n{current.text}", current.markup))
             return
-        await self.kit.reply(update, *step)
+        await self._show(update, flow, ctx, step, done=flow.kind == "rename" or step.markup is None)
 
     async def _offer_watch(self, update: Update, ctx: ChatContext, text: str) -> bool:
         """A message that is just an address of a configured chain: offer to watch it.
@@ -274,7 +393,12 @@ class ConversationHandlers:
             )
         return True
 
-    def _typed(self, flow: Flow, ctx: ChatContext, text: str) -> tuple[str, ReplyMarkup] | None:
+    def _typed(self, flow: Flow, ctx: ChatContext, text: str) -> Step | None:
+        if flow.kind == "rename":
+            sub = self.kit.actions.rename(ctx, flow.subscription_id or "", _name(text))
+            self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            card = card_screen(self.kit, ctx, sub.id, flow.page, f"✏️ Renamed to <b>{escape(sub.name)}</b>.")
+            return Step(card.text, card.markup)
         params = self._params(flow)
         if flow.step == "param" and flow.param_index < len(params):
             param = params[flow.param_index]
@@ -285,14 +409,20 @@ class ConversationHandlers:
             elif param.required:
                 return None
             flow.param_index += 1
-            return self._next(flow, ctx)
-        if flow.step == "name":
-            name = "".join(ch for ch in clean_input(text) if ch.isprintable()).strip()
-            if not name or len(name) > MAX_NAME:
-                raise ValidationError(f"name: 1 to {MAX_NAME} printable characters")
-            flow.name, flow.step = name, "confirm"
-            return self._next(flow, ctx)
-        return None
+        elif flow.step == "name":
+            flow.name, flow.step = _name(text), "confirm"
+        else:
+            return None
+        self._advance(flow)
+        return self._screen(flow, ctx)
+
+
+def _name(text: str) -> str:
+    """A typed name, printable and of a sensible length (ValidationError otherwise)."""
+    name = "".join(ch for ch in clean_input(text) if ch.isprintable()).strip()
+    if not name or len(name) > MAX_NAME:
+        raise ValidationError(f"name: 1 to {MAX_NAME} printable characters (that one has {len(name)})")
+    return name
 
 
 def _index(text: str) -> int:

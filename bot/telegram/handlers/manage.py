@@ -1,17 +1,26 @@
-"""/watch, /list, /pause, /resume, /unsubscribe, and the buttons under a list."""
+"""/watch, /list, /pause, /resume, /unsubscribe, and the buttons under a list.
+
+/list shows a page of subscriptions (`format.PAGE_SIZE`, with arrows when there are more), each
+a button opening its card: what it watches, when it last fired, how often, and Pause / Rename /
+Test / Delete. Every button carries its page, so the card's Back returns where the user was.
+A button of a subscription deleted meanwhile says so and loses its keyboard.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from html import escape
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, Update
 from telegram.ext import CommandHandler, ContextTypes
 
 from bot.actions import ChainChoiceRequired, ChatContext
 from bot.telegram.callbacks import Callback
-from bot.telegram.format import created_text, error_text, list_text, plain_text
+from bot.telegram.cards import GONE, Screen, card_screen, list_screen
+from bot.telegram.flows import Flow
+from bot.telegram.format import created_text, error_text, plain_text
 from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
-from bot.telegram.keyboards import DELETE, DELETE_ASK, LIST, PAUSE, RESUME
+from bot.telegram.keyboards import CARD, DELETE, DELETE_ASK, LIST, PAUSE, RENAME, RESUME, TEST
 from core.dispatch.telegram_buttons import (
     MUTE_FOR,
     MUTE_NOTIFIED,
@@ -19,16 +28,22 @@ from core.dispatch.telegram_buttons import (
     RESUME_NOTIFIED,
     notification_keyboard,
 )
-from core.errors import MempoolsError
+from core.errors import MempoolsError, NotFoundError
 
 Ctx = ContextTypes.DEFAULT_TYPE
-LIST_VERBS = (PAUSE, RESUME, DELETE_ASK, DELETE, LIST)
+LIST_VERBS = (PAUSE, RESUME, DELETE_ASK, DELETE, LIST, CARD, RENAME, TEST)
 NOTIFICATION_VERBS = (PAUSE_NOTIFIED, RESUME_NOTIFIED, MUTE_NOTIFIED)
 
 
+#: Shows a flow's current step on its message: the rename that a card's button starts is a flow
+#: (`ConversationHandlers.show_step`), so its typed answer, Back and Cancel work like every step's.
+ShowStep = Callable[[Update, Flow, ChatContext], Awaitable[None]]
+
+
 class ManageHandlers:
-    def __init__(self, kit: Toolkit) -> None:
+    def __init__(self, kit: Toolkit, *, show_step: ShowStep) -> None:
         self.kit = kit
+        self._show_step = show_step
 
     def register(self, app: TelegramApp) -> None:
         app.add_handler(CommandHandler("watch", self.watch))
@@ -88,49 +103,66 @@ class ManageHandlers:
         ctx = await self.kit.context(update)
         if ctx is None:
             return
-        text, markup = self._listing(ctx)
-        await self.kit.reply(update, text, markup)
-
-    def _listing(self, ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | None]:
-        subs = self.kit.actions.list(ctx)
-        text = list_text(subs, self._chain_names(), group=ctx.is_group)
-        return text, self.kit.keyboards.subscriptions(ctx.chat_id, subs)
+        await self.kit.reply(update, *list_screen(self.kit, ctx, 0))
 
     async def on_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
-        """Pause/resume/delete from a list; the list message is redrawn after each change."""
-        ctx = await self.kit.context(update, admin=callback.verb != LIST)
+        """A list page, a card, or a change from a card (the card is redrawn after it)."""
+        ctx = await self.kit.context(update, admin=callback.verb not in (LIST, CARD))
         if ctx is None:
             await query.answer()
             return
-        sub_id = callback.args[0] if callback.args else ""
+        if callback.verb == LIST:
+            await query.answer()
+            await self.kit.replier.edit(query.message, *list_screen(self.kit, ctx, _page(callback.args[:1])))
+            return
+        sub_id, page = (callback.args[0], _page(callback.args[1:])) if callback.args else ("", 0)
         try:
-            if callback.verb == PAUSE:
-                sub = self.kit.actions.pause(ctx, sub_id)
-                note = f"Paused {sub.name}"
-            elif callback.verb == RESUME:
-                sub = self.kit.actions.resume(ctx, sub_id)
-                note = f"Resumed {sub.name}"
-            elif callback.verb == DELETE_ASK:
-                self.kit.actions.require_admin(ctx)
-                sub = self.kit.actions.get(ctx, sub_id)
-                await query.answer()
-                await self.kit.replier.edit(
-                    query.message,
-                    f"Delete <b>{escape(sub.name)}</b>? Its past notifications stay in /history.",
-                    self.kit.keyboards.confirm_delete(ctx.chat_id, sub),
-                )
-                return
-            elif callback.verb == DELETE:
-                sub = self.kit.actions.unsubscribe(ctx, sub_id)
-                note = f"Deleted {sub.name}"
-            else:
-                note = ""
+            note, screen = await self._change(update, query, ctx, callback.verb, sub_id, page)
+        except NotFoundError:
+            await query.answer(GONE, show_alert=True)
+            await self.kit.replier.edit(query.message, GONE, None)
+            return
         except MempoolsError as exc:
             await query.answer(plain_text(error_text(exc)), show_alert=True)
             return
+        if screen is None:  # the rename flow has taken the message over
+            return
         await query.answer(note[:190] if note else None)
-        text, markup = self._listing(ctx)
-        await self.kit.replier.edit(query.message, text, markup)
+        await self.kit.replier.edit(query.message, *screen)
+
+    async def _change(
+        self, update: Update, query: CallbackQuery, ctx: ChatContext, verb: str, sub_id: str, page: int
+    ) -> tuple[str, Screen | None]:
+        """Do what the button says; (the press's short answer, the screen to show next)."""
+        if verb == PAUSE:
+            sub = self.kit.actions.pause(ctx, sub_id)
+            return f"Paused {sub.name}", card_screen(self.kit, ctx, sub.id, page)
+        if verb == RESUME:
+            sub = self.kit.actions.resume(ctx, sub_id)
+            return f"Resumed {sub.name}", card_screen(self.kit, ctx, sub.id, page)
+        if verb == TEST:
+            sub = await self.kit.actions.test_subscription(ctx, sub_id)
+            note = "A test notification is on its way to this chat."
+            return note, card_screen(self.kit, ctx, sub.id, page, f"🧪 {note}")
+        if verb == DELETE_ASK:
+            self.kit.actions.require_admin(ctx)
+            sub = self.kit.actions.get(ctx, sub_id)
+            text = f"Delete <b>{escape(sub.name)}</b>? Its past notifications stay in /history."
+            return "", Screen(text, self.kit.keyboards.confirm_delete(ctx.chat_id, sub, page))
+        if verb == DELETE:
+            sub = self.kit.actions.unsubscribe(ctx, sub_id)
+            return f"Deleted {sub.name}", list_screen(self.kit, ctx, page)
+        if verb == RENAME:
+            self.kit.actions.require_admin(ctx)
+            sub = self.kit.actions.get(ctx, sub_id)
+            message_id = query.message.message_id if query.message is not None else None
+            flow = self.kit.flows.start(
+                ctx.chat_id, ctx.user_id, "rename", "name", subscription_id=sub.id, page=page, message_id=message_id
+            )
+            await query.answer()
+            await self._show_step(update, flow, ctx)
+            return "", None
+        return "", card_screen(self.kit, ctx, sub_id, page)  # CARD
 
     async def on_notification_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
         """[Pause]/[Resume]/[Mute 1 h] under a notification: the same changes as /list's buttons
@@ -190,6 +222,11 @@ class ManageHandlers:
 
     async def unsubscribe(self, update: Update, _: Ctx) -> None:
         await self._by_id(update, "unsubscribe")
+
+
+def _page(args: tuple[str, ...]) -> int:
+    """The page a button carries (signed, so only ever one we made; 0 if it carries none)."""
+    return int(args[0]) if args and args[0].isascii() and args[0].isdigit() and len(args[0]) <= 4 else 0
 
 
 def _url_button(query: CallbackQuery) -> str | None:
