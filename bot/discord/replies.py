@@ -104,6 +104,12 @@ def paused(ctx: ChatContext, sub: Subscription) -> Reply:
     return _changed(ctx, f"⏸️ Paused **{_esc(sub.name)}** (`{sub.id}`). `/mempools resume` turns it back on.")
 
 
+def muted(ctx: ChatContext, sub: Subscription) -> Reply:
+    """Only the presser is told: a mute is short and changes nothing the channel needs to know."""
+    until = f" (until <t:{int(sub.muted_until.timestamp())}:t>)" if sub.muted_until else ""
+    return Reply(content=f"🔕 Muted **{_esc(sub.name)}** for 1 h{until}; it speaks again by itself.")
+
+
 def resumed(ctx: ChatContext, sub: Subscription) -> Reply:
     return _changed(ctx, f"▶️ Resumed **{_esc(sub.name)}** (`{sub.id}`).")
 
@@ -205,6 +211,11 @@ def error(exc: BaseException, where: str = "discord command") -> Reply:
         caret = exc.caret_lines.replace("`", "'")
         text += f"\n```\n{caret}\n```"
     return Reply(content=ellipsize(text, CONTENT_LIMIT), ephemeral=True)
+
+
+def refused(text: str) -> Reply:
+    """Not allowed to press this (always ephemeral: nobody else needs to see it)."""
+    return Reply(content=ellipsize(f"🚫 {text}", CONTENT_LIMIT), ephemeral=True)
 
 
 def failure(text: str) -> Reply:

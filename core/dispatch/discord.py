@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import discord
@@ -103,21 +103,72 @@ def embed_size(embed: dict[str, Any]) -> int:
     return size + sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
 
 
-def tx_view(url: str) -> discord.ui.View:
-    """A [Tx] link button to the transaction in the explorer. A link button needs no interaction
-    handling, so it works from the REST client alone; [Pause] would need the gateway bot to answer
-    component presses, which it does not do yet. (Plain webhook URLs get no buttons: Discord
-    ignores components from webhooks the application does not own.)"""
-    view = discord.ui.View(timeout=None)
-    view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label="🔎 Tx", url=url))
-    return view
+#: custom_id verbs of the notification buttons, signed for the channel they are shown in; the
+#: bot (`bot.discord.buttons`) answers them. Distinct from the list's verbs: a press here redraws
+#: the notification's buttons, not a list.
+PAUSE_NOTIFIED, RESUME_NOTIFIED, MUTE_NOTIFIED = "nP", "nR", "nM"
+
+
+class ButtonSigning(Protocol):
+    """Makes a signed custom_id for a button shown in `channel_id` (the bot's CallbackSigner)."""
+
+    def encode(self, chat_id: int, verb: str, *args: str) -> str: ...
+
+
+class StaticView(discord.ui.View):
+    """Buttons only carried by a message: presses are answered by the client's `on_interaction`
+    from the signed custom_id (so they survive restarts), never by this object, which discord.py
+    would otherwise keep in memory for every message sent."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    def is_dispatchable(self) -> bool:
+        return False
+
+
+def notification_view(
+    signer: ButtonSigning | None,
+    channel_id: int,
+    *,
+    subscription_id: str | None,
+    tx_url: str | None,
+    paused: bool = False,
+) -> discord.ui.View | None:
+    """[Tx] (a link to the explorer), then with a signer and a subscription [Pause] [Mute 1 h], or
+    [Resume] alone once paused. The same view is redrawn by the bot after a press. Plain webhook
+    URLs get no view at all: Discord ignores components from webhooks the application does not own."""
+    view = StaticView()
+    if tx_url:
+        view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label="🔎 Tx", url=tx_url))
+    if signer is not None and subscription_id:
+
+        def press(label: str, verb: str, style: discord.ButtonStyle) -> discord.ui.Button[discord.ui.View]:
+            custom_id = signer.encode(channel_id, verb, subscription_id)
+            return discord.ui.Button(style=style, label=label, custom_id=custom_id)
+
+        if paused:
+            view.add_item(press("▶️ Resume", RESUME_NOTIFIED, discord.ButtonStyle.success))
+        else:
+            view.add_item(press("⏸ Pause", PAUSE_NOTIFIED, discord.ButtonStyle.secondary))
+            view.add_item(press("🔕 Mute 1 h", MUTE_NOTIFIED, discord.ButtonStyle.secondary))
+    return view if view.children else None
 
 
 class DiscordChannel:
     kind = "discord"
 
-    def __init__(self, client: discord.Client | HTTPClient | None, webhook_http: HttpClient | None = None) -> None:
+    def __init__(
+        self,
+        client: discord.Client | HTTPClient | None,
+        webhook_http: HttpClient | None = None,
+        *,
+        signer: ButtonSigning | None = None,
+    ) -> None:
         self._rest: HTTPClient | None = client.http if isinstance(client, discord.Client) else client
+        # Signs [Pause] [Mute 1 h] for the bot that answers them (the front door's `signer`);
+        # without one a notification carries only its [Tx] link.
+        self._signer = signer
         self._webhook_http = webhook_http
         self._dm_channels: dict[int, int] = {}
 
@@ -132,13 +183,14 @@ class DiscordChannel:
         if destination.webhook_url:
             result = await self._post_webhook(destination.webhook_url, embed)
         else:
-            result = await self._post_rest(destination, embed, rendered.url)
+            subscription_id = None if rendered.system else notification.subscription_id
+            result = await self._post_rest(destination, embed, rendered.url, subscription_id)
         if result.latency_ms is None:
             result.latency_ms = (time.perf_counter() - started) * 1000
         return result
 
     async def _post_rest(
-        self, destination: DiscordDestination, embed: dict[str, Any], tx_url: str | None
+        self, destination: DiscordDestination, embed: dict[str, Any], tx_url: str | None, subscription_id: str | None
     ) -> DeliveryResult:
         if self._rest is None:
             return DeliveryResult(ok=False, error="the Discord bot is not configured")
@@ -151,7 +203,7 @@ class DiscordChannel:
             params = handle_message_parameters(
                 embeds=[discord.Embed.from_dict(embed)],
                 allowed_mentions=discord.AllowedMentions.none(),
-                view=tx_view(tx_url) if tx_url else None,
+                view=notification_view(self._signer, channel_id, subscription_id=subscription_id, tx_url=tx_url),
             )
             with params:
                 await self._rest.send_message(channel_id, params=params)

@@ -38,7 +38,13 @@ BOT_USER_ID = int(_USER["id"])
 
 # Discord's interaction and option types (https://discord.com/developers/docs/interactions).
 APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
 AUTOCOMPLETE = 4
+MODAL_SUBMIT = 5
+_BUTTON = 2
+# Callback types: 4 a new message, 5 deferred, 7 the pressed message edited in place, 9 a modal.
+UPDATE_MESSAGE = 7
+MODAL = 9
 _SUB_COMMAND = 1
 _OPTION_TYPES = {str: 3, int: 4, bool: 5}
 EPHEMERAL = 64
@@ -73,6 +79,23 @@ class Reply(msgspec.Struct, kw_only=True):
     @property
     def choices(self) -> list[dict[str, Any]]:
         return list(self.data.get("choices") or [])
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        """The component rows of the answer (an edited message's new buttons, a modal's fields)."""
+        return list(self.data.get("components") or [])
+
+    def custom_ids(self) -> dict[str, str]:
+        """Button label (or select/field custom_id) -> custom_id, over every row of the answer."""
+        out: dict[str, str] = {}
+        for row in self.components:
+            for item in row.get("components") or []:
+                if "custom_id" in item:
+                    out[str(item.get("label") or item["custom_id"])] = str(item["custom_id"])
+        return out
+
+    def followup_texts(self) -> list[str]:
+        return [str(m.get("content") or "") for m in self.followups]
 
 
 def _option(name: str, value: object, focused: bool) -> dict[str, Any]:
@@ -312,6 +335,39 @@ class FakeDiscord(FakeDiscordApi):
             payload["user"] = user
             payload["app_permissions"] = str(discord.Permissions.all().value)
         return payload
+
+    def component(
+        self,
+        message: Mapping[str, Any],
+        custom_id: str,
+        *,
+        values: list[str] | None = None,
+        component_type: int = _BUTTON,
+        **where: Any,
+    ) -> dict[str, Any]:
+        """A press of a button (or a choice in a select menu, with `values`) on `message`, as Discord
+        sends it: type 3 with `data.custom_id`, `data.component_type` and the whole message."""
+        payload = self.interaction("", **where)
+        payload["type"] = MESSAGE_COMPONENT
+        payload["data"] = {"custom_id": custom_id, "component_type": component_type}
+        if values is not None:
+            payload["data"]["values"] = values
+        payload["message"] = dict(message)
+        return payload
+
+    def modal_submit(self, custom_id: str, fields: Mapping[str, str], **where: Any) -> dict[str, Any]:
+        """A submitted modal: type 5 with each text input in its own action row, as Discord sends it."""
+        payload = self.interaction("", **where)
+        payload["type"] = MODAL_SUBMIT
+        rows = [{"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]} for k, v in fields.items()]
+        payload["data"] = {"custom_id": custom_id, "components": rows}
+        return payload
+
+    async def press(self, message: Mapping[str, Any], custom_id: str, **where: Any) -> Reply:
+        return await self.send_interaction(self.component(message, custom_id, **where))
+
+    async def submit(self, custom_id: str, fields: Mapping[str, str], **where: Any) -> Reply:
+        return await self.send_interaction(self.modal_submit(custom_id, fields, **where))
 
     async def send_interaction(self, payload: Mapping[str, Any], *, timeout: float = 10.0) -> Reply:
         """Dispatch INTERACTION_CREATE and wait for the bot's callback (and its quick follow-ups)."""
