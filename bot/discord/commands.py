@@ -22,7 +22,7 @@ from discord import app_commands
 from bot.actions import MAX_HISTORY, ChatActions, ChatContext
 from bot.discord import replies
 from bot.discord.autocomplete import chain_choices, preset_choices, subscription_choices
-from bot.discord.context import chat_context
+from bot.discord.context import chat_context, personal_context
 from bot.discord.options import check_options
 from bot.discord.params import parse_params
 from bot.discord.replies import Reply
@@ -105,8 +105,10 @@ class MempoolsGroup(app_commands.Group):
         def action(ctx: ChatContext) -> Reply:
             if preset is None and params:
                 raise ValidationError("params: only used with a preset; choose a preset or give a query")
-            parsed = parse_params(params, self._actions.preset(preset)) if preset is not None else None
-            sub = self._actions.subscribe(ctx, chain, name=name, preset=preset, params=parsed, query=query)
+            spec = self._actions.preset(preset) if preset is not None else None  # a name or a title
+            parsed = parse_params(params, spec) if spec is not None else None
+            preset_name = spec.name if spec is not None else None
+            sub = self._actions.subscribe(ctx, chain, name=name, preset=preset_name, params=parsed, query=query)
             return replies.subscribed(ctx, sub, self._actions.chain(sub.chain_id))
 
         await self._run(interaction, action)
@@ -151,7 +153,9 @@ class MempoolsGroup(app_commands.Group):
     @app_commands.describe(code="The one-time code from POST /v1/link-codes")
     async def link(self, interaction: discord.Interaction, code: app_commands.Range[str, 1, 32]) -> None:
         # Codes are upper-case (an unambiguous alphabet); phones often type them in lower case.
-        await self._run(interaction, lambda ctx: replies.linked(self._actions.link(ctx, code.upper()).id))
+        await self._run(
+            interaction, lambda ctx: replies.linked(self._actions.link(personal_context(ctx), code.upper()).id)
+        )
 
     @app_commands.command(name="test", description="Send a test notification here")
     async def test(self, interaction: discord.Interaction) -> None:
