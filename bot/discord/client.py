@@ -17,6 +17,7 @@ from bot.actions import ChatActions
 from bot.discord import replies
 from bot.discord.buttons import NOTIFICATION_VERBS, NotificationButtons
 from bot.discord.commands import MempoolsGroup
+from bot.discord.listing import LIST_VERBS
 from bot.discord.options import BadOption
 from bot.discord.respond import send
 from bot.telegram.callbacks import CallbackSigner
@@ -74,7 +75,9 @@ class MempoolsClient(discord.Client):
         intents.guilds = True
         super().__init__(intents=intents, guild_ready_timeout=guild_ready_timeout, **options)
         self.tree = MempoolsTree(self)
-        self.tree.add_command(MempoolsGroup(actions))
+        group = MempoolsGroup(actions, signer=signer)
+        self.tree.add_command(group)
+        self._listing = group.listing
         self._sync_guild_id = sync_guild_id
         self._buttons = NotificationButtons(actions, signer)
         # discord.py's own wait_until_ready() refuses to be called before login; this one may be.
@@ -95,6 +98,8 @@ class MempoolsClient(discord.Client):
                 await self._buttons.forged(interaction)
             elif callback.verb in NOTIFICATION_VERBS:
                 await self._buttons.press(interaction, callback)
+            elif callback.verb in LIST_VERBS:
+                await self._listing.press(interaction, callback)
             else:
                 await self._buttons.forged(interaction)
         except Exception as exc:  # a bug: logged once with its error id, and the presser is told

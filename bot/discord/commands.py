@@ -23,10 +23,12 @@ from bot.actions import MAX_HISTORY, ChatActions, ChatContext
 from bot.discord import replies
 from bot.discord.autocomplete import chain_choices, preset_choices, subscription_choices
 from bot.discord.context import chat_context, personal_context
+from bot.discord.listing import SubscriptionList
 from bot.discord.options import check_options
 from bot.discord.params import parse_params
 from bot.discord.replies import Reply
 from bot.discord.respond import send
+from bot.telegram.callbacks import CallbackSigner
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
 
@@ -45,7 +47,7 @@ class MempoolsGroup(app_commands.Group):
     command instead (`ChatActions.require_admin`: Manage Server or Administrator).
     """
 
-    def __init__(self, actions: ChatActions) -> None:
+    def __init__(self, actions: ChatActions, *, signer: CallbackSigner | None = None) -> None:
         super().__init__(
             name="mempools",
             description="Notifications for Cosmos chains",
@@ -53,6 +55,8 @@ class MempoolsGroup(app_commands.Group):
             allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
         )
         self._actions = actions
+        #: The list's screens and buttons (its presses reach it through the client's on_interaction).
+        self.listing = SubscriptionList(actions, signer, self._find)
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Options are checked before a command runs (autocomplete sees partial input by design)."""
@@ -116,7 +120,7 @@ class MempoolsGroup(app_commands.Group):
     # -- managing --------------------------------------------------------------------------------
     @app_commands.command(name="list", description="The subscriptions here (yours in a DM, the server's in a server)")
     async def list_(self, interaction: discord.Interaction) -> None:
-        await self._run(interaction, lambda ctx: replies.subscription_list(ctx, self._actions.list(ctx), self._find))
+        await self._run(interaction, lambda ctx: self.listing.page(ctx, self._actions.list(ctx)))
 
     @app_commands.command(name="pause", description="Stop notifications of a subscription for now")
     @app_commands.describe(subscription="The subscription (see the suggestions or /mempools list)")

@@ -24,6 +24,7 @@ from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.services import ChainInfo
 from core.support.text import ellipsize
+from core.support.timeutil import utcnow
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096
@@ -46,6 +47,8 @@ class Reply(msgspec.Struct, kw_only=True):
     content: str = ""
     embed: discord.Embed | None = None
     ephemeral: bool = True
+    #: Buttons and menus under the message (answered by the client's `on_interaction`).
+    view: discord.ui.View | None = None
 
 
 def _esc(text: str) -> str:
@@ -118,21 +121,58 @@ def unsubscribed(ctx: ChatContext, sub: Subscription) -> Reply:
     return _changed(ctx, f"🗑️ Removed **{_esc(sub.name)}** (`{sub.id}`). Its past notifications stay in the history.")
 
 
-def subscription_list(ctx: ChatContext, subs: Sequence[Subscription], chains: ChainLookup) -> Reply:
+#: Subscriptions per page of `/mempools list`: what one select menu can offer.
+PAGE_SIZE = 25
+
+
+def pages(count: int) -> int:
+    return max(1, -(-count // PAGE_SIZE))
+
+
+def subscription_line(sub: Subscription, chains: ChainLookup) -> str:
+    """One subscription: its id to copy, name, chain, and its state with a relative time."""
+    chain = chains(sub.chain_id)
+    if not sub.enabled:
+        state = "⏸️ paused"
+    elif sub.muted_until is not None and sub.muted_until > utcnow():
+        state = f"🔕 muted until <t:{int(sub.muted_until.timestamp())}:R>"
+    else:
+        state = "active"
+    since = f"<t:{int(sub.created_at.timestamp())}:R>"
+    return f"`{sub.id}` **{_esc(sub.name)}** · {_esc(chain.name if chain else sub.chain_id)} · {state} · since {since}"
+
+
+def subscription_list(
+    ctx: ChatContext, subs: Sequence[Subscription], chains: ChainLookup, *, page: int = 0, note: str = ""
+) -> Reply:
+    """One page of the list (`PAGE_SIZE` per page); `note` says what a button just did."""
     owner = "This server has" if ctx.is_group else "You have"
+    lead = f"{note}\n" if note else ""
     if not subs:
-        return Reply(content=f"{owner} no subscriptions yet. Try `/mempools watch <address>`.")
-    lines = []
-    for sub in subs:
-        chain = chains(sub.chain_id)
-        state = "active" if sub.enabled else "paused"
-        lines.append(f"`{sub.id}` **{_esc(sub.name)}** · {_esc(chain.name if chain else sub.chain_id)} · {state}")
+        return Reply(content=f"{lead}{owner} no subscriptions yet. Try `/mempools watch <address>`.")
+    page = min(max(page, 0), pages(len(subs)) - 1)
+    shown = subs[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    lines = [subscription_line(sub, chains) for sub in shown]
     embed = discord.Embed(
         title=f"Subscriptions ({len(subs)})",
         description=_lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more"),
         color=_INFO,
     )
-    return Reply(content=f"{owner} {len(subs)} subscription(s).", embed=embed)
+    if len(subs) > PAGE_SIZE:
+        embed.set_footer(text=f"Page {page + 1} of {pages(len(subs))}")
+    return Reply(content=ellipsize(f"{lead}{owner} {len(subs)} subscription(s).", CONTENT_LIMIT), embed=embed)
+
+
+def subscription_detail(ctx: ChatContext, sub: Subscription, chains: ChainLookup, *, note: str = "") -> Reply:
+    what = f"preset `{sub.preset}`" if sub.preset else "a query"
+    embed = discord.Embed(
+        title=ellipsize(sub.name, 256), description=f"{subscription_line(sub, chains)}\n{what}", color=_INFO
+    )
+    return Reply(content=note, embed=embed)
+
+
+def confirm_delete(sub: Subscription) -> Reply:
+    return Reply(content=f"🗑️ Delete **{_esc(sub.name)}** (`{sub.id}`)? Its past notifications stay in the history.")
 
 
 def history(ctx: ChatContext, notifications: Sequence[Notification], chains: ChainLookup) -> Reply:

@@ -31,7 +31,7 @@ import msgspec
 import yarl
 from aiohttp import WSMsgType, web
 
-from tests.fakes.discord_api import _USER, FakeDiscordApi, _json
+from tests.fakes.discord_api import _USER, FakeDiscordApi, _json, message_object
 
 APPLICATION_ID = 100000000000000002
 BOT_USER_ID = int(_USER["id"])
@@ -42,6 +42,7 @@ MESSAGE_COMPONENT = 3
 AUTOCOMPLETE = 4
 MODAL_SUBMIT = 5
 _BUTTON = 2
+SELECT = 3  # a string select menu (a component type)
 # Callback types: 4 a new message, 5 deferred, 7 the pressed message edited in place, 9 a modal.
 UPDATE_MESSAGE = 7
 MODAL = 9
@@ -93,6 +94,18 @@ class Reply(msgspec.Struct, kw_only=True):
                 if "custom_id" in item:
                     out[str(item.get("label") or item["custom_id"])] = str(item["custom_id"])
         return out
+
+    def select(self) -> dict[str, Any]:
+        """The (first) select menu of the answer: its `custom_id` and `options`."""
+        for row in self.components:
+            for item in row.get("components") or []:
+                if item.get("type") == SELECT:
+                    return dict(item)
+        raise AssertionError(f"no select menu in {self.components}")
+
+    def as_message(self, channel_id: int, message_id: int = 1) -> dict[str, Any]:
+        """The message this answer shows, as a later press carries it."""
+        return message_object(message_id, channel_id, self.data)
 
     def followup_texts(self) -> list[str]:
         return [str(m.get("content") or "") for m in self.followups]
