@@ -160,7 +160,7 @@ async def test_subscribe_with_a_raw_query(world: DiscordBotWorld) -> None:
     ("options", "expected"),
     [
         ({"chain": "devnet-1", "query": "tm.event = 'Tx' AND"}, "That query does not parse"),
-        ({"chain": "devnet-1"}, "either a preset or a query"),
+        ({"preset": "funds_received", "params": ALICE}, "chain: required with a preset or a query"),
         ({"chain": "devnet-1", "preset": "funds_received", "query": "tm.event='Tx'"}, "either a preset or a query"),
         ({"chain": "devnet-1", "params": f"address={ALICE}"}, "only used with a preset"),
         ({"chain": "devnet-1", "preset": "no_such_preset"}, "Unknown preset 'no_such_preset'"),

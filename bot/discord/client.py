@@ -17,6 +17,7 @@ from bot.actions import ChatActions
 from bot.discord import replies
 from bot.discord.buttons import NOTIFICATION_VERBS, NotificationButtons
 from bot.discord.commands import MempoolsGroup
+from bot.discord.guided import GUIDED_VERBS
 from bot.discord.listing import LIST_VERBS
 from bot.discord.options import BadOption
 from bot.discord.respond import send
@@ -78,6 +79,7 @@ class MempoolsClient(discord.Client):
         group = MempoolsGroup(actions, signer=signer)
         self.tree.add_command(group)
         self._listing = group.listing
+        self._guided = group.guided
         self._sync_guild_id = sync_guild_id
         self._buttons = NotificationButtons(actions, signer)
         # discord.py's own wait_until_ready() refuses to be called before login; this one may be.
@@ -90,7 +92,7 @@ class MempoolsClient(discord.Client):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Button presses: answered from their signed custom_id (no view is kept in memory, so the
         buttons of any message ever sent keep working across restarts); see `bot.discord.buttons`."""
-        if interaction.type is not discord.InteractionType.component:
+        if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
             return
         try:
             callback = self._buttons.decode(interaction)
@@ -100,6 +102,8 @@ class MempoolsClient(discord.Client):
                 await self._buttons.press(interaction, callback)
             elif callback.verb in LIST_VERBS:
                 await self._listing.press(interaction, callback)
+            elif callback.verb in GUIDED_VERBS:
+                await self._guided.press(interaction, callback)
             else:
                 await self._buttons.forged(interaction)
         except Exception as exc:  # a bug: logged once with its error id, and the presser is told

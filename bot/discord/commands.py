@@ -23,6 +23,7 @@ from bot.actions import MAX_HISTORY, ChatActions, ChatContext
 from bot.discord import replies
 from bot.discord.autocomplete import chain_choices, preset_choices, subscription_choices
 from bot.discord.context import chat_context, personal_context
+from bot.discord.guided import GuidedSubscribe
 from bot.discord.listing import SubscriptionList
 from bot.discord.options import check_options
 from bot.discord.params import parse_params
@@ -57,6 +58,8 @@ class MempoolsGroup(app_commands.Group):
         self._actions = actions
         #: The list's screens and buttons (its presses reach it through the client's on_interaction).
         self.listing = SubscriptionList(actions, signer, self._find)
+        #: `/mempools subscribe` with no preset or query: menus, a form and a confirmation.
+        self.guided = GuidedSubscribe(actions, signer)
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Options are checked before a command runs (autocomplete sees partial input by design)."""
@@ -89,9 +92,11 @@ class MempoolsGroup(app_commands.Group):
     ) -> None:
         await self._run(interaction, lambda ctx: replies.watching(ctx, self._actions.watch(ctx, address, chain)))
 
-    @app_commands.command(name="subscribe", description="Subscribe with a preset or a CometBFT query")
+    @app_commands.command(
+        name="subscribe", description="Subscribe with a preset or a CometBFT query (no options: a guided form)"
+    )
     @app_commands.describe(
-        chain="The chain to watch",
+        chain="The chain to watch (required with a preset or a query)",
         preset="A ready-made subscription (see the suggestions)",
         params="The preset's parameters: name=value pairs, e.g. address=cosmos1… min_amount=5",
         query="A CometBFT query instead of a preset, e.g. transfer.recipient='cosmos1…'",
@@ -100,13 +105,19 @@ class MempoolsGroup(app_commands.Group):
     async def subscribe(
         self,
         interaction: discord.Interaction,
-        chain: app_commands.Range[str, 1, 64],
+        chain: app_commands.Range[str, 1, 64] | None = None,
         preset: str | None = None,
         params: app_commands.Range[str, 1, 1000] | None = None,
         query: app_commands.Range[str, 1, 1000] | None = None,
         name: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
         def action(ctx: ChatContext) -> Reply:
+            if preset is None and query is None and not params:  # nothing but a chain: the guided form
+                return self.guided.start(ctx, chain)
+            if chain is None:
+                raise ValidationError(
+                    "chain: required with a preset or a query (or give no options for the guided form)"
+                )
             if preset is None and params:
                 raise ValidationError("params: only used with a preset; choose a preset or give a query")
             spec = self._actions.preset(preset) if preset is not None else None  # a name or a title

@@ -55,6 +55,11 @@ def _esc(text: str) -> str:
     return discord.utils.escape_markdown(discord.utils.escape_mentions(text))
 
 
+def esc(text: str) -> str:
+    """User input or chain data shown as written (markdown and mentions escaped)."""
+    return _esc(text)
+
+
 def _lines_within(lines: Sequence[str], limit: int, more: Callable[[int], str]) -> str:
     """As many whole lines as fit in `limit`, then a note saying how many were left out."""
     out: list[str] = []

@@ -43,6 +43,7 @@ AUTOCOMPLETE = 4
 MODAL_SUBMIT = 5
 _BUTTON = 2
 SELECT = 3  # a string select menu (a component type)
+TEXT_INPUT = 4
 # Callback types: 4 a new message, 5 deferred, 7 the pressed message edited in place, 9 a modal.
 UPDATE_MESSAGE = 7
 MODAL = 9
@@ -102,6 +103,21 @@ class Reply(msgspec.Struct, kw_only=True):
                 if item.get("type") == SELECT:
                     return dict(item)
         raise AssertionError(f"no select menu in {self.components}")
+
+    def text_inputs(self) -> dict[str, dict[str, Any]]:
+        """A modal answer's text inputs by custom_id (label, placeholder, value, required)."""
+        out: dict[str, dict[str, Any]] = {}
+
+        def walk(items: list[dict[str, Any]]) -> None:
+            for item in items:
+                if item.get("type") == TEXT_INPUT:
+                    out[str(item["custom_id"])] = item
+                walk(list(item.get("components") or []))
+                if isinstance(item.get("component"), dict):
+                    walk([item["component"]])
+
+        walk(self.components)
+        return out
 
     def as_message(self, channel_id: int, message_id: int = 1) -> dict[str, Any]:
         """The message this answer shows, as a later press carries it."""
@@ -368,19 +384,31 @@ class FakeDiscord(FakeDiscordApi):
         payload["message"] = dict(message)
         return payload
 
-    def modal_submit(self, custom_id: str, fields: Mapping[str, str], **where: Any) -> dict[str, Any]:
-        """A submitted modal: type 5 with each text input in its own action row, as Discord sends it."""
+    def modal_submit(
+        self, custom_id: str, fields: Mapping[str, str], *, message: Mapping[str, Any] | None = None, **where: Any
+    ) -> dict[str, Any]:
+        """A submitted modal: type 5 with each text input in its own action row, as Discord sends it;
+        with `message` when the modal was opened from a component of that message."""
         payload = self.interaction("", **where)
         payload["type"] = MODAL_SUBMIT
         rows = [{"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]} for k, v in fields.items()]
         payload["data"] = {"custom_id": custom_id, "components": rows}
+        if message is not None:
+            payload["message"] = dict(message)
         return payload
 
     async def press(self, message: Mapping[str, Any], custom_id: str, **where: Any) -> Reply:
         return await self.send_interaction(self.component(message, custom_id, **where))
 
-    async def submit(self, custom_id: str, fields: Mapping[str, str], **where: Any) -> Reply:
-        return await self.send_interaction(self.modal_submit(custom_id, fields, **where))
+    async def choose(self, message: Mapping[str, Any], custom_id: str, values: list[str], **where: Any) -> Reply:
+        """A choice in a select menu of `message`."""
+        payload = self.component(message, custom_id, values=values, component_type=SELECT, **where)
+        return await self.send_interaction(payload)
+
+    async def submit(
+        self, custom_id: str, fields: Mapping[str, str], *, message: Mapping[str, Any] | None = None, **where: Any
+    ) -> Reply:
+        return await self.send_interaction(self.modal_submit(custom_id, fields, message=message, **where))
 
     async def send_interaction(self, payload: Mapping[str, Any], *, timeout: float = 10.0) -> Reply:
         """Dispatch INTERACTION_CREATE and wait for the bot's callback (and its quick follow-ups)."""
