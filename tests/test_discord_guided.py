@@ -13,6 +13,7 @@ from bot.discord.guided import Draft, Drafts
 from tests.fakes.discord_bot import MANAGER, MEMBER, DiscordBotWorld
 from tests.fakes.discord_gateway import MODAL, UPDATE_MESSAGE, Reply
 from tests.fakes.records import ALICE, T0, FakeClock
+from tests.polling import until
 
 GUILD = 4242
 IN_SERVER: dict[str, Any] = {"guild_id": GUILD, "channel_id": 600, "user_id": 701, "permissions": MANAGER}
@@ -57,13 +58,16 @@ async def test_menus_form_and_confirm_make_the_subscription(world: DiscordBotWor
     step2, form = await _to_form(world, IN_DM)
     assert form.data["title"] == "Funds received"
     fields = form.text_inputs()
-    assert list(fields) == ["address", "min_amount", "denom", "include_fees"]
+    assert list(fields) == ["address", "min_amount", "denom", "include_fees", "_name"]
+    assert (
+        fields["_name"]["label"] == "Name (optional)" and fields["_name"]["placeholder"] == "Funds received on Devnet"
+    )
     assert fields["address"]["label"] == "Address" and fields["address"]["placeholder"] == "cosmos1…"
     assert fields["address"]["required"] is True and fields["min_amount"]["required"] is False
     assert fields["min_amount"]["label"] == "Minimum amount"
     assert fields["include_fees"]["placeholder"] == "false or true (optional, default false)"
 
-    values = {"address": ALICE.upper(), "min_amount": "2.5", "denom": "", "include_fees": ""}
+    values = {"address": ALICE.upper(), "min_amount": "2.5", "denom": "", "include_fees": "", "_name": "Big ones"}
     confirm = await _submit(world, step2, form, values, IN_DM)
     assert confirm.type == UPDATE_MESSAGE and "step 3 of 3" in confirm.content, confirm.content
     summary = confirm.embeds[0]["description"]
@@ -76,6 +80,7 @@ async def test_menus_form_and_confirm_make_the_subscription(world: DiscordBotWor
     assert done.type == UPDATE_MESSAGE and done.content.startswith("✅ Subscribed"), done.content
     [sub] = world.subscriptions_of("703")
     assert sub.preset == "funds_received" and sub.params == {"address": ALICE, "min_amount": "2.5"}
+    assert sub.name == "Big ones" and done.followups == []  # a DM: nobody else to tell
 
 
 async def test_a_form_with_bad_values_says_which_field_and_keeps_the_others(world: DiscordBotWorld) -> None:
@@ -112,6 +117,19 @@ async def test_a_preset_without_parameters_skips_the_form(world: DiscordBotWorld
     cancelled = await world.discord.press(confirm.as_message(600), confirm.custom_ids()["Cancel"], **IN_SERVER)
     assert cancelled.content == "Nothing was subscribed."
     assert world.subscriptions_of(f"guild:{GUILD}") == []
+
+
+async def test_in_a_server_the_channel_is_told_of_the_new_subscription(world: DiscordBotWorld) -> None:
+    start = await world.discord.slash("subscribe", {"chain": "devnet-1"}, **IN_SERVER)
+    confirm = await world.discord.choose(
+        start.as_message(600), start.select()["custom_id"], ["gov_proposal_submitted"], **IN_SERVER
+    )
+    done = await world.discord.press(confirm.as_message(600), confirm.custom_ids()["✅ Subscribe"], **IN_SERVER)
+    assert start.ephemeral and done.content.startswith("✅ Subscribed")  # the flow message stays private
+    await until(lambda: done.followups)
+    [told] = done.followups
+    assert told["content"].startswith("✅ Subscribed: **Governance proposal submitted on Devnet**")
+    assert not int(told.get("flags") or 0) & 64  # the channel sees who set up what it will receive
 
 
 async def test_in_a_server_only_managers_start_it(world: DiscordBotWorld) -> None:

@@ -1,4 +1,5 @@
-"""The discord.py client: the `/mempools` command tree, synced at start, and its error answers.
+"""The discord.py client: the `/mempools` command tree, synced at start, its error answers, and
+the presses of every button and menu the bot sends (routed by the verb of their signed custom_id).
 
 No message intents: slash commands arrive as interactions whatever the intents, so the bot asks
 only for `guilds` (the one discord.py needs to keep its state consistent).

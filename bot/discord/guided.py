@@ -24,7 +24,7 @@ from bot.actions import ChatActions, ChatContext
 from bot.discord import replies
 from bot.discord.context import chat_context
 from bot.discord.replies import Reply
-from bot.discord.respond import edit, send
+from bot.discord.respond import NO_MENTIONS, edit, send
 from bot.telegram.callbacks import Callback, CallbackSigner
 from core.dispatch.discord import StaticView
 from core.errors import MempoolsError, ValidationError
@@ -35,6 +35,8 @@ from core.support.timeutil import utcnow
 
 CHAIN, PRESET, FORM, OPEN_FORM, SUBSCRIBE, CANCEL = "gC", "gP", "gM", "gO", "gS", "gX"
 GUIDED_VERBS = (CHAIN, PRESET, FORM, OPEN_FORM, SUBSCRIBE, CANCEL)
+#: The form's field for the subscription's name (not a parameter name: those have no leading "_").
+NAME_FIELD = "_name"
 DRAFT_TTL = timedelta(minutes=15)
 MAX_DRAFTS = 1000
 EXPIRED = "This form has expired. Start again with `/mempools subscribe`."
@@ -90,6 +92,7 @@ class Draft(msgspec.Struct, kw_only=True):
     chain_id: str
     preset: str
     values: dict[str, str] = {}
+    name: str = ""  # empty: the default name ("Funds received on Devnet")
     created_at: datetime
 
 
@@ -190,13 +193,24 @@ class GuidedSubscribe:
                     max_length=1000,
                 )
             )
+        if len(spec.params) < 5:
+            modal.add_item(
+                discord.ui.TextInput(
+                    label="Name (optional)",
+                    custom_id=NAME_FIELD,
+                    placeholder=ellipsize(f"{spec.title} on {chain.name}", 100),
+                    default=draft.name or None,
+                    required=False,
+                    max_length=100,
+                )
+            )
         return modal
 
     def confirm(self, ctx: ChatContext, key: str, draft: Draft, *, problems: Mapping[str, str] | None = None) -> Reply:
         """The values as they will be used and [Subscribe], or what is wrong and [Fix the values]."""
         spec = self._actions.preset(draft.preset)
         chain = self._actions.chain(draft.chain_id)
-        lines = [f"**{replies.esc(spec.title)}** on {replies.esc(chain.name)}"]
+        lines = [f"**{replies.esc(draft.name or f'{spec.title} on {chain.name}')}**: {replies.esc(spec.title)}"]
         for param in spec.params:
             value = draft.values.get(param.name, "")
             shown = "`" + value.replace("`", "'") + "`" if value else "—"
@@ -259,17 +273,22 @@ class GuidedSubscribe:
         if callback.verb == OPEN_FORM:
             await interaction.response.send_modal(self.form(ctx, key, draft))
         elif callback.verb == FORM:
-            draft.values = _fields(interaction)
+            fields = _fields(interaction)
+            draft.name = fields.pop(NAME_FIELD, "").strip()
+            draft.values = fields
             await edit(interaction, self.confirm(ctx, key, draft, problems=self._problems(draft)))
         elif callback.verb == CANCEL:
             self._drafts.drop(key)
             await edit(interaction, Reply(content="Nothing was subscribed."))
         elif callback.verb == SUBSCRIBE:
-            sub = self._actions.subscribe(
-                ctx, draft.chain_id, preset=draft.preset, params={k: v for k, v in draft.values.items() if v}
-            )
+            params = {k: v for k, v in draft.values.items() if v}
+            name = draft.name or None
+            sub = self._actions.subscribe(ctx, draft.chain_id, name=name, preset=draft.preset, params=params)
             self._drafts.drop(key)
-            await edit(interaction, replies.subscribed(ctx, sub, self._actions.chain(sub.chain_id)))
+            done = replies.subscribed(ctx, sub, self._actions.chain(sub.chain_id))
+            await edit(interaction, Reply(content=done.content))
+            if not done.ephemeral:  # in a server the channel is told, as after the slash command
+                await interaction.followup.send(done.content, ephemeral=False, allowed_mentions=NO_MENTIONS)
 
     def _problems(self, draft: Draft) -> dict[str, str]:
         """Each field checked on its own (normalised in place when valid); field -> why it is wrong."""
