@@ -190,7 +190,16 @@ class ChatActions:
 
     @staticmethod
     def preset(name: str) -> PresetSpec:
-        return get_preset(name).spec
+        """A preset by its name (`funds_received`) or by its title as people read it ("Funds
+        received", any case), or as a suggestion shows it ("Funds received (funds_received)")."""
+        text = " ".join(clean_input(name).split())
+        if text not in PRESETS:
+            folded = text.casefold()
+            for candidate in PRESETS.values():
+                spec = candidate.spec
+                if folded in (spec.title.casefold(), f"{spec.title} ({spec.name})".casefold(), spec.name.casefold()):
+                    return spec
+        return get_preset(text).spec
 
     def check_param(self, chain_id: str, preset: str, param: str, value: str) -> str:
         """One parameter of a preset checked on its own (a guided flow asks one at a time).

@@ -134,7 +134,11 @@ class Runtime:
         self.discord = DiscordFrontDoor(config.discord, self.services)
         channels: dict[str, Channel] = {
             "webhook": webhooks,
-            "discord": DiscordChannel(self.discord.client if self.discord.enabled else None, webhook_http=self.http),
+            "discord": DiscordChannel(
+                self.discord.client if self.discord.enabled else None,
+                webhook_http=self.http,
+                signer=self.discord.signer,
+            ),
         }
         if self.telegram is not None:
             channels["telegram"] = TelegramChannel(

@@ -138,6 +138,18 @@ async def test_subscribe_with_a_preset_and_params(world: DiscordBotWorld) -> Non
     assert world.subscriptions_of("703")[0].params == {"address": BOB}
 
 
+@pytest.mark.parametrize("typed", ["Funds received", "  funds RECEIVED ", "Funds received (funds_received)"])
+async def test_subscribe_takes_a_preset_title_where_its_name_goes(world: DiscordBotWorld, typed: str) -> None:
+    reply = await world.discord.slash("subscribe", {"chain": "devnet-1", "preset": typed, "params": ALICE}, **IN_DM)
+    assert reply.content.startswith("✅") and "preset `funds_received`" in reply.content, reply.content
+    [sub] = world.subscriptions_of("703")
+    assert sub.preset == "funds_received" and sub.name == "Funds received on Devnet"
+    unknown = await world.discord.slash(
+        "subscribe", {"chain": "devnet-1", "preset": "Funds lost", "params": ALICE}, **IN_DM
+    )
+    assert unknown.ephemeral and "Unknown preset 'Funds lost'" in unknown.content, unknown.content
+
+
 async def test_subscribe_with_a_raw_query(world: DiscordBotWorld) -> None:
     query = f"transfer.recipient = \u2018{ALICE}\u2019"  # a phone's curly quotes are straightened
     reply = await world.discord.slash("subscribe", {"chain": "devnet-1", "query": query}, **IN_DM)
@@ -150,7 +162,7 @@ async def test_subscribe_with_a_raw_query(world: DiscordBotWorld) -> None:
     ("options", "expected"),
     [
         ({"chain": "devnet-1", "query": "tm.event = 'Tx' AND"}, "That query does not parse"),
-        ({"chain": "devnet-1"}, "either a preset or a query"),
+        ({"preset": "funds_received", "params": ALICE}, "chain: required with a preset or a query"),
         ({"chain": "devnet-1", "preset": "funds_received", "query": "tm.event='Tx'"}, "either a preset or a query"),
         ({"chain": "devnet-1", "params": f"address={ALICE}"}, "only used with a preset"),
         ({"chain": "devnet-1", "preset": "no_such_preset"}, "Unknown preset 'no_such_preset'"),
@@ -269,8 +281,6 @@ async def test_link_joins_the_discord_user_to_a_rest_account(world: DiscordBotWo
     await world.discord.slash("watch", {"address": BOB}, **IN_DM)
     rest = await world.services.accounts.register("dev@example.org", "correct horse battery")
     code = world.services.accounts.create_link_code(rest.id).code
-    in_server = await world.discord.slash("link", {"code": code}, **IN_SERVER)
-    assert in_server.ephemeral and "private chat" in in_server.content
     wrong = await world.discord.slash("link", {"code": "ZZZZ2222"}, **IN_DM)
     assert wrong.ephemeral and wrong.content.startswith(("❌", "🔍"))
     assert world.account_of("703") != rest.id
@@ -281,6 +291,20 @@ async def test_link_joins_the_discord_user_to_a_rest_account(world: DiscordBotWo
     assert sub.params == {"address": BOB}
     with pytest.raises(ValidationError):
         world.services.accounts.redeem_link_code(code, "discord", "703")  # one-time
+
+
+async def test_link_in_a_server_links_the_member_not_the_server(world: DiscordBotWorld) -> None:
+    """A slash command's options are seen by nobody else and the answer is ephemeral, so a code
+    typed in a server is as private as in a DM: it joins the member's own identity."""
+    await world.discord.slash("watch", {"address": ALICE}, **IN_SERVER)
+    rest = await world.services.accounts.register("dev@example.org", "correct horse battery")
+    code = world.services.accounts.create_link_code(rest.id).code
+    member_only = {**IN_SERVER, "permissions": MEMBER}  # no Manage Server needed for one's own account
+    reply = await world.discord.slash("link", {"code": code}, **member_only)
+    assert reply.ephemeral and reply.content.startswith("🔗 Linked") and rest.id in reply.content, reply.content
+    assert world.account_of("701") == rest.id
+    assert world.account_of(f"guild:{GUILD}") not in (None, rest.id)  # the server keeps its own account
+    assert len(world.subscriptions_of(f"guild:{GUILD}")) == 1
 
 
 async def test_autocomplete_chains_presets_and_own_subscriptions(world: DiscordBotWorld) -> None:

@@ -51,7 +51,7 @@ class Pipeline:
         self.dispatcher = Dispatcher(
             world.outbox,
             world.repos,
-            {"discord": DiscordChannel(world.front_door.client)},
+            {"discord": DiscordChannel(world.front_door.client, signer=world.front_door.signer)},
             {chain.id: chain}.get,
             limits=DispatchLimits(workers=4, idle_wait=0.2),
         )
@@ -137,6 +137,13 @@ async def test_dm_watch_delivers_by_dm(world: DiscordBotWorld, devnet: DevnetSer
     [message] = await _posted(world, pipeline, world.discord.dm_channels[703])
     description = message.payload["embeds"][0]["description"]
     assert description.startswith("2 ATOM ") and short_address(alice) in description
+    # Its [Pause] works from the DM, and the message then offers [Resume] beside its [Tx] link.
+    buttons = message.custom_ids()
+    assert list(buttons) == ["⏸ Pause", "🔕 Mute 1 h"]
+    dm = {"channel_id": world.discord.dm_channels[703], "user_id": 703}
+    reply = await world.discord.press(message.as_message(), buttons["⏸ Pause"], **dm)
+    assert [b.get("label") for row in reply.components for b in row["components"]] == ["🔎 Tx", "▶️ Resume"]
+    assert [s.enabled for s in world.subscriptions_of("703")] == [False]
 
 
 async def test_a_channel_the_bot_cannot_post_to_disables_the_destination(

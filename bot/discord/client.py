@@ -1,4 +1,5 @@
-"""The discord.py client: the `/mempools` command tree, synced at start, and its error answers.
+"""The discord.py client: the `/mempools` command tree, synced at start, its error answers, and
+the presses of every button and menu the bot sends (routed by the verb of their signed custom_id).
 
 No message intents: slash commands arrive as interactions whatever the intents, so the bot asks
 only for `guilds` (the one discord.py needs to keep its state consistent).
@@ -15,9 +16,13 @@ from discord import app_commands
 
 from bot.actions import ChatActions
 from bot.discord import replies
+from bot.discord.buttons import NOTIFICATION_VERBS, NotificationButtons
 from bot.discord.commands import MempoolsGroup
+from bot.discord.guided import GUIDED_VERBS
+from bot.discord.listing import LIST_VERBS
 from bot.discord.options import BadOption
 from bot.discord.respond import send
+from bot.telegram.callbacks import CallbackSigner
 
 log = logging.getLogger("mempools.discord")
 
@@ -63,6 +68,7 @@ class MempoolsClient(discord.Client):
         self,
         actions: ChatActions,
         *,
+        signer: CallbackSigner | None = None,
         sync_guild_id: int | None = None,
         guild_ready_timeout: float = GUILD_READY_TIMEOUT,
         **options: Any,
@@ -71,14 +77,41 @@ class MempoolsClient(discord.Client):
         intents.guilds = True
         super().__init__(intents=intents, guild_ready_timeout=guild_ready_timeout, **options)
         self.tree = MempoolsTree(self)
-        self.tree.add_command(MempoolsGroup(actions))
+        group = MempoolsGroup(actions, signer=signer)
+        self.tree.add_command(group)
+        self._listing = group.listing
+        self._guided = group.guided
         self._sync_guild_id = sync_guild_id
+        self._buttons = NotificationButtons(actions, signer)
         # discord.py's own wait_until_ready() refuses to be called before login; this one may be.
         self.connected = asyncio.Event()
 
     async def on_ready(self) -> None:
         self.connected.set()
         log.info("Discord bot connected as %s (application %s)", self.user, self.application_id)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Button presses: answered from their signed custom_id (no view is kept in memory, so the
+        buttons of any message ever sent keep working across restarts); see `bot.discord.buttons`."""
+        if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
+            return
+        try:
+            callback = self._buttons.decode(interaction)
+            if callback is None:
+                await self._buttons.forged(interaction)
+            elif callback.verb in NOTIFICATION_VERBS:
+                await self._buttons.press(interaction, callback)
+            elif callback.verb in LIST_VERBS:
+                await self._listing.press(interaction, callback)
+            elif callback.verb in GUIDED_VERBS:
+                await self._guided.press(interaction, callback)
+            else:
+                await self._buttons.forged(interaction)
+        except Exception as exc:  # a bug: logged once with its error id, and the presser is told
+            if not interaction.response.is_done():
+                await send(interaction, replies.error(exc, "discord button"))
+            else:
+                replies.error(exc, "discord button")
 
     async def setup_hook(self) -> None:
         """Register the commands with Discord; a failure is logged, not fatal (old commands still work)."""

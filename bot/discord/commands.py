@@ -22,11 +22,14 @@ from discord import app_commands
 from bot.actions import MAX_HISTORY, ChatActions, ChatContext
 from bot.discord import replies
 from bot.discord.autocomplete import chain_choices, preset_choices, subscription_choices
-from bot.discord.context import chat_context
+from bot.discord.context import chat_context, personal_context
+from bot.discord.guided import GuidedSubscribe
+from bot.discord.listing import SubscriptionList
 from bot.discord.options import check_options
 from bot.discord.params import parse_params
 from bot.discord.replies import Reply
 from bot.discord.respond import send
+from bot.telegram.callbacks import CallbackSigner
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
 
@@ -45,7 +48,7 @@ class MempoolsGroup(app_commands.Group):
     command instead (`ChatActions.require_admin`: Manage Server or Administrator).
     """
 
-    def __init__(self, actions: ChatActions) -> None:
+    def __init__(self, actions: ChatActions, *, signer: CallbackSigner | None = None) -> None:
         super().__init__(
             name="mempools",
             description="Notifications for Cosmos chains",
@@ -53,6 +56,10 @@ class MempoolsGroup(app_commands.Group):
             allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
         )
         self._actions = actions
+        #: The list's screens and buttons (its presses reach it through the client's on_interaction).
+        self.listing = SubscriptionList(actions, signer, self._find)
+        #: `/mempools subscribe` with no preset or query: menus, a form and a confirmation.
+        self.guided = GuidedSubscribe(actions, signer)
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Options are checked before a command runs (autocomplete sees partial input by design)."""
@@ -85,9 +92,11 @@ class MempoolsGroup(app_commands.Group):
     ) -> None:
         await self._run(interaction, lambda ctx: replies.watching(ctx, self._actions.watch(ctx, address, chain)))
 
-    @app_commands.command(name="subscribe", description="Subscribe with a preset or a CometBFT query")
+    @app_commands.command(
+        name="subscribe", description="Subscribe with a preset or a CometBFT query (no options: a guided form)"
+    )
     @app_commands.describe(
-        chain="The chain to watch",
+        chain="The chain to watch (required with a preset or a query)",
         preset="A ready-made subscription (see the suggestions)",
         params="The preset's parameters: name=value pairs, e.g. address=cosmos1… min_amount=5",
         query="A CometBFT query instead of a preset, e.g. transfer.recipient='cosmos1…'",
@@ -96,17 +105,25 @@ class MempoolsGroup(app_commands.Group):
     async def subscribe(
         self,
         interaction: discord.Interaction,
-        chain: app_commands.Range[str, 1, 64],
+        chain: app_commands.Range[str, 1, 64] | None = None,
         preset: str | None = None,
         params: app_commands.Range[str, 1, 1000] | None = None,
         query: app_commands.Range[str, 1, 1000] | None = None,
         name: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
         def action(ctx: ChatContext) -> Reply:
+            if preset is None and query is None and not params:  # nothing but a chain: the guided form
+                return self.guided.start(ctx, chain)
+            if chain is None:
+                raise ValidationError(
+                    "chain: required with a preset or a query (or give no options for the guided form)"
+                )
             if preset is None and params:
                 raise ValidationError("params: only used with a preset; choose a preset or give a query")
-            parsed = parse_params(params, self._actions.preset(preset)) if preset is not None else None
-            sub = self._actions.subscribe(ctx, chain, name=name, preset=preset, params=parsed, query=query)
+            spec = self._actions.preset(preset) if preset is not None else None  # a name or a title
+            parsed = parse_params(params, spec) if spec is not None else None
+            preset_name = spec.name if spec is not None else None
+            sub = self._actions.subscribe(ctx, chain, name=name, preset=preset_name, params=parsed, query=query)
             return replies.subscribed(ctx, sub, self._actions.chain(sub.chain_id))
 
         await self._run(interaction, action)
@@ -114,7 +131,7 @@ class MempoolsGroup(app_commands.Group):
     # -- managing --------------------------------------------------------------------------------
     @app_commands.command(name="list", description="The subscriptions here (yours in a DM, the server's in a server)")
     async def list_(self, interaction: discord.Interaction) -> None:
-        await self._run(interaction, lambda ctx: replies.subscription_list(ctx, self._actions.list(ctx), self._find))
+        await self._run(interaction, lambda ctx: self.listing.page(ctx, self._actions.list(ctx)))
 
     @app_commands.command(name="pause", description="Stop notifications of a subscription for now")
     @app_commands.describe(subscription="The subscription (see the suggestions or /mempools list)")
@@ -161,7 +178,9 @@ class MempoolsGroup(app_commands.Group):
     @app_commands.describe(code="The one-time code from POST /v1/link-codes")
     async def link(self, interaction: discord.Interaction, code: app_commands.Range[str, 1, 32]) -> None:
         # Codes are upper-case (an unambiguous alphabet); phones often type them in lower case.
-        await self._run(interaction, lambda ctx: replies.linked(self._actions.link(ctx, code.upper()).id))
+        await self._run(
+            interaction, lambda ctx: replies.linked(self._actions.link(personal_context(ctx), code.upper()).id)
+        )
 
     @app_commands.command(name="test", description="Send a test notification here")
     async def test(self, interaction: discord.Interaction) -> None:

@@ -9,6 +9,7 @@ takes effect at the next command.
 from __future__ import annotations
 
 import discord
+import msgspec
 
 from bot.actions import ChatContext
 
@@ -37,3 +38,11 @@ def chat_context(interaction: discord.Interaction) -> ChatContext:
             chat_title=f"#{title}" if title else None,
         )
     return ChatContext(platform="discord", user_id=user.id, chat_id=channel_id, username=username)
+
+
+def personal_context(ctx: ChatContext) -> ChatContext:
+    """The member acting for themself, wherever they are: `/mempools link` in a server links the
+    member's own Discord identity. A slash command's options are shown to nobody else and its
+    answer is ephemeral, so a code typed in a server channel stays as private as in a DM (a
+    Telegram group message does not, which is why `ChatActions.link` refuses groups)."""
+    return msgspec.structs.replace(ctx, is_group=False, guild_id=None, is_admin=False, chat_title=None)

@@ -22,7 +22,9 @@ import discord.http
 import yarl
 
 from bot.actions import ChatActions, SampleSender
+from bot.discord.buttons import button_signer
 from bot.discord.client import GUILD_READY_TIMEOUT, MempoolsClient
+from bot.telegram.callbacks import CallbackSigner
 from core.config import DiscordConfig
 from core.errors import ConfigError
 from core.services import Services
@@ -75,8 +77,12 @@ class DiscordFrontDoor:
         replaces the default `ChatActions(services, send_sample=send_sample)` (tests, or a shared one).
         `guild_ready_timeout`: how long discord.py waits for the servers' data after READY."""
         self._config = config
+        # Signs the buttons under notifications (the dispatcher's DiscordChannel) and checks them
+        # when pressed; keyed by the token, so None without one (then notifications carry [Tx] only).
+        self._signer = button_signer(config.token.get()) if config.token is not None else None
         self._client = MempoolsClient(
             actions or ChatActions(services, send_sample=send_sample),
+            signer=self._signer,
             sync_guild_id=config.guild_id,
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
@@ -85,6 +91,11 @@ class DiscordFrontDoor:
     @property
     def enabled(self) -> bool:
         return self._config.token is not None
+
+    @property
+    def signer(self) -> CallbackSigner | None:
+        """For `DiscordChannel(signer=...)`: the buttons it draws are the ones this bot answers."""
+        return self._signer
 
     @property
     def client(self) -> discord.Client:

@@ -24,6 +24,7 @@ from core.models import Chain, Notification, Subscription
 from core.query.errors import QuerySyntaxError
 from core.services import ChainInfo
 from core.support.text import ellipsize
+from core.support.timeutil import utcnow
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096
@@ -46,10 +47,17 @@ class Reply(msgspec.Struct, kw_only=True):
     content: str = ""
     embed: discord.Embed | None = None
     ephemeral: bool = True
+    #: Buttons and menus under the message (answered by the client's `on_interaction`).
+    view: discord.ui.View | None = None
 
 
 def _esc(text: str) -> str:
     return discord.utils.escape_markdown(discord.utils.escape_mentions(text))
+
+
+def esc(text: str) -> str:
+    """User input or chain data shown as written (markdown and mentions escaped)."""
+    return _esc(text)
 
 
 def _lines_within(lines: Sequence[str], limit: int, more: Callable[[int], str]) -> str:
@@ -104,6 +112,12 @@ def paused(ctx: ChatContext, sub: Subscription) -> Reply:
     return _changed(ctx, f"⏸️ Paused **{_esc(sub.name)}** (`{sub.id}`). `/mempools resume` turns it back on.")
 
 
+def muted(ctx: ChatContext, sub: Subscription) -> Reply:
+    """Only the presser is told: a mute is short and changes nothing the channel needs to know."""
+    until = f" (until <t:{int(sub.muted_until.timestamp())}:t>)" if sub.muted_until else ""
+    return Reply(content=f"🔕 Muted **{_esc(sub.name)}** for 1 h{until}; it speaks again by itself.")
+
+
 def resumed(ctx: ChatContext, sub: Subscription) -> Reply:
     return _changed(ctx, f"▶️ Resumed **{_esc(sub.name)}** (`{sub.id}`).")
 
@@ -118,21 +132,58 @@ def unsubscribed(ctx: ChatContext, sub: Subscription) -> Reply:
     return _changed(ctx, f"🗑️ Removed **{_esc(sub.name)}** (`{sub.id}`). Its past notifications stay in the history.")
 
 
-def subscription_list(ctx: ChatContext, subs: Sequence[Subscription], chains: ChainLookup) -> Reply:
+#: Subscriptions per page of `/mempools list`: what one select menu can offer.
+PAGE_SIZE = 25
+
+
+def pages(count: int) -> int:
+    return max(1, -(-count // PAGE_SIZE))
+
+
+def subscription_line(sub: Subscription, chains: ChainLookup) -> str:
+    """One subscription: its id to copy, name, chain, and its state with a relative time."""
+    chain = chains(sub.chain_id)
+    if not sub.enabled:
+        state = "⏸️ paused"
+    elif sub.muted_until is not None and sub.muted_until > utcnow():
+        state = f"🔕 muted until <t:{int(sub.muted_until.timestamp())}:R>"
+    else:
+        state = "active"
+    since = f"<t:{int(sub.created_at.timestamp())}:R>"
+    return f"`{sub.id}` **{_esc(sub.name)}** · {_esc(chain.name if chain else sub.chain_id)} · {state} · since {since}"
+
+
+def subscription_list(
+    ctx: ChatContext, subs: Sequence[Subscription], chains: ChainLookup, *, page: int = 0, note: str = ""
+) -> Reply:
+    """One page of the list (`PAGE_SIZE` per page); `note` says what a button just did."""
     owner = "This server has" if ctx.is_group else "You have"
+    lead = f"{note}\n" if note else ""
     if not subs:
-        return Reply(content=f"{owner} no subscriptions yet. Try `/mempools watch <address>`.")
-    lines = []
-    for sub in subs:
-        chain = chains(sub.chain_id)
-        state = "active" if sub.enabled else "paused"
-        lines.append(f"`{sub.id}` **{_esc(sub.name)}** · {_esc(chain.name if chain else sub.chain_id)} · {state}")
+        return Reply(content=f"{lead}{owner} no subscriptions yet. Try `/mempools watch <address>`.")
+    page = min(max(page, 0), pages(len(subs)) - 1)
+    shown = subs[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    lines = [subscription_line(sub, chains) for sub in shown]
     embed = discord.Embed(
         title=f"Subscriptions ({len(subs)})",
         description=_lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more"),
         color=_INFO,
     )
-    return Reply(content=f"{owner} {len(subs)} subscription(s).", embed=embed)
+    if len(subs) > PAGE_SIZE:
+        embed.set_footer(text=f"Page {page + 1} of {pages(len(subs))}")
+    return Reply(content=ellipsize(f"{lead}{owner} {len(subs)} subscription(s).", CONTENT_LIMIT), embed=embed)
+
+
+def subscription_detail(ctx: ChatContext, sub: Subscription, chains: ChainLookup, *, note: str = "") -> Reply:
+    what = f"preset `{sub.preset}`" if sub.preset else "a query"
+    embed = discord.Embed(
+        title=ellipsize(sub.name, 256), description=f"{subscription_line(sub, chains)}\n{what}", color=_INFO
+    )
+    return Reply(content=note, embed=embed)
+
+
+def confirm_delete(sub: Subscription) -> Reply:
+    return Reply(content=f"🗑️ Delete **{_esc(sub.name)}** (`{sub.id}`)? Its past notifications stay in the history.")
 
 
 def history(ctx: ChatContext, notifications: Sequence[Notification], chains: ChainLookup) -> Reply:
@@ -211,6 +262,11 @@ def error(exc: BaseException, where: str = "discord command") -> Reply:
         caret = exc.caret_lines.replace("`", "'")
         text += f"\n```\n{caret}\n```"
     return Reply(content=ellipsize(text, CONTENT_LIMIT), ephemeral=True)
+
+
+def refused(text: str) -> Reply:
+    """Not allowed to press this (always ephemeral: nobody else needs to see it)."""
+    return Reply(content=ellipsize(f"🚫 {text}", CONTENT_LIMIT), ephemeral=True)
 
 
 def failure(text: str) -> Reply:

@@ -13,12 +13,24 @@ NO_MENTIONS = discord.AllowedMentions.none()
 async def send(interaction: discord.Interaction, reply: Reply) -> None:
     """The interaction's response, or a follow-up if a response was already sent (or deferred)."""
     embed = reply.embed if reply.embed is not None else MISSING
+    view = reply.view if reply.view is not None else MISSING
     content = reply.content or None
     if interaction.response.is_done():
         await interaction.followup.send(
-            content=content or MISSING, embed=embed, ephemeral=reply.ephemeral, allowed_mentions=NO_MENTIONS
+            content=content or MISSING,
+            embed=embed,
+            view=view,
+            ephemeral=reply.ephemeral,
+            allowed_mentions=NO_MENTIONS,
         )
     else:
         await interaction.response.send_message(
-            content=content, embed=embed, ephemeral=reply.ephemeral, allowed_mentions=NO_MENTIONS
+            content=content, embed=embed, view=view, ephemeral=reply.ephemeral, allowed_mentions=NO_MENTIONS
         )
+
+
+async def edit(interaction: discord.Interaction, reply: Reply) -> None:
+    """Replace the message whose button was pressed (one message walks through a flow)."""
+    await interaction.response.edit_message(
+        content=reply.content, embed=reply.embed, view=reply.view, allowed_mentions=NO_MENTIONS
+    )

@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import discord
@@ -111,14 +111,56 @@ def embed_size(embed: dict[str, Any]) -> int:
     return size + sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
 
 
-def tx_view(url: str) -> discord.ui.View:
-    """A [Tx] link button to the transaction in the explorer. A link button needs no interaction
-    handling, so it works from the REST client alone; [Pause] would need the gateway bot to answer
-    component presses, which it does not do yet. (Plain webhook URLs get no buttons: Discord
-    ignores components from webhooks the application does not own.)"""
-    view = discord.ui.View(timeout=None)
-    view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label="🔎 Tx", url=url))
-    return view
+#: custom_id verbs of the notification buttons, signed for the channel they are shown in; the
+#: bot (`bot.discord.buttons`) answers them. Distinct from the list's verbs: a press here redraws
+#: the notification's buttons, not a list.
+PAUSE_NOTIFIED, RESUME_NOTIFIED, MUTE_NOTIFIED = "nP", "nR", "nM"
+
+
+class ButtonSigning(Protocol):
+    """Makes a signed custom_id for a button shown in `channel_id` (the bot's CallbackSigner)."""
+
+    def encode(self, chat_id: int, verb: str, *args: str) -> str: ...
+
+
+class StaticView(discord.ui.View):
+    """Buttons only carried by a message: presses are answered by the client's `on_interaction`
+    from the signed custom_id (so they survive restarts), never by this object, which discord.py
+    would otherwise keep in memory for every message sent."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    def is_dispatchable(self) -> bool:
+        return False
+
+
+def notification_view(
+    signer: ButtonSigning | None,
+    channel_id: int,
+    *,
+    subscription_id: str | None,
+    tx_url: str | None,
+    paused: bool = False,
+) -> discord.ui.View | None:
+    """[Tx] (a link to the explorer), then with a signer and a subscription [Pause] [Mute 1 h], or
+    [Resume] alone once paused. The same view is redrawn by the bot after a press. Plain webhook
+    URLs get no view at all: Discord ignores components from webhooks the application does not own."""
+    view = StaticView()
+    if tx_url:
+        view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label="🔎 Tx", url=tx_url))
+    if signer is not None and subscription_id:
+
+        def press(label: str, verb: str, style: discord.ButtonStyle) -> discord.ui.Button[discord.ui.View]:
+            custom_id = signer.encode(channel_id, verb, subscription_id)
+            return discord.ui.Button(style=style, label=label, custom_id=custom_id)
+
+        if paused:
+            view.add_item(press("▶️ Resume", RESUME_NOTIFIED, discord.ButtonStyle.success))
+        else:
+            view.add_item(press("⏸ Pause", PAUSE_NOTIFIED, discord.ButtonStyle.secondary))
+            view.add_item(press("🔕 Mute 1 h", MUTE_NOTIFIED, discord.ButtonStyle.secondary))
+    return view if view.children else None
 
 
 class DiscordChannel:
@@ -130,26 +172,40 @@ class DiscordChannel:
         webhook_http: HttpClient | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
+        signer: ButtonSigning | None = None,
     ) -> None:
         self._rest: HTTPClient | None = client.http if isinstance(client, discord.Client) else client
         self._clock = clock  # quiet hours are judged by it
+        # Signs [Pause] [Mute 1 h] for the bot that answers them (the front door's `signer`);
+        # without one a notification carries only its [Tx] link.
+        self._signer = signer
         self._webhook_http = webhook_http
         self._dm_channels: dict[int, int] = {}
 
     async def deliver(
         self, notification: Notification, destination: Destination, chain: Chain | None
     ) -> DeliveryResult:
-        return await self._deliver(render(notification, chain), destination, silent=notification.silent)
+        return await self._deliver(
+            render(notification, chain),
+            destination,
+            silent=notification.silent,
+            subscription_id=notification.subscription_id,
+        )
 
     async def deliver_bundle(
         self, notifications: Sequence[Notification], destination: Destination, chain: Chain | None
     ) -> DeliveryResult:
         """Several notifications of one block as ONE message (`core.dispatch.bundle`)."""
         return await self._deliver(
-            render_bundle(notifications, chain), destination, silent=bundle_is_silent(notifications)
+            render_bundle(notifications, chain),
+            destination,
+            silent=bundle_is_silent(notifications),
+            subscription_id=notifications[0].subscription_id,  # the buttons act on the first one's
         )
 
-    async def _deliver(self, rendered: Rendered, destination: Destination, *, silent: bool) -> DeliveryResult:
+    async def _deliver(
+        self, rendered: Rendered, destination: Destination, *, silent: bool, subscription_id: str
+    ) -> DeliveryResult:
         if not isinstance(destination, DiscordDestination):
             raise TypeError(f"{destination.kind} destination given to the Discord channel")
         embed = discord_embed(rendered)
@@ -158,13 +214,20 @@ class DiscordChannel:
         if destination.webhook_url:
             result = await self._post_webhook(destination.webhook_url, embed, silent=silent)
         else:
-            result = await self._post_rest(destination, embed, rendered.url, silent=silent)
+            buttons_for = None if rendered.system else subscription_id
+            result = await self._post_rest(destination, embed, rendered.url, buttons_for, silent=silent)
         if result.latency_ms is None:
             result.latency_ms = (time.perf_counter() - started) * 1000
         return result
 
     async def _post_rest(
-        self, destination: DiscordDestination, embed: dict[str, Any], tx_url: str | None, *, silent: bool
+        self,
+        destination: DiscordDestination,
+        embed: dict[str, Any],
+        tx_url: str | None,
+        subscription_id: str | None,
+        *,
+        silent: bool,
     ) -> DeliveryResult:
         if self._rest is None:
             return DeliveryResult(ok=False, error="the Discord bot is not configured")
@@ -177,7 +240,7 @@ class DiscordChannel:
             params = handle_message_parameters(
                 embeds=[discord.Embed.from_dict(embed)],
                 allowed_mentions=discord.AllowedMentions.none(),
-                view=tx_view(tx_url) if tx_url else None,
+                view=notification_view(self._signer, channel_id, subscription_id=subscription_id, tx_url=tx_url),
                 flags=discord.MessageFlags(suppress_notifications=silent),
             )
             with params:

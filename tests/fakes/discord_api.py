@@ -37,11 +37,33 @@ _USER = {"id": "100000000000000001", "username": "mempools", "discriminator": "0
 class PostedMessage(msgspec.Struct, kw_only=True):
     channel_id: int
     payload: dict[str, Any]
+    message_id: int = 0
+
+    def as_message(self) -> dict[str, Any]:
+        """The message object Discord returns for it (and embeds in a button press)."""
+        return message_object(self.message_id, self.channel_id, self.payload)
+
+    def custom_ids(self) -> dict[str, str]:
+        """Button label -> custom_id, over every row (link buttons have none)."""
+        return {
+            str(b.get("label")): str(b["custom_id"])
+            for row in self.payload.get("components") or []
+            for b in row.get("components") or []
+            if "custom_id" in b
+        }
 
     @property
     def flags(self) -> int:
         """The message flags as posted (SUPPRESS_NOTIFICATIONS is 1 << 12); 0 when none were sent."""
         return int(self.payload.get("flags") or 0)
+
+
+def message_object(message_id: int, channel_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(message_id), "channel_id": str(channel_id), "content": payload.get("content", ""),
+            "embeds": payload.get("embeds", []), "author": _USER, "type": 0, "attachments": [],
+            "mentions": [], "mention_roles": [], "pinned": False, "mention_everyone": False, "tts": False,
+            "timestamp": "2024-01-01T00:00:00+00:00", "edited_timestamp": None, "flags": payload.get("flags", 0),
+            "components": payload.get("components", [])}  # fmt: skip
 
 
 class _Failure(msgspec.Struct, kw_only=True):
@@ -134,12 +156,9 @@ class FakeDiscordApi:
         if failed is not None:
             return failed
         payload = await request.json()
-        self.messages.append(PostedMessage(channel_id=channel_id, payload=payload))
-        return _json({"id": str(next(self._ids)), "channel_id": str(channel_id), "content": payload.get("content", ""),
-                      "embeds": payload.get("embeds", []), "author": _USER, "type": 0, "attachments": [],
-                      "mentions": [], "mention_roles": [], "pinned": False, "mention_everyone": False, "tts": False,
-                      "timestamp": "2024-01-01T00:00:00+00:00", "edited_timestamp": None, "flags": 0,
-                      "components": []})  # fmt: skip
+        message = PostedMessage(channel_id=channel_id, payload=payload, message_id=next(self._ids))
+        self.messages.append(message)
+        return _json(message.as_message())
 
     async def _open_dm(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.path))

@@ -31,14 +31,22 @@ import msgspec
 import yarl
 from aiohttp import WSMsgType, web
 
-from tests.fakes.discord_api import _USER, FakeDiscordApi, _json
+from tests.fakes.discord_api import _USER, FakeDiscordApi, _json, message_object
 
 APPLICATION_ID = 100000000000000002
 BOT_USER_ID = int(_USER["id"])
 
 # Discord's interaction and option types (https://discord.com/developers/docs/interactions).
 APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
 AUTOCOMPLETE = 4
+MODAL_SUBMIT = 5
+_BUTTON = 2
+SELECT = 3  # a string select menu (a component type)
+TEXT_INPUT = 4
+# Callback types: 4 a new message, 5 deferred, 7 the pressed message edited in place, 9 a modal.
+UPDATE_MESSAGE = 7
+MODAL = 9
 _SUB_COMMAND = 1
 _OPTION_TYPES = {str: 3, int: 4, bool: 5}
 EPHEMERAL = 64
@@ -73,6 +81,50 @@ class Reply(msgspec.Struct, kw_only=True):
     @property
     def choices(self) -> list[dict[str, Any]]:
         return list(self.data.get("choices") or [])
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        """The component rows of the answer (an edited message's new buttons, a modal's fields)."""
+        return list(self.data.get("components") or [])
+
+    def custom_ids(self) -> dict[str, str]:
+        """Button label (or select/field custom_id) -> custom_id, over every row of the answer."""
+        out: dict[str, str] = {}
+        for row in self.components:
+            for item in row.get("components") or []:
+                if "custom_id" in item:
+                    out[str(item.get("label") or item["custom_id"])] = str(item["custom_id"])
+        return out
+
+    def select(self) -> dict[str, Any]:
+        """The (first) select menu of the answer: its `custom_id` and `options`."""
+        for row in self.components:
+            for item in row.get("components") or []:
+                if item.get("type") == SELECT:
+                    return dict(item)
+        raise AssertionError(f"no select menu in {self.components}")
+
+    def text_inputs(self) -> dict[str, dict[str, Any]]:
+        """A modal answer's text inputs by custom_id (label, placeholder, value, required)."""
+        out: dict[str, dict[str, Any]] = {}
+
+        def walk(items: list[dict[str, Any]]) -> None:
+            for item in items:
+                if item.get("type") == TEXT_INPUT:
+                    out[str(item["custom_id"])] = item
+                walk(list(item.get("components") or []))
+                if isinstance(item.get("component"), dict):
+                    walk([item["component"]])
+
+        walk(self.components)
+        return out
+
+    def as_message(self, channel_id: int, message_id: int = 1) -> dict[str, Any]:
+        """The message this answer shows, as a later press carries it."""
+        return message_object(message_id, channel_id, self.data)
+
+    def followup_texts(self) -> list[str]:
+        return [str(m.get("content") or "") for m in self.followups]
 
 
 def _option(name: str, value: object, focused: bool) -> dict[str, Any]:
@@ -312,6 +364,51 @@ class FakeDiscord(FakeDiscordApi):
             payload["user"] = user
             payload["app_permissions"] = str(discord.Permissions.all().value)
         return payload
+
+    def component(
+        self,
+        message: Mapping[str, Any],
+        custom_id: str,
+        *,
+        values: list[str] | None = None,
+        component_type: int = _BUTTON,
+        **where: Any,
+    ) -> dict[str, Any]:
+        """A press of a button (or a choice in a select menu, with `values`) on `message`, as Discord
+        sends it: type 3 with `data.custom_id`, `data.component_type` and the whole message."""
+        payload = self.interaction("", **where)
+        payload["type"] = MESSAGE_COMPONENT
+        payload["data"] = {"custom_id": custom_id, "component_type": component_type}
+        if values is not None:
+            payload["data"]["values"] = values
+        payload["message"] = dict(message)
+        return payload
+
+    def modal_submit(
+        self, custom_id: str, fields: Mapping[str, str], *, message: Mapping[str, Any] | None = None, **where: Any
+    ) -> dict[str, Any]:
+        """A submitted modal: type 5 with each text input in its own action row, as Discord sends it;
+        with `message` when the modal was opened from a component of that message."""
+        payload = self.interaction("", **where)
+        payload["type"] = MODAL_SUBMIT
+        rows = [{"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]} for k, v in fields.items()]
+        payload["data"] = {"custom_id": custom_id, "components": rows}
+        if message is not None:
+            payload["message"] = dict(message)
+        return payload
+
+    async def press(self, message: Mapping[str, Any], custom_id: str, **where: Any) -> Reply:
+        return await self.send_interaction(self.component(message, custom_id, **where))
+
+    async def choose(self, message: Mapping[str, Any], custom_id: str, values: list[str], **where: Any) -> Reply:
+        """A choice in a select menu of `message`."""
+        payload = self.component(message, custom_id, values=values, component_type=SELECT, **where)
+        return await self.send_interaction(payload)
+
+    async def submit(
+        self, custom_id: str, fields: Mapping[str, str], *, message: Mapping[str, Any] | None = None, **where: Any
+    ) -> Reply:
+        return await self.send_interaction(self.modal_submit(custom_id, fields, message=message, **where))
 
     async def send_interaction(self, payload: Mapping[str, Any], *, timeout: float = 10.0) -> Reply:
         """Dispatch INTERACTION_CREATE and wait for the bot's callback (and its quick follow-ups)."""
