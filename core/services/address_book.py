@@ -80,7 +80,7 @@ class AddressBookService:
     ) -> None:
         self._repos = repos
         self._chains = chains
-        self._max = max_per_account
+        self.max_per_account = max_per_account
         self._clock = clock
 
     def _configured(self) -> list[Chain]:
@@ -112,10 +112,9 @@ class AddressBookService:
         now = self._clock()
         existing = self._repos.address_labels.get(owner_id, normalised)
         if existing is None:
-            if len(self._repos.address_labels.of_owner(owner_id, limit=self._max)) >= self._max:
-                raise QuotaExceededError(
-                    f"the address book is full ({self._max} labels); remove one with DELETE or /unalias first"
-                )
+            limit = self.max_per_account
+            if len(self._repos.address_labels.of_owner(owner_id, limit=limit)) >= limit:
+                raise QuotaExceededError(f"the address book is full ({limit} labels); remove a label first")
             entry = AddressLabel(owner_id=owner_id, address=normalised, label=text, created_at=now, updated_at=now)
         else:
             entry = AddressLabel(
@@ -138,7 +137,7 @@ class AddressBookService:
 
     def list(self, owner_id: str) -> list[AddressLabel]:
         """The whole book, ordered by address (it is bounded by `max_per_account`)."""
-        return self._repos.address_labels.of_owner(owner_id, limit=self._max)
+        return self._repos.address_labels.of_owner(owner_id, limit=self.max_per_account)
 
     def labels_for(self, owner_id: str, addresses: Iterable[str]) -> dict[str, str]:
         """address -> label for those of `addresses` the owner has labelled (point reads only)."""
@@ -156,4 +155,3 @@ class AddressBookService:
         if not is_key(owner_id) or not is_key(text):
             return None
         return self._repos.address_labels.get(owner_id, text)
-
