@@ -27,8 +27,9 @@ class AliasActions:
     @staticmethod
     def _require_admin(ctx: ChatContext) -> None:
         if ctx.is_group and not ctx.is_admin:
-            who = "administrators" if ctx.platform == "telegram" else "members with the Manage Server permission"
-            raise PermissionDeniedError(f"only the group's {who} can change its address book")
+            if ctx.platform == "telegram":
+                raise PermissionDeniedError("only the group's administrators can change its address book")
+            raise PermissionDeniedError("only members with the Manage Server permission can change its address book")
 
     def set(self, ctx: ChatContext, address: str, label: str) -> tuple[AddressLabel, bool]:
         """Label `address`; True when it had no label before."""

@@ -14,7 +14,9 @@ import discord
 from discord import app_commands
 
 from bot.actions import ChatActions
+from bot.aliases import AliasActions
 from bot.discord import replies
+from bot.discord.aliases import AliasGroup
 from bot.discord.commands import MempoolsGroup
 from bot.discord.options import BadOption
 from bot.discord.respond import send
@@ -63,6 +65,7 @@ class MempoolsClient(discord.Client):
         self,
         actions: ChatActions,
         *,
+        aliases: AliasActions | None = None,
         sync_guild_id: int | None = None,
         guild_ready_timeout: float = GUILD_READY_TIMEOUT,
         **options: Any,
@@ -72,6 +75,8 @@ class MempoolsClient(discord.Client):
         super().__init__(intents=intents, guild_ready_timeout=guild_ready_timeout, **options)
         self.tree = MempoolsTree(self)
         self.tree.add_command(MempoolsGroup(actions))
+        if aliases is not None:
+            self.tree.add_command(AliasGroup(aliases))
         self._sync_guild_id = sync_guild_id
         # discord.py's own wait_until_ready() refuses to be called before login; this one may be.
         self.connected = asyncio.Event()

@@ -22,6 +22,7 @@ import discord.http
 import yarl
 
 from bot.actions import ChatActions, SampleSender
+from bot.aliases import AliasActions
 from bot.discord.client import GUILD_READY_TIMEOUT, MempoolsClient
 from core.config import DiscordConfig
 from core.errors import ConfigError
@@ -75,8 +76,10 @@ class DiscordFrontDoor:
         replaces the default `ChatActions(services, send_sample=send_sample)` (tests, or a shared one).
         `guild_ready_timeout`: how long discord.py waits for the servers' data after READY."""
         self._config = config
+        chat_actions = actions or ChatActions(services, send_sample=send_sample)
         self._client = MempoolsClient(
-            actions or ChatActions(services, send_sample=send_sample),
+            chat_actions,
+            aliases=AliasActions(chat_actions, services.address_book),
             sync_guild_id=config.guild_id,
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
