@@ -14,7 +14,7 @@ import bech32
 import httpx
 import pytest
 
-from tests.apikit import ALICE, BOB, Env, assert_problem, signup
+from tests.apikit import ALICE, BOB, Env, api_client, assert_problem, make_config, signup
 
 
 def _same_key(address: str, prefix: str) -> str:
@@ -109,14 +109,19 @@ async def test_a_malformed_body_is_a_problem(client: httpx.AsyncClient) -> None:
     assert_problem(await client.put(f"/v1/address-book/{'c' * 129}", json={"label": "x"}, headers=h), 400)
 
 
-async def test_the_book_is_bounded(client: httpx.AsyncClient, env: Env) -> None:
-    _, h = await signup(client, "alice@example.com")
-    env.services.address_book.max_per_account = 1
-    assert (await client.put(f"/v1/address-book/{ALICE}", json={"label": "A"}, headers=h)).status_code == 201
-    body = assert_problem(await client.put(f"/v1/address-book/{BOB}", json={"label": "B"}, headers=h), 403)
-    assert body["type"] == "/problems/quota-exceeded" and "full (1 labels)" in body["detail"]
-    # renaming an entry is not a new one
-    assert (await client.put(f"/v1/address-book/{ALICE}", json={"label": "A2"}, headers=h)).status_code == 200
+async def test_the_book_is_bounded_by_the_quota(tmp_path: Path) -> None:
+    env = Env(tmp_path, config=make_config(address_labels_per_account=1))  # [quotas] address_labels_per_account
+    try:
+        async with api_client(env.app) as client:
+            _, h = await signup(client, "alice@example.com")
+            assert (await client.put(f"/v1/address-book/{ALICE}", json={"label": "A"}, headers=h)).status_code == 201
+            body = assert_problem(await client.put(f"/v1/address-book/{BOB}", json={"label": "B"}, headers=h), 403)
+            assert body["type"] == "/problems/quota-exceeded" and "full (1 labels)" in body["detail"]
+            # renaming an entry is not a new one
+            r = await client.put(f"/v1/address-book/{ALICE}", json={"label": "A2"}, headers=h)
+            assert r.status_code == 200
+    finally:
+        env.close()
 
 
 async def test_another_account_can_neither_see_nor_change_your_book(client: httpx.AsyncClient) -> None:

@@ -100,5 +100,7 @@ class Services:
             queries=QueryService(chains, fetch_block),
             delivery=delivery,
             conversations=ConversationService(repos.store, clock=clock),
-            address_book=AddressBookService(repos, chains, clock=clock),
+            address_book=AddressBookService(
+                repos, chains, max_per_account=config.quotas.address_labels_per_account, clock=clock
+            ),
         )
