@@ -41,7 +41,7 @@ async def test_alias_set_show_list_rename_and_unalias(rig: BotRig) -> None:
     assert saved.text == f"🏷 Saved: <code>{ALICE}</code> is <b>Treasury</b> in this chat's notifications from now on."
     [shown] = await rig.say(f"/alias {ALICE}")
     assert shown.text == f"<code>{ALICE}</code> is <b>Treasury</b>."
-    [renamed] = await rig.say(f"/alias {ALICE} Cold  wallet <1>")
+    [renamed] = await rig.say(f"/alias {ALICE}\nCold  wallet <1>")  # a line break after the address is fine too
     assert renamed.text.startswith("🏷 Renamed") and "<b>Cold  wallet &lt;1&gt;</b>" in renamed.text
     await rig.say(f"/alias {BOB} Bob")
     [listing] = await rig.say("/alias")

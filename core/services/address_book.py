@@ -96,13 +96,11 @@ class AddressBookService:
             return normalised
         base = _base_prefix(hrp)
         watched = ", ".join(dict.fromkeys(c.name for c in chains)) or "no chains"
-        names = {c.bech32_prefix: c.name for c in chains} | WELL_KNOWN_PREFIXES
         shown = f"{hrp}1…"
-        if base in names:
-            article = "an" if names[base][:1].lower() in "aeiou" else "a"
-            raise ValidationError(
-                f"address: {shown} is {article} {names[base]} address; this service watches {watched}"
-            )
+        name = WELL_KNOWN_PREFIXES.get(base)
+        if name is not None:
+            article = "an" if name[:1].lower() in "aeiou" else "a"
+            raise ValidationError(f"address: {shown} is {article} {name} address; this service watches {watched}")
         raise ValidationError(f"address: no chain watched here uses the prefix {shown}; this service watches {watched}")
 
     def set(self, owner_id: str, address: object, label: object) -> tuple[AddressLabel, bool]:
@@ -143,7 +141,7 @@ class AddressBookService:
         """address -> label for those of `addresses` the owner has labelled (point reads only)."""
         found: dict[str, str] = {}
         for address in dict.fromkeys(addresses):
-            if not is_key(address) or address in found:
+            if not is_key(address):
                 continue
             entry = self._repos.address_labels.get(owner_id, address)
             if entry is not None:

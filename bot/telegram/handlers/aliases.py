@@ -47,14 +47,14 @@ class AliasHandlers:
         app.add_handler(CommandHandler("unalias", self.unalias))
 
     async def alias(self, update: Update, _: Ctx) -> None:
-        address, _sep, label = command_argument(update).partition(" ")
-        ctx = await self.kit.context(update, admin=bool(label.strip()))
+        address, label = [*command_argument(update).split(maxsplit=1), "", ""][:2]
+        ctx = await self.kit.context(update, admin=bool(label))
         if ctx is None:
             return
         try:
             if not address:
                 text = book_text(self.aliases.list(ctx), group=ctx.is_group)
-            elif not label.strip():
+            elif not label:
                 entry = self.aliases.show(ctx, address)
                 text = f"<code>{escape(entry.address)}</code> is <b>{escape(entry.label)}</b>."
             else:
