@@ -9,7 +9,7 @@ from pathlib import Path
 import bech32
 import pytest
 
-from tests.apikit import ALICE, BOB
+from tests.apikit import ALICE, BOB, api_client, signup
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_kit import BotRig, running_rig
 
@@ -91,3 +91,19 @@ async def test_alias_is_in_the_menus_and_help(rig: BotRig, api: FakeTelegramApi)
     assert "alias" not in [c["command"] for c in api.command_scopes["all_group_chats"]]
     [help_] = await rig.say("/help")
     assert "/alias — " in help_.text and "/unalias — " in help_.text
+
+
+async def test_linking_the_chat_to_an_account_brings_its_book_along(rig: BotRig) -> None:
+    await rig.say(f"/alias {ALICE} Treasury")
+    await rig.say(f"/alias {BOB} Chat's Bob")
+    async with api_client(rig.env.app) as client:
+        _, h = await signup(client, "alice@example.com")
+        r = await client.put(f"/v1/address-book/{BOB}", json={"label": "Bob"}, headers=h)
+        assert r.status_code == 201
+        code = (await client.post("/v1/link-codes", headers=h)).json()["code"]
+        await rig.say(f"/link {code}")
+        items = (await client.get("/v1/address-book", headers=h)).json()["items"]
+    # the chat's labels came along; for an address both books named, the account's own name stays
+    assert [(e["address"], e["label"]) for e in items] == [(ALICE, "Treasury"), (BOB, "Bob")]
+    [listing] = await rig.say("/alias")
+    assert "<b>Treasury</b>" in listing.text and "<b>Bob</b>" in listing.text and "Chat&#x27;s" not in listing.text

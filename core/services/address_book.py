@@ -134,8 +134,9 @@ class AddressBookService:
         return entry
 
     def list(self, owner_id: str) -> list[AddressLabel]:
-        """The whole book, ordered by address (it is bounded by `max_per_account`)."""
-        return self._repos.address_labels.of_owner(owner_id, limit=self.max_per_account)
+        """The whole book, ordered by address. `max_per_account` bounds it, except that joining
+        two accounts (`/link`) keeps both books whole."""
+        return self._repos.address_labels.of_owner(owner_id)
 
     def labels_for(self, owner_id: str, addresses: Iterable[str]) -> dict[str, str]:
         """address -> label for those of `addresses` the owner has labelled (point reads only)."""
