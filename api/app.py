@@ -29,7 +29,7 @@ from api.methods import HeadAsGet
 from api.problems import EXCEPTION_HANDLERS
 from api.query_params import QueryParameterCheck
 from api.readiness import Readiness
-from api.routes import accounts, chains, destinations, history, queries, subscriptions
+from api.routes import accounts, address_book, chains, destinations, history, queries, subscriptions
 from api.routes.ops import ops_handlers
 from api.schemas import request_bodies
 from api.settings import ApiSettings
@@ -89,7 +89,7 @@ def create_app(
     handlers: list[Any] = [*ops_handlers(readiness, metrics), vendor_router()]
     dependencies: dict[str, Provide] = {}
     if services is not None:
-        for module in (accounts, chains, destinations, subscriptions, queries, history):
+        for module in (accounts, chains, destinations, subscriptions, queries, history, address_book):
             handlers.extend(module.HANDLERS)
         dependencies = {
             "accounts": _provide(services.accounts),
@@ -97,6 +97,7 @@ def create_app(
             "destinations": _provide(services.destinations),
             "subscriptions": _provide(services.subscriptions),
             "history": _provide(services.history),
+            "address_book": _provide(services.address_book),
             "query_tools": _provide(services.queries),  # not "queries": a body field of that name would clash
             "throttle": _provide(throttle or LoginThrottle()),
             "signups": _provide(signup_throttle or SignupThrottle()),
@@ -119,7 +120,7 @@ def create_app(
                 allow_origins=config.cors_origins,
                 allow_credentials=True,
                 allow_headers=["Authorization", "Content-Type"],
-                allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             )
             if config.cors_origins
             else None

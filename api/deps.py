@@ -12,6 +12,7 @@ from api.csrf import OriginPolicy
 from api.settings import ApiSettings
 from api.throttle import LoginThrottle, SignupThrottle
 from core.services.accounts import AccountService
+from core.services.address_book import AddressBookService
 from core.services.chains import ChainService
 from core.services.destinations import DestinationService
 from core.services.history import HistoryService
@@ -20,6 +21,7 @@ from core.services.subscriptions import SubscriptionService
 
 CallerDep = NamedDependency[Caller]
 AccountsDep = NamedDependency[AccountService]
+AddressBookDep = NamedDependency[AddressBookService]
 ChainsDep = NamedDependency[ChainService]
 DestinationsDep = NamedDependency[DestinationService]
 SubscriptionsDep = NamedDependency[SubscriptionService]
@@ -32,3 +34,6 @@ OriginPolicyDep = NamedDependency[OriginPolicy]
 
 #: An object id in a path (`sub_...`, `dst_...`): longer ones cannot exist.
 PathId = Annotated[str, PathParameter(min_length=1, max_length=64)]
+
+#: An address in a path (`/v1/address-book/{address}`): bech32 addresses are at most 90 characters.
+PathAddress = Annotated[str, PathParameter(min_length=1, max_length=128)]

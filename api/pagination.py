@@ -2,7 +2,7 @@
 
 Every list the API answers is one of these pages, `{"items": [...], "next_cursor": ...}`, so a
 client follows `next_cursor` the same way everywhere and a list may grow paging later without
-changing shape. Chains, subscriptions, destinations and API keys come whole (they are bounded by
+changing shape. Chains, subscriptions, destinations, API keys and the address book come whole (they are bounded by
 the configuration and the account's quotas): their `next_cursor` is always null.
 
 A cursor is opaque (base64url of the last index key suffix); resuming from it is a seek within
@@ -17,7 +17,7 @@ from typing import Annotated
 import msgspec
 from litestar.params import QueryParameter
 
-from api.schemas import ApiKeyOut, DestinationOut, SubscriptionOut
+from api.schemas import AddressLabelOut, ApiKeyOut, DestinationOut, SubscriptionOut
 from core.models import DeadLetter, Gap, Notification
 from core.services.chains import ChainInfo
 from core.services.history import MAX_PAGE
@@ -60,4 +60,9 @@ class DestinationPage(msgspec.Struct, kw_only=True):
 
 class ApiKeyPage(msgspec.Struct, kw_only=True):
     items: list[ApiKeyOut]
+    next_cursor: str | None
+
+
+class AddressLabelPage(msgspec.Struct, kw_only=True):
+    items: list[AddressLabelOut]
     next_cursor: str | None

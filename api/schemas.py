@@ -15,6 +15,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from core.models import (
+    AddressLabel,
     ApiKey,
     Destination,
     DiscordDestination,
@@ -316,3 +317,22 @@ class QueryTest(_Request):
 class RedeliverOut(msgspec.Struct, kw_only=True):
     notification_id: str
     queued_destination_ids: list[str]
+
+
+# -- address book -----------------------------------------------------------------------------------
+class AddressLabelPut(_Request):
+    label: Annotated[
+        str,
+        Meta(max_length=1000, description="1 to 64 printable characters, trimmed (longer text is refused)"),
+    ]
+
+
+class AddressLabelOut(msgspec.Struct, kw_only=True):
+    address: str
+    label: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, entry: AddressLabel) -> AddressLabelOut:
+        return cls(address=entry.address, label=entry.label, created_at=entry.created_at, updated_at=entry.updated_at)

@@ -150,6 +150,7 @@ class DiscordConfig(_Section):
 class QuotasConfig(_Section):
     subscriptions_per_account: int = 100
     destinations_per_account: int = 20
+    address_labels_per_account: int = 500  # the address book (/alias, /v1/address-book)
 
 
 class HistoryConfig(_Section):
@@ -309,6 +310,7 @@ def _validate(config: Config) -> None:
     for key, value in (
         ("quotas.subscriptions_per_account", config.quotas.subscriptions_per_account),
         ("quotas.destinations_per_account", config.quotas.destinations_per_account),
+        ("quotas.address_labels_per_account", config.quotas.address_labels_per_account),
         ("history.retention_days", config.history.retention_days),
         ("history.dead_letter_days", config.history.dead_letter_days),
         ("dispatch.workers", config.dispatch.workers),

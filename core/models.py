@@ -215,8 +215,23 @@ class Notification(msgspec.Struct, kw_only=True, gc=False):
     destination_ids: tuple[str, ...]
     summary: str = ""
     focus: str | None = None  # the address the subscription watches, if any (wording: "sent by ...")
+    labels: dict[str, str] = {}  # address -> the owner's label for it (address book), snapshotted at match time
     created_at: datetime
     silent: bool = False  # the subscription's `silent`, copied at match time: deliver without a sound
+
+
+class AddressLabel(msgspec.Struct, kw_only=True):
+    """One entry of an account's address book: the name its owner gives an address ("Treasury").
+
+    Keyed by (owner_id, address), so an address has one label per account; notifications copy the
+    labels of their addresses when they are made, so a later rename does not rewrite history.
+    """
+
+    owner_id: str
+    address: str
+    label: str
+    created_at: datetime
+    updated_at: datetime
 
 
 DeliveryOutcome = Literal["delivered", "failed", "dead_letter", "skipped"]

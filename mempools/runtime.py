@@ -95,19 +95,7 @@ class Runtime:
         gc.freeze()
         self.progress = progress or CatchUpProgress()
         self.pools: dict[str, EndpointPool] = {}
-        self.watchers: dict[str, ChainWatcher] = {}
-        for chain_config in config.chains:
-            chain = self.chains[chain_config.id]
-            pool = EndpointPool(chain.id, chain_config.rpc)
-            self.pools[chain.id] = pool
-            self.watchers[chain.id] = ChainWatcher(
-                chain.id,
-                pool,
-                BlockProcessor(chain, self.matcher, self.repos, self.outbox),
-                self.repos,
-                start_height=chain_config.start_height,
-                on_progress=self.progress.update,
-            )
+        self.watchers: dict[str, ChainWatcher] = {}  # filled below, once the services exist
 
         self.metrics = Metrics(
             watchers=lambda: {chain_id: w.stats for chain_id, w in self.watchers.items()},
@@ -130,6 +118,21 @@ class Runtime:
             fetch_block=self.fetch_block,
             tester=webhooks.send_test_event,
         )
+        for chain_config in config.chains:
+            chain = self.chains[chain_config.id]
+            pool = EndpointPool(chain.id, chain_config.rpc)
+            self.pools[chain.id] = pool
+            processor = BlockProcessor(
+                chain, self.matcher, self.repos, self.outbox, labels=self.services.address_book.labels_for
+            )
+            self.watchers[chain.id] = ChainWatcher(
+                chain.id,
+                pool,
+                processor,
+                self.repos,
+                start_height=chain_config.start_height,
+                on_progress=self.progress.update,
+            )
         self.telegram = TelegramFrontDoor.from_config(config.telegram, self.services)
         self.discord = DiscordFrontDoor(config.discord, self.services)
         channels: dict[str, Channel] = {

@@ -104,6 +104,7 @@ def test_every_list_answers_a_page(openapi: dict[str, Any]) -> None:
                 pages.append(path)
     assert sorted(pages) == sorted(
         [
+            "/v1/address-book",
             "/v1/api-keys",
             "/v1/chains",
             "/v1/dead-letters",

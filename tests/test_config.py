@@ -140,6 +140,11 @@ def test_tokens_come_from_environment_or_file_and_never_show(tmp_path: Path) -> 
         ("[dispatch]\nworker = 8\n", {}, "dispatch.worker: unknown key"),
         ("[dispatch]\nper_account = 0\n", {}, "dispatch.per_account: must be at least 1"),
         ("", {"MEMPOOLS_DISPATCH__SLOW_WORKERS": "0"}, "dispatch.slow_workers: must be at least 1"),
+        (
+            "",
+            {"MEMPOOLS_QUOTAS__ADDRESS_LABELS_PER_ACCOUNT": "0"},
+            "quotas.address_labels_per_account: must be at least 1",
+        ),
         ("[dispatch]\nslow_after_ms = 0\n", {}, "dispatch.slow_after_ms: must be positive"),
         ("[discord]\ntoken_file = '/nonexistent/token'\n", {}, "discord.token_file: cannot read /nonexistent/token"),
         (

@@ -36,8 +36,8 @@ async def world(tmp_path: Path) -> AsyncIterator[DiscordBotWorld]:
 
 
 async def test_commands_are_synced_as_one_group_with_manage_server_default(world: DiscordBotWorld) -> None:
-    [command] = world.discord.synced["global"]
-    assert command["name"] == "mempools"
+    command, alias = world.discord.synced["global"]  # /alias: tests/test_discord_aliases.py
+    assert command["name"] == "mempools" and alias["name"] == "alias"
     names = {o["name"] for o in command["options"]}
     assert names == {
         "watch",

@@ -57,7 +57,7 @@ async def test_serve_with_both_bots_starts_them_and_stops_cleanly(tmp_path: Path
                 assert time.monotonic() < deadline, (telegram.calls, discord_.synced)
                 await asyncio.sleep(0.1)
             assert {c["command"] for c in telegram.commands} >= {"start", "watch", "subscribe", "list", "help"}
-            assert [c["name"] for c in discord_.synced["global"]] == ["mempools"]
+            assert [c["name"] for c in discord_.synced["global"]] == ["mempools", "alias"]
             async with httpx.AsyncClient(timeout=5) as http:
                 assert (await http.get(f"{url}/health")).status_code == 200
             started = time.monotonic()

@@ -38,7 +38,7 @@ def store(tmp_path: Path) -> Iterator[RocksStore]:
     s.close()
 
 
-def failed_send_block() -> tuple[dict[str, object], dict[str, object]]:
+def failed_send_block(recipient: str = WLFZ) -> tuple[dict[str, object], dict[str, object]]:
     fee_collector = module_address("fee_collector", "cosmos")
     events = [
         {"type": t, "attributes": [{"key": k, "value": v} for k, v in a.items()]}
@@ -49,7 +49,7 @@ def failed_send_block() -> tuple[dict[str, object], dict[str, object]]:
         )
     ]
     results = {"height": "100", "txs_results": [{"code": 5, "codespace": "sdk", "log": LOG, "events": events}]}
-    tx = tx_b64(msg_send(ALICE, WLFZ, ("9000000000", "uatom")))
+    tx = tx_b64(msg_send(ALICE, recipient, ("9000000000", "uatom")))
     block = {
         "block": {
             "header": {"height": "100", "chain_id": COSMOS.id, "time": "2024-05-01T12:00:00Z"},

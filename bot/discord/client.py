@@ -15,7 +15,9 @@ import discord
 from discord import app_commands
 
 from bot.actions import ChatActions
+from bot.aliases import AliasActions
 from bot.discord import replies
+from bot.discord.aliases import AliasGroup
 from bot.discord.buttons import NOTIFICATION_VERBS, NotificationButtons
 from bot.discord.commands import MempoolsGroup
 from bot.discord.guided import GUIDED_VERBS
@@ -69,6 +71,7 @@ class MempoolsClient(discord.Client):
         actions: ChatActions,
         *,
         signer: CallbackSigner | None = None,
+        aliases: AliasActions | None = None,
         sync_guild_id: int | None = None,
         guild_ready_timeout: float = GUILD_READY_TIMEOUT,
         **options: Any,
@@ -81,6 +84,8 @@ class MempoolsClient(discord.Client):
         self.tree.add_command(group)
         self._listing = group.listing
         self._guided = group.guided
+        if aliases is not None:
+            self.tree.add_command(AliasGroup(aliases))
         self._sync_guild_id = sync_guild_id
         self._buttons = NotificationButtons(actions, signer)
         # discord.py's own wait_until_ready() refuses to be called before login; this one may be.

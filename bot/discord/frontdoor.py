@@ -22,6 +22,7 @@ import discord.http
 import yarl
 
 from bot.actions import ChatActions, SampleSender
+from bot.aliases import AliasActions
 from bot.discord.buttons import button_signer
 from bot.discord.client import GUILD_READY_TIMEOUT, MempoolsClient
 from bot.telegram.callbacks import CallbackSigner
@@ -80,9 +81,11 @@ class DiscordFrontDoor:
         # Signs the buttons under notifications (the dispatcher's DiscordChannel) and checks them
         # when pressed; keyed by the token, so None without one (then notifications carry [Tx] only).
         self._signer = button_signer(config.token.get()) if config.token is not None else None
+        chat_actions = actions or ChatActions(services, send_sample=send_sample)
         self._client = MempoolsClient(
-            actions or ChatActions(services, send_sample=send_sample),
+            chat_actions,
             signer=self._signer,
+            aliases=AliasActions(chat_actions, services.address_book),
             sync_guild_id=config.guild_id,
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,

@@ -29,6 +29,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("unsubscribe", "Delete a subscription: /unsubscribe <id>"),
     ("history", "Last notifications here: /history [n]"),
     ("chains", "The chains this bot watches"),
+    ("alias", "Name an address: /alias <address> <name>"),
+    ("unalias", "Forget a name: /unalias <address>"),
     ("link", "Join your REST account: /link <code>"),
     ("test", "Send a test notification here"),
     ("settings", "What this chat receives, its quiet hours, silent subscriptions"),
@@ -39,8 +41,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 #: The command menus, by `setMyCommands` scope: short (the rest is in /help, and /list has the
 #: buttons for pause/resume/delete). Private chats get the full short menu; in groups the admins
 #: see what changes subscriptions, everyone else only what they may use there.
-PRIVATE_MENU = ("start", "watch", "subscribe", "list", "history", "settings", "help")
-GROUP_ADMIN_MENU = ("watch", "subscribe", "list", "history", "settings", "test", "help")
+PRIVATE_MENU = ("start", "watch", "subscribe", "list", "history", "alias", "settings", "help")
+GROUP_ADMIN_MENU = ("watch", "subscribe", "list", "history", "alias", "settings", "test", "help")
 GROUP_MENU = ("list", "history", "help")
 #: The bot's profile texts (`setMyDescription`: shown in an empty chat before /start, at most 512
 #: characters; `setMyShortDescription`: on the profile and in shares, at most 120).

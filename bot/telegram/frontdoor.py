@@ -29,6 +29,7 @@ from telegram import (
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.actions import ChatActions, SampleSender
+from bot.aliases import AliasActions
 from bot.telegram.callbacks import CallbackSigner
 from bot.telegram.chat import AdminCache, Replier
 from bot.telegram.flows import FLOW_TTL, FlowStore
@@ -41,6 +42,7 @@ from bot.telegram.format import (
     error_text,
     menu,
 )
+from bot.telegram.handlers.aliases import AliasHandlers
 from bot.telegram.handlers.basic import BasicHandlers
 from bot.telegram.handlers.common import TelegramApp, Toolkit
 from bot.telegram.handlers.conversation import STALE, ConversationHandlers
@@ -109,6 +111,7 @@ class TelegramFrontDoor:
         self._basic = BasicHandlers(self.kit, watch_address=self._manage.watch_address)
         self._settings = SettingsHandlers(self.kit)
         self._membership = MembershipHandlers(self.kit)
+        self._aliases = AliasHandlers(self.kit, AliasActions(self.kit.actions, services.address_book))
         self._register()
         self._running = False
 
@@ -136,6 +139,7 @@ class TelegramFrontDoor:
         self._manage.register(self.app)
         self._conversation.register(self.app)
         self._membership.register(self.app)
+        self._aliases.register(self.app)
         self.app.add_handler(MessageHandler(filters.COMMAND, self._basic.unknown))
         self.app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._conversation.on_text))
         self.app.add_handler(CallbackQueryHandler(self._on_callback))

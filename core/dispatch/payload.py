@@ -31,6 +31,7 @@ class NotificationData(msgspec.Struct, kw_only=True):
     tx_code: int | None
     events: tuple[Event, ...]
     summary: str
+    labels: dict[str, str] = {}  # address -> the owner's address-book label, as named in `summary`
 
 
 class TestData(msgspec.Struct, kw_only=True):
@@ -64,6 +65,7 @@ def notification_payload(notification: Notification, summary: str) -> bytes:
             tx_code=notification.tx_code,
             events=notification.events,
             summary=summary,
+            labels=notification.labels,
         ),
     )
     return _encoder.encode(payload)

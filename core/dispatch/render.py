@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -153,9 +153,11 @@ def account_name(address: str, chain: Chain | None) -> str | None:
     return _module_names(chain.bech32_prefix).get(address)
 
 
-def who(address: str, chain: Chain | None) -> str:
-    """An address as a sentence shows it: a module account's name, else the short address."""
-    return account_name(address, chain) or short_address(address)
+def who(address: str, chain: Chain | None, labels: Mapping[str, str] | None = None) -> str:
+    """An address as a sentence shows it: the owner's label for it (address book), a module
+    account's name, else the short address."""
+    label = labels.get(address) if labels else None
+    return label or account_name(address, chain) or short_address(address)
 
 
 def _address_field(name: str, address: str, chain: Chain | None) -> Field:
@@ -203,12 +205,17 @@ def _fee(events: Sequence[Event], chain: Chain | None) -> str | None:
     return format_amount(fees[0], chain) if fees else None
 
 
-def _attempted(messages: Sequence[TxMessage], actions: Sequence[str], chain: Chain | None) -> str | None:
+def _attempted(
+    messages: Sequence[TxMessage],
+    actions: Sequence[str],
+    chain: Chain | None,
+    labels: Mapping[str, str] | None = None,
+) -> str | None:
     """ "Send of 9,000 ATOM to cosmos1…" from the tx body, else the message type from the events."""
     if messages:
         first = messages[0]
         if first.type_url == MSG_SEND and first.amount and first.recipient:
-            text = f"Send of {format_amount(first.amount, chain)} to {who(first.recipient, chain)}"
+            text = f"Send of {format_amount(first.amount, chain)} to {who(first.recipient, chain, labels)}"
         else:
             text = first.type_url.rsplit(".", 1)[-1]
         return text + (f" (+{len(messages) - 1} more)" if len(messages) > 1 else "")
@@ -222,12 +229,13 @@ def _story_failed(
     codespace: str | None,
     log: str | None,
     messages: Sequence[TxMessage] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> _Story:
     """What was attempted, why it failed, and the fee as a fee: never the fee as a transfer."""
     reason = failure_reason(code, codespace)
     fee = _fee(events, chain)
     actions = [a["action"] for a in _find(events, "message") if a.get("action")]
-    attempted = _attempted(messages, actions, chain)
+    attempted = _attempted(messages, actions, chain, labels)
     cut_log = ellipsize(log.strip(), _MAX_LOG) if log and log.strip() else None
     if attempted and (reason or cut_log):
         headline = f"❌ {attempted} failed: {reason or cut_log}"
@@ -292,7 +300,12 @@ def _transfers(events: Sequence[Event], chain: Chain | None) -> list[dict[str, s
     return kept or transfers
 
 
-def _story_transfer(events: Sequence[Event], chain: Chain | None, focus: str | None = None) -> _Story | None:
+def _story_transfer(
+    events: Sequence[Event],
+    chain: Chain | None,
+    focus: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> _Story | None:
     transfers = _transfers(events, chain)
     if not transfers:
         return None
@@ -302,11 +315,11 @@ def _story_transfer(events: Sequence[Event], chain: Chain | None, focus: str | N
     amount = format_amount(first["amount"], chain)
     recipient, sender = first.get("recipient", ""), first.get("sender", "")
     if focus and sender == focus and recipient:
-        headline = f"{amount} sent by {who(sender, chain)} to {who(recipient, chain)}"
+        headline = f"{amount} sent by {who(sender, chain, labels)} to {who(recipient, chain, labels)}"
     else:
-        headline = f"{amount} received by {who(recipient, chain)}" if recipient else f"{amount} transferred"
+        headline = f"{amount} received by {who(recipient, chain, labels)}" if recipient else f"{amount} transferred"
         if sender:
-            headline += f" from {who(sender, chain)}"
+            headline += f" from {who(sender, chain, labels)}"
     if len(transfers) > 1:
         headline += f" (+{len(transfers) - 1} more transfer{'s' if len(transfers) > 2 else ''})"
     fields = [Field(name="Amount", value=amount)]
@@ -449,11 +462,12 @@ def _story(
     codespace: str | None = None,
     log: str | None = None,
     messages: Sequence[TxMessage] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> _Story:
     if tx_code:
-        return _story_failed(events, chain, tx_code, codespace, log, messages)
+        return _story_failed(events, chain, tx_code, codespace, log, messages, labels)
     for teller in _STORIES:
-        story = _story_transfer(events, chain, focus) if teller is _story_transfer else teller(events, chain)
+        story = _story_transfer(events, chain, focus, labels) if teller is _story_transfer else teller(events, chain)
         if story is not None:
             return story
     return _story_generic(events, chain)
@@ -468,13 +482,17 @@ def summarize(
     log: str | None = None,
     messages: Sequence[TxMessage] = (),
     focus: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """One plain sentence for `Notification.summary` ("1.5 ATOM received by cosmos1…").
 
     `focus` is the address the subscription watches, when it watches one: its transfer is told
     first, from its side ("1.5 ATOM sent by <focus> to …"). A non-zero `tx_code` tells the
-    failure instead: `messages` (the tx body) what was attempted, `codespace` and `log` why."""
-    story = _story(tuple(events), chain, focus, tx_code=tx_code, codespace=codespace, log=log, messages=messages)
+    failure instead: `messages` (the tx body) what was attempted, `codespace` and `log` why.
+    `labels` (address -> the owner's label, from the address book) name the addresses it knows."""
+    story = _story(
+        tuple(events), chain, focus, tx_code=tx_code, codespace=codespace, log=log, messages=messages, labels=labels
+    )
     return ellipsize(story.headline, _MAX_SUMMARY)
 
 
@@ -489,6 +507,7 @@ def render(notification: Notification, chain: Chain | None) -> Rendered:
         codespace=notification.tx_codespace,
         log=notification.tx_log,
         messages=notification.tx_messages,
+        labels=notification.labels,
     )
     headline = ellipsize(story.headline, MAX_HEADLINE, counted=True)
     chain_name = chain.name if chain is not None else notification.chain_id

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core.config import Config
 from core.dispatch.outbox import Outbox
 from core.services.accounts import AccountService
+from core.services.address_book import AddressBookService
 from core.services.chains import ChainInfo, ChainService, StatsProvider
 from core.services.clock import Clock, utcnow
 from core.services.conversations import ConversationService
@@ -26,6 +27,7 @@ from core.watch.matching import SubscriptionMatcher
 
 __all__ = [
     "AccountService",
+    "AddressBookService",
     "AuthenticationError",
     "ChainInfo",
     "ChainService",
@@ -54,6 +56,7 @@ class Services:
     queries: QueryService
     delivery: DeliveryService
     conversations: ConversationService
+    address_book: AddressBookService
 
     @classmethod
     def build(
@@ -97,4 +100,7 @@ class Services:
             queries=QueryService(chains, fetch_block),
             delivery=delivery,
             conversations=ConversationService(repos.store, clock=clock),
+            address_book=AddressBookService(
+                repos, chains, max_per_account=config.quotas.address_labels_per_account, clock=clock
+            ),
         )

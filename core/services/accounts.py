@@ -272,8 +272,8 @@ class AccountService:
     def redeem_link_code(self, code: str, kind: IdentityKind, external_id: str, username: str | None = None) -> Account:
         """Join the chat identity to the code's account and bring along what it owned.
 
-        The identity's former account hands over its subscriptions, destinations, notification
-        history and dead letters (the matcher is updated at once), so the person sees one
+        The identity's former account hands over its subscriptions, destinations, address book,
+        notification history and dead letters (the matcher is updated at once), so the person sees one
         account everywhere. The former account itself stays, empty, and is not deleted.
         """
         cleaned = re.sub(r"[\s-]", "", code).upper()
@@ -309,6 +309,7 @@ class AccountService:
             for dst in self._repos.destinations.of_owner(former):
                 dst.owner_id = target.id
                 self._repos.destinations.put(dst, batch)
+            self._move_labels(former, target.id, batch)
         self._repos.store.write(batch)
         for sub in moved:
             self._matcher.upsert(sub)
@@ -337,6 +338,14 @@ class AccountService:
         self._repos.identities.put(msgspec.structs.replace(identity, external_id=new_external_id), batch)
         self._repos.store.write(batch)
         return account
+
+    def _move_labels(self, former: str, target: str, batch: WriteBatch) -> None:
+        """The address book comes along; where both books name an address, the target's name stays."""
+        labels = self._repos.address_labels
+        for entry in labels.of_owner(former):
+            labels.delete(former, entry.address, batch=batch)
+            if labels.get(target, entry.address) is None:
+                labels.put(msgspec.structs.replace(entry, owner_id=target), batch)
 
     def _move_history(self, former: str, target: str) -> None:
         """Notifications and dead letters follow their subscriptions, a thousand per batch."""

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from core.models import (
     Account,
+    AddressLabel,
     ApiKey,
     ChainCursor,
     DeadLetter,
@@ -235,6 +236,16 @@ class GapRepository(Collection[Gap]):
             yield self.decode(raw)
 
 
+class AddressLabelRepository(Collection[AddressLabel]):
+    """Address books: one record per (owner, address), so an owner's book is one prefix scan."""
+
+    def __init__(self, store: KVStore) -> None:
+        super().__init__(store, "lbl", AddressLabel, lambda a: (a.owner_id, a.address))
+
+    def of_owner(self, owner_id: str, limit: int | None = None) -> list[AddressLabel]:
+        return list(self.scan(owner_id, limit=limit))
+
+
 class Repositories:
     """Every repository over one store: what the composition root hands to services."""
 
@@ -250,3 +261,4 @@ class Repositories:
         self.dead_letters = DeadLetterRepository(store)
         self.cursors = CursorRepository(store)
         self.gaps = GapRepository(store)
+        self.address_labels = AddressLabelRepository(store)

@@ -6,11 +6,16 @@ outbox entry per destination, except that a chat several of the block's notifica
 gets one entry carrying them all (one message, `core.watch.grouping`). Those, and the chain
 cursor moved to this height, are written in ONE batch: a crash before it loses nothing (the
 block is processed again and yields the very same ids), a crash after it does nothing twice.
+
+Each notification also gets a copy of its owner's address-book labels for the addresses in its
+events (`labels`, looked up through the `labels` callable, the address book's `labels_for`): the
+summary says "Treasury" and every channel can, and a label renamed later does not rewrite what
+was sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import msgspec
@@ -25,6 +30,13 @@ from core.store.repositories import Repositories
 from core.support.timeutil import parse_rfc3339, utcnow
 from core.watch.grouping import CHAT_KINDS, outbox_entries
 from core.watch.matching import SubscriptionMatcher
+
+#: (owner id, addresses) -> address -> the owner's label for it.
+LabelLookup = Callable[[str, Iterable[str]], dict[str, str]]
+
+
+def _no_labels(_owner_id: str, _addresses: Iterable[str]) -> dict[str, str]:
+    return {}
 
 
 class BlockOutcome(msgspec.Struct, frozen=True):
@@ -45,8 +57,12 @@ class BlockProcessor:
         repos: Repositories,
         outbox: Outbox,
         clock: Callable[[], datetime] = utcnow,
+        labels: LabelLookup = _no_labels,
     ) -> None:
         self.chain = chain
+        self.labels = labels
+        prefix = chain.bech32_prefix
+        self._address_starts = (f"{prefix}1", f"{prefix}valoper1", f"{prefix}valcons1")
         self.matcher = matcher
         self.repos = repos
         self.outbox = outbox
@@ -104,6 +120,7 @@ class BlockProcessor:
         scope_key = "block" if scope.index is None else f"tx:{scope.index}"
         params = sub.params or {}
         focus = params.get("address") or params.get("signer") or params.get("sender")
+        labels = self.labels(sub.owner_id, self._addresses(scope)) if sub.owner_id else {}
         return Notification(
             id=notification_id(self.chain.id, block.height, scope_key, sub.id),
             owner_id=sub.owner_id,
@@ -128,8 +145,16 @@ class BlockProcessor:
                 log=scope.log,
                 messages=scope.messages,
                 focus=focus,
+                labels=labels,
             ),
             focus=focus,
+            labels=labels,
             created_at=now,
             silent=sub.silent,
         )
+
+    def _addresses(self, scope: Scope) -> list[str]:
+        """The values of the scope that are addresses of this chain (what a label could name)."""
+        found = [a.value for e in scope.events for a in e.attributes if a.value.startswith(self._address_starts)]
+        found += [m.recipient for m in scope.messages if m.recipient]
+        return list(dict.fromkeys(found))
