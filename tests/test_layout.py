@@ -48,3 +48,10 @@ def test_front_doors_never_touch_the_store() -> None:
 def test_core_top_level_holds_only_the_vocabulary() -> None:
     modules = sorted(p.name for p in (ROOT / "core").glob("*.py"))
     assert modules == ["__init__.py", "config.py", "errors.py", "ids.py", "models.py"]
+
+
+def test_each_bot_keeps_to_itself() -> None:
+    """What both bots share (signed buttons, chat actions, aliases) lives in bot/ itself: neither
+    bot reaches into the other, so either can change or go without touching the other."""
+    assert _offenders("bot/discord", ("bot.telegram",)) == []
+    assert _offenders("bot/telegram", ("bot.discord",)) == []

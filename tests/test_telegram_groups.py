@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.telegram.callbacks import CallbackSigner
+from bot.callbacks import CallbackSigner
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_kit import BotRig, button, running_rig

@@ -17,11 +17,11 @@ from typing import Any
 import discord
 
 from bot.actions import ChatActions, ChatContext
+from bot.callbacks import Callback, CallbackSigner
 from bot.discord import replies
 from bot.discord.context import chat_context
 from bot.discord.replies import Reply
 from bot.discord.respond import NO_MENTIONS, send
-from bot.telegram.callbacks import Callback, CallbackSigner
 from core.dispatch.discord import MUTE_NOTIFIED, PAUSE_NOTIFIED, RESUME_NOTIFIED, notification_view
 from core.dispatch.telegram_buttons import MUTE_FOR
 from core.errors import MempoolsError

@@ -16,6 +16,7 @@ from discord import app_commands
 
 from bot.actions import ChatActions
 from bot.aliases import AliasActions
+from bot.callbacks import CallbackSigner
 from bot.discord import replies
 from bot.discord.aliases import AliasGroup
 from bot.discord.buttons import NOTIFICATION_VERBS, NotificationButtons
@@ -24,7 +25,6 @@ from bot.discord.guided import GUIDED_VERBS
 from bot.discord.listing import LIST_VERBS
 from bot.discord.options import BadOption
 from bot.discord.respond import send
-from bot.telegram.callbacks import CallbackSigner
 
 log = logging.getLogger("mempools.discord")
 

@@ -20,6 +20,7 @@ import discord
 from discord import app_commands
 
 from bot.actions import MAX_HISTORY, ChatActions, ChatContext
+from bot.callbacks import CallbackSigner
 from bot.discord import replies
 from bot.discord.autocomplete import chain_choices, preset_choices, subscription_choices
 from bot.discord.context import chat_context, personal_context
@@ -29,7 +30,6 @@ from bot.discord.options import check_options
 from bot.discord.params import parse_params
 from bot.discord.replies import Reply
 from bot.discord.respond import send
-from bot.telegram.callbacks import CallbackSigner
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
 

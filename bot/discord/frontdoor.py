@@ -23,9 +23,9 @@ import yarl
 
 from bot.actions import ChatActions, SampleSender
 from bot.aliases import AliasActions
+from bot.callbacks import CallbackSigner
 from bot.discord.buttons import button_signer
 from bot.discord.client import GUILD_READY_TIMEOUT, MempoolsClient
-from bot.telegram.callbacks import CallbackSigner
 from core.config import DiscordConfig
 from core.errors import ConfigError
 from core.services import Services

@@ -21,11 +21,11 @@ import discord
 import msgspec
 
 from bot.actions import ChatActions, ChatContext
+from bot.callbacks import Callback, CallbackSigner
 from bot.discord import replies
 from bot.discord.context import chat_context
 from bot.discord.replies import Reply
 from bot.discord.respond import NO_MENTIONS, edit, send
-from bot.telegram.callbacks import Callback, CallbackSigner
 from core.dispatch.discord import StaticView
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain

@@ -17,12 +17,12 @@ from typing import Any
 import discord
 
 from bot.actions import ChatActions, ChatContext
+from bot.callbacks import Callback, CallbackSigner
 from bot.discord import replies
 from bot.discord.buttons import ONLY_MANAGERS
 from bot.discord.context import chat_context
 from bot.discord.replies import ChainLookup, Reply
 from bot.discord.respond import edit, send
-from bot.telegram.callbacks import Callback, CallbackSigner
 from core.dispatch.discord import StaticView
 from core.errors import MempoolsError
 from core.models import Subscription

@@ -30,7 +30,7 @@ from telegram.ext import ApplicationBuilder, CallbackQueryHandler, ContextTypes,
 
 from bot.actions import ChatActions, SampleSender
 from bot.aliases import AliasActions
-from bot.telegram.callbacks import CallbackSigner
+from bot.callbacks import CallbackSigner
 from bot.telegram.chat import AdminCache, Replier
 from bot.telegram.flows import FLOW_TTL, FlowStore
 from bot.telegram.format import (

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.telegram.callbacks import CallbackSigner
+from bot.callbacks import CallbackSigner
 from bot.telegram.flows import Flow
 from core.models import Chain, Subscription
 from core.query.presets import ParamSpec, PresetSpec

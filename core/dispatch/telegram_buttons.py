@@ -24,7 +24,7 @@ MUTE_FOR = timedelta(hours=1)
 
 
 class CallbackSigning(Protocol):
-    """Makes signed callback data for a button shown in `chat_id` (bot.telegram.callbacks)."""
+    """Makes signed callback data for a button shown in `chat_id` (bot.callbacks)."""
 
     def encode(self, chat_id: int, verb: str, *args: str) -> str: ...
 

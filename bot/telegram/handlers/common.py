@@ -10,7 +10,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.actions import ChatActions, ChatContext
-from bot.telegram.callbacks import CallbackSigner
+from bot.callbacks import CallbackSigner
 from bot.telegram.chat import AdminCache, Replier, ReplyMarkup, chat_context
 from bot.telegram.flows import FlowStore
 from bot.telegram.format import error_text

@@ -23,7 +23,7 @@ from telegram import CallbackQuery, ForceReply, InlineKeyboardMarkup, Update
 from telegram.ext import CommandHandler, ContextTypes
 
 from bot.actions import ChainChoiceRequired, ChatContext, clean_input
-from bot.telegram.callbacks import Callback
+from bot.callbacks import Callback
 from bot.telegram.cards import GONE, card_screen
 from bot.telegram.flows import Flow, FlowExpiredError
 from bot.telegram.format import created_text, error_text, param_prompt, plain_text, preset_summary, watch_offer_text

@@ -15,7 +15,7 @@ from telegram import CallbackQuery, Update
 from telegram.ext import CommandHandler, ContextTypes
 
 from bot.actions import ChainChoiceRequired, ChatContext
-from bot.telegram.callbacks import Callback
+from bot.callbacks import Callback
 from bot.telegram.cards import GONE, Screen, card_screen, list_screen
 from bot.telegram.flows import Flow
 from bot.telegram.format import created_text, error_text, plain_text

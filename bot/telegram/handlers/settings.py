@@ -18,7 +18,7 @@ from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, 
 from telegram.ext import CommandHandler, ContextTypes
 
 from bot.actions import ChatContext, ChatSettings
-from bot.telegram.callbacks import Callback
+from bot.callbacks import Callback
 from bot.telegram.format import LIST_LIMIT, error_text, plain_text, settings_text
 from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
 from core.dispatch.quiet_hours import describe

@@ -1,10 +1,11 @@
-"""Inline-button payloads: compact, and signed so a forged or replayed press is refused.
+"""Button payloads for both bots: compact, and signed so a forged or replayed press is refused.
 
-Telegram gives a button at most 64 bytes of `callback_data` and hands it back verbatim, so a
-client can send any string. Each payload is `verb|arg|arg|sig`, where `sig` is an HMAC of the
-chat id and the rest under a key derived from the bot token: a button made for one chat does
-not work in another, and nothing a client invents passes. (Ownership is checked again by the
-services: a valid button cannot reach another account's subscription either.)
+Telegram gives a button at most 64 bytes of `callback_data` (Discord a `custom_id` of 100) and
+hands it back verbatim, so a client can send any string. Each payload is `verb|arg|arg|sig`,
+where `sig` is an HMAC of the chat id and the rest under a key derived from the bot's token (each
+bot its own): a button made for one chat does not work in another, and nothing a client invents
+passes. (Ownership is checked again by the services: a valid button cannot reach another
+account's subscription either.)
 """
 
 from __future__ import annotations
