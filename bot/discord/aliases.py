@@ -8,19 +8,13 @@ it; in a server, changing the server's book needs Manage Server (checked per use
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import discord
 from discord import app_commands
 
 from bot.actions import ChatContext
 from bot.aliases import AliasActions
-from bot.discord import replies
-from bot.discord.context import chat_context
-from bot.discord.options import check_options
+from bot.discord.group import CommandGroup
 from bot.discord.replies import CONTENT_LIMIT, Reply
-from bot.discord.respond import send
-from core.errors import MempoolsError
 from core.models import AddressLabel
 from core.support.text import ellipsize
 
@@ -42,7 +36,7 @@ def book(ctx: ChatContext, entries: list[AddressLabel]) -> Reply:
     return Reply(content=ellipsize("\n".join(lines), CONTENT_LIMIT))
 
 
-class AliasGroup(app_commands.Group):
+class AliasGroup(CommandGroup):
     """The `/alias` command and its subcommands."""
 
     def __init__(self, aliases: AliasActions) -> None:
@@ -53,22 +47,6 @@ class AliasGroup(app_commands.Group):
             allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
         )
         self._aliases = aliases
-
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        command = interaction.command
-        if interaction.type is discord.InteractionType.application_command and isinstance(
-            command, app_commands.Command
-        ):
-            check_options(command, interaction.data)
-        return True
-
-    async def _run(self, interaction: discord.Interaction, action: Callable[[ChatContext], Reply]) -> None:
-        ctx = chat_context(interaction)
-        try:
-            reply = action(ctx)
-        except MempoolsError as exc:
-            reply = replies.error(exc)
-        await send(interaction, reply)
 
     @app_commands.command(name="set", description="Name an address: its notifications say the name")
     @app_commands.describe(address="The address (of a chain this bot watches)", label="The name, e.g. Treasury")

@@ -14,7 +14,6 @@ default member permissions: there everyone manages their own subscriptions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import discord
 from discord import app_commands
@@ -24,22 +23,20 @@ from bot.callbacks import CallbackSigner
 from bot.discord import replies
 from bot.discord.autocomplete import chain_choices, preset_choices, subscription_choices
 from bot.discord.context import chat_context, personal_context
+from bot.discord.group import CommandGroup
 from bot.discord.guided import GuidedSubscribe
 from bot.discord.listing import SubscriptionList
-from bot.discord.options import check_options
 from bot.discord.params import parse_params
 from bot.discord.replies import Reply
-from bot.discord.respond import send
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
 
 log = logging.getLogger("mempools.discord")
 
 Choices = list[app_commands.Choice[str]]
-Action = Callable[[ChatContext], Reply | Awaitable[Reply]]
 
 
-class MempoolsGroup(app_commands.Group):
+class MempoolsGroup(CommandGroup):
     """The `/mempools` command and its subcommands.
 
     Visible to every member: Discord applies default permissions to a whole command group, and
@@ -60,26 +57,6 @@ class MempoolsGroup(app_commands.Group):
         self.listing = SubscriptionList(actions, signer, self._find)
         #: `/mempools subscribe` with no preset or query: menus, a form and a confirmation.
         self.guided = GuidedSubscribe(actions, signer)
-
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        """Options are checked before a command runs (autocomplete sees partial input by design)."""
-        command = interaction.command
-        if interaction.type is discord.InteractionType.application_command and isinstance(
-            command, app_commands.Command
-        ):
-            check_options(command, interaction.data)
-        return True
-
-    async def _run(self, interaction: discord.Interaction, action: Action) -> None:
-        """Run `action` for this interaction's context and answer with its reply or its error."""
-        ctx = chat_context(interaction)
-        try:
-            reply = action(ctx)
-            if not isinstance(reply, Reply):
-                reply = await reply
-        except MempoolsError as exc:
-            reply = replies.error(exc)
-        await send(interaction, reply)
 
     # -- subscribing -----------------------------------------------------------------------------
     @app_commands.command(name="watch", description="Be told when funds arrive at or leave an address")
