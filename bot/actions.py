@@ -302,8 +302,7 @@ class ChatActions:
         if query is not None:
             query = _clean_query(query)
         clean_params = {k: clean_input(v) for k, v in (params or {}).items() if clean_input(v) != ""}
-        default_name = f"{get_preset(preset).title} on {chain.name}" if preset is not None else f"Query on {chain.name}"
-        chosen = clean_input(name) if name else default_name
+        chosen = clean_input(name) if name else default_name(preset, clean_params)
         reg = self.register(ctx)
         return self._services.subscriptions.create(
             reg.account.id,
@@ -429,6 +428,19 @@ class ChatActions:
 # Chat clients paste invisible characters (zero-width spaces, RTL/LTR marks, BOMs) around copied
 # addresses and ids; they are never part of a valid value, so they are removed before checking.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad\x00]")
+
+
+_ADDRESS_TYPES = ("address", "valoper", "valcons")
+
+
+def default_name(preset: str | None, params: Mapping[str, str]) -> str:
+    """The name a subscription gets when none is given: the preset's title and the address it
+    watches, if any. The chain is shown next to every name already, so it is not repeated."""
+    if preset is None:
+        return "Custom query"
+    spec = get_preset(preset)
+    watched = next((params[p.name] for p in spec.params if p.type in _ADDRESS_TYPES and params.get(p.name)), None)
+    return f"{spec.title} · {short_address(watched)}" if watched else spec.title
 
 
 def clean_input(text: str) -> str:

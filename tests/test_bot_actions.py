@@ -9,6 +9,7 @@ import pytest
 
 from bot.actions import ChainChoiceRequired, ChatActions, ChatContext, PermissionDeniedError
 from core.config import ChainConfig, Denom
+from core.dispatch.render import short_address
 from core.errors import NotFoundError, ValidationError
 from core.models import DiscordDestination, TelegramDestination
 from core.query.errors import QuerySyntaxError
@@ -98,7 +99,7 @@ def test_watch_asks_when_several_chains_share_the_prefix(tmp_path: Path) -> None
 
 def test_subscribe_with_preset_or_raw_query(actions: ChatActions) -> None:
     sub = actions.subscribe(ALICE_TG, CHAIN, preset="funds_received", params={"address": BOB, "min_amount": "2"})
-    assert sub.name == "Funds received on Test chain" and sub.post_filter is not None
+    assert sub.name == f"Funds received · {short_address(BOB)}" and sub.post_filter is not None
     raw = actions.subscribe(ALICE_TG, CHAIN, query="tm.event = \u2018Tx\u2019 AND message.action EXISTS", name="txs")
     assert raw.queries == ["tm.event = 'Tx' AND message.action EXISTS"] and raw.name == "txs"
     with pytest.raises(QuerySyntaxError) as bad:

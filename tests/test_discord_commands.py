@@ -143,7 +143,7 @@ async def test_subscribe_takes_a_preset_title_where_its_name_goes(world: Discord
     reply = await world.discord.slash("subscribe", {"chain": "devnet-1", "preset": typed, "params": ALICE}, **IN_DM)
     assert reply.content.startswith("✅") and "preset `funds_received`" in reply.content, reply.content
     [sub] = world.subscriptions_of("703")
-    assert sub.preset == "funds_received" and sub.name == "Funds received on Devnet"
+    assert sub.preset == "funds_received" and sub.name == f"Funds received · {ALICE[:11]}…{ALICE[-4:]}"
     unknown = await world.discord.slash(
         "subscribe", {"chain": "devnet-1", "preset": "Funds lost", "params": ALICE}, **IN_DM
     )
@@ -155,7 +155,7 @@ async def test_subscribe_with_a_raw_query(world: DiscordBotWorld) -> None:
     reply = await world.discord.slash("subscribe", {"chain": "devnet-1", "query": query}, **IN_DM)
     assert reply.content.startswith("✅") and "your query" in reply.content
     [sub] = world.subscriptions_of("703")
-    assert sub.queries == [f"transfer.recipient = '{ALICE}'"] and sub.name == "Query on Devnet"
+    assert sub.queries == [f"transfer.recipient = '{ALICE}'"] and sub.name == "Custom query"
 
 
 @pytest.mark.parametrize(

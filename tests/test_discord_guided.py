@@ -59,9 +59,7 @@ async def test_menus_form_and_confirm_make_the_subscription(world: DiscordBotWor
     assert form.data["title"] == "Funds received"
     fields = form.text_inputs()
     assert list(fields) == ["address", "min_amount", "denom", "include_fees", "_name"]
-    assert (
-        fields["_name"]["label"] == "Name (optional)" and fields["_name"]["placeholder"] == "Funds received on Devnet"
-    )
+    assert fields["_name"]["label"] == "Name (optional)" and fields["_name"]["placeholder"] == "Funds received"
     assert fields["address"]["label"] == "Address" and fields["address"]["placeholder"] == "cosmos1…"
     assert fields["address"]["required"] is True and fields["min_amount"]["required"] is False
     assert fields["min_amount"]["label"] == "Minimum amount"
@@ -128,7 +126,7 @@ async def test_in_a_server_the_channel_is_told_of_the_new_subscription(world: Di
     assert start.ephemeral and done.content.startswith("✅ Subscribed")  # the flow message stays private
     await until(lambda: done.followups)
     [told] = done.followups
-    assert told["content"].startswith("✅ Subscribed: **Governance proposal submitted on Devnet**")
+    assert told["content"].startswith("✅ Subscribed: **Governance proposal submitted** on Devnet")
     assert not int(told.get("flags") or 0) & 64  # the channel sees who set up what it will receive
 
 

@@ -69,7 +69,7 @@ async def test_watch_refuses_a_bad_address_helpfully(rig: BotRig) -> None:
 
 async def test_raw_query_subscription_and_positioned_error(rig: BotRig) -> None:
     [reply] = await rig.say("/subscribe testchain-1 tm.event = 'Tx' AND message.action EXISTS")
-    assert "✅ Subscribed: <b>Query on Test chain</b>" in reply.text
+    assert "✅ Subscribed: <b>Custom query</b>" in reply.text
     [bad] = await rig.say("/subscribe testchain-1 transfer.amount > 'x<y' AND")
     assert "That query does not parse:" in bad.text
     assert "<pre>transfer.amount &gt; &#x27;x&lt;y&#x27; AND\n" in bad.text and "^</pre>" in bad.text

@@ -20,7 +20,7 @@ from typing import Any
 import discord
 import msgspec
 
-from bot.actions import ChatActions, ChatContext
+from bot.actions import ChatActions, ChatContext, default_name
 from bot.callbacks import Callback, CallbackSigner
 from bot.discord import replies
 from bot.discord.context import chat_context
@@ -92,7 +92,7 @@ class Draft(msgspec.Struct, kw_only=True):
     chain_id: str
     preset: str
     values: dict[str, str] = {}
-    name: str = ""  # empty: the default name ("Funds received on Devnet")
+    name: str = ""  # empty: the default name (`bot.actions.default_name`)
     created_at: datetime
 
 
@@ -198,7 +198,7 @@ class GuidedSubscribe:
                 discord.ui.TextInput(
                     label="Name (optional)",
                     custom_id=NAME_FIELD,
-                    placeholder=ellipsize(f"{spec.title} on {chain.name}", 100),
+                    placeholder=ellipsize(default_name(spec.name, draft.values), 100),
                     default=draft.name or None,
                     required=False,
                     max_length=100,
@@ -210,7 +210,8 @@ class GuidedSubscribe:
         """The values as they will be used and [Subscribe], or what is wrong and [Fix the values]."""
         spec = self._actions.preset(draft.preset)
         chain = self._actions.chain(draft.chain_id)
-        lines = [f"**{replies.esc(draft.name or f'{spec.title} on {chain.name}')}**: {replies.esc(spec.title)}"]
+        shown_name = draft.name or default_name(spec.name, draft.values)
+        lines = [f"**{replies.esc(shown_name)}** on {replies.esc(chain.name)}: {replies.esc(spec.title)}"]
         for param in spec.params:
             value = draft.values.get(param.name, "")
             shown = "`" + value.replace("`", "'") + "`" if value else "—"

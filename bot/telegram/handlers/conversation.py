@@ -22,14 +22,13 @@ from typing import NamedTuple
 from telegram import CallbackQuery, ForceReply, InlineKeyboardMarkup, Update
 from telegram.ext import CommandHandler, ContextTypes
 
-from bot.actions import ChainChoiceRequired, ChatContext, clean_input
+from bot.actions import ChainChoiceRequired, ChatContext, clean_input, default_name
 from bot.callbacks import Callback
 from bot.telegram.cards import GONE, card_screen
 from bot.telegram.flows import Flow, FlowExpiredError
 from bot.telegram.format import created_text, error_text, param_prompt, plain_text, preset_summary, watch_offer_text
 from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
 from bot.telegram.keyboards import BACK, CANCEL, CONTINUE
-from core.dispatch.render import short_address
 from core.errors import MempoolsError, NotFoundError, ValidationError
 from core.models import Chain
 from core.query.presets import ParamSpec, PresetSpec
@@ -74,13 +73,7 @@ class ConversationHandlers:
         return self.kit.actions.preset(flow.preset).params if flow.preset else ()
 
     def _default_name(self, flow: Flow) -> str:
-        """The preset's title and the address it watches, if any: the chain is shown next to
-        every name already, so it is not repeated in it."""
-        preset = self.kit.actions.preset(flow.preset or "")
-        watched = next(
-            (flow.params[p.name] for p in preset.params if p.type in _ADDRESS_TYPES and flow.params.get(p.name)), None
-        )
-        return (f"{preset.title} · {short_address(watched)}" if watched else preset.title)[:MAX_NAME]
+        return default_name(flow.preset, flow.params)[:MAX_NAME]
 
     # -- /subscribe ---------------------------------------------------------------------------------
     async def subscribe(self, update: Update, _context: Ctx) -> None:
