@@ -201,6 +201,7 @@ class Notification(msgspec.Struct, kw_only=True, gc=False):
     destination_ids: tuple[str, ...]
     summary: str = ""
     focus: str | None = None  # the address the subscription watches, if any (wording: "sent by ...")
+    labels: dict[str, str] = {}  # address -> the owner's label for it (address book), snapshotted at match time
     created_at: datetime
 
 

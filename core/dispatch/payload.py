@@ -11,7 +11,7 @@ from datetime import datetime
 
 import msgspec
 
-from core.chain.blocks import Event
+from core.chain.blocks import Event, TxMessage
 from core.dispatch.render import SYSTEM_SUBSCRIPTION_ID
 from core.models import Notification
 
@@ -31,6 +31,10 @@ class NotificationData(msgspec.Struct, kw_only=True):
     tx_code: int | None
     events: tuple[Event, ...]
     summary: str
+    # Why a failed tx failed and what it attempted: its events no longer say (reverted). None
+    # and [] for successful txs and block events.
+    log: str | None = None
+    messages: tuple[TxMessage, ...] = ()
 
 
 class TestData(msgspec.Struct, kw_only=True):
@@ -64,6 +68,8 @@ def notification_payload(notification: Notification, summary: str) -> bytes:
             tx_code=notification.tx_code,
             events=notification.events,
             summary=summary,
+            log=notification.tx_log if notification.tx_code else None,
+            messages=notification.tx_messages,
         ),
     )
     return _encoder.encode(payload)
