@@ -167,3 +167,37 @@ def test_module_accounts_are_named_where_an_address_is_shown() -> None:
         "to the governance module"
     )
     assert "governance" not in summarize(transfer_events("1uatom", gov), None)
+
+
+def test_labels_show_wherever_their_address_is() -> None:
+    """The owner's address-book labels (`Notification.labels`) name addresses in the headline, the
+    summary and the fields; the whole address stays beside the label, to copy."""
+    labels = {
+        ALICE: "Treasury",
+        "cosmosvalcons1abcdefghijklmnopqrstu": "My node",
+        "cosmos1contractcontractcontract0000": "Vault",
+    }
+    assert summarize(transfer_events("1500000uatom", BOB, ALICE), COSMOS, focus=BOB, labels=labels) == (
+        "📥 +1.5 ATOM from Treasury (cosmos1qypq…v7xu)"
+    )
+    slash = (ev("slash", address="cosmosvalcons1abcdefghijklmnopqrstu", reason="double_sign"),)
+    assert summarize(slash, COSMOS, labels=labels) == "⛓ My node (cosmosvalcons1abcd…rstu) slashed: double sign"
+    wasm = (ev("wasm", _contract_address="cosmos1contractcontractcontract0000", action="swap"),)
+    assert summarize(wasm, COSMOS, labels=labels) == "📜 Vault (cosmos1cont…0000): swap"
+    # A failed send to a labelled address; a label the owner gave a module account wins over its name.
+    fee_collector = module_address("fee_collector", "cosmos")
+    failed = msgspec.structs.replace(
+        make_notification("acc_a", ("dst_1",), events=failed_send_events()),
+        tx_code=5,
+        tx_messages=(TxMessage(type_url="/cosmos.bank.v1beta1.MsgSend", recipient=ALICE, amount="5uatom"),),
+        labels={**labels, fee_collector: "Fees"},
+    )
+    rendered = render(failed, COSMOS)
+    to = rendered.fields[0]
+    assert (to.name, to.label, to.value) == ("To", "Treasury", ALICE)
+    stake = transfer_events("3000000uatom", fee_collector, ALICE)
+    assert summarize(stake, COSMOS, focus=ALICE, labels={fee_collector: "Fees"}) == (
+        "📤 \u22123 ATOM to Fees (cosmos17xpf…rqta)"
+    )
+    # Without labels nothing changes; an unlabelled address is shown short.
+    assert summarize(wasm, COSMOS) == "📜 cosmos1cont…0000: swap"
