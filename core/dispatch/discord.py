@@ -77,7 +77,10 @@ def _embed(rendered: Rendered) -> dict[str, Any]:
     as the embed's own `timestamp` (Discord shows it in the reader's time zone)."""
     title = ellipsize(_escape_md(rendered.headline), TITLE_LIMIT)
     author = ellipsize(rendered.title, AUTHOR_LIMIT)
-    if rendered.system:
+    description = ""
+    if rendered.system:  # Mempools itself speaking: its title leads, the message below it
+        title, author = ellipsize(rendered.title, TITLE_LIMIT), ""
+        description = ellipsize(_escape_md(rendered.headline), DESCRIPTION_LIMIT)
         footer = "Mempools"
     else:
         footer = f"{rendered.chain_name} · height {rendered.height}"
@@ -94,17 +97,20 @@ def _embed(rendered: Rendered) -> dict[str, Any]:
                 "inline": len(value) <= 40,
             }
         )
-    budget = TOTAL_LIMIT - len(title) - len(author) - len(footer)
+    budget = TOTAL_LIMIT - len(title) - len(author) - len(description) - len(footer)
     while fields and sum(len(f["name"]) + len(f["value"]) for f in fields) > budget:
         fields.pop()
     embed: dict[str, Any] = {
-        "author": {"name": author},
         "title": title,
         "color": _GREY if rendered.system else (_RED if rendered.failed else _GREEN),
         "fields": fields,
         "footer": {"text": footer},
         "timestamp": rendered.time.isoformat(),
     }
+    if author:
+        embed["author"] = {"name": author}
+    if description:
+        embed["description"] = description
     if rendered.url:
         embed["url"] = rendered.url
     return embed

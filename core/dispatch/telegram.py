@@ -70,12 +70,13 @@ def _context_html(rendered: Rendered) -> str:
 def telegram_lines(rendered: Rendered) -> list[str]:
     """The message's HTML lines, each self-contained (every tag closed in it): the headline
     (what a chat list previews), the subscription that fired in small print, the fields, then
-    where and when."""
+    where and when. A notice from Mempools itself has no chain: its title, message and fields."""
+    if rendered.system:  # Mempools itself speaking: its title ("Mempools: test notification") leads
+        lines = [f"<b>{html.escape(rendered.title)}</b>", html.escape(rendered.headline)]
+        return lines + [_field_html(f) for f in rendered.fields]
     lines = [f"<b>{html.escape(rendered.headline)}</b>", f"<i>{html.escape(rendered.title)}</i>"]
     lines += [_field_html(f) for f in rendered.fields]
-    if not rendered.system:
-        lines.append(_context_html(rendered))
-    return lines
+    return [*lines, _context_html(rendered)]
 
 
 def telegram_length(text: str) -> int:
