@@ -105,6 +105,14 @@ CASES: dict[str, Notification] = {
         tx_messages=(TxMessage(type_url="/x." + "M" * MEGABYTE, recipient=BOB, amount="<b>9uatom"),),
         labels={BOB: HTML_INJECTION * 1000 + INVISIBLE},
     ),
+    "text that escapes to six times its length": _notification(
+        (ev("tx", ("fee", "1uatom")),),
+        subscription_name='"' * MEGABYTE,
+        tx_code=5,
+        tx_log='"' * MEGABYTE,
+        tx_messages=(TxMessage(type_url='"' * MEGABYTE, recipient=BOB),),
+        labels={BOB: '"' * MEGABYTE},
+    ),
 }
 
 
@@ -177,6 +185,10 @@ def test_what_the_reader_sees_of_hostile_values() -> None:
     )
     eighty = summarize(CASES["amounts that are not amounts"].events[2:3], COSMOS, focus=BOB)
     assert eighty.startswith(f"📥 +{int('9' * 74):,}.999999 ATOM from")  # exact: 80 digits, no rounding
+
+    # Even our own fields do not fit once escaped (&quot; is six characters): everything is cut shorter.
+    quotes = format_telegram(render(CASES["text that escapes to six times its length"], COSMOS))
+    assert "<pre>" + "&quot;" * 70 in quotes and "&quot;… (1000000 characters)</pre>" in quotes  # the whole's length
 
     failed = render(CASES["a failed tx with a 1 MB log and hostile labels"], COSMOS)
     assert failed.headline == f"❌ {'M' * 79}… failed: insufficient funds"  # a 1 MB message type, cut

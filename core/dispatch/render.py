@@ -649,13 +649,24 @@ def fit(rendered: Rendered, fits: Callable[[Rendered], bool]) -> Rendered:
         candidate = msgspec.structs.replace(
             candidate,
             title=ellipsize(candidate.title, cap),
-            headline=ellipsize(candidate.headline, cap, counted=True),
+            headline=_shorter(candidate.headline, cap),
             fields=tuple(
-                msgspec.structs.replace(f, name=ellipsize(f.name, cap), value=ellipsize(f.value, cap, counted=True))
+                msgspec.structs.replace(f, name=ellipsize(f.name, cap), value=_shorter(f.value, cap))
                 for f in candidate.fields
             ),
         )
     return candidate
+
+
+_COUNTED = re.compile(r"… \(\d+ characters\)$")
+
+
+def _shorter(text: str, cap: int) -> str:
+    """`text` cut to `cap`, keeping the length an earlier cut noted (the whole's, not the cut's)."""
+    noted = _COUNTED.search(text)
+    if noted is None or len(text) <= cap:
+        return ellipsize(text, cap, counted=True)
+    return text[: max(0, cap - len(noted.group()))] + noted.group()
 
 
 #: The ever shorter caps `fit()` cuts every text to when leaving out attributes was not enough.
