@@ -117,10 +117,10 @@ async def test_a_label_set_by_rest_names_the_address_in_the_webhook_and_the_tele
 
             got = receiver.received[1]
             data = Webhook(secret).verify(got.body, got.headers)["data"]
-            assert data["summary"].startswith("1.5 ATOM received by Treasury from cosmos1"), data["summary"]
+            assert data["summary"].startswith("📥 +1.5 ATOM to Treasury from cosmos1"), data["summary"]
             assert data["labels"] == {treasury: "Treasury"}
             note = api.sent[3]
-            assert note.chat_id == 42 and "1.5 ATOM received by Treasury from cosmos1" in note.text, note.text
+            assert note.chat_id == 42 and "<b>📥 +1.5 ATOM to Treasury from cosmos1" in note.text, note.text
 
             # The history keeps what each notification said when it was made.
             items = (await client.get("/v1/notifications?limit=10", headers=h)).json()["items"]

@@ -113,16 +113,16 @@ async def test_watch_then_a_transfer_posts_an_embed_to_the_channel(
 
     [message] = await _posted(world, pipeline, CHANNEL)
     [embed] = message.payload["embeds"]
-    assert embed["title"].startswith("Funds of cosmos1")
-    assert embed["description"].startswith("1.5 ATOM received by cosmos1")
+    assert embed["author"]["name"].startswith("Funds of cosmos1")
+    assert embed["title"] == f"📥 +1.5 ATOM from {short_address(bob)}"
     assert embed["url"] == f"https://explorer.example/devnet/tx/{tx.tx_hash}"
-    fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert fields["Amount"] == "1.5 ATOM" and fields["Chain"] == "Devnet" and fields["Height"] == str(tx.height)
+    assert [(f["name"], f["value"]) for f in embed["fields"]] == [("From", f"`{bob}`")]
+    assert embed["footer"]["text"] == f"Devnet · height {tx.height}"
     assert message.payload["allowed_mentions"] == {"parse": []}
 
     # The same notification is in this channel's history.
     history = await world.discord.slash("history", {}, **IN_SERVER)
-    assert "1.5 ATOM received by" in history.embeds[0]["description"] and tx.tx_hash in history.embeds[0]["description"]
+    assert "📥 +1.5 ATOM from" in history.embeds[0]["description"] and tx.tx_hash in history.embeds[0]["description"]
 
 
 async def test_dm_watch_delivers_by_dm(world: DiscordBotWorld, devnet: DevnetServer, pipeline: Pipeline) -> None:
@@ -135,8 +135,8 @@ async def test_dm_watch_delivers_by_dm(world: DiscordBotWorld, devnet: DevnetSer
             pipeline.check()
             await asyncio.sleep(0.02)
     [message] = await _posted(world, pipeline, world.discord.dm_channels[703])
-    description = message.payload["embeds"][0]["description"]
-    assert description.startswith("2 ATOM ") and short_address(alice) in description
+    title = message.payload["embeds"][0]["title"]
+    assert title == f"📤 \u22122 ATOM to {short_address(bob)}"
     # Its [Pause] works from the DM, and the message then offers [Resume] beside its [Tx] link.
     buttons = message.custom_ids()
     assert list(buttons) == ["⏸ Pause", "🔕 Mute 1 h"]

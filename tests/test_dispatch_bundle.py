@@ -9,7 +9,6 @@ webhooks keep one POST per notification.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
@@ -154,12 +153,13 @@ async def test_one_tx_matching_two_subscriptions_is_one_message_naming_both(
     assert outcome.notifications == 2
     [sent] = api.sent  # one chat message, not two
     assert sent.chat_id == CHAT
-    title, *rest = sent.text.split("\n")
-    assert title == "<b>Alice&#x27;s wallet · Treasury</b>"
-    # the tx's story once, told from each subscription's side (their watched addresses differ)
-    assert rest[0].startswith("1.5 ATOM sent by cosmos1qypq…v7xu to cosmos1xv9t…xxe5")
-    assert rest[1].startswith("1.5 ATOM received by cosmos1xv9t…xxe5 from cosmos1qypq…v7xu")
-    assert sent.text.count("Tx: <a href=") == 1
+    headline, names, other_side, *rest = sent.text.split("\n")
+    # the tx's story once, told from each subscription's side (their watched addresses differ),
+    # under both subscriptions' names
+    assert headline == "<b>📤 \u22121.5 ATOM to cosmos1xv9t…xxe5</b>"
+    assert names == "<i>Alice&#x27;s wallet · Treasury</i>"
+    assert other_side == "📥 +1.5 ATOM from cosmos1qypq…v7xu"
+    assert sent.text.count("<a href=") == 1 and rest[-1].startswith("Cosmos Hub · height 100 · ")
     [[tx_button, *_]] = sent.params["reply_markup"]["inline_keyboard"]
     assert tx_button["text"] == "🔎 Tx"  # one tx: its [Tx] button
     assert len(receiver.received) == 2  # the webhook: one POST per notification, as before
@@ -181,10 +181,10 @@ async def test_five_transfers_in_a_block_are_one_coalesced_message(
 
     [sent] = api.sent
     lines = sent.text.split("\n")
-    assert lines[0] == "<b>Alice&#x27;s wallet</b>"
-    assert lines[1] == "5 transfers, 7.5 ATOM in all"  # the fees (to the fee collector) are not counted
+    assert lines[0] == "<b>5 transfers, 7.5 ATOM in all</b>"  # the fees (to the fee collector) are not counted
+    assert lines[1] == "<i>Alice&#x27;s wallet</i>"
     tx_lines = [line for line in lines if 'href="https://explorer.example/cosmos/tx/' in line]
-    assert len(tx_lines) == 5 and all("1.5 ATOM sent by" in line for line in tx_lines)
+    assert len(tx_lines) == 5 and all(line.endswith(">📤 \u22121.5 ATOM to cosmos1xv9t…xxe5</a>") for line in tx_lines)
     assert "reply_markup" not in sent.params  # several txs: no [Tx] (and no signer: no [Pause])
     assert len(receiver.received) == 5
     stored = rig.repos.notifications.page_of_subscription("sub_alice", limit=10).items
@@ -199,9 +199,9 @@ async def test_a_bundle_is_bounded_and_says_how_many_more(rig: Rig, api: FakeTel
     await rig.dispatcher.pump()
 
     first, second = api.sent  # 20 notifications at most in one message
-    assert first.text.split("\n")[1] == "20 transfers, 30 ATOM in all"
+    assert first.text.split("\n")[0] == "<b>20 transfers, 30 ATOM in all</b>"
     assert "… and 10 more" in first.text
-    assert second.text.split("\n")[1] == "5 transfers, 7.5 ATOM in all"
+    assert second.text.split("\n")[0] == "<b>5 transfers, 7.5 ATOM in all</b>"
 
 
 def test_processing_a_block_again_yields_the_same_outbox_entries(tmp_path: Path) -> None:
@@ -249,7 +249,7 @@ async def test_a_rate_limited_bundle_is_deferred_as_a_whole(
     await rig.dispatcher.pump()
 
     [sent] = api.sent
-    assert sent.text.split("\n")[1] == "3 transfers, 4.5 ATOM in all"
+    assert sent.text.split("\n")[0] == "<b>3 transfers, 4.5 ATOM in all</b>"
     assert all(rig.outcomes(i, "dst_tg") == ["delivered"] for i in ids)
 
 
@@ -276,9 +276,11 @@ async def test_discord_gets_one_embed_naming_both_subscriptions(
 
     [posted] = discord_api.messages
     [embed] = posted.payload["embeds"]
-    assert embed["title"] == "Alice's wallet · Treasury"
-    assert embed["description"].count("1.5 ATOM") == 2  # each side's headline, the story once
-    assert json.dumps(posted.payload).count('"name": "Amount"') == 1
+    assert embed["author"]["name"] == "Alice's wallet · Treasury"
+    # each side's headline once, the story (the address to copy) once
+    assert embed["title"] == "📤 \u22121.5 ATOM to cosmos1xv9t…xxe5"
+    assert embed["description"] == "📥 +1.5 ATOM from cosmos1qypq…v7xu"
+    assert [f["name"] for f in embed["fields"]] == ["To"]
 
 
 def test_txs_that_are_not_all_transfers_are_counted_as_matches() -> None:

@@ -132,7 +132,7 @@ async def test_sigkill_between_claim_and_delivery_redelivers_the_bundle_once(
 
     [sent] = api.sent  # the bundle again, once, as one message
     assert sent.chat_id == CHAT
-    assert sent.text.split("\n")[:2] == ["<b>Alice&#x27;s wallet · Treasury</b>", "3 transfers, 4.5 ATOM in all"]
+    assert sent.text.split("\n")[:2] == ["<b>3 transfers, 4.5 ATOM in all</b>", "<i>Alice&#x27;s wallet · Treasury</i>"]
     store = open_store(data)
     try:
         repos = Repositories(store)

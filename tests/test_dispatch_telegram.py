@@ -60,8 +60,8 @@ async def test_message_is_html_with_escaping_and_link(api: FakeTelegramApi, bot:
     assert result.ok and result.status == 200
     [sent] = api.sent
     assert sent.chat_id == 42 and sent.parse_mode == "HTML"
-    assert sent.text.startswith("<b>Incoming ATOM</b>\nContract cosmos1c executed: &lt;b&gt;&amp;x")
-    assert f'Tx: <a href="https://explorer.example/cosmos/tx/{notification.tx_hash}">' in sent.text
+    assert sent.text.startswith("<b>📜 cosmos1c: &lt;b&gt;&amp;x</b>\n<i>Incoming ATOM</i>\n")
+    assert f'<a href="https://explorer.example/cosmos/tx/{notification.tx_hash}">Tx ' in sent.text
     assert _balanced(sent.text)
 
 
@@ -84,12 +84,11 @@ async def test_a_huge_contract_event_arrives_as_one_message_with_its_cuts_named(
     assert result.ok
     [sent] = api.sent  # one event, one message: never split into several
     assert telegram_length(sent.text) <= MESSAGE_LIMIT and _balanced(sent.text)
-    assert sent.text.startswith("<b>Incoming ATOM</b>\nContract cosmos1c executed: swap")
-    assert "key_0: 0&lt;b&gt;&amp;amp;&quot;🚀" in sent.text
-    assert "(5000 characters)" in sent.text
+    assert sent.text.startswith("<b>📜 cosmos1c: swap</b>\n<i>Incoming ATOM</i>\n")
+    assert "key_0: 0&lt;b&gt;&amp;amp;&quot;🚀��" in sent.text  # the RTL override and mark made visible
     shown = sent.text.count("(5000 characters)")
-    assert 0 < shown < 40 and f"… and {40 - shown} more attributes" in sent.text
-    assert f'Tx: <a href="https://explorer.example/cosmos/tx/{notification.tx_hash}">' in sent.text  # still there
+    assert 0 < shown <= 12 and f"… and {40 - shown} more attributes" in sent.text  # a few, not 40
+    assert f'<a href="https://explorer.example/cosmos/tx/{notification.tx_hash}">Tx ' in sent.text  # still there
 
 
 async def test_a_huge_action_is_cut_in_one_message_not_split(api: FakeTelegramApi, bot: telegram.Bot) -> None:

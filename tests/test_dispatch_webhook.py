@@ -15,6 +15,7 @@ import msgspec
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from core.chain.blocks import TxMessage
 from core.dispatch.http import HttpClient
 from core.dispatch.payload import notification_payload
 from core.dispatch.signing import (
@@ -67,7 +68,8 @@ async def test_delivery_verifies_with_the_reference_library(receiver: WebhookRec
     assert payload["type"] == "event.matched"
     data = payload["data"]
     assert data["notification_id"] == notification.id
-    assert data["summary"].startswith("1.5 ATOM received by cosmos1")
+    assert data["summary"] == "💸 1.5 ATOM from cosmos1qypq…v7xu to cosmos1xv9t…xxe5"
+    assert data["log"] is None and data["messages"] == []  # a successful tx
     assert data["events"][1] == {
         "type": "transfer",
         "attributes": [
@@ -211,6 +213,26 @@ def test_payload_matches_the_published_schema() -> None:
     payload["data"].pop("height")
     with pytest.raises(AssertionError):
         _check_schema(SCHEMA_DOC, payload)
+
+
+async def test_a_failed_tx_carries_its_log_and_messages(receiver: WebhookReceiver) -> None:
+    """The events of a failed tx were reverted: without `log` and `messages` a consumer could not
+    tell what was attempted or why it failed, only read our English summary."""
+    log = "spendable balance 12uatom is smaller than 9000000000uatom: insufficient funds"
+    recipient = "cosmos1wlfzcw5j8unqy0x0ra5y7zps7rwrwkqcsmd4cx"
+    sent = TxMessage(type_url="/cosmos.bank.v1beta1.MsgSend", recipient=recipient, amount="9000000000uatom")
+    notification = msgspec.structs.replace(
+        make_notification("acc_a", ("dst_1",)), tx_code=5, tx_codespace="sdk", tx_log=log, tx_messages=(sent,)
+    )
+    destination = webhook_destination("dst_1", "acc_a", receiver.url("/hooks/in"))
+    assert (await _deliver(WebhookChannel(_client()), destination, notification)).ok
+    payload = _verify(destination.secret, receiver.received[0])
+    _check_schema(SCHEMA_DOC, payload)
+    data = payload["data"]
+    assert data["tx_code"] == 5 and data["log"] == log
+    assert data["messages"] == [
+        {"type_url": "/cosmos.bank.v1beta1.MsgSend", "recipient": recipient, "amount": "9000000000uatom"}
+    ]
 
 
 def test_same_notification_gives_the_same_bytes() -> None:

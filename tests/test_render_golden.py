@@ -69,6 +69,7 @@ def notification(
     log: str | None = None,
     messages: tuple[TxMessage, ...] = (),
     tx: bool = True,
+    labels: dict[str, str] | None = None,
 ) -> Notification:
     """A notification as the watcher builds it (summary included), with fixed ids and times."""
     return Notification(
@@ -87,8 +88,11 @@ def notification(
         tx_messages=messages,
         events=events,
         destination_ids=("dst_golden",),
-        summary=summarize(events, chain, tx_code=code, codespace=codespace, log=log, messages=messages, focus=focus),
+        summary=summarize(
+            events, chain, tx_code=code, codespace=codespace, log=log, messages=messages, focus=focus, labels=labels
+        ),
         focus=focus,
+        labels=labels or {},
         created_at=T,
     )
 
@@ -137,7 +141,51 @@ def contract_event() -> Notification:
     return notification("Vault contract", OSMOSIS, s.events)
 
 
+def failed_ibc_transfer() -> Notification:
+    """An IBC transfer over a channel that does not exist (ibc-go 04-channel ErrChannelNotFound)."""
+    log = "failed to execute message; message index: 0: port ID (transfer) channel ID (channel-9999): channel not found"
+    fee_collector = module_address("fee_collector", "osmo")
+    events = (
+        ev("transfer", recipient=fee_collector, sender=SWAPPER, amount="2500uosmo"),
+        ev("message", sender=SWAPPER),
+        ev("tx", fee="2500uosmo", fee_payer=SWAPPER),
+    )
+    messages = (TxMessage(type_url="/ibc.applications.transfer.v1.MsgTransfer"),)
+    return notification(
+        "Swapper wallet", OSMOSIS, events, focus=SWAPPER, code=3, codespace="channel", log=log, messages=messages
+    )
+
+
+def long_contract_event() -> Notification:
+    """A contract that logs a 5,000-character value and 60 attributes: one message, cut visibly."""
+    contract = "osmo1zacxlu90sl6j2zf90uctpddhfmux84ryrw794ywnlcwx2zeh5a4q67qtc9"
+    attrs = {"_contract_address": contract, "action": "update_price_feeds", "payload": "0x" + "ab" * 2500}
+    attrs |= {f"price_{i:02}": f"{1000 + i}.25" for i in range(60)}
+    return notification("Oracle contract", OSMOSIS, (ev("wasm", **attrs),))
+
+
 KINDS = {
+    "funds_in_labelled": lambda: notification(
+        "Incoming ATOM",
+        COSMOS,
+        transfer_events("1500000uatom", BOB, ALICE),
+        focus=BOB,
+        labels={ALICE: "Treasury", BOB: "My hot wallet"},
+    ),
+    "failed_ibc_transfer": failed_ibc_transfer,
+    "contract_event_long": long_contract_event,
+    "governance_proposal_titled": lambda: notification(
+        "Hub governance",
+        COSMOS,
+        (
+            ev(
+                "submit_proposal",
+                proposal_id="987",
+                title="Signalling: raise the <min> deposit & *halve* the voting period",
+                voting_period_start="987",
+            ),
+        ),
+    ),
     "funds_in": lambda: notification("Incoming ATOM", COSMOS, transfer_events("1500000uatom", BOB, ALICE), focus=BOB),
     "funds_out": funds_out,
     "failed_tx": failed_send,

@@ -15,6 +15,7 @@ from core.chain.pool import EndpointPool
 from core.config import ChainConfig, Config, Denom
 from core.dispatch.dispatcher import Dispatcher
 from core.dispatch.ratelimit import RateLimiter
+from core.dispatch.render import short_address
 from core.dispatch.telegram import TelegramChannel
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher
@@ -80,9 +81,9 @@ async def test_watch_then_a_devnet_transfer_arrives_as_a_message(
         devnet.advance()
         [note] = (await api.wait_sent(2, timeout=15))[1:]
         assert note.chat_id == 42 and note.parse_mode == "HTML"
-        assert note.text.startswith("<b>Funds of cosmos1")
-        assert "1.5 ATOM" in note.text and "Chain: Devnet" in note.text
-        assert 'Tx: <a href="https://explorer.example/tx/' in note.text
+        assert note.text.startswith(f"<b>📥 +1.5 ATOM from {short_address(sender)}</b>\n<i>Funds of cosmos1")
+        assert f"\nFrom <code>{sender}</code>\nDevnet · height " in note.text
+        assert '<a href="https://explorer.example/tx/' in note.text
         [shown] = await rig.say("/history")
         assert "1.5 ATOM" in shown.text
 

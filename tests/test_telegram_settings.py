@@ -159,7 +159,7 @@ async def test_a_devnet_transfer_arrives_silently_when_silenced_or_in_quiet_hour
         devnet.chain.schedule_transfer(sender, watched, amount, "uatom")
         devnet.advance()
         [note] = (await api.wait_sent(before + 1, timeout=15))[before:]
-        assert note.text.startswith("<b>Funds of cosmos1") and f"{amount / 1e6:g} ATOM" in note.text
+        assert "\n<i>Funds of cosmos1" in note.text and f"{amount / 1e6:g} ATOM" in note.text
         return note.disable_notification
 
     try:

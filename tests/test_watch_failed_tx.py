@@ -80,10 +80,13 @@ def test_a_failed_send_is_stored_and_told_as_a_failed_send(store: RocksStore) ->
     assert outcome.notifications == 1
     stored = repos.notifications.get(notification_id(COSMOS.id, 100, "tx:0", "sub_alice"))
     assert stored is not None
-    expected = f"❌ Send of 9,000 ATOM to {WLFZ[:11]}…{WLFZ[-4:]} failed: insufficient funds (fee 0.0019 ATOM)"
+    expected = f"❌ Send of 9,000 ATOM to {WLFZ[:11]}…{WLFZ[-4:]} failed: insufficient funds (fee 0.0019 ATOM paid)"
     assert stored.summary == expected
     assert (stored.tx_code, stored.tx_codespace, stored.tx_log) == (5, "sdk", LOG)
     assert [(m.recipient, m.amount) for m in stored.tx_messages] == [(WLFZ, "9000000000uatom")]
     rendered = render(stored, COSMOS)
-    assert rendered.failed and rendered.headline == expected
-    assert "sent by" not in rendered.headline  # the old wording: "0.0019 ATOM sent by ... to <fee collector>"
+    assert rendered.failed and rendered.headline == "❌ Send of 9,000 ATOM failed: insufficient funds"
+    assert rendered.summary == expected
+    # The fee as a fee, never as a transfer (the old wording: "0.0019 ATOM sent by ... to <fee collector>").
+    assert [f.value for f in rendered.fields if f.name == "Fee"] == ["0.0019 ATOM (paid)"]
+    assert "fee collector" not in rendered.summary

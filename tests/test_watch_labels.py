@@ -64,10 +64,14 @@ def test_each_notification_carries_its_owners_labels(store: RocksStore) -> None:
     theirs = repos.notifications.get(notification_id(COSMOS.id, 100, "tx:0", "sub_acc_2"))
     assert mine is not None and theirs is not None
     assert mine.labels == {BOB: "Exchange", ALICE: "Me"}
-    assert mine.summary == "❌ Send of 9,000 ATOM to Exchange failed: insufficient funds (fee 0.0019 ATOM)"
+    assert (
+        mine.summary
+        == "❌ Send of 9,000 ATOM to Exchange (cosmos1xv9t…xxe5) failed: insufficient funds (fee 0.0019 ATOM paid)"
+    )
     assert theirs.labels == {}
     assert theirs.summary.startswith(f"❌ Send of 9,000 ATOM to {BOB[:11]}…{BOB[-4:]} failed")
 
     book.set("acc_1", BOB, "Old exchange")
     stored = repos.notifications.get(mine.id)
-    assert stored is not None and stored.labels[BOB] == "Exchange" and "to Exchange failed" in stored.summary
+    assert stored is not None and stored.labels[BOB] == "Exchange"
+    assert "to Exchange (cosmos1xv9t…xxe5) failed" in stored.summary

@@ -5,8 +5,9 @@ The block processor bundles the notifications of a block that go to one chat
 notification and relies only on what a `Rendered` carries, so the templates can change under it:
 
 - one transaction that several subscriptions matched: the subscriptions' names together in the
-  title ("Alice's wallet · Treasury") and the transaction's story once, with each distinct
-  headline (subscriptions watching different addresses tell it from their own side);
+  title ("Alice's wallet · Treasury") and the transaction's story once: the first headline leads,
+  each other distinct one follows on a line of its own (subscriptions watching different
+  addresses tell it from their own side);
 - several transactions: a count and, when every one is a transfer, the amounts moved summed
   per denom ("5 transfers, 7.5 ATOM in all"; otherwise "5 matches"), then one short line per
   transaction with its link, at most `MAX_LINES` of them ("… and 3 more").
@@ -23,7 +24,7 @@ from decimal import Decimal
 
 import msgspec
 
-from core.dispatch.render import Field, Rendered, format_coin, render
+from core.dispatch.render import Field, Rendered, format_coin, render, short_hash
 from core.models import Chain, Notification
 from core.query.addresses import module_address
 from core.support.text import ellipsize
@@ -55,11 +56,11 @@ def render_bundle(notifications: Sequence[Notification], chain: Chain | None) ->
 
 def _one_scope(rendered: Sequence[Rendered], title: str) -> Rendered:
     """One transaction matched by several subscriptions: its story once."""
-    headlines = _distinct(r.headline for r in rendered)
-    shown = headlines[:MAX_LINES]
-    if len(headlines) > len(shown):
-        shown.append(_more(len(headlines) - len(shown)))
-    return msgspec.structs.replace(rendered[0], title=title, headline="\n".join(shown))
+    first, *others = _distinct(r.headline for r in rendered)
+    shown = [Field(name="", value=h) for h in others[: MAX_LINES - 1]]
+    if len(others) > len(shown):
+        shown.append(Field(name="", value=_more(len(others) - len(shown))))
+    return msgspec.structs.replace(rendered[0], title=title, headline=first, fields=(*shown, *rendered[0].fields))
 
 
 def _several_scopes(
@@ -84,11 +85,8 @@ def _several_scopes(
     lines = [_line(notifications[i], rendered[i]) for i in firsts[:MAX_LINES]]
     if count > MAX_LINES:
         lines.append(Field(name="", value=_more(count - MAX_LINES)))
-    first = rendered[0]
-    lines.append(Field(name="Chain", value=first.chain_name))
-    lines.append(Field(name="Height", value=str(first.height)))
     return msgspec.structs.replace(
-        first,
+        rendered[0],
         title=title,
         headline=headline,
         fields=tuple(lines),
@@ -100,13 +98,14 @@ def _several_scopes(
 
 
 def _line(notification: Notification, rendered: Rendered) -> Field:
-    """ "<tx hash>: <headline>", the headline linked to the explorer when the chain has one."""
-    if notification.tx_hash:
-        name = notification.tx_hash[:8] + "…" if len(notification.tx_hash) > 8 else notification.tx_hash
-    else:
-        name = f"Block {notification.height}"
-    mark = "❌ " if rendered.failed else ""
-    return Field(name=name, value=ellipsize(mark + rendered.headline, LINE_LIMIT), url=rendered.url)
+    """The transaction's headline, linked to the explorer when the chain has one (else its short
+    hash, to find it by)."""
+    mark = "❌ " if rendered.failed and not rendered.headline.startswith("❌") else ""
+    text = ellipsize(mark + rendered.headline, LINE_LIMIT)
+    if rendered.url is None:
+        where = short_hash(notification.tx_hash) if notification.tx_hash else f"block {notification.height}"
+        text = f"{text} · {where}"
+    return Field(name="", value=text, url=rendered.url)
 
 
 def _transferred(notification: Notification, chain: Chain | None) -> list[tuple[int, str]]:

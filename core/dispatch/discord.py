@@ -27,7 +27,7 @@ from core.dispatch.bundle import render_bundle
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError
 from core.dispatch.quiet_hours import bundle_is_silent, is_quiet
-from core.dispatch.render import Rendered, fit, render
+from core.dispatch.render import Field, Rendered, fit, render
 from core.dispatch.webhook import parse_retry_after
 from core.errors import ValidationError
 from core.models import Chain, Destination, DiscordDestination, Notification
@@ -36,6 +36,7 @@ from core.support.timeutil import utcnow
 
 # Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 TITLE_LIMIT = 256
+AUTHOR_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELDS_LIMIT = 25
 FIELD_NAME_LIMIT = 256
@@ -65,40 +66,67 @@ def discord_embed(rendered: Rendered) -> dict[str, Any]:
     return _embed(fit(rendered, _fits))
 
 
+def _field_value(field: Field) -> str:
+    if field.block:  # a code block cannot be escaped, only kept from closing early
+        inner = field.value.replace("```", "`\u200b`\u200b`")
+        return "```\n" + ellipsize(inner, FIELD_VALUE_LIMIT - 8) + "\n```"
+    if field.url:
+        value = f"[{_escape_md(field.value)}]({field.url})"
+        if len(value) <= FIELD_VALUE_LIMIT:
+            return value
+        return _escape_md(field.value)
+    value = "`" + field.value.replace("`", "'") + "`" if field.code else _escape_md(field.value)
+    return f"{_escape_md(field.label)} {value}" if field.label else value
+
+
 def _embed(rendered: Rendered) -> dict[str, Any]:
-    title = ellipsize(rendered.title, TITLE_LIMIT)
-    description = ellipsize(_escape_md(rendered.headline), DESCRIPTION_LIMIT)
-    footer = "Mempools" if rendered.system else f"Mempools · {rendered.chain_name} · height {rendered.height}"
+    """Each thing once: the headline as the title (linked to the tx), the subscription that fired
+    as the author line above it, the fields, the chain and height in the footer, the block time
+    as the embed's own `timestamp` (Discord shows it in the reader's time zone)."""
+    title = ellipsize(_escape_md(rendered.headline), TITLE_LIMIT)
+    author = ellipsize(rendered.title, AUTHOR_LIMIT)
+    description = ""
+    if rendered.system:  # Mempools itself speaking: its title leads, the message below it
+        title, author = ellipsize(rendered.title, TITLE_LIMIT), ""
+        description = ellipsize(_escape_md(rendered.headline), DESCRIPTION_LIMIT)
+        footer = "Mempools"
+    else:
+        footer = f"{rendered.chain_name} · height {rendered.height}"
+        if rendered.tx_hash and not rendered.url:
+            footer += f" · tx {rendered.tx_hash}"  # no explorer to link to: the whole hash, to copy
     footer = ellipsize(footer, FOOTER_LIMIT)
+    # Unnamed lines leading the fields (a bundle's other headlines) read as the message's own
+    # lines: the description, not a column of nameless fields.
+    lead = 0
+    while lead < len(rendered.fields) and not rendered.fields[lead].name and not rendered.system:
+        lead += 1
+    if lead:
+        lines = "\n".join(_field_value(f) for f in rendered.fields[:lead])
+        description = ellipsize(lines, DESCRIPTION_LIMIT)
     fields: list[dict[str, Any]] = []
-    for field in rendered.fields[:FIELDS_LIMIT]:
-        if field.url:
-            value = f"[{_escape_md(field.value)}]({field.url})"
-            if len(value) > FIELD_VALUE_LIMIT:
-                value = _escape_md(field.value)
-        elif field.code:
-            value = "`" + field.value.replace("`", "'") + "`"
-        else:
-            value = _escape_md(field.value)
+    for field in rendered.fields[lead : lead + FIELDS_LIMIT]:
+        value = ellipsize(_field_value(field), FIELD_VALUE_LIMIT)
         fields.append(
             {
                 "name": ellipsize(field.name, FIELD_NAME_LIMIT) or "\u200b",
-                "value": ellipsize(value, FIELD_VALUE_LIMIT) or "\u200b",
+                "value": value or "\u200b",
                 "inline": len(value) <= 40,
             }
         )
-    budget = TOTAL_LIMIT - len(title) - len(footer)
-    while fields and len(description) + sum(len(f["name"]) + len(f["value"]) for f in fields) > budget:
+    budget = TOTAL_LIMIT - len(title) - len(author) - len(description) - len(footer)
+    while fields and sum(len(f["name"]) + len(f["value"]) for f in fields) > budget:
         fields.pop()
-    description = ellipsize(description, max(1, budget - sum(len(f["name"]) + len(f["value"]) for f in fields)))
     embed: dict[str, Any] = {
         "title": title,
-        "description": description,
         "color": _GREY if rendered.system else (_RED if rendered.failed else _GREEN),
         "fields": fields,
         "footer": {"text": footer},
         "timestamp": rendered.time.isoformat(),
     }
+    if author:
+        embed["author"] = {"name": author}
+    if description:
+        embed["description"] = description
     if rendered.url:
         embed["url"] = rendered.url
     return embed

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import msgspec
 
-from core.chain.blocks import Event
+from core.chain.blocks import Event, TxMessage
 from core.dispatch.render import SYSTEM_SUBSCRIPTION_ID
 from core.models import Notification
 
@@ -32,6 +32,10 @@ class NotificationData(msgspec.Struct, kw_only=True):
     events: tuple[Event, ...]
     summary: str
     labels: dict[str, str] = {}  # address -> the owner's address-book label, as named in `summary`
+    # Why a failed tx failed and what it attempted: its events no longer say (reverted). None
+    # and [] for successful txs and block events.
+    log: str | None = None
+    messages: tuple[TxMessage, ...] = ()
 
 
 class TestData(msgspec.Struct, kw_only=True):
@@ -66,6 +70,8 @@ def notification_payload(notification: Notification, summary: str) -> bytes:
             events=notification.events,
             summary=summary,
             labels=notification.labels,
+            log=notification.tx_log if notification.tx_code else None,
+            messages=notification.tx_messages,
         ),
     )
     return _encoder.encode(payload)

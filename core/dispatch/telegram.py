@@ -30,7 +30,7 @@ from core.dispatch.bundle import render_bundle
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.quiet_hours import bundle_is_silent, is_quiet
 from core.dispatch.ratelimit import RateLimiter
-from core.dispatch.render import Field, Rendered, fit, render
+from core.dispatch.render import Field, Rendered, fit, render, short_hash
 from core.dispatch.telegram_buttons import CallbackSigning, notification_keyboard
 from core.models import Chain, Destination, Notification, TelegramDestination
 from core.support.timeutil import utcnow
@@ -39,27 +39,49 @@ MESSAGE_LIMIT = 4096
 
 
 def _field_html(field: Field) -> str:
-    name = html.escape(field.name)
-    value = html.escape(field.value)
-    if not name:
-        return value
+    """ "From Treasury <code>cosmos1…</code>" (tap to copy), "Fee 0.0019 ATOM (paid)", the log in
+    its own code block; an attribute keeps its key as the chain wrote it ("vault_id: 859")."""
+    name, value = html.escape(field.name), html.escape(field.value)
+    if field.block:
+        return f"<pre>{value}</pre>"
+    if field.attribute:
+        return f"{name}: {value}"
     if field.url:
-        return f'{name}: <a href="{html.escape(field.url, quote=True)}">{value}</a>'
-    if field.code:
-        return f"{name}: <code>{value}</code>"
-    return f"{name}: {value}"
+        value = f'<a href="{html.escape(field.url, quote=True)}">{value}</a>'
+    elif field.code:
+        value = f"<code>{value}</code>"
+    if field.label:
+        value = f"{html.escape(field.label)} {value}"
+    return f"{name} {value}" if name else value
 
 
-def telegram_lines(rendered: Rendered) -> list[tuple[str, str]]:
-    """(HTML, plain text) per line: each HTML line is self-contained (every tag closed in it)."""
-    mark = "❌ " if rendered.failed else ""
-    lines = [
-        (f"<b>{mark}{html.escape(rendered.title)}</b>", mark + rendered.title),
-        (html.escape(rendered.headline), rendered.headline),
-        ("", ""),
+def _context_html(rendered: Rendered) -> str:
+    """Chain, height, time and the tx on one line: "Cosmos Hub · height 1234567 · 2024-05-01
+    12:00 UTC · Tx ABABABAB…ABABAB" (a link; without an explorer the whole hash, to copy)."""
+    parts = [
+        html.escape(rendered.chain_name),
+        f"height {rendered.height}",
+        rendered.time.strftime("%Y-%m-%d %H:%M UTC"),
     ]
-    lines += [(_field_html(f), f"{f.name}: {f.value}") for f in rendered.fields]
-    return lines
+    if rendered.tx_hash and rendered.url:
+        parts.append(
+            f'<a href="{html.escape(rendered.url, quote=True)}">Tx {html.escape(short_hash(rendered.tx_hash))}</a>'
+        )
+    elif rendered.tx_hash:
+        parts.append(f"Tx <code>{html.escape(rendered.tx_hash)}</code>")
+    return " · ".join(parts)
+
+
+def telegram_lines(rendered: Rendered) -> list[str]:
+    """The message's HTML lines, each self-contained (every tag closed in it): the headline
+    (what a chat list previews), the subscription that fired in small print, the fields, then
+    where and when. A notice from Mempools itself has no chain: its title, message and fields."""
+    if rendered.system:  # Mempools itself speaking: its title ("Mempools: test notification") leads
+        lines = [f"<b>{html.escape(rendered.title)}</b>", html.escape(rendered.headline)]
+        return lines + [_field_html(f) for f in rendered.fields]
+    lines = [f"<b>{html.escape(rendered.headline)}</b>", f"<i>{html.escape(rendered.title)}</i>"]
+    lines += [_field_html(f) for f in rendered.fields]
+    return [*lines, _context_html(rendered)]
 
 
 def telegram_length(text: str) -> int:
@@ -68,7 +90,7 @@ def telegram_length(text: str) -> int:
 
 
 def _html(rendered: Rendered) -> str:
-    return "\n".join(line for line, _ in telegram_lines(rendered))
+    return "\n".join(telegram_lines(rendered))
 
 
 def format_telegram(rendered: Rendered) -> str:
