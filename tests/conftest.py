@@ -1,14 +1,17 @@
-"""Fixtures shared by the service, API and Telegram tests (modules override them when they need more)."""
+"""Fixtures shared by the service, API, Telegram and Discord tests (modules override them when they need more)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from discord.http import HTTPClient
 
 from tests.apikit import Env, api_client
+from tests.fakes.discord_api import FakeDiscordApi
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_kit import BotRig, running_rig
 
@@ -40,3 +43,20 @@ async def rig(tmp_path: Path, api: FakeTelegramApi) -> AsyncIterator[BotRig]:
     """The real Telegram front door, started against `api`."""
     async with running_rig(tmp_path, api) as r:
         yield r
+
+
+@pytest.fixture
+async def discord_api() -> AsyncIterator[FakeDiscordApi]:
+    """The local Discord REST API (tests/fakes/discord_api.py), with discord.py routed to it."""
+    async with FakeDiscordApi() as fake:
+        with fake.patched_route_base():
+            yield fake
+
+
+@pytest.fixture
+async def discord_rest(discord_api: FakeDiscordApi) -> AsyncIterator[HTTPClient]:
+    """discord.py's own REST client, logged in to `discord_api` (what a DiscordChannel sends with)."""
+    http = HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=30)
+    await http.static_login("bot-token")
+    yield http
+    await http.close()

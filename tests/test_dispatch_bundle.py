@@ -8,7 +8,6 @@ webhooks keep one POST per notification.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
@@ -253,26 +252,14 @@ async def test_a_rate_limited_bundle_is_deferred_as_a_whole(
     assert all(rig.outcomes(i, "dst_tg") == ["delivered"] for i in ids)
 
 
-@pytest.fixture
-async def discord_api() -> AsyncIterator[FakeDiscordApi]:
-    async with FakeDiscordApi() as fake:
-        with fake.patched_route_base():
-            yield fake
-
-
 async def test_discord_gets_one_embed_naming_both_subscriptions(
-    store: RocksStore, discord_api: FakeDiscordApi, http: HttpClient
+    store: RocksStore, discord_api: FakeDiscordApi, discord_rest: HTTPClient, http: HttpClient
 ) -> None:
-    rest = HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=30)
-    await rest.static_login("bot-token")
-    try:
-        rig = Rig(store, {"discord": DiscordChannel(rest, http)}, FakeClock())
-        rig.repos.destinations.put(discord_destination("dst_dc", "acc_a", channel_id=555))
-        rig.subscribe(*(subscription(*s, ["dst_dc"]) for s in (ALICES, TREASURY)))
-        rig.processor.process(BlockDecoder().decode(*transfer_block(1)))
-        await rig.dispatcher.pump()
-    finally:
-        await rest.close()
+    rig = Rig(store, {"discord": DiscordChannel(discord_rest, http)}, FakeClock())
+    rig.repos.destinations.put(discord_destination("dst_dc", "acc_a", channel_id=555))
+    rig.subscribe(*(subscription(*s, ["dst_dc"]) for s in (ALICES, TREASURY)))
+    rig.processor.process(BlockDecoder().decode(*transfer_block(1)))
+    await rig.dispatcher.pump()
 
     [posted] = discord_api.messages
     [embed] = posted.payload["embeds"]

@@ -3,8 +3,6 @@ Discord webhook URLs; embeds stay within Discord's limits."""
 
 from __future__ import annotations
 
-import asyncio
-
 import discord
 import msgspec
 import pytest
@@ -19,24 +17,9 @@ from tests.fakes.records import COSMOS, discord_destination, make_notification
 
 
 @pytest.fixture
-async def api():
-    async with FakeDiscordApi() as fake:
-        with fake.patched_route_base():
-            yield fake
-
-
-@pytest.fixture
-async def rest(api: FakeDiscordApi):
-    http = HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=30)
-    await http.static_login("bot-token")
-    yield http
-    await http.close()
-
-
-@pytest.fixture
-async def channel(rest: HTTPClient):
+async def channel(discord_rest: HTTPClient):
     webhook_http = HttpClient(allow_private_networks=True)
-    yield DiscordChannel(rest, webhook_http)
+    yield DiscordChannel(discord_rest, webhook_http)
     await webhook_http.close()
 
 
@@ -46,11 +29,11 @@ async def _send(channel: DiscordChannel, notification=None, **target: int | str)
     return await channel.deliver(notification, destination, COSMOS)
 
 
-async def test_channel_message_is_an_embed(api: FakeDiscordApi, channel: DiscordChannel) -> None:
+async def test_channel_message_is_an_embed(discord_api: FakeDiscordApi, channel: DiscordChannel) -> None:
     notification = make_notification("acc_a", ("dst_dc",))
     result = await _send(channel, notification, channel_id=555)
     assert result.ok
-    [posted] = api.messages
+    [posted] = discord_api.messages
     assert posted.channel_id == 555
     [embed] = posted.payload["embeds"]
     assert embed["title"] == "💸 1.5 ATOM from cosmos1qypq…v7xu to cosmos1xv9t…xxe5"
@@ -62,39 +45,41 @@ async def test_channel_message_is_an_embed(api: FakeDiscordApi, channel: Discord
     assert posted.payload["allowed_mentions"] == {"parse": []}  # "@everyone" in chain data pings nobody
 
 
-async def test_direct_message_opens_the_dm_once(api: FakeDiscordApi, channel: DiscordChannel) -> None:
+async def test_direct_message_opens_the_dm_once(discord_api: FakeDiscordApi, channel: DiscordChannel) -> None:
     for _ in range(2):
         assert (await _send(channel, user_id=777)).ok
-    assert [p.channel_id for p in api.messages] == [api.dm_channels[777]] * 2
-    assert sum(1 for _, path in api.requests if path.endswith("/users/@me/channels")) == 1
+    assert [p.channel_id for p in discord_api.messages] == [discord_api.dm_channels[777]] * 2
+    assert sum(1 for _, path in discord_api.requests if path.endswith("/users/@me/channels")) == 1
 
 
-async def test_long_rate_limit_comes_back_as_retry_after(api: FakeDiscordApi, channel: DiscordChannel) -> None:
-    api.fail_next("messages", status=429, retry_after=60, channel_id=555)
+async def test_long_rate_limit_comes_back_as_retry_after(discord_api: FakeDiscordApi, channel: DiscordChannel) -> None:
+    discord_api.fail_next("messages", status=429, retry_after=60, channel_id=555)
     result = await _send(channel, channel_id=555)
     assert not result.ok and result.status == 429 and result.retry_after == 60 and not result.permanent
     # A short one is waited out by discord.py itself, then delivered.
-    api.fail_next("messages", status=429, retry_after=0.05, channel_id=555)
+    discord_api.fail_next("messages", status=429, retry_after=0.05, channel_id=555)
     assert (await _send(channel, channel_id=555)).ok
 
 
 @pytest.mark.parametrize("status", [403, 404])
-async def test_missing_access_or_channel_disables(api: FakeDiscordApi, channel: DiscordChannel, status: int) -> None:
-    api.fail_next("messages", status=status, channel_id=555)
+async def test_missing_access_or_channel_disables(
+    discord_api: FakeDiscordApi, channel: DiscordChannel, status: int
+) -> None:
+    discord_api.fail_next("messages", status=status, channel_id=555)
     result = await _send(channel, channel_id=555)
     assert not result.ok and result.permanent and result.status == status
     assert result.disable_reason and str(status) in result.disable_reason
 
 
-async def test_webhook_url_posts_embeds(api: FakeDiscordApi, channel: DiscordChannel) -> None:
-    url = api.webhook_url(9, "secret-token")
+async def test_webhook_url_posts_embeds(discord_api: FakeDiscordApi, channel: DiscordChannel) -> None:
+    url = discord_api.webhook_url(9, "secret-token")
     assert (await _send(channel, webhook_url=url)).ok
-    [posted] = api.webhook_posts
+    [posted] = discord_api.webhook_posts
     assert posted.channel_id == 9 and posted.payload["embeds"][0]["author"]["name"] == "Incoming ATOM"
-    api.fail_next("webhook", status=429, retry_after=2.5)
+    discord_api.fail_next("webhook", status=429, retry_after=2.5)
     limited = await _send(channel, webhook_url=url)
     assert limited.status == 429 and limited.retry_after == 2.5
-    api.fail_next("webhook", status=404)
+    discord_api.fail_next("webhook", status=404)
     gone = await _send(channel, webhook_url=url)
     assert gone.permanent and gone.disable_reason
 
@@ -121,14 +106,14 @@ def test_embeds_respect_every_limit() -> None:
 
 
 async def test_a_huge_contract_event_is_one_embed_within_every_limit(
-    api: FakeDiscordApi, channel: DiscordChannel
+    discord_api: FakeDiscordApi, channel: DiscordChannel
 ) -> None:
     hostile = '<b>&amp;"🚀\u202e\u200f*_`@everyone'
     attributes = [Attribute("_contract_address", "cosmos1c"), Attribute("action", "swap")]
     attributes += [Attribute(f"key_{i}", (hostile * 5000)[:5000]) for i in range(40)]
     notification = make_notification("acc_a", ("dst_dc",), events=(Event(type="wasm", attributes=tuple(attributes)),))
     assert (await _send(channel, notification, channel_id=555)).ok
-    [posted] = api.messages
+    [posted] = discord_api.messages
     [embed] = posted.payload["embeds"]
     assert embed_size(embed) <= 6000 and len(embed["fields"]) <= 25 and len(embed["title"]) <= 256
     assert all(len(f["value"]) <= 1024 and len(f["name"]) <= 256 for f in embed["fields"])
@@ -138,10 +123,10 @@ async def test_a_huge_contract_event_is_one_embed_within_every_limit(
     assert embed["fields"][0]["name"] == "Contract" and embed["url"]  # kept, not popped
 
 
-async def test_channel_message_has_a_tx_link_button(api: FakeDiscordApi, channel: DiscordChannel) -> None:
+async def test_channel_message_has_a_tx_link_button(discord_api: FakeDiscordApi, channel: DiscordChannel) -> None:
     notification = make_notification("acc_a", ("dst_dc",))
     assert (await _send(channel, notification, channel_id=555)).ok
-    [posted] = api.messages
+    [posted] = discord_api.messages
     assert posted.payload["components"] == [
         {
             "type": 1,

@@ -8,7 +8,6 @@ is injected, so midnight and daylight saving changes are crossed without waiting
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import msgspec
@@ -163,21 +162,6 @@ async def test_a_bundle_rings_unless_every_notification_in_it_is_silent(
 
 # -- Discord ---------------------------------------------------------------------------------------
 @pytest.fixture
-async def discord_api():
-    async with FakeDiscordApi() as fake:
-        with fake.patched_route_base():
-            yield fake
-
-
-@pytest.fixture
-async def rest(discord_api: FakeDiscordApi):
-    http = HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=30)
-    await http.static_login("bot-token")
-    yield http
-    await http.close()
-
-
-@pytest.fixture
 async def webhook_http():
     client = HttpClient(allow_private_networks=True)
     yield client
@@ -185,10 +169,10 @@ async def webhook_http():
 
 
 async def test_discord_suppresses_notifications_when_silent_or_quiet(
-    discord_api: FakeDiscordApi, rest: HTTPClient, webhook_http: HttpClient
+    discord_api: FakeDiscordApi, discord_rest: HTTPClient, webhook_http: HttpClient
 ) -> None:
     clock = WallClock(utc("2026-07-15T12:00"))  # 14:00 in Berlin: not quiet
-    channel = DiscordChannel(rest, webhook_http, clock=clock)
+    channel = DiscordChannel(discord_rest, webhook_http, clock=clock)
     plain = discord_destination("dst_dc", "acc_a", channel_id=555)
     night = msgspec.structs.replace(discord_destination("dst_dm", "acc_a", user_id=777), quiet_hours=BERLIN_NIGHT)
     hook = msgspec.structs.replace(

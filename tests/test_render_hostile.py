@@ -9,7 +9,6 @@ nothing invisible in it; and the summary stays one short line.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from html.parser import HTMLParser
@@ -212,21 +211,16 @@ async def test_telegram_delivers_each_hostile_case_as_one_message(telegram_api: 
         assert_one_safe_telegram_message(sent.text)
 
 
-async def test_discord_delivers_each_hostile_case_as_one_embed() -> None:
-    async with FakeDiscordApi() as api:
-        with api.patched_route_base():
-            http = HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=30)
-            await http.static_login("bot-token")
-            try:
-                channel = DiscordChannel(http)
-                for notification in CASES.values():
-                    destination = discord_destination("dst_dc", "acc_a", channel_id=555)
-                    result = await channel.deliver(notification, destination, COSMOS)
-                    assert result.ok, result.error
-            finally:
-                await http.close()
-    assert len(api.messages) == len(CASES)
-    for posted in api.messages:
+async def test_discord_delivers_each_hostile_case_as_one_embed(
+    discord_api: FakeDiscordApi, discord_rest: HTTPClient
+) -> None:
+    channel = DiscordChannel(discord_rest)
+    for notification in CASES.values():
+        destination = discord_destination("dst_dc", "acc_a", channel_id=555)
+        result = await channel.deliver(notification, destination, COSMOS)
+        assert result.ok, result.error
+    assert len(discord_api.messages) == len(CASES)
+    for posted in discord_api.messages:
         [embed] = posted.payload["embeds"]
         assert_one_safe_embed(embed)
         assert posted.payload["allowed_mentions"] == {"parse": []}
