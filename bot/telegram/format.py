@@ -181,6 +181,8 @@ def card_text(
     state = "▶️ active" if sub.enabled else "⏸ paused"
     if sub.enabled and sub.muted_until is not None and sub.muted_until > now:
         state = f"🔇 muted for {relative_time(now, sub.muted_until).removeprefix('in ')}"
+    if sub.silent:
+        state += " · 🔕 silent"
     if preset is not None:
         watches = preset_summary(preset, sub.params or {}, chain)
     else:
