@@ -172,7 +172,8 @@ class ManageHandlers:
     async def on_notification_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
         """[Pause]/[Resume]/[Mute 1 h] under a notification: the same changes as /list's buttons
         (admins only in a group); after a pause or resume the message keeps its [Tx] link and
-        shows the other toggle (a mute leaves the buttons as they are)."""
+        shows the other toggle (a mute leaves the buttons as they are). Once the subscription is
+        deleted a press says so and leaves [Tx] alone."""
         ctx = await self.kit.context(update, admin=True)
         if ctx is None:
             await query.answer()
@@ -185,6 +186,11 @@ class ManageHandlers:
                 return
             pausing = callback.verb == PAUSE_NOTIFIED
             sub = self.kit.actions.pause(ctx, sub_id) if pausing else self.kit.actions.resume(ctx, sub_id)
+        except NotFoundError:  # deleted since: nothing left to pause or mute, the tx still exists
+            await query.answer(GONE, show_alert=True)
+            tx_only = notification_keyboard(None, ctx.chat_id, subscription_id=sub_id, tx_url=_url_button(query))
+            await self.kit.replier.edit_buttons(query.message, tx_only)
+            return
         except MempoolsError as exc:
             await query.answer(plain_text(error_text(exc)), show_alert=True)
             return
