@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.callbacks import CallbackSigner
+from bot.telegram.keyboards import SILENCE
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_kit import BotRig, button, running_rig
@@ -218,7 +219,7 @@ async def test_the_card_sound_toggle_is_for_admins_and_checks_its_signature(rig:
     assert not rig.env.repos.subscriptions.get(sub.id).silent and api.edits[-1] is card
     signer = CallbackSigner(api.token)
     tampered = silence[:-1] + ("A" if silence[-1] != "A" else "B")
-    for data in (tampered, signer.encode(MEMBER, "s", sub.id, "0"), f"s|{sub.id}|0"):
+    for data in (tampered, signer.encode(MEMBER, SILENCE, sub.id, "0"), f"{SILENCE}|{sub.id}|0"):
         answer = await rig.press(data, message=listing, user_id=ADMIN, chat_type="supergroup")
         assert answer == {**answer, "text": "This button is not valid here.", "show_alert": True}
     assert not rig.env.repos.subscriptions.get(sub.id).silent
