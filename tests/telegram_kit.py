@@ -47,6 +47,8 @@ class BotRig:
         self.env = Env(path, config=config, clock=clock)
         self.options = {"clock": clock, **options}  # the bot's flows run on the same clock
         self.door = self._door()
+        #: (chat_id, message_id) of every message `say()` sent as a user, in order.
+        self.said: list[tuple[int, int]] = []
 
     def _door(self) -> TelegramFrontDoor:
         tg = TelegramConfig(token=Secret(self.api.token), api_url=f"http://127.0.0.1:{self.api.port}")
@@ -71,7 +73,9 @@ class BotRig:
         """Send `text` as a user; returns the `expect` new messages of the bot (with `expect=0`,
         whatever it sent once it has handled the update: a test asserts that this is nothing)."""
         before = len(self.api.sent)
-        self.api.push_update(self.api.message_update(chat_id=chat_id, user_id=user_id, text=text, **kw))
+        update = self.api.message_update(chat_id=chat_id, user_id=user_id, text=text, **kw)
+        self.said.append((chat_id, int(update["message"]["message_id"])))
+        self.api.push_update(update)
         if expect == 0:
             await self.settled(chat_id)
         await self.api.wait_sent(before + expect)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from pathlib import Path
+
+from telegram.ext import CommandHandler
 
 from bot.actions import ChatContext
 from bot.telegram import TelegramFrontDoor
@@ -90,6 +93,7 @@ async def test_list_card_pause_resume_and_delete(rig: BotRig, api: FakeTelegramA
     )
     assert [label for label, _ in buttons(card)] == [
         "⏸ Pause",
+        "🔕 Silence",
         "✏️ Rename",
         "🧪 Test",
         "🗑 Delete",
@@ -170,3 +174,19 @@ async def test_without_a_token_the_bot_is_off(tmp_path: Path) -> None:
         assert TelegramFrontDoor.from_config(TelegramConfig(), env.services) is None
     finally:
         env.close()
+
+
+async def test_help_and_menus_name_exactly_the_commands_that_exist(rig: BotRig, api: FakeTelegramApi) -> None:
+    registered = {
+        command for group in rig.door.app.handlers.values() for h in group if isinstance(h, CommandHandler)
+        for command in h.commands
+    }  # fmt: skip
+    [reply] = await rig.say("/help")
+    listed = set(re.findall(r"^/(\w+) — ", reply.text, flags=re.MULTILINE))
+    assert listed == registered and {"alias", "unalias", "settings", "silent"} <= listed
+    for scope in ("all_private_chats", "all_chat_administrators", "all_group_chats"):
+        menu = [c["command"] for c in api.command_scopes[scope]]
+        assert set(menu) <= registered and len(menu) <= 8, (scope, menu)
+    # Everyone in a group may look: the list, the history, the settings; changing is for admins.
+    assert [c["command"] for c in api.command_scopes["all_group_chats"]] == ["list", "history", "settings", "help"]
+    assert "/cancel — Stop a guided /subscribe or a rename" in reply.text

@@ -198,3 +198,25 @@ async def test_the_cancel_command_closes_the_flow_message(rig: BotRig, api: Fake
     closed = api.edits[-1]
     assert closed.params["message_id"] == menu.params["message_id"]
     assert closed.text == "Cancelled." and buttons(closed) == []
+
+
+async def test_typed_answers_are_deleted_and_a_refused_delete_is_ignored(rig: BotRig, api: FakeTelegramApi) -> None:
+    [menu] = await rig.say("/subscribe")
+    await rig.press(button(menu, "Test chain"), message=menu)
+    await rig.press(button(api.edits[-1], "Funds received"), message=menu)
+    assert await rig.say("cosmos1notanaddress", expect=0) == []  # wrong, still removed: the flow says why
+    assert await rig.say(BOB, expect=0) == []
+    assert "Parameter 2/4" in api.edits[-1].text
+    assert api.deleted == rig.said[1:]
+    # Telegram refuses the delete (too old, already gone): nothing is said, the flow goes on.
+    api.fail_next("deleteMessage", status=400, description="Bad Request: message can't be deleted")
+    assert await rig.say("2.5", expect=0) == []
+    assert "Parameter 3/4: <b>denom</b>" in api.edits[-1].text
+    assert [m for m, _ in api.calls].count("deleteMessage") == 3 and len(api.deleted) == 2
+    assert await rig.say("back", expect=0) == []  # a typed "back" is an answer too
+    assert "Parameter 2/4" in api.edits[-1].text
+    assert api.deleted[-1] == rig.said[-1]
+    # Outside a flow a message is not an answer: it stays.
+    await rig.say("  CANCEL ", expect=0)
+    [hint] = await rig.say("hello")
+    assert "I understand commands" in hint.text and api.deleted[-1] == rig.said[-2]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.callbacks import CallbackSigner
+from bot.telegram.keyboards import SILENCE
 from tests.apikit import BOB
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_kit import BotRig, button, running_rig
@@ -166,3 +167,61 @@ async def test_rename_in_a_group_asks_for_a_reply(rig: BotRig, api: FakeTelegram
     assert api.edits[-1].text.startswith("✏️ Renamed to <b>Treasury</b>.")
     [sub] = rig.env.repos.subscriptions.scan()
     assert sub.name == "Treasury"
+
+
+async def _rename_reply(rig: BotRig, api: FakeTelegramApi, name: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Start a rename from the group's /list card and answer its ForceReply; the (chat, message)
+    ids of the answer and of the prompt."""
+    [listing] = await rig.say("/list", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    await rig.press(button(listing, "▶️"), message=listing, user_id=ADMIN, chat_type="supergroup")
+    await rig.press(button(api.edits[-1], "Rename"), message=listing, user_id=ADMIN, chat_type="supergroup")
+    reply_to = int(api.sent[-1].params["message_id"])
+    await rig.say(name, chat_id=GROUP, user_id=ADMIN, chat_type="supergroup", reply_to=reply_to, expect=0)
+    assert api.edits[-1].text.startswith(f"✏️ Renamed to <b>{name}</b>.")
+    return rig.said[-1], (GROUP, reply_to)
+
+
+async def test_in_a_group_an_answer_is_deleted_only_when_the_bot_may(rig: BotRig, api: FakeTelegramApi) -> None:
+    await rig.say(f"/watch {BOB}", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    # A plain member: the bot cannot delete others' messages, so it does not try; its own spent
+    # ForceReply prompt it may always delete, and does.
+    answer, prompt = await _rename_reply(rig, api, "One")
+    assert api.deleted == [prompt]
+    # An administrator without the right to delete messages: the same.
+    api.set_member(chat_id=GROUP, user_id=api.bot_id, status="administrator", can_delete_messages=False)
+    answer, prompt = await _rename_reply(rig, api, "Two")
+    assert api.deleted[-1] == prompt and answer not in api.deleted
+    assert [m for m, _ in api.calls].count("deleteMessage") == 2
+    # With the right: the admin's answer goes too, the card is the one message left of the rename.
+    api.set_member(chat_id=GROUP, user_id=api.bot_id, status="administrator")
+    answer, prompt = await _rename_reply(rig, api, "Three")
+    assert api.deleted[-2:] == [prompt, answer]
+    # Refused deletes (the right was taken away meanwhile) are not an error anyone sees.
+    api.fail_next("deleteMessage", status=400, description="Bad Request: message can't be deleted", times=2)
+    sent = len(api.sent)
+    answer, prompt = await _rename_reply(rig, api, "Four")
+    said = [m.text.split("\n")[0] for m in api.sent[sent:]]  # the /list and the prompt: no word of a refusal
+    assert said == ["<b>Subscriptions</b> (1)", "Reply to this message with the new name."]
+    assert answer not in api.deleted and prompt not in api.deleted
+    [renamed] = rig.env.repos.subscriptions.scan()
+    assert renamed.name == "Four"
+
+
+async def test_the_card_sound_toggle_is_for_admins_and_checks_its_signature(rig: BotRig, api: FakeTelegramApi) -> None:
+    await rig.say(f"/watch {BOB}", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    [sub] = rig.env.repos.subscriptions.scan()
+    [listing] = await rig.say("/list", chat_id=GROUP, user_id=MEMBER, chat_type="supergroup")
+    await rig.press(button(listing, "Funds of"), message=listing, user_id=MEMBER, chat_type="supergroup")
+    card = api.edits[-1]
+    silence = button(card, "Silence")
+    answer = await rig.press(silence, message=listing, user_id=MEMBER, chat_type="supergroup")
+    assert answer["show_alert"] and "administrators" in answer["text"]
+    assert not rig.env.repos.subscriptions.get(sub.id).silent and api.edits[-1] is card
+    signer = CallbackSigner(api.token)
+    tampered = silence[:-1] + ("A" if silence[-1] != "A" else "B")
+    for data in (tampered, signer.encode(MEMBER, SILENCE, sub.id, "0"), f"{SILENCE}|{sub.id}|0"):
+        answer = await rig.press(data, message=listing, user_id=ADMIN, chat_type="supergroup")
+        assert answer == {**answer, "text": "This button is not valid here.", "show_alert": True}
+    assert not rig.env.repos.subscriptions.get(sub.id).silent
+    answer = await rig.press(silence, message=listing, user_id=ADMIN, chat_type="supergroup")
+    assert answer["text"] == f"Silenced {sub.name}" and rig.env.repos.subscriptions.get(sub.id).silent

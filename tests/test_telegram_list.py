@@ -172,3 +172,42 @@ async def test_history_says_how_long_ago_with_tx_links(rig: BotRig, api: FakeTel
     clock.advance(timedelta(hours=5))
     [later] = await rig.say("/history 1")
     assert "• 5 h ago <b>seeded</b>" in later.text
+
+
+async def test_the_card_silences_a_subscription_and_gives_its_sound_back(rig: BotRig, api: FakeTelegramApi) -> None:
+    [sub] = _subscribe(rig, 1)
+    [listing] = await rig.say("/list")
+    await rig.press(button(listing, "Sub 00"), message=listing)
+    card = api.edits[-1]
+    assert [label for label, _ in buttons(card)] == [
+        "⏸ Pause", "🔕 Silence", "✏️ Rename", "🧪 Test", "🗑 Delete", "\u2039 Back to the list",
+    ]  # fmt: skip
+    answer = await rig.press(button(card, "Silence"), message=listing)
+    assert answer["text"] == "Silenced Sub 00" and not answer.get("show_alert")
+    assert rig.env.repos.subscriptions.get(sub.id).silent
+    silent = api.edits[-1]
+    assert silent.text.startswith("<b>Sub 00</b> on Test chain — ▶️ active · 🔕 silent\n<code>")
+    assert [label for label, _ in buttons(silent)][:2] == ["⏸ Pause", "🔔 Sound on"]
+    # Paused and silent: the status line says both.
+    await rig.press(button(silent, "Pause"), message=listing)
+    assert api.edits[-1].text.startswith("<b>Sub 00</b> on Test chain — ⏸ paused · 🔕 silent\n")
+    answer = await rig.press(button(api.edits[-1], "Sound on"), message=listing)
+    assert answer["text"] == "Sound on for Sub 00"
+    assert not rig.env.repos.subscriptions.get(sub.id).silent
+    back = api.edits[-1]
+    assert back.text.startswith("<b>Sub 00</b> on Test chain — ⏸ paused\n")
+    assert [label for label, _ in buttons(back)][:2] == ["▶️ Resume", "🔕 Silence"]
+    # /settings tells the same story: the toggle is the one /settings and /silent change.
+    [settings] = await rig.say("/settings")
+    assert "• Sub 00 on Test chain (paused)\n" in settings.text
+
+
+async def test_a_typed_new_name_is_deleted_so_the_card_is_the_one_message(rig: BotRig, api: FakeTelegramApi) -> None:
+    _subscribe(rig, 1)
+    [listing] = await rig.say("/list")
+    await rig.press(button(listing, "Sub 00"), message=listing)
+    await rig.press(button(api.edits[-1], "Rename"), message=listing)
+    assert await rig.say("x" * 200, expect=0) == []  # refused (too long): still the user's typing, removed
+    assert await rig.say("Treasury", expect=0) == []
+    assert api.edits[-1].text.startswith("✏️ Renamed to <b>Treasury</b>.")
+    assert api.deleted == rig.said[1:]  # both answers, not the /list command

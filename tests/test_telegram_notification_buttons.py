@@ -181,3 +181,18 @@ async def test_mute_silences_the_subscription_for_an_hour(stack: Stack) -> None:
     # The hour is over: the next transfer arrives, with no one having to resume it.
     stack.clock.advance(timedelta(minutes=1))
     await notified(stack, 3_000_000, 42)
+
+
+async def test_buttons_of_a_deleted_subscription_say_so_and_leave_the_tx_link(stack: Stack) -> None:
+    rig, api = stack.rig, stack.rig.api
+    await rig.say(f"/watch {stack.devnet.chain.book.accounts[3]}")
+    [sub] = rig.env.repos.subscriptions.scan()
+    note = await notified(stack, 1_500_000, 42)
+    [[tx, *_]] = keyboard(note)
+    await rig.say(f"/unsubscribe {sub.id}")
+    for label in ("Mute 1 h", "Pause"):  # an old message's buttons, pressed after the deletion
+        answer = await rig.press(button(note, label), message=note)
+        assert answer["show_alert"] and answer["text"] == "That subscription no longer exists."
+        [edit] = [e for e in api.edits if e.params.get("message_id") == note.params["message_id"]][-1:]
+        assert keyboard(edit) == [[tx]] and "text" not in edit.params
+    assert list(rig.env.repos.subscriptions.scan()) == []

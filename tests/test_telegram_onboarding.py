@@ -124,7 +124,7 @@ async def test_startup_sets_the_descriptions_and_scoped_short_menus(rig: BotRig,
     assert _commands(api, "all_chat_administrators") == [
         "watch", "subscribe", "list", "history", "alias", "settings", "test", "help",
     ]  # fmt: skip
-    assert _commands(api, "all_group_chats") == ["list", "history", "help"]
+    assert _commands(api, "all_group_chats") == ["list", "history", "settings", "help"]
     [help_reply] = await rig.say("/help")
     for scope in api.command_scopes.values():
         for command in scope:

@@ -2,8 +2,8 @@
 
 `AdminCache` answers "is this user an administrator of this group?" with `getChatMember`,
 remembered briefly (60 s) so a burst of button presses costs one request, while a demoted admin
-loses the right within a minute. `Replier` sends HTML replies within the bot's rate limits and
-rides out flood control once.
+loses the right within a minute (and, as briefly, whether the bot may delete members' messages).
+`Replier` sends HTML replies within the bot's rate limits and rides out flood control once.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import time
 
 import telegram
-from telegram import Chat, Update
+from telegram import Chat, ChatMemberAdministrator, Update
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import Forbidden, RetryAfter, TelegramError
 
@@ -31,12 +31,32 @@ ReplyMarkup = telegram.InlineKeyboardMarkup | telegram.ForceReply | None
 
 
 class AdminCache:
-    """Per (chat, user): administrator or not, for `ttl` seconds."""
+    """Per (chat, user): administrator or not, for `ttl` seconds; and per group whether the bot
+    itself may delete members' messages (`bot_can_delete`), for as long."""
 
     def __init__(self, bot: telegram.Bot, *, ttl: float = 60.0) -> None:
         self._bot = bot
         self._ttl = ttl
         self._known: dict[tuple[int, int], tuple[float, bool]] = {}
+        self._can_delete: dict[int, tuple[float, bool]] = {}
+
+    async def bot_can_delete(self, chat_id: int) -> bool:
+        """Is the bot an administrator of the group with `can_delete_messages`? Asked once per
+        `ttl`, so a flow's typed answers do not each cost a getChatMember; unknown means no."""
+        now = time.monotonic()
+        cached = self._can_delete.get(chat_id)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            member = await self._bot.get_chat_member(chat_id, self._bot.id)
+        except TelegramError as exc:
+            log.info("getChatMember (the bot itself) failed for chat %s: %s", chat_id, exc)
+            return False
+        allowed = isinstance(member, ChatMemberAdministrator) and bool(member.can_delete_messages)
+        if len(self._can_delete) > 10_000:
+            self._can_delete.clear()
+        self._can_delete[chat_id] = (now, allowed)
+        return allowed
 
     async def is_admin(self, chat_id: int, user_id: int) -> bool:
         now = time.monotonic()
@@ -135,6 +155,17 @@ class Replier:
                 log.info("reply to chat %s refused: %s", chat_id, exc.message)
                 return None
         return None
+
+    async def delete(self, chat_id: int, message_id: int) -> bool:
+        """Delete a message (a typed answer the flow's message now shows, a spent prompt); False
+        when Telegram refuses (too old, no right, already gone). Never an error for the user: the
+        chat just keeps one message more. No rate-limit slot: a delete posts nothing to the chat,
+        and waiting for one would delay the reply that matters."""
+        try:
+            return await self._bot.delete_message(chat_id=chat_id, message_id=message_id)
+        except TelegramError as exc:
+            log.debug("deleting message %s in chat %s refused (%s)", message_id, chat_id, exc)
+            return False
 
     async def edit_buttons(
         self, message: telegram.MaybeInaccessibleMessage | None, markup: telegram.InlineKeyboardMarkup | None

@@ -44,6 +44,7 @@ class Flow(msgspec.Struct, kw_only=True):
     message_id: int | None = None  # the flow's own message, edited at every step
     subscription_id: str | None = None  # rename: the subscription being renamed
     page: int = 0  # rename: the /list page its card came from (Back returns there)
+    prompt_id: int | None = None  # in a group: the ForceReply prompt of the step, deleted once spent
 
 
 class FlowExpiredError(Exception):

@@ -35,15 +35,16 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("test", "Send a test notification here"),
     ("settings", "What this chat receives, its quiet hours, silent subscriptions"),
     ("silent", "Deliver a subscription without a sound: /silent <id> [on|off]"),
-    ("cancel", "Stop a guided /subscribe"),
+    ("cancel", "Stop a guided /subscribe or a rename"),
     ("help", "All commands"),
 )
 #: The command menus, by `setMyCommands` scope: short (the rest is in /help, and /list has the
 #: buttons for pause/resume/delete). Private chats get the full short menu; in groups the admins
-#: see what changes subscriptions, everyone else only what they may use there.
+#: see what changes subscriptions, everyone else only what they may use there (/settings shows
+#: anyone what the group receives; its buttons are for admins).
 PRIVATE_MENU = ("start", "watch", "subscribe", "list", "history", "alias", "settings", "help")
 GROUP_ADMIN_MENU = ("watch", "subscribe", "list", "history", "alias", "settings", "test", "help")
-GROUP_MENU = ("list", "history", "help")
+GROUP_MENU = ("list", "history", "settings", "help")
 #: The bot's profile texts (`setMyDescription`: shown in an empty chat before /start, at most 512
 #: characters; `setMyShortDescription`: on the profile and in shares, at most 120).
 DESCRIPTION = (
@@ -181,6 +182,8 @@ def card_text(
     state = "▶️ active" if sub.enabled else "⏸ paused"
     if sub.enabled and sub.muted_until is not None and sub.muted_until > now:
         state = f"🔇 muted for {relative_time(now, sub.muted_until).removeprefix('in ')}"
+    if sub.silent:
+        state += " · 🔕 silent"
     if preset is not None:
         watches = preset_summary(preset, sub.params or {}, chain)
     else:

@@ -1,7 +1,8 @@
 """Inline keyboards. Every button's data is signed for the chat it is shown in (see callbacks).
 
 Every screen has a way on: the steps of a guided flow carry Back and Cancel, a /list page
-its arrows, a subscription's card its actions and Back to the page it came from.
+its arrows, a subscription's card its actions (Pause, its sound toggle, Rename, Test, Delete)
+and Back to the page it came from.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.support.text import ellipsize
 # carry `sub_id|page` (LIST only `page`), so every card knows the page to return to.
 PAUSE, RESUME, DELETE_ASK, DELETE, LIST = "p", "r", "d", "D", "l"
 CARD, RENAME, TEST = "c", "n", "t"
+SILENCE, SOUND = "s", "o"  # the card's sound toggle (Subscription.silent on / off)
 FLOW = "f"  # f|nonce|choice: a step of a guided flow
 # Flow choices that every step understands: back one step, cancel, continue an expired flow.
 BACK, CANCEL, CONTINUE = "b", "x", "k"
@@ -63,13 +65,19 @@ class Keyboards:
             if sub.enabled
             else self._button(chat_id, "▶️ Resume", RESUME, sub.id, p)
         )
+        sound = (
+            self._button(chat_id, "🔔 Sound on", SOUND, sub.id, p)
+            if sub.silent
+            else self._button(chat_id, "🔕 Silence", SILENCE, sub.id, p)
+        )
         return InlineKeyboardMarkup(
             [
-                [toggle, self._button(chat_id, "✏️ Rename", RENAME, sub.id, p)],
+                [toggle, sound],
                 [
+                    self._button(chat_id, "✏️ Rename", RENAME, sub.id, p),
                     self._button(chat_id, "🧪 Test", TEST, sub.id, p),
-                    self._button(chat_id, "🗑 Delete", DELETE_ASK, sub.id, p),
                 ],
+                [self._button(chat_id, "🗑 Delete", DELETE_ASK, sub.id, p)],
                 [self._button(chat_id, "\u2039 Back to the list", LIST, p)],
             ]
         )

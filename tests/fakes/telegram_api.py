@@ -15,6 +15,9 @@
         api.push_update(api.message_update(chat_id=-100, user_id=7, text="/list"))  # a group
         api.push_update(api.callback_update(chat_id=42, user_id=42, data="...", message_id=m))
         api.edits          # [SentMessage] of editMessageText / editMessageReplyMarkup
+        api.deleted        # [(chat_id, message_id)] of every deleteMessage that succeeded
+        api.fail_next("deleteMessage", status=400, description="Bad Request: message can't be deleted")
+        api.set_member(chat_id=-100, user_id=api.bot_id, status="administrator", can_delete_messages=False)
         api.push_update(api.my_chat_member_update(chat_id=-100, user_id=7, old="left", new="member"))
         api.command_scopes # {"all_private_chats": [{"command", "description"}], ...} from setMyCommands
         api.descriptions   # {"description": ..., "short_description": ...}
@@ -81,6 +84,9 @@ class FakeTelegramApi:
         self.descriptions: dict[str, str] = {}
         self.edits: list[SentMessage] = []
         self.members: dict[tuple[int, int], str] = {}
+        #: (chat, user) administrators without the right to delete others' messages.
+        self.cannot_delete: set[tuple[int, int]] = set()
+        self.deleted: list[tuple[int, int]] = []
         #: While an Event is here, sendMessage requests wait for it before the message counts as
         #: sent (a crash test kills the sender while its request is held; it never completes).
         self.hold_sends: asyncio.Event | None = None
@@ -229,9 +235,14 @@ class FakeTelegramApi:
             },
         }
 
-    def set_member(self, *, chat_id: int, user_id: int, status: str) -> None:
-        """What getChatMember answers for (chat, user): creator, administrator, member, left, ..."""
+    def set_member(self, *, chat_id: int, user_id: int, status: str, can_delete_messages: bool = True) -> None:
+        """What getChatMember answers for (chat, user): creator, administrator, member, left, ...
+        (`can_delete_messages`: an administrator's right to delete other members' messages)."""
         self.members[(chat_id, user_id)] = status
+        if can_delete_messages:
+            self.cannot_delete.discard((chat_id, user_id))
+        else:
+            self.cannot_delete.add((chat_id, user_id))
 
     async def wait_sent(self, count: int, timeout: float = 5.0) -> list[SentMessage]:
         """Wait until at least `count` messages were sent; returns `sent`."""
@@ -318,6 +329,9 @@ class FakeTelegramApi:
             return self._ok(self._edit_message(params))
         if method == "getChatMember":
             return self._ok(self._chat_member(params))
+        if method == "deleteMessage":
+            self.deleted.append((int(params.get("chat_id") or 0), int(params.get("message_id") or 0)))
+            return self._ok(True)
         if method == "getChatAdministrators":
             chat_id = params.get("chat_id")
             admins = [
@@ -391,8 +405,9 @@ class FakeTelegramApi:
         }
         if status == "administrator":
             member |= {
-                "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True, "can_delete_messages": True,
+                "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
                 "can_manage_video_chats": True, "can_restrict_members": True, "can_promote_members": False,
+                "can_delete_messages": (chat_id, user_id) not in self.cannot_delete,
                 "can_change_info": True, "can_invite_users": True, "can_post_stories": False,
                 "can_edit_stories": False, "can_delete_stories": False,
             }  # fmt: skip

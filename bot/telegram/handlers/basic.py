@@ -148,6 +148,8 @@ class BasicHandlers:
         ended = self.kit.flows.end(ctx.chat_id, ctx.user_id) or flow is not None
         if flow is not None and flow.message_id is not None:  # its buttons would only say "no longer active"
             await self.kit.replier.edit_id(ctx.chat_id, flow.message_id, "Cancelled.", None)
+        if flow is not None and flow.prompt_id is not None:  # a group step's ForceReply, now moot
+            await self.kit.replier.delete(ctx.chat_id, flow.prompt_id)
         await self.kit.reply(update, "Cancelled." if ended else "Nothing to cancel.")
 
     async def unknown(self, update: Update, _context: Ctx) -> None:

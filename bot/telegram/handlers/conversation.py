@@ -6,7 +6,9 @@ private chat (a one-chain watch flow, so its button is checked like every flow b
 rename of a subscription from its /list card (a flow of one typed step).
 
 The flow keeps one message: every step, button or typed answer, edits the flow's own message
-(`Flow.message_id`) to the next screen, so the chat does not fill with prompts. Every step has
+(`Flow.message_id`) to the next screen, so the chat does not fill with prompts; the user's typed
+answer is then deleted where the bot may (a private chat; a group where it is an administrator
+allowed to delete messages), and a spent ForceReply prompt always is. Every step has
 Back and Cancel, and typing "back" or "cancel" does the same (never taken as a name). In a
 group, privacy mode shows the bot only replies to its own messages, so a step answered by typing
 also sends a ForceReply prompt. An expired flow is offered to continue where it was. The flow
@@ -168,6 +170,7 @@ class ConversationHandlers:
     async def _show(self, update: Update, flow: Flow, ctx: ChatContext, step: Step, *, done: bool = False) -> None:
         """Edit the flow's message to `step` (the first step sends it); in a group a typed step
         also sends its ForceReply. `done`: the flow has ended, nothing to remember."""
+        spent, flow.prompt_id = flow.prompt_id, None  # the previous step's prompt: answered or moot
         if not done:
             self.kit.flows.save(flow)  # before the message goes out: the user may answer at once
         if flow.message_id is None:
@@ -176,15 +179,18 @@ class ConversationHandlers:
             flow.message_id = await self.kit.replier.edit_id(
                 ctx.chat_id, flow.message_id, step.text, step.markup, message_thread_id=ctx.message_thread_id
             )
-        if not done:
-            self.kit.flows.save(flow, touch=False)
         if step.reply_for is not None and ctx.is_group and not done:
-            await self.kit.replier.send(
+            prompt = await self.kit.replier.send(
                 ctx.chat_id,
                 f"Reply to this message with the {escape(step.reply_for)}.",
                 ForceReply(selective=True, input_field_placeholder=step.reply_for[:64]),
                 message_thread_id=ctx.message_thread_id,
             )
+            flow.prompt_id = prompt.message_id if prompt is not None else None
+        if not done:
+            self.kit.flows.save(flow, touch=False)
+        if spent is not None:  # the bot's own message: it may always delete it
+            await self.kit.replier.delete(ctx.chat_id, spent)
 
     async def show_step(self, update: Update, flow: Flow, ctx: ChatContext) -> None:
         """Show the flow's current step on its message (a rename started from a card)."""
@@ -332,7 +338,20 @@ class ConversationHandlers:
                     "I understand commands. To watch an address send /watch &lt;address&gt;; /help lists the rest.",
                 )
             return
-        word = clean_input(message.text).casefold()
+        await self._answer(update, flow, ctx, message.text)
+        await self._remove_answer(ctx, message.message_id)
+
+    async def _remove_answer(self, ctx: ChatContext, message_id: int) -> None:
+        """Delete the user's typed answer: the flow's message now shows it (or why it was
+        refused), so the chat keeps that one message. Always possible in a private chat; in a
+        group only as an administrator with the right to delete messages (else not tried)."""
+        if ctx.is_group and not await self.kit.admins.bot_can_delete(ctx.chat_id):
+            return
+        await self.kit.replier.delete(ctx.chat_id, message_id)
+
+    async def _answer(self, update: Update, flow: Flow, ctx: ChatContext, text: str) -> None:
+        """A typed answer to a live subscribe or rename flow (the words back and cancel included)."""
+        word = clean_input(text).casefold()
         try:
             if word in CANCEL_WORDS:
                 await self._cancel(update, flow, ctx)
@@ -340,7 +359,7 @@ class ConversationHandlers:
             if word in BACK_WORDS:
                 await self._go_back(update, flow, ctx)
                 return
-            step = self._typed(flow, ctx, message.text)
+            step = self._typed(flow, ctx, text)
         except NotFoundError:
             self.kit.flows.end(ctx.chat_id, ctx.user_id)
             await self._show(update, flow, ctx, Step(GONE), done=True)

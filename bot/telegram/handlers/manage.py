@@ -1,8 +1,9 @@
 """/watch, /list, /pause, /resume, /unsubscribe, and the buttons under a list.
 
 /list shows a page of subscriptions (`format.PAGE_SIZE`, with arrows when there are more), each
-a button opening its card: what it watches, when it last fired, how often, and Pause / Rename /
-Test / Delete. Every button carries its page, so the card's Back returns where the user was.
+a button opening its card: what it watches, when it last fired, how often, and Pause / Silence
+(a silent subscription arrives without a sound; the same switch as /settings and /silent) /
+Rename / Test / Delete. Every button carries its page, so the card's Back returns where the user was.
 A button of a subscription deleted meanwhile says so and loses its keyboard.
 """
 
@@ -20,7 +21,7 @@ from bot.telegram.cards import GONE, Screen, card_screen, list_screen
 from bot.telegram.flows import Flow
 from bot.telegram.format import created_text, error_text, plain_text
 from bot.telegram.handlers.common import TelegramApp, Toolkit, command_argument
-from bot.telegram.keyboards import CARD, DELETE, DELETE_ASK, LIST, PAUSE, RENAME, RESUME, TEST
+from bot.telegram.keyboards import CARD, DELETE, DELETE_ASK, LIST, PAUSE, RENAME, RESUME, SILENCE, SOUND, TEST
 from core.dispatch.telegram_buttons import (
     MUTE_FOR,
     MUTE_NOTIFIED,
@@ -31,7 +32,7 @@ from core.dispatch.telegram_buttons import (
 from core.errors import MempoolsError, NotFoundError
 
 Ctx = ContextTypes.DEFAULT_TYPE
-LIST_VERBS = (PAUSE, RESUME, DELETE_ASK, DELETE, LIST, CARD, RENAME, TEST)
+LIST_VERBS = (PAUSE, RESUME, SILENCE, SOUND, DELETE_ASK, DELETE, LIST, CARD, RENAME, TEST)
 NOTIFICATION_VERBS = (PAUSE_NOTIFIED, RESUME_NOTIFIED, MUTE_NOTIFIED)
 
 
@@ -140,6 +141,10 @@ class ManageHandlers:
         if verb == RESUME:
             sub = self.kit.actions.resume(ctx, sub_id)
             return f"Resumed {sub.name}", card_screen(self.kit, ctx, sub.id, page)
+        if verb in (SILENCE, SOUND):
+            sub = self.kit.actions.set_silent(ctx, sub_id, verb == SILENCE)
+            note = f"Silenced {sub.name}" if sub.silent else f"Sound on for {sub.name}"
+            return note, card_screen(self.kit, ctx, sub.id, page)
         if verb == TEST:
             sub = await self.kit.actions.test_subscription(ctx, sub_id)
             note = "A test notification is on its way to this chat."
@@ -167,7 +172,8 @@ class ManageHandlers:
     async def on_notification_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
         """[Pause]/[Resume]/[Mute 1 h] under a notification: the same changes as /list's buttons
         (admins only in a group); after a pause or resume the message keeps its [Tx] link and
-        shows the other toggle (a mute leaves the buttons as they are)."""
+        shows the other toggle (a mute leaves the buttons as they are). Once the subscription is
+        deleted a press says so and leaves [Tx] alone."""
         ctx = await self.kit.context(update, admin=True)
         if ctx is None:
             await query.answer()
@@ -180,6 +186,11 @@ class ManageHandlers:
                 return
             pausing = callback.verb == PAUSE_NOTIFIED
             sub = self.kit.actions.pause(ctx, sub_id) if pausing else self.kit.actions.resume(ctx, sub_id)
+        except NotFoundError:  # deleted since: nothing left to pause or mute, the tx still exists
+            await query.answer(GONE, show_alert=True)
+            tx_only = notification_keyboard(None, ctx.chat_id, subscription_id=sub_id, tx_url=_url_button(query))
+            await self.kit.replier.edit_buttons(query.message, tx_only)
+            return
         except MempoolsError as exc:
             await query.answer(plain_text(error_text(exc)), show_alert=True)
             return
