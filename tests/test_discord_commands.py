@@ -167,7 +167,6 @@ async def test_subscribe_with_a_raw_query(world: DiscordBotWorld) -> None:
         ({"chain": "devnet-1", "params": f"address={ALICE}"}, "only used with a preset"),
         ({"chain": "devnet-1", "preset": "no_such_preset"}, "Unknown preset 'no_such_preset'"),
         ({"chain": "devnet-1", "preset": "funds_received", "params": f"adress={ALICE}"}, "no parameter 'adress'"),
-        ({"chain": "devnet-1", "preset": "funds_received"}, "The address is required"),
         ({"chain": "devnet-1", "preset": "funds_received", "params": OSMO_ADDRESS}, "address"),
         ({"chain": "nochain-9", "query": "tm.event='Tx'"}, "not a configured chain"),
     ],

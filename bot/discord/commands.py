@@ -23,7 +23,7 @@ from bot.callbacks import CallbackSigner
 from bot.discord import replies
 from bot.discord.autocomplete import chain_choices, preset_choices, subscription_choices
 from bot.discord.context import chat_context, personal_context
-from bot.discord.group import CommandGroup
+from bot.discord.group import Answer, CommandGroup
 from bot.discord.guided import GuidedSubscribe
 from bot.discord.listing import SubscriptionList
 from bot.discord.params import parse_params
@@ -88,7 +88,7 @@ class MempoolsGroup(CommandGroup):
         query: app_commands.Range[str, 1, 1000] | None = None,
         name: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
-        def action(ctx: ChatContext) -> Reply:
+        def action(ctx: ChatContext) -> Answer:
             if preset is None and query is None and not params:  # nothing but a chain: the guided form
                 return self.guided.start(ctx, chain)
             if chain is None:
@@ -99,6 +99,10 @@ class MempoolsGroup(CommandGroup):
                 raise ValidationError("params: only used with a preset; choose a preset or give a query")
             spec = self._actions.preset(preset) if preset is not None else None  # a name or a title
             parsed = parse_params(params, spec) if spec is not None else None
+            if spec is not None and parsed is not None and query is None:  # a required parameter left out: the form
+                form = self.guided.missing_params(ctx, chain, spec, parsed, name)
+                if form is not None:
+                    return form
             preset_name = spec.name if spec is not None else None
             sub = self._actions.subscribe(ctx, chain, name=name, preset=preset_name, params=parsed, query=query)
             return replies.subscribed(ctx, sub, self._actions.chain(sub.chain_id))

@@ -2,12 +2,14 @@
 -> confirm, in one ephemeral message edited in place (the form is a Discord modal over it).
 
 `/mempools subscribe` with no preset and no query starts it (at the preset menu when `chain` is
-given, or when only one chain is configured). The menus carry what was chosen in their signed
-custom_id; from the form on, the values live in a `Drafts` entry for `DRAFT_TTL` (an interaction
-token's lifetime, after which Discord lets nobody edit the message anyway), so a form with a bad
-value comes back with the other values kept, and says which field is wrong and why. Every step is
-ephemeral, so only the person who started it can press; in a server only server managers may
-start or finish it (`ChatActions.require_admin`, checked again when subscribing).
+given, or when only one chain is configured); with a chain and a preset but a required parameter
+left out, it opens at the form (`missing_params`), with what was given already filled in.
+The menus carry what was chosen in their signed custom_id; from the form on, the values live in
+a `Drafts` entry for `DRAFT_TTL` (an interaction token's lifetime, after which Discord lets
+nobody edit the message anyway), so a form with a bad value comes back with the other values
+kept, and says which field is wrong and why. Every step is ephemeral, so only the person who
+started it can press; in a server only server managers may start or finish it
+(`ChatActions.require_admin`, checked again when subscribing).
 """
 
 from __future__ import annotations
@@ -161,6 +163,28 @@ class GuidedSubscribe:
         )
         return Reply(content="**Subscribe · step 1 of 3**: which chain?", view=view)
 
+    def missing_params(
+        self, ctx: ChatContext, chain_id: str, spec: PresetSpec, values: Mapping[str, str], name: str | None
+    ) -> discord.ui.Modal | None:
+        """The form for `spec`, filled in with `values`, when a required parameter is left out
+        (None when all are given, or without a token: then the service names what is missing).
+
+        People type `/mempools subscribe chain:… preset:…` and expect to be asked for the rest;
+        an error telling them to start again with `params:` would make them type it all twice."""
+        if self._signer is None or all(values.get(p.name) for p in spec.params if p.required):
+            return None
+        self._actions.require_admin(ctx)
+        chain = self._actions.chain(chain_id)
+        draft = Draft(
+            user_id=ctx.user_id,
+            chain_id=chain.id,
+            preset=spec.name,
+            values=dict(values),
+            name=name or "",
+            created_at=self._drafts.now(),
+        )
+        return self.form(ctx, self._drafts.put(draft), draft)
+
     def presets(self, ctx: ChatContext, chain: Chain) -> Reply:
         view = StaticView()
         view.add_item(
@@ -277,7 +301,11 @@ class GuidedSubscribe:
             fields = _fields(interaction)
             draft.name = fields.pop(NAME_FIELD, "").strip()
             draft.values = fields
-            await edit(interaction, self.confirm(ctx, key, draft, problems=self._problems(draft)))
+            screen = self.confirm(ctx, key, draft, problems=self._problems(draft))
+            if interaction.message is None:  # opened by the slash command: no flow message yet
+                await send(interaction, screen)
+            else:
+                await edit(interaction, screen)
         elif callback.verb == CANCEL:
             self._drafts.drop(key)
             await edit(interaction, Reply(content="Nothing was subscribed."))
