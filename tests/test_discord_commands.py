@@ -47,6 +47,7 @@ async def test_commands_are_synced_as_one_group_with_manage_server_default(world
         "resume",
         "unsubscribe",
         "silent",
+        "settings",
         "history",
         "chains",
         "link",

@@ -28,6 +28,7 @@ from bot.discord.guided import GuidedSubscribe
 from bot.discord.listing import SubscriptionList
 from bot.discord.params import parse_params
 from bot.discord.replies import Reply
+from bot.discord.settings import SettingsPanel
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
 
@@ -57,6 +58,8 @@ class MempoolsGroup(CommandGroup):
         self.listing = SubscriptionList(actions, signer, self._find)
         #: `/mempools subscribe` with no preset or query: menus, a form and a confirmation.
         self.guided = GuidedSubscribe(actions, signer)
+        #: `/mempools settings` and its buttons and form.
+        self.panel = SettingsPanel(actions, signer, self._find)
 
     # -- subscribing -----------------------------------------------------------------------------
     @app_commands.command(name="watch", description="Be told when funds arrive at or leave an address")
@@ -149,6 +152,15 @@ class MempoolsGroup(CommandGroup):
         self, interaction: discord.Interaction, count: app_commands.Range[int, 1, MAX_HISTORY] = 5
     ) -> None:
         await self._run(interaction, lambda ctx: replies.history(ctx, self._actions.history(ctx, count), self._find))
+
+    @app_commands.command(name="settings", description="Where notifications go here, quiet hours, and each one's sound")
+    @app_commands.describe(quiet='Quiet hours, e.g. "23:00-07:00 Europe/Berlin" (arrive without a sound), or "off"')
+    async def settings(
+        self, interaction: discord.Interaction, quiet: app_commands.Range[str, 1, 100] | None = None
+    ) -> None:
+        await self._run(
+            interaction, lambda ctx: self.panel.show(ctx) if quiet is None else self.panel.set_quiet(ctx, quiet)
+        )
 
     # -- everything else -------------------------------------------------------------------------
     @app_commands.command(name="chains", description="The chains this bot watches")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import discord
 import msgspec
@@ -98,17 +98,27 @@ class Draft(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class Drafts:
-    """The forms in progress, for `DRAFT_TTL`; kept in memory (a restart loses them, as it says)."""
+class Dated(Protocol):
+    created_at: datetime
+
+
+D = TypeVar("D", bound=Dated)
+
+
+class Drafts(Generic[D]):
+    """The forms in progress, for `DRAFT_TTL`; kept in memory (a restart loses them, as it says).
+
+    Generic over what a form holds: this flow's `Draft`, and the typed quiet hours of
+    `bot.discord.settings` (a form with a bad value comes back with what was typed)."""
 
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self._clock = clock
-        self._drafts: dict[str, Draft] = {}
+        self._drafts: dict[str, D] = {}
 
     def now(self) -> datetime:
         return self._clock()
 
-    def put(self, draft: Draft) -> str:
+    def put(self, draft: D) -> str:
         now = self._clock()
         for key in [k for k, d in self._drafts.items() if now - d.created_at > DRAFT_TTL]:
             del self._drafts[key]
@@ -118,7 +128,7 @@ class Drafts:
         self._drafts[key] = draft
         return key
 
-    def get(self, key: str) -> Draft | None:
+    def get(self, key: str) -> D | None:
         draft = self._drafts.get(key)
         if draft is None or self._clock() - draft.created_at > DRAFT_TTL:
             self._drafts.pop(key, None)
@@ -130,10 +140,12 @@ class Drafts:
 
 
 class GuidedSubscribe:
-    def __init__(self, actions: ChatActions, signer: CallbackSigner | None, drafts: Drafts | None = None) -> None:
+    def __init__(
+        self, actions: ChatActions, signer: CallbackSigner | None, drafts: Drafts[Draft] | None = None
+    ) -> None:
         self._actions = actions
         self._signer = signer
-        self._drafts = drafts or Drafts()
+        self._drafts: Drafts[Draft] = drafts or Drafts()
 
     def _id(self, ctx: ChatContext, verb: str, *args: str) -> str:
         assert self._signer is not None
@@ -298,7 +310,7 @@ class GuidedSubscribe:
         if callback.verb == OPEN_FORM:
             await interaction.response.send_modal(self.form(ctx, key, draft))
         elif callback.verb == FORM:
-            fields = _fields(interaction)
+            fields = modal_fields(interaction)
             draft.name = fields.pop(NAME_FIELD, "").strip()
             draft.values = fields
             screen = self.confirm(ctx, key, draft, problems=self._problems(draft))
@@ -342,7 +354,7 @@ def _values(interaction: discord.Interaction) -> list[str]:
     return [str(v) for v in data.get("values") or []]
 
 
-def _fields(interaction: discord.Interaction) -> dict[str, str]:
+def modal_fields(interaction: discord.Interaction) -> dict[str, str]:
     """A submitted modal's text inputs by custom_id (in action rows, or in labels)."""
     found: dict[str, str] = {}
 
