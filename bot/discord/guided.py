@@ -27,7 +27,7 @@ from bot.callbacks import Callback, CallbackSigner
 from bot.discord import replies
 from bot.discord.context import chat_context
 from bot.discord.replies import Reply
-from bot.discord.respond import NO_MENTIONS, edit, send
+from bot.discord.respond import NO_MENTIONS, edit, redraw, send
 from core.dispatch.discord import StaticView
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
@@ -313,11 +313,7 @@ class GuidedSubscribe:
             fields = modal_fields(interaction)
             draft.name = fields.pop(NAME_FIELD, "").strip()
             draft.values = fields
-            screen = self.confirm(ctx, key, draft, problems=self._problems(draft))
-            if interaction.message is None:  # opened by the slash command: no flow message yet
-                await send(interaction, screen)
-            else:
-                await edit(interaction, screen)
+            await redraw(interaction, self.confirm(ctx, key, draft, problems=self._problems(draft)))
         elif callback.verb == CANCEL:
             self._drafts.drop(key)
             await edit(interaction, Reply(content="Nothing was subscribed."))

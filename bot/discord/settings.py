@@ -28,7 +28,7 @@ from bot.discord import replies
 from bot.discord.context import chat_context
 from bot.discord.guided import Drafts, modal_fields
 from bot.discord.replies import ChainLookup, Reply
-from bot.discord.respond import NO_MENTIONS, edit, send
+from bot.discord.respond import NO_MENTIONS, redraw, send
 from core.dispatch.discord import StaticView
 from core.dispatch.quiet_hours import MAX_TIMEZONE, parse_time, parse_timezone
 from core.errors import MempoolsError, ValidationError
@@ -190,10 +190,7 @@ class SettingsPanel:
 
     async def _answer(self, interaction: discord.Interaction, screen: Reply, *, told: Reply | None = None) -> None:
         """The settings message redrawn; in a server the channel is also told what changed."""
-        if interaction.message is not None:
-            await edit(interaction, screen)
-        else:
-            await send(interaction, screen)
+        await redraw(interaction, screen)
         if told is not None and not told.ephemeral:
             await interaction.followup.send(told.content, ephemeral=False, allowed_mentions=NO_MENTIONS)
 
