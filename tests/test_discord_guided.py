@@ -182,3 +182,16 @@ async def test_a_required_parameter_left_out_by_a_member_is_refused_not_a_form(w
     reply = await world.discord.slash("subscribe", {"chain": "devnet-1", "preset": "funds_received"}, **member)
     assert reply.ephemeral and "Manage Server" in reply.content, reply.content
     assert world.subscriptions_of(f"guild:{GUILD}") == []
+
+
+async def test_in_a_server_the_form_for_a_left_out_parameter_ends_with_the_channel_told(world: DiscordBotWorld) -> None:
+    form = await world.discord.slash("subscribe", {"chain": "devnet-1", "preset": "funds_received"}, **IN_SERVER)
+    assert form.type == MODAL and form.text_inputs()["address"]["required"] is True
+    typed = {"address": ALICE, "min_amount": "", "denom": "", "include_fees": "", "_name": ""}
+    confirm = await world.discord.submit(str(form.data["custom_id"]), typed, **IN_SERVER)
+    assert confirm.type == CHANNEL_MESSAGE and confirm.ephemeral and "step 3 of 3" in confirm.content
+    done = await world.discord.press(confirm.as_message(600), confirm.custom_ids()["✅ Subscribe"], **IN_SERVER)
+    await until(lambda: done.followups)
+    assert done.followups[0]["content"].startswith("✅ Subscribed: **Funds received · ")
+    [sub] = world.subscriptions_of(f"guild:{GUILD}")
+    assert sub.params == {"address": ALICE}
