@@ -18,6 +18,7 @@ from tests.polling import until
 GUILD = 4242
 IN_SERVER: dict[str, Any] = {"guild_id": GUILD, "channel_id": 600, "user_id": 701, "permissions": MANAGER}
 IN_DM: dict[str, Any] = {"channel_id": 900, "user_id": 703}
+CHANNEL_MESSAGE = 4  # an interaction callback that sends a new message
 
 
 @pytest.fixture
@@ -154,3 +155,43 @@ def test_drafts_expire_after_an_interaction_tokens_lifetime() -> None:
     assert drafts.get(key) is not None
     clock.advance(2 * 60)
     assert drafts.get(key) is None
+
+
+async def test_a_preset_with_a_required_parameter_left_out_opens_the_form(world: DiscordBotWorld) -> None:
+    options = {"chain": "devnet-1", "preset": "Funds received", "params": "min_amount=5", "name": "Big ones"}
+    form = await world.discord.slash("subscribe", options, **IN_DM)
+    assert form.type == MODAL, form.content  # not "The address is required"
+    assert form.data["title"] == "Funds received"
+    kept = {k: v.get("value") for k, v in form.text_inputs().items()}
+    assert kept["min_amount"] == "5" and kept["_name"] == "Big ones" and kept["address"] is None
+
+    typed = {"address": ALICE, "min_amount": "5", "denom": "", "include_fees": "", "_name": "Big ones"}
+    confirm = await world.discord.submit(str(form.data["custom_id"]), typed, **IN_DM)
+    assert confirm.type == CHANNEL_MESSAGE and confirm.ephemeral and "step 3 of 3" in confirm.content, confirm.content
+    assert f"Address: `{ALICE}`" in confirm.embeds[0]["description"]
+    done = await world.discord.press(
+        confirm.as_message(IN_DM["channel_id"]), confirm.custom_ids()["✅ Subscribe"], **IN_DM
+    )
+    assert done.content.startswith("✅ Subscribed: **Big ones**"), done.content
+    [sub] = world.subscriptions_of("703")
+    assert sub.params == {"address": ALICE, "min_amount": "5"}
+
+
+async def test_a_required_parameter_left_out_by_a_member_is_refused_not_a_form(world: DiscordBotWorld) -> None:
+    member = {**IN_SERVER, "permissions": MEMBER}
+    reply = await world.discord.slash("subscribe", {"chain": "devnet-1", "preset": "funds_received"}, **member)
+    assert reply.ephemeral and "Manage Server" in reply.content, reply.content
+    assert world.subscriptions_of(f"guild:{GUILD}") == []
+
+
+async def test_in_a_server_the_form_for_a_left_out_parameter_ends_with_the_channel_told(world: DiscordBotWorld) -> None:
+    form = await world.discord.slash("subscribe", {"chain": "devnet-1", "preset": "funds_received"}, **IN_SERVER)
+    assert form.type == MODAL and form.text_inputs()["address"]["required"] is True
+    typed = {"address": ALICE, "min_amount": "", "denom": "", "include_fees": "", "_name": ""}
+    confirm = await world.discord.submit(str(form.data["custom_id"]), typed, **IN_SERVER)
+    assert confirm.type == CHANNEL_MESSAGE and confirm.ephemeral and "step 3 of 3" in confirm.content
+    done = await world.discord.press(confirm.as_message(600), confirm.custom_ids()["✅ Subscribe"], **IN_SERVER)
+    await until(lambda: done.followups)
+    assert done.followups[0]["content"].startswith("✅ Subscribed: **Funds received · ")
+    [sub] = world.subscriptions_of(f"guild:{GUILD}")
+    assert sub.params == {"address": ALICE}

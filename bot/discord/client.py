@@ -25,6 +25,7 @@ from bot.discord.guided import GUIDED_VERBS
 from bot.discord.listing import LIST_VERBS
 from bot.discord.options import BadOption
 from bot.discord.respond import send
+from bot.discord.settings import SETTINGS_VERBS
 
 log = logging.getLogger("mempools.discord")
 
@@ -84,6 +85,7 @@ class MempoolsClient(discord.Client):
         self.tree.add_command(group)
         self._listing = group.listing
         self._guided = group.guided
+        self._settings = group.panel
         if aliases is not None:
             self.tree.add_command(AliasGroup(aliases))
         self._sync_guild_id = sync_guild_id
@@ -110,6 +112,8 @@ class MempoolsClient(discord.Client):
                 await self._listing.press(interaction, callback)
             elif callback.verb in GUIDED_VERBS:
                 await self._guided.press(interaction, callback)
+            elif callback.verb in SETTINGS_VERBS:
+                await self._settings.press(interaction, callback)
             else:
                 await self._buttons.forged(interaction)
         except Exception as exc:  # a bug: logged once with its error id, and the presser is told

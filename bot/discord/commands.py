@@ -23,11 +23,12 @@ from bot.callbacks import CallbackSigner
 from bot.discord import replies
 from bot.discord.autocomplete import chain_choices, preset_choices, subscription_choices
 from bot.discord.context import chat_context, personal_context
-from bot.discord.group import CommandGroup
+from bot.discord.group import Answer, CommandGroup
 from bot.discord.guided import GuidedSubscribe
 from bot.discord.listing import SubscriptionList
 from bot.discord.params import parse_params
 from bot.discord.replies import Reply
+from bot.discord.settings import SettingsPanel
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
 
@@ -57,6 +58,8 @@ class MempoolsGroup(CommandGroup):
         self.listing = SubscriptionList(actions, signer, self._find)
         #: `/mempools subscribe` with no preset or query: menus, a form and a confirmation.
         self.guided = GuidedSubscribe(actions, signer)
+        #: `/mempools settings` and its buttons and form.
+        self.panel = SettingsPanel(actions, signer, self._find)
 
     # -- subscribing -----------------------------------------------------------------------------
     @app_commands.command(name="watch", description="Be told when funds arrive at or leave an address")
@@ -88,7 +91,7 @@ class MempoolsGroup(CommandGroup):
         query: app_commands.Range[str, 1, 1000] | None = None,
         name: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
-        def action(ctx: ChatContext) -> Reply:
+        def action(ctx: ChatContext) -> Answer:
             if preset is None and query is None and not params:  # nothing but a chain: the guided form
                 return self.guided.start(ctx, chain)
             if chain is None:
@@ -99,6 +102,10 @@ class MempoolsGroup(CommandGroup):
                 raise ValidationError("params: only used with a preset; choose a preset or give a query")
             spec = self._actions.preset(preset) if preset is not None else None  # a name or a title
             parsed = parse_params(params, spec) if spec is not None else None
+            if spec is not None and parsed is not None and query is None:  # a required parameter left out: the form
+                form = self.guided.missing_params(ctx, chain, spec, parsed, name)
+                if form is not None:
+                    return form
             preset_name = spec.name if spec is not None else None
             sub = self._actions.subscribe(ctx, chain, name=name, preset=preset_name, params=parsed, query=query)
             return replies.subscribed(ctx, sub, self._actions.chain(sub.chain_id))
@@ -145,6 +152,15 @@ class MempoolsGroup(CommandGroup):
         self, interaction: discord.Interaction, count: app_commands.Range[int, 1, MAX_HISTORY] = 5
     ) -> None:
         await self._run(interaction, lambda ctx: replies.history(ctx, self._actions.history(ctx, count), self._find))
+
+    @app_commands.command(name="settings", description="Where notifications go here, quiet hours, and each one's sound")
+    @app_commands.describe(quiet='Quiet hours, e.g. "23:00-07:00 Europe/Berlin" (arrive without a sound), or "off"')
+    async def settings(
+        self, interaction: discord.Interaction, quiet: app_commands.Range[str, 1, 100] | None = None
+    ) -> None:
+        await self._run(
+            interaction, lambda ctx: self.panel.show(ctx) if quiet is None else self.panel.set_quiet(ctx, quiet)
+        )
 
     # -- everything else -------------------------------------------------------------------------
     @app_commands.command(name="chains", description="The chains this bot watches")

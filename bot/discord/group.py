@@ -20,7 +20,9 @@ from bot.discord.replies import Reply
 from bot.discord.respond import send
 from core.errors import MempoolsError
 
-Action = Callable[[ChatContext], Reply | Awaitable[Reply]]
+#: A command's answer: a reply, or a form (a modal) to fill in first.
+Answer = Reply | discord.ui.Modal
+Action = Callable[[ChatContext], Answer | Awaitable[Answer]]
 
 
 class CommandGroup(app_commands.Group):
@@ -34,12 +36,15 @@ class CommandGroup(app_commands.Group):
         return True
 
     async def _run(self, interaction: discord.Interaction, action: Action) -> None:
-        """Run `action` for this interaction's context and answer with its reply or its error."""
+        """Run `action` for this interaction's context and answer with its reply (or form) or its error."""
         ctx = chat_context(interaction)
         try:
-            reply = action(ctx)
-            if not isinstance(reply, Reply):
-                reply = await reply
+            answer = action(ctx)
+            if not isinstance(answer, Reply | discord.ui.Modal):
+                answer = await answer
         except MempoolsError as exc:
-            reply = replies.error(exc)
-        await send(interaction, reply)
+            answer = replies.error(exc)
+        if isinstance(answer, discord.ui.Modal):
+            await interaction.response.send_modal(answer)
+        else:
+            await send(interaction, answer)

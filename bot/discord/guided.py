@@ -2,12 +2,14 @@
 -> confirm, in one ephemeral message edited in place (the form is a Discord modal over it).
 
 `/mempools subscribe` with no preset and no query starts it (at the preset menu when `chain` is
-given, or when only one chain is configured). The menus carry what was chosen in their signed
-custom_id; from the form on, the values live in a `Drafts` entry for `DRAFT_TTL` (an interaction
-token's lifetime, after which Discord lets nobody edit the message anyway), so a form with a bad
-value comes back with the other values kept, and says which field is wrong and why. Every step is
-ephemeral, so only the person who started it can press; in a server only server managers may
-start or finish it (`ChatActions.require_admin`, checked again when subscribing).
+given, or when only one chain is configured); with a chain and a preset but a required parameter
+left out, it opens at the form (`missing_params`), with what was given already filled in.
+The menus carry what was chosen in their signed custom_id; from the form on, the values live in
+a `Drafts` entry for `DRAFT_TTL` (an interaction token's lifetime, after which Discord lets
+nobody edit the message anyway), so a form with a bad value comes back with the other values
+kept, and says which field is wrong and why. Every step is ephemeral, so only the person who
+started it can press; in a server only server managers may start or finish it
+(`ChatActions.require_admin`, checked again when subscribing).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import discord
 import msgspec
@@ -25,7 +27,7 @@ from bot.callbacks import Callback, CallbackSigner
 from bot.discord import replies
 from bot.discord.context import chat_context
 from bot.discord.replies import Reply
-from bot.discord.respond import NO_MENTIONS, edit, send
+from bot.discord.respond import NO_MENTIONS, edit, redraw, send
 from core.dispatch.discord import StaticView
 from core.errors import MempoolsError, ValidationError
 from core.models import Chain
@@ -96,17 +98,27 @@ class Draft(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class Drafts:
-    """The forms in progress, for `DRAFT_TTL`; kept in memory (a restart loses them, as it says)."""
+class Dated(Protocol):
+    created_at: datetime
+
+
+D = TypeVar("D", bound=Dated)
+
+
+class Drafts(Generic[D]):
+    """The forms in progress, for `DRAFT_TTL`; kept in memory (a restart loses them, as it says).
+
+    Generic over what a form holds: this flow's `Draft`, and the typed quiet hours of
+    `bot.discord.settings` (a form with a bad value comes back with what was typed)."""
 
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self._clock = clock
-        self._drafts: dict[str, Draft] = {}
+        self._drafts: dict[str, D] = {}
 
     def now(self) -> datetime:
         return self._clock()
 
-    def put(self, draft: Draft) -> str:
+    def put(self, draft: D) -> str:
         now = self._clock()
         for key in [k for k, d in self._drafts.items() if now - d.created_at > DRAFT_TTL]:
             del self._drafts[key]
@@ -116,7 +128,7 @@ class Drafts:
         self._drafts[key] = draft
         return key
 
-    def get(self, key: str) -> Draft | None:
+    def get(self, key: str) -> D | None:
         draft = self._drafts.get(key)
         if draft is None or self._clock() - draft.created_at > DRAFT_TTL:
             self._drafts.pop(key, None)
@@ -128,10 +140,12 @@ class Drafts:
 
 
 class GuidedSubscribe:
-    def __init__(self, actions: ChatActions, signer: CallbackSigner | None, drafts: Drafts | None = None) -> None:
+    def __init__(
+        self, actions: ChatActions, signer: CallbackSigner | None, drafts: Drafts[Draft] | None = None
+    ) -> None:
         self._actions = actions
         self._signer = signer
-        self._drafts = drafts or Drafts()
+        self._drafts: Drafts[Draft] = drafts or Drafts()
 
     def _id(self, ctx: ChatContext, verb: str, *args: str) -> str:
         assert self._signer is not None
@@ -160,6 +174,28 @@ class GuidedSubscribe:
             )
         )
         return Reply(content="**Subscribe · step 1 of 3**: which chain?", view=view)
+
+    def missing_params(
+        self, ctx: ChatContext, chain_id: str, spec: PresetSpec, values: Mapping[str, str], name: str | None
+    ) -> discord.ui.Modal | None:
+        """The form for `spec`, filled in with `values`, when a required parameter is left out
+        (None when all are given, or without a token: then the service names what is missing).
+
+        People type `/mempools subscribe chain:… preset:…` and expect to be asked for the rest;
+        an error telling them to start again with `params:` would make them type it all twice."""
+        if self._signer is None or all(values.get(p.name) for p in spec.params if p.required):
+            return None
+        self._actions.require_admin(ctx)
+        chain = self._actions.chain(chain_id)
+        draft = Draft(
+            user_id=ctx.user_id,
+            chain_id=chain.id,
+            preset=spec.name,
+            values=dict(values),
+            name=name or "",
+            created_at=self._drafts.now(),
+        )
+        return self.form(ctx, self._drafts.put(draft), draft)
 
     def presets(self, ctx: ChatContext, chain: Chain) -> Reply:
         view = StaticView()
@@ -274,10 +310,10 @@ class GuidedSubscribe:
         if callback.verb == OPEN_FORM:
             await interaction.response.send_modal(self.form(ctx, key, draft))
         elif callback.verb == FORM:
-            fields = _fields(interaction)
+            fields = modal_fields(interaction)
             draft.name = fields.pop(NAME_FIELD, "").strip()
             draft.values = fields
-            await edit(interaction, self.confirm(ctx, key, draft, problems=self._problems(draft)))
+            await redraw(interaction, self.confirm(ctx, key, draft, problems=self._problems(draft)))
         elif callback.verb == CANCEL:
             self._drafts.drop(key)
             await edit(interaction, Reply(content="Nothing was subscribed."))
@@ -314,7 +350,7 @@ def _values(interaction: discord.Interaction) -> list[str]:
     return [str(v) for v in data.get("values") or []]
 
 
-def _fields(interaction: discord.Interaction) -> dict[str, str]:
+def modal_fields(interaction: discord.Interaction) -> dict[str, str]:
     """A submitted modal's text inputs by custom_id (in action rows, or in labels)."""
     found: dict[str, str] = {}
 

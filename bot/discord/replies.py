@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 import discord
 import msgspec
 
-from bot.actions import ChainChoiceRequired, ChatContext, WatchResult
+from bot.actions import ChainChoiceRequired, ChatContext, ChatSettings, WatchResult
 from bot.errors import chat_error
 from core.dispatch.render import render, short_address
-from core.models import Chain, Notification, Subscription
+from core.models import Chain, Notification, QuietHours, Subscription
 from core.query.errors import QuerySyntaxError
 from core.services import ChainInfo
 from core.support.text import ellipsize
@@ -184,6 +184,51 @@ def subscription_detail(ctx: ChatContext, sub: Subscription, chains: ChainLookup
 
 def confirm_delete(sub: Subscription) -> Reply:
     return Reply(content=f"🗑️ Delete **{_esc(sub.name)}** (`{sub.id}`)? Its past notifications stay in the history.")
+
+
+def quiet_hours_line(window: QuietHours | None) -> str:
+    if window is None:
+        return "🔔 Quiet hours: off. Notifications here make their usual sound at any hour."
+    span = f"{window.start}\N{EN DASH}{window.end}"  # a range of times, as the issue words it
+    return f"🌙 Quiet hours {span} {window.timezone}: notifications arrive without a sound."
+
+
+def settings(ctx: ChatContext, current: ChatSettings, chains: ChainLookup, *, toggles: int, note: str = "") -> Reply:
+    """Where notifications go, the quiet hours, and each subscription's sound; `toggles`: how many
+    subscriptions have a sound button under the message (the rest are changed with `/mempools silent`)."""
+    dest = current.destination
+    lines = [f"Notifications go to {where(ctx)}."]
+    if not dest.enabled:
+        lines.append(f"⏸️ Deliveries here are stopped ({_esc(dest.disabled_reason or 'disabled')}).")
+    lines.append(quiet_hours_line(getattr(dest, "quiet_hours", None)))
+    subs = current.subscriptions
+    if subs:
+        lines.append(f"\n**Subscriptions delivering here ({len(subs)})**")
+        for sub in subs:
+            chain = chains(sub.chain_id)
+            sound = "🔕 no sound" if sub.silent else "🔔 sound on"
+            paused = " · ⏸️ paused" if not sub.enabled else ""
+            lines.append(f"{sound} · **{_esc(sub.name)}** on {_esc(chain.name if chain else sub.chain_id)}{paused}")
+    else:
+        lines.append("\nNo subscription delivers here yet: `/mempools watch` or `/mempools subscribe`.")
+    embed = discord.Embed(
+        title="Settings for this channel" if ctx.is_group else "Settings for your DMs",
+        description=_lines_within(lines, DESCRIPTION_LIMIT, lambda n: f"… and {n} more"),
+        color=_INFO,
+    )
+    if toggles:
+        more = f" (the first {toggles}; `/mempools silent` changes any)" if toggles < len(subs) else ""
+        embed.set_footer(text=f"The buttons silence a subscription (it still arrives) or give it its sound back{more}.")
+    return Reply(content=ellipsize(note, CONTENT_LIMIT), embed=embed)
+
+
+def quiet_hours_set(ctx: ChatContext, window: QuietHours | None) -> Reply:
+    if window is None:
+        return _changed(ctx, "🔔 Quiet hours are off: notifications here make their usual sound at any hour.")
+    return _changed(
+        ctx,
+        f"{quiet_hours_line(window)} Nothing is held back. `/mempools settings` shows them and turns them off.",
+    )
 
 
 def history(ctx: ChatContext, notifications: Sequence[Notification], chains: ChainLookup) -> Reply:

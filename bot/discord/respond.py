@@ -34,3 +34,12 @@ async def edit(interaction: discord.Interaction, reply: Reply) -> None:
     await interaction.response.edit_message(
         content=reply.content, embed=reply.embed, view=reply.view, allowed_mentions=NO_MENTIONS
     )
+
+
+async def redraw(interaction: discord.Interaction, reply: Reply) -> None:
+    """`edit` the message a press or a form came from; a form opened by a slash command has no
+    message behind it, so its answer is a new (ephemeral) message instead."""
+    if interaction.message is None:
+        await send(interaction, reply)
+    else:
+        await edit(interaction, reply)
