@@ -15,6 +15,7 @@ import pytest
 import telegram
 from discord.http import HTTPClient
 
+from bot.callbacks import CallbackSigner
 from core.chain.blocks import Attribute, Event
 from core.chain.decoder import BlockDecoder
 from core.dispatch.bundle import render_bundle
@@ -300,3 +301,28 @@ async def test_a_refused_bundle_leaves_a_dead_letter_for_each_notification(rig: 
         assert rig.outcomes(notification_id, "dst_tg") == ["dead_letter"]
         [dead] = rig.outbox.dead_letters.scan(notification_id)
         assert dead.last_error == "Telegram refused: Can't parse entities"
+
+
+async def test_pause_and_mute_appear_only_when_the_bundle_is_one_subscriptions(
+    store: RocksStore, bot: telegram.Bot, api: FakeTelegramApi
+) -> None:
+    """A press must say which subscription it pauses: five transfers of one subscription carry its
+    [Pause] [Mute 1 h] (and no [Tx]: there are five); a message naming two has [Tx] alone."""
+    signer = CallbackSigner(api.token)
+    channel = TelegramChannel(bot, limiter=RateLimiter(per_key_interval=0.0), signer=signer)
+    rig = Rig(store, {"telegram": channel}, FakeClock())
+    rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
+    rig.subscribe(subscription(*ALICES, ["dst_tg"]))
+    rig.processor.process(BlockDecoder().decode(*transfer_block(5)))
+    await rig.dispatcher.pump()
+    [five] = api.sent
+    [row] = five.params["reply_markup"]["inline_keyboard"]
+    assert [b["text"] for b in row] == ["⏸ Pause", "🔕 Mute 1 h"]
+    decoded = signer.decode(CHAT, row[0]["callback_data"])
+    assert decoded is not None and decoded.args == ("sub_alice",)
+
+    rig.subscribe(subscription(*TREASURY, ["dst_tg"]))
+    rig.processor.process(BlockDecoder().decode(*transfer_block(1, height=101)))
+    await rig.dispatcher.pump()
+    [_, both] = api.sent
+    assert [[b["text"] for b in row] for row in both.params["reply_markup"]["inline_keyboard"]] == [["🔎 Tx"]]

@@ -13,7 +13,8 @@ notification and relies only on what a `Rendered` carries, so the templates can 
   transaction with its link, at most `MAX_LINES` of them ("… and 3 more").
 
 A bundle of several transactions has no single link (`url` None), so channels show no [Tx]
-button for it.
+button for it; a bundle of several subscriptions has no [Pause] [Mute 1 h] either
+(`controlled_subscription`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ LINE_LIMIT = 120
 TITLE_LIMIT = 200
 
 _COIN = re.compile(r"^\s*(\d+)\s*([a-zA-Z][a-zA-Z0-9/:._-]{1,127})\s*$")
+
+
+def controlled_subscription(notifications: Sequence[Notification]) -> str | None:
+    """The subscription a bundle's [Pause] and [Mute 1 h] act on: its only one. None when it
+    names several: a press could not say which it pauses, and pausing the first would surprise."""
+    ids = {n.subscription_id for n in notifications}
+    return ids.pop() if len(ids) == 1 else None
 
 
 def render_bundle(notifications: Sequence[Notification], chain: Chain | None) -> Rendered:

@@ -23,7 +23,7 @@ import aiohttp
 import discord
 from discord.http import HTTPClient, handle_message_parameters
 
-from core.dispatch.bundle import render_bundle
+from core.dispatch.bundle import controlled_subscription, render_bundle
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError
 from core.dispatch.quiet_hours import bundle_is_silent, is_quiet
@@ -228,11 +228,11 @@ class DiscordChannel:
             render_bundle(notifications, chain),
             destination,
             silent=bundle_is_silent(notifications),
-            subscription_id=notifications[0].subscription_id,  # the buttons act on the first one's
+            subscription_id=controlled_subscription(notifications),
         )
 
     async def _deliver(
-        self, rendered: Rendered, destination: Destination, *, silent: bool, subscription_id: str
+        self, rendered: Rendered, destination: Destination, *, silent: bool, subscription_id: str | None
     ) -> DeliveryResult:
         if not isinstance(destination, DiscordDestination):
             raise TypeError(f"{destination.kind} destination given to the Discord channel")

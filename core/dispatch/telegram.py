@@ -26,7 +26,7 @@ import telegram
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from core.dispatch.bundle import render_bundle
+from core.dispatch.bundle import controlled_subscription, render_bundle
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.quiet_hours import bundle_is_silent, is_quiet
 from core.dispatch.ratelimit import RateLimiter
@@ -174,15 +174,15 @@ class TelegramChannel:
     async def deliver_bundle(
         self, notifications: Sequence[Notification], destination: Destination, chain: Chain | None
     ) -> DeliveryResult:
-        """Several notifications of one block as ONE message (`core.dispatch.bundle`); its
-        [Pause] and [Mute 1 h] act on the first notification's subscription."""
+        """Several notifications of one block as ONE message (`core.dispatch.bundle`), with
+        [Pause] and [Mute 1 h] only when they are all one subscription's."""
         rendered = render_bundle(notifications, chain)
         return await self._deliver(
-            rendered, notifications[0].subscription_id, destination, silent=bundle_is_silent(notifications)
+            rendered, controlled_subscription(notifications), destination, silent=bundle_is_silent(notifications)
         )
 
     async def _deliver(
-        self, rendered: Rendered, subscription_id: str, destination: Destination, *, silent: bool
+        self, rendered: Rendered, subscription_id: str | None, destination: Destination, *, silent: bool
     ) -> DeliveryResult:
         """`silent`: the notifications' own wish (their subscriptions'); quiet hours add theirs here."""
         if not isinstance(destination, TelegramDestination):
@@ -248,7 +248,9 @@ class TelegramChannel:
             return result(ok=False, error=clip(f"Telegram error: {exc.message}"), destination_update=moved)
         return result(ok=True, status=200, destination_update=moved)
 
-    def _keyboard(self, chat_id: int, subscription_id: str, link: str | None) -> telegram.InlineKeyboardMarkup | None:
+    def _keyboard(
+        self, chat_id: int, subscription_id: str | None, link: str | None
+    ) -> telegram.InlineKeyboardMarkup | None:
         return notification_keyboard(self.signer, chat_id, subscription_id=subscription_id, tx_url=link)
 
     async def _send(

@@ -33,16 +33,16 @@ def notification_keyboard(
     signer: CallbackSigning | None,
     chat_id: int,
     *,
-    subscription_id: str,
+    subscription_id: str | None,
     tx_url: str | None,
     paused: bool = False,
 ) -> InlineKeyboardMarkup | None:
-    """[Tx] (when there is an explorer link), then with a signer [Pause] [Mute 1 h], or [Resume]
-    alone once paused (a paused subscription has nothing to mute)."""
+    """[Tx] (when there is an explorer link), then with a signer and a subscription [Pause]
+    [Mute 1 h], or [Resume] alone once paused (a paused subscription has nothing to mute)."""
     row: list[InlineKeyboardButton] = []
     if tx_url:
         row.append(InlineKeyboardButton("🔎 Tx", url=tx_url))
-    if signer is not None:
+    if signer is not None and subscription_id:
 
         def press(label: str, verb: str) -> InlineKeyboardButton:
             return InlineKeyboardButton(label, callback_data=signer.encode(chat_id, verb, subscription_id))
