@@ -32,7 +32,7 @@ from core.dispatch.quiet_hours import parse_quiet_hours
 from core.dispatch.render import short_address
 from core.errors import STORE_BUSY, NotFoundError, PermissionDeniedError, UserError, ValidationError
 from core.models import Account, Chain, Destination, Notification, Subscription
-from core.query.addresses import validate_address
+from core.query.addresses import unwatched_prefix, validate_address
 from core.query.presets import PRESETS, ParamSpec, Preset, PresetResult, PresetSpec, get_preset
 from core.services import ChainInfo, Services
 from core.services.history import SubscriptionActivity
@@ -253,8 +253,7 @@ class ChatActions:
                     f"address: {short_address(normalised)} is a validator address ({kind}); "
                     "watch an account address instead, or use a validator preset with /subscribe"
                 )
-        known = ", ".join(f"{c.bech32_prefix}1… ({c.name})" for c in chains) or "none"
-        raise ValidationError(f"address: no configured chain uses the prefix {hrp}1; addresses here start with {known}")
+        raise ValidationError(f"address: {unwatched_prefix(hrp, hrp, chains)}")
 
     def watch(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> WatchResult:
         """Funds to or from `address` on the chain its prefix names, delivered to this chat."""

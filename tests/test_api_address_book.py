@@ -70,8 +70,14 @@ async def test_validator_addresses_of_a_configured_chain_are_accepted(client: ht
 @pytest.mark.parametrize(
     ("address", "words"),
     [
-        (_same_key(ALICE, "juno"), "juno1… is a Juno address; this service watches Test chain, Other chain"),
-        (_same_key(ALICE, "inj"), "inj1… is an Injective address; this service watches Test chain, Other chain"),
+        (
+            _same_key(ALICE, "juno"),
+            "juno1… is a Juno address; this service watches Test chain (cosmos1…), Other chain (osmo1…)",
+        ),
+        (
+            _same_key(ALICE, "inj"),
+            "inj1… is an Injective address; this service watches Test chain (cosmos1…), Other chain (osmo1…)",
+        ),
         (_same_key(ALICE, "zzz"), "no chain watched here uses the prefix zzz1…"),
         ("0x52908400098527886E0F7030069857D2E4169EE7", "Ethereum address"),
         (ALICE[:-1] + ("q" if ALICE[-1] != "q" else "p"), "not a valid bech32 address"),

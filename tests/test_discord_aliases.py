@@ -49,7 +49,10 @@ async def test_set_rename_list_and_remove_in_a_dm(world: DiscordBotWorld) -> Non
 async def test_an_address_of_an_unwatched_chain_is_refused_with_its_name(world: DiscordBotWorld) -> None:
     juno = bech32_address("juno", derive(7, "acct", 0))
     reply = await world.discord.slash("set", {"address": juno, "label": "x"}, **IN_DM)
-    assert reply.ephemeral and "juno1… is a Juno address; this service watches Devnet, Osmo Test" in reply.content
+    assert (
+        reply.ephemeral
+        and "juno1… is a Juno address; this service watches Devnet (cosmos1…), Osmo Test (osmo1…)" in reply.content
+    )
     assert list(world.repos.address_labels.scan()) == []
 
 

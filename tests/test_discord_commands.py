@@ -186,7 +186,7 @@ async def test_subscribe_bad_input_is_a_clear_ephemeral_error(
     [
         ({"address": "cosmos1notanaddress"}, "❌"),
         ({"address": OSMO_ADDRESS, "chain": "devnet-1"}, "Devnet addresses start with cosmos1"),
-        ({"address": bech32_address("juno", derive(1, "a", 0))}, "no configured chain uses the prefix juno1"),
+        ({"address": bech32_address("juno", derive(1, "a", 0))}, "juno1… is a Juno address; this service watches"),
         ({"address": BOOK.validators[0]}, "validator address"),
         ({"address": ALICE, "chain": "nochain-9"}, "not a configured chain"),
         ({"address": "   "}, "❌"),

@@ -60,7 +60,7 @@ async def test_alias_set_show_list_rename_and_unalias(rig: BotRig) -> None:
 
 async def test_alias_refuses_addresses_of_other_chains_and_bad_labels(rig: BotRig) -> None:
     [juno] = await rig.say(f"/alias {_juno(ALICE)} Treasury")
-    assert "juno1… is a Juno address; this service watches Test chain, Other chain" in juno.text
+    assert "juno1… is a Juno address; this service watches Test chain (cosmos1…), Other chain (osmo1…)" in juno.text
     [eth] = await rig.say("/alias 0x52908400098527886E0F7030069857D2E4169EE7 Treasury")
     assert "Ethereum address" in eth.text
     [long] = await rig.say(f"/alias {ALICE} {'x' * 65}")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 
 import bech32
 
 from core.errors import ValidationError
+from core.models import Chain
 
 #: The Cosmos SDK accepts address payloads of 1 to 255 bytes (20 for keys, 32 for contracts).
 _MAX_PAYLOAD = 255
@@ -76,3 +78,36 @@ def module_address(module: str, prefix: str) -> str:
     data = bech32.convertbits(hashlib.sha256(module.encode()).digest()[:20], 8, 5)
     assert data is not None
     return str(bech32.bech32_encode(prefix, data))
+
+
+#: Prefixes of chains people often paste addresses of, to name the chain when it is not configured.
+WELL_KNOWN_PREFIXES = {
+    "cosmos": "Cosmos Hub",
+    "osmo": "Osmosis",
+    "juno": "Juno",
+    "stars": "Stargaze",
+    "akash": "Akash",
+    "celestia": "Celestia",
+    "neutron": "Neutron",
+    "inj": "Injective",
+    "sei": "Sei",
+    "dydx": "dYdX",
+    "axelar": "Axelar",
+    "kava": "Kava",
+    "stride": "Stride",
+    "terra": "Terra",
+    "secret": "Secret Network",
+    "noble": "Noble",
+}
+
+
+def unwatched_prefix(base: str, hrp: str, chains: Sequence[Chain]) -> str:
+    """Why an address whose prefix no configured chain uses cannot be watched or labelled, in the
+    user's words: which chain it belongs to when that is a well-known one, and what is watched
+    here, with the prefixes to look for. `base` is `hrp` without a valoper/valcons suffix."""
+    watched = ", ".join(dict.fromkeys(f"{c.name} ({c.bech32_prefix}1…)" for c in chains)) or "no chains"
+    name = WELL_KNOWN_PREFIXES.get(base)
+    if name is not None:
+        article = "an" if name[:1].lower() in "aeiou" else "a"
+        return f"{hrp}1… is {article} {name} address; this service watches {watched}"
+    return f"no chain watched here uses the prefix {hrp}1…; this service watches {watched}"

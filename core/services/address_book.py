@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
 from core.models import AddressLabel, Chain
-from core.query.addresses import validate_address
+from core.query.addresses import unwatched_prefix, validate_address
 from core.services.chains import ChainService
 from core.services.clock import Clock, utcnow
 from core.services.guards import is_key
@@ -26,25 +26,6 @@ from core.store.repositories import Repositories
 
 MAX_LABEL = 64
 MAX_LABELS_PER_ACCOUNT = 500
-#: Prefixes of chains people often paste addresses of, to name the chain when it is not configured.
-WELL_KNOWN_PREFIXES = {
-    "cosmos": "Cosmos Hub",
-    "osmo": "Osmosis",
-    "juno": "Juno",
-    "stars": "Stargaze",
-    "akash": "Akash",
-    "celestia": "Celestia",
-    "neutron": "Neutron",
-    "inj": "Injective",
-    "sei": "Sei",
-    "dydx": "dYdX",
-    "axelar": "Axelar",
-    "kava": "Kava",
-    "stride": "Stride",
-    "terra": "Terra",
-    "secret": "Secret Network",
-    "noble": "Noble",
-}
 _VALIDATOR_SUFFIXES = ("valoper", "valcons")
 
 
@@ -94,14 +75,7 @@ class AddressBookService:
         chains = self._configured()
         if any(c.bech32_prefix == _base_prefix(hrp) for c in chains):
             return normalised
-        base = _base_prefix(hrp)
-        watched = ", ".join(dict.fromkeys(c.name for c in chains)) or "no chains"
-        shown = f"{hrp}1…"
-        name = WELL_KNOWN_PREFIXES.get(base)
-        if name is not None:
-            article = "an" if name[:1].lower() in "aeiou" else "a"
-            raise ValidationError(f"address: {shown} is {article} {name} address; this service watches {watched}")
-        raise ValidationError(f"address: no chain watched here uses the prefix {shown}; this service watches {watched}")
+        raise ValidationError(f"address: {unwatched_prefix(_base_prefix(hrp), hrp, chains)}")
 
     def set(self, owner_id: str, address: object, label: object) -> tuple[AddressLabel, bool]:
         """Label `address` (a new entry or a rename); returns the entry and whether it is new."""
