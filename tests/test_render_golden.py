@@ -1,7 +1,8 @@
 """Golden files: the exact text people read, per notification kind and per channel (#15.10).
 
-Each kind (funds in, funds out, failed tx, contract event, governance proposal, validator jailed)
-is rendered from a fixed notification, through the real channel formatters (the plain summary
+Each kind (funds in, funds out, failed tx, contract event, governance proposal, validator jailed,
+and the one message a chat gets for several matches of one block) is rendered from fixed
+notifications, through the real channel formatters (the plain summary
 webhooks carry, Telegram HTML, the Discord embed JSON), and compared with tests/golden/<kind>.txt.
 So a change of wording is a visible diff in review, not a surprise in someone's chat.
 
@@ -17,15 +18,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from core.chain.blocks import Attribute, Event, Scope, TxMessage
 from core.chain.decoder import BlockDecoder
+from core.dispatch.bundle import render_bundle
 from core.dispatch.discord import discord_embed
-from core.dispatch.render import render, summarize
+from core.dispatch.render import summarize
 from core.dispatch.telegram import format_telegram
 from core.models import Chain, Denom, Notification
 from core.query.addresses import module_address
@@ -164,7 +168,25 @@ def long_contract_event() -> Notification:
     return notification("Oracle contract", OSMOSIS, (ev("wasm", **attrs),))
 
 
-KINDS = {
+def one_tx_two_subscriptions() -> list[Notification]:
+    """One transfer that two subscriptions of one chat match, each watching one side of it."""
+    events = transfer_events("1500000uatom", BOB, ALICE)
+    sent = notification("Alice's wallet", COSMOS, events, focus=ALICE)
+    received = msgspec.structs.replace(
+        notification("Bob's income", COSMOS, events, focus=BOB), id="ntf_golden_2", subscription_id="sub_golden_2"
+    )
+    return [sent, received]
+
+
+def five_transfers() -> list[Notification]:
+    """Five transfers of one watched address in one block: one message, with a line each."""
+    first = notification("Alice's wallet", COSMOS, transfer_events("1500000uatom", BOB, ALICE), focus=ALICE)
+    return [msgspec.structs.replace(first, id=f"ntf_golden_{i}", tx_index=i, tx_hash=f"{i:02X}" * 32) for i in range(5)]
+
+
+KINDS: dict[str, Callable[[], Notification | list[Notification]]] = {
+    "bundle_one_tx_two_subscriptions": one_tx_two_subscriptions,
+    "bundle_five_transfers": five_transfers,
     "funds_in_labelled": lambda: notification(
         "Incoming ATOM",
         COSMOS,
@@ -211,8 +233,8 @@ KINDS = {
 }
 
 
-def golden_text(n: Notification, chain: Chain) -> str:
-    rendered = render(n, chain)
+def golden_text(notifications: Sequence[Notification], chain: Chain) -> str:
+    rendered = render_bundle(notifications, chain)
     parts = [
         "== summary (webhooks, history) ==",
         rendered.summary,
@@ -226,9 +248,10 @@ def golden_text(n: Notification, chain: Chain) -> str:
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_rendered_text_matches_the_golden_file(kind: str) -> None:
-    n = KINDS[kind]()
-    chain = {c.id: c for c in (COSMOS, OSMOSIS, SEI)}[n.chain_id]
-    text = golden_text(n, chain)
+    made = KINDS[kind]()
+    notifications = made if isinstance(made, list) else [made]
+    chain = {c.id: c for c in (COSMOS, OSMOSIS, SEI)}[notifications[0].chain_id]
+    text = golden_text(notifications, chain)
     path = GOLDEN / f"{kind}.txt"
     if UPDATE:
         path.write_text(text, encoding="utf-8")
