@@ -159,6 +159,33 @@ class NatsCluster:
 
         await until_async(check, timeout)
 
+    async def wait_writable(self, timeout: float = 30.0) -> None:
+        """A replicated (R = size) stream can be created and written: `/healthz` answers 200 a second
+        or so before a fresh cluster's first R3 write is acknowledged, and a test must not race that."""
+        import nats
+        import nats.errors
+        from nats.js.api import StreamConfig
+
+        async def quiet(_: Exception) -> None:
+            pass
+
+        nc = await nats.connect(self.urls, error_cb=quiet, max_reconnect_attempts=-1)
+        js = nc.jetstream(timeout=2.0)
+
+        async def written() -> bool:
+            try:
+                await js.add_stream(StreamConfig(name="probe", subjects=["probe"], num_replicas=len(self.nodes)))
+                await js.publish("probe", b"ok", timeout=2.0)
+                return True
+            except (nats.errors.Error, TimeoutError):
+                return False
+
+        try:
+            await until_async(written, timeout)
+            await js.delete_stream("probe")
+        finally:
+            await nc.close()
+
     async def jsz(self, query: str = "") -> dict[str, Any]:
         """`/jsz` from the first running node that answers."""
         for node in self.nodes:
@@ -222,6 +249,7 @@ async def nats_cluster(root: Path, size: int = 3) -> AsyncIterator[NatsCluster]:
     try:
         cluster.start()
         await cluster.wait_healthy()
+        await cluster.wait_writable()
         yield cluster
     finally:
         await cluster.close()

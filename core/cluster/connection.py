@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -40,6 +40,14 @@ log = logging.getLogger("mempools.cluster")
 #: scheduled messages, per-message TTL).
 MIN_SERVER_VERSION = (2, 12)
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
+_T = TypeVar("_T")
+#: What passes by itself: no JetStream leader yet, an election, a reconnect in progress.
+TRANSIENT_NATS = (
+    TimeoutError,
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+)
 #: JetStream's "stream name already in use with a different configuration".
 _STREAM_NAME_IN_USE = 10058
 
@@ -74,6 +82,7 @@ class ClusterConnection:
         self.node = node
         self.replicas = replicas
         self.server_version = version
+        self.api_attempts = 4  # JetStream API calls at start, ~5 s each (nats-py's request timeout)
 
     @classmethod
     async def open(
@@ -120,6 +129,31 @@ class ClusterConnection:
 
     async def ensure_stream(self, wanted: StreamConfig, needs: Sequence[str]) -> StreamInfo:
         """Create `wanted` (or update it to `wanted`), then refuse if the server dropped any setting in `needs`."""
+        return await self._patiently(f"stream {wanted.name}", lambda: self._ensure_stream(wanted, needs))
+
+    async def ensure_kv(self, wanted: KeyValueConfig, needs: Sequence[str]) -> KeyValue:
+        """Create (or open) the bucket, then refuse if its stream came back without a setting in `needs`.
+
+        `needs` names settings of the bucket's stream (`allow_msg_ttl` for per-key TTLs), compared
+        with what nats-py asks for when it creates such a bucket.
+        """
+        return await self._patiently(f"bucket {wanted.bucket}", lambda: self._ensure_kv(wanted, needs))
+
+    async def _patiently(self, what: str, make: Callable[[], Awaitable[_T]]) -> _T:
+        """`make()`, again when JetStream did not answer: a fresh cluster or a leader election stalls
+        its API for a few seconds (4-9 s when a leader dies), which is no reason to refuse to start."""
+        for attempt in range(1, self.api_attempts + 1):
+            try:
+                return await make()
+            except TRANSIENT_NATS as exc:
+                if attempt == self.api_attempts:
+                    raise ClusterError(
+                        f"NATS did not answer while creating {what} ({self.api_attempts} attempts): {_describe(exc)}"
+                    ) from None
+                log.info("NATS did not answer while creating %s (attempt %d); trying again", what, attempt)
+        raise AssertionError("unreachable")
+
+    async def _ensure_stream(self, wanted: StreamConfig, needs: Sequence[str]) -> StreamInfo:
         try:
             await self.js.add_stream(wanted)
         except BadRequestError as exc:
@@ -131,12 +165,7 @@ class ClusterConnection:
         assert wanted.name is not None
         return await self._checked(wanted.name, wanted, needs)
 
-    async def ensure_kv(self, wanted: KeyValueConfig, needs: Sequence[str]) -> KeyValue:
-        """Create (or open) the bucket, then refuse if its stream came back without a setting in `needs`.
-
-        `needs` names settings of the bucket's stream (`allow_msg_ttl` for per-key TTLs), compared
-        with what nats-py asks for when it creates such a bucket.
-        """
+    async def _ensure_kv(self, wanted: KeyValueConfig, needs: Sequence[str]) -> KeyValue:
         try:
             kv = await self.js.create_key_value(wanted)
         except BadRequestError as exc:

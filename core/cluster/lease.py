@@ -30,11 +30,11 @@ import time
 from collections.abc import Callable
 
 import msgspec
-import nats.errors
 from nats.js import JetStreamContext
-from nats.js.api import Header, KeyValueConfig
+from nats.js.api import Header, KeyValueConfig, RawStreamMsg
 from nats.js.errors import APIError, NotFoundError
 
+from core.cluster.connection import TRANSIENT_NATS
 from core.support.incidents import IncidentLog
 
 log = logging.getLogger("mempools.cluster")
@@ -43,8 +43,6 @@ log = logging.getLogger("mempools.cluster")
 _WRONG_LAST_SEQUENCE = (10071, 10164)
 _KV_OPERATION = "KV-Operation"
 _MARKER_REASON = "Nats-Marker-Reason"
-#: What can go wrong talking to NATS that passes by itself (a leader election, a reconnect).
-TRANSIENT = (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError)
 
 
 #: The one bucket that holds every lease (`chain.<id>`, later bots, partitions, jobs).
@@ -155,7 +153,7 @@ class Lease:
         except APIError as exc:
             if exc.err_code not in _WRONG_LAST_SEQUENCE:
                 log.warning("lease %s: release failed (%s); it expires in %d s", self.name, exc.description, self.ttl)
-        except TRANSIENT as exc:
+        except TRANSIENT_NATS as exc:
             log.warning("lease %s: release failed (%s); it expires in %d s", self.name, exc, self.ttl)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -168,7 +166,7 @@ class Lease:
                     else:
                         await self.refresh()
                     self._incidents.resolved(f"lease {self.name}")
-                except TRANSIENT as exc:
+                except TRANSIENT_NATS as exc:
                     self._incidents.failure(f"lease {self.name}", "lease %s: NATS did not answer (%s)", self.name, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.refresh_interval)
@@ -202,7 +200,7 @@ class Lease:
         if self.on_lost is not None:
             self.on_lost(reason)
 
-    async def _last(self) -> nats.js.api.RawStreamMsg | None:
+    async def _last(self) -> RawStreamMsg | None:
         try:
             return await self.js.get_last_msg(self.stream, self.subject)
         except NotFoundError:
