@@ -18,7 +18,7 @@ from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
 from core.config import ClusterConfig
 from mempools.metrics import Metrics
-from tests.nats_cluster import NatsCluster, nats_cluster, subprocess_env, until_async
+from tests.nats_cluster import NatsCluster, nats_cluster, subprocess_env
 from tests.polling import until
 
 ROOT = Path(__file__).resolve().parent.parent
