@@ -20,7 +20,9 @@ async def main(url: str, name: str, node: str, ttl: int) -> None:
     await connection.ensure_kv(lease_bucket(3), LEASE_BUCKET_NEEDS)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    lease = Lease(connection.js, LEASE_BUCKET, name, node, ttl=ttl, on_lost=lambda why: print(f"lost {why}", flush=True))
+    lease = Lease(
+        connection.js, LEASE_BUCKET, name, node, ttl=ttl, on_lost=lambda why: print(f"lost {why}", flush=True)
+    )
     last: int | None = None
     runner = asyncio.create_task(lease.run(stop))
     while not runner.done():
