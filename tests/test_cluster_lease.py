@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import nats.errors
 import pytest
 from nats.js.api import Header
 from nats.js.errors import APIError
@@ -18,7 +19,7 @@ from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
 from core.config import ClusterConfig
 from mempools.metrics import Metrics
-from tests.nats_cluster import NatsCluster, nats_cluster, subprocess_env
+from tests.nats_cluster import NatsCluster, nats_cluster, subprocess_env, until_async
 from tests.polling import until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,3 +203,63 @@ async def test_a_refresh_due_after_expiry_by_the_clock_is_not_sent(connection: C
     assert lease.token is None and len(lost) == 1 and "expired 0.5 s before" in lost[0]
     message = await connection.js.get_last_msg(f"KV_{LEASE_BUCKET}", f"$KV.{LEASE_BUCKET}.chain.devnet-1")
     assert message.seq == token  # nothing was written after the lease ran out by our clock
+
+
+async def test_a_refresh_whose_answer_was_lost_is_not_mistaken_for_a_takeover(cluster: NatsCluster) -> None:
+    """The bucket's leader is paused while a refresh is on its way: the client times out, yet the
+    leader stores the refresh when it wakes. Sent again, the refresh is deduplicated by its
+    Nats-Msg-Id and the holder learns its token, instead of losing the lease to itself."""
+    connection = await ClusterConnection.open(ClusterConfig(nats=cluster.urls, node="node-a"))
+    try:
+        await connection.ensure_kv(lease_bucket(3), LEASE_BUCKET_NEEDS)
+        js = connection.js
+        lost: list[str] = []
+        lease = Lease(js, LEASE_BUCKET, LEASE, "node-a", ttl=6, on_lost=lost.append)  # answers awaited 2 s
+        assert await lease.try_acquire()
+        token = lease.token
+        assert token is not None
+        leader = await cluster.stream_leader(f"KV_{LEASE_BUCKET}")
+        leader.pause()
+        try:
+            with pytest.raises(nats.errors.TimeoutError):
+                await lease.refresh()
+        finally:
+            leader.resume()
+
+        async def stored() -> bool:
+            last = await js.get_last_msg(f"KV_{LEASE_BUCKET}", lease.subject)
+            return (last.seq or 0) > token
+
+        await until_async(stored, timeout=10)  # the woken leader stored the refresh nobody heard of
+        assert await lease.refresh() and lease.held and lost == []
+        assert lease.token is not None and lease.token > token
+        assert await lease.refresh() and lost == []  # and it goes on refreshing from the right revision
+    finally:
+        await connection.close()
+
+
+async def test_kill_9_of_the_bucket_leader_keeps_the_lease_with_its_holder(
+    cluster: NatsCluster, connection: ClusterConnection
+) -> None:
+    """A JetStream leader election (4-9 s of stalled writes) is shorter than a production-size TTL:
+    the holder keeps its lease through it, and nobody else ever holds it meanwhile."""
+    a = Lease(connection.js, LEASE_BUCKET, LEASE, "node-a", ttl=12)
+    stop = asyncio.Event()
+    run = asyncio.create_task(a.run(stop))
+    try:
+        await until(lambda: a.held, timeout=10)
+        leader = await cluster.stream_leader(f"KV_{LEASE_BUCKET}")
+        before = a.token
+        assert before is not None
+        leader.kill()
+        killed_at = time.monotonic()
+        new_leader = await cluster.stream_leader(f"KV_{LEASE_BUCKET}", timeout=20)
+        assert new_leader is not leader
+        await until(lambda: (a.token or 0) > before, timeout=20)  # a refresh went through the new leader
+        print(f"bucket leader killed: refreshes resumed after {time.monotonic() - killed_at:.1f} s")
+        assert a.held and await a.holder() == "node-a"
+        leader.start()  # the killed node comes back on its ports and its JetStream directory
+        await cluster.wait_healthy()
+    finally:
+        stop.set()
+        await run

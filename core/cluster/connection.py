@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import nats
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StreamConfig, StreamInfo
@@ -47,6 +48,8 @@ TRANSIENT_NATS = (
     nats.errors.TimeoutError,
     nats.errors.NoRespondersError,
     nats.errors.ConnectionClosedError,
+    nats.js.errors.NoStreamResponseError,  # the stream's leader is gone and no other has been elected yet
+    nats.js.errors.ServiceUnavailableError,  # JetStream answers 503 while it has no leader
 )
 #: JetStream's "stream name already in use with a different configuration".
 _STREAM_NAME_IN_USE = 10058

@@ -18,6 +18,10 @@ compare-and-set on the key's subject (`Nats-Expected-Last-Subject-Sequence`), wh
   successful write, never later than the server's, so a holder never believes it holds a lease
   the server already let go. A refresh due after that moment is not sent: the lease is reported
   lost (`on_lost`) and acquired again only through the normal path, like any other node.
+- A write whose answer never came (a timeout in a leader election) may still have been stored.
+  Every write carries `Nats-Msg-Id` = this instance's id + the revision it expects, so sending
+  it again is deduplicated by the server, which answers with the stored revision: the holder
+  learns its token instead of mistaking its own write for another node's takeover.
 - Stop: the key is deleted with CAS on our token, so the next node need not wait out the TTL.
 """
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 
@@ -91,6 +96,8 @@ class Lease:
         self.token: int | None = None  # the fencing token: our last write's revision, while we hold it
         self._expires = 0.0
         self._value = msgspec.json.encode(LeaseHolder(node))
+        self._incarnation = secrets.token_hex(8)  # tells this instance's writes from a previous life's
+        self._unanswered: tuple[int, float] | None = None  # (expected revision, sent at) of a write that timed out
         self._incidents = IncidentLog(log)
 
     @property
@@ -100,8 +107,16 @@ class Lease:
 
     @property
     def refresh_interval(self) -> float:
-        """Three refreshes per TTL: one lost refresh (a leader election) does not lose the lease."""
-        return self.ttl / 3
+        """Every second (three times per TTL when it is shorter): a JetStream leader election stalls
+        writes for 4-9 s (measured: 8 s after kill -9 of the bucket's leader), so with the default
+        10 s TTL the holder keeps its lease through one, and a dead holder's lease is free again
+        within TTL + 1 s."""
+        return min(self.ttl / 3, 1.0)
+
+    @property
+    def answer_timeout(self) -> float:
+        """How long one write waits for the server's answer (at most nats-py's 5 s default)."""
+        return max(1.0, min(5.0, self.ttl / 3))
 
     async def holder(self) -> str | None:
         """The node that holds the lease now according to the server, or None when it is free."""
@@ -119,6 +134,9 @@ class Lease:
             return True
         message = await self._last()
         if message is not None and not _is_tombstone(message.headers):
+            unanswered = self._unanswered
+            if unanswered is not None and (message.headers or {}).get(Header.MSG_ID) == self._msg_id(unanswered[0]):
+                return await self._write(unanswered[0])  # our own acquire whose answer was lost: learn the token
             return False  # someone holds it (possibly a previous life of this node: it expires by TTL)
         expected = 0 if message is None else int(message.seq or 0)
         if not await self._write(expected):
@@ -174,25 +192,38 @@ class Lease:
             await self.release()
 
     async def _write(self, expected: int) -> bool:
-        """The CAS publish of our value with the TTL; True (and a new token) when the server took it."""
-        sent = self.clock()
+        """The CAS publish of our value with the TTL; True (and a new token) when the server took it.
+
+        The same write sent again after a timeout keeps its first send time: if the server stored
+        the first copy, the TTL runs from then, and our copy must not outlive the server's."""
+        unanswered = self._unanswered
+        sent = unanswered[1] if unanswered is not None and unanswered[0] == expected else self.clock()
+        headers: dict[str, str] = {
+            Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected),
+            Header.MSG_ID: self._msg_id(expected),
+        }
         try:
             ack = await self.js.publish(
-                self.subject,
-                self._value,
-                headers={Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected)},
-                msg_ttl=self.ttl,
+                self.subject, self._value, headers=headers, msg_ttl=self.ttl, timeout=self.answer_timeout
             )
         except APIError as exc:
             if exc.err_code in _WRONG_LAST_SEQUENCE:
+                self._unanswered = None
                 return False
             raise
+        except TRANSIENT_NATS:
+            self._unanswered = (expected, sent)
+            raise
+        self._unanswered = None
         self.token = ack.seq
         self._expires = sent + self.ttl
         if not self.held:  # the answer came after our copy expired: the server may have let it go
             self._lose("the server's answer to a refresh arrived after the lease expired")
             return False
         return True
+
+    def _msg_id(self, expected: int) -> str:
+        return f"{self._incarnation}.{expected}"
 
     def _lose(self, reason: str) -> None:
         self.token = None
