@@ -182,3 +182,19 @@ def test_a_single_node_never_imports_nats(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "nats modules: []"
     assert importlib.util.find_spec("nats") is not None  # installed (the dev extra), just not loaded
+
+
+async def test_the_cluster_elects_a_new_meta_leader_after_kill_9_and_takes_the_node_back(cluster: NatsCluster) -> None:
+    """The harness's faults are real: kill -9 of the meta leader, a new one elected, the node restarted."""
+    leader = await cluster.meta_leader()
+    leader.kill()
+    successor = await cluster.meta_leader(timeout=20)
+    assert successor is not leader and successor.running
+    leader.start()  # same ports, same JetStream directory
+    await cluster.wait_healthy()
+    connection = await ClusterConnection.open(ClusterConfig(nats=[leader.url], node="node-1"))
+    try:
+        info = await connection.ensure_stream(StreamConfig(name="after", subjects=["after"], num_replicas=3), ())
+        assert info.config.num_replicas == 3
+    finally:
+        await connection.close()
