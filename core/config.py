@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,10 @@ ENV_PREFIX = "MEMPOOLS_"
 _SECRET_ENV = {"telegram": "MEMPOOLS_TELEGRAM_TOKEN", "discord": "MEMPOOLS_DISCORD_TOKEN"}
 _NOT_OVERRIDES = {"MEMPOOLS_CONFIG", *_SECRET_ENV.values()}
 _CHAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Node names go into NATS subjects and lease values: no dots, spaces or wildcards.
+_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: Keys that take a list whose environment form is comma-separated (`MEMPOOLS_CLUSTER__NATS=nats://a,nats://b`).
+_COMMA_LISTS = {("cluster", "nats")}
 
 
 class Secret:
@@ -158,6 +163,15 @@ class HistoryConfig(_Section):
     dead_letter_days: int = 30
 
 
+class ClusterConfig(_Section):
+    """Cluster mode (issue #16): several nodes on one NATS JetStream cluster; absent = one node."""
+
+    nats: list[str]  # server URLs (nats://, tls://, ws://, wss://); any one of them is enough to join
+    node: str = msgspec.field(default_factory=socket.gethostname)  # this node's name, unique in the cluster
+    replicas: int = 3  # copies of every stream and bucket (R3 survives the loss of one NATS node)
+    credentials_file: str | None = None  # NATS user credentials (.creds), when the cluster wants them
+
+
 class LoggingConfig(_Section):
     level: str = "INFO"
     json: bool = False
@@ -204,6 +218,7 @@ class Config(_Section):
     quotas: QuotasConfig = msgspec.field(default_factory=QuotasConfig)
     history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    cluster: ClusterConfig | None = None  # None: single node, embedded RocksDB, NATS never imported
 
     def chain(self, chain_id: str) -> ChainConfig | None:
         return next((c for c in self.chains if c.id == chain_id), None)
@@ -257,7 +272,10 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
                 dotted = ".".join(parts[: i + 1])
                 raise ConfigError(f"environment variable {name}: {dotted} is not a table")
             target = nxt
-        target[parts[-1]] = _parse_env_value(value)
+        parsed = _parse_env_value(value)
+        if tuple(parts) in _COMMA_LISTS and isinstance(parsed, str):
+            parsed = [item.strip() for item in parsed.split(",") if item.strip()]
+        target[parts[-1]] = parsed
 
 
 def _parse_env_value(value: str) -> Any:
@@ -355,6 +373,21 @@ def _validate(config: Config) -> None:
         for j, denom in enumerate(chain.denoms):
             if not 0 <= denom.exponent <= 30:
                 raise ConfigError(f"{where}.denoms[{j}].exponent: must be between 0 and 30")
+    if config.cluster is not None:
+        _validate_cluster(config.cluster)
+
+
+def _validate_cluster(cluster: ClusterConfig) -> None:
+    if not cluster.nats:
+        raise ConfigError("cluster.nats: must list at least one NATS server URL")
+    for i, url in enumerate(cluster.nats):
+        _check_url(f"cluster.nats[{i}]", url, ("nats", "tls", "ws", "wss"))
+    if not _NODE_NAME.match(cluster.node):
+        raise ConfigError(f"cluster.node: {cluster.node!r} is not a node name (letters, digits, '_', '-')")
+    if not 1 <= cluster.replicas <= 5:
+        raise ConfigError(f"cluster.replicas: {cluster.replicas} is not between 1 and 5 (JetStream's limit)")
+    if cluster.credentials_file is not None and not Path(cluster.credentials_file).is_file():
+        raise ConfigError(f"cluster.credentials_file: {cluster.credentials_file} does not exist")
 
 
 def _check_url(key: str, url: str, schemes: tuple[str, ...]) -> None:

@@ -31,6 +31,7 @@ The tree (classes marked * are defined next to the code that raises them and sub
         │   ├── StoreLockedError
         │   ├── SchemaVersionError
         │   └── StoreUnavailableError   (see above: a ServiceError first)
+        ├── ClusterError                the NATS cluster cannot be used (unreachable, too old, a setting dropped)
         ├── *DispatchStalledError       (core/dispatch/dispatcher.py)
         ├── *PortInUseError             (mempools/runtime.py)
         ├── *ControlError               (mempools/control.py)
@@ -192,6 +193,13 @@ class StoreUnavailableError(StoreError, ServiceError):
     status = 503
     slug = "store-unavailable"
     retry_after = 60  # seconds a caller should wait before trying again
+
+
+class ClusterError(InternalError):
+    """The NATS JetStream cluster cannot be used as configured: unreachable, too old, or it dropped a
+    setting Mempools needs. One line that names the server version or the setting (`mempools serve`
+    prints it and exits 2), because running on a server that silently ignores a setting would lose data.
+    """
 
 
 class SchemaVersionError(StoreError):

@@ -64,9 +64,15 @@ class DeliveryTally(Collector):
 
 
 class _LiveCollector(Collector):
-    def __init__(self, watchers: Callable[[], Mapping[str, WatcherStats]], outbox_depth: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        watchers: Callable[[], Mapping[str, WatcherStats]],
+        outbox_depth: Callable[[], int],
+        leases: Callable[[], Mapping[str, bool]],
+    ) -> None:
         self.watchers = watchers
         self.outbox_depth = outbox_depth
+        self.leases = leases
 
     def collect(self) -> Iterable[Metric]:
         blocks = CounterMetricFamily("mempools_blocks_processed", "Blocks processed since start", labels=["chain"])
@@ -86,6 +92,12 @@ class _LiveCollector(Collector):
             errors.add_metric([chain], stats.errors)
         yield from (blocks, height, tip, lag, matches, gaps, errors)
         yield GaugeMetricFamily("mempools_outbox_depth", "Deliveries waiting in the outbox", value=self.outbox_depth())
+        leases = self.leases()
+        if leases:  # cluster mode only: a single node holds no leases
+            held = GaugeMetricFamily("mempools_lease_held", "1 on the node that holds the lease", labels=["lease"])
+            for name, is_held in sorted(leases.items()):
+                held.add_metric([name], 1 if is_held else 0)
+            yield held
 
 
 class Metrics:
@@ -93,11 +105,13 @@ class Metrics:
         self,
         watchers: Callable[[], Mapping[str, WatcherStats]] = dict,
         outbox_depth: Callable[[], int] = lambda: 0,
+        leases: Callable[[], Mapping[str, bool]] = dict,
     ) -> None:
+        """`leases`: each lease this node contends for (`chain:<id>`) and whether it holds it now."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.tally = DeliveryTally()
         self.registry.register(self.tally)
-        self.registry.register(_LiveCollector(watchers, outbox_depth))
+        self.registry.register(_LiveCollector(watchers, outbox_depth, leases))
 
     def delivery(self, channel: str, outcome: str, latency_s: float | None) -> None:
         """One delivery attempt (the dispatcher's `on_attempt`): runs for every delivery."""

@@ -55,3 +55,14 @@ def test_each_bot_keeps_to_itself() -> None:
     bot reaches into the other, so either can change or go without touching the other."""
     assert _offenders("bot/discord", ("bot.telegram",)) == []
     assert _offenders("bot/telegram", ("bot.discord",)) == []
+
+
+def test_only_cluster_mode_imports_nats() -> None:
+    """A single node never loads the NATS client: only core/cluster/ imports nats, and only `serve`
+    reaches core.cluster (inside the function that runs when the config has a [cluster] section)."""
+    offenders = [o for package in ("core", "api", "bot", "mempools") for o in _offenders(package, ("nats",))]
+    assert [o for o in offenders if not o.startswith("core/cluster/")] == []
+    users = [o for package in ("core", "api", "bot", "mempools") for o in _offenders(package, ("core.cluster",))]
+    assert [o for o in users if not o.startswith("core/cluster/")] == [
+        "mempools/commands/serve.py imports core.cluster.startup"
+    ]
