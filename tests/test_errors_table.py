@@ -98,6 +98,7 @@ TABLE: dict[str, tuple[MempoolsError, int, str]] = {
     "StoreError": (core.errors.StoreError("secret detail"), 500, "internal"),
     "StoreLockedError": (core.errors.StoreLockedError("secret detail"), 500, "internal"),
     "SchemaVersionError": (core.errors.SchemaVersionError("secret detail"), 500, "internal"),
+    "ClusterError": (core.errors.ClusterError("secret detail"), 500, "internal"),
     "DispatchStalledError": (core.dispatch.dispatcher.DispatchStalledError("secret detail"), 500, "internal"),
     "PortInUseError": (mempools.runtime.PortInUseError("secret detail"), 500, "internal"),
     "ControlError": (mempools.control.ControlError("secret detail"), 500, "internal"),
