@@ -1,0 +1,338 @@
+"""The replicated change log: every node's writes as one JetStream stream, applied in order into a
+local RocksDB replica on every node (docs/CLUSTER.md, design points 1, 2 and 4).
+
+Why a log of write batches: every service is already written against `core/store/base.py`
+(ordered keys, scans, atomic `WriteBatch`es). If each batch becomes one message on the stream
+`mempools_changes`, JetStream does the consensus and the replication, and every node can keep
+serving reads from its own RocksDB, locally and synchronously, as in single-node mode.
+
+- `ChangeLog.commit` encodes a batch (its ops plus optional preconditions) as ONE message with a
+  fresh `Nats-Msg-Id`, publishes it, and retries with the same id while the stream has no leader
+  (an election after a leader's death stalls writes 4-9 s): the server deduplicates a retry whose
+  first try was stored after all, so a batch is in the log once. It returns the stream sequence
+  once the message is acknowledged AND the node's own applier has applied it, so the writer reads
+  its own write at once.
+- `ChangeApplier` applies the log in stream order. The applied sequence is written under
+  `APPLIED_KEY` in the SAME RocksDB batch as the ops, so a crash neither loses an apply nor repeats
+  one, and a restart resumes right after it. It reads through its own short-lived pull consumer
+  started at that resume point (an "ordered consumer" done by hand: no acks, one fetcher, a gap or
+  a silent consumer means a new one from the resume point), so no server-side consumer state has
+  to agree with the replica.
+- Preconditions (`Absent`, `Equals`) are checked at apply time against the local replica, which
+  on every node holds exactly the state after sequence - 1: every replica decides the same. A
+  batch whose precondition fails is skipped everywhere (its sequence is still recorded) and the
+  writer's `commit` raises `ConflictError`.
+
+Limits for now: a batch must fit in one message (the server's `max_payload`, 1 MB by default);
+a bigger one is refused with a `ClusterError` that says so. ADR-50 atomic batches would lift
+this. The apply is a plain RocksDB write on the event loop, as every write of the single-node
+store is (tens of microseconds without `sync`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+import msgspec
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from core.cluster.connection import TRANSIENT_NATS, ClusterConnection
+from core.errors import ClusterError, ConflictError
+from core.store.base import WriteBatch
+from core.store.rocks import RocksStore
+
+log = logging.getLogger("mempools.cluster")
+
+CHANGES_STREAM = "mempools_changes"
+CHANGES_SUBJECT = "mempools.changes"
+#: Settings the stream cannot work without, read back after creating it.
+CHANGES_STREAM_NEEDS = ("num_replicas", "subjects")
+#: Where a replica keeps the last stream sequence it applied (big-endian u64), in the batch it applied.
+APPLIED_KEY = b"\x00cluster/applied"
+#: Room left in a message for its headers (`Nats-Msg-Id`) and the envelope's framing.
+_HEADROOM = 512
+
+
+class Absent(msgspec.Struct, frozen=True, tag="absent"):
+    """The batch applies only if `key` has no value (a unique email, a new id)."""
+
+    key: bytes
+
+
+class Equals(msgspec.Struct, frozen=True, tag="equals"):
+    """The batch applies only if `key`'s value has this `digest(value)` (compare-and-set)."""
+
+    key: bytes
+    digest: bytes
+
+
+Precondition = Absent | Equals
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One message of the log: a `WriteBatch`'s ops and the preconditions they are applied under.
+
+    `id` is the message's `Nats-Msg-Id` too; the writer's applier recognises its own batches by it.
+    """
+
+    id: str
+    ops: list[tuple[bytes, bytes | None]]
+    preconditions: list[Precondition] = []
+
+
+class Applied(msgspec.Struct, frozen=True):
+    """What became of one message on this replica."""
+
+    sequence: int
+    applied: bool  # False: a precondition failed, the batch was skipped
+    failed: Precondition | None = None
+
+
+def digest(value: bytes) -> bytes:
+    """The digest an `Equals` precondition compares with (SHA-256 of the value)."""
+    return hashlib.sha256(value).digest()
+
+
+def changes_stream(replicas: int) -> StreamConfig:
+    return StreamConfig(
+        name=CHANGES_STREAM,
+        subjects=[CHANGES_SUBJECT],
+        num_replicas=replicas,
+        storage=StorageType.FILE,
+        duplicate_window=120.0,
+    )
+
+
+def check(preconditions: Sequence[Precondition], store: RocksStore) -> Precondition | None:
+    """The first precondition that does not hold on `store`, or None. Pure in the replica's state."""
+    for condition in preconditions:
+        value = store.get(condition.key)
+        if isinstance(condition, Absent):
+            if value is not None:
+                return condition
+        elif value is None or digest(value) != condition.digest:
+            return condition
+    return None
+
+
+def applied_sequence(store: RocksStore) -> int:
+    raw = store.get(APPLIED_KEY)
+    return int.from_bytes(raw, "big") if raw is not None else 0
+
+
+class ChangeApplier:
+    """Applies `mempools_changes` in stream order into one node's `RocksStore`, until stopped.
+
+    `on_applied(outcome, published_at)` is called after each message (for metrics and tests);
+    `published_at` is the stream's timestamp of the message (wall clock, seconds).
+    """
+
+    def __init__(
+        self,
+        connection: ClusterConnection,
+        store: RocksStore,
+        *,
+        fetch_batch: int = 256,
+        idle_check: float = 1.0,
+        on_applied: Callable[[Applied, float], None] | None = None,
+    ) -> None:
+        self._connection = connection
+        self._store = store
+        self._fetch_batch = fetch_batch
+        self._idle_check = idle_check  # seconds without a message before asking whether the consumer still exists
+        self._on_applied = on_applied
+        self.sequence = applied_sequence(store)
+        self._reached = asyncio.Event()
+        self._expected: dict[str, asyncio.Future[Applied]] = {}
+
+    def expect(self, change_id: str) -> asyncio.Future[Applied]:
+        """A future resolved when the message with this id is applied here (register before publishing)."""
+        future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
+        self._expected[change_id] = future
+        return future
+
+    def forget(self, change_id: str) -> None:
+        self._expected.pop(change_id, None)
+
+    async def reached(self, sequence: int) -> None:
+        """Return once this replica has applied `sequence` (a read-your-writes barrier)."""
+        while self.sequence < sequence:
+            self._reached.clear()
+            await self._reached.wait()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and apply until `stop` is set; a lost consumer is recreated from the resume point."""
+        js = self._connection.js
+        while not stop.is_set():
+            name = f"applier-{uuid.uuid4().hex[:12]}"
+            try:
+                sub = await js.pull_subscribe(
+                    CHANGES_SUBJECT,
+                    stream=CHANGES_STREAM,
+                    config=ConsumerConfig(
+                        name=name,
+                        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                        opt_start_seq=self.sequence + 1,
+                        ack_policy=AckPolicy.NONE,
+                        inactive_threshold=30.0,
+                        num_replicas=1,
+                        mem_storage=True,
+                    ),
+                )
+            except (*TRANSIENT_NATS, NotFoundError, nats.errors.Error) as exc:
+                log.debug("change applier: cannot create a consumer yet: %s", exc)
+                await _pause(stop, 0.2)
+                continue
+            try:
+                await self._drain(sub, name, stop)
+            finally:
+                with contextlib.suppress(nats.errors.Error):
+                    await sub.unsubscribe()
+
+    async def _drain(self, sub: JetStreamContext.PullSubscription, name: str, stop: asyncio.Event) -> None:
+        """Apply what `sub` delivers; return when it must be replaced (a gap, an error, gone silent)."""
+        js = self._connection.js
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(batch=self._fetch_batch, timeout=self._idle_check)
+            except nats.errors.TimeoutError:
+                try:  # nothing new, or the consumer's node is gone (an R1 consumer dies with it)
+                    await js.consumer_info(CHANGES_STREAM, name, timeout=2.0)
+                except (*TRANSIENT_NATS, NotFoundError, nats.errors.Error):
+                    return
+                continue
+            except (*TRANSIENT_NATS, nats.errors.Error) as exc:
+                log.debug("change applier: fetch failed (%s); new consumer from %d", exc, self.sequence + 1)
+                return
+            for msg in msgs:
+                meta = msg.metadata
+                if meta.sequence.stream <= self.sequence:
+                    continue  # already applied (a consumer recreated over an overlap)
+                if meta.sequence.stream != self.sequence + 1:
+                    log.info("change applier: gap before %d; new consumer", meta.sequence.stream)
+                    return
+                self._apply(meta.sequence.stream, msg.data, meta.timestamp.timestamp())
+
+    def _apply(self, sequence: int, data: bytes, published_at: float) -> None:
+        change = _decode(data)
+        failed = check(change.preconditions, self._store)
+        batch = WriteBatch()
+        if failed is None:
+            batch.ops.extend(change.ops)
+        batch.put(APPLIED_KEY, sequence.to_bytes(8, "big"))
+        self._store.write(batch)  # ops and resume point together: never lost, never repeated
+        self.sequence = sequence
+        self._reached.set()
+        outcome = Applied(sequence=sequence, applied=failed is None, failed=failed)
+        future = self._expected.pop(change.id, None)
+        if future is not None and not future.done():
+            future.set_result(outcome)
+        if self._on_applied is not None:
+            self._on_applied(outcome, published_at)
+
+
+class ChangeLog:
+    """The write side: `commit` a batch to the log and wait until this node has applied it."""
+
+    def __init__(
+        self,
+        connection: ClusterConnection,
+        applier: ChangeApplier,
+        *,
+        publish_timeout: float = 2.0,
+        give_up_after: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connection = connection
+        self._applier = applier
+        self._publish_timeout = publish_timeout
+        self._give_up_after = give_up_after  # longer than any leader election (4-9 s measured)
+        self._monotonic = monotonic
+
+    async def ensure_stream(self) -> None:
+        """Create `mempools_changes` (R = the cluster's `replicas`) or check the one there."""
+        await self._connection.ensure_stream(changes_stream(self._connection.replicas), CHANGES_STREAM_NEEDS)
+
+    def encode(self, batch: WriteBatch, preconditions: Sequence[Precondition] = ()) -> tuple[str, bytes]:
+        """The message id and body for `batch`; a `ClusterError` if it cannot be one message."""
+        change = Change(id=uuid.uuid4().hex, ops=list(batch.ops), preconditions=list(preconditions))
+        body = _ENCODER.encode(change)
+        limit = self._connection.nc.max_payload - _HEADROOM
+        if len(body) > limit:
+            raise ClusterError(
+                f"a write batch of {len(batch.ops)} operations is {len(body)} bytes, over the "
+                f"{limit} bytes one NATS message can carry (max_payload): split it"
+            )
+        return change.id, body
+
+    async def commit(self, batch: WriteBatch, preconditions: Sequence[Precondition] = ()) -> int:
+        """Publish `batch`, wait until this node applied it, and return its stream sequence.
+
+        Raises `ConflictError` when a precondition failed at apply time (every replica skipped the
+        batch), `ClusterError` when the log did not take it within `give_up_after` seconds.
+        """
+        change_id, body = self.encode(batch, preconditions)
+        outcome = self._applier.expect(change_id)
+        try:
+            sequence = await self._publish(change_id, body)
+            result = await outcome
+        finally:
+            self._applier.forget(change_id)
+        assert result.sequence == sequence, (result.sequence, sequence)
+        if not result.applied:
+            raise ConflictError(f"the write was not applied: {_describe(result.failed)}")
+        batch.committed()
+        return sequence
+
+    async def _publish(self, change_id: str, body: bytes) -> int:
+        """Publish with the same `Nats-Msg-Id` until acknowledged: the server keeps one copy."""
+        deadline = self._monotonic() + self._give_up_after
+        headers = {"Nats-Msg-Id": change_id}
+        delay = 0.05
+        while True:
+            try:
+                ack = await self._connection.js.publish(
+                    CHANGES_SUBJECT, body, timeout=self._publish_timeout, stream=CHANGES_STREAM, headers=headers
+                )
+                return ack.seq
+            except TRANSIENT_NATS as exc:
+                if self._monotonic() > deadline:
+                    raise ClusterError(
+                        f"the change log did not take a write in {self._give_up_after:.0f} s: "
+                        f"{exc or type(exc).__name__}"
+                    ) from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(Change)
+
+
+def _decode(data: bytes) -> Change:
+    try:
+        return _DECODER.decode(data)
+    except msgspec.DecodeError as exc:  # not ours: nothing else may publish to the subject
+        raise ClusterError(f"a message on {CHANGES_STREAM} is not a change: {exc}") from None
+
+
+def _describe(condition: Precondition | None) -> str:
+    if isinstance(condition, Absent):
+        return f"key {condition.key!r} already exists"
+    if isinstance(condition, Equals):
+        return f"key {condition.key!r} changed"
+    return "a precondition failed"
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
