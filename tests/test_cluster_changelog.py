@@ -257,3 +257,11 @@ async def test_kill_of_the_stream_leader_during_commits_loses_and_repeats_nothin
     for node in (a, b):
         assert [o.sequence for o in node.outcomes] == list(range(1, total + 1))  # each applied once
         assert node.store.get(APPLIED_KEY) == total.to_bytes(8, "big")
+
+
+async def test_a_commit_on_a_node_whose_applier_stopped_fails_instead_of_hanging(nodes: list[Node]) -> None:
+    a, _ = nodes
+    await a.log.commit(batch((b"before", b"1")))
+    await a.close()
+    with pytest.raises(ClusterError, match="the change applier is stopped"):
+        await a.log.commit(batch((b"after", b"1")))

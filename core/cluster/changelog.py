@@ -153,9 +153,12 @@ class ChangeApplier:
         self.sequence = applied_sequence(store)
         self._reached = asyncio.Event()
         self._expected: dict[str, asyncio.Future[Applied]] = {}
+        self._stopped = False
 
     def expect(self, change_id: str) -> asyncio.Future[Applied]:
         """A future resolved when the message with this id is applied here (register before publishing)."""
+        if self._stopped:
+            raise ClusterError("the change applier is stopped: this node cannot see its writes applied")
         future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
         self._expected[change_id] = future
         return future
@@ -171,6 +174,16 @@ class ChangeApplier:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and apply until `stop` is set; a lost consumer is recreated from the resume point."""
+        try:
+            await self._follow(stop)
+        finally:  # a writer must not wait for an apply that will not come
+            self._stopped = True
+            expected, self._expected = self._expected, {}
+            for future in expected.values():
+                if not future.done():
+                    future.set_exception(ClusterError("the change applier stopped before applying this write"))
+
+    async def _follow(self, stop: asyncio.Event) -> None:
         js = self._connection.js
         while not stop.is_set():
             name = f"applier-{uuid.uuid4().hex[:12]}"
@@ -278,7 +291,9 @@ class ChangeLog:
         """Publish `batch`, wait until this node applied it, and return its stream sequence.
 
         Raises `ConflictError` when a precondition failed at apply time (every replica skipped the
-        batch), `ClusterError` when the log did not take it within `give_up_after` seconds.
+        batch), `ClusterError` when the log did not take it within `give_up_after` seconds (then
+        the outcome is unknown: a publish whose ack was lost may still be in the log) or when this
+        node's applier stopped first.
         """
         change_id, body = self.encode(batch, preconditions)
         outcome = self._applier.expect(change_id)
