@@ -265,3 +265,30 @@ async def test_a_commit_on_a_node_whose_applier_stopped_fails_instead_of_hanging
     await a.close()
     with pytest.raises(ClusterError, match="the change applier is stopped"):
         await a.log.commit(batch((b"after", b"1")))
+
+
+async def test_a_commit_sent_again_while_the_leader_was_paused_is_stored_and_applied_once(
+    cluster: NatsCluster, nodes: list[Node]
+) -> None:
+    """The stream's leader is paused while a commit is on its way: the client times out and sends the
+    same message again, twice more; the woken leader receives all three. The Nats-Msg-Id makes it
+    store one, so every replica applies the batch once."""
+    a, b = nodes
+    connection = await ClusterConnection.open(ClusterConfig(nats=cluster.urls, node="writer"))
+    try:
+        log = ChangeLog(connection, a.applier, publish_timeout=0.3)
+        leader = await cluster.stream_leader(CHANGES_STREAM)
+        sent = connection.nc.stats["out_msgs"]
+        leader.pause()
+        try:
+            commit = asyncio.create_task(log.commit(batch((b"hits", b"1"))))
+            await until(lambda: connection.nc.stats["out_msgs"] >= sent + 3, timeout=10)
+        finally:
+            leader.resume()
+        assert await asyncio.wait_for(commit, 20) == 1
+    finally:
+        await connection.close()
+    await b.applier.reached(1)
+    info = await a.connection.js.stream_info(CHANGES_STREAM)
+    assert info.state.messages == 1
+    assert [o.sequence for o in a.outcomes] == [o.sequence for o in b.outcomes] == [1]

@@ -43,7 +43,7 @@ import msgspec
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from core.cluster.connection import TRANSIENT_NATS, ClusterConnection
 from core.errors import ClusterError, ConflictError
@@ -58,6 +58,9 @@ CHANGES_SUBJECT = "mempools.changes"
 CHANGES_STREAM_NEEDS = ("num_replicas", "subjects")
 #: Where a replica keeps the last stream sequence it applied (big-endian u64), in the batch it applied.
 APPLIED_KEY = b"\x00cluster/applied"
+#: JetStream's answer to a retry that arrives while the first copy (same `Nats-Msg-Id`) is still
+#: being stored, e.g. by a leader that was paused: ask again, the next answer is the stored ack.
+_DUPLICATE_IN_PROCESS = 10158
 #: Room left in a message for its headers (`Nats-Msg-Id`) and the envelope's framing.
 _HEADROOM = 512
 
@@ -319,7 +322,9 @@ class ChangeLog:
                     CHANGES_SUBJECT, body, timeout=self._publish_timeout, stream=CHANGES_STREAM, headers=headers
                 )
                 return ack.seq
-            except TRANSIENT_NATS as exc:
+            except (*TRANSIENT_NATS, APIError) as exc:
+                if not isinstance(exc, TRANSIENT_NATS) and exc.err_code != _DUPLICATE_IN_PROCESS:
+                    raise ClusterError(f"NATS refused a write to {CHANGES_STREAM}: {exc.description}") from None
                 if self._monotonic() > deadline:
                     raise ClusterError(
                         f"the change log did not take a write in {self._give_up_after:.0f} s: "
