@@ -292,3 +292,15 @@ async def test_a_commit_sent_again_while_the_leader_was_paused_is_stored_and_app
     info = await a.connection.js.stream_info(CHANGES_STREAM)
     assert info.state.messages == 1
     assert [o.sequence for o in a.outcomes] == [o.sequence for o in b.outcomes] == [1]
+
+
+async def test_a_replica_behind_a_purged_log_stops_with_a_clear_error(nodes: list[Node], tmp_path: Path) -> None:
+    a, _ = nodes
+    for i in range(3):
+        await a.log.commit(batch((f"item/{i}".encode(), b"v")))
+    await a.connection.js.purge_stream(CHANGES_STREAM, keep=1)  # sequences 1 and 2 are gone
+    with RocksStore(tmp_path / "late-replica") as late:
+        applier = ChangeApplier(a.connection, late, idle_check=0.2)
+        with pytest.raises(ClusterError, match="up to 0, but the stream now starts at 3: the changes between are gone"):
+            await asyncio.wait_for(applier.run(asyncio.Event()), 10)
+        assert list(late.scan()) == []  # it applied nothing rather than a part

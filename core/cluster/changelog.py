@@ -210,9 +210,11 @@ class ChangeApplier:
                 continue
             try:
                 await self._drain(sub, name, stop)
-            finally:
+            finally:  # the consumer is not needed any more (it would linger for `inactive_threshold`)
                 with contextlib.suppress(nats.errors.Error):
                     await sub.unsubscribe()
+                with contextlib.suppress(*TRANSIENT_NATS, nats.errors.Error):
+                    await js.delete_consumer(CHANGES_STREAM, name)
 
     async def _drain(self, sub: JetStreamContext.PullSubscription, name: str, stop: asyncio.Event) -> None:
         """Apply what `sub` delivers; return when it must be replaced (a gap, an error, gone silent)."""
@@ -234,9 +236,20 @@ class ChangeApplier:
                 if meta.sequence.stream <= self.sequence:
                     continue  # already applied (a consumer recreated over an overlap)
                 if meta.sequence.stream != self.sequence + 1:
+                    await self._check_not_behind()
                     log.info("change applier: gap before %d; new consumer", meta.sequence.stream)
                     return
                 self._apply(meta.sequence.stream, msg.data, meta.timestamp.timestamp())
+
+    async def _check_not_behind(self) -> None:
+        """Refuse to go on when the log no longer holds the next change this replica needs (purged,
+        or the replica is older than the stream's retention): skipping it would diverge silently."""
+        info = await self._connection.js.stream_info(CHANGES_STREAM)
+        if info.state.first_seq > self.sequence + 1:
+            raise ClusterError(
+                f"this replica has applied {CHANGES_STREAM} up to {self.sequence}, but the stream now starts "
+                f"at {info.state.first_seq}: the changes between are gone; rebuild the replica"
+            )
 
     def _apply(self, sequence: int, data: bytes, published_at: float) -> None:
         change = _decode(data)
