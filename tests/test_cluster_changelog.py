@@ -151,12 +151,28 @@ async def test_compare_and_set_on_a_value_digest(nodes: list[Node]) -> None:
     assert a.store.get(b"other") is None and b.store.get(b"other") is None
 
 
-async def test_a_batch_over_max_payload_is_refused_with_a_clear_error(nodes: list[Node]) -> None:
+async def test_a_batch_over_max_payload_is_one_atomic_batch_applied_whole(nodes: list[Node]) -> None:
+    a, b = nodes
+    big = batch(*((f"k{i:04d}".encode(), b"x" * 1024) for i in range(2500)))  # ~2.6 MB; one message takes 1 MB
+    sequence = await a.log.commit(big, preconditions=[Absent(b"k0000")])
+    info = await a.connection.js.stream_info(CHANGES_STREAM)
+    assert info.state.messages == sequence == 3  # three messages, stored together
+    await b.applier.reached(sequence)
+    for node in (a, b):
+        assert len(list(node.store.scan(b"k"))) == 2500
+        assert [(o.sequence, o.applied) for o in node.outcomes] == [(3, True)]  # one apply, at the last part
+    with pytest.raises(ConflictError, match="already exists"):  # the first part's precondition holds for all
+        await b.log.commit(batch(*((f"k{i:04d}".encode(), b"y" * 1024) for i in range(2500))), [Absent(b"k0000")])
+    await a.applier.reached(b.applier.sequence)
+    assert a.store.get(b"k2499") == b.store.get(b"k2499") == b"x" * 1024
+    assert a.contents() == b.contents()
+
+
+async def test_one_operation_over_max_payload_is_refused_with_a_clear_error(nodes: list[Node]) -> None:
     a, _ = nodes
-    big = batch(*((f"k{i}".encode(), b"x" * 1024) for i in range(1100)))  # ~1.1 MB; the server takes 1 MB
-    with pytest.raises(ClusterError, match=r"over the \d+ bytes one NATS message can carry \(max_payload\)"):
-        await a.log.commit(big)
-    assert a.store.get(b"k0") is None
+    with pytest.raises(ClusterError, match=r"one operation .* over the \d+ bytes one NATS message can carry"):
+        await a.log.commit(batch((b"huge", b"x" * 1_100_000)))
+    assert a.store.get(b"huge") is None
 
 
 class ApplierProcess:

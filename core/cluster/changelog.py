@@ -23,10 +23,11 @@ serving reads from its own RocksDB, locally and synchronously, as in single-node
   batch whose precondition fails is skipped everywhere (its sequence is still recorded) and the
   writer's `commit` raises `ConflictError`.
 
-Limits for now: a batch must fit in one message (the server's `max_payload`, 1 MB by default);
-a bigger one is refused with a `ClusterError` that says so. ADR-50 atomic batches would lift
-this. The apply is a plain RocksDB write on the event loop, as every write of the single-node
-store is (tens of microseconds without `sync`).
+A batch over one message (the server's `max_payload`, 1 MB by default) is published as an
+ADR-50 atomic batch of up to 1,000 messages (the stream has `allow_atomic`); one operation over
+`max_payload` alone is refused with a `ClusterError` that says so. The apply is a plain RocksDB
+write on the event loop, as every write of the single-node store is (tens of microseconds
+without `sync`).
 """
 
 from __future__ import annotations
@@ -55,12 +56,16 @@ log = logging.getLogger("mempools.cluster")
 CHANGES_STREAM = "mempools_changes"
 CHANGES_SUBJECT = "mempools.changes"
 #: Settings the stream cannot work without, read back after creating it.
-CHANGES_STREAM_NEEDS = ("num_replicas", "subjects")
+CHANGES_STREAM_NEEDS = ("num_replicas", "subjects", "allow_atomic")
 #: Where a replica keeps the last stream sequence it applied (big-endian u64), in the batch it applied.
 APPLIED_KEY = b"\x00cluster/applied"
 #: JetStream's answer to a retry that arrives while the first copy (same `Nats-Msg-Id`) is still
 #: being stored, e.g. by a leader that was paused: ask again, the next answer is the stored ack.
 _DUPLICATE_IN_PROCESS = 10158
+#: An atomic batch whose `Nats-Msg-Id`s are already stored: a retry of a batch that went through.
+_BATCH_ALREADY_STORED = 10201
+#: ADR-50: at most this many messages in one atomic batch.
+MAX_BATCH_PARTS = 1000
 #: Room left in a message for its headers (`Nats-Msg-Id`) and the envelope's framing.
 _HEADROOM = 512
 
@@ -85,11 +90,15 @@ class Change(msgspec.Struct, frozen=True):
     """One message of the log: a `WriteBatch`'s ops and the preconditions they are applied under.
 
     `id` is the message's `Nats-Msg-Id` too; the writer's applier recognises its own batches by it.
+    A batch over one message's size is an ADR-50 atomic batch of parts with the same `id`: the
+    server stores all of them, consecutively, or none; only the first carries the preconditions
+    and only the last has `last` set, and the applier applies them as one RocksDB batch.
     """
 
     id: str
     ops: list[tuple[bytes, bytes | None]]
     preconditions: list[Precondition] = []
+    last: bool = True
 
 
 class Applied(msgspec.Struct, frozen=True):
@@ -112,6 +121,7 @@ def changes_stream(replicas: int) -> StreamConfig:
         num_replicas=replicas,
         storage=StorageType.FILE,
         duplicate_window=120.0,
+        allow_atomic=True,
     )
 
 
@@ -157,6 +167,7 @@ class ChangeApplier:
         self._reached = asyncio.Event()
         self._expected: dict[str, asyncio.Future[Applied]] = {}
         self._stopped = False
+        self._parts: list[Change] = []  # the parts of an atomic batch received so far
 
     def expect(self, change_id: str) -> asyncio.Future[Applied]:
         """A future resolved when the message with this id is applied here (register before publishing)."""
@@ -190,6 +201,7 @@ class ChangeApplier:
         js = self._connection.js
         while not stop.is_set():
             name = f"applier-{uuid.uuid4().hex[:12]}"
+            self._parts = []  # a new consumer starts again at the first part of an unfinished batch
             try:
                 sub = await js.pull_subscribe(
                     CHANGES_SUBJECT,
@@ -233,9 +245,10 @@ class ChangeApplier:
                 return
             for msg in msgs:
                 meta = msg.metadata
-                if meta.sequence.stream <= self.sequence:
+                expected = self.sequence + 1 + len(self._parts)
+                if meta.sequence.stream < expected:
                     continue  # already applied (a consumer recreated over an overlap)
-                if meta.sequence.stream != self.sequence + 1:
+                if meta.sequence.stream != expected:
                     await self._check_not_behind()
                     log.info("change applier: gap before %d; new consumer", meta.sequence.stream)
                     return
@@ -253,10 +266,17 @@ class ChangeApplier:
 
     def _apply(self, sequence: int, data: bytes, published_at: float) -> None:
         change = _decode(data)
-        failed = check(change.preconditions, self._store)
+        if self._parts and self._parts[0].id != change.id:
+            raise ClusterError(f"{CHANGES_STREAM} {sequence}: another change inside the atomic batch {change.id}")
+        if not change.last:
+            self._parts.append(change)
+            return
+        parts, self._parts = [*self._parts, change], []
+        failed = check(parts[0].preconditions, self._store)
         batch = WriteBatch()
         if failed is None:
-            batch.ops.extend(change.ops)
+            for part in parts:
+                batch.ops.extend(part.ops)
         batch.put(APPLIED_KEY, sequence.to_bytes(8, "big"))
         self._store.write(batch)  # ops and resume point together: never lost, never repeated
         self.sequence = sequence
@@ -286,22 +306,69 @@ class ChangeLog:
         self._publish_timeout = publish_timeout
         self._give_up_after = give_up_after  # longer than any leader election (4-9 s measured)
         self._monotonic = monotonic
+        self.placement_wait = 15.0
 
     async def ensure_stream(self) -> None:
-        """Create `mempools_changes` (R = the cluster's `replicas`) or check the one there."""
-        await self._connection.ensure_stream(changes_stream(self._connection.replicas), CHANGES_STREAM_NEEDS)
+        """Create `mempools_changes` (R = the cluster's `replicas`) or check the one there.
 
-    def encode(self, batch: WriteBatch, preconditions: Sequence[Precondition] = ()) -> tuple[str, bytes]:
-        """The message id and body for `batch`; a `ClusterError` if it cannot be one message."""
-        change = Change(id=uuid.uuid4().hex, ops=list(batch.ops), preconditions=list(preconditions))
-        body = _ENCODER.encode(change)
+        Just after the NATS servers start, placing an `allow_atomic` stream can be refused with "no
+        suitable peers for placement" until the meta leader knows every peer's version (seen on
+        this machine in about one start in five): that passes by itself, so it is asked again for
+        up to `placement_wait` seconds; any other refusal is final.
+        """
+        deadline = self._monotonic() + self.placement_wait
+        while True:
+            try:
+                await self._connection.ensure_stream(changes_stream(self._connection.replicas), CHANGES_STREAM_NEEDS)
+                return
+            except ClusterError as exc:
+                if "no suitable peers" not in str(exc) or self._monotonic() > deadline:
+                    raise
+                log.info("NATS cannot place %s yet (%s); trying again", CHANGES_STREAM, exc)
+                await asyncio.sleep(0.25)
+
+    def encode(self, batch: WriteBatch, preconditions: Sequence[Precondition] = ()) -> tuple[str, list[bytes]]:
+        """The change id and the message bodies for `batch`: one, or the parts of an atomic batch.
+
+        A `ClusterError` when one operation alone is over a message's size, or the batch needs more
+        than `MAX_BATCH_PARTS` messages.
+        """
+        change_id = uuid.uuid4().hex
+        conditions = list(preconditions)
         limit = self._connection.nc.max_payload - _HEADROOM
-        if len(body) > limit:
+        body = _ENCODER.encode(Change(id=change_id, ops=list(batch.ops), preconditions=conditions))
+        if len(body) <= limit:
+            return change_id, [body]
+        chunks: list[list[tuple[bytes, bytes | None]]] = [[]]
+        size = len(_ENCODER.encode(conditions))
+        for key, value in batch.ops:
+            cost = len(key) + len(value or b"") + 16  # msgpack framing of one op: a few bytes
+            if cost + 64 > limit:
+                raise ClusterError(
+                    f"one operation of a write batch is {cost} bytes, over the {limit} bytes one NATS "
+                    f"message can carry (max_payload)"
+                )
+            if size + cost > limit - 64 and chunks[-1]:
+                chunks.append([])
+                size = 0
+            chunks[-1].append((key, value))
+            size += cost
+        if len(chunks) > MAX_BATCH_PARTS:
             raise ClusterError(
-                f"a write batch of {len(batch.ops)} operations is {len(body)} bytes, over the "
-                f"{limit} bytes one NATS message can carry (max_payload): split it"
+                f"a write batch of {len(batch.ops)} operations needs {len(chunks)} messages, over the "
+                f"{MAX_BATCH_PARTS} of one atomic batch: split it"
             )
-        return change.id, body
+        return change_id, [
+            _ENCODER.encode(
+                Change(
+                    id=change_id,
+                    ops=chunk,
+                    preconditions=conditions if i == 0 else [],
+                    last=i == len(chunks) - 1,
+                )
+            )
+            for i, chunk in enumerate(chunks)
+        ]
 
     async def commit(self, batch: WriteBatch, preconditions: Sequence[Precondition] = ()) -> int:
         """Publish `batch`, wait until this node applied it, and return its stream sequence.
@@ -311,18 +378,60 @@ class ChangeLog:
         the outcome is unknown: a publish whose ack was lost may still be in the log) or when this
         node's applier stopped first.
         """
-        change_id, body = self.encode(batch, preconditions)
+        change_id, bodies = self.encode(batch, preconditions)
         outcome = self._applier.expect(change_id)
         try:
-            sequence = await self._publish(change_id, body)
+            if len(bodies) == 1:
+                sequence: int | None = await self._publish(change_id, bodies[0])
+            else:
+                sequence = await self._publish_atomic(change_id, bodies)
             result = await outcome
         finally:
             self._applier.forget(change_id)
-        assert result.sequence == sequence, (result.sequence, sequence)
+        assert sequence is None or result.sequence == sequence, (result.sequence, sequence)
         if not result.applied:
             raise ConflictError(f"the write was not applied: {_describe(result.failed)}")
         batch.committed()
-        return sequence
+        return result.sequence
+
+    async def _publish_atomic(self, change_id: str, bodies: list[bytes]) -> int | None:
+        """Publish `bodies` as one ADR-50 atomic batch (nats-py has no helper: the headers by hand).
+
+        Each attempt is a new `Nats-Batch-Id` with the same `Nats-Msg-Id`s, so a retry of a batch
+        that was stored after all is refused as a duplicate (10201): then the sequence is unknown
+        here (None) and the applier's outcome tells it.
+        """
+        nc = self._connection.nc
+        deadline = self._monotonic() + self._give_up_after
+        delay = 0.05
+        while True:
+            batch_id = uuid.uuid4().hex
+            try:
+                for number, body in enumerate(bodies, start=1):
+                    headers = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(number)}
+                    headers["Nats-Msg-Id"] = f"{change_id}.{number}"
+                    if number < len(bodies):
+                        await nc.publish(CHANGES_SUBJECT, body, headers=headers)
+                        continue
+                    headers["Nats-Batch-Commit"] = "1"
+                    reply = msgspec.json.decode(
+                        (await nc.request(CHANGES_SUBJECT, body, timeout=self._publish_timeout, headers=headers)).data,
+                        type=_BatchAck,
+                    )
+                    if reply.error is None:
+                        return reply.seq
+                    if reply.error.err_code == _BATCH_ALREADY_STORED:
+                        return None
+                    if reply.error.err_code != _DUPLICATE_IN_PROCESS:
+                        raise ClusterError(f"NATS refused a write to {CHANGES_STREAM}: {reply.error.description}")
+            except TRANSIENT_NATS as exc:
+                if self._monotonic() > deadline:
+                    raise ClusterError(
+                        f"the change log did not take a write in {self._give_up_after:.0f} s: "
+                        f"{exc or type(exc).__name__}"
+                    ) from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     async def _publish(self, change_id: str, body: bytes) -> int:
         """Publish with the same `Nats-Msg-Id` until acknowledged: the server keeps one copy."""
@@ -345,6 +454,18 @@ class ChangeLog:
                     ) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
+
+
+class _ApiError(msgspec.Struct):
+    err_code: int = 0
+    description: str = ""
+
+
+class _BatchAck(msgspec.Struct):
+    """JetStream's answer to the commit of an atomic batch."""
+
+    seq: int = 0
+    error: _ApiError | None = None
 
 
 _ENCODER = msgspec.msgpack.Encoder()
