@@ -258,3 +258,34 @@ async def nats_cluster(root: Path, size: int = 3) -> AsyncIterator[NatsCluster]:
 def subprocess_env() -> dict[str, str]:
     """The environment for a child process of a cluster test: no MEMPOOLS_* from the caller."""
     return {k: v for k, v in os.environ.items() if not k.startswith("MEMPOOLS_")}
+
+
+class ScriptProcess:
+    """`python -m <module> <args>` in its own process (a node a test kills, pauses or restarts),
+    its output collected line by line for the test to read."""
+
+    def __init__(self, module: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = asyncio.get_running_loop().run_in_executor(None, self._read)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def numbers(self, word: str) -> list[int]:
+        """The numbers of the lines "<word> <n> ..." it printed, in order."""
+        return [int(line.split()[1]) for line in self.lines if line.startswith(word + " ")]
+
+    async def wait(self) -> None:
+        """Wait for it to end (after a signal) and for its last lines."""
+        self.proc.wait(10)
+        await self._reader

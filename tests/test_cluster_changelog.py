@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,10 +30,8 @@ from core.config import ClusterConfig
 from core.errors import ClusterError, ConflictError
 from core.store.base import WriteBatch
 from core.store.rocks import RocksStore
-from tests.nats_cluster import NatsCluster, nats_cluster, subprocess_env
+from tests.nats_cluster import NatsCluster, ScriptProcess, nats_cluster
 from tests.polling import until
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class Node:
@@ -175,33 +171,18 @@ async def test_one_operation_over_max_payload_is_refused_with_a_clear_error(node
     assert a.store.get(b"huge") is None
 
 
-class ApplierProcess:
+class ApplierProcess(ScriptProcess):
     """`tests/change_applier.py` in its own process: the replica a test kills with SIGKILL."""
 
     def __init__(self, url: str, path: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.change_applier", url, str(path)],
-            cwd=ROOT,
-            env=subprocess_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = asyncio.get_running_loop().run_in_executor(None, self._read)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+        super().__init__("tests.change_applier", url, str(path))
 
     def values(self, word: str) -> list[int]:
-        return [int(line.split()[1]) for line in self.lines if line.startswith(word + " ")]
+        return self.numbers(word)
 
     async def end(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
-        self.proc.wait(10)
-        await self._reader
+        await self.wait()
 
 
 async def test_sigkill_of_an_applier_then_restart_applies_each_batch_once(

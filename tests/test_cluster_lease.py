@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,10 +17,9 @@ from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
 from core.config import ClusterConfig
 from mempools.metrics import Metrics
-from tests.nats_cluster import NatsCluster, nats_cluster, subprocess_env, until_async
+from tests.nats_cluster import NatsCluster, ScriptProcess, nats_cluster, until_async
 from tests.polling import until
 
-ROOT = Path(__file__).resolve().parent.parent
 TTL = 2  # seconds: short, so that the tests are quick; every wait below is on a condition
 LEASE = "chain:devnet-1"
 
@@ -41,29 +38,15 @@ async def connection(cluster: NatsCluster) -> AsyncIterator[ClusterConnection]:
     await conn.close()
 
 
-class Holder:
+class Holder(ScriptProcess):
     """`tests/lease_holder.py` in its own process: the node a test kills or pauses."""
 
     def __init__(self, url: str, node: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.lease_holder", url, LEASE, node, str(TTL)],
-            cwd=ROOT,
-            env=subprocess_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = asyncio.get_running_loop().run_in_executor(None, self._read)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+        super().__init__("tests.lease_holder", url, LEASE, node, str(TTL))
 
     @property
     def tokens(self) -> list[int]:
-        return [int(line.split()[1]) for line in self.lines if line.startswith("held ")]
+        return self.numbers("held")
 
     def lost(self) -> list[str]:
         return [line for line in self.lines if line.startswith("lost ")]
@@ -72,8 +55,7 @@ class Holder:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
-        self.proc.wait(10)
-        await self._reader
+        await self.wait()
 
 
 @pytest.fixture
