@@ -17,11 +17,13 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.polling import until_async
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
 
@@ -230,16 +232,6 @@ class NatsCluster:
         for node in self.nodes:
             node.stop()
         await self.http.aclose()
-
-
-async def until_async(check: Callable[[], Awaitable[object]], timeout: float = 15.0) -> None:
-    """`tests.polling.until` for a condition that needs a round trip (a monitor, a NATS request)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not reached in {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

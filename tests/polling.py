@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 async def until(check: Callable[[], object], timeout: float = 5.0) -> None:
@@ -13,3 +13,14 @@ async def until(check: Callable[[], object], timeout: float = 5.0) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not reached in time")
+
+
+async def until_async(check: Callable[[], Awaitable[object]], timeout: float = 15.0) -> None:
+    """`until` for a condition that needs a round trip (a monitor, a NATS request): it runs
+    against a deadline, since each check itself takes time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not reached in {timeout} s")
+        await asyncio.sleep(0.02)

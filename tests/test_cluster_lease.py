@@ -17,8 +17,8 @@ from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
 from core.config import ClusterConfig
 from mempools.metrics import Metrics
-from tests.nats_cluster import NatsCluster, ScriptProcess, nats_cluster, until_async
-from tests.polling import until
+from tests.nats_cluster import NatsCluster, ScriptProcess, nats_cluster
+from tests.polling import until, until_async
 
 TTL = 2  # seconds: short, so that the tests are quick; every wait below is on a condition
 LEASE = "chain:devnet-1"
