@@ -14,21 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from core.cluster.changelog import (
-    APPLIED_KEY,
-    CHANGES_STREAM,
-    Absent,
-    Applied,
-    ChangeApplier,
-    ChangeLog,
-    Equals,
-    applied_sequence,
-    digest,
-)
+from core.cluster.changelog import APPLIED_KEY, CHANGES_STREAM, Applied, ChangeApplier, ChangeLog, applied_sequence
 from core.cluster.connection import ClusterConnection
 from core.config import ClusterConfig
 from core.errors import ClusterError, ConflictError
-from core.store.base import WriteBatch
+from core.store.base import Absent, Equals, WriteBatch, digest
 from core.store.rocks import RocksStore
 from tests.nats_cluster import NatsCluster, ScriptProcess, nats_cluster
 from tests.polling import until

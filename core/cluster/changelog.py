@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 import uuid
@@ -48,7 +47,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from core.cluster.connection import TRANSIENT_NATS, ClusterConnection
 from core.errors import ClusterError, ConflictError
-from core.store.base import WriteBatch
+from core.store.base import Precondition, WriteBatch, describe_precondition, failed_precondition
 from core.store.rocks import RocksStore
 
 log = logging.getLogger("mempools.cluster")
@@ -68,22 +67,6 @@ _BATCH_ALREADY_STORED = 10201
 MAX_BATCH_PARTS = 1000
 #: Room left in a message for its headers (`Nats-Msg-Id`) and the envelope's framing.
 _HEADROOM = 512
-
-
-class Absent(msgspec.Struct, frozen=True, tag="absent"):
-    """The batch applies only if `key` has no value (a unique email, a new id)."""
-
-    key: bytes
-
-
-class Equals(msgspec.Struct, frozen=True, tag="equals"):
-    """The batch applies only if `key`'s value has this `digest(value)` (compare-and-set)."""
-
-    key: bytes
-    digest: bytes
-
-
-Precondition = Absent | Equals
 
 
 class Change(msgspec.Struct, frozen=True):
@@ -109,11 +92,6 @@ class Applied(msgspec.Struct, frozen=True):
     failed: Precondition | None = None
 
 
-def digest(value: bytes) -> bytes:
-    """The digest an `Equals` precondition compares with (SHA-256 of the value)."""
-    return hashlib.sha256(value).digest()
-
-
 def changes_stream(replicas: int) -> StreamConfig:
     return StreamConfig(
         name=CHANGES_STREAM,
@@ -127,14 +105,7 @@ def changes_stream(replicas: int) -> StreamConfig:
 
 def check(preconditions: Sequence[Precondition], store: RocksStore) -> Precondition | None:
     """The first precondition that does not hold on `store`, or None. Pure in the replica's state."""
-    for condition in preconditions:
-        value = store.get(condition.key)
-        if isinstance(condition, Absent):
-            if value is not None:
-                return condition
-        elif value is None or digest(value) != condition.digest:
-            return condition
-    return None
+    return failed_precondition(preconditions, store.get)
 
 
 def applied_sequence(store: RocksStore) -> int:
@@ -390,7 +361,7 @@ class ChangeLog:
             self._applier.forget(change_id)
         assert sequence is None or result.sequence == sequence, (result.sequence, sequence)
         if not result.applied:
-            raise ConflictError(f"the write was not applied: {_describe(result.failed)}")
+            raise ConflictError(f"the write was not applied: {describe_precondition(result.failed)}")
         batch.committed()
         return result.sequence
 
@@ -477,14 +448,6 @@ def _decode(data: bytes) -> Change:
         return _DECODER.decode(data)
     except msgspec.DecodeError as exc:  # not ours: nothing else may publish to the subject
         raise ClusterError(f"a message on {CHANGES_STREAM} is not a change: {exc}") from None
-
-
-def _describe(condition: Precondition | None) -> str:
-    if isinstance(condition, Absent):
-        return f"key {condition.key!r} already exists"
-    if isinstance(condition, Equals):
-        return f"key {condition.key!r} changed"
-    return "a precondition failed"
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

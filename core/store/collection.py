@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 import msgspec
 
 from core.errors import ConflictError, ValidationError
-from core.store.base import KVStore, WriteBatch
+from core.store.base import Absent, KVStore, WriteBatch
 from core.store.keys import SEP, KeyPart, key, prefix
 
 T = TypeVar("T")
@@ -203,8 +203,12 @@ class Collection(Generic[T]):
                 continue
             table = self._index_table(index)
             for parts in index.parts(record):
-                owner = self.store.get(key(table, *parts))
-                if owner is not None and owner != record_key:
+                entry = key(table, *parts)
+                owner = self.store.get(entry)
+                if owner is None:
+                    # Free here; the precondition keeps it single when another node takes it first.
+                    wb.require(Absent(entry))
+                elif owner != record_key:
                     raise UniqueConflictError(f"{self.table}.{index.name} {parts!r} is taken")
         for stale in old_keys - new_keys:
             wb.delete(stale)

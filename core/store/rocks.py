@@ -31,8 +31,8 @@ from pathlib import Path
 
 import rocksdict
 
-from core.errors import StoreError, StoreLockedError, StoreUnavailableError
-from core.store.base import WriteBatch, WriteListener, prefix_end
+from core.errors import ConflictError, StoreError, StoreLockedError, StoreUnavailableError
+from core.store.base import WriteBatch, WriteListener, describe_precondition, failed_precondition, prefix_end
 from core.store.health import StoreHealth
 from core.store.permissions import create_private_dir, loose_mode, make_private, restrict_files
 
@@ -210,6 +210,14 @@ class RocksStore:
             self._mutate(lambda db: db.write(native, self._write_options))
             self._written(batch.ops)
         batch.committed()
+
+    async def commit(self, batch: WriteBatch) -> None:
+        """The single-node commit: the RocksDB write itself, no await inside (so a service's
+        read-check-write runs uninterrupted on the event loop, exactly as a plain `write`)."""
+        failed = failed_precondition(batch.preconditions, self.get)
+        if failed is not None:
+            raise ConflictError(f"the write was not applied: {describe_precondition(failed)}")
+        self.write(batch)
 
     def checkpoint(self, path: str | PathLike[str]) -> None:
         target = Path(path)
