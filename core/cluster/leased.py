@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from core.cluster.connection import TRANSIENT_NATS
 from core.cluster.lease import Lease
@@ -32,7 +33,7 @@ from core.support.incidents import IncidentLog
 log = logging.getLogger("mempools.cluster")
 
 #: The work: runs until its `stop` event is set (lease lost or shutdown); gets the fencing token.
-LeasedWork = Callable[[asyncio.Event, int], Awaitable[None]]
+LeasedWork = Callable[[asyncio.Event, int], Coroutine[Any, Any, None]]
 
 
 class LeasedRunner:
