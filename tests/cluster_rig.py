@@ -45,7 +45,9 @@ CHAIN_LEASE = f"chain:{CHAIN_ID}"
 CHANGES_STREAM = "mempools_changes"
 PASSWORD = "a long passphrase for the rig"
 _LEASE_HELD = re.compile(r'^mempools_lease_held\{lease="([^"]+)"\} (\S+)$', re.MULTILINE)
-_DELIVERED = re.compile(r'^mempools_deliveries(?:_total)?\{channel="webhook",outcome="delivered"\} (\S+)$', re.MULTILINE)
+_DELIVERED = re.compile(
+    r'^mempools_deliveries(?:_total)?\{channel="webhook",outcome="delivered"\} (\S+)$', re.MULTILINE
+)
 _HEIGHT = re.compile(rf'^mempools_chain_height{{chain="{CHAIN_ID}"}} (\S+)$', re.MULTILINE)
 
 
@@ -226,7 +228,9 @@ class ClusterRig:
                     found.append(node)
         return found
 
-    async def holder(self, lease: str = CHAIN_LEASE, timeout: float = 30.0, among: Iterable[ServeNode] | None = None) -> ServeNode:
+    async def holder(
+        self, lease: str = CHAIN_LEASE, timeout: float = 30.0, among: Iterable[ServeNode] | None = None
+    ) -> ServeNode:
         """The one node holding `lease` (waits until exactly one answering node says so)."""
         candidates = list(among) if among is not None else None
         found: list[ServeNode] = []
@@ -312,7 +316,9 @@ class ClusterRig:
         )
 
     async def create_destination(self, node: ServeNode, key: str, path: str = "/hook", name: str = "hook") -> str:
-        r = await self.call(node, key, "POST", "/v1/destinations", {"kind": "webhook", "url": self.receiver.url(path), "name": name})
+        r = await self.call(
+            node, key, "POST", "/v1/destinations", {"kind": "webhook", "url": self.receiver.url(path), "name": name}
+        )
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
