@@ -82,12 +82,13 @@ async def test_a_commit_is_read_at_once_on_its_node_and_within_a_second_on_the_o
     committed: list[str] = []
     lags = []
     for i in range(20):
-        batch = put(f"k/{i}".encode(), b"v")
+        key = f"k/{i}".encode()
+        batch = put(key, b"v")
         batch.on_commit(lambda: committed.append("done"))
         await a.store.commit(batch)
         started = time.monotonic()
-        assert a.store.get(f"k/{i}".encode()) == b"v"  # read-your-writes
-        await until(lambda: b.store.get(f"k/{i}".encode()) == b"v", timeout=1.0)
+        assert a.store.get(key) == b"v"  # read-your-writes
+        await until(lambda key=key: b.store.get(key) == b"v", timeout=1.0)  # type: ignore[misc]
         lags.append(time.monotonic() - started)
     assert len(committed) == 20
     assert max(lags) < 1.0, lags
@@ -118,7 +119,8 @@ async def test_a_unique_index_race_has_one_winner_on_both_replicas(nodes: list[N
         results = await asyncio.gather(*batches, return_exceptions=True)
         assert sum(isinstance(r, ConflictError) for r in results) == 1, results
         assert sum(r is None for r in results) == 1, results
-        await until(lambda: a.store.applied_sequence == b.store.applied_sequence == 2 * round_ + 2)
+        sequence = 2 * round_ + 2
+        await until(lambda sequence=sequence: a.store.applied_sequence == b.store.applied_sequence == sequence)  # type: ignore[misc]
         winner_a = accounts(a.store).get_unique("email", email)
         assert winner_a is not None and winner_a == accounts(b.store).get_unique("email", email)
     assert list(a.store.scan()) == list(b.store.scan())
