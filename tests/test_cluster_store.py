@@ -16,7 +16,7 @@ import pytest
 
 from core.cluster.changelog import APPLIED_KEY
 from core.cluster.connection import ClusterConnection
-from core.cluster.nodes import NodeRegistry, live_nodes
+from core.cluster.nodes import NODES_BUCKET_NEEDS, NodeRegistry, live_nodes, nodes_bucket
 from core.cluster.schema import CLUSTER_SCHEMA_KEY, ensure_cluster_schema
 from core.cluster.store import ClusterStore, ReplicatedWriteError
 from core.config import ClusterConfig
@@ -229,3 +229,30 @@ async def test_a_dead_previous_life_does_not_block_its_name(cluster: NatsCluster
     finally:
         await first.close()
         await second.close()
+
+
+async def test_two_processes_starting_with_one_name_at_once_one_is_refused(cluster: NatsCluster) -> None:
+    config = ClusterConfig(nats=cluster.urls, node="n")
+    connections = [await ClusterConnection.open(config) for _ in range(2)]
+    stop = asyncio.Event()
+
+    async def start_and_run(registry: NodeRegistry) -> None:
+        await registry.start()
+        await registry.run(stop)
+
+    try:
+        # The bucket exists already (the first answer about a bucket two clients create at the same
+        # moment can take nats-py's 5 s timeout): what races here is the first heartbeat's CAS.
+        await connections[0].ensure_kv(nodes_bucket(3), NODES_BUCKET_NEEDS)
+        registries = [NodeRegistry(c, "mempools-1", applied=lambda: 0, interval=0.2) for c in connections]
+        tasks = [asyncio.create_task(start_and_run(r)) for r in registries]
+        await until(lambda: any(task.done() for task in tasks), timeout=5)
+        refused = [task for task in tasks if task.done()]
+        assert len(refused) == 1
+        with pytest.raises(ClusterError, match="node name mempools-1 is in use by another process"):
+            refused[0].result()
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for connection in connections:
+            await connection.close()

@@ -40,6 +40,8 @@ log = logging.getLogger("mempools.cluster")
 NODES_BUCKET = "mempools_nodes"
 NODES_STREAM = f"KV_{NODES_BUCKET}"
 NODES_BUCKET_NEEDS = LEASE_BUCKET_NEEDS
+#: JetStream "wrong last sequence" (a compare-and-set that lost), as in core/cluster/lease.py.
+_WRONG_LAST_SEQUENCE = (10071, 10164)
 _KEY_CHARS = re.compile(r"^[-_=a-zA-Z0-9]+$")
 
 
@@ -143,13 +145,25 @@ class NodeRegistry:
                 if other is None:
                     break
                 if other.seq != first:  # refreshed: a live process heartbeats this name
-                    record = msgspec.json.decode(other.data or b"", type=NodeRecord)
-                    since = record.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")
-                    raise ClusterError(
-                        f"node name {self.node} is in use by another process (started {since}): "
-                        "give each node its own [cluster] node"
-                    )
-        await self.heartbeat()
+                    raise self._in_use(other)
+        last = await self._last()
+        try:  # only over what we looked at: two processes starting with one name at once, one wins
+            await self.heartbeat(expected=int(last.seq or 0) if last is not None else 0)
+        except APIError as exc:
+            if exc.err_code not in _WRONG_LAST_SEQUENCE:
+                raise
+            winner = await self._other_life()
+            raise self._in_use(winner) from None
+
+    def _in_use(self, message: RawStreamMsg | None) -> ClusterError:
+        since = "just now"
+        with contextlib.suppress(msgspec.DecodeError):
+            if message is not None:
+                record = msgspec.json.decode(message.data or b"", type=NodeRecord)
+                since = record.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+        return ClusterError(
+            f"node name {self.node} is in use by another process (started {since}): give each node its own [cluster] node"
+        )
 
     async def _other_life(self) -> RawStreamMsg | None:
         """The live record of this name written by another process, if there is one."""
@@ -162,9 +176,13 @@ class NodeRegistry:
             return None
         return None if record.incarnation == self.incarnation else message
 
-    async def heartbeat(self) -> None:
+    async def heartbeat(self, expected: int | None = None) -> None:
+        """Publish the record with the TTL (compare-and-set on the key when `expected` is given)."""
         body = msgspec.json.encode(self.record())
-        ack = await self.js.publish(self.subject, body, msg_ttl=self.ttl, timeout=max(1.0, self.ttl / 3))
+        headers = None if expected is None else {Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected)}
+        ack = await self.js.publish(
+            self.subject, body, msg_ttl=self.ttl, timeout=max(1.0, self.ttl / 3), headers=headers
+        )
         self._last_seq = ack.seq
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -194,7 +212,16 @@ class NodeRegistry:
             await self.js.publish(self.subject, b"", headers=headers, timeout=2.0)
 
     async def _last(self) -> RawStreamMsg | None:
-        try:
-            return await self.js.get_last_msg(NODES_STREAM, self.subject)
-        except NotFoundError:
-            return None
+        """The key's last message; asked again while the bucket's stream has no leader yet (a bucket
+        just created, an election), as `ClusterConnection.ensure_kv` does."""
+        for attempt in range(1, 5):
+            try:
+                return await self.js.get_last_msg(NODES_STREAM, self.subject)
+            except NotFoundError:
+                return None
+            except TRANSIENT_NATS as exc:
+                if attempt == 4:
+                    raise ClusterError(
+                        f"NATS did not answer while reading {NODES_BUCKET} (4 attempts): {exc}"
+                    ) from None
+        raise AssertionError("unreachable")
