@@ -16,7 +16,7 @@ import pytest
 
 from core.cluster.changelog import APPLIED_KEY
 from core.cluster.connection import ClusterConnection
-from core.cluster.nodes import NODES_BUCKET_NEEDS, NodeRegistry, live_nodes, nodes_bucket
+from core.cluster.nodes import NODES_BUCKET_NEEDS, NODES_STREAM, NodeRegistry, live_nodes, nodes_bucket
 from core.cluster.schema import CLUSTER_SCHEMA_KEY, ensure_cluster_schema
 from core.cluster.store import ClusterStore, ReplicatedWriteError
 from core.config import ClusterConfig
@@ -241,9 +241,10 @@ async def test_two_processes_starting_with_one_name_at_once_one_is_refused(clust
         await registry.run(stop)
 
     try:
-        # The bucket exists already (the first answer about a bucket two clients create at the same
-        # moment can take nats-py's 5 s timeout): what races here is the first heartbeat's CAS.
+        # The bucket exists and has a leader already (a read of a bucket whose stream has no leader
+        # yet waits nats-py's 5 s timeout): what races here is the first heartbeat's CAS.
         await connections[0].ensure_kv(nodes_bucket(3), NODES_BUCKET_NEEDS)
+        await cluster.stream_leader(NODES_STREAM)
         registries = [NodeRegistry(c, "mempools-1", applied=lambda: 0, interval=0.2) for c in connections]
         tasks = [asyncio.create_task(start_and_run(r)) for r in registries]
         await until(lambda: any(task.done() for task in tasks), timeout=5)

@@ -162,7 +162,8 @@ class NodeRegistry:
                 record = msgspec.json.decode(message.data or b"", type=NodeRecord)
                 since = record.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")
         return ClusterError(
-            f"node name {self.node} is in use by another process (started {since}): give each node its own [cluster] node"
+            f"node name {self.node} is in use by another process (started {since}): "
+            "give each node its own [cluster] node"
         )
 
     async def _other_life(self) -> RawStreamMsg | None:
@@ -179,7 +180,9 @@ class NodeRegistry:
     async def heartbeat(self, expected: int | None = None) -> None:
         """Publish the record with the TTL (compare-and-set on the key when `expected` is given)."""
         body = msgspec.json.encode(self.record())
-        headers = None if expected is None else {Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected)}
+        headers: dict[str, str] | None = None
+        if expected is not None:
+            headers = {Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected)}
         ack = await self.js.publish(
             self.subject, body, msg_ttl=self.ttl, timeout=max(1.0, self.ttl / 3), headers=headers
         )
