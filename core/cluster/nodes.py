@@ -201,6 +201,8 @@ class NodeRegistry:
                     self._incidents.resolved("node heartbeat")
                 except TRANSIENT_NATS as exc:
                     self._incidents.failure("node heartbeat", "node heartbeat: NATS did not answer (%s)", exc)
+                except APIError as exc:  # only `mempools cluster status` reads it: never worth stopping for
+                    self._incidents.failure("node heartbeat", "node heartbeat refused: %s", exc.description)
         finally:
             await self._leave()
 
