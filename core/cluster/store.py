@@ -19,9 +19,9 @@ import asyncio
 from collections.abc import Iterator
 from os import PathLike
 
-from core.cluster.changelog import APPLIED_KEY, CHANGES_STREAM, ChangeApplier, ChangeLog
+from core.cluster.changelog import APPLIED_KEY, CHANGES_STREAM, ChangeApplier, ChangeLog, applied_sequence
 from core.cluster.connection import ClusterConnection
-from core.errors import InternalError
+from core.errors import ClusterUnavailableError, InternalError
 from core.store.base import WriteBatch, WriteListener
 from core.store.rocks import RocksStore
 
@@ -40,18 +40,51 @@ class ClusterStore:
 
     def __init__(
         self,
-        connection: ClusterConnection,
+        connection: ClusterConnection | None,
         replica: RocksStore,
         *,
         applier: ChangeApplier | None = None,
         log: ChangeLog | None = None,
     ) -> None:
-        self.connection = connection
         self.replica = replica
-        self.applier = applier or ChangeApplier(connection, replica)
-        self.log = log or ChangeLog(connection, self.applier)
         self._listeners: list[WriteListener] = []
         replica.observe(self._forward)
+        self._connection: ClusterConnection | None = None
+        self._applier: ChangeApplier | None = None
+        self._log: ChangeLog | None = None
+        if connection is not None:
+            self.attach(connection, applier=applier, log=log)
+
+    def attach(
+        self, connection: ClusterConnection, *, applier: ChangeApplier | None = None, log: ChangeLog | None = None
+    ) -> None:
+        """Join the log: a node builds its store (and everything on it) before NATS answers, serves
+        reads from its replica meanwhile, and attaches once it has joined (core/cluster/node.py)."""
+        self._connection = connection
+        self._applier = applier or ChangeApplier(connection, self.replica)
+        self._log = log or ChangeLog(connection, self._applier)
+
+    @property
+    def attached(self) -> bool:
+        return self._connection is not None
+
+    @property
+    def connection(self) -> ClusterConnection:
+        if self._connection is None:
+            raise ClusterUnavailableError("this node has not joined the NATS cluster yet")
+        return self._connection
+
+    @property
+    def applier(self) -> ChangeApplier:
+        if self._applier is None:
+            raise ClusterUnavailableError("this node has not joined the NATS cluster yet")
+        return self._applier
+
+    @property
+    def log(self) -> ChangeLog:
+        if self._log is None:
+            raise ClusterUnavailableError("this node has not joined the NATS cluster yet")
+        return self._log
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -68,7 +101,7 @@ class ClusterStore:
 
     @property
     def applied_sequence(self) -> int:
-        return self.applier.sequence
+        return self._applier.sequence if self._applier is not None else applied_sequence(self.replica)
 
     # -- reads: the local replica -------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:
@@ -88,7 +121,11 @@ class ClusterStore:
     # -- writes: the change log ---------------------------------------------------------------
     async def commit(self, batch: WriteBatch) -> None:
         """Publish `batch` with its preconditions; return once this node applied it (then its
-        `on_commit` callbacks have run). `ConflictError` when a precondition failed."""
+        `on_commit` callbacks have run). `ConflictError` when a precondition failed;
+        `ClusterUnavailableError` at once while NATS is unreachable from here (nothing waits on a
+        connection that is down, and nothing is acknowledged that the log did not store)."""
+        if not self.accepts_writes():
+            raise ClusterUnavailableError(f"the cluster takes no writes now: {self.describe()}")
         await self.log.commit(batch, batch.preconditions)
 
     def write(self, batch: WriteBatch) -> None:
@@ -115,7 +152,7 @@ class ClusterStore:
 
     # -- health -------------------------------------------------------------------------------
     def accepts_writes(self) -> bool:
-        return self.connection.connected and self.replica.accepts_writes()
+        return self._connection is not None and self._connection.connected and self.replica.accepts_writes()
 
     @property
     def refusing(self) -> bool:
@@ -123,7 +160,9 @@ class ClusterStore:
 
     def describe(self) -> str:
         """One line for `/ready`: "NATS connected to h:p, applied up to N", or why writes wait."""
-        applied = self.applier.sequence
+        applied = self.applied_sequence
+        if self._connection is None:
+            return f"not joined to the NATS cluster yet, replica at {applied}"
         if not self.replica.accepts_writes():
             return f"the replica refuses writes ({self.replica.health.describe()}), applied up to {applied}"
         lost = self.connection.disconnected_for()
