@@ -21,10 +21,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from core.cluster.changelog import ChangeApplier, ChangeLog
 from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
 from core.cluster.leased import LeasedRunner, LeasedWork
+from core.cluster.nodes import NodeRegistry
+from core.cluster.schema import ensure_cluster_schema
+from core.cluster.store import ClusterStore
 from core.config import ClusterConfig
 from core.errors import ClusterError
 from core.store.rocks import RocksStore
@@ -33,7 +35,11 @@ log = logging.getLogger("mempools.cluster")
 
 
 class ClusterNode:
-    """This node in the cluster: its connection, its replica's applier, its leases."""
+    """This node in the cluster: its connection, its store (the replica and the log), its leases."""
+
+    #: Seconds without a NATS connection before the node reports itself unready: reconnecting to
+    #: another server after one dies takes about a second, which is no reason to leave a load balancer.
+    READY_GRACE = 5.0
 
     def __init__(
         self,
@@ -45,14 +51,14 @@ class ClusterNode:
     ) -> None:
         self.config = config
         self.name = config.node
-        self.replica = replica
+        self.store = ClusterStore(None, replica)
         self.monotonic = monotonic
         self.retry_every = retry_every
+        self.api: str | None = None  # host:port of this node's API, for the registry (set by the runtime)
         self.connection: ClusterConnection | None = None
-        self.applier: ChangeApplier | None = None
-        self.log: ChangeLog | None = None
         self.joined = asyncio.Event()
         self.runners: dict[str, LeasedRunner] = {}
+        self.registry: NodeRegistry | None = None
         self._specs: dict[str, tuple[LeasedWork, asyncio.Event, Callable[[bool], bool] | None]] = {}
         self.failure: str | None = None  # why the node is not joined (for /ready), None once it is
         self.failing_since: float | None = None
@@ -64,10 +70,10 @@ class ClusterNode:
         if not self.joined.is_set() or connection is None:
             since = self.monotonic() - (self.failing_since or self.monotonic())
             return False, f"not joined: {self.failure or 'joining'} ({since:.0f} s)"
-        if not connection.nc.is_connected:
-            return False, "NATS connection lost: reconnecting"
-        applied = self.applier.sequence if self.applier is not None else 0
-        return True, f"node {self.name} on NATS {connection.server_version}, replica at {applied}"
+        lost = connection.disconnected_for()
+        if lost is not None and lost > self.READY_GRACE:
+            return False, self.store.describe()
+        return True, f"node {self.name}: {self.store.describe()}"
 
     def leases(self) -> dict[str, bool]:
         """Every lease this node contends for, and whether it holds it now (`mempools_lease_held`)."""
@@ -98,19 +104,31 @@ class ClusterNode:
         if connection is None:
             return
         try:
-            applier = ChangeApplier(connection, self.replica)
-            self.applier = applier
-            self.log = ChangeLog(connection, applier)
-            await self.log.ensure_stream()
-            self.failure, self.failing_since = None, None
+            self.store.attach(connection)
+            await self.store.prepare()
+            registry = NodeRegistry(
+                connection,
+                self.name,
+                applied=lambda: self.store.applied_sequence,
+                leases=lambda: [name for name, held in self.leases().items() if held],
+                api=self.api,
+                ttl=max(self.config.lease_ttl, 3),
+            )
             async with asyncio.TaskGroup() as group:  # one failing (the applier: final) ends them all
-                group.create_task(applier.run(stop), name="cluster:applier")
+                group.create_task(self.store.run(stop), name="cluster:applier")
+                await ensure_cluster_schema(self.store)  # after the applier started: it waits for it
+                await registry.start()
+                group.create_task(registry.run(stop), name="cluster:registry")
+                self.registry = registry
+                self.failure, self.failing_since = None, None
                 self.joined.set()
                 for name, (work, until, wanted) in self._specs.items():
                     lease = Lease(connection.js, LEASE_BUCKET, name, self.name, ttl=self.config.lease_ttl)
                     runner = LeasedRunner(lease, work, wanted=wanted)
                     self.runners[name] = runner
                     group.create_task(runner.run(until), name=f"lease:{name}")
+        except BaseExceptionGroup as group:  # one line for the operator, not a tree of tracebacks
+            raise _first(group) from None
         finally:
             self.joined.clear()
             await connection.close()
@@ -137,3 +155,9 @@ class ClusterNode:
             self.connection = connection
             return connection
         return None
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf failure of a task group: the one the others were cancelled for."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
