@@ -17,6 +17,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from core.cluster.connection import ClusterConnection
+from core.cluster.schema import ensure_cluster_schema
+from core.cluster.store import ClusterStore
+from core.config import ClusterConfig
+from core.store.rocks import RocksStore
+from core.store.schema import SCHEMA_VERSION
 from tests.cluster_rig import CHAIN_LEASE, CHANGES_STREAM, ClusterRig, ServeNode, Sub, cluster_rig
 from tests.polling import until, until_async
 from tests.test_cluster_serve import BLOCKS, TAKEOVER_S, TXS, _assert_each_once, _visible_within, _watching
@@ -92,7 +98,7 @@ class ReadyLog:
     async def run(self) -> None:
         while True:
             for node in list(self.watch):
-                status, body = await self.rig.ready(node, timeout=1.0)
+                status, body = await self.rig.ready(node, timeout=2.0)
                 self.seen.append((node.name, time.monotonic(), status, body))
             await asyncio.sleep(0.2)
 
@@ -165,8 +171,7 @@ async def test_faults_while_catching_up_and_delivering(tmp_path: Path) -> None:
             # 3. SIGSTOP the holder past its lease, then SIGCONT it: it is fenced.
             holder = await rig.holder(CHAIN_LEASE)
             other = b if holder is a else a
-            await rig.wait_height(other, 1)  # the restarted node is back in the cluster
-            await until_async(lambda: _partitions_back(rig, [a, b]), 30)
+            await _ready_until(rig, other, 200)  # the restarted node is back in the cluster
             new, took = await _pause_past_the_lease(rig, holder, [other])
             report.append(f"{holder.name} paused {PAUSE_S:.0f} s, {new.name} took the chain after {took:.1f} s")
             feeding.clear()
@@ -182,15 +187,6 @@ async def test_faults_while_catching_up_and_delivering(tmp_path: Path) -> None:
         report.append(f"{rig.tip - 1} heights, {len(expected)} notifications, {duplicates} repeated webhooks")
         print("\n".join(report))
         assert duplicates <= 3 * WORKERS * 3, duplicates  # three faults, at most WORKERS in flight at each
-
-
-async def _partitions_back(rig: ClusterRig, nodes: list[ServeNode]) -> bool:
-    """Every node holds some delivery partition again (after one came back)."""
-    for node in nodes:
-        metrics = await rig.metrics(node)
-        if metrics is None or not any(on for lease, on in metrics.leases.items() if lease.startswith("delivery:")):
-            return False
-    return True
 
 
 async def test_nats_unreachable_at_start_then_lost_while_running(tmp_path: Path) -> None:
@@ -284,3 +280,33 @@ def _assert_503_problem(r: Any) -> None:
     assert r.status_code == 503, (r.status_code, r.text)
     assert r.headers["content-type"] == "application/problem+json", r.headers
     assert r.json()["status"] == 503 and r.json()["detail"], r.text
+
+
+async def test_a_node_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    async with cluster_rig(tmp_path) as rig:
+        # The first node of another mempools version stamped the cluster: here, a store of this process.
+        config = ClusterConfig(nats=rig.nats.urls, node="other-version")
+        connection = await ClusterConnection.open(config)
+        store = ClusterStore(connection, RocksStore(tmp_path / "other-version"))
+        stop = asyncio.Event()
+        try:
+            await store.prepare()
+            async with _background(store.run(stop)):
+                assert await ensure_cluster_schema(store, SCHEMA_VERSION + 1) == SCHEMA_VERSION + 1
+        finally:
+            stop.set()
+            await connection.close()
+            store.close()
+
+        node = ServeNode("m1", rig.write_config("m1"))
+        rig.nodes.append(node)
+        await node.start(wait_api=False)
+        assert node.proc is not None
+        code = await asyncio.to_thread(node.proc.proc.wait, 60)
+        lines = node.output.strip().splitlines()
+        assert code == 2, node.output
+        assert lines[-1] == (
+            f"mempools: the cluster's schema version is {SCHEMA_VERSION + 1}; this mempools has {SCHEMA_VERSION}: "
+            "upgrade every node together"
+        ), node.output
+        assert "Traceback" not in node.output
