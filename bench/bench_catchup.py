@@ -120,7 +120,7 @@ async def serial(url: str, heights: range, tmp: Path, subs: list[Subscription], 
             for scope in decoded.scopes:
                 matcher.match(CHAIN_ID, scope.events_map)
         d = time.perf_counter()
-        processor.process(decoded)
+        await processor.process(decoded)
         e = time.perf_counter()
         t["fetch"] += b - a
         t["decode"] += c - b
