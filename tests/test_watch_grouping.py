@@ -8,6 +8,7 @@ size), against the real devnet over HTTP: the records are exactly those of one-b
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ async def test_a_catch_up_commits_far_fewer_batches_than_blocks(
     assert h.watcher.stats.blocks == BLOCKS
     cursors = [cursor for cursor, _ in store.commits]
     assert cursors[0] == 0  # the starting point pinned, then the groups in order
-    steps = [b - a for a, b in zip(cursors, cursors[1:], strict=False)]
+    steps = [b - a for a, b in pairwise(cursors)]
     assert all(1 <= step <= max_blocks for step in steps), steps
     assert sum(steps) == BLOCKS
     assert len(steps) <= BLOCKS // 3, steps  # grouped: 200 blocks in far fewer commits

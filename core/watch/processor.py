@@ -117,9 +117,7 @@ class BlockProcessor:
     def stage_gap(self, height: int, reason: str, batch: WriteBatch) -> None:
         """A height no endpoint has: a visible gap record in `batch` (the cursor moves past it by
         `advance`)."""
-        self.repos.gaps.put(
-            Gap(chain_id=self.chain.id, height=height, reason=reason, recorded_at=self.clock()), batch
-        )
+        self.repos.gaps.put(Gap(chain_id=self.chain.id, height=height, reason=reason, recorded_at=self.clock()), batch)
 
     def advance(self, height: int, batch: WriteBatch) -> None:
         """Move the chain's cursor to `height` in `batch`: once per batch, at its last height."""
