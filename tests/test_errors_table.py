@@ -67,6 +67,7 @@ TABLE: dict[str, tuple[MempoolsError, int, str]] = {
     "ChainChoiceRequired": (bot.actions.ChainChoiceRequired("cosmos1abc", [_CHAIN]), 422, "chain-choice-required"),
     "NotFoundError": (core.errors.NotFoundError("subscription not found"), 404, "not-found"),
     "ConflictError": (core.errors.ConflictError("email already registered"), 409, "conflict"),
+    "FencedError": (core.errors.FencedError("chain c-1 is watched by node-b now"), 409, "conflict"),
     "UniqueConflictError": (core.store.collection.UniqueConflictError("accounts.email is taken"), 409, "conflict"),
     "AuthenticationError": (core.errors.AuthenticationError("the API key was revoked"), 401, "unauthenticated"),
     "PermissionDeniedError": (core.errors.PermissionDeniedError("only admins can change this"), 403, "forbidden"),
