@@ -34,7 +34,6 @@ The tree (classes marked * are defined next to the code that raises them and sub
         │   ├── SchemaVersionError
         │   └── StoreUnavailableError   (see above: a ServiceError first)
         ├── ClusterError                the NATS cluster cannot be used (unreachable, too old, a setting dropped)
-        │   ├── *FencedError            (core/watch/fence.py) a newer holder owns the chain: stop
         │   └── ClusterUnavailableError (see above: a ServiceError first)
         ├── *DispatchStalledError       (core/dispatch/dispatcher.py)
         ├── *PortInUseError             (mempools/runtime.py)

@@ -2,7 +2,7 @@
 
 A superseded holder (what a holder paused past its lease is once it runs again) has every later
 batch refused by every replica, however late it commits; the new holder resumes at the stored
-cursor and every height is committed once. Through `tests/log_store.py` until ClusterStore exists.
+cursor and every height is committed once.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from core.watch.matching import SubscriptionMatcher
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher, WatcherStats
 from mempools.devnet.server import DevnetServer
-from tests.log_store import LogNode
 from tests.nats_cluster import NatsCluster, nats_cluster
 from tests.polling import until
+from tests.replica_node import ReplicaNode
 from tests.test_watcher import CHAIN_ID, HISTORY, _devnet, _subscriptions, expected_notifications
 
 
@@ -38,8 +38,8 @@ async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
 
 
 @pytest.fixture
-async def nodes(cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[list[LogNode]]:
-    started = [await LogNode.start(cluster, tmp_path / f"replica-{i}", f"node-{i}") for i in range(2)]
+async def nodes(cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[list[ReplicaNode]]:
+    started = [await ReplicaNode.start(cluster, tmp_path / f"replica-{i}", f"node-{i}") for i in range(2)]
     yield started
     for node in started:
         await node.close()
@@ -52,7 +52,7 @@ def stamped(fence: ChainFence, key: bytes) -> WriteBatch:
     return batch
 
 
-async def test_a_superseded_holders_batches_are_refused_on_every_replica(nodes: list[LogNode]) -> None:
+async def test_a_superseded_holders_batches_are_refused_on_every_replica(nodes: list[ReplicaNode]) -> None:
     a, b = nodes
     fence_a = await EpochFence.claim(a.store, CHAIN_ID, "node-0", token=1)
     await a.store.commit(stamped(fence_a, b"x/a1"))
@@ -68,7 +68,7 @@ async def test_a_superseded_holders_batches_are_refused_on_every_replica(nodes: 
     assert fence_b.record.node == "node-1" and fence_b.record.token == 2
 
 
-async def test_a_claim_with_an_older_token_than_stored_is_fenced(nodes: list[LogNode]) -> None:
+async def test_a_claim_with_an_older_token_than_stored_is_fenced(nodes: list[ReplicaNode]) -> None:
     a, b = nodes
     await EpochFence.claim(b.store, CHAIN_ID, "node-1", token=5)
     with pytest.raises(FencedError, match="newer"):  # node-0's replica may lag: the CAS catches it up
@@ -77,7 +77,7 @@ async def test_a_claim_with_an_older_token_than_stored_is_fenced(nodes: list[Log
     await b.store.commit(stamped(again, b"x/ok"))
 
 
-async def test_racing_claims_leave_the_newest_token_on_every_replica(nodes: list[LogNode]) -> None:
+async def test_racing_claims_leave_the_newest_token_on_every_replica(nodes: list[ReplicaNode]) -> None:
     a, b = nodes
     for round_ in range(5):
         low, high = 10 * round_ + 1, 10 * round_ + 2
@@ -98,7 +98,7 @@ async def test_racing_claims_leave_the_newest_token_on_every_replica(nodes: list
 class Watching:
     """One node's watcher of the devnet chain over its LogStore, with what it reported."""
 
-    def __init__(self, node: LogNode, devnet: DevnetServer) -> None:
+    def __init__(self, node: ReplicaNode, devnet: DevnetServer) -> None:
         self.node = node
         self.repos = Repositories(node.store)
         matcher = SubscriptionMatcher()
@@ -128,7 +128,7 @@ class Watching:
 
 
 async def test_the_next_holder_resumes_at_the_stored_cursor_every_height_once(
-    nodes: list[LogNode], tmp_path: Path
+    nodes: list[ReplicaNode], tmp_path: Path
 ) -> None:
     a, b = nodes
     async with DevnetServer(_devnet(), run_clock=False) as devnet:
