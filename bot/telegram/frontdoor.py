@@ -323,8 +323,7 @@ class TelegramFrontDoor:
 
     async def _shutdown(self) -> None:
         try:
-            if self.app._initialized:  # noqa: SLF001  # PTB exposes no public flag
-                await self.app.shutdown()
+            await self.app.shutdown()  # returns at once when it was not initialised
         finally:
             self._redactor.uninstall()
 
