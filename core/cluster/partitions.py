@@ -1,0 +1,124 @@
+"""Delivery partitions spread over the nodes: one lease per partition (docs/CLUSTER.md point 6).
+
+A destination hashes into one of `PARTITIONS` partitions (`core.dispatch.partition`). Each
+partition is a lease, `delivery:<p>`, run by a `LeasedRunner` whose work is "this node's outbox
+delivers the partition": `outbox.adopt(p)` when the lease is taken, `outbox.drop(p)` when it is
+lost, given back, or this node stops. One node holds a partition at a time, so per-destination
+concurrency and Telegram's per-chat limits hold cluster-wide with no coordination of their own.
+
+Balance: every node aims at `ceil(PARTITIONS / live nodes)`. It contends for more while it holds
+(or is contending for) fewer, and gives back one at a time while it holds more, so when a node
+joins the others shed partitions one by one to it instead of all dropping everything at once, and
+when one leaves (its leases released at stop, or expired after a crash) the target rises and the
+others take its partitions. `live_nodes` is the node registry's count; the shares then even out
+within a few lease refresh intervals.
+
+Telegram's per-bot budget is split by what a node holds (`bot_share`), so the cluster stays
+under 30 messages a second in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from functools import partial
+
+from nats.js import JetStreamContext
+
+from core.cluster.lease import LEASE_BUCKET, Lease
+from core.cluster.leased import LeasedRunner
+from core.dispatch.outbox import Outbox
+from core.dispatch.partition import PARTITIONS
+
+#: A node uses at least this share of the bot's budget while it holds any partition (1 msg/s of 30).
+MIN_BOT_SHARE = 1 / 30
+
+
+def lease_name(partition: int) -> str:
+    return f"delivery:{partition}"
+
+
+class DeliveryPartitions:
+    """This node's side of the delivery partitions: a `LeasedRunner` per partition."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        outbox: Outbox,
+        node: str,
+        live_nodes: Callable[[], int],
+        *,
+        bucket: str = LEASE_BUCKET,
+        ttl: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+        partitions: int = PARTITIONS,
+    ) -> None:
+        self.outbox = outbox
+        self.live_nodes = live_nodes
+        self.partitions = partitions
+        self.clock = clock
+        self.runners = [
+            LeasedRunner(
+                Lease(js, bucket, lease_name(p), node, ttl=ttl, clock=clock),
+                partial(self._deliver, p),
+                wanted=partial(self._wanted, p),
+            )
+            for p in range(partitions)
+        ]
+        self._contending: set[int] = set()  # asked for since their runner's last step
+        self._giving: int | None = None  # the partition being given back, until its runner steps again
+
+    @property
+    def target(self) -> int:
+        """How many partitions this node aims to hold."""
+        return math.ceil(self.partitions / max(self.live_nodes(), 1))
+
+    def held(self) -> set[int]:
+        """The partitions this node delivers now."""
+        return {p for p, runner in enumerate(self.runners) if runner.held}
+
+    def leases(self) -> dict[str, bool]:
+        """{"delivery:<p>": held here} for /metrics."""
+        return {runner.name: runner.held for runner in self.runners}
+
+    def bot_share(self) -> float:
+        """The fraction of Telegram's per-bot budget this node may use: what its partitions are
+        worth, at least `MIN_BOT_SHARE` (so a node holding one partition still sends)."""
+        return max(len(self.held()) / self.partitions, MIN_BOT_SHARE)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Contend for, deliver and balance the partitions until `stop`; then release them all."""
+        await asyncio.gather(*(runner.run(stop) for runner in self.runners))
+
+    def _wanted(self, partition: int, held_now: bool) -> bool:
+        """Whether this node should hold `partition`: the balance described in the module doc.
+
+        Runners step concurrently, each awaiting its lease in between, so what is being contended
+        for counts as held (else all 32 would be taken at once), and a give-back counts until
+        the runner that gave it steps again (else every runner over the target would give its
+        partition back in the same interval).
+        """
+        self._contending.discard(partition)
+        if self._giving == partition:
+            self._giving = None
+        count = len(self.held() | self._contending)
+        target = self.target
+        if held_now:
+            if count > target and self._giving is None:
+                self._giving = partition
+                return False
+            return True
+        if count < target:
+            self._contending.add(partition)
+            return True
+        return False
+
+    async def _deliver(self, partition: int, stop: asyncio.Event, token: int) -> None:
+        """The work under `delivery:<p>`: this node's outbox delivers the partition meanwhile."""
+        self.outbox.adopt(partition)
+        try:
+            await stop.wait()
+        finally:
+            self.outbox.drop(partition)
