@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from nats.js import JetStreamContext
 
@@ -32,12 +33,36 @@ from core.cluster.leased import LeasedRunner
 from core.dispatch.outbox import Outbox
 from core.dispatch.partition import PARTITIONS
 
+#: A partition this node tried for and did not get (another node holds it) is not tried again for
+#: this long (seconds), so the tries go to partitions that may be free: runners step in the same
+#: order every interval, and without this the first ones, held elsewhere, would fill the quota
+#: of tries forever and the free ones would never be asked for.
+RETRY_REFUSED_AFTER = 3.0
+
 #: A node uses at least this share of the bot's budget while it holds any partition (1 msg/s of 30).
 MIN_BOT_SHARE = 1 / 30
 
 
 def lease_name(partition: int) -> str:
     return f"delivery:{partition}"
+
+
+class _PartitionLease(Lease):
+    """A partition's lease that reports each try's outcome as soon as it is known, so the try
+    counts against the node's target only while it is in flight (a KV round trip), not until
+    its runner's next step a second later."""
+
+    def __init__(self, *args: Any, tried: Callable[[bool], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tried = tried
+
+    async def try_acquire(self) -> bool:
+        got = False
+        try:
+            got = await super().try_acquire()
+            return got
+        finally:
+            self._tried(got)
 
 
 class DeliveryPartitions:
@@ -61,13 +86,14 @@ class DeliveryPartitions:
         self.clock = clock
         self.runners = [
             LeasedRunner(
-                Lease(js, bucket, lease_name(p), node, ttl=ttl, clock=clock),
+                _PartitionLease(js, bucket, lease_name(p), node, ttl=ttl, clock=clock, tried=partial(self._tried, p)),
                 partial(self._deliver, p),
                 wanted=partial(self._wanted, p),
             )
             for p in range(partitions)
         ]
         self._contending: set[int] = set()  # asked for since their runner's last step
+        self._refused: dict[int, float] = {}  # partition -> when a try for it last failed
         self._giving: int | None = None  # the partition being given back, until its runner steps again
 
     @property
@@ -96,11 +122,12 @@ class DeliveryPartitions:
         """Whether this node should hold `partition`: the balance described in the module doc.
 
         Runners step concurrently, each awaiting its lease in between, so what is being contended
-        for counts as held (else all 32 would be taken at once), and a give-back counts until
+        for counts as held (else all 32 would be taken at once), a give-back counts until
         the runner that gave it steps again (else every runner over the target would give its
-        partition back in the same interval).
+        partition back in the same interval), and a partition just refused waits its turn
+        (`RETRY_REFUSED_AFTER`).
         """
-        self._contending.discard(partition)
+        now = self.clock()
         if self._giving == partition:
             self._giving = None
         count = len(self.held() | self._contending)
@@ -110,10 +137,18 @@ class DeliveryPartitions:
                 self._giving = partition
                 return False
             return True
-        if count < target:
+        refused = self._refused.get(partition)
+        if count < target and (refused is None or now - refused >= RETRY_REFUSED_AFTER):
+            self._refused.pop(partition, None)
             self._contending.add(partition)
             return True
         return False
+
+    def _tried(self, partition: int, got: bool) -> None:
+        """A try for `partition` ended: it no longer counts as contended; refused, it waits."""
+        self._contending.discard(partition)
+        if not got:
+            self._refused[partition] = self.clock()
 
     async def _deliver(self, partition: int, stop: asyncio.Event, token: int) -> None:
         """The work under `delivery:<p>`: this node's outbox delivers the partition meanwhile."""
