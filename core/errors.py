@@ -34,6 +34,7 @@ The tree (classes marked * are defined next to the code that raises them and sub
         │   ├── SchemaVersionError
         │   └── StoreUnavailableError   (see above: a ServiceError first)
         ├── ClusterError                the NATS cluster cannot be used (unreachable, too old, a setting dropped)
+        │   ├── ClusterUnreachableError no NATS server answered (at start: the node keeps trying)
         │   └── ClusterUnavailableError (see above: a ServiceError first)
         ├── *DispatchStalledError       (core/dispatch/dispatcher.py)
         ├── *PortInUseError             (mempools/runtime.py)
@@ -220,6 +221,10 @@ class ClusterUnavailableError(StoreUnavailableError, ClusterError):
     """
 
     retry_after = 10
+
+
+class ClusterUnreachableError(ClusterError):
+    """No NATS server of `cluster.nats` answered: at start, the node starts anyway and keeps trying."""
 
 
 class SchemaVersionError(StoreError):

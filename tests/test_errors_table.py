@@ -101,6 +101,7 @@ TABLE: dict[str, tuple[MempoolsError, int, str]] = {
     "StoreLockedError": (core.errors.StoreLockedError("secret detail"), 500, "internal"),
     "SchemaVersionError": (core.errors.SchemaVersionError("secret detail"), 500, "internal"),
     "ClusterError": (core.errors.ClusterError("secret detail"), 500, "internal"),
+    "ClusterUnreachableError": (core.errors.ClusterUnreachableError("secret detail"), 500, "internal"),
     "DispatchStalledError": (core.dispatch.dispatcher.DispatchStalledError("secret detail"), 500, "internal"),
     "PortInUseError": (mempools.runtime.PortInUseError("secret detail"), 500, "internal"),
     "ControlError": (mempools.control.ControlError("secret detail"), 500, "internal"),
