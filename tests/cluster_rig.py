@@ -340,7 +340,8 @@ class ClusterRig:
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            query = f"{path}?limit=200" + (f"&cursor={cursor}" if cursor else "")
+            query = f"{path}?limit=200" if path == "/v1/notifications" else path  # the others take no limit
+            query += (f"{'&' if '?' in query else '?'}cursor={cursor}") if cursor else ""
             r = await self.call(node, key, "GET", query)
             assert r.status_code == 200, r.text
             page = r.json()
