@@ -48,6 +48,7 @@ _LEASE_HELD = re.compile(r'^mempools_lease_held\{lease="([^"]+)"\} (\S+)$', re.M
 _DELIVERED = re.compile(
     r'^mempools_deliveries(?:_total)?\{channel="webhook",outcome="delivered"\} (\S+)$', re.MULTILINE
 )
+_PARTITION_MOVE = re.compile(r"lease delivery:\d+ (acquired|released)")
 _HEIGHT = re.compile(rf'^mempools_chain_height{{chain="{CHAIN_ID}"}} (\S+)$', re.MULTILINE)
 
 
@@ -111,8 +112,10 @@ class ServeNode:
             self.proc.proc.send_signal(signal.SIGCONT)
         return await asyncio.to_thread(self.proc.stop, signal.SIGTERM, 20)
 
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.output.splitlines()[-lines:])
+    def tail(self, lines: int = 60) -> str:
+        """The last lines of its output, without the delivery partitions' lease moves (dozens a start)."""
+        kept = [line for line in self.output.splitlines() if not _PARTITION_MOVE.search(line)]
+        return "\n".join(kept[-lines:])
 
 
 class Metrics(msgspec.Struct, frozen=True):
@@ -142,6 +145,7 @@ class ClusterRig:
         *,
         lease_ttl: int = 2,
         extra: str = "",
+        chain_extra: str = "",
         cluster: bool = True,
     ) -> None:
         self.root = root
@@ -151,6 +155,7 @@ class ClusterRig:
         self.receiver = receiver
         self.lease_ttl = lease_ttl
         self.extra = extra
+        self.chain_extra = chain_extra
         self.cluster = cluster  # False: single-node configs (to check the rig itself against one node)
         self.nodes: list[ServeNode] = []
         self.http = httpx.AsyncClient(timeout=10.0)
@@ -177,6 +182,7 @@ class ClusterRig:
             self.devnet_url,
             CHAIN_ID,
             extra=self.config_text(name, nats_urls=nats_urls),
+            chain_extra=self.chain_extra,
         )
 
     async def add_node(self, name: str | None = None, *, wait_api: bool = True) -> ServeNode:
@@ -186,13 +192,30 @@ class ClusterRig:
         await node.start(wait_api=wait_api)
         return node
 
-    async def add_nodes(self, count: int) -> list[ServeNode]:
-        """Start `count` nodes at once (their starts overlap, as in a real deployment)."""
+    async def add_nodes(self, count: int, *, joined: bool = True) -> list[ServeNode]:
+        """Start `count` nodes at once (their starts overlap, as in a real deployment); with
+        `joined`, return once each has joined the cluster (its API comes up before that)."""
         names = [f"m{len(self.nodes) + i + 1}" for i in range(count)]
         nodes = [ServeNode(name, self.write_config(name)) for name in names]
         self.nodes.extend(nodes)
         await asyncio.gather(*(node.start() for node in nodes))
+        if joined and self.cluster:
+            await asyncio.gather(*(self.wait_joined(node) for node in nodes))
         return nodes
+
+    async def wait_joined(self, node: ServeNode, timeout: float = 30.0) -> None:
+        """`/ready`'s `cluster` check says the node has joined ("node <name>: ...")."""
+        last: list[object] = [None]
+
+        async def joined() -> bool:
+            _, body = await self.ready(node)
+            last[0] = body.get("checks", {}).get("cluster")
+            return str(last[0]).startswith(f"node {node.name}:")
+
+        try:
+            await until_async(joined, timeout)
+        except AssertionError:
+            raise AssertionError(f"{node.name} has not joined after {timeout} s: {last[0]}") from None
 
     def node(self, name: str) -> ServeNode:
         return next(node for node in self.nodes if node.name == name)
@@ -395,7 +418,7 @@ class ClusterRig:
 
     # -- debugging ------------------------------------------------------------------------------
 
-    def log_tails(self, lines: int = 40) -> str:
+    def log_tails(self, lines: int = 60) -> str:
         parts = []
         for node in self.nodes:
             state = "running" if node.running else "not running"
@@ -421,6 +444,7 @@ async def cluster_rig(
     seed: int = 11,
     lease_ttl: int = 2,
     extra: str = "",
+    chain_extra: str = "",
     cluster: bool = True,
 ) -> AsyncIterator[ClusterRig]:
     """A started NATS cluster, devnet (tip 1: blocks come when the test calls `advance`) and
@@ -436,7 +460,9 @@ async def cluster_rig(
         await receiver.start()
         await nats.wait_healthy()
         await nats.wait_writable()
-        rig = ClusterRig(root, nats, devnet, receiver, lease_ttl=lease_ttl, extra=extra, cluster=cluster)
+        rig = ClusterRig(
+            root, nats, devnet, receiver, lease_ttl=lease_ttl, extra=extra, chain_extra=chain_extra, cluster=cluster
+        )
         rig.devnet_url = await asyncio.to_thread(devnet.url)
         yield rig
     except BaseException:
