@@ -197,10 +197,12 @@ async def test_nats_unreachable_at_start_then_lost_while_running(tmp_path: Path)
             nats_node.stop()
 
         # NATS unreachable at start: the node serves, says why on /ready, keeps trying.
-        (a,) = await rig.add_nodes(1)
+        (a,) = await rig.add_nodes(1, joined=False)
         _, at_start = await _ready_until(rig, a, 503, "cannot reach NATS")
-        lines = [line for line in a.output.splitlines() if "cannot reach NATS" in line]
-        assert len(lines) == 1 and "Traceback" not in a.output, a.output  # one line, not one per retry
+        await _ready_until(rig, a, 503, "cannot reach NATS", seconds_at_least=3)  # it has kept trying
+        incidents = [line for line in a.output.splitlines() if "NATS connection" in line]
+        assert len(incidents) == 1, a.output  # one line for the incident, not one per retry
+        assert "keeps trying to join" in a.output and "Traceback" not in a.output, a.output
         refused = await rig.http.post(f"{a.url}/v1/accounts", json={"email": "x@example.com", "password": "p" * 20})
         _assert_503_problem(refused)
         rig.nats.start()
@@ -261,15 +263,24 @@ async def test_nats_unreachable_at_start_then_lost_while_running(tmp_path: Path)
 
 
 async def _ready_until(
-    rig: ClusterRig, node: ServeNode, status: int, reason: str = "", timeout: float = 30.0
+    rig: ClusterRig,
+    node: ServeNode,
+    status: int,
+    reason: str = "",
+    timeout: float = 30.0,
+    seconds_at_least: int = 0,
 ) -> tuple[int, dict[str, Any]]:
-    """`/ready` answers `status` and its `cluster` check mentions `reason`."""
+    """`/ready` answers `status` and its `cluster` check mentions `reason` (and, with
+    `seconds_at_least`, says it has been so for that long: "... (N s)")."""
     last: list[tuple[int, dict[str, Any]]] = [(0, {})]
 
     async def reached() -> bool:
         last[0] = await rig.ready(node)
         got, body = last[0]
-        return got == status and reason in str(body.get("checks", {}).get("cluster", ""))
+        check = str(body.get("checks", {}).get("cluster", ""))
+        since = re.search(r"\((\d+) s\)$", check)
+        long_enough = not seconds_at_least or (since is not None and int(since.group(1)) >= seconds_at_least)
+        return got == status and reason in check and long_enough
 
     try:
         await until_async(reached, timeout)
