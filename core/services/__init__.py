@@ -18,8 +18,8 @@ from core.services.conversations import ConversationService
 from core.services.deliveries import DeliveryService
 from core.services.destinations import DestinationService, UrlCheck, WebhookTester
 from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
-from core.services.matcher_feed import MatcherFeed
 from core.services.history import HistoryService, NotificationDetail
+from core.services.matcher_feed import MatcherFeed
 from core.services.passwords import Passwords
 from core.services.queries import FetchBlock, QueryService, QueryTestResult
 from core.services.subscriptions import SubscriptionService

@@ -129,7 +129,9 @@ class AccountService:
     def identities(self, account_id: str) -> list[Identity]:
         return self._repos.identities.of_account(account_id)
 
-    async def get_or_create_for_identity(self, kind: IdentityKind, external_id: str, username: str | None = None) -> Account:
+    async def get_or_create_for_identity(
+        self, kind: IdentityKind, external_id: str, username: str | None = None
+    ) -> Account:
         """The account behind a Telegram or Discord user, created on first contact (bots call this)."""
         if not is_key(external_id):
             raise ValidationError("external_id: not a valid identity")
@@ -179,7 +181,9 @@ class AccountService:
             await self._sessions.remove(hash_token(token))
 
     # -- API keys ---------------------------------------------------------------------------------
-    async def create_api_key(self, account_id: str, name: str, *, expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    async def create_api_key(
+        self, account_id: str, name: str, *, expires_at: datetime | None = None
+    ) -> tuple[ApiKey, str]:
         """A new key and its plaintext, which is shown once and never stored."""
         name = name.strip()
         if not name or len(name) > 100:
@@ -266,7 +270,9 @@ class AccountService:
         await self._repos.store.commit(batch)
         return link
 
-    async def redeem_link_code(self, code: str, kind: IdentityKind, external_id: str, username: str | None = None) -> Account:
+    async def redeem_link_code(
+        self, code: str, kind: IdentityKind, external_id: str, username: str | None = None
+    ) -> Account:
         """Join the chat identity to the code's account and bring along what it owned.
 
         The identity's former account hands over its subscriptions, destinations, address book,

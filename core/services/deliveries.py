@@ -65,7 +65,9 @@ class DeliveryService:
         self.outbox.notify()
         return notice.id
 
-    async def redeliver(self, owner_id: str, notification_id: str, destination_id: str | None = None) -> list[OutboxEntry]:
+    async def redeliver(
+        self, owner_id: str, notification_id: str, destination_id: str | None = None
+    ) -> list[OutboxEntry]:
         """Queue a notification again, with a fresh retry schedule, due now.
 
         With `destination_id`: to that destination (it must be the owner's and enabled). Without:
