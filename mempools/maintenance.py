@@ -50,7 +50,7 @@ class Maintenance:
                     self.repos.attempts.delete(
                         attempt.notification_id, attempt.destination_id, attempt.attempt, batch=batch
                     )
-            self.repos.store.write(batch)
+            await self.repos.store.commit(batch)
             removed += len(batch_items)
             await asyncio.sleep(0)  # let deliveries and API requests through between batches
         if removed:
@@ -64,7 +64,7 @@ class Maintenance:
             batch = WriteBatch()
             for dead in batch_items:
                 self.repos.dead_letters.delete(dead.notification_id, dead.destination_id, batch=batch)
-            self.repos.store.write(batch)
+            await self.repos.store.commit(batch)
             removed += len(batch_items)
             await asyncio.sleep(0)
         if removed:
