@@ -23,7 +23,7 @@ from core.services.guards import is_key
 from core.services.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from core.services.records import LinkCode, LinkCodeRepository, Session, SessionRepository
 from core.store.base import WriteBatch
-from core.store.collection import Collection, UniqueConflictError
+from core.store.collection import Collection
 from core.store.repositories import Repositories
 
 _EMAIL = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,190}\.[^@\s.\x00]{2,63}$")
@@ -92,14 +92,15 @@ class AccountService:
             id=new_id("acc"), created_at=now, email=address, password_hash=password_hash, display_name=display_name
         )
         identity = Identity(kind="email", external_id=address, account_id=account.id, created_at=now)
-        # No await between this check-and-write: two registrations of one email cannot both win.
+        # No await between this check and the batch; the unique index's precondition decides a race
+        # with another node (in a cluster both checks can pass: one commit is then refused).
         batch = WriteBatch()
         try:
             self._repos.accounts.put(account, batch)
-        except UniqueConflictError:
+            self._repos.identities.put(identity, batch)
+            await self._repos.store.commit(batch)
+        except ConflictError:  # UniqueConflictError here, or the refused commit of a race lost
             raise ConflictError("an account with this email already exists") from None
-        self._repos.identities.put(identity, batch)
-        await self._repos.store.commit(batch)
         return account
 
     async def authenticate(self, email: str, password: str) -> Account:
@@ -147,11 +148,19 @@ class AccountService:
         account = Account(id=new_id("acc"), created_at=now, display_name=username)
         batch = WriteBatch()
         self._repos.accounts.put(account, batch)
-        self._repos.identities.put(
-            Identity(kind=kind, external_id=external_id, account_id=account.id, created_at=now, username=username),
-            batch,
-        )
-        await self._repos.store.commit(batch)
+        fresh = Identity(kind=kind, external_id=external_id, account_id=account.id, created_at=now, username=username)
+        if identity is None:
+            self._repos.identities.insert(fresh, batch)
+        else:  # left behind by an account that is gone: taken over
+            self._repos.identities.put(fresh, batch)
+        try:
+            await self._repos.store.commit(batch)
+        except ConflictError:  # the same person's first message reached another node at the same time
+            raced = self._repos.identities.find(kind, external_id)
+            existing = self._repos.accounts.get(raced.account_id) if raced is not None else None
+            if existing is None:
+                raise
+            return existing
         return account
 
     # -- sessions ---------------------------------------------------------------------------------

@@ -215,6 +215,12 @@ class Collection(Generic[T]):
             batch.put(fresh, record_key)
         batch.put(record_key, self._encoder.encode(record))
 
+    def insert(self, record: T, batch: WriteBatch) -> None:
+        """`put` a record that must be new: the batch applies only if no record has its id by then
+        (two nodes creating the same identity at once: one wins, the other's commit is a conflict)."""
+        batch.require(Absent(self.record_key(*self.id_of(record))))
+        self.put(record, batch)
+
     def delete(self, *id_parts: KeyPart, batch: WriteBatch) -> T | None:
         """Add to `batch` the removal of the record and its index entries; returns what it removes."""
         record_key = self.record_key(*id_parts)
