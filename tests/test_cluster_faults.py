@@ -137,6 +137,7 @@ async def test_faults_while_catching_up_and_delivering(tmp_path: Path) -> None:
                 await asyncio.sleep(0.5)
 
         report: list[str] = []
+        phases: list[tuple[str, float]] = [("before the faults", 0.0)]
         await rig.advance(150)
         async with _background(feed(), ready.run()):
             await until(lambda: len(rig.receiver.received) >= 100, 60)
@@ -145,6 +146,7 @@ async def test_faults_while_catching_up_and_delivering(tmp_path: Path) -> None:
             ready.watch = [a, b]
             before = len(rig.receiver.received)
             killed_at = time.monotonic()
+            phases.append(("NATS leader killed", killed_at))
             leader = await rig.kill_stream_leader(CHANGES_STREAM)
             new_leader = await rig.nats.stream_leader(CHANGES_STREAM, timeout=20)
             await until(lambda: len(rig.receiver.received) >= before + 100, 60)  # deliveries flow again
@@ -164,6 +166,7 @@ async def test_faults_while_catching_up_and_delivering(tmp_path: Path) -> None:
             await until(lambda: len(rig.receiver.received) >= before + 300, 60)
             holder.kill()
             killed_at = time.monotonic()
+            phases.append(("chain holder killed", killed_at))
             await rig.holder(CHAIN_LEASE, timeout=TAKEOVER_S, among=[other])
             report.append(
                 f"{holder.name} killed, {other.name} took the chain after {time.monotonic() - killed_at:.1f} s"
@@ -174,6 +177,7 @@ async def test_faults_while_catching_up_and_delivering(tmp_path: Path) -> None:
             # 3. SIGSTOP the holder past its lease, then SIGCONT it: it is fenced.
             holder = await rig.holder(CHAIN_LEASE)
             other = b if holder is a else a
+            phases.append(("chain holder paused", time.monotonic()))
             new, took = await _pause_past_the_lease(rig, holder, [other])
             report.append(f"{holder.name} paused {PAUSE_S:.0f} s, {new.name} took the chain after {took:.1f} s")
             feeding.clear()
@@ -186,9 +190,26 @@ async def test_faults_while_catching_up_and_delivering(tmp_path: Path) -> None:
         _assert_each_once(history, expected)
         received = await rig.wait_webhooks(expected, timeout=120)
         duplicates = sum(count - 1 for count in received.values())
-        report.append(f"{rig.tip - 1} heights, {len(expected)} notifications, {duplicates} repeated webhooks")
+        repeats = _repeats_by_phase(rig, phases)
+        report.append(
+            f"{rig.tip - 1} heights, {len(expected)} notifications, {duplicates} repeated webhooks: {repeats}"
+        )
         print("\n".join(report))
-        assert duplicates <= 3 * WORKERS * 3, duplicates  # three faults, at most WORKERS in flight at each
+        # At most WORKERS deliveries are in flight on each of the two nodes when a fault hits;
+        # each fault may repeat those (bounded at 3x, as a reasonable margin), nothing more.
+        assert all(count <= 3 * WORKERS * 2 for count in repeats.values()), repeats
+
+
+def _repeats_by_phase(rig: ClusterRig, phases: list[tuple[str, float]]) -> dict[str, int]:
+    """Webhooks that arrived again (a `webhook-id` already received), by the fault they followed."""
+    seen: set[str] = set()
+    repeats = dict.fromkeys((name for name, _ in phases), 0)
+    for received in sorted(rig.receiver.received, key=lambda r: r.at):
+        webhook_id = received.headers.get("webhook-id", "")
+        if webhook_id in seen:
+            repeats[next(name for name, at in reversed(phases) if at <= received.at)] += 1
+        seen.add(webhook_id)
+    return repeats
 
 
 async def test_nats_unreachable_at_start_then_lost_while_running(tmp_path: Path) -> None:
