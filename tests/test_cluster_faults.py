@@ -344,3 +344,15 @@ async def test_a_node_of_another_schema_version_is_refused(tmp_path: Path) -> No
             "upgrade every node together"
         ), node.output
         assert "Traceback" not in node.output
+
+
+async def test_a_node_starting_during_a_nats_leader_election_joins(tmp_path: Path) -> None:
+    async with cluster_rig(tmp_path) as rig:
+        await rig.add_nodes(1)  # the change log exists and has a leader
+        (late,) = await rig.add_nodes(1, joined=False)
+        # Its API is up; the rest of its join (the change log's state, the schema, the registry)
+        # comes next. An election takes 4-9 s: the join meets it (most of the time: it may be done).
+        leader = await rig.kill_stream_leader(CHANGES_STREAM)
+        await rig.wait_joined(late, timeout=45)
+        assert late.running and "Traceback" not in late.output, late.output
+        print(f"{late.name} joined through the election after NATS {leader.name} (the log's leader) was killed")
