@@ -20,8 +20,8 @@ from tests.polling import until_async
 
 BLOCKS = ["tm.event = 'NewBlock'"]
 TXS = ["tm.event = 'Tx' AND message.action EXISTS"]
-# /v1/chains is left out: a node that does not watch the chain reports it "starting" at height 0 (see the report)
-USER_ROUTES = ("/v1/subscriptions", "/v1/destinations", "/v1/notifications", "/v1/me", "/v1/api-keys")
+# /v1/chains too: the node that does not watch the chain tells its progress from the replicated cursor
+USER_ROUTES = ("/v1/subscriptions", "/v1/destinations", "/v1/notifications", "/v1/me", "/v1/api-keys", "/v1/chains")
 TAKEOVER_S = 15.0  # the bound for another node to take a dead holder's chain
 
 
