@@ -108,6 +108,7 @@ class ChainWatcher:
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
         max_blocks_per_commit: int = 32,
+        catch_up_linger: float = 0.02,
         on_progress: Callable[[WatcherStats], None] | None = None,
     ) -> None:
         self.chain_id = chain_id
@@ -119,6 +120,7 @@ class ChainWatcher:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.max_blocks_per_commit = max(1, max_blocks_per_commit)
+        self.catch_up_linger = catch_up_linger  # seconds a group waits for more heights, far behind only
         self.fence: ChainFence = NO_FENCE
         self.commits = 0  # batches committed (a group of blocks is one)
         self.on_progress = on_progress
@@ -217,10 +219,22 @@ class ChainWatcher:
                     return
                 group = BlockGroup(self.processor, self.fence, max_blocks=self.max_blocks_per_commit)
                 self._add(group, height, task.result())
-                while not group.full:  # the heights right after it that are already here; never wait
+                # Far behind, a group waits up to `catch_up_linger` for the heights right after it:
+                # one commit for many blocks (in a cluster each commit is a replicated write). Near
+                # the tip it takes only what is already here, so a new block is never held back.
+                linger_until = time.monotonic() + self.catch_up_linger
+                far_behind = self.stats.tip - height > self.max_blocks_per_commit
+                while not group.full:
                     following = pending.get(height + len(group.items))
-                    if following is None or not following.done():
+                    if following is None:
                         break
+                    if not following.done():
+                        left = linger_until - time.monotonic()
+                        if not far_behind or left <= 0:
+                            break
+                        await asyncio.wait({following}, timeout=left)
+                        if not following.done():
+                            break
                     self._add(group, height + len(group.items), pending.pop(height + len(group.items)).result())
                 if not await self._commit_group(group, stop):
                     return
