@@ -170,6 +170,9 @@ class ClusterConfig(_Section):
     node: str = msgspec.field(default_factory=socket.gethostname)  # this node's name, unique in the cluster
     replicas: int = 3  # copies of every stream and bucket (R3 survives the loss of one NATS node)
     credentials_file: str | None = None  # NATS user credentials (.creds), when the cluster wants them
+    # Seconds a dead holder keeps a lease (a chain's watcher, a delivery partition, the bots): the
+    # takeover time. Below ~10 s a NATS leader election (4-9 s of stalled writes) can cost leases.
+    lease_ttl: int = 10
 
 
 class LoggingConfig(_Section):
@@ -386,6 +389,8 @@ def _validate_cluster(cluster: ClusterConfig) -> None:
         raise ConfigError(f"cluster.node: {cluster.node!r} is not a node name (letters, digits, '_', '-')")
     if not 1 <= cluster.replicas <= 5:
         raise ConfigError(f"cluster.replicas: {cluster.replicas} is not between 1 and 5 (JetStream's limit)")
+    if not 1 <= cluster.lease_ttl <= 60:
+        raise ConfigError(f"cluster.lease_ttl: {cluster.lease_ttl} is not between 1 and 60 seconds")
     if cluster.credentials_file is not None and not Path(cluster.credentials_file).is_file():
         raise ConfigError(f"cluster.credentials_file: {cluster.credentials_file} does not exist")
 

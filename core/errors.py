@@ -25,6 +25,7 @@ The tree (classes marked * are defined next to the code that raises them and sub
     │   ├── UnavailableError  503       the feature is not wired in this process
     │   ├── OverloadedError  503        with `retry_after`
     │   └── StoreUnavailableError  503  the store refuses writes for now (also a StoreError)
+    │       └── ClusterUnavailableError  in cluster mode: NATS unreachable (also a ClusterError)
     └── InternalError                   the operator's to fix or a bug: 500 with an error id, logged
         ├── ConfigError
         ├── StoreError                  the data directory cannot be used
@@ -32,6 +33,8 @@ The tree (classes marked * are defined next to the code that raises them and sub
         │   ├── SchemaVersionError
         │   └── StoreUnavailableError   (see above: a ServiceError first)
         ├── ClusterError                the NATS cluster cannot be used (unreachable, too old, a setting dropped)
+        │   ├── *FencedError            (core/watch/fence.py) a newer holder owns the chain: stop
+        │   └── ClusterUnavailableError (see above: a ServiceError first)
         ├── *DispatchStalledError       (core/dispatch/dispatcher.py)
         ├── *PortInUseError             (mempools/runtime.py)
         ├── *ControlError               (mempools/control.py)
@@ -200,6 +203,17 @@ class ClusterError(InternalError):
     setting Mempools needs. One line that names the server version or the setting (`mempools serve`
     prints it and exits 2), because running on a server that silently ignores a setting would lose data.
     """
+
+
+class ClusterUnavailableError(StoreUnavailableError, ClusterError):
+    """The cluster's store takes no writes for now: NATS is unreachable from this node, or the change
+    log had no leader for longer than a commit waits. A `StoreUnavailableError` because that is what
+    it is to everything above the seam: it passes by itself, front doors answer "try again" (503
+    with Retry-After), the watcher retries the same blocks, the dispatcher waits, and nothing is
+    acknowledged that the log did not store.
+    """
+
+    retry_after = 10
 
 
 class SchemaVersionError(StoreError):

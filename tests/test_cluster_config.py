@@ -78,6 +78,7 @@ def test_environment_overrides_the_file_and_takes_a_toml_array_too(tmp_path: Pat
         ("[cluster]\nnats = ['nats://a']\nreplicas = 0\n", {}, "cluster.replicas: 0 is not between 1 and 5"),
         ("[cluster]\nnats = ['nats://a']\n", {"MEMPOOLS_CLUSTER__REPLICAS": "7"}, "cluster.replicas: 7 is not between"),
         ("[cluster]\nnats = ['nats://a']\nreplicas = 'three'\n", {}, "cluster.replicas: expected `int`, got `str`"),
+        ("[cluster]\nnats = ['nats://a']\nlease_ttl = 0\n", {}, "cluster.lease_ttl: 0 is not between 1 and 60"),
         ("[cluster]\nnats = ['nats://a']\nnode = 'a.b'\n", {}, "cluster.node: 'a.b' is not a node name"),
         ("[cluster]\nnats = ['nats://a']\nnode = ''\n", {}, "cluster.node: '' is not a node name"),
         (

@@ -92,6 +92,7 @@ TABLE: dict[str, tuple[MempoolsError, int, str]] = {
     "UnavailableError": (core.errors.UnavailableError("no block fetcher"), 503, "unavailable"),
     "OverloadedError": (core.errors.OverloadedError("too many hashes", retry_after=2), 503, "overloaded"),
     "StoreUnavailableError": (core.errors.StoreUnavailableError("No space left on device"), 503, "store-unavailable"),
+    "ClusterUnavailableError": (core.errors.ClusterUnavailableError("NATS unreachable"), 503, "store-unavailable"),
     # the operator's or a bug: 500 with an error id, the message only in the log
     "InternalError": (core.errors.InternalError("secret detail"), 500, "internal"),
     "ConfigError": (core.errors.ConfigError("secret detail"), 500, "internal"),

@@ -59,10 +59,16 @@ def test_each_bot_keeps_to_itself() -> None:
 
 def test_only_cluster_mode_imports_nats() -> None:
     """A single node never loads the NATS client: only core/cluster/ imports nats, and only `serve`
-    reaches core.cluster (inside the function that runs when the config has a [cluster] section)."""
+    reaches core.cluster (inside the function that runs when the config has a [cluster] section), and
+    the `mempools cluster` commands (inside their handlers, and for type hints only)."""
     offenders = [o for package in ("core", "api", "bot", "mempools") for o in _offenders(package, ("nats",))]
     assert [o for o in offenders if not o.startswith("core/cluster/")] == []
     users = [o for package in ("core", "api", "bot", "mempools") for o in _offenders(package, ("core.cluster",))]
     assert [o for o in users if not o.startswith("core/cluster/")] == [
-        "mempools/commands/serve.py imports core.cluster.startup"
+        "mempools/commands/cluster.py imports core.cluster.connection",
+        "mempools/commands/cluster.py imports core.cluster.importer",
+        "mempools/commands/cluster.py imports core.cluster.schema",
+        "mempools/commands/cluster.py imports core.cluster.status",
+        "mempools/commands/cluster.py imports core.cluster.store",
+        "mempools/commands/serve.py imports core.cluster.startup",
     ]

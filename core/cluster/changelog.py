@@ -46,7 +46,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import APIError, NotFoundError
 
 from core.cluster.connection import TRANSIENT_NATS, ClusterConnection
-from core.errors import ClusterError, ConflictError
+from core.errors import ClusterError, ClusterUnavailableError, ConflictError
 from core.store.base import Precondition, WriteBatch, describe_precondition, failed_precondition
 from core.store.rocks import RocksStore
 
@@ -143,7 +143,7 @@ class ChangeApplier:
     def expect(self, change_id: str) -> asyncio.Future[Applied]:
         """A future resolved when the message with this id is applied here (register before publishing)."""
         if self._stopped:
-            raise ClusterError("the change applier is stopped: this node cannot see its writes applied")
+            raise ClusterUnavailableError("the change applier is stopped: this node cannot see its writes applied")
         future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
         self._expected[change_id] = future
         return future
@@ -166,7 +166,9 @@ class ChangeApplier:
             expected, self._expected = self._expected, {}
             for future in expected.values():
                 if not future.done():
-                    future.set_exception(ClusterError("the change applier stopped before applying this write"))
+                    future.set_exception(
+                        ClusterUnavailableError("the change applier stopped before applying this write")
+                    )
 
     async def _follow(self, stop: asyncio.Event) -> None:
         js = self._connection.js
@@ -397,7 +399,7 @@ class ChangeLog:
                         raise ClusterError(f"NATS refused a write to {CHANGES_STREAM}: {reply.error.description}")
             except TRANSIENT_NATS as exc:
                 if self._monotonic() > deadline:
-                    raise ClusterError(
+                    raise ClusterUnavailableError(
                         f"the change log did not take a write in {self._give_up_after:.0f} s: "
                         f"{exc or type(exc).__name__}"
                     ) from None
@@ -419,7 +421,7 @@ class ChangeLog:
                 if not isinstance(exc, TRANSIENT_NATS) and exc.err_code != _DUPLICATE_IN_PROCESS:
                     raise ClusterError(f"NATS refused a write to {CHANGES_STREAM}: {exc.description}") from None
                 if self._monotonic() > deadline:
-                    raise ClusterError(
+                    raise ClusterUnavailableError(
                         f"the change log did not take a write in {self._give_up_after:.0f} s: "
                         f"{exc or type(exc).__name__}"
                     ) from None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -196,6 +197,23 @@ class ClusterConnection:
             )
         return info
 
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    @property
+    def connected_to(self) -> str:
+        """The server this client talks to now, as host:port ("?" while disconnected)."""
+        url = self.nc.connected_url
+        return url.netloc if url is not None and self.connected else "?"
+
+    def disconnected_for(self) -> float | None:
+        """Seconds since the connection was lost, None while it is up (for `/ready` and status)."""
+        since = self._events.disconnected_at
+        if since is None:
+            return None if self.connected else 0.0
+        return self._events.clock() - since
+
     async def close(self) -> None:
         self._events.closing = True  # our own goodbye is not an incident
         if not self.nc.is_closed:
@@ -205,10 +223,12 @@ class ClusterConnection:
 class _ConnectionEvents:
     """nats-py's callbacks, as log lines: one per incident (its start, then its end), never a traceback."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.incidents = IncidentLog(log)
         self.last_error: str | None = None
         self.closing = False
+        self.clock = clock
+        self.disconnected_at: float | None = None  # monotonic time the connection was lost, while it is
 
     async def on_error(self, exc: Exception) -> None:
         self.last_error = _describe(exc)
@@ -216,10 +236,13 @@ class _ConnectionEvents:
             self.incidents.failure("nats", "NATS connection: %s (retrying)", self.last_error)
 
     async def on_disconnected(self) -> None:
+        if self.disconnected_at is None:
+            self.disconnected_at = self.clock()
         if not self.closing:
             self.incidents.failure("nats", "NATS connection lost (reconnecting)")
 
     async def on_reconnected(self) -> None:
+        self.disconnected_at = None
         self.incidents.resolved("nats", "%s connection back after %d failures in %.1f s")
 
 

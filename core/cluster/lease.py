@@ -121,7 +121,7 @@ class Lease:
     async def holder(self) -> str | None:
         """The node that holds the lease now according to the server, or None when it is free."""
         message = await self._last()
-        if message is None or _is_tombstone(message.headers):
+        if message is None or is_tombstone(message.headers):
             return None
         try:
             return msgspec.json.decode(message.data or b"", type=LeaseHolder).node
@@ -133,7 +133,7 @@ class Lease:
         if self.held:
             return True
         message = await self._last()
-        if message is not None and not _is_tombstone(message.headers):
+        if message is not None and not is_tombstone(message.headers):
             unanswered = self._unanswered
             if unanswered is not None and (message.headers or {}).get(Header.MSG_ID) == self._msg_id(unanswered[0]):
                 return await self._write(unanswered[0])  # our own acquire whose answer was lost: learn the token
@@ -243,7 +243,32 @@ def lease_key(name: str) -> str:
     return name.replace(":", ".")
 
 
-def _is_tombstone(headers: dict[str, str] | None) -> bool:
+def lease_name(key: str) -> str:
+    """The lease name of a KV key (`chain.cosmoshub-4` -> `chain:cosmoshub-4`): the first dot was the colon."""
+    kind, dot, rest = key.partition(".")
+    return f"{kind}:{rest}" if dot else key
+
+
+async def live_keys(js: JetStreamContext, stream: str) -> list[tuple[str, RawStreamMsg]]:
+    """(key, last message) of every key of the KV bucket stored as `stream` that has a live value
+    (neither deleted nor expired), by key; none when the bucket does not exist yet."""
+    try:
+        info = await js.stream_info(stream, subjects_filter=">")
+    except NotFoundError:
+        return []
+    prefix = f"$KV.{stream.removeprefix('KV_')}."
+    found = []
+    for subject in sorted(info.state.subjects or {}):
+        try:
+            message = await js.get_last_msg(stream, subject)
+        except NotFoundError:  # expired between the listing and the read
+            continue
+        if not is_tombstone(message.headers):
+            found.append((subject.removeprefix(prefix), message))
+    return found
+
+
+def is_tombstone(headers: dict[str, str] | None) -> bool:
     """A released (deleted, purged) key or the server's TTL-expiry marker: the lease is free."""
     if not headers:
         return False

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from mempools.commands import backup, demo, devnet, query, serve
+from mempools.commands import backup, cluster, demo, devnet, query, serve
 
-COMMAND_MODULES = (serve, demo, query, devnet, backup)
+COMMAND_MODULES = (serve, demo, query, devnet, backup, cluster)
