@@ -308,6 +308,7 @@ class Result:
     burst_requests: int = 0
     burst_cpu: dict[str, float] = field(default_factory=dict)
     burst_per_node: list[int] = field(default_factory=list)
+    burst_log: dict[str, int] = field(default_factory=dict)  # messages and bytes added to mempools_changes
     tip_p50_ms: float = 0.0
     tip_p99_ms: float = 0.0
     tip_deliveries: int = 0
@@ -335,6 +336,7 @@ class Bench:
         self.mode, self.plan, self.receiver, self.tmp = mode, plan, receiver, tmp
         self.node_count = nodes
         self.cluster = mode != "single"
+        self.nats: Any = None
 
     async def run(self) -> Result:
         import httpx
@@ -343,7 +345,7 @@ class Bench:
         from tests.processes import MempoolsProcess
 
         result = Result(self.mode, self.node_count)
-        nats = NatsCluster(self.tmp / "nats", 3) if self.cluster else None
+        nats = self.nats = NatsCluster(self.tmp / "nats", 3) if self.cluster else None
         devnet = _devnet()
         nodes: list[MempoolsProcess] = []
         http = httpx.AsyncClient(timeout=30)
@@ -422,6 +424,7 @@ class Bench:
     async def _burst(self, http: Any, rpc: str, urls: list[str], meter: CpuMeter, result: Result) -> None:
         await _until(lambda: _quiet(http, self.receiver), 60, "the catch-up's webhooks to end")
         before = [await _delivered(http, url) for url in urls]
+        log_before = await self._log_size()
         await http.post(f"{self.receiver}/reset")
         want = self.plan.burst_deliveries
         meter.start()
@@ -438,6 +441,20 @@ class Bench:
         result.burst_deliveries = int(stats["distinct"])
         result.burst_requests = int(stats["requests"])
         result.burst_per_node = [await _delivered(http, url) - b for url, b in zip(urls, before, strict=True)]
+        log_after = await self._log_size()
+        result.burst_log = {k: log_after[k] - log_before[k] for k in log_after}
+
+    async def _log_size(self) -> dict[str, int]:
+        """Messages and bytes of the change log stream (cluster modes), from the NATS monitor."""
+        if self.nats is None:
+            return {"messages": 0, "bytes": 0}
+        data = await self.nats.jsz("?accounts=true&streams=true")
+        for account in data.get("account_details") or []:
+            for detail in account.get("stream_detail") or []:
+                if detail.get("name") == "mempools_changes":
+                    state = detail.get("state") or {}
+                    return {"messages": int(state.get("messages", 0)), "bytes": int(state.get("bytes", 0))}
+        return {"messages": 0, "bytes": 0}
 
     async def _tip(self, http: Any, rpc: str, urls: list[str], meter: CpuMeter, result: Result) -> None:
         await _until(lambda: _quiet(http, self.receiver), 60, "the burst's webhooks to end")
@@ -559,6 +576,12 @@ def report(results: list[Result], plan: Plan) -> str:
             total = sum(r.burst_per_node) or 1
             shares = ", ".join(f"{n / total:.0%}" for n in r.burst_per_node)
             lines.append(f"  {r.mode}: burst deliveries by node {r.burst_per_node} ({shares})")
+        if r.burst_log.get("messages"):
+            log = r.burst_log
+            lines.append(
+                f"  {r.mode}: the burst added {log['messages']:,} messages, {log['bytes'] / 1e6:.1f} MB to "
+                f"mempools_changes ({log['bytes'] / r.burst_deliveries:,.0f} bytes per delivery, before R3)"
+            )
         if r.burst_requests > r.burst_deliveries:
             lines.append(f"  {r.mode}: {r.burst_requests - r.burst_deliveries} repeated webhook-ids in the burst")
     return "\n".join(lines)
