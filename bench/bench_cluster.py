@@ -263,7 +263,7 @@ def _node_config(path: Path, data: Path, rpc: str, cluster: str) -> Path:
     return path
 
 
-async def _api_setup(http: Any, url: str, receiver: str, plan: Plan) -> None:
+async def _api_setup(http: Any, url: str, receiver: str, plan: Plan) -> dict[str, str]:
     """An account, `plan.destinations` webhooks and every phase's subscriptions, via the REST API."""
     r = await http.post(f"{url}/v1/accounts", json={"email": EMAIL, "password": PASSWORD})
     assert r.status_code == 201, r.text
@@ -294,6 +294,32 @@ async def _api_setup(http: Any, url: str, receiver: str, plan: Plan) -> None:
         pair = [dests[(2 * i) % len(dests)], dests[(2 * i + 1) % len(dests)]]
         await subscribe(f"burst {i}", f"tm.event = 'Tx' AND tx.height > {c} AND tx.height <= {b}", pair)
     await subscribe("tip", f"tm.event = 'Tx' AND tx.height > {b}", dests[:1])
+    return auth
+
+
+async def _subscriptions(http: Any, url: str, auth: dict[str, str], want: int) -> bool:
+    r = await http.get(f"{url}/v1/subscriptions", headers=auth)
+    if r.status_code != 200:
+        return False
+    body = r.json()
+    items = body.get("items", body) if isinstance(body, dict) else body
+    return len(items) >= want
+
+
+async def _leases(http: Any, url: str) -> list[str]:
+    """The leases this node holds (its `mempools_lease_held` gauges at 1)."""
+    text = (await http.get(f"{url}/metrics")).text
+    return re.findall(r'^mempools_lease_held\{lease="([^"]+)"\} 1(?:\.0)?$', text, re.M)
+
+
+async def _leases_settled(http: Any, urls: list[str]) -> bool:
+    """Some node holds the chain, and the delivery partitions are spread: every node holds at least
+    a third of its share, and together they hold some (how many partitions exist is the runtime's)."""
+    held = [await _leases(http, url) for url in urls]
+    chain = any(f"chain:{CHAIN_ID}" in h for h in held)
+    partitions = [sum(lease.startswith("delivery:") for lease in h) for h in held]
+    total = sum(partitions)
+    return chain and total > 0 and all(p * len(urls) * 3 >= total for p in partitions)
 
 
 @dataclass
@@ -309,6 +335,7 @@ class Result:
     burst_cpu: dict[str, float] = field(default_factory=dict)
     burst_per_node: list[int] = field(default_factory=list)
     burst_log: dict[str, int] = field(default_factory=dict)  # messages and bytes added to mempools_changes
+    leases: list[list[str]] = field(default_factory=list)  # held by each node when the phases began
     tip_p50_ms: float = 0.0
     tip_p99_ms: float = 0.0
     tip_deliveries: int = 0
@@ -365,7 +392,13 @@ class Bench:
             urls = [await asyncio.to_thread(_api_url, node) for node in nodes]
             for url in urls:
                 await _until(lambda u=url: _status(http, f"{u}/ready", 200), 60, "node ready")
-            await _api_setup(http, urls[0], self.receiver, self.plan)
+            auth = await _api_setup(http, urls[0], self.receiver, self.plan)
+            want = self.plan.subs + 3
+            for url in urls:  # a subscription made on node 1 must match on whichever node watches
+                await _until(lambda u=url: _subscriptions(http, u, auth, want), 30, f"{want} subscriptions on {url}")
+            if self.cluster:
+                await _until(lambda: _leases_settled(http, urls), 60, "the chain and delivery leases to settle")
+                result.leases = [await _leases(http, url) for url in urls]
             meter = CpuMeter(
                 {
                     "mempools": lambda: [n.proc.pid for n in nodes],
@@ -572,6 +605,10 @@ def report(results: list[Result], plan: Plan) -> str:
         per_block = (r.catchup_cpu.get("mempools", 0) + r.catchup_cpu.get("nats", 0)) / r.catchup_blocks * 1000
         lines.append(f"  {r.mode:<10} {shown}   catch-up {per_block:.1f} ms CPU/block")
     for r in results:
+        for i, held in enumerate(r.leases):
+            parts = sum(lease.startswith("delivery:") for lease in held)
+            others = [lease for lease in held if not lease.startswith("delivery:")]
+            lines.append(f"  {r.mode}: node {i + 1} held {parts} delivery partitions and {', '.join(others) or '-'}")
         if len(r.burst_per_node) > 1:
             total = sum(r.burst_per_node) or 1
             shares = ", ".join(f"{n / total:.0%}" for n in r.burst_per_node)
