@@ -11,7 +11,8 @@ The tree (classes marked * are defined next to the code that raises them and sub
     │   ├── *ChainChoiceRequired 422    (bot/actions.py) several chains share an address prefix
     │   ├── NotFoundError  404
     │   ├── ConflictError  409
-    │   │   └── *UniqueConflictError    (core/store/collection.py) a unique index is taken
+    │   │   ├── *UniqueConflictError    (core/store/collection.py) a unique index is taken
+    │   │   └── FencedError             a newer holder of a chain's lease claimed its epoch: stop
     │   ├── AuthenticationError  401
     │   ├── PermissionDeniedError  403  may look but not change (not a group admin)
     │   ├── QuotaExceededError  403
@@ -33,7 +34,7 @@ The tree (classes marked * are defined next to the code that raises them and sub
         │   ├── SchemaVersionError
         │   └── StoreUnavailableError   (see above: a ServiceError first)
         ├── ClusterError                the NATS cluster cannot be used (unreachable, too old, a setting dropped)
-        │   ├── *FencedError            (core/watch/fence.py) a newer holder owns the chain: stop
+        │   ├── ClusterUnreachableError no NATS server answered (at start: the node keeps trying)
         │   └── ClusterUnavailableError (see above: a ServiceError first)
         ├── *DispatchStalledError       (core/dispatch/dispatcher.py)
         ├── *PortInUseError             (mempools/runtime.py)
@@ -111,6 +112,12 @@ class ConflictError(UserError):
 
     status = 409
     slug = "conflict"
+
+
+class FencedError(ConflictError):
+    """This node's watcher of a chain was superseded: a newer lease holder claimed the chain's epoch
+    (core/watch/fence.py), so every batch it stamps is refused by every replica. It stops; never
+    retried, since retrying could only be refused again (or, worse, race the new holder)."""
 
 
 class AuthenticationError(UserError):
@@ -214,6 +221,10 @@ class ClusterUnavailableError(StoreUnavailableError, ClusterError):
     """
 
     retry_after = 10
+
+
+class ClusterUnreachableError(ClusterError):
+    """No NATS server of `cluster.nats` answered: at start, the node starts anyway and keeps trying."""
 
 
 class SchemaVersionError(StoreError):

@@ -1,8 +1,18 @@
 """Scheduled upkeep: history retention, dead-letter expiry, RPC endpoint probes.
 
-Each job is a plain method so it can be tested and run by hand; `build_scheduler` puts them on an
-APScheduler 3 `AsyncIOScheduler` in the process's one loop. Deletions go in bounded batches so a
-first run over a large backlog never holds the loop for long.
+Each job is a plain method so it can be tested and run by hand; the schedulers are APScheduler 3
+`AsyncIOScheduler`s in the process's one loop. Deletions go in bounded batches (each one
+`store.commit`, so in cluster mode through the replicated change log) so a first run over a large
+backlog never holds the loop for long.
+
+The jobs come in two kinds, because in cluster mode they run on different sets of nodes:
+- once cluster-wide (`once_jobs`): `prune_history`, `expire_dead_letters` and the `extra` jobs
+  the runtime adds (`sweep_sessions`). They change shared data; two nodes running them would do
+  the same deletions twice. `ClusterJobs` is their `LeasedWork` for the `jobs` lease: it starts
+  their scheduler when the lease is acquired and shuts it down when it is lost.
+- per node (`node_jobs`): `probe_endpoints`, since each node has its own endpoint pools;
+  `build_node_scheduler` runs them on every node.
+Single node: `build_scheduler` runs both kinds on one scheduler, as before.
 """
 
 from __future__ import annotations
@@ -50,7 +60,7 @@ class Maintenance:
                     self.repos.attempts.delete(
                         attempt.notification_id, attempt.destination_id, attempt.attempt, batch=batch
                     )
-            self.repos.store.write(batch)
+            await self.repos.store.commit(batch)
             removed += len(batch_items)
             await asyncio.sleep(0)  # let deliveries and API requests through between batches
         if removed:
@@ -64,7 +74,7 @@ class Maintenance:
             batch = WriteBatch()
             for dead in batch_items:
                 self.repos.dead_letters.delete(dead.notification_id, dead.destination_id, batch=batch)
-            self.repos.store.write(batch)
+            await self.repos.store.commit(batch)
             removed += len(batch_items)
             await asyncio.sleep(0)
         if removed:
@@ -80,17 +90,29 @@ class Maintenance:
                 log.debug("probe of %s failed: %s", chain_id, exc)
 
 
-def build_scheduler(
-    maintenance: Maintenance, extra: Mapping[str, tuple[Callable[[], Awaitable[object]], float]] | None = None
-) -> AsyncIOScheduler:
-    """The jobs, on the running loop. `extra` adds (job, interval seconds) pairs by name."""
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    jobs: dict[str, tuple[Callable[[], Awaitable[object]], float]] = {
+#: A scheduled job: (the coroutine function, its interval in seconds), by name.
+Jobs = Mapping[str, tuple[Callable[[], Awaitable[object]], float]]
+
+
+def once_jobs(
+    maintenance: Maintenance, extra: Jobs | None = None
+) -> dict[str, tuple[Callable[[], Awaitable[object]], float]]:
+    """The jobs that must run once cluster-wide; `extra` adds more of that kind (session sweep)."""
+    return {
         "prune_history": (maintenance.prune_history, 3600.0),
         "expire_dead_letters": (maintenance.expire_dead_letters, 3600.0),
-        "probe_endpoints": (maintenance.probe_endpoints, 60.0),
         **(extra or {}),
     }
+
+
+def node_jobs(maintenance: Maintenance) -> dict[str, tuple[Callable[[], Awaitable[object]], float]]:
+    """The jobs every node runs for itself (its own endpoint pools)."""
+    return {"probe_endpoints": (maintenance.probe_endpoints, 60.0)}
+
+
+def scheduler_of(jobs: Jobs) -> AsyncIOScheduler:
+    """A scheduler (not started) with `jobs`, each first due after its interval (at most 30 s)."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
     for name, (job, seconds) in jobs.items():
         scheduler.add_job(
             job,
@@ -103,3 +125,38 @@ def build_scheduler(
             next_run_time=utcnow() + timedelta(seconds=min(30.0, seconds)),
         )
     return scheduler
+
+
+def build_scheduler(maintenance: Maintenance, extra: Jobs | None = None) -> AsyncIOScheduler:
+    """Single node: every job, on the running loop. `extra` adds (job, interval seconds) pairs by name."""
+    return scheduler_of({**once_jobs(maintenance), **node_jobs(maintenance), **(extra or {})})
+
+
+def build_node_scheduler(maintenance: Maintenance) -> AsyncIOScheduler:
+    """Cluster mode, every node: the per-node jobs only (the once-jobs run under `ClusterJobs`)."""
+    return scheduler_of(node_jobs(maintenance))
+
+
+class ClusterJobs:
+    """The once-jobs as `LeasedWork` for the `jobs` lease: `LeasedRunner(lease, ClusterJobs(...))`.
+
+    Called with the work's `stop` event when the lease is acquired: starts a fresh scheduler of
+    the once-jobs, and shuts it down (a job in progress is left to finish) when `stop` is set
+    because the lease was lost or the node stops. A job that overlaps a lease move by a few
+    seconds is harmless: they are idempotent deletions of expired data."""
+
+    def __init__(self, maintenance: Maintenance, extra: Jobs | None = None) -> None:
+        self.jobs = once_jobs(maintenance, extra)
+        #: The running scheduler while this node holds the lease, else None (tests, status).
+        self.scheduler: AsyncIOScheduler | None = None
+
+    async def __call__(self, stop: asyncio.Event, token: int) -> None:
+        scheduler = scheduler_of(self.jobs)
+        scheduler.start()
+        self.scheduler = scheduler
+        log.info("scheduled jobs run on this node now: %s", ", ".join(self.jobs))
+        try:
+            await stop.wait()
+        finally:
+            self.scheduler = None
+            scheduler.shutdown(wait=False)

@@ -12,8 +12,8 @@ import gc
 import logging
 import socket
 import time
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -29,22 +29,27 @@ from core.dispatch.discord import DiscordChannel
 from core.dispatch.dispatcher import Dispatcher, DispatchLimits
 from core.dispatch.http import HttpClient
 from core.dispatch.outbox import Outbox
-from core.dispatch.telegram import TelegramChannel
+from core.dispatch.telegram import TelegramChannel, telegram_limiter
 from core.dispatch.webhook import WebhookChannel
 from core.errors import InternalError
 from core.models import Chain
 from core.services import Services
-from core.store import RocksStore, open_store
+from core.store import KVStore, RocksStore, open_store
 from core.store.repositories import Repositories
+from core.watch.fence import fenced_watch
 from core.watch.matching import SubscriptionMatcher
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher
 from mempools.control import ControlError, ControlServer, socket_path
 from mempools.http_server import uvicorn_config
-from mempools.maintenance import Maintenance, build_scheduler
+from mempools.maintenance import ClusterJobs, Jobs, Maintenance, build_node_scheduler, build_scheduler
 from mempools.metrics import Metrics
 from mempools.progress import CatchUpProgress
 from mempools.supervisor import Supervisor
+
+if TYPE_CHECKING:  # a single node never imports the NATS client
+    from core.cluster.connection import ClusterConnection
+    from core.cluster.node import ClusterNode
 
 log = logging.getLogger("mempools")
 
@@ -79,13 +84,29 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 class Runtime:
-    """Every long-running part of one mempools process."""
+    """Every long-running part of one mempools process.
 
-    def __init__(self, config: Config, store: RocksStore, *, progress: CatchUpProgress | None = None) -> None:
+    With `cluster` (a `ClusterNode`, whose `store` this is) the same parts run as one node of a
+    cluster: the API on every node, each chain's watcher, the Telegram poller, the Discord gateway
+    and the scheduled jobs under a lease each, deliveries in the partitions this node holds
+    (docs/CLUSTER.md). Without it, everything runs here, as it always has.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: KVStore,
+        *,
+        progress: CatchUpProgress | None = None,
+        cluster: ClusterNode | None = None,
+    ) -> None:
         self.config = config
         self.store = store
+        self.cluster = cluster
         self.repos = Repositories(store)
-        self.outbox = Outbox(store)
+        # In a cluster this node delivers only the partitions it holds, and learns of entries
+        # written by other nodes' watchers as their changes are applied here.
+        self.outbox = Outbox(store) if cluster is None else Outbox(store, partitions=set(), follow=True)
         self.chains: dict[str, Chain] = {c.id: c.to_chain() for c in config.chains}
         self.matcher = SubscriptionMatcher()
         for chain_id in self.chains:
@@ -98,8 +119,9 @@ class Runtime:
         self.watchers: dict[str, ChainWatcher] = {}  # filled below, once the services exist
 
         self.metrics = Metrics(
-            watchers=lambda: {chain_id: w.stats for chain_id, w in self.watchers.items()},
+            watchers=lambda: {chain_id: w.stats for chain_id, w in self.watchers.items() if self._watches(chain_id)},
             outbox_depth=self.outbox.size,
+            leases=cluster.leases if cluster is not None else dict,
         )
 
         # Delivery: one HTTP client for webhooks and Discord webhook URLs, a channel per kind.
@@ -133,7 +155,9 @@ class Runtime:
                 start_height=chain_config.start_height,
                 on_progress=self.progress.update,
             )
-        self.telegram = TelegramFrontDoor.from_config(config.telegram, self.services)
+        # Telegram's per-bot budget is shared by the nodes in proportion to the partitions they hold.
+        limiter = {} if cluster is None else {"limiter": telegram_limiter(share=cluster.bot_share)}
+        self.telegram = TelegramFrontDoor.from_config(config.telegram, self.services, **limiter)
         self.discord = DiscordFrontDoor(config.discord, self.services)
         channels: dict[str, Channel] = {
             "webhook": webhooks,
@@ -172,8 +196,21 @@ class Runtime:
         return await self.pools[chain_id].fetch_height(height)
 
     @classmethod
-    def open(cls, config: Config) -> Runtime:
-        return cls(config, open_store(config.store.path, sync=config.store.sync_writes))
+    def open(cls, config: Config, *, connection: ClusterConnection | None = None) -> Runtime:
+        """Open the data directory (in a cluster: this node's replica) and build everything on it.
+
+        `connection`: a cluster node's first successful join, if it had one (mempools/commands/serve.py)."""
+        replica = open_store(config.store.path, sync=config.store.sync_writes)
+        if config.cluster is None:
+            return cls(config, replica)
+        from core.cluster.node import ClusterNode  # here: a single node never loads the NATS client
+
+        node = ClusterNode(config.cluster, replica, connection=connection)
+        return cls(config, node.store, cluster=node)
+
+    def _watches(self, chain_id: str) -> bool:
+        """Whether this node watches the chain now (always on a single node; the lease holder in a cluster)."""
+        return self.cluster is None or self.cluster.leases().get(f"chain:{chain_id}", False)
 
     async def _backup(self, request: dict[str, Any]) -> dict[str, Any]:
         """Checkpoint the live store (hard links + a memtable flush: off the loop, it may take a while)."""
@@ -186,11 +223,20 @@ class Runtime:
 
     def readiness(self) -> Readiness:
         # The store says whether it takes writes: a full disk makes the process unready (nothing
-        # new is recorded) until it recovers by itself; see core/store/rocks.py.
-        checks = {"store": self.store.health.describe()}
-        ready = not self.store.health.refusing
+        # new is recorded) until it recovers by itself; see core/store/rocks.py. In a cluster the
+        # node says it: joined and connected to NATS (a reconnect of a few seconds is tolerated).
+        checks: dict[str, str] = {}
+        if self.cluster is None:
+            assert isinstance(self.store, RocksStore)
+            checks["store"] = self.store.health.describe()
+            ready = not self.store.health.refusing
+        else:
+            ready, checks["cluster"] = self.cluster.describe()
         now = time.monotonic()
         for chain_config in self.config.chains:
+            if not self._watches(chain_config.id):  # another node holds its lease (or none yet)
+                checks[f"chain:{chain_config.id}"] = "watched by another node"
+                continue
             stats = self.watchers[chain_config.id].stats
             silent = now - stats.last_contact_monotonic
             if stats.tip == 0:
@@ -227,18 +273,27 @@ class Runtime:
         await self.control.start()
         log.info("mempools serving the API on http://%s:%s", host, port)
         intake = asyncio.Event()  # set first at shutdown: watchers and bots stop taking new work
-        for chain_id, watcher in self.watchers.items():
-            self.supervisor.start(f"watcher:{chain_id}", watcher.run, intake)
-        if self.telegram is not None:
-            self.supervisor.start("telegram", self.telegram.run, intake)
-        if self.discord.enabled:
-            self.supervisor.start("discord", self.discord.run, intake)
+        sweep: Jobs = {"sweep_sessions": (self._sweep_sessions, 3600.0)}
+        cluster_task: asyncio.Task[None] | None = None
+        node_stop = asyncio.Event()  # a cluster node leaves last: draining deliveries still commit
+        if self.cluster is None:
+            for chain_id, watcher in self.watchers.items():
+                self.supervisor.start(f"watcher:{chain_id}", watcher.run, intake)
+            if self.telegram is not None:
+                self.supervisor.start("telegram", self.telegram.run, intake)
+            if self.discord.enabled:
+                self.supervisor.start("discord", self.discord.run, intake)
+            scheduler = build_scheduler(self.maintenance, extra=sweep)
+        else:
+            cluster_task = self._join_cluster(self.cluster, intake, stop, node_stop, sweep)
+            scheduler = build_node_scheduler(self.maintenance)
         self.delivery.start("dispatcher", self._dispatch, stop)
-        scheduler = build_scheduler(self.maintenance, extra={"sweep_sessions": (self._sweep_sessions, 3600.0)})
         scheduler.start()
         try:
             stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({api_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {api_task, stopper, *([cluster_task] if cluster_task else [])}, return_when=asyncio.FIRST_COMPLETED
+            )
             stopper.cancel()
         finally:
             intake.set()
@@ -247,15 +302,87 @@ class Runtime:
             await self.supervisor.wait(timeout=SHUTDOWN_DEADLINE)
             stop.set()
             await self.delivery.wait(timeout=DRAIN_DEADLINE + 1)
+            node_stop.set()
+            failure = await self._leave_cluster(cluster_task)
             await self.control.stop()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(api_task, timeout=SHUTDOWN_DEADLINE)
             await asyncio.gather(
                 self.http.close(), *(pool.aclose() for pool in self.pools.values()), return_exceptions=True
             )
+            if self.cluster is not None:
+                await self._close_bots()
             sock.close()
             self.store.close()
             log.info("mempools stopped")
+        if failure is not None:  # a cluster this node cannot use (another schema, a dropped setting)
+            raise failure
+
+    def _join_cluster(
+        self,
+        cluster: ClusterNode,
+        intake: asyncio.Event,
+        stop: asyncio.Event,
+        node_stop: asyncio.Event,
+        sweep: Jobs,
+    ) -> asyncio.Task[None]:
+        """Register what runs under a lease, then join in the background (the API answers meanwhile)."""
+        for chain_id, watcher in self.watchers.items():
+            cluster.lease(f"chain:{chain_id}", fenced_watch(watcher, self.store, cluster.name), stop=intake)
+        cluster.deliver(self.outbox, stop=stop)
+        if self.telegram is not None:
+            self.supervisor.start("telegram", self._open_bot(self.telegram.open), intake)
+            cluster.lease("telegram", self._when_open(self.telegram.open, self.telegram.poll), stop=intake)
+        if self.discord.enabled:
+            self.supervisor.start("discord", self._open_bot(self.discord.open), intake)
+            cluster.lease("discord", self._when_open(self.discord.open, self.discord.connect), stop=intake)
+        cluster.lease("jobs", ClusterJobs(self.maintenance, extra=sweep), stop=intake)
+        cluster.api = f"{self.config.api.host}:{self.api_port}"
+        return asyncio.create_task(cluster.run(node_stop), name="cluster")
+
+    @staticmethod
+    def _open_bot(open_: Callable[[], Awaitable[None]]) -> Callable[[asyncio.Event], Awaitable[None]]:
+        """Every node opens the bots for sending (the supervisor retries a failed open), while only
+        the lease holder polls Telegram or holds the Discord gateway."""
+
+        async def part(intake: asyncio.Event) -> None:
+            await open_()
+            await intake.wait()
+
+        return part
+
+    @staticmethod
+    def _when_open(
+        open_: Callable[[], Awaitable[None]], work: Callable[[asyncio.Event, int], Awaitable[None]]
+    ) -> Callable[[asyncio.Event, int], Coroutine[Any, Any, None]]:
+        async def leased(stop: asyncio.Event, token: int) -> None:
+            await open_()  # idempotent: the holder may win the lease before its own open finished
+            await work(stop, token)
+
+        return leased
+
+    async def _leave_cluster(self, task: asyncio.Task[None] | None) -> BaseException | None:
+        """Wait for the node to leave (its leases released, its applier stopped); its failure, if any."""
+        if task is None:
+            return None
+        done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_DEADLINE + DRAIN_DEADLINE)
+        if not done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return None
+        exc = task.exception()
+        if exc is not None:
+            log.error("cluster: %s", exc)
+        return exc
+
+    async def _close_bots(self) -> None:
+        if self.telegram is not None:
+            with contextlib.suppress(Exception):
+                await self.telegram.close()
+        if self.discord.enabled:
+            with contextlib.suppress(Exception):
+                await self.discord.close()
 
     async def _sweep_sessions(self) -> None:
         self.services.accounts.sweep_expired()  # a coroutine, so APScheduler runs it on the loop

@@ -115,11 +115,12 @@ class NatsNode:
 class NatsCluster:
     """N nodes routed to each other as the JetStream cluster `mp` (one node: no cluster block)."""
 
-    def __init__(self, root: Path, size: int = 3) -> None:
-        ports = free_ports(3 * size)
-        self.nodes = [
-            NatsNode(f"n{i + 1}", root, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2]) for i in range(size)
-        ]
+    def __init__(self, root: Path, size: int = 3, ports: list[tuple[int, int, int]] | None = None) -> None:
+        """`ports`: (client, monitor, route) per node, when a test needs them known in advance."""
+        if ports is None:
+            free = free_ports(3 * size)
+            ports = [(free[3 * i], free[3 * i + 1], free[3 * i + 2]) for i in range(size)]
+        self.nodes = [NatsNode(f"n{i + 1}", root, *ports[i]) for i in range(size)]
         routes = [node.route_port for node in self.nodes] if size > 1 else []
         for node in self.nodes:
             node.write_config(routes)
@@ -235,9 +236,11 @@ class NatsCluster:
 
 
 @contextlib.asynccontextmanager
-async def nats_cluster(root: Path, size: int = 3) -> AsyncIterator[NatsCluster]:
+async def nats_cluster(
+    root: Path, size: int = 3, ports: list[tuple[int, int, int]] | None = None
+) -> AsyncIterator[NatsCluster]:
     """A started, healthy cluster of `size` nodes, stopped (and its processes reaped) afterwards."""
-    cluster = NatsCluster(root, size)
+    cluster = NatsCluster(root, size, ports)
     try:
         cluster.start()
         await cluster.wait_healthy()

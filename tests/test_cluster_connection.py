@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from nats.js.api import StreamConfig
 
@@ -23,9 +25,10 @@ from core.cluster.lease import LEASE_BUCKET
 from core.config import ClusterConfig
 from core.errors import ClusterError
 from tests.nats_cluster import NatsCluster, free_ports, nats_cluster, subprocess_env
+from tests.polling import until_async
+from tests.processes import MempoolsProcess
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_COMPLETE = "mempools: cluster mode is not complete yet (issue #16): remove [cluster] to run one node\n"
 
 
 @pytest.mark.parametrize(
@@ -135,28 +138,58 @@ async def test_serve_refuses_an_old_server_in_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # refused before anything was opened
 
 
-async def test_serve_with_nats_unreachable_says_where_in_one_line_without_tracebacks(tmp_path: Path) -> None:
-    (port,) = free_ports(1)  # nothing listens there: every connect is refused
-    code, output = await _serve(_config(tmp_path, [f"nats://127.0.0.1:{port}"]))
-    assert code == 2
-    assert "Traceback" not in output
-    lines = output.splitlines()
-    assert lines[-1].startswith(f"mempools: cannot reach NATS at nats://127.0.0.1:{port}: ")
-    assert "refused" in lines[-1].lower() or "failed" in lines[-1].lower()
-    assert sum("NATS connection" in line for line in lines) == 1  # one line for the incident, not one per retry
-    assert len(lines) == 2
+async def _ready(url: str, want: int, cluster: str, timeout: float = 30) -> None:
+    """Poll /ready until it answers `want` with a `cluster` check starting with `cluster`."""
+    async with httpx.AsyncClient(timeout=5) as http:
+
+        async def answered() -> bool:
+            r = await http.get(f"{url}/ready")
+            return r.status_code == want and r.json()["checks"].get("cluster", "").startswith(cluster)
+
+        await until_async(answered, timeout=timeout)
 
 
-async def test_serve_checks_a_good_cluster_then_says_cluster_mode_is_not_complete(
+async def test_serve_with_nats_unreachable_starts_unready_says_why_once_and_joins_when_nats_comes(
+    tmp_path: Path,
+) -> None:
+    """NATS down at start is not final: the node answers /ready 503 with the reason, logs one line for
+    the whole outage (not one per retry), and joins by itself once a server listens there."""
+    (client, monitor, route) = free_ports(3)
+    server = MempoolsProcess("serve", "--config", str(_config(tmp_path, [f"nats://127.0.0.1:{client}"])))
+    try:
+        url = await asyncio.to_thread(server.api_url)
+        await _ready(url, 503, f"not joined: cannot reach NATS at nats://127.0.0.1:{client}: ")
+        async with httpx.AsyncClient(timeout=5) as http:  # a write now: refused with a 503 problem, not a 500
+            answer = await http.post(f"{url}/v1/accounts", json={"email": "a@b.io", "password": "hunter2hunter2"})
+        assert answer.status_code == 503 and answer.headers["content-type"].startswith("application/problem+json")
+        async with nats_cluster(tmp_path / "nats", size=1, ports=[(client, monitor, route)]):
+            await _ready(url, 200, "node node-1: NATS connected to 127.0.0.1:")
+        assert sum("cannot reach NATS" in line for line in server.lines) == 1, server.output
+        assert "Traceback" not in server.output
+    finally:
+        await asyncio.to_thread(server.kill)
+
+
+async def test_serve_joins_a_good_cluster_ready_with_its_leases_and_stops_cleanly(
     tmp_path: Path, cluster: NatsCluster
 ) -> None:
-    code, output = await _serve(_config(tmp_path, cluster.urls))
-    assert code == 2
-    assert output.endswith(NOT_COMPLETE)
-    assert "joined NATS 2.15.1" in output and "Traceback" not in output
+    server = MempoolsProcess("serve", "--config", str(_config(tmp_path, cluster.urls)))
+    try:
+        url = await asyncio.to_thread(server.api_url)
+        await _ready(url, 200, "node node-1: NATS connected to 127.0.0.1:")
+        async with httpx.AsyncClient(timeout=5) as http:
+
+            async def holds_jobs() -> bool:
+                return 'mempools_lease_held{lease="jobs"} 1.0' in (await http.get(f"{url}/metrics")).text
+
+            await until_async(holds_jobs)
+        assert await asyncio.to_thread(server.stop, signal.SIGTERM) == 0, server.output
+        assert "joined NATS 2.15.1" in server.output and "Traceback" not in server.output
+    finally:
+        await asyncio.to_thread(server.kill)
     streams = await cluster.jsz("?streams=true&accounts=true")
     names = {s["name"] for a in streams.get("account_details") or [] for s in a.get("stream_detail") or []}
-    assert f"KV_{LEASE_BUCKET}" in names  # the lease bucket was made, R3, with per-key TTLs checked
+    assert {f"KV_{LEASE_BUCKET}", "mempools_changes", "KV_mempools_nodes"} <= names
 
 
 def test_a_single_node_never_imports_nats(tmp_path: Path) -> None:

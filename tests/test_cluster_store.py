@@ -18,14 +18,14 @@ from core.cluster.changelog import APPLIED_KEY
 from core.cluster.connection import ClusterConnection
 from core.cluster.nodes import NODES_BUCKET_NEEDS, NODES_STREAM, NodeRegistry, live_nodes, nodes_bucket
 from core.cluster.schema import CLUSTER_SCHEMA_KEY, ensure_cluster_schema
-from core.cluster.store import ClusterStore, ReplicatedWriteError
+from core.cluster.store import ReplicatedWriteError
 from core.config import ClusterConfig
 from core.errors import ClusterError, ConflictError
 from core.store.base import Absent, KVStore, WriteBatch
 from core.store.collection import Collection, Index
-from core.store.rocks import RocksStore
 from tests.nats_cluster import NatsCluster, nats_cluster
 from tests.polling import until, until_async
+from tests.replica_node import ReplicaNode
 
 
 class Account(msgspec.Struct, frozen=True):
@@ -37,26 +37,6 @@ def accounts(store: KVStore) -> Collection[Account]:
     return Collection(store, "acct", Account, lambda a: (a.id,), [Index("email", lambda a: [(a.email,)], unique=True)])
 
 
-class Node:
-    def __init__(self, store: ClusterStore) -> None:
-        self.store = store
-        self.stop = asyncio.Event()
-        self.task = asyncio.create_task(store.run(self.stop))
-
-    @classmethod
-    async def start(cls, cluster: NatsCluster, path: Path, name: str) -> Node:
-        connection = await ClusterConnection.open(ClusterConfig(nats=cluster.urls, node=name))
-        store = ClusterStore(connection, RocksStore(path))
-        await store.prepare()
-        return cls(store)
-
-    async def close(self) -> None:
-        self.stop.set()
-        await asyncio.wait_for(self.task, 10)
-        await self.store.connection.close()
-        self.store.close()
-
-
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
     async with nats_cluster(tmp_path / "nats") as c:
@@ -64,8 +44,8 @@ async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
 
 
 @pytest.fixture
-async def nodes(cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[list[Node]]:
-    started = [await Node.start(cluster, tmp_path / f"replica-{i}", f"node-{i}") for i in range(2)]
+async def nodes(cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[list[ReplicaNode]]:
+    started = [await ReplicaNode.start(cluster, tmp_path / f"replica-{i}", f"node-{i}") for i in range(2)]
     yield started
     for node in started:
         await node.close()
@@ -77,7 +57,7 @@ def put(key: bytes, value: bytes) -> WriteBatch:
     return batch
 
 
-async def test_a_commit_is_read_at_once_on_its_node_and_within_a_second_on_the_other(nodes: list[Node]) -> None:
+async def test_a_commit_is_read_at_once_on_its_node_and_within_a_second_on_the_other(nodes: list[ReplicaNode]) -> None:
     a, b = nodes
     committed: list[str] = []
     lags = []
@@ -98,7 +78,7 @@ async def test_a_commit_is_read_at_once_on_its_node_and_within_a_second_on_the_o
     print(f"apply lag on the other node over 20 commits: max {max(lags) * 1000:.1f} ms")
 
 
-async def test_the_replica_is_never_written_directly(nodes: list[Node]) -> None:
+async def test_the_replica_is_never_written_directly(nodes: list[ReplicaNode]) -> None:
     a, _ = nodes
     with pytest.raises(ReplicatedWriteError, match="commit"):
         a.store.write(put(b"x", b"y"))
@@ -107,7 +87,7 @@ async def test_the_replica_is_never_written_directly(nodes: list[Node]) -> None:
     assert a.store.get(b"x") is None
 
 
-async def test_a_unique_index_race_has_one_winner_on_both_replicas(nodes: list[Node]) -> None:
+async def test_a_unique_index_race_has_one_winner_on_both_replicas(nodes: list[ReplicaNode]) -> None:
     a, b = nodes
     for round_ in range(5):
         email = f"user{round_}@example.org"
@@ -127,7 +107,7 @@ async def test_a_unique_index_race_has_one_winner_on_both_replicas(nodes: list[N
     assert len(list(accounts(a.store).scan())) == 5
 
 
-async def test_listeners_see_every_applied_change_once_whichever_node_made_it(nodes: list[Node]) -> None:
+async def test_listeners_see_every_applied_change_once_whichever_node_made_it(nodes: list[ReplicaNode]) -> None:
     a, b = nodes
     seen_b: list[list[tuple[bytes, bytes | None]]] = []
     seen_a: list[list[tuple[bytes, bytes | None]]] = []
@@ -146,7 +126,7 @@ async def test_listeners_see_every_applied_change_once_whichever_node_made_it(no
 
 
 async def test_describe_says_when_nats_is_unreachable(cluster: NatsCluster, tmp_path: Path) -> None:
-    node = await Node.start(cluster, tmp_path / "replica", "node-x")
+    node = await ReplicaNode.start(cluster, tmp_path / "replica", "node-x")
     try:
         await node.store.commit(put(b"k", b"v"))
         for nats_node in cluster.nodes:
@@ -163,7 +143,7 @@ async def test_describe_says_when_nats_is_unreachable(cluster: NatsCluster, tmp_
         await node.store.connection.nc.close()
 
 
-async def test_the_first_node_stamps_the_schema_and_another_version_is_refused(nodes: list[Node]) -> None:
+async def test_the_first_node_stamps_the_schema_and_another_version_is_refused(nodes: list[ReplicaNode]) -> None:
     a, b = nodes
     assert await asyncio.gather(ensure_cluster_schema(a.store, 1), ensure_cluster_schema(b.store, 1)) == [1, 1]
     assert a.store.get(CLUSTER_SCHEMA_KEY) == b.store.get(CLUSTER_SCHEMA_KEY) == b"1"
@@ -172,12 +152,14 @@ async def test_the_first_node_stamps_the_schema_and_another_version_is_refused(n
 
 
 async def test_a_replica_stamped_with_another_version_is_refused(cluster: NatsCluster, tmp_path: Path) -> None:
-    first = await Node.start(cluster, tmp_path / "old", "old")
+    first = await ReplicaNode.start(cluster, tmp_path / "old", "old")
     try:
         assert await ensure_cluster_schema(first.store, 2) == 2
     finally:
         await first.close()
-    later = await Node.start(cluster, tmp_path / "new", "new")  # a fresh replica: it learns the stamp from the log
+    later = await ReplicaNode.start(
+        cluster, tmp_path / "new", "new"
+    )  # a fresh replica: it learns the stamp from the log
     try:
         with pytest.raises(ClusterError, match="schema version is 2; this mempools has 1"):
             await ensure_cluster_schema(later.store)

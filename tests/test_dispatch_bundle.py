@@ -147,7 +147,7 @@ async def test_one_tx_matching_two_subscriptions_is_one_message_naming_both(
 ) -> None:
     rig.subscribe(*(subscription(*s, ["dst_tg", "dst_hook"]) for s in (ALICES, TREASURY)))
 
-    outcome = rig.processor.process(BlockDecoder().decode(*transfer_block(1)))
+    outcome = await rig.processor.process(BlockDecoder().decode(*transfer_block(1)))
     await rig.dispatcher.pump()
 
     assert outcome.notifications == 2
@@ -176,7 +176,7 @@ async def test_five_transfers_in_a_block_are_one_coalesced_message(
 ) -> None:
     rig.subscribe(subscription(*ALICES, ["dst_tg", "dst_hook"]))
 
-    rig.processor.process(BlockDecoder().decode(*transfer_block(5)))
+    await rig.processor.process(BlockDecoder().decode(*transfer_block(5)))
     await rig.dispatcher.pump()
 
     [sent] = api.sent
@@ -195,7 +195,7 @@ async def test_five_transfers_in_a_block_are_one_coalesced_message(
 async def test_a_bundle_is_bounded_and_says_how_many_more(rig: Rig, api: FakeTelegramApi) -> None:
     rig.subscribe(subscription(*ALICES, ["dst_tg"]))
 
-    rig.processor.process(BlockDecoder().decode(*transfer_block(25)))
+    await rig.processor.process(BlockDecoder().decode(*transfer_block(25)))
     await rig.dispatcher.pump()
 
     first, second = api.sent  # 20 notifications at most in one message
@@ -204,7 +204,7 @@ async def test_a_bundle_is_bounded_and_says_how_many_more(rig: Rig, api: FakeTel
     assert second.text.split("\n")[0] == "<b>5 transfers, 7.5 ATOM in all</b>"
 
 
-def test_processing_a_block_again_yields_the_same_outbox_entries(tmp_path: Path) -> None:
+async def test_processing_a_block_again_yields_the_same_outbox_entries(tmp_path: Path) -> None:
     """Grouping is derived from the block alone: a re-run after a crash writes the same entries."""
     entries = []
     for run in range(2):
@@ -214,7 +214,7 @@ def test_processing_a_block_again_yields_the_same_outbox_entries(tmp_path: Path)
             rig = Rig(store, {}, clock)
             rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
             rig.subscribe(*(subscription(*s, ["dst_tg"]) for s in (ALICES, TREASURY)))
-            rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
+            await rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
             entries.append(sorted(rig.outbox.entries.scan(), key=lambda e: e.notification_id))
         finally:
             store.close()
@@ -232,7 +232,7 @@ async def test_a_rate_limited_bundle_is_deferred_as_a_whole(
     rig = Rig(store, {"telegram": TelegramChannel(bot, limiter=limiter)}, clock)
     rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
     rig.subscribe(subscription(*ALICES, ["dst_tg"]))
-    rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
+    await rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
     limiter.penalize(CHAT, 600)  # the chat is under a 10 min flood wait
 
     await rig.dispatcher.pump()
@@ -259,7 +259,7 @@ async def test_discord_gets_one_embed_naming_both_subscriptions(
     rig = Rig(store, {"discord": DiscordChannel(discord_rest, http)}, FakeClock())
     rig.repos.destinations.put(discord_destination("dst_dc", "acc_a", channel_id=555))
     rig.subscribe(*(subscription(*s, ["dst_dc"]) for s in (ALICES, TREASURY)))
-    rig.processor.process(BlockDecoder().decode(*transfer_block(1)))
+    await rig.processor.process(BlockDecoder().decode(*transfer_block(1)))
     await rig.dispatcher.pump()
 
     [posted] = discord_api.messages
@@ -290,7 +290,7 @@ def test_txs_that_are_not_all_transfers_are_counted_as_matches() -> None:
 
 async def test_a_refused_bundle_leaves_a_dead_letter_for_each_notification(rig: Rig, api: FakeTelegramApi) -> None:
     rig.subscribe(subscription(*ALICES, ["dst_tg"]))
-    rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
+    await rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
     [entry] = list(rig.outbox.entries.scan())
     api.fail_next("sendMessage", status=400, description="Bad Request: can't parse entities")
 
@@ -313,7 +313,7 @@ async def test_pause_and_mute_appear_only_when_the_bundle_is_one_subscriptions(
     rig = Rig(store, {"telegram": channel}, FakeClock())
     rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
     rig.subscribe(subscription(*ALICES, ["dst_tg"]))
-    rig.processor.process(BlockDecoder().decode(*transfer_block(5)))
+    await rig.processor.process(BlockDecoder().decode(*transfer_block(5)))
     await rig.dispatcher.pump()
     [five] = api.sent
     [row] = five.params["reply_markup"]["inline_keyboard"]
@@ -322,7 +322,7 @@ async def test_pause_and_mute_appear_only_when_the_bundle_is_one_subscriptions(
     assert decoded is not None and decoded.args == ("sub_alice",)
 
     rig.subscribe(subscription(*TREASURY, ["dst_tg"]))
-    rig.processor.process(BlockDecoder().decode(*transfer_block(1, height=101)))
+    await rig.processor.process(BlockDecoder().decode(*transfer_block(1, height=101)))
     await rig.dispatcher.pump()
     [_, both] = api.sent
     assert [[b["text"] for b in row] for row in both.params["reply_markup"]["inline_keyboard"]] == [["🔎 Tx"]]

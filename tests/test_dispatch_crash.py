@@ -111,7 +111,7 @@ async def test_sigkill_between_claim_and_delivery_redelivers_the_bundle_once(
         rig = Rig(store, {}, FakeClock(utcnow()))
         rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
         rig.subscribe(*(subscription(*s, ["dst_tg"]) for s in (ALICES, TREASURY)))
-        rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
+        await rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
         [entry] = list(rig.outbox.entries.scan())
     finally:
         store.close()

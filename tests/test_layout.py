@@ -59,8 +59,9 @@ def test_each_bot_keeps_to_itself() -> None:
 
 def test_only_cluster_mode_imports_nats() -> None:
     """A single node never loads the NATS client: only core/cluster/ imports nats, and only `serve`
-    reaches core.cluster (inside the function that runs when the config has a [cluster] section), and
-    the `mempools cluster` commands (inside their handlers, and for type hints only)."""
+    and the runtime reach core.cluster (inside the functions that run when the config has a [cluster]
+    section, and for type hints only), and the `mempools cluster` commands (inside their handlers).
+    test_cluster_connection.py checks in a subprocess that a single node really loads no nats."""
     offenders = [o for package in ("core", "api", "bot", "mempools") for o in _offenders(package, ("nats",))]
     assert [o for o in offenders if not o.startswith("core/cluster/")] == []
     users = [o for package in ("core", "api", "bot", "mempools") for o in _offenders(package, ("core.cluster",))]
@@ -70,5 +71,7 @@ def test_only_cluster_mode_imports_nats() -> None:
         "mempools/commands/cluster.py imports core.cluster.schema",
         "mempools/commands/cluster.py imports core.cluster.status",
         "mempools/commands/cluster.py imports core.cluster.store",
-        "mempools/commands/serve.py imports core.cluster.startup",
+        "mempools/commands/serve.py imports core.cluster.node",
+        "mempools/runtime.py imports core.cluster.connection",
+        "mempools/runtime.py imports core.cluster.node",
     ]

@@ -99,3 +99,18 @@ async def test_a_group_over_its_minute_budget_is_deferred_and_its_replies_droppe
         assert f"reply to chat {GROUP} dropped: flood control asks for 41 s" in caplog.text
         [answer] = await rig.say("/help", chat_id=CHAT, user_id=CHAT)
         assert "<b>Commands</b>" in answer.text
+
+
+def test_a_node_uses_its_share_of_the_bot_budget_and_per_chat_limits_stay_whole() -> None:
+    """Cluster mode: a node holding 8 of 32 delivery partitions sends at 30 * 8/32 = 7.5/s in
+    all; the share is read at each booking (partitions move), and one chat's 1/s is unchanged."""
+    clock = SteppingClock()
+    share = [8 / 32]
+    limiter = telegram_limiter(clock=clock, sleep=clock.sleep, share=lambda: share[0])
+    slots = [limiter.reserve(chat) for chat in range(1, 9)]
+    assert slots == pytest.approx([i / 7.5 for i in range(8)])
+    # Chat 1 again: no earlier than its own 1 s, then the share's spacing after chat 8's slot.
+    assert limiter.reserve(1) == pytest.approx(8 / 7.5)
+    share[0] = 1.0
+    clock.now = 10.0
+    assert [limiter.reserve(chat) for chat in range(11, 14)] == pytest.approx([0.0, 1 / 30, 2 / 30])

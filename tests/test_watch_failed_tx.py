@@ -59,7 +59,7 @@ def failed_send_block(recipient: str = WLFZ) -> tuple[dict[str, object], dict[st
     return results, block
 
 
-def test_a_failed_send_is_stored_and_told_as_a_failed_send(store: RocksStore) -> None:
+async def test_a_failed_send_is_stored_and_told_as_a_failed_send(store: RocksStore) -> None:
     repos = Repositories(store)
     hook = WebhookDestination(
         id="dst_1", owner_id="acc_1", name="h", url="http://127.0.0.1:9/", secret="whsec_x", created_at=T
@@ -75,7 +75,7 @@ def test_a_failed_send_is_stored_and_told_as_a_failed_send(store: RocksStore) ->
     matcher.load(repos.subscriptions.of_chain(COSMOS.id))
     processor = BlockProcessor(COSMOS, matcher, repos, Outbox(store), clock=lambda: T)
 
-    outcome = processor.process(BlockDecoder().decode(*failed_send_block()))
+    outcome = await processor.process(BlockDecoder().decode(*failed_send_block()))
 
     assert outcome.notifications == 1
     stored = repos.notifications.get(notification_id(COSMOS.id, 100, "tx:0", "sub_alice"))

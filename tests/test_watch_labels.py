@@ -38,7 +38,7 @@ def store(tmp_path: Path) -> Iterator[RocksStore]:
     s.close()
 
 
-def test_each_notification_carries_its_owners_labels(store: RocksStore) -> None:
+async def test_each_notification_carries_its_owners_labels(store: RocksStore) -> None:
     repos = Repositories(store)
     chains = ChainService(
         [ChainConfig(id=COSMOS.id, name=COSMOS.name, rpc=["http://127.0.0.1:9"], bech32_prefix="cosmos")]
@@ -58,7 +58,7 @@ def test_each_notification_carries_its_owners_labels(store: RocksStore) -> None:
     matcher.load(repos.subscriptions.of_chain(COSMOS.id))
     processor = BlockProcessor(COSMOS, matcher, repos, Outbox(store), clock=lambda: T, labels=book.labels_for)
 
-    assert processor.process(BlockDecoder().decode(*failed_send_block(BOB))).notifications == 2
+    assert (await processor.process(BlockDecoder().decode(*failed_send_block(BOB)))).notifications == 2
 
     mine = repos.notifications.get(notification_id(COSMOS.id, 100, "tx:0", "sub_acc_1"))
     theirs = repos.notifications.get(notification_id(COSMOS.id, 100, "tx:0", "sub_acc_2"))

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -122,8 +123,12 @@ class MempoolsClient(discord.Client):
             else:
                 replies.error(exc, "discord button")
 
-    async def setup_hook(self) -> None:
-        """Register the commands with Discord; a failure is logged, not fatal (old commands still work)."""
+    async def sync_commands(self) -> bool:
+        """Register the commands with Discord (after login); True when done. A failure is logged,
+        not fatal: commands registered earlier keep working.
+
+        Not `setup_hook` (which `login` runs): every node of a cluster logs in to send, but only
+        the gateway holder needs to register the commands, once per process."""
         guild = discord.Object(self._sync_guild_id) if self._sync_guild_id is not None else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
@@ -131,9 +136,26 @@ class MempoolsClient(discord.Client):
             synced = await self.tree.sync(guild=guild)
         except discord.HTTPException as exc:
             log.error("could not sync slash commands (%s %s); existing ones keep working", exc.status, exc.text)
-            return
+            return False
         scope = f"guild {self._sync_guild_id}" if guild is not None else "globally"
         log.info("synced %d slash command(s) %s", len(synced), scope)
+        return True
+
+    async def disconnect_gateway(self, connecting: asyncio.Task[None], deadline: float) -> None:
+        """End `connect()` (running as `connecting`) and close the websocket, and nothing else: the
+        REST client stays logged in, so this node still sends messages and DMs."""
+        if not connecting.done():
+            connecting.cancel()
+            await asyncio.wait({connecting}, timeout=deadline)
+        ws = self.ws
+        if ws is not None and ws.open:
+            try:
+                await asyncio.wait_for(ws.close(code=1000), deadline)
+            except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+                log.debug("closing the Discord gateway connection: %s", type(exc).__name__)
+        self.connected.clear()
+        if self._ready is not discord.utils.MISSING:
+            self._ready.clear()
 
     def reopen(self) -> None:
         """Make a closed client startable again (the supervisor restarts the same client object).

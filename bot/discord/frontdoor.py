@@ -1,5 +1,17 @@
 """The Discord front door: one discord.py client, started and stopped inside the shared loop.
 
+Two halves, because in cluster mode they run on different sets of nodes:
+- `open()` logs in over REST only (`Client.login`: the HTTP client, the application id): from
+  then on the dispatcher's `DiscordChannel` sends channel messages and DMs through `client`.
+  Every node opens.
+- `connect(stop)` holds the gateway connection (slash commands and button presses arrive there
+  as interactions, answered over REST) until `stop`, then closes the websocket only. Discord
+  would deliver each interaction to one of two connections, so only the holder of the
+  `discord` lease connects (`LeasedRunner(lease, front_door.connect)`). The first connect in a
+  process syncs the command tree; a takeover later does not sync again (every node's client
+  has the same tree, so it answers every command without it).
+`close()` ends both. `run(stop)` = open + connect + close is the single-node shape.
+
 discord.py keeps the REST base URL (`discord.http.Route.BASE`) and the gateway URL
 (`discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`) as class attributes, so they are process-wide:
 `run()` sets them from `[discord] api_url` / `gateway_url` and puts the previous values back when
@@ -90,6 +102,9 @@ class DiscordFrontDoor:
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
         )
+        self._open = False
+        self._synced = False  # the command tree, once per process, by the first connect
+        self._endpoints = contextlib.ExitStack()  # discord.py's URLs, set from open() to close()
 
     @property
     def enabled(self) -> bool:
@@ -104,42 +119,87 @@ class DiscordFrontDoor:
     def client(self) -> discord.Client:
         return self._client
 
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    @property
+    def connected(self) -> bool:
+        """True while `connect` holds the gateway connection (READY received)."""
+        return self._client.connected.is_set()
+
     async def wait_until_ready(self) -> None:
         """Until the gateway's READY has arrived (commands are synced before the connection opens)."""
         await self._client.connected.wait()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Log in, sync the commands, serve interactions until `stop` is set; then close.
+    async def open(self) -> None:
+        """Log in over REST (no gateway): sending works from here on. Idempotent.
 
-        Network trouble is retried inside discord.py (`reconnect=True`); what escapes is either a
-        refused token (`DiscordLoginError`) or a failure the supervisor should restart us for.
-        """
+        Raises `DiscordLoginError` when Discord refuses the token (restarting does not help)."""
+        if self._open:
+            return
         if self._config.token is None:
             raise ConfigError("discord: no token (set MEMPOOLS_DISCORD_TOKEN or discord.token_file)")
         token = self._config.token.get()
-        with discord_endpoints(self._config):
+        self._endpoints = contextlib.ExitStack()
+        self._endpoints.enter_context(discord_endpoints(self._config))
+        try:
             if self._client.is_closed():
                 self._client.reopen()
-            started = asyncio.create_task(self._client.start(token), name="discord-client")
-            stopped = asyncio.create_task(stop.wait())
-            try:
-                await asyncio.wait({started, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopped.cancel()
-                await self._close(started)
-            if not stop.is_set():
-                self._raise_from(started)
+            await self._client.login(token)
+        except discord.LoginFailure:
+            await self._shutdown()
+            raise DiscordLoginError("Discord refused the bot token (check MEMPOOLS_DISCORD_TOKEN)") from None
+        except BaseException:
+            await self._shutdown()
+            raise
+        self._open = True
 
-    async def _close(self, started: asyncio.Task[None]) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._client.close(), _CLOSE_DEADLINE)
-        if not started.done():
-            try:
-                await asyncio.wait_for(started, _CLOSE_DEADLINE)
-            except (TimeoutError, asyncio.CancelledError):
-                pass
-            except Exception as exc:
-                log.debug("discord client ended with %s while closing", type(exc).__name__)
+    async def connect(self, stop: asyncio.Event, token: int = 0) -> None:
+        """Hold the gateway connection and serve interactions until `stop`; REST stays logged in.
+
+        The shape of `LeasedWork` (`token`, the lease's fencing token, is not needed here).
+        Network trouble is retried inside discord.py (`reconnect=True`); what escapes is a
+        failure the caller should restart us for (then the next `connect` logs in again if
+        discord.py closed the client)."""
+        if self._client.is_closed():
+            self._open = False
+            await self._shutdown()
+        await self.open()
+        if not self._synced:
+            self._synced = await self._client.sync_commands()
+        started = asyncio.create_task(self._client.connect(reconnect=True), name="discord-gateway")
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({started, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            await self._client.disconnect_gateway(started, _CLOSE_DEADLINE)
+        if not stop.is_set():
+            self._raise_from(started)
+
+    async def close(self) -> None:
+        """Close the gateway (if connected) and the REST client; put the endpoints back. Safe twice."""
+        self._open = False
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        try:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.close(), _CLOSE_DEADLINE)
+        finally:
+            self._endpoints.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Log in, sync the commands, serve interactions until `stop` is set; then close.
+
+        What escapes is either a refused token (`DiscordLoginError`) or a failure the
+        supervisor should restart us for."""
+        await self.open()
+        try:
+            await self.connect(stop)
+        finally:
+            await self.close()
 
     @staticmethod
     def _raise_from(started: asyncio.Task[None]) -> None:

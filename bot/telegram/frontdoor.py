@@ -1,13 +1,21 @@
 """The Telegram front door: python-telegram-bot's Application inside the shared event loop.
 
-Not `run_polling()` (it owns the loop and the signals): `start()` initialises the Application,
-introduces the bot (`setMyDescription`, `setMyShortDescription`, and one short command menu per
-`setMyCommands` scope: private chats, group administrators, everyone in groups) and starts long
-polling; `stop()` undoes it in order.
-`run(stop)` is the shape the Supervisor restarts on failure.
+Two halves, because in cluster mode they run on different sets of nodes:
+- `open()` initialises the Application (getMe, its HTTP clients): from then on `.bot` sends
+  (notifications, through `TelegramChannel`) and `.signer` signs buttons. Every node opens.
+- `poll(stop)` is the `getUpdates` loop and hands each update to the Application's handlers.
+  Telegram answers 409 Conflict to a second poller, so only the holder of the `telegram` lease
+  polls (`LeasedRunner(lease, front_door.poll)`); when it stops, the Application stays open.
+`close()` ends both. `run(stop)` = open + poll + close is the single-node shape the Supervisor
+restarts on failure; `start()`/`stop()` are the same as two calls.
 
-The `telegram.Bot` (`.bot`) is the one the dispatcher's `TelegramChannel` should use for
-notifications, so that the bot's replies and notifications share one HTTP client and identity.
+The loop is ours, not PTB's `Updater`: the Updater confirms a batch (the next getUpdates'
+`offset`) as soon as it is queued, so a poller that dies or loses its lease mid-batch would
+drop the rest. Here the offset passes an update only once its handler returned: an update in
+hand when polling stops is not confirmed, and Telegram gives it to the next poller.
+The first poll in a process introduces the bot (`setMyDescription`, `setMyShortDescription`,
+one short command menu per `setMyCommands` scope: private chats, group administrators, everyone
+in groups); the other nodes need not repeat it.
 """
 
 from __future__ import annotations
@@ -91,6 +99,7 @@ class TelegramFrontDoor:
             .base_file_url(f"{root}/file/bot")
             .concurrent_updates(False)
             .get_updates_read_timeout(poll_timeout + 10)
+            .updater(None)  # the getUpdates loop is `poll`: it confirms only handled updates
             .build()
         )
         #: The bot's one rate limiter: replies take their slots from it, and so must deliveries
@@ -113,7 +122,13 @@ class TelegramFrontDoor:
         self._membership = MembershipHandlers(self.kit)
         self._aliases = AliasHandlers(self.kit, AliasActions(self.kit.actions, services.address_book))
         self._register()
-        self._running = False
+        self._open = False
+        self._polling = False
+        self._introduced = False  # once per process, by the first poll
+        self._offset = 0  # the first update not yet handled here (what getUpdates confirms)
+        self._confirmed = 0  # the offset Telegram was last told
+        self._poll_stop = asyncio.Event()
+        self._poll_task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_config(cls, config: TelegramConfig, services: Services, **options: object) -> TelegramFrontDoor | None:
@@ -179,27 +194,109 @@ class TelegramFrontDoor:
                 await self.kit.reply(update, text)
 
     # -- life cycle --------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Initialise (getMe), register the commands, and start long polling."""
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    @property
+    def polling(self) -> bool:
+        """True while `poll` runs (on the node that holds the `telegram` lease)."""
+        return self._polling
+
+    async def open(self) -> None:
+        """Initialise the Application (getMe, HTTP clients) for sending; polls nothing. Idempotent."""
+        if self._open:
+            return
         self._redactor.install()
         try:
             await self.app.initialize()
-            await self._introduce()
-            await self.app.start()
-            assert self.app.updater is not None
-            await self.app.updater.start_polling(
-                timeout=timedelta(seconds=self._poll_timeout),
-                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER],
-            )
         except BaseException:
             await self._shutdown()
             raise
-        self._running = True
-        log.info("telegram bot @%s is polling", self.app.bot.username)
+        self._open = True
 
-    async def _introduce(self) -> None:
-        """The profile texts and the command menus. A failure is logged, not fatal: the bot
-        works without them, and the next start sets them again."""
+    async def poll(self, stop: asyncio.Event, token: int = 0) -> None:
+        """Long-poll `getUpdates` and handle each update, until `stop`; the Application stays open.
+
+        The shape of `LeasedWork` (`token`, the lease's fencing token, is not needed: what the
+        handlers write is fenced by the store, and a late 409 only costs a retry)."""
+        if not self._open:
+            raise RuntimeError("open() the Telegram front door before polling")
+        if self._polling:
+            raise RuntimeError("this front door is polling already")
+        self._polling = True
+        try:
+            if not self._introduced:
+                self._introduced = await self._introduce()
+            log.info("telegram bot @%s is polling", self.app.bot.username)
+            failures = 0
+            while not stop.is_set():
+                try:
+                    updates = await self._fetch(stop)
+                    failures = 0
+                except telegram.error.RetryAfter as exc:
+                    await _wait(stop, _seconds(exc.retry_after))
+                    continue
+                except telegram.error.Conflict as exc:  # another poller: the lease should have prevented it
+                    log.warning("telegram: getUpdates conflict (%s); retrying", exc.message)
+                    failures += 1
+                    await _wait(stop, min(30.0, 0.5 * 2**failures))
+                    continue
+                except telegram.error.NetworkError as exc:  # TimedOut too; a refused token raises
+                    log.error("telegram: getUpdates failed (%s); retrying", exc.message)
+                    failures += 1
+                    await _wait(stop, min(30.0, 0.5 * 2**failures))
+                    continue
+                for update in updates or ():
+                    await self.app.process_update(update)
+                    self._offset = update.update_id + 1  # handled: the next getUpdates confirms it
+                    if stop.is_set():
+                        break  # the rest stays unconfirmed: Telegram hands it to the next poller
+        finally:
+            self._polling = False
+            await self._confirm()
+            log.info("telegram bot stopped polling")
+
+    async def _fetch(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
+        """One long poll from the first unhandled update; None when `stop` came first (the request
+        is abandoned: what it would have returned is not confirmed)."""
+        offset = self._offset
+        fetch = asyncio.ensure_future(
+            self.app.bot.get_updates(
+                offset=offset,
+                timeout=timedelta(seconds=self._poll_timeout),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        )
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not fetch.done():
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, telegram.error.TelegramError):
+                    await fetch
+        if fetch.cancelled():
+            return None
+        updates = fetch.result()
+        self._confirmed = max(self._confirmed, offset)
+        return updates
+
+    async def _confirm(self) -> None:
+        """Tell Telegram what was handled since the last getUpdates (a poll without waiting)."""
+        if self._offset <= self._confirmed:
+            return
+        try:
+            await self.app.bot.get_updates(offset=self._offset, timeout=timedelta(0), limit=1)
+            self._confirmed = self._offset
+        except telegram.error.TelegramError as exc:
+            log.warning("telegram: confirming handled updates failed (%s); they may be handled again", exc)
+
+    async def _introduce(self) -> bool:
+        """No webhook (getUpdates refuses to work beside one), the profile texts and the command
+        menus. A failure is logged, not fatal: the bot works without them, and the next poll in
+        this process tries again. True when done."""
         menus: tuple[tuple[BotCommandScope, tuple[str, ...]], ...] = (
             (BotCommandScopeAllPrivateChats(), PRIVATE_MENU),
             (BotCommandScopeAllChatAdministrators(), GROUP_ADMIN_MENU),
@@ -207,35 +304,65 @@ class TelegramFrontDoor:
         )
         bot = self.app.bot
         try:
+            await bot.delete_webhook()
             await bot.set_my_description(DESCRIPTION)
             await bot.set_my_short_description(SHORT_DESCRIPTION)
             for scope, names in menus:
                 await bot.set_my_commands([BotCommand(name, text) for name, text in menu(names)], scope=scope)
         except telegram.error.TelegramError as exc:
             log.warning("introducing the bot (setMyDescription, setMyCommands) failed: %s", exc)
+            return False
+        return True
 
-    async def stop(self) -> None:
-        """Stop polling, finish the update in hand, close the HTTP clients. Safe to call twice."""
-        if not self._running:
+    async def close(self) -> None:
+        """Close the HTTP clients (after `poll` has returned). Safe to call twice."""
+        if not self._open:
             return
-        self._running = False
+        self._open = False
         await self._shutdown()
-        log.info("telegram bot stopped")
 
     async def _shutdown(self) -> None:
         try:
-            if self.app.updater is not None and self.app.updater.running:
-                await self.app.updater.stop()
-            if self.app.running:
-                await self.app.stop()
-            await self.app.shutdown()
+            await self.app.shutdown()  # returns at once when it was not initialised
         finally:
             self._redactor.uninstall()
 
+    async def start(self) -> None:
+        """`open()` and poll in a task (until `stop()`): the single-node shape, in two calls."""
+        await self.open()
+        if not self._introduced:
+            self._introduced = await self._introduce()  # before returning, as `run` would before serving
+        self._poll_stop = asyncio.Event()
+        self._poll_task = asyncio.create_task(self.poll(self._poll_stop), name="telegram-poll")
+
+    async def stop(self) -> None:
+        """Stop polling (the update in hand is finished), close the HTTP clients. Safe to call twice."""
+        task, self._poll_task = self._poll_task, None
+        if task is not None:
+            self._poll_stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._open:
+            await self.close()
+            log.info("telegram bot stopped")
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set (the Supervisor's shape: a raise means restart me)."""
-        await self.start()
+        """Open, poll until `stop` is set, close (the Supervisor's shape: a raise means restart me)."""
+        await self.open()
         try:
-            await stop.wait()
+            await self.poll(stop)
         finally:
-            await self.stop()
+            await self.close()
+
+
+#: The updates the bot handles (Telegram sends only these).
+ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER)
+
+
+def _seconds(value: int | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -33,7 +33,7 @@ from nats.js.errors import APIError, BadRequestError
 from nats.js.kv import KeyValue
 
 from core.config import ClusterConfig
-from core.errors import ClusterError
+from core.errors import ClusterError, ClusterUnreachableError
 from core.support.incidents import IncidentLog
 
 log = logging.getLogger("mempools.cluster")
@@ -96,9 +96,13 @@ class ClusterConnection:
         connect_attempts: int = 3,
         connect_timeout: float = 2.0,
         reconnect_wait: float = 0.5,
+        incidents: IncidentLog | None = None,
     ) -> ClusterConnection:
-        """Connect (a bounded number of attempts per server), then refuse a server cluster mode cannot use."""
-        events = _ConnectionEvents()
+        """Connect (a bounded number of attempts per server), then refuse a server cluster mode cannot use.
+
+        `incidents`: the log of a caller that tries again and again (a node joining in the
+        background), so that an unreachable NATS is one line however many tries it takes."""
+        events = _ConnectionEvents(incidents)
         options: dict[str, Any] = {}
         if config.credentials_file is not None:
             options["user_credentials"] = config.credentials_file
@@ -116,7 +120,7 @@ class ClusterConnection:
             )
         except (nats.errors.NoServersError, OSError, TimeoutError, nats.errors.Error) as exc:
             reason = events.last_error or _describe(exc)
-            raise ClusterError(f"cannot reach NATS at {', '.join(config.nats)}: {reason}") from None
+            raise ClusterUnreachableError(f"cannot reach NATS at {', '.join(config.nats)}: {reason}") from None
         events.incidents.resolved("nats", "%s connection up after %d failures in %.1f s")
         # Joined: from now on a lost connection is retried for as long as it takes (nats-py reads
         # this option at every reconnect; there is no other way to set it after connecting).
@@ -223,8 +227,8 @@ class ClusterConnection:
 class _ConnectionEvents:
     """nats-py's callbacks, as log lines: one per incident (its start, then its end), never a traceback."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.incidents = IncidentLog(log)
+    def __init__(self, incidents: IncidentLog | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.incidents = incidents or IncidentLog(log)
         self.last_error: str | None = None
         self.closing = False
         self.clock = clock

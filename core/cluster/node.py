@@ -25,11 +25,14 @@ from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
 from core.cluster.leased import LeasedRunner, LeasedWork
 from core.cluster.nodes import NodeRegistry
+from core.cluster.partitions import MIN_BOT_SHARE, DeliveryPartitions
 from core.cluster.schema import ensure_cluster_schema
 from core.cluster.store import ClusterStore
 from core.config import ClusterConfig
-from core.errors import ClusterError
+from core.dispatch.outbox import Outbox
+from core.errors import ClusterUnreachableError
 from core.store.rocks import RocksStore
+from core.support.incidents import IncidentLog
 
 log = logging.getLogger("mempools.cluster")
 
@@ -46,6 +49,7 @@ class ClusterNode:
         config: ClusterConfig,
         replica: RocksStore,
         *,
+        connection: ClusterConnection | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         retry_every: float = 1.0,
     ) -> None:
@@ -55,10 +59,12 @@ class ClusterNode:
         self.monotonic = monotonic
         self.retry_every = retry_every
         self.api: str | None = None  # host:port of this node's API, for the registry (set by the runtime)
-        self.connection: ClusterConnection | None = None
+        self.connection: ClusterConnection | None = connection  # joined already (`first_join`), or later
         self.joined = asyncio.Event()
         self.runners: dict[str, LeasedRunner] = {}
         self.registry: NodeRegistry | None = None
+        self.partitions: DeliveryPartitions | None = None
+        self._delivery: tuple[Outbox, asyncio.Event] | None = None
         self._specs: dict[str, tuple[LeasedWork, asyncio.Event, Callable[[bool], bool] | None]] = {}
         self.failure: str | None = None  # why the node is not joined (for /ready), None once it is
         self.failing_since: float | None = None
@@ -77,7 +83,14 @@ class ClusterNode:
 
     def leases(self) -> dict[str, bool]:
         """Every lease this node contends for, and whether it holds it now (`mempools_lease_held`)."""
-        return {name: name in self.runners and self.runners[name].held for name in self._specs}
+        held = {name: name in self.runners and self.runners[name].held for name in self._specs}
+        if self.partitions is not None:
+            held.update(self.partitions.leases())
+        return held
+
+    def bot_share(self) -> float:
+        """This node's share of Telegram's per-bot budget: what its delivery partitions are worth."""
+        return self.partitions.bot_share() if self.partitions is not None else MIN_BOT_SHARE
 
     # -- leases ------------------------------------------------------------------------------
     def lease(
@@ -96,6 +109,11 @@ class ClusterNode:
         if name in self._specs:
             raise ValueError(f"lease {name} is registered twice")
         self._specs[name] = (work, stop, wanted)
+
+    def deliver(self, outbox: Outbox, *, stop: asyncio.Event) -> None:
+        """Deliver the outbox's entries of the partitions (`delivery:<p>`) this node holds, from
+        joining until `stop` (the partitions spread over the live nodes; core/cluster/partitions.py)."""
+        self._delivery = (outbox, stop)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -122,6 +140,12 @@ class ClusterNode:
                 self.registry = registry
                 self.failure, self.failing_since = None, None
                 self.joined.set()
+                if self._delivery is not None:
+                    outbox, until_drained = self._delivery
+                    self.partitions = DeliveryPartitions(
+                        connection.js, outbox, self.name, lambda: registry.live, ttl=self.config.lease_ttl
+                    )
+                    group.create_task(self.partitions.run(until_drained), name="cluster:partitions")
                 for name, (work, until, wanted) in self._specs.items():
                     lease = Lease(connection.js, LEASE_BUCKET, name, self.name, ttl=self.config.lease_ttl)
                     runner = LeasedRunner(lease, work, wanted=wanted)
@@ -133,28 +157,45 @@ class ClusterNode:
             self.joined.clear()
             await connection.close()
 
+    @staticmethod
+    async def first_join(config: ClusterConfig) -> ClusterConnection | None:
+        """One attempt to join before anything else is opened: a server cluster mode cannot use is
+        refused at once (`ClusterError`, exit 2, nothing touched); an unreachable one is None (the
+        node starts anyway and keeps trying: `run`)."""
+        try:
+            return await _open_checked(config, _JOINING)
+        except ClusterUnreachableError:
+            log.warning("the node starts without NATS and keeps trying to join")
+            return None
+
     async def _join(self, stop: asyncio.Event) -> ClusterConnection | None:
+        if self.connection is not None:
+            return self.connection
         self.failing_since = self.monotonic()
         while not stop.is_set():
             try:
-                connection = await ClusterConnection.open(self.config)
-            except ClusterError as exc:
-                if "cannot reach NATS" not in str(exc):
-                    raise  # a server cluster mode cannot use: final
-                if self.failure is None:
-                    log.warning("%s; retrying every %.0f s", exc, self.retry_every)
+                self.connection = await _open_checked(self.config, _JOINING)
+                return self.connection
+            except ClusterUnreachableError as exc:
                 self.failure = str(exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.retry_every)
-                continue
-            try:
-                await connection.ensure_kv(lease_bucket(connection.replicas), LEASE_BUCKET_NEEDS)
-            except BaseException:
-                await connection.close()
-                raise
-            self.connection = connection
-            return connection
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.retry_every)
         return None
+
+
+#: One incident log for every attempt to join: an unreachable NATS is one line, then one when it answers.
+_JOINING = IncidentLog(log)
+
+
+async def _open_checked(config: ClusterConfig, incidents: IncidentLog) -> ClusterConnection:
+    """Connect, check the server, make (or check) the lease bucket: a connection cluster mode can use."""
+    connection = await ClusterConnection.open(config, incidents=incidents)
+    try:
+        await connection.ensure_kv(lease_bucket(connection.replicas), LEASE_BUCKET_NEEDS)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -119,6 +119,9 @@ class NodeRegistry:
         self.subject = f"$KV.{NODES_BUCKET}.{node_key(node)}"
         self._last_seq: int | None = None
         self._incidents = IncidentLog(log)
+        #: Nodes heartbeating now (this one included), as of the last heartbeat: what delivery
+        #: partitions divide by. Read synchronously, so it is kept here rather than asked for.
+        self.live = 1
 
     def record(self) -> NodeRecord:
         return NodeRecord(
@@ -154,6 +157,7 @@ class NodeRegistry:
                 raise
             winner = await self._other_life()
             raise self._in_use(winner) from None
+        self.live = max(1, len(await self.nodes()))
 
     def _in_use(self, message: RawStreamMsg | None) -> ClusterError:
         since = "just now"
@@ -189,7 +193,7 @@ class NodeRegistry:
         self._last_seq = ack.seq
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Heartbeat every `interval` until `stop`, then remove the record (the node left)."""
+        """Heartbeat every `interval` (and count the live nodes) until `stop`, then remove the record."""
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -198,6 +202,7 @@ class NodeRegistry:
                     break
                 try:
                     await self.heartbeat()
+                    self.live = max(1, len(await self.nodes()))
                     self._incidents.resolved("node heartbeat")
                 except TRANSIENT_NATS as exc:
                     self._incidents.failure("node heartbeat", "node heartbeat: NATS did not answer (%s)", exc)

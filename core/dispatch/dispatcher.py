@@ -15,10 +15,14 @@ How an entry flows:
    Destinations come from a cache that every committed write to them clears; the notification is
    the one the watcher handed over with the entry, or is read from the store (retries, after a
    restart).
-3. Each finished delivery is recorded by `_flush()`, which runs once per loop iteration for all
+3. Each finished delivery is recorded by a flush, which runs once per loop iteration for all
    deliveries that finished in it: one WriteBatch holds every attempt record together with the
-   outbox change it implies (removed on success, rescheduled, or buried as a dead letter). A
-   crash before that write means the delivery is made again, with the same `webhook-id` and body.
+   outbox change it implies (removed on success, rescheduled, or buried as a dead letter), and
+   goes to the store with `await store.commit(batch)`. A crash before that write means the
+   delivery is made again, with the same `webhook-id` and body. One commit is in flight at a
+   time: in cluster mode a commit is a round trip through the replicated log (1-3 ms), and the
+   deliveries that finish meanwhile gather for the next one, which starts as soon as it returns,
+   so claiming and sending never wait for a commit and the batches grow with the load.
 4. The loop sleeps until `outbox.notify()` (the watcher calls it after committing a block; the
    dispatcher calls it when capacity frees up) or until the next entry is due: no polling.
 
@@ -210,6 +214,7 @@ class Dispatcher:
         self._workers: set[asyncio.Task[None]] = set()
         self._done: list[_Done] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._flushing: asyncio.Task[None] | None = None  # the flush whose commit is in flight
         self._settled = asyncio.Event()
         self._unrecorded: Exception | None = None  # why the last flush could not be written
         self._incidents = IncidentLog(log)  # outlives restarts by the supervisor: one line per incident
@@ -274,7 +279,15 @@ class Dispatcher:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
                 log.warning("drain deadline passed; %d deliveries will be retried after restart", len(pending))
-        self._flush()
+        await self.flushed()
+
+    async def flushed(self) -> None:
+        """Record every finished delivery: wait for the flush in flight, then flush the rest."""
+        while self._flushing is not None or self._done:
+            if self._flushing is None:
+                self._flush()
+            if self._flushing is not None:
+                await asyncio.shield(self._flushing)
 
     async def pump(self) -> int:
         """Deliver every entry due now (by the clock) and wait until all are recorded.
@@ -286,10 +299,10 @@ class Dispatcher:
         while True:
             claimed = self.fill()
             total += claimed
-            if not claimed and not self._workers and not self._done and not self._ready:
+            if not claimed and not self._workers and not self._done and not self._ready and not self._flushing:
                 return total
             self._settled.clear()
-            if self._workers or self._done:
+            if self._workers or self._done or self._flushing:
                 await self._settled.wait()
             self._raise_if_unrecorded()
 
@@ -549,12 +562,28 @@ class Dispatcher:
 
     # -- recording ----------------------------------------------------------------------------
     def _flush(self) -> None:
-        """Record every finished delivery in one batch, then release their claims."""
+        """Start recording the finished deliveries, unless a flush is in flight (it takes them
+        when its commit returns)."""
         self._flush_handle = None
-        done, self._done = self._done, []
-        if not done:
+        if self._flushing is not None:
+            return
+        if not self._done:
             self._settled.set()
             return
+        self._flushing = asyncio.get_running_loop().create_task(self._flushes())
+
+    async def _flushes(self) -> None:
+        """Commit batches of finished deliveries, one at a time, until none is left."""
+        try:
+            while self._done:
+                done, self._done = self._done, []
+                await self._commit(done)
+        finally:
+            self._flushing = None
+            self._settled.set()
+
+    async def _commit(self, done: list[_Done]) -> None:
+        """Record `done` in one batch, then release their claims."""
         batch = WriteBatch()
         changed: dict[str, Destination] = {}
         try:
@@ -563,7 +592,7 @@ class Dispatcher:
                 self._record(item, now, batch, changed)
             for destination in changed.values():
                 self.repos.destinations.put(destination, batch)
-            self.outbox.store.write(batch)
+            await self.outbox.store.commit(batch)
             self._incidents.resolved("dispatch:store")
         except Exception as exc:
             if isinstance(exc, StoreUnavailableError):  # a full disk: expected, logged once per incident
@@ -580,7 +609,6 @@ class Dispatcher:
             # Room freed up, at least for the accounts of these entries (claims are capped per
             # account, so waiting for many to free up could leave one account's entries unclaimed).
             self.outbox.notify()
-            self._settled.set()
 
     def _record(self, item: _Done, now: datetime, batch: WriteBatch, changed: dict[str, Destination]) -> bool:
         """Add one attempt's record and its outbox change to `batch`; True if a notice was enqueued.

@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 
+from core.dispatch.partition import partition_of
 from core.models import DeadLetter, Notification, OutboxEntry
 from core.store.base import KVStore, WriteBatch
 from core.store.collection import Collection
-from core.store.keys import prefix
+from core.store.keys import SEP, prefix
 from core.store.repositories import DeadLetterRepository
 from core.support.timeutil import from_millis, to_millis, utcnow
 
@@ -69,6 +70,14 @@ class Outbox:
     A process keeps one `Outbox` per store (the runtime hands the same one to the watcher, the
     dispatcher and the services): a second one would see the first one's writes only when its
     own mirror runs empty and is reloaded.
+
+    Cluster mode (docs/CLUSTER.md point 6): `partitions` is the set of delivery partitions this
+    node holds (`core.dispatch.partition`; None, on one node: all of them). The mirror holds only
+    owned entries, so `due()` hands out nothing else; `adopt(p)` and `drop(p)` follow the leases.
+    Entries written by the local watcher join through `on_commit` as on one node (holding their
+    notification); with `follow`, entries written on other nodes (and deletions: a partition
+    that moved and was delivered there) arrive through `store.observe`. Following decodes every
+    outbox record any node writes, so it is off on one node, where every write is local.
     """
 
     RELOAD_WHEN_EMPTY_EVERY = 1.0  # seconds
@@ -76,8 +85,18 @@ class Outbox:
     #: a dispatcher far behind) notifications are read back from the store instead of held.
     MAX_HELD_NOTIFICATIONS = 20_000
 
-    def __init__(self, store: KVStore, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        store: KVStore,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        partitions: set[int] | None = None,
+        follow: bool = False,
+    ) -> None:
         self.store = store
+        self.partitions = set(partitions) if partitions is not None else None
+        self.follow = follow
+        self._partition_of: dict[str, int] = {}  # by destination id: hashing once per destination
         # The clock that spaces reloads when the mirror is empty: injected so tests move time
         # instead of waiting out RELOAD_WHEN_EMPTY_EVERY (the dispatcher takes the same clock).
         self.clock = clock
@@ -94,7 +113,84 @@ class Outbox:
         self._pushed = itertools.count()  # ties in due time go first-in, first-out
         self._loaded_at = clock()
         self._held = 0  # entries holding a notification, in the mirror or in a batch not yet written
+        self._record_prefix = prefix(self.entries.table)
         self._load()  # now, so entries committed from here on join the mirror instead of a later scan
+        if follow:
+            store.observe(self._observed)
+
+    # -- ownership (cluster mode) ---------------------------------------------------------------
+    def partition(self, destination_id: str) -> int:
+        found = self._partition_of.get(destination_id)
+        if found is None:
+            if len(self._partition_of) > 100_000:
+                self._partition_of.clear()
+            found = self._partition_of[destination_id] = partition_of(destination_id)
+        return found
+
+    def owns(self, entry: OutboxEntry) -> bool:
+        """True if this node delivers `entry` (always on one node)."""
+        return self.partitions is None or self.partition(entry.destination_id) in self.partitions
+
+    def adopt(self, partition: int) -> int:
+        """Take over `partition`: its entries join the mirror, due as their records say.
+
+        A scan of the whole table, filtered: partitions move rarely. Returns how many joined.
+        """
+        if self.partitions is None:
+            return 0
+        self.partitions.add(partition)
+        record_key = self.entries.record_key
+        added: list[Pending] = []
+        for entry in self.entries.scan():
+            ident = (entry.notification_id, entry.destination_id)
+            if ident not in self._waiting and self.partition(entry.destination_id) == partition:
+                added.append(Pending(entry, record_key(*ident)))
+        self._stored(added)
+        if added:
+            self.notify()
+        return len(added)
+
+    def drop(self, partition: int) -> int:
+        """Give up `partition`: its entries leave the mirror, so `due()` no longer hands them out.
+
+        Entries claimed now stay the caller's: their results are still committed (a delete or
+        a reschedule in the store, which the new holder follows), and none comes back into this
+        mirror (`release` and `reschedule` put back only entries the mirror still holds or owns).
+        The new holder may deliver one of them too: a duplicate, never a loss.
+        """
+        if self.partitions is None:
+            return 0
+        self.partitions.discard(partition)
+        gone = [ident for ident in self._waiting if self.partition(ident[1]) == partition]
+        for ident in gone:
+            self._forget(ident)
+        return len(gone)
+
+    def _observed(self, ops: list[tuple[bytes, bytes | None]]) -> None:
+        """A write was applied (here or on another node): follow the outbox records it changed.
+
+        Idempotent with the local `on_commit` path: an entry the mirror already holds as stored
+        is left alone (with the notification it may hold); `_stored` replaces what this adds
+        when the local writer's callbacks run after it.
+        """
+        start, decode = self._record_prefix, self.entries.decode
+        added: list[Pending] = []
+        for key, value in ops:
+            if not key.startswith(start):
+                continue
+            if value is None:
+                self._forget_key(key)
+                continue
+            entry = decode(value)
+            if not self.owns(entry):
+                continue
+            ident = (entry.notification_id, entry.destination_id)
+            known = self._waiting.get(ident)
+            if known is None or known.entry != entry:
+                added.append(Pending(entry, key))
+        if added:
+            self._stored(added)
+            self.notify()
 
     def release(self, pending: Iterable[Pending]) -> None:
         """Give back entries taken by `due()` and not settled (never attempted, or their record
@@ -107,7 +203,9 @@ class Outbox:
     def _load(self) -> None:
         record_key = self.entries.record_key
         known, self._waiting = self._waiting, {}
-        for entry in self.entries.scan():
+        for entry in self.entries.scan() if self.partitions is None or self.partitions else ():
+            if self.partitions is not None and self.partition(entry.destination_id) not in self.partitions:
+                continue
             ident = (entry.notification_id, entry.destination_id)
             item = known.get(ident)
             if item is None or item.entry != entry:  # else keep it, with the notification it may hold
@@ -127,7 +225,7 @@ class Outbox:
         self._loaded_at = self.clock()
 
     def _ensure_loaded(self) -> None:
-        if self._heaps:
+        if self._heaps or self.follow:  # a follower learns of every write: nothing to look for
             return
         since = (self.clock() - self._loaded_at).total_seconds()
         if not 0 <= since <= self.RELOAD_WHEN_EMPTY_EVERY:  # a wall clock set back reloads too
@@ -179,7 +277,11 @@ class Outbox:
             heapq.heappush(self._later, (top, next(self._pushed), owner))
 
     def _stored(self, items: list[Pending]) -> None:
+        owned = self.partitions
         for item in items:
+            if owned is not None and self.partition(item.entry.destination_id) not in owned:
+                self._dropped(item)  # another node's partition (or one given up): not ours to deliver
+                continue
             replaced = self._waiting.get(item.ident)
             if replaced is not item:
                 self._dropped(replaced)
@@ -188,6 +290,12 @@ class Outbox:
 
     def _forget(self, ident: tuple[str, str]) -> None:
         self._dropped(self._waiting.pop(ident, None))
+
+    def _forget_key(self, key: bytes) -> None:
+        """An entry's record was deleted (by whichever node): it leaves the mirror."""
+        parts = key[len(self._record_prefix) :].split(SEP, 1)  # notification id, destination id
+        if len(parts) == 2:
+            self._forget((parts[0].decode(), parts[1].decode()))
 
     def _dropped(self, item: Pending | None) -> None:
         """`item` left the mirror: the notification it held no longer counts."""

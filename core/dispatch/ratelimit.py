@@ -15,6 +15,11 @@ The window is sliding, not a fixed minute: a key's last `window_limit` booked sl
 (a bounded deque), and the next slot is no earlier than `window` after the oldest of them. So a
 group that got 20 messages in a burst gets the 21st a minute after the first, never 21 in a
 minute across a clock-minute boundary.
+
+`share` is the fraction of `global_rate` this process may use (1.0 on one node). In cluster mode
+the nodes that hold delivery partitions split Telegram's per-bot budget by what they hold
+(`DeliveryPartitions.bot_share`), so the cluster as a whole stays under it; per-key limits stay
+exact, because one chat is one destination in one partition, delivered by one node.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ def _never(key: Hashable) -> bool:
     return False
 
 
+def _whole() -> float:
+    return 1.0
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -43,11 +52,13 @@ class RateLimiter:
         windowed: Callable[[Hashable], bool] = _never,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        share: Callable[[], float] | None = None,
     ) -> None:
         if window_limit < 0 or window < 0:
             raise ValueError("window_limit and window must not be negative")
         self.per_key_interval = per_key_interval
-        self.global_interval = 1.0 / global_rate if global_rate > 0 else 0.0
+        self.global_rate = global_rate
+        self.share = share or _whole
         self.window_limit = window_limit
         self.window = window
         self._windowed = windowed if window_limit > 0 else _never
@@ -65,6 +76,12 @@ class RateLimiter:
         if booked is not None and len(booked) == self.window_limit:
             slot = max(slot, booked[0] + self.window)
         return self._global_gap(slot)
+
+    @property
+    def global_interval(self) -> float:
+        """Seconds between two sends overall: `global_rate` times this process's `share`."""
+        rate = self.global_rate * self.share()
+        return 1.0 / rate if rate > 0 else 0.0
 
     def _global_gap(self, slot: float) -> float:
         """The earliest time from `slot` on at least `global_interval` from every booked slot."""
@@ -86,8 +103,9 @@ class RateLimiter:
         now = self._clock()
         slot = self._earliest(key, now)
         self._next_key[key] = slot + self.per_key_interval
-        if self.global_interval > 0:
-            stale = bisect.bisect_left(self._global_slots, now - self.global_interval)
+        gap = self.global_interval
+        if gap > 0:
+            stale = bisect.bisect_left(self._global_slots, now - gap)
             del self._global_slots[:stale]
             bisect.insort(self._global_slots, slot)
         if self._windowed(key):

@@ -112,6 +112,7 @@ def telegram_limiter(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    share: Callable[[], float] | None = None,
 ) -> RateLimiter:
     """Telegram's limits for one bot, as Telegram states them: one message per second in a chat,
     20 per minute in a group, 30 per second overall.
@@ -119,6 +120,9 @@ def telegram_limiter(
     One instance per bot, shared by the deliveries (`TelegramChannel`) and the bot's replies
     (`bot.telegram.chat.Replier`): Telegram counts both against the same limits. Keys are chat
     ids, so a group's forum topics share the group's budget, as they do at Telegram.
+
+    `share`: the fraction of the 30/s this node may use (cluster mode: what its delivery
+    partitions are worth, `DeliveryPartitions.bot_share`); None: all of it.
     """
     return RateLimiter(
         per_key_interval=1.0,
@@ -128,6 +132,7 @@ def telegram_limiter(
         windowed=is_group_chat,
         clock=clock,
         sleep=sleep,
+        share=share,
     )
 
 

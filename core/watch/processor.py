@@ -1,11 +1,15 @@
-"""One block in, one atomic write batch out.
+"""One block in, its records staged into a write batch out (the watcher commits the batch).
 
 For each scope of a decoded block, the matcher says which subscriptions fire; each firing
 becomes a Notification whose id is derived from (chain, height, scope, subscription), plus one
 outbox entry per destination, except that a chat several of the block's notifications go to
 gets one entry carrying them all (one message, `core.watch.grouping`). Those, and the chain
-cursor moved to this height, are written in ONE batch: a crash before it loses nothing (the
-block is processed again and yields the very same ids), a crash after it does nothing twice.
+cursor moved to this height, go into ONE batch, which the watcher commits (with the blocks before
+and after it while catching up, `core.watch.watcher`): a crash before the commit loses nothing
+(the block is processed again and yields the very same ids), a crash after it does nothing twice.
+The processor never writes: staging is synchronous and reads only the store, so the caller
+decides how many blocks go into one commit and the outbox entries' `on_commit` hooks run exactly
+when the batch is committed.
 
 Each notification also gets a copy of its owner's address-book labels for the addresses in its
 events (`labels`, looked up through the `labels` callable, the address book's `labels_for`): the
@@ -48,7 +52,8 @@ class BlockOutcome(msgspec.Struct, frozen=True):
 
 
 class BlockProcessor:
-    """Matches one chain's blocks and commits each one atomically with the cursor."""
+    """Matches one chain's blocks and stages each one into a caller's batch (`stage`, `stage_gap`,
+    `advance`); `process` is the one-block commit for callers that are not a watcher."""
 
     def __init__(
         self,
@@ -68,10 +73,25 @@ class BlockProcessor:
         self.outbox = outbox
         self.clock = clock
 
-    def process(self, block: DecodedBlock) -> BlockOutcome:
+    async def process(self, block: DecodedBlock) -> BlockOutcome:
+        """Stage `block` and the cursor at its height into one batch, commit it, wake the outbox."""
+        batch = WriteBatch()
+        outcome = self.stage(block, batch)
+        self.advance(block.height, batch)
+        await self.repos.store.commit(batch)
+        if outcome.deliveries:
+            self.outbox.notify()
+        return outcome
+
+    def stage(self, block: DecodedBlock, batch: WriteBatch) -> BlockOutcome:
+        """Add `block`'s new notifications and outbox entries to `batch` (not the cursor: `advance`).
+
+        A notification already stored (an earlier run of this block committed) is left out, so
+        staging a block again after a crash adds only what is missing. Blocks staged into one
+        batch must be distinct heights (their ids differ; each is checked against the store).
+        """
         now = self.clock()
         block_time = parse_rfc3339(block.time) if block.time else now
-        batch = WriteBatch()
         matches = 0
         made: list[Notification] = []
         for scope in block.scopes:
@@ -86,10 +106,6 @@ class BlockProcessor:
         deliveries = 0
         for notification, entries in outbox_entries(made, self._is_chat, now):
             deliveries += self.outbox.enqueue(entries, batch, notification=notification)
-        self._advance(block.height, now, batch)
-        self.repos.store.write(batch)
-        if deliveries:
-            self.outbox.notify()
         return BlockOutcome(
             height=block.height,
             scopes=len(block.scopes),
@@ -98,21 +114,19 @@ class BlockProcessor:
             deliveries=deliveries,
         )
 
-    def record_gap(self, height: int, reason: str) -> None:
-        """A height no endpoint has: stored as a visible gap, and the cursor moves past it."""
-        now = self.clock()
-        batch = WriteBatch()
-        self.repos.gaps.put(Gap(chain_id=self.chain.id, height=height, reason=reason, recorded_at=now), batch)
-        self._advance(height, now, batch)
-        self.repos.store.write(batch)
+    def stage_gap(self, height: int, reason: str, batch: WriteBatch) -> None:
+        """A height no endpoint has: a visible gap record in `batch` (the cursor moves past it by
+        `advance`)."""
+        self.repos.gaps.put(Gap(chain_id=self.chain.id, height=height, reason=reason, recorded_at=self.clock()), batch)
+
+    def advance(self, height: int, batch: WriteBatch) -> None:
+        """Move the chain's cursor to `height` in `batch`: once per batch, at its last height."""
+        self.repos.cursors.put(ChainCursor(chain_id=self.chain.id, height=height, updated_at=self.clock()), batch)
 
     def _is_chat(self, destination_id: str) -> bool:
         """Whether notifications to this destination may share one message (chats, not webhooks)."""
         destination = self.repos.destinations.get(destination_id)
         return destination is not None and destination.kind in CHAT_KINDS
-
-    def _advance(self, height: int, now: datetime, batch: WriteBatch) -> None:
-        self.repos.cursors.put(ChainCursor(chain_id=self.chain.id, height=height, updated_at=now), batch)
 
     def _notification(
         self, block: DecodedBlock, block_time: datetime, scope: Scope, sub: Subscription, now: datetime

@@ -6,11 +6,20 @@ strictly in height order; at the tip, a websocket `NewBlock` trigger and `/statu
 block cadence say when to look again. The websocket is only a hint: heights are always fetched
 from `/block_results` + `/block`, so nothing is missed when it drops.
 
+Behind the tip, the heights already fetched and in order are committed together, as ONE batch
+(`core.watch.group`: at most `max_blocks_per_commit` blocks, ~2000 operations or ~512 KB), so a
+commit's fixed cost is paid once per group, not per block; at the tip a group is the one block
+there is (nothing ever waits to fill a group). Stats, gap records and `on_progress` stay per
+block, reported once the group is committed.
+
 Failures never skip a height: transient errors are retried with backoff (logged once per
 incident); a height that every endpoint says is pruned becomes a recorded gap. A commit the
-store refuses (a full disk) is retried, same height, with backoff capped at
-`STORE_RETRY_MAX_BACKOFF`, until the store accepts it: nothing is skipped and the watcher
-resumes by itself once there is space.
+store refuses (a full disk, the cluster log not answering) is retried, the very same batch, with
+backoff capped at `STORE_RETRY_MAX_BACKOFF`, until the store accepts it: nothing is skipped and
+the watcher resumes by itself once there is space.
+
+In cluster mode every batch carries the chain's epoch fence (`core.watch.fence`): a batch refused
+for it means a newer holder watches the chain, and `run` ends with `FencedError` (never retried).
 
 While catching up (behind the tip) the tip is still polled every `poll_interval`, so the lag
 that `/ready` reports is from the freshest tip seen, not the one known when catch-up began.
@@ -31,12 +40,15 @@ import msgspec
 
 from core.chain.blocks import DecodedBlock
 from core.chain.errors import HeightNotAvailable, RpcError, RpcUnavailable
-from core.errors import StoreUnavailableError
+from core.errors import ClusterError, ConflictError, FencedError, StoreUnavailableError
 from core.models import ChainCursor
+from core.store.base import WriteBatch
 from core.store.repositories import Repositories
 from core.support.backoff import backoff
 from core.support.incidents import IncidentLog
 from core.support.timeutil import utcnow
+from core.watch.fence import NO_FENCE, ChainFence
+from core.watch.group import BlockGroup
 from core.watch.processor import BlockProcessor
 
 log = logging.getLogger("mempools.watcher")
@@ -95,6 +107,7 @@ class ChainWatcher:
         window: int = 32,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
+        max_blocks_per_commit: int = 32,
         on_progress: Callable[[WatcherStats], None] | None = None,
     ) -> None:
         self.chain_id = chain_id
@@ -105,6 +118,9 @@ class ChainWatcher:
         self.window = max(1, window)
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self.max_blocks_per_commit = max(1, max_blocks_per_commit)
+        self.fence: ChainFence = NO_FENCE
+        self.commits = 0  # batches committed (a group of blocks is one)
         self.on_progress = on_progress
         self.stats = WatcherStats(chain_id=chain_id)
         self._tip_changed = asyncio.Event()
@@ -127,7 +143,14 @@ class ChainWatcher:
         return max(2, min(self.window, needed))
 
     # -- the loop -----------------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, fence: ChainFence = NO_FENCE) -> None:
+        """Watch until `stop`; every batch is stamped by `fence` (cluster mode: the claimed epoch).
+
+        Raises `FencedError` when the store refuses a batch for its fence: another node holds the
+        chain now. Claim the epoch before calling this (`core.watch.fence.fenced_watch`), since
+        the stored cursor is read here.
+        """
+        self.fence = fence
         cursor = await self._initial_cursor(stop)
         if cursor is None:
             return
@@ -165,12 +188,16 @@ class ChainWatcher:
                 return None
             cursor = self.stats.tip - 1
         # Pin the starting point now: a restart before the first commit must not move it.
-        self.repos.cursors.put(ChainCursor(chain_id=self.chain_id, height=cursor, updated_at=utcnow()))
+        batch = WriteBatch()
+        self.fence.stamp(batch)
+        self.repos.cursors.put(ChainCursor(chain_id=self.chain_id, height=cursor, updated_at=utcnow()), batch)
+        if not await self._commit_until_stored(batch, cursor, stop):
+            return None
         log.info("%s: starting at height %d", self.chain_id, cursor + 1)
         return cursor
 
     async def _catch_up(self, stop: asyncio.Event) -> None:
-        """Fetch ahead in a bounded window, commit strictly in order."""
+        """Fetch ahead in a bounded window, commit strictly in order, in groups of ready heights."""
         pending: dict[int, asyncio.Task[DecodedBlock | _Gap]] = {}
         next_fetch = self.stats.cursor + 1
         try:
@@ -188,25 +215,76 @@ class ChainWatcher:
                 if not task.done():
                     pending[height] = task
                     return
-                if not await self._commit_until_stored(height, task.result(), stop):
+                group = BlockGroup(self.processor, self.fence, max_blocks=self.max_blocks_per_commit)
+                self._add(group, height, task.result())
+                while not group.full:  # the heights right after it that are already here; never wait
+                    following = pending.get(height + len(group.items))
+                    if following is None or not following.done():
+                        break
+                    self._add(group, height + len(group.items), pending.pop(height + len(group.items)).result())
+                if not await self._commit_group(group, stop):
                     return
         finally:
             for task in pending.values():
                 task.cancel()
             await asyncio.gather(*pending.values(), return_exceptions=True)
 
-    async def _commit_until_stored(self, height: int, result: DecodedBlock | _Gap, stop: asyncio.Event) -> bool:
-        """Commit `height`, retrying while the store refuses; False if `stop` came first.
+    @staticmethod
+    def _add(group: BlockGroup, height: int, result: DecodedBlock | _Gap) -> None:
+        if isinstance(result, _Gap):
+            group.add_gap(height, result.reason)
+        else:
+            group.add_block(result)
+
+    async def _commit_group(self, group: BlockGroup, stop: asyncio.Event) -> bool:
+        """Commit a group, then account for each of its heights in order; False if `stop` came first."""
+        last = group.items[-1][0]
+        if not await self._commit_until_stored(group.seal(), last, stop):
+            return False
+        if group.deliveries:
+            self.processor.outbox.notify()
+        per_block = (time.perf_counter() - group.started) / len(group.items)
+        for height, item in group.items:
+            if isinstance(item, str):
+                self.stats.gaps += 1
+                log.warning(
+                    "%s: height %d is not available from any endpoint (%s): recorded as a gap",
+                    self.chain_id,
+                    height,
+                    item,
+                )
+            else:
+                self.stats.blocks += 1
+                self.stats.matches += item.matches
+                self.stats.notifications += item.notifications
+            self.stats.cursor = height
+            self.stats.last_commit_monotonic = time.monotonic()
+            self._commit_time = 0.9 * self._commit_time + 0.1 * per_block
+            if self.on_progress is not None:
+                self.on_progress(self.stats)
+        return True
+
+    async def _commit_until_stored(self, batch: WriteBatch, height: int, stop: asyncio.Event) -> bool:
+        """Commit `batch` (up to `height`), retrying while the store refuses; False if `stop` came first.
 
         A refused batch changed nothing (no record, no cursor, no in-memory mirror: on-commit
-        hooks run only after a write), so processing the same block again is exact.
+        hooks run only after a write), so committing the very same batch again is exact; it is
+        also right when the outcome was unknown (the cluster log's ack lost): a batch applied
+        twice writes the same values, and its on-commit hooks run once, on the commit that
+        returns. A refusal by a precondition is not retried: in a watcher's batch only the fence
+        has one, and a refused fence means another node holds the chain now.
         """
         key = f"{self.chain_id}:store"
         failures = 0
         while True:
             try:
-                self._commit(height, result)
-            except StoreUnavailableError as exc:
+                await self.repos.store.commit(batch)
+            except ConflictError as exc:
+                if not self.fence.active:
+                    raise
+                log.warning("%s: superseded by a newer holder of the chain; this node stops watching it", self.chain_id)
+                raise FencedError(f"chain {self.chain_id}: a newer watcher holds the chain's epoch ({exc})") from exc
+            except (StoreUnavailableError, ClusterError) as exc:
                 failures += 1
                 self._incidents.failure(
                     key,
@@ -219,30 +297,9 @@ class ChainWatcher:
                 if stop.is_set():
                     return False
                 continue
+            self.commits += 1
             self._incidents.resolved(key)
             return True
-
-    def _commit(self, height: int, result: DecodedBlock | _Gap) -> None:
-        started = time.perf_counter()
-        if isinstance(result, _Gap):
-            self.processor.record_gap(height, result.reason)
-            self.stats.gaps += 1
-            log.warning(
-                "%s: height %d is not available from any endpoint (%s): recorded as a gap",
-                self.chain_id,
-                height,
-                result.reason,
-            )
-        else:
-            outcome = self.processor.process(result)
-            self.stats.blocks += 1
-            self.stats.matches += outcome.matches
-            self.stats.notifications += outcome.notifications
-        self.stats.cursor = height
-        self.stats.last_commit_monotonic = time.monotonic()
-        self._commit_time = 0.9 * self._commit_time + 0.1 * (time.perf_counter() - started)
-        if self.on_progress is not None:
-            self.on_progress(self.stats)
 
     async def _fetch(self, height: int, stop: asyncio.Event) -> DecodedBlock | _Gap:
         """One height, retried until it is had or known to be gone; never gives up silently."""

@@ -6,8 +6,7 @@ import argparse
 import asyncio
 import signal
 
-from core.config import ClusterConfig, load_config
-from core.errors import ClusterError
+from core.config import Config, load_config
 from mempools.logs import setup_logging
 from mempools.runtime import Runtime
 
@@ -21,25 +20,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     setup_logging(config.logging)
-    if config.cluster is not None:
-        _refuse_cluster_mode(config.cluster)
-    runtime = Runtime.open(config)
-    asyncio.run(_run(runtime))
+    asyncio.run(_run(config))
     return 0
 
 
-def _refuse_cluster_mode(cluster: ClusterConfig) -> None:
-    """Check the cluster (a too-old server or a dropped setting is refused), then say it cannot run yet.
+async def _open(config: Config) -> Runtime:
+    """The runtime; in cluster mode after a first attempt to join, so that a NATS server cluster mode
+    cannot use is refused (one line, exit 2) before anything is opened. An unreachable one is not
+    final: the node starts, answers /ready 503 with the reason, and keeps trying.
 
-    Imported here, not at the top: a single node must never load the NATS client.
+    The cluster code is imported here, not at the top: a single node never loads the NATS client.
     """
-    from core.cluster.startup import NOT_COMPLETE, prepare_cluster
+    if config.cluster is None:
+        return Runtime.open(config)
+    from core.cluster.node import ClusterNode
 
-    asyncio.run(prepare_cluster(cluster))
-    raise ClusterError(NOT_COMPLETE)
+    connection = await ClusterNode.first_join(config.cluster)
+    return Runtime.open(config, connection=connection)
 
 
-async def _run(runtime: Runtime) -> None:
+async def _run(config: Config) -> None:
+    runtime = await _open(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -143,11 +143,18 @@ class FakeDiscord(FakeDiscordApi):
         self.identify: dict[str, Any] | None = None
         self.synced: dict[str, list[dict[str, Any]]] = {}  # "global" or the guild id -> commands
         self._sockets: list[web.WebSocketResponse] = []
+        self.connections = 0  # gateway connections opened so far
+        self.most_connected = 0  # the most gateway connections open at one time
         self._seq = itertools.count(1)
         self._snowflakes = itertools.count(300000000000000000)
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
         self._replies: dict[str, Reply] = {}
         self._followed_up: dict[str, asyncio.Event] = {}
+
+    @property
+    def connected(self) -> int:
+        """Gateway connections open now."""
+        return len(self._sockets)
 
     @property
     def gateway_url(self) -> str:
@@ -251,6 +258,8 @@ class FakeDiscord(FakeDiscordApi):
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.append(ws)
+        self.connections += 1
+        self.most_connected = max(self.most_connected, len(self._sockets))
         await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}))
         try:
             async for message in ws:

@@ -22,16 +22,20 @@
         api.command_scopes # {"all_private_chats": [{"command", "description"}], ...} from setMyCommands
         api.descriptions   # {"description": ..., "short_description": ...}
         await api.wait_sent(3)                                            # until 3 were sent
+        api.conflicts      # [monotonic time] of every getUpdates that came while another was open
+        api.pollers        # how many getUpdates are open now (connected clients only)
 
 Requests are `POST /bot{token}/{method}` with form fields (strings raw, everything else JSON) or
 a JSON body; replies are `{"ok": true, "result": ...}`. `getUpdates` holds an empty answer for its
 `timeout` unless an update is pushed meanwhile. Commands get a `bot_command` entity.
+Like Telegram, a getUpdates that arrives while another one is still open (its client connected)
+terminates the older one with 409 Conflict ("terminated by other getUpdates request"), and the
+fake records it in `conflicts`: two pollers of one bot are a bug a test can assert away.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import time
@@ -71,6 +75,12 @@ def _decode_value(raw: str) -> Any:
         return raw
 
 
+def _connected(request: web.BaseRequest) -> bool:
+    """The client of `request` has not gone away (an abandoned long poll does not count)."""
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
 class FakeTelegramApi:
     def __init__(self, token: str = "123456:TEST", username: str = "mempools_test_bot") -> None:
         self.token = token
@@ -96,6 +106,9 @@ class FakeTelegramApi:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._update_arrived = asyncio.Event()
+        self.conflicts: list[float] = []
+        self._open_polls: dict[int, tuple[web.BaseRequest, asyncio.Event]] = {}  # open getUpdates: "terminate it"
+        self._poll_ids = itertools.count()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -319,7 +332,7 @@ class FakeTelegramApi:
         if method == "getMyCommands":
             return self._ok(self.commands)
         if method == "getUpdates":
-            return self._ok(await self._get_updates(params))
+            return await self._get_updates(request, params)
         if method == "sendMessage":
             gate = self.hold_sends
             if gate is not None:  # held: the request arrived, Telegram has not taken the message yet
@@ -344,17 +357,44 @@ class FakeTelegramApi:
             {"ok": False, "error_code": 404, "description": f"Not Found: method {method} not implemented"}, status=404
         )
 
-    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        offset = int(params.get("offset") or 0)
-        while self._updates and self._updates[0]["update_id"] < offset:
-            self._updates.popleft()
-        if not self._updates:
-            self._update_arrived.clear()
-            timeout = float(params.get("timeout") or 0)
-            if timeout > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._update_arrived.wait(), timeout)
-        return [u for u in self._updates if u["update_id"] >= offset]
+    @property
+    def pollers(self) -> int:
+        """getUpdates requests open now whose client is still connected."""
+        return sum(1 for request, _ in self._open_polls.values() if _connected(request))
+
+    async def _get_updates(self, request: web.BaseRequest, params: dict[str, Any]) -> web.Response:
+        others = [terminate for other, terminate in self._open_polls.values() if _connected(other)]
+        if others:
+            self.conflicts.append(time.monotonic())
+            for terminate in others:
+                terminate.set()
+        terminated = asyncio.Event()
+        poll = next(self._poll_ids)
+        self._open_polls[poll] = (request, terminated)
+        try:
+            offset = int(params.get("offset") or 0)
+            while self._updates and self._updates[0]["update_id"] < offset:
+                self._updates.popleft()
+            if not self._updates:
+                self._update_arrived.clear()
+                timeout = float(params.get("timeout") or 0)
+                if timeout > 0:
+                    waits = {
+                        asyncio.ensure_future(self._update_arrived.wait()),
+                        asyncio.ensure_future(terminated.wait()),
+                    }
+                    _, pending = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    for wait in pending:
+                        wait.cancel()
+            if terminated.is_set():
+                description = (
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+                )
+                return web.json_response({"ok": False, "error_code": 409, "description": description}, status=409)
+            limit = int(params.get("limit") or 100)
+            return self._ok([u for u in self._updates if u["update_id"] >= offset][:limit])
+        finally:
+            del self._open_polls[poll]
 
     def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = params.get("chat_id")
@@ -427,6 +467,8 @@ class FakeTelegramApi:
 
     async def stop(self) -> None:
         self._update_arrived.set()
+        for _, terminate in self._open_polls.values():
+            terminate.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
