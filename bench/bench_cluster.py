@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -313,13 +314,15 @@ async def _leases(http: Any, url: str) -> list[str]:
 
 
 async def _leases_settled(http: Any, urls: list[str]) -> bool:
-    """Some node holds the chain, and the delivery partitions are spread: every node holds at least
-    a third of its share, and together they hold some (how many partitions exist is the runtime's)."""
+    """Some node holds the chain, and every delivery partition is held, spread evenly: each node
+    within one of its share (the runtime balances them over a few lease refreshes)."""
+    from core.dispatch.partition import PARTITIONS
+
     held = [await _leases(http, url) for url in urls]
     chain = any(f"chain:{CHAIN_ID}" in h for h in held)
     partitions = [sum(lease.startswith("delivery:") for lease in h) for h in held]
-    total = sum(partitions)
-    return chain and total > 0 and all(p * len(urls) * 3 >= total for p in partitions)
+    share = PARTITIONS / len(urls)
+    return chain and sum(partitions) == PARTITIONS and all(abs(p - share) <= 1 for p in partitions)
 
 
 @dataclass
@@ -470,7 +473,8 @@ class Bench:
             try:
                 url = await asyncio.to_thread(_api_url, node)
                 want = self.plan.subs + 3
-                await _until(lambda u=url, w=want: _subscriptions(http, u, auth, w), 60, f"{want} subscriptions on {url}")
+                seen = partial(_subscriptions, http, url, auth, want)
+                await _until(seen, 60, f"{want} subscriptions on {url}")
             finally:
                 await asyncio.to_thread(node.stop)
 
