@@ -38,11 +38,11 @@ async def resolve_caller(
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("Authorization header must be 'Bearer <API key>'")
-        key = accounts.authenticate_api_key(token.strip())
+        key = await accounts.authenticate_api_key(token.strip())
         return Caller(account_id=key.account_id, via="api_key")
     session_token = request.cookies.get(SESSION_COOKIE)
     if session_token:
-        caller = Caller(account_id=accounts.session_account(session_token), via="session")
+        caller = Caller(account_id=await accounts.session_account(session_token), via="session")
         origin_policy.check_cookie_write(request)
         return caller
     raise AuthenticationError("authentication required: an API key (Bearer) or a session cookie")

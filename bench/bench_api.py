@@ -33,7 +33,7 @@ from core.chain.blocks import Attribute, Event
 from core.config import ChainConfig, Config, Denom
 from core.dispatch.outbox import Outbox
 from core.ids import notification_id
-from core.models import Notification
+from core.models import Account, Notification, Subscription
 from core.services import Services
 from core.services.passwords import Passwords
 from core.store import WriteBatch, open_store
@@ -77,6 +77,15 @@ def seed(repos: Repositories, owner: str, sub_id: str, count: int) -> None:
             repos.store.write(batch)
             batch = WriteBatch()
     repos.store.write(batch)
+
+
+async def _setup(services: Services) -> tuple[Account, str, Subscription]:
+    """The bench account with an API key, a destination and one subscription (the services are async)."""
+    account = await services.accounts.register("bench@example.com", "bench password")
+    _, token = await services.accounts.create_api_key(account.id, "bench")
+    await services.destinations.ensure_telegram_chat(account.id, 1)  # a subscription needs a destination
+    sub = await services.subscriptions.create(account.id, chain_id=CHAIN, name="bench", queries=["tm.event = 'Tx'"])
+    return account, token, sub
 
 
 # -- load client (separate process) ------------------------------------------------------------
@@ -157,10 +166,7 @@ def main() -> None:
             config, repos, SubscriptionMatcher(), Outbox(store),
             passwords=Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)),
         )  # fmt: skip
-        account = asyncio.run(services.accounts.register("bench@example.com", "bench password"))
-        _, token = services.accounts.create_api_key(account.id, "bench")
-        services.destinations.ensure_telegram_chat(account.id, 1)  # a subscription needs a destination
-        sub = services.subscriptions.create(account.id, chain_id=CHAIN, name="bench", queries=["tm.event = 'Tx'"])
+        account, token, sub = asyncio.run(_setup(services))
         t0 = time.perf_counter()
         seed(repos, account.id, sub.id, args.notifications)
         print(f"seeded {args.notifications} notifications in {time.perf_counter() - t0:.1f} s")

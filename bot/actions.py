@@ -129,14 +129,14 @@ class ChatActions:
             raise ValidationError("this channel is not in a server")
         return f"guild:{ctx.guild_id}"
 
-    def register(self, ctx: ChatContext) -> Registration:
+    async def register(self, ctx: ChatContext) -> Registration:
         """The acting account (created on first use) and this chat as its destination (idempotent)."""
         username = ctx.chat_title if ctx.is_group else ctx.username
-        account = self._services.accounts.get_or_create_for_identity(
+        account = await self._services.accounts.get_or_create_for_identity(
             ctx.platform, self.owner_identity(ctx), _clean_username(username)
         )
         known = {d.id for d in self._services.destinations.list(account.id)}
-        destination = self._destination(ctx, account.id)
+        destination = await self._destination(ctx, account.id)
         return Registration(account=account, destination=destination, created=destination.id not in known)
 
     async def start(self, ctx: ChatContext) -> Registration:
@@ -145,29 +145,31 @@ class ChatActions:
         The user blocked the bot (so the dispatcher disabled the chat), unblocked it and said
         /start: they want notifications again. A destination its owner disabled stays disabled.
         """
-        reg = self.register(ctx)
+        reg = await self.register(ctx)
         dest = reg.destination
         if not dest.enabled and dest.disabled_reason != OWNER_DISABLED:
             reg.destination = await self._services.destinations.update(reg.account.id, dest.id, enabled=True)
         return reg
 
-    def _destination(self, ctx: ChatContext, owner_id: str) -> Destination:
+    async def _destination(self, ctx: ChatContext, owner_id: str) -> Destination:
         destinations = self._services.destinations
         title = _clean_username(ctx.chat_title)
         if ctx.platform == "telegram":
-            return destinations.ensure_telegram_chat(
+            return await destinations.ensure_telegram_chat(
                 owner_id, ctx.chat_id, chat_title=title, message_thread_id=ctx.message_thread_id
             )
         if ctx.is_group:
-            return destinations.ensure_discord(owner_id, channel_id=ctx.chat_id, guild_id=ctx.guild_id, name=title)
-        return destinations.ensure_discord(owner_id, user_id=ctx.user_id, name=_clean_username(ctx.username))
+            return await destinations.ensure_discord(
+                owner_id, channel_id=ctx.chat_id, guild_id=ctx.guild_id, name=title
+            )
+        return await destinations.ensure_discord(owner_id, user_id=ctx.user_id, name=_clean_username(ctx.username))
 
-    def chat_moved(self, old_chat_id: int, new_chat_id: int) -> Account | None:
+    async def chat_moved(self, old_chat_id: int, new_chat_id: int) -> Account | None:
         """A Telegram group became a supergroup, which has a new chat id: the group's account
         (its subscriptions, history) and its destinations follow it. Idempotent: Telegram tells
         both the old and the new chat."""
-        self._services.destinations.move_telegram_chat(old_chat_id, new_chat_id)
-        return self._services.accounts.move_identity("telegram", f"chat:{old_chat_id}", f"chat:{new_chat_id}")
+        await self._services.destinations.move_telegram_chat(old_chat_id, new_chat_id)
+        return await self._services.accounts.move_identity("telegram", f"chat:{old_chat_id}", f"chat:{new_chat_id}")
 
     def require_admin(self, ctx: ChatContext) -> None:
         """PermissionDeniedError unless the user may change this chat's subscriptions."""
@@ -255,11 +257,11 @@ class ChatActions:
                 )
         raise ValidationError(f"address: {unwatched_prefix(hrp, hrp, chains)}")
 
-    def watch(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> WatchResult:
+    async def watch(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> WatchResult:
         """Funds to or from `address` on the chain its prefix names, delivered to this chat."""
         self.require_admin(ctx)
         normalised, chain = self.resolve_address(address, chain_id)
-        reg = self.register(ctx)
+        reg = await self.register(ctx)
         for sub in self._services.subscriptions.list(reg.account.id, chain_id=chain.id):
             if (
                 sub.preset == WATCH_PRESET
@@ -268,9 +270,9 @@ class ChatActions:
                 and reg.destination.id in sub.destination_ids
             ):
                 if not sub.enabled:
-                    sub = self._services.subscriptions.resume(reg.account.id, sub.id)
+                    sub = await self._services.subscriptions.resume(reg.account.id, sub.id)
                 return WatchResult(subscription=sub, chain=chain, created=False)
-        sub = self._services.subscriptions.create(
+        sub = await self._services.subscriptions.create(
             reg.account.id,
             chain_id=chain.id,
             name=f"Funds of {short_address(normalised)}",
@@ -280,7 +282,7 @@ class ChatActions:
         )
         return WatchResult(subscription=sub, chain=chain, created=True)
 
-    def subscribe(
+    async def subscribe(
         self,
         ctx: ChatContext,
         chain_id: str,
@@ -302,8 +304,8 @@ class ChatActions:
             query = _clean_query(query)
         clean_params = {k: clean_input(v) for k, v in (params or {}).items() if clean_input(v) != ""}
         chosen = clean_input(name) if name else default_name(preset, clean_params)
-        reg = self.register(ctx)
-        return self._services.subscriptions.create(
+        reg = await self.register(ctx)
+        return await self._services.subscriptions.create(
             reg.account.id,
             chain_id=chain.id,
             name=chosen[:100],
@@ -314,58 +316,64 @@ class ChatActions:
         )
 
     # -- managing --------------------------------------------------------------------------------
-    def list(self, ctx: ChatContext) -> list[Subscription]:
+    async def list(self, ctx: ChatContext) -> list[Subscription]:
         """The subscriptions of the acting account (the user's own, or the group's)."""
-        reg = self.register(ctx)
+        reg = await self.register(ctx)
         return self._services.subscriptions.list(reg.account.id)
 
-    def get(self, ctx: ChatContext, subscription_id: str) -> Subscription:
-        return self._services.subscriptions.get(self.register(ctx).account.id, _clean_id(subscription_id))
+    async def get(self, ctx: ChatContext, subscription_id: str) -> Subscription:
+        return self._services.subscriptions.get((await self.register(ctx)).account.id, _clean_id(subscription_id))
 
-    def pause(self, ctx: ChatContext, subscription_id: str) -> Subscription:
+    async def pause(self, ctx: ChatContext, subscription_id: str) -> Subscription:
         self.require_admin(ctx)
-        return self._services.subscriptions.pause(self.register(ctx).account.id, _clean_id(subscription_id))
+        return await self._services.subscriptions.pause(
+            (await self.register(ctx)).account.id, _clean_id(subscription_id)
+        )
 
-    def resume(self, ctx: ChatContext, subscription_id: str) -> Subscription:
+    async def resume(self, ctx: ChatContext, subscription_id: str) -> Subscription:
         self.require_admin(ctx)
-        return self._services.subscriptions.resume(self.register(ctx).account.id, _clean_id(subscription_id))
+        return await self._services.subscriptions.resume(
+            (await self.register(ctx)).account.id, _clean_id(subscription_id)
+        )
 
-    def mute(self, ctx: ChatContext, subscription_id: str, duration: timedelta) -> Subscription:
+    async def mute(self, ctx: ChatContext, subscription_id: str, duration: timedelta) -> Subscription:
         self.require_admin(ctx)
-        return self._services.subscriptions.mute(self.register(ctx).account.id, _clean_id(subscription_id), duration)
+        return await self._services.subscriptions.mute(
+            (await self.register(ctx)).account.id, _clean_id(subscription_id), duration
+        )
 
-    def rename(self, ctx: ChatContext, subscription_id: str, name: str) -> Subscription:
+    async def rename(self, ctx: ChatContext, subscription_id: str, name: str) -> Subscription:
         """A new name (invisible characters removed; ValidationError when empty or too long)."""
         self.require_admin(ctx)
-        owner = self.register(ctx).account.id
+        owner = (await self.register(ctx)).account.id
         clean = "".join(ch for ch in clean_input(name) if ch.isprintable())
-        return self._services.subscriptions.update(owner, _clean_id(subscription_id), name=clean)
+        return await self._services.subscriptions.update(owner, _clean_id(subscription_id), name=clean)
 
-    def activity(self, ctx: ChatContext, subscription_id: str) -> SubscriptionActivity:
+    async def activity(self, ctx: ChatContext, subscription_id: str) -> SubscriptionActivity:
         """When the subscription last fired and how often (NotFoundError when it is gone)."""
-        return self._services.history.activity(self.register(ctx).account.id, _clean_id(subscription_id))
+        return self._services.history.activity((await self.register(ctx)).account.id, _clean_id(subscription_id))
 
     async def test_subscription(self, ctx: ChatContext, subscription_id: str) -> Subscription:
         """`test` from a subscription's card: the sample comes here if the subscription still exists."""
-        sub = self.get(ctx, subscription_id)
+        sub = await self.get(ctx, subscription_id)
         await self.test(ctx)
         return sub
 
-    def unsubscribe(self, ctx: ChatContext, subscription_id: str) -> Subscription:
+    async def unsubscribe(self, ctx: ChatContext, subscription_id: str) -> Subscription:
         """Delete it; returns what was deleted (for the reply). Its history stays."""
         self.require_admin(ctx)
-        owner = self.register(ctx).account.id
+        owner = (await self.register(ctx)).account.id
         sub = self._services.subscriptions.get(owner, _clean_id(subscription_id))
-        self._services.subscriptions.delete(owner, sub.id)
+        await self._services.subscriptions.delete(owner, sub.id)
         return sub
 
-    def set_silent(self, ctx: ChatContext, subscription_id: str, silent: bool) -> Subscription:
+    async def set_silent(self, ctx: ChatContext, subscription_id: str, silent: bool) -> Subscription:
         """Deliver this subscription's notifications without a sound (or with one again)."""
         self.require_admin(ctx)
-        owner = self.register(ctx).account.id
-        return self._services.subscriptions.update(owner, _clean_id(subscription_id), silent=silent)
+        owner = (await self.register(ctx)).account.id
+        return await self._services.subscriptions.update(owner, _clean_id(subscription_id), silent=silent)
 
-    def set_quiet_hours(self, ctx: ChatContext, typed: str) -> Destination:
+    async def set_quiet_hours(self, ctx: ChatContext, typed: str) -> Destination:
         """This chat's quiet hours from what was typed ("23:00-07:00 Europe/Berlin", or "off").
 
         In a group only administrators may: the whole group hears the sound, or does not."""
@@ -373,23 +381,23 @@ class ChatActions:
             who = "the group's administrators" if ctx.platform == "telegram" else "members with Manage Server"
             raise PermissionDeniedError(f"only {who} can change this chat's quiet hours")
         window = parse_quiet_hours(clean_input(typed))
-        reg = self.register(ctx)
-        return self._services.destinations.set_quiet_hours(reg.account.id, reg.destination.id, window)
+        reg = await self.register(ctx)
+        return await self._services.destinations.set_quiet_hours(reg.account.id, reg.destination.id, window)
 
-    def settings(self, ctx: ChatContext) -> ChatSettings:
+    async def settings(self, ctx: ChatContext) -> ChatSettings:
         """This chat's destination and the acting account's subscriptions that deliver here."""
-        reg = self.register(ctx)
+        reg = await self.register(ctx)
         subs = self._services.subscriptions.list(reg.account.id)
         return ChatSettings(
             destination=reg.destination,
             subscriptions=[s for s in subs if reg.destination.id in s.destination_ids],
         )
 
-    def history(self, ctx: ChatContext, limit: int = 5) -> builtins.list[Notification]:
+    async def history(self, ctx: ChatContext, limit: int = 5) -> builtins.list[Notification]:
         """The last `limit` notifications delivered (or meant) to this chat, newest first."""
         if not 1 <= limit <= MAX_HISTORY:
             raise ValidationError(f"n: a number from 1 to {MAX_HISTORY}")
-        reg = self.register(ctx)
+        reg = await self.register(ctx)
         found: list[Notification] = []
         cursor: str | None = None
         scanned = 0
@@ -403,21 +411,21 @@ class ChatActions:
         return found[:limit]
 
     # -- linking and testing -----------------------------------------------------------------------
-    def link(self, ctx: ChatContext, code: str) -> Account:
+    async def link(self, ctx: ChatContext, code: str) -> Account:
         """Join this user's chat identity to the account that made `code` (`POST /v1/link-codes`)."""
         if ctx.is_group:
             raise ValidationError("link your account in a private chat with the bot, not in a group")
         text = clean_input(code)
         if not text:
             raise ValidationError("code: required, e.g. /link ABCD2345")
-        return self._services.accounts.redeem_link_code(
+        return await self._services.accounts.redeem_link_code(
             text, ctx.platform, str(ctx.user_id), _clean_username(ctx.username)
         )
 
     async def test(self, ctx: ChatContext) -> str:
         """Queue a sample notification to this chat through the outbox; returns its id."""
         self.require_admin(ctx)
-        reg = self.register(ctx)
+        reg = await self.register(ctx)
         if not reg.destination.enabled:
             raise ValidationError(f"notifications to this chat are disabled: {reg.destination.disabled_reason}")
         return await self._send_sample(reg.account.id, reg.destination)

@@ -21,8 +21,8 @@ class AliasActions:
         self._actions = actions
         self._book = address_book
 
-    def _owner(self, ctx: ChatContext) -> str:
-        return self._actions.register(ctx).account.id
+    async def _owner(self, ctx: ChatContext) -> str:
+        return (await self._actions.register(ctx)).account.id
 
     @staticmethod
     def _require_admin(ctx: ChatContext) -> None:
@@ -31,17 +31,17 @@ class AliasActions:
                 raise PermissionDeniedError("only the group's administrators can change its address book")
             raise PermissionDeniedError("only members with the Manage Server permission can change its address book")
 
-    def set(self, ctx: ChatContext, address: str, label: str) -> tuple[AddressLabel, bool]:
+    async def set(self, ctx: ChatContext, address: str, label: str) -> tuple[AddressLabel, bool]:
         """Label `address`; True when it had no label before."""
         self._require_admin(ctx)
-        return self._book.set(self._owner(ctx), clean_input(address), clean_input(label))
+        return await self._book.set(await self._owner(ctx), clean_input(address), clean_input(label))
 
-    def show(self, ctx: ChatContext, address: str) -> AddressLabel:
-        return self._book.get(self._owner(ctx), clean_input(address))
+    async def show(self, ctx: ChatContext, address: str) -> AddressLabel:
+        return self._book.get(await self._owner(ctx), clean_input(address))
 
-    def list(self, ctx: ChatContext) -> list[AddressLabel]:
-        return self._book.list(self._owner(ctx))
+    async def list(self, ctx: ChatContext) -> list[AddressLabel]:
+        return self._book.list(await self._owner(ctx))
 
-    def remove(self, ctx: ChatContext, address: str) -> AddressLabel:
+    async def remove(self, ctx: ChatContext, address: str) -> AddressLabel:
         self._require_admin(ctx)
-        return self._book.remove(self._owner(ctx), clean_input(address))
+        return await self._book.remove(await self._owner(ctx), clean_input(address))

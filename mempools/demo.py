@@ -115,7 +115,7 @@ class Demo:
     async def _setup_account(self, runtime: Runtime) -> str:
         services = runtime.services
         account = await services.accounts.register(DEMO_EMAIL, secrets.token_urlsafe(16))
-        _, api_key = services.accounts.create_api_key(account.id, "demo")
+        _, api_key = await services.accounts.create_api_key(account.id, "demo")
         hook = await services.destinations.create_webhook(account.id, self.receiver.url, name="demo receiver")
         self.receiver.secret = hook.secret
         book = self.chain.book
@@ -131,7 +131,7 @@ class Demo:
             ("Validators jailed", "validator_jailed", {}),
         ]
         for name, preset, params in wanted:
-            services.subscriptions.create(
+            await services.subscriptions.create(
                 account.id, chain_id=DEMO_CHAIN, name=name, preset=preset, params=params, destination_ids=[hook.id]
             )
         return api_key

@@ -385,7 +385,7 @@ class Runtime:
                 await self.discord.close()
 
     async def _sweep_sessions(self) -> None:
-        self.services.accounts.sweep_expired()  # a coroutine, so APScheduler runs it on the loop
+        await self.services.accounts.sweep_expired()  # a coroutine, so APScheduler runs it on the loop
 
     async def _dispatch(self, stop: asyncio.Event) -> None:
         await self.dispatcher.run(stop, drain_deadline_s=DRAIN_DEADLINE)

@@ -131,7 +131,7 @@ async def test_link_code_joins_a_telegram_user(client: httpx.AsyncClient, env: E
     assert r.status_code == 201
     code = r.json()["code"]
     assert len(code) == 8 and code in r.json()["instructions"]
-    env.services.accounts.redeem_link_code(code, "telegram", "555", "alice_tg")
+    await env.services.accounts.redeem_link_code(code, "telegram", "555", "alice_tg")
     me = (await client.get("/v1/me", headers=headers)).json()
     assert {(i["kind"], i["external_id"]) for i in me["identities"]} == {
         ("email", "alice@example.com"),

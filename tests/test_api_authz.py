@@ -13,6 +13,7 @@ import pytest
 
 from core.models import DeadLetter
 from tests.apikit import CHAIN, Env, api_client, seed_notifications, signup
+from tests.seeding import put_now
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -60,7 +61,7 @@ async def world(tmp_path: Path):
         alice, a = await signup(client, "alice@example.com")
         _, b = await signup(client, "bob@example.com")
         dst = await client.post("/v1/destinations", json={"kind": "webhook", "url": "http://127.0.0.1:9/a"}, headers=a)
-        tg = env.services.destinations.ensure_telegram_chat(alice, 1234)
+        tg = await env.services.destinations.ensure_telegram_chat(alice, 1234)
         sub = await client.post(
             "/v1/subscriptions",
             json={
@@ -78,7 +79,8 @@ async def world(tmp_path: Path):
         (ntf,) = seed_notifications(
             env.repos, alice, sub.json()["id"], 1, start=T0, destination_ids=(dst.json()["id"],)
         )
-        env.repos.dead_letters.put(
+        put_now(
+            env.repos.dead_letters,
             DeadLetter(
                 notification_id=ntf.id,
                 destination_id=dst.json()["id"],
@@ -86,7 +88,7 @@ async def world(tmp_path: Path):
                 attempts=8,
                 last_error="x",
                 dead_at=T0,
-            )
+            ),
         )
         key = (await client.get("/v1/api-keys", headers=a)).json()["items"][0]["id"]
         ids = {

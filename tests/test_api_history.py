@@ -9,6 +9,7 @@ import httpx
 
 from core.models import DeadLetter, DeliveryAttempt, Gap
 from tests.apikit import CHAIN, OTHER_CHAIN, Env, seed_notifications, signup
+from tests.seeding import put_now
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -29,8 +30,8 @@ async def _pages(client: httpx.AsyncClient, h: dict[str, str], query: str = "", 
 
 async def test_notifications_paginate_newest_first_with_filters(client: httpx.AsyncClient, env: Env) -> None:
     account_id, h = await signup(client, "alice@example.com")
-    env.services.destinations.ensure_telegram_chat(account_id, 42)
-    sub = env.services.subscriptions.create(account_id, chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"])
+    await env.services.destinations.ensure_telegram_chat(account_id, 42)
+    sub = await env.services.subscriptions.create(account_id, chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"])
     made = seed_notifications(env.repos, account_id, sub.id, 250, start=T0)
     other = seed_notifications(env.repos, account_id, "sub_old", 3, start=T0, chain_id=OTHER_CHAIN)
 
@@ -53,15 +54,17 @@ async def test_notification_detail_redeliver_and_dead_letters(client: httpx.Asyn
         await client.post("/v1/destinations", json={"kind": "webhook", "url": "http://127.0.0.1:9/h"}, headers=h)
     ).json()
     (n,) = seed_notifications(env.repos, account_id, "sub_1", 1, start=T0, destination_ids=(dest["id"],))
-    env.repos.attempts.put(
+    put_now(
+        env.repos.attempts,
         DeliveryAttempt(
             notification_id=n.id, destination_id=dest["id"], attempt=1, at=T0, outcome="failed", http_status=502
-        )
+        ),
     )
-    env.repos.dead_letters.put(
+    put_now(
+        env.repos.dead_letters,
         DeadLetter(
             notification_id=n.id, destination_id=dest["id"], owner_id=account_id, attempts=8, last_error="x", dead_at=T0
-        )
+        ),
     )
     detail = (await client.get(f"/v1/notifications/{n.id}", headers=h)).json()
     assert detail["notification"]["id"] == n.id
@@ -80,8 +83,8 @@ async def test_notification_detail_redeliver_and_dead_letters(client: httpx.Asyn
 
 async def test_gaps_are_visible_to_every_account(client: httpx.AsyncClient, env: Env) -> None:
     _, h = await signup(client, "alice@example.com")
-    env.repos.gaps.put(Gap(chain_id=CHAIN, height=7, reason="pruned on every endpoint", recorded_at=T0))
-    env.repos.gaps.put(Gap(chain_id=OTHER_CHAIN, height=9, reason="pruned", recorded_at=T0 + timedelta(1)))
+    put_now(env.repos.gaps, Gap(chain_id=CHAIN, height=7, reason="pruned on every endpoint", recorded_at=T0))
+    put_now(env.repos.gaps, Gap(chain_id=OTHER_CHAIN, height=9, reason="pruned", recorded_at=T0 + timedelta(1)))
     assert [g["height"] for g in (await client.get("/v1/gaps", headers=h)).json()["items"]] == [9, 7]
     assert [g["height"] for g in (await client.get(f"/v1/gaps?chain_id={CHAIN}", headers=h)).json()["items"]] == [7]
     assert (await client.get("/v1/gaps")).status_code == 401

@@ -12,7 +12,7 @@ NIGHT = {"start": "23:00", "end": "07:00", "timezone": "Europe/Berlin"}
 
 async def test_a_subscription_is_made_silent_and_loud_again(client: httpx.AsyncClient, env: Env) -> None:
     account_id, h = await signup(client, "alice@example.com")
-    env.services.destinations.ensure_telegram_chat(account_id, 4242)
+    await env.services.destinations.ensure_telegram_chat(account_id, 4242)
     body = {"chain_id": CHAIN, "name": "to bob", "queries": [f"transfer.recipient='{BOB}'"], "silent": True}
     r = await client.post("/v1/subscriptions", json=body, headers=h)
     assert r.status_code == 201 and r.json()["silent"] is True
@@ -30,7 +30,7 @@ async def test_a_subscription_is_made_silent_and_loud_again(client: httpx.AsyncC
 
 async def test_quiet_hours_of_a_chat_are_set_normalised_and_turned_off(client: httpx.AsyncClient, env: Env) -> None:
     account_id, h = await signup(client, "alice@example.com")
-    chat = env.services.destinations.ensure_telegram_chat(account_id, 4242)
+    chat = await env.services.destinations.ensure_telegram_chat(account_id, 4242)
     assert (await client.get(f"/v1/destinations/{chat.id}", headers=h)).json()["quiet_hours"] is None
     typed = {"start": "23:00", "end": "7:00", "timezone": "europe/berlin"}
     r = await client.patch(f"/v1/destinations/{chat.id}", json={"quiet_hours": typed}, headers=h)
@@ -42,14 +42,14 @@ async def test_quiet_hours_of_a_chat_are_set_normalised_and_turned_off(client: h
     same = {"start": "07:00", "end": "07:00", "timezone": "UTC"}
     r = await client.patch(f"/v1/destinations/{chat.id}", json={"quiet_hours": same}, headers=h)
     assert r.json()["quiet_hours"] is None  # start == end: no window
-    dm = env.services.destinations.ensure_discord(account_id, user_id=777)
+    dm = await env.services.destinations.ensure_discord(account_id, user_id=777)
     r = await client.patch(f"/v1/destinations/{dm.id}", json={"quiet_hours": NIGHT}, headers=h)
     assert r.status_code == 200 and r.json()["quiet_hours"] == NIGHT
 
 
 async def test_bad_quiet_hours_are_problems_and_change_nothing(client: httpx.AsyncClient, env: Env) -> None:
     account_id, h = await signup(client, "alice@example.com")
-    chat = env.services.destinations.ensure_telegram_chat(account_id, 4242, chat_title="Group")
+    chat = await env.services.destinations.ensure_telegram_chat(account_id, 4242, chat_title="Group")
     for window, status, detail in (
         ({**NIGHT, "start": "25:00"}, 422, "'25:00' is not a time of day: use HH:MM, from 00:00 to 23:59"),
         ({**NIGHT, "end": "7-8"}, 422, "'7-8' is not a time of day"),

@@ -94,7 +94,7 @@ async def test_webhook_destination_lifecycle_and_signed_test_event(
     r = await client.patch(f"/v1/destinations/{dest_id}", json={"enabled": False}, headers=h)
     assert r.json()["enabled"] is False and r.json()["secret"] is None
 
-    env.services.destinations.ensure_telegram_chat(account_id, 4242, chat_title="Alice's group")
+    await env.services.destinations.ensure_telegram_chat(account_id, 4242, chat_title="Alice's group")
     kinds = sorted(d["kind"] for d in (await client.get("/v1/destinations", headers=h)).json()["items"])
     assert kinds == ["telegram", "webhook"]
 

@@ -4,6 +4,7 @@ response that breaks the published schema (status codes, content types, bodies).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -25,6 +26,7 @@ from schemathesis.checks import (
 
 from core.chain.blocks import DecodedBlock
 from core.chain.errors import HeightNotAvailable
+from core.models import Subscription
 from tests.apikit import CHAIN, PASSWORD, Env, seed_notifications
 
 
@@ -71,13 +73,18 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             c.post("/v1/sessions", json={"email": "fuzz@example.com", "password": PASSWORD})
             key = c.post("/v1/api-keys", json={"name": "fuzz"}, headers={"Origin": server.url}).json()["key"]
         server.headers = {"Authorization": f"Bearer {key}"}
-        env.services.destinations.ensure_telegram_chat(account_id, 1)  # a subscription needs a destination
-        sub = env.services.subscriptions.create(account_id, chain_id=CHAIN, name="s", queries=["tm.event = 'Tx'"])
+        sub = asyncio.run(_subscription(env, account_id))
         from datetime import UTC, datetime
 
         seed_notifications(env.repos, account_id, sub.id, 30, start=datetime(2024, 1, 1, tzinfo=UTC))
         yield server
     env.close()
+
+
+async def _subscription(env: Env, account_id: str) -> Subscription:
+    """A destination and a subscription of the fuzzed account (set up off the server's loop)."""
+    await env.services.destinations.ensure_telegram_chat(account_id, 1)  # a subscription needs a destination
+    return await env.services.subscriptions.create(account_id, chain_id=CHAIN, name="s", queries=["tm.event = 'Tx'"])
 
 
 CHECKS = {

@@ -11,6 +11,7 @@ import pytest
 
 from core.models import Gap
 from tests.apikit import ALICE, CHAIN, OTHER_CHAIN, Env, assert_problem, seed_notifications, signup
+from tests.seeding import put_now
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 LISTS = ["/v1/chains", "/v1/subscriptions", "/v1/destinations", "/v1/api-keys", "/v1/gaps"]
@@ -32,7 +33,7 @@ async def test_destinations_show_the_fields_of_their_kind_only(client: httpx.Asy
         await client.post("/v1/destinations", json={"kind": "webhook", "url": "http://127.0.0.1:9/h"}, headers=h)
     ).json()
     assert created["secret"].startswith("whsec_")
-    env.services.destinations.ensure_telegram_chat(account_id, 4242, chat_title="Alice's group")
+    await env.services.destinations.ensure_telegram_chat(account_id, 4242, chat_title="Alice's group")
     listed = {d["kind"]: d for d in (await client.get("/v1/destinations", headers=h)).json()["items"]}
     common = {"id", "kind", "name", "enabled", "disabled_reason", "failing_since", "created_at"}
     assert set(listed["webhook"]) == common | {"url", "previous_secret_expires_at", "secret"}
@@ -143,7 +144,7 @@ async def test_gaps_follow_next_cursor_across_chains(client: httpx.AsyncClient, 
     for i in range(7):  # heights 1..7 on two chains, recorded one minute apart, alternating
         chain = CHAIN if i % 2 == 0 else OTHER_CHAIN
         gap = Gap(chain_id=chain, height=i + 1, reason="pruned", recorded_at=T0 + timedelta(minutes=i))
-        env.repos.gaps.put(gap)
+        put_now(env.repos.gaps, gap)
         expected.insert(0, (chain, i + 1))
     seen: list[tuple[str, int]] = []
     url = "/v1/gaps?limit=3"

@@ -280,7 +280,7 @@ async def test_test_notification_is_queued_and_shows_in_history(world: DiscordBo
 async def test_link_joins_the_discord_user_to_a_rest_account(world: DiscordBotWorld) -> None:
     await world.discord.slash("watch", {"address": BOB}, **IN_DM)
     rest = await world.services.accounts.register("dev@example.org", "correct horse battery")
-    code = world.services.accounts.create_link_code(rest.id).code
+    code = (await world.services.accounts.create_link_code(rest.id)).code
     wrong = await world.discord.slash("link", {"code": "ZZZZ2222"}, **IN_DM)
     assert wrong.ephemeral and wrong.content.startswith(("❌", "🔍"))
     assert world.account_of("703") != rest.id
@@ -290,7 +290,7 @@ async def test_link_joins_the_discord_user_to_a_rest_account(world: DiscordBotWo
     [sub] = world.services.subscriptions.list(rest.id)  # the DM's subscription came along
     assert sub.params == {"address": BOB}
     with pytest.raises(ValidationError):
-        world.services.accounts.redeem_link_code(code, "discord", "703")  # one-time
+        await world.services.accounts.redeem_link_code(code, "discord", "703")  # one-time
 
 
 async def test_link_in_a_server_links_the_member_not_the_server(world: DiscordBotWorld) -> None:
@@ -298,7 +298,7 @@ async def test_link_in_a_server_links_the_member_not_the_server(world: DiscordBo
     typed in a server is as private as in a DM: it joins the member's own identity."""
     await world.discord.slash("watch", {"address": ALICE}, **IN_SERVER)
     rest = await world.services.accounts.register("dev@example.org", "correct horse battery")
-    code = world.services.accounts.create_link_code(rest.id).code
+    code = (await world.services.accounts.create_link_code(rest.id)).code
     member_only = {**IN_SERVER, "permissions": MEMBER}  # no Manage Server needed for one's own account
     reply = await world.discord.slash("link", {"code": code}, **member_only)
     assert reply.ephemeral and reply.content.startswith("🔗 Linked") and rest.id in reply.content, reply.content

@@ -81,7 +81,7 @@ async def test_more_than_a_page_gets_previous_and_next(world: DiscordBotWorld) -
     assert account is not None
     [destination] = world.services.destinations.list(account)
     for i in range(29):
-        world.services.subscriptions.create(
+        await world.services.subscriptions.create(
             account,
             chain_id="devnet-1",
             name=f"q{i:02}",

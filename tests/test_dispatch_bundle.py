@@ -50,6 +50,7 @@ from tests.fakes.records import (
 )
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
+from tests.seeding import put_now
 
 CHAT = 42
 
@@ -98,7 +99,7 @@ class Rig:
 
     def subscribe(self, *subs: Subscription) -> None:
         for sub in subs:
-            self.repos.subscriptions.put(sub)
+            put_now(self.repos.subscriptions, sub)
         self.matcher.load(self.repos.subscriptions.of_chain(COSMOS.id))
 
     def outcomes(self, notification_id: str, destination_id: str) -> list[str]:
@@ -137,8 +138,8 @@ def rig(store: RocksStore, bot: telegram.Bot, http: HttpClient, receiver: Webhoo
     clock = FakeClock()
     telegram_channel = TelegramChannel(bot, limiter=RateLimiter(per_key_interval=0.0))
     rig = Rig(store, {"telegram": telegram_channel, "webhook": WebhookChannel(http, clock=clock)}, clock)
-    rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
-    rig.repos.destinations.put(webhook_destination("dst_hook", "acc_a", receiver.url("/hook")))
+    put_now(rig.repos.destinations, telegram_destination("dst_tg", "acc_a", CHAT))
+    put_now(rig.repos.destinations, webhook_destination("dst_hook", "acc_a", receiver.url("/hook")))
     return rig
 
 
@@ -212,7 +213,7 @@ async def test_processing_a_block_again_yields_the_same_outbox_entries(tmp_path:
         try:
             clock = FakeClock()
             rig = Rig(store, {}, clock)
-            rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
+            put_now(rig.repos.destinations, telegram_destination("dst_tg", "acc_a", CHAT))
             rig.subscribe(*(subscription(*s, ["dst_tg"]) for s in (ALICES, TREASURY)))
             await rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
             entries.append(sorted(rig.outbox.entries.scan(), key=lambda e: e.notification_id))
@@ -230,7 +231,7 @@ async def test_a_rate_limited_bundle_is_deferred_as_a_whole(
     now = [0.0]
     limiter = RateLimiter(per_key_interval=0.0, clock=lambda: now[0])
     rig = Rig(store, {"telegram": TelegramChannel(bot, limiter=limiter)}, clock)
-    rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
+    put_now(rig.repos.destinations, telegram_destination("dst_tg", "acc_a", CHAT))
     rig.subscribe(subscription(*ALICES, ["dst_tg"]))
     await rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
     limiter.penalize(CHAT, 600)  # the chat is under a 10 min flood wait
@@ -257,7 +258,7 @@ async def test_discord_gets_one_embed_naming_both_subscriptions(
     store: RocksStore, discord_api: FakeDiscordApi, discord_rest: HTTPClient, http: HttpClient
 ) -> None:
     rig = Rig(store, {"discord": DiscordChannel(discord_rest, http)}, FakeClock())
-    rig.repos.destinations.put(discord_destination("dst_dc", "acc_a", channel_id=555))
+    put_now(rig.repos.destinations, discord_destination("dst_dc", "acc_a", channel_id=555))
     rig.subscribe(*(subscription(*s, ["dst_dc"]) for s in (ALICES, TREASURY)))
     await rig.processor.process(BlockDecoder().decode(*transfer_block(1)))
     await rig.dispatcher.pump()
@@ -311,7 +312,7 @@ async def test_pause_and_mute_appear_only_when_the_bundle_is_one_subscriptions(
     signer = CallbackSigner(api.token)
     channel = TelegramChannel(bot, limiter=RateLimiter(per_key_interval=0.0), signer=signer)
     rig = Rig(store, {"telegram": channel}, FakeClock())
-    rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
+    put_now(rig.repos.destinations, telegram_destination("dst_tg", "acc_a", CHAT))
     rig.subscribe(subscription(*ALICES, ["dst_tg"]))
     await rig.processor.process(BlockDecoder().decode(*transfer_block(5)))
     await rig.dispatcher.pump()

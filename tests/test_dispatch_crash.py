@@ -23,6 +23,7 @@ from tests.fakes.records import FakeClock, entry_for, make_notification, telegra
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 from tests.polling import until
+from tests.seeding import put_now
 from tests.test_dispatch_bundle import ALICES, CHAT, TREASURY, Rig, subscription, transfer_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ def _seed(path: Path, receiver: WebhookReceiver) -> tuple[dict[str, str], set[st
         secrets: dict[str, str] = {}
         for i in range(4):
             hook = webhook_destination(f"dst_{i}", "acc_a", receiver.url(f"/hook/{i}"))
-            repos.destinations.put(hook)
+            put_now(repos.destinations, hook)
             secrets[f"/hook/{i}"] = hook.secret
         ids: set[str] = set()
         batch = WriteBatch()
@@ -109,7 +110,7 @@ async def test_sigkill_between_claim_and_delivery_redelivers_the_bundle_once(
     store = open_store(data)
     try:
         rig = Rig(store, {}, FakeClock(utcnow()))
-        rig.repos.destinations.put(telegram_destination("dst_tg", "acc_a", CHAT))
+        put_now(rig.repos.destinations, telegram_destination("dst_tg", "acc_a", CHAT))
         rig.subscribe(*(subscription(*s, ["dst_tg"]) for s in (ALICES, TREASURY)))
         await rig.processor.process(BlockDecoder().decode(*transfer_block(3)))
         [entry] = list(rig.outbox.entries.scan())

@@ -20,6 +20,7 @@ from core.store.repositories import Repositories
 from tests.fakes.records import COSMOS, entry_for, make_notification, webhook_destination
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.polling import until
+from tests.seeding import put_now
 from tests.tmpfs import fill_until_refused, small_tmpfs
 
 
@@ -32,7 +33,7 @@ async def test_nothing_is_delivered_while_the_store_refuses_writes_and_all_once_
             client = HttpClient(allow_private_networks=True)
             try:
                 repos, outbox = Repositories(store), Outbox(store)
-                repos.destinations.put(webhook_destination("dst_1", "acc_1", receiver.url()))
+                put_now(repos.destinations, webhook_destination("dst_1", "acc_1", receiver.url()))
                 notifications = [make_notification("acc_1", ("dst_1",), index=i) for i in range(5)]
                 batch = WriteBatch()
                 for n in notifications:

@@ -35,6 +35,7 @@ from tests.fakes.records import (
 )
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 from tests.polling import until
+from tests.seeding import delete_now, put_now
 
 
 class World:
@@ -47,7 +48,7 @@ class World:
 
     def add(self, *destinations: Destination) -> None:
         for destination in destinations:
-            self.repos.destinations.put(destination)
+            put_now(self.repos.destinations, destination)
 
     def seed(self, *notifications: Notification, hand_over: bool = False) -> None:
         """Store notifications and their outbox entries; `hand_over` as the watcher does (the
@@ -145,11 +146,11 @@ async def test_retry_schedule_then_dead_letter_then_redeliver(
 
     # Only the owner can redeliver; then it goes out again with the same id and body.
     with pytest.raises(NotFoundError):
-        world.service.redeliver("acc_b", notification.id)
+        await world.service.redeliver("acc_b", notification.id)
     with pytest.raises(NotFoundError):
-        world.service.redeliver("acc_a", notification.id, "dst_someone_elses")
+        await world.service.redeliver("acc_a", notification.id, "dst_someone_elses")
     receiver.default = Reply(status=204)
-    entries = world.service.redeliver("acc_a", notification.id)
+    entries = await world.service.redeliver("acc_a", notification.id)
     assert [e.destination_id for e in entries] == ["dst_1"] and world.repos.dead_letters.page_of_owner(
         "acc_a", limit=50
     ).items == []
@@ -192,7 +193,7 @@ async def test_disabled_and_deleted_destinations_are_skipped(
     assert attempts["dst_1"].outcome == "skipped" and "paused by owner" in (attempts["dst_1"].error or "")
     assert attempts["dst_gone"].outcome == "skipped" and "deleted" in (attempts["dst_gone"].error or "")
     with pytest.raises(ValidationError, match="disabled"):
-        world.service.redeliver("acc_a", notification.id, "dst_1")
+        await world.service.redeliver("acc_a", notification.id, "dst_1")
 
 
 async def test_permanent_failure_disables_and_tells_the_owner_elsewhere(
@@ -380,13 +381,13 @@ async def test_a_destination_changed_elsewhere_is_seen_at_once(world: World) -> 
     others = Repositories(world.store)  # e.g. the REST API's services
     paused = others.destinations.get("dst_1")
     assert paused is not None
-    others.destinations.put(msgspec.structs.replace(paused, enabled=False, disabled_reason="paused by owner"))
+    put_now(others.destinations, msgspec.structs.replace(paused, enabled=False, disabled_reason="paused by owner"))
     second = make_notification("acc_a", ("dst_1",), height=2)
     world.seed(second)
     assert await dispatcher.pump() == 1 and channel.done == 1
     [attempt] = world.repos.attempts.of_notification(second.id)
     assert attempt.outcome == "skipped" and "paused by owner" in (attempt.error or "")
-    others.destinations.delete("dst_1")
+    delete_now(others.destinations, "dst_1")
     third = make_notification("acc_a", ("dst_1",), height=3)
     world.seed(third)
     assert await dispatcher.pump() == 1

@@ -18,6 +18,7 @@ from core.store import WriteBatch, open_store
 from core.store.repositories import Repositories
 from tests.fakes.records import COSMOS, FakeClock, entry_for, make_notification, telegram_destination
 from tests.fakes.telegram_api import FakeTelegramApi
+from tests.seeding import put_now
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ async def test_blocked_bot_disables_the_destination(tmp_path: Path, api: FakeTel
     store = open_store(tmp_path / "db")
     clock = FakeClock()
     repos, outbox = Repositories(store), Outbox(store, clock=clock)
-    repos.destinations.put(telegram_destination("dst_tg", "acc_a", 42))
+    put_now(repos.destinations, telegram_destination("dst_tg", "acc_a", 42))
     notification = make_notification("acc_a", ("dst_tg",))
     batch = WriteBatch()
     repos.notifications.add(notification, batch)
@@ -161,7 +162,7 @@ async def test_a_group_that_became_a_supergroup_is_followed(
     store = open_store(tmp_path / "db")
     clock = FakeClock()
     repos, outbox = Repositories(store), Outbox(store, clock=clock)
-    repos.destinations.put(telegram_destination("dst_tg", "acc_a", -42))
+    put_now(repos.destinations, telegram_destination("dst_tg", "acc_a", -42))
     notification = make_notification("acc_a", ("dst_tg",))
     batch = WriteBatch()
     repos.notifications.add(notification, batch)
@@ -203,8 +204,8 @@ async def test_a_chat_under_a_long_flood_wait_is_deferred_not_waited_for(
     store = open_store(tmp_path / "db")
     clock = FakeClock()
     repos, outbox = Repositories(store), Outbox(store, clock=clock)
-    repos.destinations.put(telegram_destination("dst_busy", "acc_a", 42))
-    repos.destinations.put(telegram_destination("dst_calm", "acc_a", 43))
+    put_now(repos.destinations, telegram_destination("dst_busy", "acc_a", 42))
+    put_now(repos.destinations, telegram_destination("dst_calm", "acc_a", 43))
     busy = [make_notification("acc_a", ("dst_busy",), height=i) for i in range(3)]
     calm = make_notification("acc_a", ("dst_calm",), height=9)
     batch = WriteBatch()

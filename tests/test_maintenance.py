@@ -12,6 +12,7 @@ from core.store import WriteBatch, open_store
 from core.store.repositories import Repositories
 from core.support.timeutil import utcnow
 from mempools.maintenance import Maintenance, build_scheduler
+from tests.seeding import put_now
 from tests.test_repositories import _notification
 
 
@@ -35,7 +36,8 @@ async def test_retention_removes_only_old_history_with_its_attempts(tmp_path: Pa
             )
         store.write(batch)
         for n in range(3):
-            repos.dead_letters.put(
+            put_now(
+                repos.dead_letters,
                 DeadLetter(
                     notification_id=f"ntf_{n}",
                     destination_id="dst_1",
@@ -43,7 +45,7 @@ async def test_retention_removes_only_old_history_with_its_attempts(tmp_path: Pa
                     attempts=8,
                     last_error="x",
                     dead_at=now - timedelta(days=40 if n < 2 else 1),
-                )
+                ),
             )
         jobs = Maintenance(repos, HistoryConfig(retention_days=90, dead_letter_days=30), clock=lambda: now)
         assert await jobs.prune_history() == 2400

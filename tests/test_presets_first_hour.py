@@ -153,16 +153,16 @@ async def test_api_refuses_an_operator_address_with_the_hint(api: httpx.AsyncCli
     _says_how_to_find_the_consensus_address(problem["detail"])
 
 
-def test_bots_refuse_an_operator_address_with_the_hint(env: Env) -> None:
+async def test_bots_refuse_an_operator_address_with_the_hint(env: Env) -> None:
     actions = ChatActions(env.services, send_sample=DeliveryService(env.repos, env.outbox).send_sample)
     chat = ChatContext(platform="telegram", user_id=101, chat_id=101, username="alice")
     with pytest.raises(ValidationError) as refused:
-        actions.subscribe(chat, CHAIN, preset="validator_jailed", params={"validator": VALOPER})
+        await actions.subscribe(chat, CHAIN, preset="validator_jailed", params={"validator": VALOPER})
     _says_how_to_find_the_consensus_address(str(refused.value))
     with pytest.raises(ValidationError) as one_param:  # the step-by-step check of one parameter
         actions.check_param(CHAIN, "validator_jailed", "validator", VALOPER)
     _says_how_to_find_the_consensus_address(str(one_param.value))
-    assert actions.subscribe(chat, CHAIN, preset="validator_jailed", params={"validator": VALCONS}).queries == [
+    assert (await actions.subscribe(chat, CHAIN, preset="validator_jailed", params={"validator": VALCONS})).queries == [
         f"slash.jailed = '{VALCONS}'"
     ]
 
@@ -226,8 +226,8 @@ async def test_destinations_default_to_the_accounts_enabled_ones(env: Env, api: 
     hook = (
         await api.post("/v1/destinations", json={"kind": "webhook", "url": "http://127.0.0.1:9/a"}, headers=h)
     ).json()
-    chat = env.services.destinations.ensure_telegram_chat(account, 42)
-    off = env.services.destinations.ensure_telegram_chat(account, 43)
+    chat = await env.services.destinations.ensure_telegram_chat(account, 42)
+    off = await env.services.destinations.ensure_telegram_chat(account, 43)
     r = await api.patch(f"/v1/destinations/{off.id}", json={"enabled": False}, headers=h)
     assert r.status_code == 200, r.text
     r = await api.post("/v1/subscriptions", json=body, headers=h)
@@ -245,7 +245,7 @@ async def test_destinations_default_to_the_accounts_enabled_ones(env: Env, api: 
 
 async def test_all_destinations_disabled_is_refused_too(env: Env, api: httpx.AsyncClient) -> None:
     account, h = await signup(api, "alice@example.com")
-    off = env.services.destinations.ensure_telegram_chat(account, 43)
+    off = await env.services.destinations.ensure_telegram_chat(account, 43)
     assert (await api.patch(f"/v1/destinations/{off.id}", json={"enabled": False}, headers=h)).status_code == 200
     body = {"chain_id": CHAIN, "name": "x", "queries": ["tm.event = 'Tx'"]}
     problem = assert_problem(await api.post("/v1/subscriptions", json=body, headers=h), 422)

@@ -10,13 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.chain.blocks import Attribute, Event
-from core.errors import ValidationError
+from core.errors import ConflictError, ValidationError
 from core.ids import new_id, notification_id
 from core.models import Account, Notification, Subscription, TelegramDestination, WebhookDestination
 from core.store import WriteBatch, open_store
 from core.store.collection import UniqueConflictError, encode_cursor
 from core.store.repositories import Repositories
 from core.support.timeutil import utcnow
+from tests.seeding import delete_now, put_now
 
 OWNERS = ["acc_a", "acc_b", "acc_c"]
 CHAINS = ["cosmoshub-4", "osmosis-1"]
@@ -64,10 +65,10 @@ def test_subscription_indexes_follow_updates_and_deletes(tmp_path_factory, ops) 
             sub_id = f"sub_{n}"
             if action == "put":
                 sub = _sub(sub_id, owner, chain, dests)
-                repo.put(sub)
+                put_now(repo, sub)
                 model[sub_id] = sub
             else:
-                removed = repo.delete(sub_id)
+                removed = delete_now(repo, sub_id)
                 assert (removed is not None) == (sub_id in model)
                 model.pop(sub_id, None)
         for owner in OWNERS:
@@ -84,26 +85,58 @@ def test_subscription_indexes_follow_updates_and_deletes(tmp_path_factory, ops) 
         store.close()
 
 
-def test_unique_email_index(repos: Repositories) -> None:
+async def test_unique_email_index(repos: Repositories) -> None:
     now = utcnow()
-    repos.accounts.put(Account(id="acc_1", created_at=now, email="Ann@Example.com"))
+    await repos.accounts.save(Account(id="acc_1", created_at=now, email="Ann@Example.com"))
     assert repos.accounts.by_email("ann@example.com").id == "acc_1"
     with pytest.raises(UniqueConflictError):
-        repos.accounts.put(Account(id="acc_2", created_at=now, email="ann@example.com"))
-    repos.accounts.put(Account(id="acc_1", created_at=now, email="new@example.com"))
+        await repos.accounts.save(Account(id="acc_2", created_at=now, email="ann@example.com"))
+    await repos.accounts.save(Account(id="acc_1", created_at=now, email="new@example.com"))
     assert repos.accounts.by_email("ann@example.com") is None
-    repos.accounts.put(Account(id="acc_2", created_at=now, email="ann@example.com"))
+    await repos.accounts.save(Account(id="acc_2", created_at=now, email="ann@example.com"))
     assert repos.accounts.by_email("ann@example.com").id == "acc_2"
-    repos.accounts.delete("acc_2")
+    removed = await repos.accounts.remove("acc_2")
+    assert removed is not None and removed.id == "acc_2"
     assert repos.accounts.by_email("ann@example.com") is None
+    assert await repos.accounts.remove("acc_2") is None
+
+
+async def test_put_and_delete_with_a_batch_only_build_it(repos: Repositories) -> None:
+    """Nothing is written until the caller commits: the batch is the caller's, whole or not at all."""
+    now = utcnow()
+    await repos.accounts.save(Account(id="acc_1", created_at=now, email="ann@example.com"))
+    batch = WriteBatch()
+    repos.accounts.put(Account(id="acc_2", created_at=now, email="bob@example.com"), batch)
+    assert repos.accounts.delete("acc_1", batch=batch) is not None
+    assert repos.accounts.get("acc_2") is None and repos.accounts.get("acc_1") is not None
+    assert repos.accounts.by_email("bob@example.com") is None
+    await repos.store.commit(batch)
+    assert repos.accounts.get("acc_1") is None and repos.accounts.by_email("bob@example.com").id == "acc_2"
+
+
+async def test_a_unique_value_taken_between_put_and_commit_refuses_the_whole_batch(repos: Repositories) -> None:
+    """The Absent precondition `put` adds keeps a unique email single even when the batch is
+    committed after another write took it (what another node's commit would be)."""
+    now = utcnow()
+    batch = WriteBatch()
+    repos.accounts.put(Account(id="acc_1", created_at=now, email="ann@example.com"), batch)
+    await repos.accounts.save(Account(id="acc_2", created_at=now, email="ann@example.com"))
+    with pytest.raises(ConflictError):
+        await repos.store.commit(batch)
+    assert repos.accounts.get("acc_1") is None and repos.accounts.by_email("ann@example.com").id == "acc_2"
 
 
 def test_destinations_round_trip_as_a_tagged_union(repos: Repositories) -> None:
     now = utcnow()
-    repos.destinations.put(
-        WebhookDestination(id="dst_w", owner_id="acc_1", name="hook", url="https://x", secret="whsec_a", created_at=now)
+    put_now(
+        repos.destinations,
+        WebhookDestination(
+            id="dst_w", owner_id="acc_1", name="hook", url="https://x", secret="whsec_a", created_at=now
+        ),
     )
-    repos.destinations.put(TelegramDestination(id="dst_t", owner_id="acc_1", name="chat", chat_id=-100, created_at=now))
+    put_now(
+        repos.destinations, TelegramDestination(id="dst_t", owner_id="acc_1", name="chat", chat_id=-100, created_at=now)
+    )
     kinds = {d.id: type(d).__name__ for d in repos.destinations.of_owner("acc_1")}
     assert kinds == {"dst_w": "WebhookDestination", "dst_t": "TelegramDestination"}
     assert [d.id for d in repos.destinations.for_target("telegram", "-100")] == ["dst_t"]

@@ -29,6 +29,7 @@ from tests.fakes.records import webhook_destination
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.polling import until
 from tests.processes import MempoolsProcess, write_devnet_config
+from tests.seeding import put_now
 from tests.test_watcher import CHAIN_ID, _subscriptions, expected_notifications
 from tests.tmpfs import fill, small_tmpfs
 
@@ -57,10 +58,10 @@ def _seed(path: Path, chain: DevnetChain, url: str) -> list[Subscription]:
     store = open_store(path)
     try:
         repos = Repositories(store)
-        repos.destinations.put(webhook_destination("dst_1", "acc_1", url))
+        put_now(repos.destinations, webhook_destination("dst_1", "acc_1", url))
         subs = _subscriptions(chain)
         for sub in subs:
-            repos.subscriptions.put(sub)
+            put_now(repos.subscriptions, sub)
         return subs
     finally:
         store.close()

@@ -9,6 +9,7 @@ import pytest
 from core.errors import NotFoundError, ValidationError
 from core.models import DeadLetter, DeliveryAttempt, Gap
 from tests.apikit import CHAIN, OTHER_CHAIN, Env, seed_notifications
+from tests.seeding import put_now
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -30,9 +31,9 @@ def test_pages_are_newest_first_and_complete(env: Env) -> None:
     assert _all_pages(env, "acc_a") == [n.id for n in reversed(made)]
 
 
-def test_since_until_chain_and_subscription_filters(env: Env) -> None:
-    env.services.destinations.ensure_telegram_chat("acc_a", 42)
-    sub = env.services.subscriptions.create("acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"])
+async def test_since_until_chain_and_subscription_filters(env: Env) -> None:
+    await env.services.destinations.ensure_telegram_chat("acc_a", 42)
+    sub = await env.services.subscriptions.create("acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"])
     made = seed_notifications(env.repos, "acc_a", sub.id, 20, start=T0)
     other = seed_notifications(env.repos, "acc_a", "sub_gone", 4, start=T0, chain_id=OTHER_CHAIN)
     window = _all_pages(env, "acc_a", since=made[5].time, until=made[10].time)
@@ -61,10 +62,11 @@ def test_a_forged_cursor_stays_within_the_owners_records(env: Env) -> None:
 
 def test_detail_with_attempts_and_ownership(env: Env) -> None:
     (n,) = seed_notifications(env.repos, "acc_a", "sub_1", 1, start=T0, destination_ids=("dst_x",))
-    env.repos.attempts.put(
+    put_now(
+        env.repos.attempts,
         DeliveryAttempt(
             notification_id=n.id, destination_id="dst_x", attempt=1, at=T0, outcome="failed", http_status=500
-        )
+        ),
     )
     detail = env.services.history.notification("acc_a", n.id)
     assert detail.notification.id == n.id and [a.http_status for a in detail.attempts] == [500]
@@ -75,32 +77,33 @@ def test_detail_with_attempts_and_ownership(env: Env) -> None:
 async def test_redeliver_requeues_and_lifts_the_dead_letter(env: Env) -> None:
     hook = await env.services.destinations.create_webhook("acc_a", "http://127.0.0.1:9/h")
     (n,) = seed_notifications(env.repos, "acc_a", "sub_1", 1, start=T0, destination_ids=(hook.id,))
-    env.repos.dead_letters.put(
+    put_now(
+        env.repos.dead_letters,
         DeadLetter(
             notification_id=n.id, destination_id=hook.id, owner_id="acc_a", attempts=8, last_error="x", dead_at=T0
-        )
+        ),
     )
     assert len(env.services.history.dead_letters("acc_a").items) == 1
     with pytest.raises(NotFoundError):
-        env.services.history.redeliver("acc_b", n.id)
-    assert env.services.history.redeliver("acc_a", n.id) == [hook.id]
+        await env.services.history.redeliver("acc_b", n.id)
+    assert await env.services.history.redeliver("acc_a", n.id) == [hook.id]
     assert env.outbox.get(n.id, hook.id) is not None
     assert env.services.history.dead_letters("acc_a").items == []
     with pytest.raises(ValidationError):
-        env.services.history.redeliver("acc_a", n.id, "dst_other")
+        await env.services.history.redeliver("acc_a", n.id, "dst_other")
 
 
 def test_gaps_are_listed_per_chain_newest_first(env: Env) -> None:
     for h in (10, 11, 12):
-        env.repos.gaps.put(Gap(chain_id=CHAIN, height=h, reason="pruned", recorded_at=T0 + timedelta(seconds=h)))
-    env.repos.gaps.put(Gap(chain_id=OTHER_CHAIN, height=5, reason="pruned", recorded_at=T0))
+        put_now(env.repos.gaps, Gap(chain_id=CHAIN, height=h, reason="pruned", recorded_at=T0 + timedelta(seconds=h)))
+    put_now(env.repos.gaps, Gap(chain_id=OTHER_CHAIN, height=5, reason="pruned", recorded_at=T0))
     assert [g.height for g in env.services.history.gaps(chain_id=CHAIN).items] == [12, 11, 10]
     assert [g.height for g in env.services.history.gaps().items] == [12, 11, 10, 5]
 
 
-def test_activity_is_the_last_fired_time_and_a_capped_count(env: Env) -> None:
-    dest = env.services.destinations.ensure_telegram_chat("acc_a", 42)
-    sub = env.services.subscriptions.create(
+async def test_activity_is_the_last_fired_time_and_a_capped_count(env: Env) -> None:
+    dest = await env.services.destinations.ensure_telegram_chat("acc_a", 42)
+    sub = await env.services.subscriptions.create(
         "acc_a", chain_id=CHAIN, name="s", queries=["tm.event = 'Tx'"], destination_ids=[dest.id]
     )
     quiet = env.services.history.activity("acc_a", sub.id)

@@ -23,43 +23,43 @@ def env(tmp_path: Path):
     e.close()
 
 
-def test_create_normalises_queries_and_feeds_the_matcher(env: Env) -> None:
+async def test_create_normalises_queries_and_feeds_the_matcher(env: Env) -> None:
     subs = env.services.subscriptions
-    env.services.destinations.ensure_telegram_chat("acc_a", 42)  # a subscription needs somewhere to deliver
-    sub = subs.create("acc_a", chain_id=CHAIN, name="to bob", queries=[f"transfer.recipient='{BOB}'"])
+    await env.services.destinations.ensure_telegram_chat("acc_a", 42)  # a subscription needs somewhere to deliver
+    sub = await subs.create("acc_a", chain_id=CHAIN, name="to bob", queries=[f"transfer.recipient='{BOB}'"])
     assert sub.queries == [f"transfer.recipient = '{BOB}'"]
     assert [s.id for s in env.matcher.match(CHAIN, TX)] == [sub.id]
-    subs.pause("acc_a", sub.id)
+    await subs.pause("acc_a", sub.id)
     assert env.matcher.match(CHAIN, TX) == []
-    subs.resume("acc_a", sub.id)
-    subs.update("acc_a", sub.id, queries=[f"transfer.sender = '{BOB}'"])
+    await subs.resume("acc_a", sub.id)
+    await subs.update("acc_a", sub.id, queries=[f"transfer.sender = '{BOB}'"])
     assert env.matcher.match(CHAIN, TX) == []
-    subs.update("acc_a", sub.id, queries=[f"transfer.sender = '{ALICE}'"])
+    await subs.update("acc_a", sub.id, queries=[f"transfer.sender = '{ALICE}'"])
     assert [s.id for s in env.matcher.match(CHAIN, TX)] == [sub.id]
-    subs.delete("acc_a", sub.id)
+    await subs.delete("acc_a", sub.id)
     assert env.matcher.match(CHAIN, TX) == []
     assert env.repos.subscriptions.get(sub.id) is None
 
 
-def test_bad_input_is_refused_precisely(env: Env) -> None:
+async def test_bad_input_is_refused_precisely(env: Env) -> None:
     subs = env.services.subscriptions
     with pytest.raises(QuerySyntaxError) as bad:
-        subs.create("acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx' AND"])
+        await subs.create("acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx' AND"])
     assert bad.value.position == 19
     with pytest.raises(ValidationError, match="not a configured chain"):
-        subs.create("acc_a", chain_id="nope-1", name="x", queries=["tm.event = 'Tx'"])
+        await subs.create("acc_a", chain_id="nope-1", name="x", queries=["tm.event = 'Tx'"])
     with pytest.raises(ValidationError, match="either queries or a preset"):
-        subs.create("acc_a", chain_id=CHAIN, name="x")
+        await subs.create("acc_a", chain_id=CHAIN, name="x")
     with pytest.raises(ValidationError, match="unknown preset"):
-        subs.create("acc_a", chain_id=CHAIN, name="x", preset="nope")
+        await subs.create("acc_a", chain_id=CHAIN, name="x", preset="nope")
     with pytest.raises(ValidationError, match="address"):
-        subs.create("acc_a", chain_id=CHAIN, name="x", preset="funds_received", params={"address": "cosmos1bad"})
+        await subs.create("acc_a", chain_id=CHAIN, name="x", preset="funds_received", params={"address": "cosmos1bad"})
     assert env.repos.subscriptions.of_owner("acc_a") == []
 
 
-def test_preset_builds_queries_and_post_filter(env: Env) -> None:
-    env.services.destinations.ensure_telegram_chat("acc_a", 42)
-    sub = env.services.subscriptions.create(
+async def test_preset_builds_queries_and_post_filter(env: Env) -> None:
+    await env.services.destinations.ensure_telegram_chat("acc_a", 42)
+    sub = await env.services.subscriptions.create(
         "acc_a",
         chain_id=CHAIN,
         name="bob gets 1.5 ATOM",
@@ -75,65 +75,65 @@ def test_preset_builds_queries_and_post_filter(env: Env) -> None:
     assert stored is not None and stored.post_filter == sub.post_filter
 
 
-def test_destinations_must_be_the_owners(env: Env) -> None:
+async def test_destinations_must_be_the_owners(env: Env) -> None:
     s = env.services
-    mine = s.destinations.ensure_telegram_chat("acc_a", 42)
-    theirs = s.destinations.ensure_telegram_chat("acc_b", 43)
+    mine = await s.destinations.ensure_telegram_chat("acc_a", 42)
+    theirs = await s.destinations.ensure_telegram_chat("acc_b", 43)
     with pytest.raises(NotFoundError, match="not found"):
-        s.subscriptions.create(
+        await s.subscriptions.create(
             "acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"], destination_ids=[theirs.id]
         )
-    sub = s.subscriptions.create(
+    sub = await s.subscriptions.create(
         "acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"], destination_ids=[mine.id, mine.id]
     )
     assert sub.destination_ids == [mine.id]
     with pytest.raises(NotFoundError):
         s.subscriptions.get("acc_b", sub.id)
     with pytest.raises(NotFoundError):
-        s.subscriptions.update("acc_b", sub.id, name="mine now")
+        await s.subscriptions.update("acc_b", sub.id, name="mine now")
     with pytest.raises(NotFoundError):
-        s.subscriptions.delete("acc_b", sub.id)
+        await s.subscriptions.delete("acc_b", sub.id)
 
 
-def test_quotas(env: Env) -> None:
+async def test_quotas(env: Env) -> None:
     s = env.services
-    s.destinations.ensure_telegram_chat("acc_a", 1)
+    await s.destinations.ensure_telegram_chat("acc_a", 1)
     for i in range(3):
-        s.subscriptions.create("acc_a", chain_id=CHAIN, name=f"s{i}", queries=["tm.event = 'Tx'"])
+        await s.subscriptions.create("acc_a", chain_id=CHAIN, name=f"s{i}", queries=["tm.event = 'Tx'"])
     with pytest.raises(QuotaExceededError, match="3 subscriptions"):
-        s.subscriptions.create("acc_a", chain_id=CHAIN, name="s4", queries=["tm.event = 'Tx'"])
-    s.destinations.ensure_discord("acc_a", channel_id=2)
-    assert s.destinations.ensure_telegram_chat("acc_a", 1).chat_id == 1  # existing: no quota needed
+        await s.subscriptions.create("acc_a", chain_id=CHAIN, name="s4", queries=["tm.event = 'Tx'"])
+    await s.destinations.ensure_discord("acc_a", channel_id=2)
+    assert (await s.destinations.ensure_telegram_chat("acc_a", 1)).chat_id == 1  # existing: no quota needed
     with pytest.raises(QuotaExceededError, match="2 destinations"):
-        s.destinations.ensure_discord("acc_a", user_id=3)
+        await s.destinations.ensure_discord("acc_a", user_id=3)
 
 
-def test_telegram_and_discord_destinations_are_idempotent_per_owner(env: Env) -> None:
+async def test_telegram_and_discord_destinations_are_idempotent_per_owner(env: Env) -> None:
     d = env.services.destinations
-    a = d.ensure_telegram_chat("acc_a", -100123, chat_title="Group")
-    assert d.ensure_telegram_chat("acc_a", -100123, chat_title="Renamed").id == a.id
+    a = await d.ensure_telegram_chat("acc_a", -100123, chat_title="Group")
+    assert (await d.ensure_telegram_chat("acc_a", -100123, chat_title="Renamed")).id == a.id
     assert d.get("acc_a", a.id).chat_title == "Renamed"  # type: ignore[union-attr]
-    assert d.ensure_telegram_chat("acc_b", -100123).id != a.id
-    dm = d.ensure_discord("acc_a", user_id=7)
-    assert d.ensure_discord("acc_a", user_id=7).id == dm.id
+    assert (await d.ensure_telegram_chat("acc_b", -100123)).id != a.id
+    dm = await d.ensure_discord("acc_a", user_id=7)
+    assert (await d.ensure_discord("acc_a", user_id=7)).id == dm.id
     with pytest.raises(ValidationError):
-        d.ensure_discord("acc_a", channel_id=1, user_id=2)
+        await d.ensure_discord("acc_a", channel_id=1, user_id=2)
 
 
 async def test_webhooks_secret_rotation_and_deletion_updates_subscriptions(env: Env) -> None:
     s = env.services
     hook = await s.destinations.create_webhook("acc_a", "http://127.0.0.1:9/hook")
     assert hook.secret.startswith("whsec_") and hook.name == "127.0.0.1"
-    chat = s.destinations.ensure_telegram_chat("acc_a", 5)
-    sub = s.subscriptions.create(
+    chat = await s.destinations.ensure_telegram_chat("acc_a", 5)
+    sub = await s.subscriptions.create(
         "acc_a", chain_id=CHAIN, name="x", queries=["tm.event = 'Tx'"], destination_ids=[hook.id, chat.id]
     )
-    rotated = s.destinations.rotate_secret("acc_a", hook.id)
+    rotated = await s.destinations.rotate_secret("acc_a", hook.id)
     assert rotated.secret != hook.secret and rotated.previous_secret == hook.secret
     assert rotated.previous_secret_expires_at is not None
     off = await s.destinations.update("acc_a", hook.id, enabled=False, name="primary")
     assert (off.enabled, off.name, off.disabled_reason) == (False, "primary", "disabled by its owner")
-    s.destinations.delete("acc_a", hook.id)
+    await s.destinations.delete("acc_a", hook.id)
     assert s.subscriptions.get("acc_a", sub.id).destination_ids == [chat.id]
     assert env.matcher.match(CHAIN, TX)[0].destination_ids == [chat.id]
     with pytest.raises(NotFoundError):
@@ -153,15 +153,15 @@ async def test_webhook_urls_are_checked_for_ssrf(tmp_path: Path) -> None:
         env.close()
 
 
-def test_mute_lasts_a_positive_time_and_resume_clears_it(env: Env) -> None:
+async def test_mute_lasts_a_positive_time_and_resume_clears_it(env: Env) -> None:
     subs = env.services.subscriptions
-    env.services.destinations.ensure_telegram_chat("acc_a", 42)
-    sub = subs.create("acc_a", chain_id=CHAIN, name="to bob", queries=[f"transfer.recipient='{BOB}'"])
+    await env.services.destinations.ensure_telegram_chat("acc_a", 42)
+    sub = await subs.create("acc_a", chain_id=CHAIN, name="to bob", queries=[f"transfer.recipient='{BOB}'"])
     with pytest.raises(ValidationError, match="a mute lasts a positive time"):
-        subs.mute("acc_a", sub.id, timedelta(0))
+        await subs.mute("acc_a", sub.id, timedelta(0))
     assert env.repos.subscriptions.get(sub.id).muted_until is None
-    muted = subs.mute("acc_a", sub.id, timedelta(hours=1))
+    muted = await subs.mute("acc_a", sub.id, timedelta(hours=1))
     assert muted.enabled and muted.muted_until is not None
     assert env.repos.subscriptions.get(sub.id).muted_until == muted.muted_until
-    assert subs.resume("acc_a", sub.id).muted_until is None
+    assert (await subs.resume("acc_a", sub.id)).muted_until is None
     assert env.repos.subscriptions.get(sub.id).muted_until is None

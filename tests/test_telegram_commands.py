@@ -120,7 +120,7 @@ async def test_list_card_pause_resume_and_delete(rig: BotRig, api: FakeTelegramA
 async def test_history_shows_what_this_chat_received(rig: BotRig) -> None:
     [empty] = await rig.say("/history")
     assert empty.text == "Nothing was sent to this chat yet."
-    reg = rig.door.kit.actions.register(ChatContext(platform="telegram", user_id=42, chat_id=42))
+    reg = await rig.door.kit.actions.register(ChatContext(platform="telegram", user_id=42, chat_id=42))
     seed_notifications(
         rig.env.repos, reg.account.id, "sub_x", 7, start=utcnow() - timedelta(hours=1),
         destination_ids=(reg.destination.id,),
@@ -136,8 +136,8 @@ async def test_history_shows_what_this_chat_received(rig: BotRig) -> None:
 
 async def test_link_joins_a_rest_account(rig: BotRig) -> None:
     await rig.say(f"/watch {BOB}")
-    rest = rig.env.services.accounts.get_or_create_for_identity("email", "dev@example.com")
-    code = rig.env.services.accounts.create_link_code(rest.id).code
+    rest = await rig.env.services.accounts.get_or_create_for_identity("email", "dev@example.com")
+    code = (await rig.env.services.accounts.create_link_code(rest.id)).code
     [bad] = await rig.say("/link NOPE2345")
     assert "not valid or has expired" in bad.text
     [reply] = await rig.say(f"/link {code}")

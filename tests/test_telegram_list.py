@@ -32,10 +32,10 @@ async def rig(tmp_path: Path, api: FakeTelegramApi, clock: MovableClock) -> Asyn
         yield r
 
 
-def _subscribe(rig: BotRig, count: int) -> list[Subscription]:
-    reg = rig.door.kit.actions.register(ME)
+async def _subscribe(rig: BotRig, count: int) -> list[Subscription]:
+    reg = await rig.door.kit.actions.register(ME)
     return [
-        rig.env.services.subscriptions.create(
+        await rig.env.services.subscriptions.create(
             reg.account.id, chain_id="testchain-1", name=f"Sub {i:02}", queries=[f"tm.event = 'Tx' AND a.b = '{i}'"],
             destination_ids=[reg.destination.id],
         )
@@ -48,7 +48,7 @@ def _names(message: SentMessage) -> list[str]:
 
 
 async def test_every_subscription_is_reachable_page_by_page(rig: BotRig, api: FakeTelegramApi) -> None:
-    subs = _subscribe(rig, 20)
+    subs = await _subscribe(rig, 20)
     [listing] = await rig.say("/list")
     assert listing.text.startswith("<b>Subscriptions</b> (20) · page 1/3\n▶️ <b>Sub 00</b> on Test chain")
     assert not any(s.id in listing.text for s in subs)  # no raw ids
@@ -73,14 +73,14 @@ async def test_every_subscription_is_reachable_page_by_page(rig: BotRig, api: Fa
 
 
 async def test_a_page_past_the_end_shows_the_last_page(rig: BotRig, api: FakeTelegramApi) -> None:
-    subs = _subscribe(rig, 17)
+    subs = await _subscribe(rig, 17)
     [listing] = await rig.say("/list")
     await rig.press(button(listing, "Next"), message=listing)
     await rig.press(button(api.edits[-1], "Next"), message=listing)
     last = api.edits[-1]
     assert "page 3/3" in last.text and _names(last) == ["Sub 16"]
     for sub in subs[8:]:  # the list shrinks to one page elsewhere (the REST API, another admin)
-        rig.env.services.subscriptions.delete(sub.owner_id, sub.id)
+        await rig.env.services.subscriptions.delete(sub.owner_id, sub.id)
     await rig.press(button(last, "Previous"), message=listing)  # page 2 no longer exists
     shown = api.edits[-1]
     assert shown.text.startswith("<b>Subscriptions</b> (8)\n") and len(_names(shown)) == 8
@@ -90,7 +90,7 @@ async def test_a_page_past_the_end_shows_the_last_page(rig: BotRig, api: FakeTel
 async def test_the_card_says_when_it_last_fired_and_how_often(
     rig: BotRig, api: FakeTelegramApi, clock: MovableClock
 ) -> None:
-    [sub] = _subscribe(rig, 1)
+    [sub] = await _subscribe(rig, 1)
     seed_notifications(
         rig.env.repos, sub.owner_id, sub.id, 3, start=clock() - timedelta(hours=3), step=timedelta(hours=1)
     )
@@ -103,7 +103,7 @@ async def test_the_card_says_when_it_last_fired_and_how_often(
 
 
 async def test_test_from_the_card_queues_a_sample_here(rig: BotRig, api: FakeTelegramApi) -> None:
-    [sub] = _subscribe(rig, 1)
+    [sub] = await _subscribe(rig, 1)
     [listing] = await rig.say("/list")
     await rig.press(button(listing, "Sub 00"), message=listing)
     answer = await rig.press(button(api.edits[-1], "Test"), message=listing)
@@ -114,7 +114,7 @@ async def test_test_from_the_card_queues_a_sample_here(rig: BotRig, api: FakeTel
 
 
 async def test_rename_is_a_typed_answer_with_back_and_cancel(rig: BotRig, api: FakeTelegramApi) -> None:
-    [sub] = _subscribe(rig, 1)
+    [sub] = await _subscribe(rig, 1)
     [listing] = await rig.say("/list")
     await rig.press(button(listing, "Sub 00"), message=listing)
     await rig.press(button(api.edits[-1], "Rename"), message=listing)
@@ -140,11 +140,11 @@ async def test_rename_is_a_typed_answer_with_back_and_cancel(rig: BotRig, api: F
 
 
 async def test_stale_buttons_of_a_deleted_subscription(rig: BotRig, api: FakeTelegramApi) -> None:
-    [sub, other] = _subscribe(rig, 2)
+    [sub, other] = await _subscribe(rig, 2)
     [listing] = await rig.say("/list")
     await rig.press(button(listing, "Sub 00"), message=listing)
     card = api.edits[-1]
-    rig.env.services.subscriptions.delete(sub.owner_id, sub.id)  # deleted elsewhere meanwhile
+    await rig.env.services.subscriptions.delete(sub.owner_id, sub.id)  # deleted elsewhere meanwhile
     for label in ("Pause", "Rename", "Test", "Delete", "Sub 00"):
         source = listing if label == "Sub 00" else card
         answer = await rig.press(button(source, label), message=listing)
@@ -156,7 +156,7 @@ async def test_stale_buttons_of_a_deleted_subscription(rig: BotRig, api: FakeTel
 
 
 async def test_history_says_how_long_ago_with_tx_links(rig: BotRig, api: FakeTelegramApi, clock: MovableClock) -> None:
-    reg = rig.door.kit.actions.register(ME)
+    reg = await rig.door.kit.actions.register(ME)
     day = timedelta(days=1) - timedelta(minutes=5)  # 2 days ago, 1 day ago, 10 min ago
     start = clock() - 2 * day - timedelta(minutes=10)
     seed_notifications(
@@ -175,7 +175,7 @@ async def test_history_says_how_long_ago_with_tx_links(rig: BotRig, api: FakeTel
 
 
 async def test_the_card_silences_a_subscription_and_gives_its_sound_back(rig: BotRig, api: FakeTelegramApi) -> None:
-    [sub] = _subscribe(rig, 1)
+    [sub] = await _subscribe(rig, 1)
     [listing] = await rig.say("/list")
     await rig.press(button(listing, "Sub 00"), message=listing)
     card = api.edits[-1]
@@ -203,7 +203,7 @@ async def test_the_card_silences_a_subscription_and_gives_its_sound_back(rig: Bo
 
 
 async def test_a_typed_new_name_is_deleted_so_the_card_is_the_one_message(rig: BotRig, api: FakeTelegramApi) -> None:
-    _subscribe(rig, 1)
+    await _subscribe(rig, 1)
     [listing] = await rig.say("/list")
     await rig.press(button(listing, "Sub 00"), message=listing)
     await rig.press(button(api.edits[-1], "Rename"), message=listing)

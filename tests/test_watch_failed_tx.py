@@ -25,6 +25,7 @@ from core.watch.matching import SubscriptionMatcher
 from core.watch.processor import BlockProcessor
 from tests.fakes.cosmos_tx import msg_send, tx_b64
 from tests.fakes.records import ALICE, COSMOS
+from tests.seeding import put_now
 
 T = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 WLFZ = "cosmos1wlfzcw5j8unqy0x0ra5y7zps7rwrwkqcsmd4cx"
@@ -64,13 +65,13 @@ async def test_a_failed_send_is_stored_and_told_as_a_failed_send(store: RocksSto
     hook = WebhookDestination(
         id="dst_1", owner_id="acc_1", name="h", url="http://127.0.0.1:9/", secret="whsec_x", created_at=T
     )
-    repos.destinations.put(hook)
+    put_now(repos.destinations, hook)
     sub = Subscription(
         id="sub_alice", owner_id="acc_1", chain_id=COSMOS.id, name="Alice's wallet",
         queries=[f"transfer.sender = '{ALICE}'"], destination_ids=["dst_1"], params={"address": ALICE},
         created_at=T, updated_at=T,
     )  # fmt: skip
-    repos.subscriptions.put(sub)
+    put_now(repos.subscriptions, sub)
     matcher = SubscriptionMatcher()
     matcher.load(repos.subscriptions.of_chain(COSMOS.id))
     processor = BlockProcessor(COSMOS, matcher, repos, Outbox(store), clock=lambda: T)

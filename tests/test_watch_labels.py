@@ -26,6 +26,7 @@ from core.watch.matching import SubscriptionMatcher
 from core.watch.processor import BlockProcessor
 from tests.apikit import BOB
 from tests.fakes.records import ALICE, COSMOS
+from tests.seeding import put_now
 from tests.test_watch_failed_tx import failed_send_block
 
 T = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -45,15 +46,15 @@ async def test_each_notification_carries_its_owners_labels(store: RocksStore) ->
     )
     book = AddressBookService(repos, chains, clock=lambda: T)
     for owner in ("acc_1", "acc_2"):
-        repos.subscriptions.put(
+        put_now(repos.subscriptions,
             Subscription(
                 id=f"sub_{owner}", owner_id=owner, chain_id=COSMOS.id, name="Alice's wallet",
                 queries=[f"transfer.sender = '{ALICE}'"], destination_ids=[], params={"address": ALICE},
                 created_at=T, updated_at=T,
             )
         )  # fmt: skip
-    book.set("acc_1", BOB, "Exchange")
-    book.set("acc_1", ALICE, "Me")
+    await book.set("acc_1", BOB, "Exchange")
+    await book.set("acc_1", ALICE, "Me")
     matcher = SubscriptionMatcher()
     matcher.load(repos.subscriptions.of_chain(COSMOS.id))
     processor = BlockProcessor(COSMOS, matcher, repos, Outbox(store), clock=lambda: T, labels=book.labels_for)
@@ -71,7 +72,7 @@ async def test_each_notification_carries_its_owners_labels(store: RocksStore) ->
     assert theirs.labels == {}
     assert theirs.summary.startswith(f"❌ Send of 9,000 ATOM to {BOB[:11]}…{BOB[-4:]} failed")
 
-    book.set("acc_1", BOB, "Old exchange")
+    await book.set("acc_1", BOB, "Old exchange")
     stored = repos.notifications.get(mine.id)
     assert stored is not None and stored.labels[BOB] == "Exchange"
     assert "to Exchange (cosmos1xv9t…xxe5) failed" in stored.summary

@@ -24,6 +24,7 @@ from mempools.devnet.chain import ChainConfig as DevnetConfig
 from mempools.devnet.chain import DevnetChain
 from mempools.devnet.server import DevnetServer
 from tests.polling import until
+from tests.seeding import put_now
 
 CHAIN_ID = "devnet-1"
 HISTORY = 60
@@ -77,14 +78,15 @@ class Harness:
     def __init__(self, store: RocksStore, chain: DevnetChain, urls: list[str], start_height: int = 1) -> None:
         self.store = store
         self.repos = Repositories(store)
-        self.repos.destinations.put(
+        put_now(
+            self.repos.destinations,
             WebhookDestination(
                 id="dst_1", owner_id="acc_1", name="h", url="http://127.0.0.1:9/", secret="whsec_x", created_at=utcnow()
-            )
+            ),
         )
         self.subs = _subscriptions(chain)
         for sub in self.subs:
-            self.repos.subscriptions.put(sub)
+            put_now(self.repos.subscriptions, sub)
         matcher = SubscriptionMatcher()
         matcher.load(self.repos.subscriptions.of_chain(CHAIN_ID))
         self.outbox = Outbox(store)
@@ -292,7 +294,8 @@ async def test_a_presets_post_filter_is_applied_after_the_query(devnet: DevnetSe
         {"address": bob, "min_amount": "1000000", "denom": "uatom"}, devnet_chain
     )
     now = utcnow()
-    harness.repos.subscriptions.put(
+    put_now(
+        harness.repos.subscriptions,
         Subscription(
             id="sub_big",
             owner_id="acc_1",
@@ -303,7 +306,7 @@ async def test_a_presets_post_filter_is_applied_after_the_query(devnet: DevnetSe
             post_filter=compiled.post_filter,
             created_at=now,
             updated_at=now,
-        )
+        ),
     )
     harness.watcher.processor.matcher.load(harness.repos.subscriptions.of_chain(CHAIN_ID))
     small = chain.schedule_transfer(alice, bob, 999_999, "uatom", height=HISTORY + 1)

@@ -15,6 +15,7 @@ from core.store.repositories import Repositories
 from core.support.timeutil import utcnow
 from mempools.devnet.chain import DevnetChain
 from tests.processes import DevnetProcess, MempoolsProcess, write_devnet_config
+from tests.seeding import put_now
 from tests.test_watcher import CHAIN_ID, _subscriptions, expected_notifications
 
 HISTORY = 1500
@@ -26,14 +27,15 @@ def _seed_store(path: Path, chain: DevnetChain) -> list:
     store = open_store(path)
     try:
         repos = Repositories(store)
-        repos.destinations.put(
+        put_now(
+            repos.destinations,
             WebhookDestination(
                 id="dst_1", owner_id="acc_1", name="h", url="http://127.0.0.1:9/", secret="whsec_x", created_at=utcnow()
-            )
+            ),
         )
         subs = _subscriptions(chain)
         for sub in subs:
-            repos.subscriptions.put(sub)
+            put_now(repos.subscriptions, sub)
         return subs
     finally:
         store.close()

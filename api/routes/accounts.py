@@ -67,7 +67,7 @@ async def login(
     throttle.attempt(data.email, address)  # counted now, before the hash: a burst cannot outrun it
     account = await accounts.authenticate(data.email, data.password)
     throttle.success(data.email, address)
-    session, token = accounts.create_session(account.id)
+    session, token = await accounts.create_session(account.id)
     cookie = session_cookie(
         token, session.expires_at, session.created_at, secure=is_secure(request, api_settings.public_url)
     )
@@ -80,7 +80,7 @@ async def logout(request: Request[Any, Any, Any], accounts: AccountsDep, origin_
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         origin_policy.check_cookie_write(request)
-        accounts.end_session(token)
+        await accounts.end_session(token)
 
 
 @get("/v1/me", tags=TAGS, responses=problems(401))
@@ -92,7 +92,7 @@ async def me(caller: CallerDep, accounts: AccountsDep) -> AccountOut:
 @post("/v1/api-keys", tags=TAGS, responses=problems(401, 403, 422))
 async def create_api_key(data: JSONBody[ApiKeyCreate], caller: CallerDep, accounts: AccountsDep) -> ApiKeyOut:
     """A new API key. The `key` is in this answer only: only its hash is stored."""
-    key, plaintext = accounts.create_api_key(caller.account_id, data.name, expires_at=data.expires_at)
+    key, plaintext = await accounts.create_api_key(caller.account_id, data.name, expires_at=data.expires_at)
     return ApiKeyOut.of(key, plaintext)
 
 
@@ -105,13 +105,13 @@ async def list_api_keys(caller: CallerDep, accounts: AccountsDep) -> ApiKeyPage:
 @delete("/v1/api-keys/{key_id:str}", tags=TAGS, status_code=204, responses=problems(401, 404))
 async def revoke_api_key(key_id: PathId, caller: CallerDep, accounts: AccountsDep) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    accounts.revoke_api_key(caller.account_id, key_id)
+    await accounts.revoke_api_key(caller.account_id, key_id)
 
 
 @post("/v1/link-codes", tags=TAGS, responses=problems(401))
 async def create_link_code(caller: CallerDep, accounts: AccountsDep) -> LinkCodeOut:
     """A one-time code (10 minutes) that joins a Telegram or Discord user to this account."""
-    link = accounts.create_link_code(caller.account_id)
+    link = await accounts.create_link_code(caller.account_id)
     return LinkCodeOut(
         code=link.code,
         expires_at=link.expires_at,

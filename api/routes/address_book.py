@@ -41,14 +41,14 @@ async def put_address_label(
 
     Notifications made from then on name it ("1.5 ATOM received by Treasury"); earlier ones keep
     the words they were sent with."""
-    entry, created = address_book.set(caller.account_id, address, data.label)
+    entry, created = await address_book.set(caller.account_id, address, data.label)
     return Response(AddressLabelOut.of(entry), status_code=201 if created else 200)
 
 
 @delete("/v1/address-book/{address:str}", tags=TAGS, status_code=204, responses=problems(401, 404))
 async def delete_address_label(address: PathAddress, caller: CallerDep, address_book: AddressBookDep) -> None:
     """Remove the label (404 if the address has none)."""
-    address_book.remove(caller.account_id, address)
+    await address_book.remove(caller.account_id, address)
 
 
 HANDLERS = [list_address_book, put_address_label, delete_address_label]

@@ -54,14 +54,14 @@ async def update_destination(
         else QuietHours(start=window.start, end=window.end, timezone=window.timezone),
     )
     if data.rotate_secret:
-        dest = destinations.rotate_secret(caller.account_id, destination_id)
+        dest = await destinations.rotate_secret(caller.account_id, destination_id)
     return destination_out(dest, with_secret=data.rotate_secret)
 
 
 @delete("/v1/destinations/{destination_id:str}", tags=TAGS, status_code=204, responses=problems(401, 404))
 async def delete_destination(destination_id: PathId, caller: CallerDep, destinations: DestinationsDep) -> None:
     """Delete it; subscriptions that used it keep their other destinations."""
-    destinations.delete(caller.account_id, destination_id)
+    await destinations.delete(caller.account_id, destination_id)
 
 
 @post(

@@ -67,7 +67,7 @@ async def redeliver_notification(
     destination_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
 ) -> RedeliverOut:
     """Queue it again for its destinations (or only `destination_id`); dead letters are lifted."""
-    queued = history.redeliver(caller.account_id, notification_id, destination_id)
+    queued = await history.redeliver(caller.account_id, notification_id, destination_id)
     return RedeliverOut(notification_id=notification_id, queued_destination_ids=queued)
 
 

@@ -20,7 +20,7 @@ async def create_subscription(
     data: JSONBody[SubscriptionCreate], caller: CallerDep, subscriptions: SubscriptionsDep
 ) -> SubscriptionOut:
     """From `queries`, or from a `preset` with `params`. A bad query is a 422 with its `position`."""
-    sub = subscriptions.create(
+    sub = await subscriptions.create(
         caller.account_id,
         chain_id=data.chain_id,
         name=data.name,
@@ -61,7 +61,7 @@ async def update_subscription(
     subscriptions: SubscriptionsDep,
 ) -> SubscriptionOut:
     """Change name, queries, destinations, sound (`silent`), or pause (`enabled: false`) and resume."""
-    sub = subscriptions.update(
+    sub = await subscriptions.update(
         caller.account_id,
         subscription_id,
         name=data.name,
@@ -76,7 +76,7 @@ async def update_subscription(
 @delete("/v1/subscriptions/{subscription_id:str}", tags=TAGS, status_code=204, responses=problems(401, 404))
 async def delete_subscription(subscription_id: PathId, caller: CallerDep, subscriptions: SubscriptionsDep) -> None:
     """Delete it; its notifications stay in the history."""
-    subscriptions.delete(caller.account_id, subscription_id)
+    await subscriptions.delete(caller.account_id, subscription_id)
 
 
 HANDLERS = [create_subscription, list_subscriptions, get_subscription, update_subscription, delete_subscription]

@@ -13,7 +13,7 @@ from discord import app_commands
 
 from bot.actions import ChatContext
 from bot.aliases import AliasActions
-from bot.discord.group import CommandGroup
+from bot.discord.group import Answer, CommandGroup
 from bot.discord.replies import CONTENT_LIMIT, Reply
 from core.models import AddressLabel
 from core.support.text import ellipsize
@@ -56,8 +56,8 @@ class AliasGroup(CommandGroup):
         address: app_commands.Range[str, 1, 200],
         label: app_commands.Range[str, 1, 100],
     ) -> None:
-        def action(ctx: ChatContext) -> Reply:
-            entry, created = self._aliases.set(ctx, address, label)
+        async def action(ctx: ChatContext) -> Reply:
+            entry, created = await self._aliases.set(ctx, address, label)
             verb = "Saved" if created else "Renamed"
             return Reply(content=f"🏷️ {verb}: {_entry(entry)} in notifications here.", ephemeral=not ctx.is_group)
 
@@ -66,8 +66,8 @@ class AliasGroup(CommandGroup):
     @app_commands.command(name="remove", description="Forget an address's name")
     @app_commands.describe(address="The address")
     async def remove(self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 200]) -> None:
-        def action(ctx: ChatContext) -> Reply:
-            entry = self._aliases.remove(ctx, address)
+        async def action(ctx: ChatContext) -> Reply:
+            entry = await self._aliases.remove(ctx, address)
             return Reply(
                 content=f"🗑️ Removed the name **{_esc(entry.label)}** of `{entry.address}`.", ephemeral=not ctx.is_group
             )
@@ -76,4 +76,7 @@ class AliasGroup(CommandGroup):
 
     @app_commands.command(name="list", description="The named addresses here (yours in a DM, the server's in a server)")
     async def list_(self, interaction: discord.Interaction) -> None:
-        await self._run(interaction, lambda ctx: book(ctx, self._aliases.list(ctx)))
+        async def action(ctx: ChatContext) -> Answer:
+            return book(ctx, await self._aliases.list(ctx))
+
+        await self._run(interaction, action)

@@ -45,12 +45,12 @@ def preset_choices(typed: str) -> list[app_commands.Choice[str]]:
     return _matching(((f"{p.title} ({p.name})", p.name) for p in PRESETS.values()), typed)
 
 
-def subscription_choices(
+async def subscription_choices(
     actions: ChatActions, ctx: ChatContext, typed: str, *, enabled: bool | None = None
 ) -> list[app_commands.Choice[str]]:
     """The acting account's subscriptions (only active or only paused ones when `enabled` says so)."""
     try:
-        subs: list[Subscription] = actions.list(ctx)
+        subs: list[Subscription] = await actions.list(ctx)
     except (UserError, ServiceError):  # no suggestions; anything else is a bug, logged by the tree's on_error
         return []
     wanted = (s for s in subs if enabled is None or s.enabled == enabled)

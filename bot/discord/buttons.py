@@ -81,11 +81,11 @@ class NotificationButtons:
         sub_id = callback.args[0] if callback.args else ""
         try:
             if callback.verb == MUTE_NOTIFIED:
-                sub = self._actions.mute(ctx, sub_id, MUTE_FOR)
+                sub = await self._actions.mute(ctx, sub_id, MUTE_FOR)
                 await send(interaction, replies.muted(ctx, sub))
                 return
             pausing = callback.verb == PAUSE_NOTIFIED
-            sub = self._actions.pause(ctx, sub_id) if pausing else self._actions.resume(ctx, sub_id)
+            sub = await self._actions.pause(ctx, sub_id) if pausing else await self._actions.resume(ctx, sub_id)
         except MempoolsError as exc:
             await send(interaction, replies.error(exc, "discord button"))
             return

@@ -70,7 +70,10 @@ class MempoolsGroup(CommandGroup):
     async def watch(
         self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 200], chain: str | None = None
     ) -> None:
-        await self._run(interaction, lambda ctx: replies.watching(ctx, self._actions.watch(ctx, address, chain)))
+        async def action(ctx: ChatContext) -> Answer:
+            return replies.watching(ctx, await self._actions.watch(ctx, address, chain))
+
+        await self._run(interaction, action)
 
     @app_commands.command(
         name="subscribe", description="Subscribe with a preset or a CometBFT query (no options: a guided form)"
@@ -91,7 +94,7 @@ class MempoolsGroup(CommandGroup):
         query: app_commands.Range[str, 1, 1000] | None = None,
         name: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
-        def action(ctx: ChatContext) -> Answer:
+        async def action(ctx: ChatContext) -> Answer:
             if preset is None and query is None and not params:  # nothing but a chain: the guided form
                 return self.guided.start(ctx, chain)
             if chain is None:
@@ -107,7 +110,7 @@ class MempoolsGroup(CommandGroup):
                 if form is not None:
                     return form
             preset_name = spec.name if spec is not None else None
-            sub = self._actions.subscribe(ctx, chain, name=name, preset=preset_name, params=parsed, query=query)
+            sub = await self._actions.subscribe(ctx, chain, name=name, preset=preset_name, params=parsed, query=query)
             return replies.subscribed(ctx, sub, self._actions.chain(sub.chain_id))
 
         await self._run(interaction, action)
@@ -115,26 +118,36 @@ class MempoolsGroup(CommandGroup):
     # -- managing --------------------------------------------------------------------------------
     @app_commands.command(name="list", description="The subscriptions here (yours in a DM, the server's in a server)")
     async def list_(self, interaction: discord.Interaction) -> None:
-        await self._run(interaction, lambda ctx: self.listing.page(ctx, self._actions.list(ctx)))
+        async def action(ctx: ChatContext) -> Answer:
+            return self.listing.page(ctx, await self._actions.list(ctx))
+
+        await self._run(interaction, action)
 
     @app_commands.command(name="pause", description="Stop notifications of a subscription for now")
     @app_commands.describe(subscription="The subscription (see the suggestions or /mempools list)")
     async def pause(self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100]) -> None:
-        await self._run(interaction, lambda ctx: replies.paused(ctx, self._actions.pause(ctx, subscription)))
+        async def action(ctx: ChatContext) -> Answer:
+            return replies.paused(ctx, await self._actions.pause(ctx, subscription))
+
+        await self._run(interaction, action)
 
     @app_commands.command(name="resume", description="Turn a paused subscription back on")
     @app_commands.describe(subscription="The subscription (see the suggestions or /mempools list)")
     async def resume(self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100]) -> None:
-        await self._run(interaction, lambda ctx: replies.resumed(ctx, self._actions.resume(ctx, subscription)))
+        async def action(ctx: ChatContext) -> Answer:
+            return replies.resumed(ctx, await self._actions.resume(ctx, subscription))
+
+        await self._run(interaction, action)
 
     @app_commands.command(name="unsubscribe", description="Remove a subscription (its history stays)")
     @app_commands.describe(subscription="The subscription (see the suggestions or /mempools list)")
     async def unsubscribe(
         self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100]
     ) -> None:
-        await self._run(
-            interaction, lambda ctx: replies.unsubscribed(ctx, self._actions.unsubscribe(ctx, subscription))
-        )
+        async def action(ctx: ChatContext) -> Answer:
+            return replies.unsubscribed(ctx, await self._actions.unsubscribe(ctx, subscription))
+
+        await self._run(interaction, action)
 
     @app_commands.command(name="silent", description="Post a subscription's notifications without a sound, or with one")
     @app_commands.describe(
@@ -144,14 +157,20 @@ class MempoolsGroup(CommandGroup):
     async def silent(
         self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100], on: bool = True
     ) -> None:
-        await self._run(interaction, lambda ctx: replies.silenced(ctx, self._actions.set_silent(ctx, subscription, on)))
+        async def action(ctx: ChatContext) -> Answer:
+            return replies.silenced(ctx, await self._actions.set_silent(ctx, subscription, on))
+
+        await self._run(interaction, action)
 
     @app_commands.command(name="history", description="The last notifications sent here")
     @app_commands.describe(count=f"How many (1 to {MAX_HISTORY}, default 5)")
     async def history(
         self, interaction: discord.Interaction, count: app_commands.Range[int, 1, MAX_HISTORY] = 5
     ) -> None:
-        await self._run(interaction, lambda ctx: replies.history(ctx, self._actions.history(ctx, count), self._find))
+        async def action(ctx: ChatContext) -> Answer:
+            return replies.history(ctx, await self._actions.history(ctx, count), self._find)
+
+        await self._run(interaction, action)
 
     @app_commands.command(name="settings", description="Where notifications go here, quiet hours, and each one's sound")
     @app_commands.describe(quiet='Quiet hours, e.g. "23:00-07:00 Europe/Berlin" (arrive without a sound), or "off"')
@@ -171,9 +190,10 @@ class MempoolsGroup(CommandGroup):
     @app_commands.describe(code="The one-time code from POST /v1/link-codes")
     async def link(self, interaction: discord.Interaction, code: app_commands.Range[str, 1, 32]) -> None:
         # Codes are upper-case (an unambiguous alphabet); phones often type them in lower case.
-        await self._run(
-            interaction, lambda ctx: replies.linked(self._actions.link(personal_context(ctx), code.upper()).id)
-        )
+        async def action(ctx: ChatContext) -> Answer:
+            return replies.linked((await self._actions.link(personal_context(ctx), code.upper())).id)
+
+        await self._run(interaction, action)
 
     @app_commands.command(name="test", description="Send a test notification here")
     async def test(self, interaction: discord.Interaction) -> None:
@@ -195,16 +215,16 @@ class MempoolsGroup(CommandGroup):
 
     @pause.autocomplete("subscription")
     async def _active_choices(self, interaction: discord.Interaction, current: str) -> Choices:
-        return subscription_choices(self._actions, chat_context(interaction), current, enabled=True)
+        return await subscription_choices(self._actions, chat_context(interaction), current, enabled=True)
 
     @resume.autocomplete("subscription")
     async def _paused_choices(self, interaction: discord.Interaction, current: str) -> Choices:
-        return subscription_choices(self._actions, chat_context(interaction), current, enabled=False)
+        return await subscription_choices(self._actions, chat_context(interaction), current, enabled=False)
 
     @unsubscribe.autocomplete("subscription")
     @silent.autocomplete("subscription")
     async def _any_choices(self, interaction: discord.Interaction, current: str) -> Choices:
-        return subscription_choices(self._actions, chat_context(interaction), current)
+        return await subscription_choices(self._actions, chat_context(interaction), current)
 
     def _find(self, chain_id: str) -> Chain | None:
         """The configured chain for display, or None (a notification of a chain since removed)."""

@@ -320,7 +320,7 @@ class GuidedSubscribe:
         elif callback.verb == SUBSCRIBE:
             params = {k: v for k, v in draft.values.items() if v}
             name = draft.name or None
-            sub = self._actions.subscribe(ctx, draft.chain_id, name=name, preset=draft.preset, params=params)
+            sub = await self._actions.subscribe(ctx, draft.chain_id, name=name, preset=draft.preset, params=params)
             self._drafts.drop(key)
             done = replies.subscribed(ctx, sub, self._actions.chain(sub.chain_id))
             await edit(interaction, Reply(content=done.content))

@@ -118,28 +118,28 @@ class SubscriptionList:
             await send(interaction, replies.refused(ONLY_MANAGERS.format(what="pause, resume or delete")))
             return
         try:
-            screen = self._screen(ctx, callback.verb, arg, _values(interaction))
+            screen = await self._screen(ctx, callback.verb, arg, _values(interaction))
         except MempoolsError as exc:
             await send(interaction, replies.error(exc, "discord list button"))
             return
         await edit(interaction, screen)
 
-    def _screen(self, ctx: ChatContext, verb: str, arg: str, values: list[str]) -> Reply:
+    async def _screen(self, ctx: ChatContext, verb: str, arg: str, values: list[str]) -> Reply:
         if verb == OPEN:  # the menu's choice, or [Cancel] on the delete question (its id in `arg`)
-            return self.detail(ctx, self._actions.get(ctx, values[0] if values else arg))
+            return self.detail(ctx, await self._actions.get(ctx, values[0] if values else arg))
         if verb == PAUSE:
-            sub = self._actions.pause(ctx, arg)
+            sub = await self._actions.pause(ctx, arg)
             return self.detail(ctx, sub, note=replies.paused(ctx, sub).content)
         if verb == RESUME:
-            sub = self._actions.resume(ctx, arg)
+            sub = await self._actions.resume(ctx, arg)
             return self.detail(ctx, sub, note=replies.resumed(ctx, sub).content)
         if verb == ASK_DELETE:
-            return self.confirm_delete(ctx, self._actions.get(ctx, arg))
+            return self.confirm_delete(ctx, await self._actions.get(ctx, arg))
         if verb == DELETE:
-            sub = self._actions.unsubscribe(ctx, arg)
-            return self.page(ctx, self._actions.list(ctx), note=replies.unsubscribed(ctx, sub).content)
+            sub = await self._actions.unsubscribe(ctx, arg)
+            return self.page(ctx, await self._actions.list(ctx), note=replies.unsubscribed(ctx, sub).content)
         page = int(arg) if arg.isdigit() else 0  # PAGE, BACK
-        return self.page(ctx, self._actions.list(ctx), page)
+        return self.page(ctx, await self._actions.list(ctx), page)
 
 
 def _values(interaction: discord.Interaction) -> list[str]:

@@ -79,10 +79,10 @@ class SettingsPanel:
         return self._signer.encode(ctx.chat_id, verb, *args)
 
     # -- screens ---------------------------------------------------------------------------------
-    def show(self, ctx: ChatContext, *, note: str = "", fix: str | None = None) -> Reply:
+    async def show(self, ctx: ChatContext, *, note: str = "", fix: str | None = None) -> Reply:
         """The settings with their buttons; `note` says what just changed (or what is wrong), and
         `fix` is the key of typed quiet hours to bring back into the form."""
-        current = self._actions.settings(ctx)
+        current = await self._actions.settings(ctx)
         toggles = min(len(current.subscriptions), MAX_TOGGLES) if self._signer is not None else 0
         reply = replies.settings(ctx, current, self._chains, toggles=toggles, note=note)
         if self._signer is not None:
@@ -131,9 +131,9 @@ class SettingsPanel:
             )
         return modal
 
-    def set_quiet(self, ctx: ChatContext, typed: str) -> Reply:
+    async def set_quiet(self, ctx: ChatContext, typed: str) -> Reply:
         """`/mempools settings quiet:…`: the change, said to the channel in a server."""
-        dest = self._actions.set_quiet_hours(ctx, typed)
+        dest = await self._actions.set_quiet_hours(ctx, typed)
         return replies.quiet_hours_set(ctx, getattr(dest, "quiet_hours", None))
 
     # -- presses ---------------------------------------------------------------------------------
@@ -144,27 +144,27 @@ class SettingsPanel:
             return
         try:
             if callback.verb == SET_QUIET:
-                await interaction.response.send_modal(self.form(ctx, self._typed(ctx, callback)))
+                await interaction.response.send_modal(self.form(ctx, await self._typed(ctx, callback)))
                 return
             if callback.verb == QUIET_FORM:
                 await self._submitted(interaction, ctx)
                 return
             if callback.verb == QUIET_OFF:
-                said = self.set_quiet(ctx, "off")
+                said = await self.set_quiet(ctx, "off")
             else:
                 sub_id = callback.args[0] if callback.args else ""
-                said = replies.silenced(ctx, self._actions.set_silent(ctx, sub_id, callback.verb == SILENCE))
+                said = replies.silenced(ctx, await self._actions.set_silent(ctx, sub_id, callback.verb == SILENCE))
         except MempoolsError as exc:  # e.g. a stale button of a deleted subscription: redrawn without it
-            await self._answer(interaction, self.show(ctx, note=replies.error(exc, "discord settings").content))
+            await self._answer(interaction, await self.show(ctx, note=replies.error(exc, "discord settings").content))
             return
-        await self._answer(interaction, self.show(ctx, note=said.content), told=said)
+        await self._answer(interaction, await self.show(ctx, note=said.content), told=said)
 
-    def _typed(self, ctx: ChatContext, callback: Callback) -> QuietDraft:
+    async def _typed(self, ctx: ChatContext, callback: Callback) -> QuietDraft:
         """What the form opens with: the values typed last time ([Fix quiet hours]), else the current ones."""
         kept = self._drafts.get(callback.args[0]) if callback.args else None
         if kept is not None and kept.user_id == ctx.user_id:
             return kept
-        window = getattr(self._actions.settings(ctx).destination, "quiet_hours", None)
+        window = getattr((await self._actions.settings(ctx)).destination, "quiet_hours", None)
         draft = QuietDraft(user_id=ctx.user_id, created_at=self._drafts.now())
         if window is not None:
             draft.start, draft.end, draft.timezone = window.start, window.end, window.timezone
@@ -183,10 +183,10 @@ class SettingsPanel:
         if problems:
             wrong = "\n".join(f"❌ **{LABELS[f]}**: {why}" for f, why in problems.items())
             note = f"**Quiet hours**: please fix this, what you typed is kept.\n{wrong}"
-            await self._answer(interaction, self.show(ctx, note=note, fix=self._drafts.put(draft)))
+            await self._answer(interaction, await self.show(ctx, note=note, fix=self._drafts.put(draft)))
             return
-        said = self.set_quiet(ctx, f"{draft.start}-{draft.end} {draft.timezone}")
-        await self._answer(interaction, self.show(ctx, note=said.content), told=said)
+        said = await self.set_quiet(ctx, f"{draft.start}-{draft.end} {draft.timezone}")
+        await self._answer(interaction, await self.show(ctx, note=said.content), told=said)
 
     async def _answer(self, interaction: discord.Interaction, screen: Reply, *, told: Reply | None = None) -> None:
         """The settings message redrawn; in a server the channel is also told what changed."""

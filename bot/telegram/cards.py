@@ -27,10 +27,10 @@ class Screen(NamedTuple):
 GONE = "That subscription no longer exists."
 
 
-def list_screen(kit: Toolkit, ctx: ChatContext, page: int) -> Screen:
+async def list_screen(kit: Toolkit, ctx: ChatContext, page: int) -> Screen:
     """Page `page` of the list (by name); a page past the end (the list got shorter) shows the last one."""
     # By name: the order a reader scans for, and the same on every page whatever the ids are.
-    subs = sorted(kit.actions.list(ctx), key=lambda s: (s.name.casefold(), s.id))
+    subs = sorted(await kit.actions.list(ctx), key=lambda s: (s.name.casefold(), s.id))
     pages = pages_of(len(subs))
     page = min(max(page, 0), pages - 1)
     chain_names = {c.id: c.name for c in kit.actions.chains()}
@@ -39,15 +39,15 @@ def list_screen(kit: Toolkit, ctx: ChatContext, page: int) -> Screen:
     return Screen(text, kit.keyboards.subscriptions(ctx.chat_id, shown, page=page, pages=pages))
 
 
-def card_screen(kit: Toolkit, ctx: ChatContext, subscription_id: str, page: int, note: str = "") -> Screen:
+async def card_screen(kit: Toolkit, ctx: ChatContext, subscription_id: str, page: int, note: str = "") -> Screen:
     """The card of one subscription (NotFoundError once it is deleted)."""
-    sub = kit.actions.get(ctx, subscription_id)
+    sub = await kit.actions.get(ctx, subscription_id)
     try:
         chain = kit.actions.chain(sub.chain_id)
     except ValidationError:  # a chain removed from the config: the card still shows, by id
         chain = None
     preset = kit.actions.preset(sub.preset) if sub.preset else None
-    activity = kit.actions.activity(ctx, sub.id)
+    activity = await kit.actions.activity(ctx, sub.id)
     text = card_text(sub, chain, activity, preset, kit.clock())
     return Screen(f"{note}\n{text}" if note else text, kit.keyboards.card(ctx.chat_id, sub, page))
 

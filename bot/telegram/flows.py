@@ -65,7 +65,7 @@ class FlowStore:
         self.ttl = ttl
         self._clock = clock
 
-    def start(self, chat_id: int, user_id: int, kind: FlowKind, step: FlowStep, **fields: object) -> Flow:
+    async def start(self, chat_id: int, user_id: int, kind: FlowKind, step: FlowStep, **fields: object) -> Flow:
         flow = Flow(
             chat_id=chat_id,
             user_id=user_id,
@@ -75,36 +75,36 @@ class FlowStore:
             updated_at=self._clock(),
             **fields,  # type: ignore[arg-type]  # Flow's optional fields; msgspec checks them
         )
-        self._conversations.save(_key(chat_id, user_id), self._encoder.encode(flow))
+        await self._conversations.save(_key(chat_id, user_id), self._encoder.encode(flow))
         return flow
 
-    def get(self, chat_id: int, user_id: int) -> Flow | None:
+    async def get(self, chat_id: int, user_id: int) -> Flow | None:
         """The live flow, None if there is none; FlowExpiredError (and removal) if it expired."""
         state = self._conversations.load(_key(chat_id, user_id))
         if state is None:
             return None
         flow = self._decoder.decode(state.data)
         if self._clock() - flow.updated_at > self.ttl:
-            self._conversations.end(_key(chat_id, user_id))
+            await self._conversations.end(_key(chat_id, user_id))
             raise FlowExpiredError(flow)
         return flow
 
-    def save(self, flow: Flow, *, touch: bool = True) -> None:
+    async def save(self, flow: Flow, *, touch: bool = True) -> None:
         """Store the flow; `touch` False keeps its time (recording the id of the message just
         sent for a step is not an answer, and must not move the expiry)."""
         if touch:
             flow.updated_at = self._clock()
-        self._conversations.save(_key(flow.chat_id, flow.user_id), self._encoder.encode(flow))
+        await self._conversations.save(_key(flow.chat_id, flow.user_id), self._encoder.encode(flow))
 
-    def revive(self, flow: Flow) -> Flow:
+    async def revive(self, flow: Flow) -> Flow:
         """An expired flow back as a live one, where it was, with a new nonce: the buttons shown
         before it expired stay stale, the "Continue" button of the expiry notice works."""
         flow.nonce = secrets.token_urlsafe(4)
-        self.save(flow)
+        await self.save(flow)
         return flow
 
-    def end(self, chat_id: int, user_id: int) -> bool:
-        return self._conversations.end(_key(chat_id, user_id))
+    async def end(self, chat_id: int, user_id: int) -> bool:
+        return await self._conversations.end(_key(chat_id, user_id))
 
 
 def _key(chat_id: int, user_id: int) -> str:

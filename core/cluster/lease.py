@@ -81,6 +81,7 @@ class Lease:
         ttl: int = 10,
         clock: Callable[[], float] = time.monotonic,
         on_lost: Callable[[str], None] | None = None,
+        quiet: bool = False,
     ) -> None:
         if ttl < 1:
             raise ValueError("a lease's ttl is whole seconds, at least 1 (Nats-TTL's unit)")
@@ -91,6 +92,9 @@ class Lease:
         self.ttl = ttl
         self.clock = clock
         self.on_lost = on_lost
+        # Routine comings and goings at debug level (32 delivery partitions would flood the log;
+        # their owner logs one line per change instead); losses are always warnings.
+        self.routine_level = logging.DEBUG if quiet else logging.INFO
         self.stream = f"KV_{bucket}"
         self.subject = f"$KV.{bucket}.{lease_key(name)}"
         self.token: int | None = None  # the fencing token: our last write's revision, while we hold it
@@ -141,7 +145,7 @@ class Lease:
         expected = 0 if message is None else int(message.seq or 0)
         if not await self._write(expected):
             return False
-        log.info("lease %s acquired by %s (token %d)", self.name, self.node, self.token)
+        log.log(self.routine_level, "lease %s acquired by %s (token %d)", self.name, self.node, self.token)
         return True
 
     async def refresh(self) -> bool:
@@ -167,7 +171,7 @@ class Lease:
             await self.js.publish(
                 self.subject, b"", headers={_KV_OPERATION: "DEL", Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(token)}
             )
-            log.info("lease %s released by %s", self.name, self.node)
+            log.log(self.routine_level, "lease %s released by %s", self.name, self.node)
         except APIError as exc:
             if exc.err_code not in _WRONG_LAST_SEQUENCE:
                 log.warning("lease %s: release failed (%s); it expires in %d s", self.name, exc.description, self.ttl)

@@ -111,7 +111,7 @@ class LeasedRunner:
             return
         self._work_stop.set()
         if not task.done():
-            log.info("lease %s: stopping its work on %s: %s", self.name, self.lease.node, why)
+            log.log(self.lease.routine_level, "lease %s: stopping its work on %s: %s", self.name, self.lease.node, why)
             done, _ = await asyncio.wait({task}, timeout=self.stop_deadline)
             if not done:
                 task.cancel()

@@ -74,7 +74,7 @@ class ClusterNode:
         """(ready, reason): joined and connected, or what is wrong and for how long."""
         connection = self.connection
         if not self.joined.is_set() or connection is None:
-            since = self.monotonic() - (self.failing_since or self.monotonic())
+            since = max(0.0, self.monotonic() - (self.failing_since or self.monotonic()))
             return False, f"not joined: {self.failure or 'joining'} ({since:.0f} s)"
         lost = connection.disconnected_for()
         if lost is not None and lost > self.READY_GRACE:

@@ -150,13 +150,19 @@ class NodeRegistry:
                 if other.seq != first:  # refreshed: a live process heartbeats this name
                     raise self._in_use(other)
         last = await self._last()
-        try:  # only over what we looked at: two processes starting with one name at once, one wins
-            await self.heartbeat(expected=int(last.seq or 0) if last is not None else 0)
-        except APIError as exc:
-            if exc.err_code not in _WRONG_LAST_SEQUENCE:
-                raise
-            winner = await self._other_life()
-            raise self._in_use(winner) from None
+        for attempt in range(1, 6):  # a bucket just made may have no stream leader for a moment
+            try:  # only over what we looked at: two processes starting with one name at once, one wins
+                await self.heartbeat(expected=int(last.seq or 0) if last is not None else 0)
+                break
+            except APIError as exc:
+                if exc.err_code not in _WRONG_LAST_SEQUENCE:
+                    raise
+                winner = await self._other_life()
+                raise self._in_use(winner) from None
+            except TRANSIENT_NATS:
+                if attempt == 5:
+                    raise
+                await asyncio.sleep(0.2 * attempt)
         self.live = max(1, len(await self.nodes()))
 
     def _in_use(self, message: RawStreamMsg | None) -> ClusterError:

@@ -20,6 +20,7 @@ under 30 messages a second in all.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from core.dispatch.partition import PARTITIONS
 RETRY_REFUSED_AFTER = 3.0
 
 #: A node uses at least this share of the bot's budget while it holds any partition (1 msg/s of 30).
+log = logging.getLogger("mempools.cluster")
 MIN_BOT_SHARE = 1 / 30
 
 
@@ -87,7 +89,9 @@ class DeliveryPartitions:
         self.clock = clock
         self.runners = [
             LeasedRunner(
-                _PartitionLease(js, bucket, lease_name(p), node, ttl=ttl, clock=clock, tried=partial(self._tried, p)),
+                _PartitionLease(
+                    js, bucket, lease_name(p), node, ttl=ttl, clock=clock, tried=partial(self._tried, p), quiet=True
+                ),
                 partial(self._deliver, p),
                 wanted=partial(self._wanted, p),
             )
@@ -96,7 +100,10 @@ class DeliveryPartitions:
         self._contending: set[int] = set()  # tries in flight for partitions not refused before
         self._retrying: set[int] = set()  # tries in flight for partitions refused before
         self._refused: dict[int, float] = {}  # partition -> when a try for it last failed
-        self._giving: int | None = None  # the partition being given back, until its runner steps again
+        self._giving: int | None = None
+        self.node = node
+        self._logged_at = float("-inf")
+        self._log_pending = False  # the partition being given back, until its runner steps again
 
     @property
     def target(self) -> int:
@@ -132,6 +139,8 @@ class DeliveryPartitions:
         node left): the surplus goes back one at a time.
         """
         now = self.clock()
+        if self._log_pending and now - self._logged_at >= 1.0:
+            self._changed()  # the last change of a burst
         if self._giving == partition:
             self._giving = None
         held = self.held()
@@ -165,7 +174,31 @@ class DeliveryPartitions:
     async def _deliver(self, partition: int, stop: asyncio.Event, token: int) -> None:
         """The work under `delivery:<p>`: this node's outbox delivers the partition meanwhile."""
         self.outbox.adopt(partition)
+        self._changed()
         try:
             await stop.wait()
         finally:
             self.outbox.drop(partition)
+            self._changed()
+
+    def _changed(self) -> None:
+        """One log line per change of what this node delivers, at most one a second (a node joining
+        or leaving moves many partitions within a few seconds)."""
+        now = self.clock()
+        if now - self._logged_at < 1.0:
+            self._log_pending = True
+            return
+        self._logged_at, self._log_pending = now, False
+        held = sorted(self.outbox.partitions or ())
+        log.info("delivery partitions on %s: %d of %d %s", self.node, len(held), self.partitions, _ranges(held))
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> "(0-2, 5, 7-8)"."""
+    spans: list[str] = []
+    for n in numbers:
+        if spans and spans[-1].split("-")[-1] == str(n - 1):
+            spans[-1] = f"{spans[-1].split('-')[0]}-{n}"
+        else:
+            spans.append(str(n))
+    return f"({', '.join(spans)})" if spans else "(none)"

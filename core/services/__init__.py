@@ -19,6 +19,7 @@ from core.services.deliveries import DeliveryService
 from core.services.destinations import DestinationService, UrlCheck, WebhookTester
 from core.services.errors import AuthenticationError, ConflictError, UnavailableError, UpstreamError
 from core.services.history import HistoryService, NotificationDetail
+from core.services.matcher_feed import MatcherFeed
 from core.services.passwords import Passwords
 from core.services.queries import FetchBlock, QueryService, QueryTestResult
 from core.services.subscriptions import SubscriptionService
@@ -73,10 +74,12 @@ class Services:
         passwords: Passwords | None = None,
         clock: Clock = utcnow,
     ) -> Services:
+        # The matcher follows the store, not the services: a subscription written anywhere (on
+        # another node, in cluster mode) reaches it as a committed write.
+        MatcherFeed(repos.subscriptions, matcher)
         chains = ChainService(config.chains, stats)
         destinations = DestinationService(
             repos,
-            matcher,
             max_per_account=config.quotas.destinations_per_account,
             allow_private_networks=config.webhooks.allow_private_networks,
             check_url=check_url,
@@ -85,12 +88,11 @@ class Services:
         )
         delivery = DeliveryService(repos, outbox, clock=clock)
         return cls(
-            accounts=AccountService(repos, matcher, passwords=passwords, clock=clock),
+            accounts=AccountService(repos, passwords=passwords, clock=clock),
             chains=chains,
             destinations=destinations,
             subscriptions=SubscriptionService(
                 repos,
-                matcher,
                 chains,
                 destinations,
                 max_per_account=config.quotas.subscriptions_per_account,

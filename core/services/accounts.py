@@ -23,9 +23,8 @@ from core.services.guards import is_key
 from core.services.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from core.services.records import LinkCode, LinkCodeRepository, Session, SessionRepository
 from core.store.base import WriteBatch
-from core.store.collection import Collection, UniqueConflictError
+from core.store.collection import Collection
 from core.store.repositories import Repositories
-from core.watch.matching import SubscriptionMatcher
 
 _EMAIL = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,190}\.[^@\s.\x00]{2,63}$")
 API_KEY_PREFIX = "mp_"
@@ -59,7 +58,6 @@ class AccountService:
     def __init__(
         self,
         repos: Repositories,
-        matcher: SubscriptionMatcher,
         *,
         passwords: Passwords | None = None,
         clock: Clock = utcnow,
@@ -69,7 +67,6 @@ class AccountService:
         max_api_keys: int = 20,
     ) -> None:
         self._repos = repos
-        self._matcher = matcher
         self._passwords = passwords or Passwords()
         self._clock = clock
         self._sessions = SessionRepository(repos.store)
@@ -95,14 +92,15 @@ class AccountService:
             id=new_id("acc"), created_at=now, email=address, password_hash=password_hash, display_name=display_name
         )
         identity = Identity(kind="email", external_id=address, account_id=account.id, created_at=now)
-        # No await between this check-and-write: two registrations of one email cannot both win.
+        # No await between this check and the batch; the unique index's precondition decides a race
+        # with another node (in a cluster both checks can pass: one commit is then refused).
         batch = WriteBatch()
         try:
             self._repos.accounts.put(account, batch)
-        except UniqueConflictError:
+            self._repos.identities.put(identity, batch)
+            await self._repos.store.commit(batch)
+        except ConflictError:  # UniqueConflictError here, or the refused commit of a race lost
             raise ConflictError("an account with this email already exists") from None
-        self._repos.identities.put(identity, batch)
-        self._repos.store.write(batch)
         return account
 
     async def authenticate(self, email: str, password: str) -> Account:
@@ -120,7 +118,7 @@ class AccountService:
             raise failure
         if self._passwords.needs_rehash(account.password_hash):
             account.password_hash = await self._passwords.hash(password)
-            self._repos.accounts.put(account)
+            await self._repos.accounts.save(account)
         return account
 
     def get(self, account_id: str) -> Account:
@@ -132,7 +130,9 @@ class AccountService:
     def identities(self, account_id: str) -> list[Identity]:
         return self._repos.identities.of_account(account_id)
 
-    def get_or_create_for_identity(self, kind: IdentityKind, external_id: str, username: str | None = None) -> Account:
+    async def get_or_create_for_identity(
+        self, kind: IdentityKind, external_id: str, username: str | None = None
+    ) -> Account:
         """The account behind a Telegram or Discord user, created on first contact (bots call this)."""
         if not is_key(external_id):
             raise ValidationError("external_id: not a valid identity")
@@ -142,30 +142,38 @@ class AccountService:
             if account is not None:
                 if username is not None and identity.username != username:
                     identity.username = username
-                    self._repos.identities.put(identity)
+                    await self._repos.identities.save(identity)
                 return account
         now = self._clock()
         account = Account(id=new_id("acc"), created_at=now, display_name=username)
         batch = WriteBatch()
         self._repos.accounts.put(account, batch)
-        self._repos.identities.put(
-            Identity(kind=kind, external_id=external_id, account_id=account.id, created_at=now, username=username),
-            batch,
-        )
-        self._repos.store.write(batch)
+        fresh = Identity(kind=kind, external_id=external_id, account_id=account.id, created_at=now, username=username)
+        if identity is None:
+            self._repos.identities.insert(fresh, batch)
+        else:  # left behind by an account that is gone: taken over
+            self._repos.identities.put(fresh, batch)
+        try:
+            await self._repos.store.commit(batch)
+        except ConflictError:  # the same person's first message reached another node at the same time
+            raced = self._repos.identities.find(kind, external_id)
+            existing = self._repos.accounts.get(raced.account_id) if raced is not None else None
+            if existing is None:
+                raise
+            return existing
         return account
 
     # -- sessions ---------------------------------------------------------------------------------
-    def create_session(self, account_id: str) -> tuple[Session, str]:
+    async def create_session(self, account_id: str) -> tuple[Session, str]:
         """A new session and its token (the cookie value); only the token's hash is stored."""
         token = secrets.token_urlsafe(32)
         now = self._clock()
         expires = now + self.session_ttl
         session = Session(id=hash_token(token), account_id=account_id, created_at=now, expires_at=expires)
-        self._sessions.put(session)
+        await self._sessions.save(session)
         return session, token
 
-    def session_account(self, token: str) -> str:
+    async def session_account(self, token: str) -> str:
         """The account id of a live session; an expired one is removed on sight."""
         if not token or len(token) > 128:
             raise AuthenticationError("session is not valid")
@@ -173,16 +181,18 @@ class AccountService:
         if session is None:
             raise AuthenticationError("session is not valid")
         if session.expires_at <= self._clock():
-            self._sessions.delete(session.id)
+            await self._sessions.remove(session.id)
             raise AuthenticationError("session has expired")
         return session.account_id
 
-    def end_session(self, token: str) -> None:
+    async def end_session(self, token: str) -> None:
         if token and len(token) <= 128:
-            self._sessions.delete(hash_token(token))
+            await self._sessions.remove(hash_token(token))
 
     # -- API keys ---------------------------------------------------------------------------------
-    def create_api_key(self, account_id: str, name: str, *, expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    async def create_api_key(
+        self, account_id: str, name: str, *, expires_at: datetime | None = None
+    ) -> tuple[ApiKey, str]:
         """A new key and its plaintext, which is shown once and never stored."""
         name = name.strip()
         if not name or len(name) > 100:
@@ -208,22 +218,22 @@ class AccountService:
             created_at=now,
             expires_at=expires_at,
         )
-        self._repos.api_keys.put(key)
+        await self._repos.api_keys.save(key)
         return key, plaintext
 
     def list_api_keys(self, account_id: str) -> list[ApiKey]:
         return self._repos.api_keys.of_account(account_id)
 
-    def revoke_api_key(self, account_id: str, key_id: str) -> ApiKey:
+    async def revoke_api_key(self, account_id: str, key_id: str) -> ApiKey:
         key = self._repos.api_keys.get(key_id) if is_key(key_id) else None
         if key is None or key.account_id != account_id:
             raise NotFoundError("API key not found")
         if key.revoked_at is None:
             key.revoked_at = self._clock()
-            self._repos.api_keys.put(key)
+            await self._repos.api_keys.save(key)
         return key
 
-    def authenticate_api_key(self, plaintext: str) -> ApiKey:
+    async def authenticate_api_key(self, plaintext: str) -> ApiKey:
         """The key's record if it is live; AuthenticationError saying why otherwise."""
         if not plaintext.startswith(API_KEY_PREFIX) or len(plaintext) > 128:
             raise AuthenticationError("API key is not valid")
@@ -237,24 +247,24 @@ class AccountService:
             raise AuthenticationError("API key has expired")
         if key.last_used_at is None or now - key.last_used_at >= self.key_touch_interval:
             key.last_used_at = now
-            self._repos.api_keys.put(key)
+            await self._repos.api_keys.save(key)
         return key
 
     # -- linking identities -----------------------------------------------------------------------
-    def sweep_expired(self, limit: int = 1000) -> int:
+    async def sweep_expired(self, limit: int = 1000) -> int:
         """Delete expired sessions and link codes (a scheduled job): presented ones are refused anyway,
         this keeps the tables from growing with abandoned logins."""
         now = self._clock()
         removed = 0
         for session in self._sessions.expired(now, limit):
-            self._sessions.delete(session.id)
+            await self._sessions.remove(session.id)
             removed += 1
         for code in self._links.expired(now, limit):
-            self._links.delete(code.code)
+            await self._links.remove(code.code)
             removed += 1
         return removed
 
-    def create_link_code(self, account_id: str) -> LinkCode:
+    async def create_link_code(self, account_id: str) -> LinkCode:
         """A fresh one-time code; earlier unused codes of the account stop working."""
         now = self._clock()
         batch = WriteBatch()
@@ -266,25 +276,27 @@ class AccountService:
                 break
         link = LinkCode(code=code, account_id=account_id, created_at=now, expires_at=now + self.link_code_ttl)
         self._links.put(link, batch)
-        self._repos.store.write(batch)
+        await self._repos.store.commit(batch)
         return link
 
-    def redeem_link_code(self, code: str, kind: IdentityKind, external_id: str, username: str | None = None) -> Account:
+    async def redeem_link_code(
+        self, code: str, kind: IdentityKind, external_id: str, username: str | None = None
+    ) -> Account:
         """Join the chat identity to the code's account and bring along what it owned.
 
         The identity's former account hands over its subscriptions, destinations, address book,
-        notification history and dead letters (the matcher is updated at once), so the person sees one
+        notification history and dead letters (the matcher follows the store's write), so the person sees one
         account everywhere. The former account itself stays, empty, and is not deleted.
         """
         cleaned = re.sub(r"[\s-]", "", code).upper()
         link = self._links.get(cleaned) if is_key(cleaned) and len(cleaned) <= 32 else None
         if link is None or link.expires_at <= self._clock():
             if link is not None:
-                self._links.delete(link.code)
+                await self._links.remove(link.code)
             raise ValidationError("this link code is not valid or has expired; make a new one")
         target = self._repos.accounts.get(link.account_id)
         if target is None:
-            self._links.delete(link.code)
+            await self._links.remove(link.code)
             raise ValidationError("this link code is not valid or has expired; make a new one")
         if not is_key(external_id):
             raise ValidationError("external_id: not a valid identity")
@@ -299,25 +311,21 @@ class AccountService:
         if username is not None:
             identity.username = username
         self._repos.identities.put(identity, batch)
-        moved = []
         if former is not None and former != target.id:
             for sub in self._repos.subscriptions.of_owner(former):
                 sub.owner_id = target.id
                 sub.updated_at = now
                 self._repos.subscriptions.put(sub, batch)
-                moved.append(sub)
             for dst in self._repos.destinations.of_owner(former):
                 dst.owner_id = target.id
                 self._repos.destinations.put(dst, batch)
             self._move_labels(former, target.id, batch)
-        self._repos.store.write(batch)
-        for sub in moved:
-            self._matcher.upsert(sub)
+        await self._repos.store.commit(batch)
         if former is not None and former != target.id:
-            self._move_history(former, target.id)
+            await self._move_history(former, target.id)
         return target
 
-    def move_identity(self, kind: IdentityKind, old_external_id: str, new_external_id: str) -> Account | None:
+    async def move_identity(self, kind: IdentityKind, old_external_id: str, new_external_id: str) -> Account | None:
         """The chat behind an identity got a new id (a Telegram group became a supergroup).
 
         The account keeps its subscriptions and history and is now found under the new id, so
@@ -336,7 +344,7 @@ class AccountService:
         batch = WriteBatch()
         self._repos.identities.delete(kind, old_external_id, batch=batch)
         self._repos.identities.put(msgspec.structs.replace(identity, external_id=new_external_id), batch)
-        self._repos.store.write(batch)
+        await self._repos.store.commit(batch)
         return account
 
     def _move_labels(self, former: str, target: str, batch: WriteBatch) -> None:
@@ -347,12 +355,12 @@ class AccountService:
             if labels.get(target, entry.address) is None:
                 labels.put(msgspec.structs.replace(entry, owner_id=target), batch)
 
-    def _move_history(self, former: str, target: str) -> None:
+    async def _move_history(self, former: str, target: str) -> None:
         """Notifications and dead letters follow their subscriptions, a thousand per batch."""
-        self._move_owned(self._repos.notifications, former, target)
-        self._move_owned(self._repos.dead_letters, former, target)
+        await self._move_owned(self._repos.notifications, former, target)
+        await self._move_owned(self._repos.dead_letters, former, target)
 
-    def _move_owned(self, repo: Collection[_Owned], former: str, target: str) -> None:
+    async def _move_owned(self, repo: Collection[_Owned], former: str, target: str) -> None:
         while True:
             chunk = [record for _, record in repo.scan_index("owner", former, limit=_MOVE_BATCH)]
             if not chunk:
@@ -361,4 +369,4 @@ class AccountService:
             for record in chunk:
                 record.owner_id = target
                 repo.put(record, batch)
-            self._repos.store.write(batch)
+            await self._repos.store.commit(batch)

@@ -77,7 +77,7 @@ class AddressBookService:
             return normalised
         raise ValidationError(f"address: {unwatched_prefix(_base_prefix(hrp), hrp, chains)}")
 
-    def set(self, owner_id: str, address: object, label: object) -> tuple[AddressLabel, bool]:
+    async def set(self, owner_id: str, address: object, label: object) -> tuple[AddressLabel, bool]:
         """Label `address` (a new entry or a rename); returns the entry and whether it is new."""
         normalised = self.check_address(address)
         text = check_label(label)
@@ -92,7 +92,7 @@ class AddressBookService:
             entry = AddressLabel(
                 owner_id=owner_id, address=normalised, label=text, created_at=existing.created_at, updated_at=now
             )
-        self._repos.address_labels.put(entry)
+        await self._repos.address_labels.save(entry)
         return entry, existing is None
 
     def get(self, owner_id: str, address: str) -> AddressLabel:
@@ -101,10 +101,10 @@ class AddressBookService:
             raise NotFoundError("that address has no label in your address book")
         return entry
 
-    def remove(self, owner_id: str, address: str) -> AddressLabel:
+    async def remove(self, owner_id: str, address: str) -> AddressLabel:
         """Remove the label; NotFoundError if the address has none."""
         entry = self.get(owner_id, address)
-        self._repos.address_labels.delete(owner_id, entry.address)
+        await self._repos.address_labels.remove(owner_id, entry.address)
         return entry
 
     def list(self, owner_id: str) -> list[AddressLabel]:

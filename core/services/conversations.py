@@ -30,10 +30,10 @@ class ConversationService:
     def load(self, key: str) -> ConversationState | None:
         return self._states.get(key)
 
-    def save(self, key: str, data: bytes) -> ConversationState:
+    async def save(self, key: str, data: bytes) -> ConversationState:
         state = ConversationState(key=key, data=data, updated_at=self._clock())
-        self._states.put(state)
+        await self._states.save(state)
         return state
 
-    def end(self, key: str) -> bool:
-        return self._states.delete(key) is not None
+    async def end(self, key: str) -> bool:
+        return await self._states.remove(key) is not None

@@ -61,11 +61,13 @@ class DeliveryService:
         )
         if notice is None:
             raise ValidationError("a test notification was just sent; try again in a moment")
-        self.repos.store.write(batch)
+        await self.repos.store.commit(batch)
         self.outbox.notify()
         return notice.id
 
-    def redeliver(self, owner_id: str, notification_id: str, destination_id: str | None = None) -> list[OutboxEntry]:
+    async def redeliver(
+        self, owner_id: str, notification_id: str, destination_id: str | None = None
+    ) -> list[OutboxEntry]:
         """Queue a notification again, with a fresh retry schedule, due now.
 
         With `destination_id`: to that destination (it must be the owner's and enabled). Without:
@@ -106,6 +108,6 @@ class DeliveryService:
                 )
             )
         self.outbox.enqueue(entries, batch, notification=notification)
-        self.repos.store.write(batch)
+        await self.repos.store.commit(batch)
         self.outbox.notify()
         return entries

@@ -22,7 +22,6 @@ from core.services.errors import UnavailableError
 from core.services.guards import is_key
 from core.store.base import WriteBatch
 from core.store.repositories import Repositories
-from core.watch.matching import SubscriptionMatcher
 
 MAX_NAME = 100
 
@@ -58,7 +57,6 @@ class DestinationService:
     def __init__(
         self,
         repos: Repositories,
-        matcher: SubscriptionMatcher,
         *,
         max_per_account: int,
         allow_private_networks: bool = False,
@@ -67,7 +65,6 @@ class DestinationService:
         clock: Clock = utcnow,
     ) -> None:
         self._repos = repos
-        self._matcher = matcher
         self.max_per_account = max_per_account
         self._check_url = check_url or partial(check_webhook_url, allow_private_networks=allow_private_networks)
         self._tester = tester
@@ -87,10 +84,10 @@ class DestinationService:
             url=url,
             secret=new_webhook_secret(),
         )
-        self._repos.destinations.put(dest)
+        await self._repos.destinations.save(dest)
         return dest
 
-    def ensure_telegram_chat(
+    async def ensure_telegram_chat(
         self,
         owner_id: str,
         chat_id: int,
@@ -108,7 +105,7 @@ class DestinationService:
             ):
                 if chat_title is not None and dest.chat_title != chat_title:
                     dest.chat_title = chat_title
-                    self._repos.destinations.put(dest)
+                    await self._repos.destinations.save(dest)
                 return dest
         self._check_quota(owner_id)
         dest = TelegramDestination(
@@ -120,10 +117,10 @@ class DestinationService:
             chat_title=chat_title,
             message_thread_id=message_thread_id,
         )
-        self._repos.destinations.put(dest)
+        await self._repos.destinations.save(dest)
         return dest
 
-    def move_telegram_chat(self, old_chat_id: int, new_chat_id: int) -> list[TelegramDestination]:
+    async def move_telegram_chat(self, old_chat_id: int, new_chat_id: int) -> list[TelegramDestination]:
         """Every destination of a Telegram chat that got a new id now delivers to the new one.
 
         Telegram gives a group a new chat id when it becomes a supergroup; messages to the old
@@ -138,10 +135,10 @@ class DestinationService:
         for dest in moved:
             dest.chat_id = new_chat_id
             self._repos.destinations.put(dest, batch)
-        self._repos.store.write(batch)
+        await self._repos.store.commit(batch)
         return moved
 
-    def ensure_discord(
+    async def ensure_discord(
         self,
         owner_id: str,
         *,
@@ -168,7 +165,7 @@ class DestinationService:
             user_id=user_id,
             guild_id=guild_id,
         )
-        self._repos.destinations.put(dest)
+        await self._repos.destinations.save(dest)
         return dest
 
     # -- read -------------------------------------------------------------------------------------
@@ -227,10 +224,10 @@ class DestinationService:
                 dest.failing_since = None
             else:
                 dest.disabled_reason = "disabled by its owner"
-        self._repos.destinations.put(dest)
+        await self._repos.destinations.save(dest)
         return dest
 
-    def set_quiet_hours(self, owner_id: str, destination_id: str, window: QuietHours | None) -> Destination:
+    async def set_quiet_hours(self, owner_id: str, destination_id: str, window: QuietHours | None) -> Destination:
         """A chat's quiet hours (checked and normalised; start == end or None turns them off).
 
         Only chats have them: a webhook makes no sound, so quiet hours there would mean nothing."""
@@ -238,33 +235,29 @@ class DestinationService:
         checked = _checked_quiet_hours(dest, window)
         assert isinstance(dest, TelegramDestination | DiscordDestination)
         dest.quiet_hours = checked
-        self._repos.destinations.put(dest)
+        await self._repos.destinations.save(dest)
         return dest
 
-    def rotate_secret(self, owner_id: str, destination_id: str) -> WebhookDestination:
+    async def rotate_secret(self, owner_id: str, destination_id: str) -> WebhookDestination:
         """A new signing secret; the old one keeps signing alongside for 24 hours."""
         dest = self.get(owner_id, destination_id)
         if not isinstance(dest, WebhookDestination):
             raise ValidationError("rotate_secret: only a webhook destination has a secret")
         rotated = rotate_secret(dest, self._clock())
-        self._repos.destinations.put(rotated)
+        await self._repos.destinations.save(rotated)
         return rotated
 
-    def delete(self, owner_id: str, destination_id: str) -> None:
+    async def delete(self, owner_id: str, destination_id: str) -> None:
         """Delete it and take it out of the owner's subscriptions (which keep their other destinations)."""
         dest = self.get(owner_id, destination_id)
         batch = WriteBatch()
-        changed = []
         now = self._clock()
         for sub in self._repos.subscriptions.using_destination(dest.id):
             sub.destination_ids = [d for d in sub.destination_ids if d != dest.id]
             sub.updated_at = now
             self._repos.subscriptions.put(sub, batch)
-            changed.append(sub)
         self._repos.destinations.delete(dest.id, batch=batch)
-        self._repos.store.write(batch)
-        for sub in changed:
-            self._matcher.upsert(sub)
+        await self._repos.store.commit(batch)
 
     async def send_test(self, owner_id: str, destination_id: str) -> TestEventResult:
         dest = self.get(owner_id, destination_id)

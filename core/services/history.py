@@ -162,7 +162,7 @@ class HistoryService:
             return self._repos.gaps.scan(chain_id, reverse=True)
         return self._repos.gaps.scan_below(chain_id, height)
 
-    def redeliver(self, owner_id: str, notification_id: str, destination_id: str | None = None) -> list[str]:
+    async def redeliver(self, owner_id: str, notification_id: str, destination_id: str | None = None) -> list[str]:
         """Queue the notification again (core.dispatch's redelivery); returns the destinations queued.
 
         Without `destination_id`: to the destinations holding a dead letter of it, else to all of
@@ -176,5 +176,5 @@ class HistoryService:
                 raise NotFoundError("notification not found")
             if destination_id not in found.destination_ids:
                 raise ValidationError(f"destination_id: {destination_id!r} did not receive this notification")
-        entries = self._delivery.redeliver(owner_id, notification_id, destination_id)
+        entries = await self._delivery.redeliver(owner_id, notification_id, destination_id)
         return [e.destination_id for e in entries]

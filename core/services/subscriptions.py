@@ -1,7 +1,8 @@
 """Subscriptions: an account's queries on one chain, and where their matches are delivered.
 
-Every change is written to the store and then handed to the live matcher, so it takes effect at
-the next block without a restart.
+Every change is committed to the store; the live matcher follows the store's writes
+(`core/services/matcher_feed.py`), so a change takes effect at the next block without a restart,
+on whichever node it was made.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from core.services.clock import Clock, utcnow
 from core.services.destinations import DestinationService
 from core.services.guards import is_key
 from core.store.repositories import Repositories
-from core.watch.matching import SubscriptionMatcher
 
 MAX_QUERIES = 20
 MAX_NAME = 100
@@ -44,12 +44,11 @@ def normalise_queries(queries: list[str]) -> list[str]:
 
 
 class SubscriptionService:
-    """CRUD of subscriptions, owner-checked, quota-checked, and kept in step with the matcher."""
+    """CRUD of subscriptions, owner-checked and quota-checked."""
 
     def __init__(
         self,
         repos: Repositories,
-        matcher: SubscriptionMatcher,
         chains: ChainService,
         destinations: DestinationService,
         *,
@@ -57,13 +56,12 @@ class SubscriptionService:
         clock: Clock = utcnow,
     ) -> None:
         self._repos = repos
-        self._matcher = matcher
         self._chains = chains
         self._destinations = destinations
         self.max_per_account = max_per_account
         self._clock = clock
 
-    def create(
+    async def create(
         self,
         owner_id: str,
         *,
@@ -114,8 +112,7 @@ class SubscriptionService:
             created_at=now,
             updated_at=now,
         )
-        self._repos.subscriptions.put(sub)
-        self._matcher.upsert(sub)
+        await self._repos.subscriptions.save(sub)
         return sub
 
     def _destinations_for(self, owner_id: str, destination_ids: builtins.list[str] | None) -> builtins.list[str]:
@@ -159,7 +156,7 @@ class SubscriptionService:
             raise NotFoundError("subscription not found")
         return sub
 
-    def update(
+    async def update(
         self,
         owner_id: str,
         subscription_id: str,
@@ -186,35 +183,33 @@ class SubscriptionService:
             sub.enabled = enabled
         if silent is not None:
             sub.silent = silent
-        return self._save(sub)
+        return await self._save(sub)
 
-    def _save(self, sub: Subscription) -> Subscription:
-        """Store a change and hand it to the matcher, so it holds from the next block."""
+    async def _save(self, sub: Subscription) -> Subscription:
+        """Commit a change; the matcher picks it up from the store, so it holds from the next block."""
         sub.updated_at = self._clock()
-        self._repos.subscriptions.put(sub)
-        self._matcher.upsert(sub)
+        await self._repos.subscriptions.save(sub)
         return sub
 
-    def pause(self, owner_id: str, subscription_id: str) -> Subscription:
-        return self.update(owner_id, subscription_id, enabled=False)
+    async def pause(self, owner_id: str, subscription_id: str) -> Subscription:
+        return await self.update(owner_id, subscription_id, enabled=False)
 
-    def resume(self, owner_id: str, subscription_id: str) -> Subscription:
+    async def resume(self, owner_id: str, subscription_id: str) -> Subscription:
         """Enabled again, and unmuted: "resume" means notify from now on."""
         sub = self.get(owner_id, subscription_id)
         sub.enabled, sub.muted_until = True, None
-        return self._save(sub)
+        return await self._save(sub)
 
-    def mute(self, owner_id: str, subscription_id: str, duration: timedelta) -> Subscription:
+    async def mute(self, owner_id: str, subscription_id: str, duration: timedelta) -> Subscription:
         """Silent for `duration` from now (the block processor skips it until then); it stays
         enabled, so it speaks again by itself."""
         if duration <= timedelta(0):
             raise ValidationError("a mute lasts a positive time")
         sub = self.get(owner_id, subscription_id)
         sub.muted_until = self._clock() + duration
-        return self._save(sub)
+        return await self._save(sub)
 
-    def delete(self, owner_id: str, subscription_id: str) -> None:
-        """Gone from the store and the matcher; its past notifications stay in the history."""
+    async def delete(self, owner_id: str, subscription_id: str) -> None:
+        """Gone from the store (and so from the matcher); its past notifications stay in the history."""
         sub = self.get(owner_id, subscription_id)
-        self._repos.subscriptions.delete(sub.id)
-        self._matcher.remove(sub.id)
+        await self._repos.subscriptions.remove(sub.id)

@@ -185,15 +185,14 @@ class Collection(Generic[T]):
                 yield entry_key[len(base) :], self._decoder.decode(raw)
 
     # -- writes -------------------------------------------------------------------------------
-    def put(self, record: T, batch: WriteBatch | None = None) -> None:
-        """Insert or replace `record`, moving its index entries; in `batch` when given."""
-        own_batch = batch is None
-        wb = WriteBatch() if batch is None else batch
+    def put(self, record: T, batch: WriteBatch) -> None:
+        """Add to `batch` the insert or replace of `record`, moving its index entries.
+
+        Only builds: the caller commits the batch (`await store.commit(batch)`), or uses `save`.
+        """
         record_key = self.record_key(*self.id_of(record))
         if not self._index_prefixes:  # nothing to keep in step: no need to read the old version
-            wb.put(record_key, self._encoder.encode(record))
-            if own_batch:
-                self.store.write(wb)
+            batch.put(record_key, self._encoder.encode(record))
             return
         old_raw = self.store.get(record_key)
         old_keys = self._index_keys(self._decoder.decode(old_raw)) if old_raw is not None else set()
@@ -207,30 +206,49 @@ class Collection(Generic[T]):
                 owner = self.store.get(entry)
                 if owner is None:
                     # Free here; the precondition keeps it single when another node takes it first.
-                    wb.require(Absent(entry))
+                    batch.require(Absent(entry))
                 elif owner != record_key:
                     raise UniqueConflictError(f"{self.table}.{index.name} {parts!r} is taken")
         for stale in old_keys - new_keys:
-            wb.delete(stale)
+            batch.delete(stale)
         for fresh in new_keys - old_keys:
-            wb.put(fresh, record_key)
-        wb.put(record_key, self._encoder.encode(record))
-        if own_batch:
-            self.store.write(wb)
+            batch.put(fresh, record_key)
+        batch.put(record_key, self._encoder.encode(record))
 
-    def delete(self, *id_parts: KeyPart, batch: WriteBatch | None = None) -> T | None:
-        """Remove the record and all its index entries; returns what was removed."""
+    def insert(self, record: T, batch: WriteBatch) -> None:
+        """`put` a record that must be new: the batch applies only if no record has its id by then
+        (two nodes creating the same identity at once: one wins, the other's commit is a conflict)."""
+        batch.require(Absent(self.record_key(*self.id_of(record))))
+        self.put(record, batch)
+
+    def delete(self, *id_parts: KeyPart, batch: WriteBatch) -> T | None:
+        """Add to `batch` the removal of the record and its index entries; returns what it removes."""
         record_key = self.record_key(*id_parts)
         old_raw = self.store.get(record_key)
         if old_raw is None:
             return None
         old = self._decoder.decode(old_raw)
-        wb = WriteBatch() if batch is None else batch
         for stale in self._index_keys(old):
-            wb.delete(stale)
-        wb.delete(record_key)
-        if batch is None:
-            self.store.write(wb)
+            batch.delete(stale)
+        batch.delete(record_key)
+        return old
+
+    async def save(self, record: T) -> None:
+        """Insert or replace `record` in a batch of its own, committed through the store.
+
+        Async because the commit is: in cluster mode it is a replicated log write. The read of
+        the old version and the commit have no await between them on one node.
+        """
+        batch = WriteBatch()
+        self.put(record, batch)
+        await self.store.commit(batch)
+
+    async def remove(self, *id_parts: KeyPart) -> T | None:
+        """Remove the record and its index entries in a batch of its own; returns what was removed."""
+        batch = WriteBatch()
+        old = self.delete(*id_parts, batch=batch)
+        if old is not None:
+            await self.store.commit(batch)
         return old
 
 

@@ -1,8 +1,8 @@
 """The live set of subscriptions the watchers match blocks against.
 
-One `SubscriptionIndex` per chain, fed from the store at start and kept current by the
-subscription service on every create, update, pause and delete, so a change takes effect at the
-next block without a restart.
+One `SubscriptionIndex` per chain, fed from the store at start and kept current by every
+committed write of a subscription record (`core/services/matcher_feed.py` observes the store),
+whoever made it, so a change takes effect at the next block without a restart.
 """
 
 from __future__ import annotations

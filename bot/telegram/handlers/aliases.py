@@ -53,12 +53,12 @@ class AliasHandlers:
             return
         try:
             if not address:
-                text = book_text(self.aliases.list(ctx), group=ctx.is_group)
+                text = book_text(await self.aliases.list(ctx), group=ctx.is_group)
             elif not label:
-                entry = self.aliases.show(ctx, address)
+                entry = await self.aliases.show(ctx, address)
                 text = f"<code>{escape(entry.address)}</code> is <b>{escape(entry.label)}</b>."
             else:
-                entry, created = self.aliases.set(ctx, address, label)
+                entry, created = await self.aliases.set(ctx, address, label)
                 verb = "Saved" if created else "Renamed"
                 text = (
                     f"🏷 {verb}: <code>{escape(entry.address)}</code> is <b>{escape(entry.label)}</b> "
@@ -78,7 +78,7 @@ class AliasHandlers:
         if ctx is None:
             return
         try:
-            entry = self.aliases.remove(ctx, address)
+            entry = await self.aliases.remove(ctx, address)
         except MempoolsError as exc:
             await self.kit.fail(update, exc)
             return

@@ -59,7 +59,7 @@ class BasicHandlers:
             old, new = message.migrate_from_chat_id, message.chat.id
         else:
             return
-        self.kit.actions.chat_moved(old, new)
+        await self.kit.actions.chat_moved(old, new)
         log.info("telegram chat %s is now %s", old, new)
 
     async def start(self, update: Update, _: Ctx) -> None:
@@ -103,7 +103,7 @@ class BasicHandlers:
             await self.kit.reply(update, f"⚠️ Usage: /history [n], n a number from 1 to {MAX_HISTORY}.")
             return
         try:
-            items = self.kit.actions.history(ctx, int(arg) if arg else 5)
+            items = await self.kit.actions.history(ctx, int(arg) if arg else 5)
         except MempoolsError as exc:
             await self.kit.fail(update, exc)
             return
@@ -115,7 +115,7 @@ class BasicHandlers:
         if ctx is None:
             return
         try:
-            account = self.kit.actions.link(ctx, command_argument(update))
+            account = await self.kit.actions.link(ctx, command_argument(update))
         except MempoolsError as exc:
             await self.kit.fail(update, exc)
             return
@@ -142,10 +142,10 @@ class BasicHandlers:
         if ctx is None:
             return
         try:
-            flow = self.kit.flows.get(ctx.chat_id, ctx.user_id)
+            flow = await self.kit.flows.get(ctx.chat_id, ctx.user_id)
         except FlowExpiredError as exc:  # removed by the look; its message still shows buttons
             flow = exc.flow
-        ended = self.kit.flows.end(ctx.chat_id, ctx.user_id) or flow is not None
+        ended = await self.kit.flows.end(ctx.chat_id, ctx.user_id) or flow is not None
         if flow is not None and flow.message_id is not None:  # its buttons would only say "no longer active"
             await self.kit.replier.edit_id(ctx.chat_id, flow.message_id, "Cancelled.", None)
         if flow is not None and flow.prompt_id is not None:  # a group step's ForceReply, now moot

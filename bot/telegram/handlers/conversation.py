@@ -93,7 +93,7 @@ class ConversationHandlers:
         try:
             chain = self.kit.actions.chain(chain_arg.strip()) if chain_arg else None
             if chain is not None and query:
-                sub = self.kit.actions.subscribe(ctx, chain.id, query=query)
+                sub = await self.kit.actions.subscribe(ctx, chain.id, query=query)
                 await self.kit.reply(update, created_text(sub, chain.name))
                 return
         except MempoolsError as exc:
@@ -104,17 +104,17 @@ class ConversationHandlers:
         if chain is None and len(chains) == 1:
             chain = chains[0]
         if chain is None:
-            flow = self.kit.flows.start(ctx.chat_id, ctx.user_id, "subscribe", "chain")
+            flow = await self.kit.flows.start(ctx.chat_id, ctx.user_id, "subscribe", "chain")
         else:
-            flow = self.kit.flows.start(ctx.chat_id, ctx.user_id, "subscribe", "preset", chain_id=chain.id)
-        await self._show(update, flow, ctx, self._screen(flow, ctx))
+            flow = await self.kit.flows.start(ctx.chat_id, ctx.user_id, "subscribe", "preset", chain_id=chain.id)
+        await self._show(update, flow, ctx, await self._screen(flow, ctx))
 
     # -- the screens ----------------------------------------------------------------------------------
-    def _screen(self, flow: Flow, ctx: ChatContext) -> Step:
+    async def _screen(self, flow: Flow, ctx: ChatContext) -> Step:
         """What the flow's current step shows (the flow is not changed)."""
         kb = self.kit.keyboards
         if flow.kind == "rename":
-            sub = self.kit.actions.get(ctx, flow.subscription_id or "")
+            sub = await self.kit.actions.get(ctx, flow.subscription_id or "")
             return Step(
                 f"Send the new name for <b>{escape(sub.name)}</b> (up to {MAX_NAME} characters).",
                 kb.way_out(flow),
@@ -144,13 +144,13 @@ class ConversationHandlers:
             kb.confirm(flow),
         )
 
-    def _advance(self, flow: Flow) -> None:
+    async def _advance(self, flow: Flow) -> None:
         """Past the last parameter comes the name; the flow is saved as it now stands."""
         if flow.step == "param" and flow.param_index >= len(self._params(flow)):
             flow.step = "name"
-        self.kit.flows.save(flow)
+        await self.kit.flows.save(flow)
 
-    def _back(self, flow: Flow) -> None:
+    async def _back(self, flow: Flow) -> None:
         """One step back, forgetting that step's answer (Back on the first step stays there)."""
         params = self._params(flow)
         if flow.step == "confirm":
@@ -165,14 +165,14 @@ class ConversationHandlers:
             flow.step, flow.params, flow.param_index = "preset", {}, 0
         elif flow.step == "preset" and len(self._chains()) > 1:
             flow.step = "chain"
-        self.kit.flows.save(flow)
+        await self.kit.flows.save(flow)
 
     async def _show(self, update: Update, flow: Flow, ctx: ChatContext, step: Step, *, done: bool = False) -> None:
         """Edit the flow's message to `step` (the first step sends it); in a group a typed step
         also sends its ForceReply. `done`: the flow has ended, nothing to remember."""
         spent, flow.prompt_id = flow.prompt_id, None  # the previous step's prompt: answered or moot
         if not done:
-            self.kit.flows.save(flow)  # before the message goes out: the user may answer at once
+            await self.kit.flows.save(flow)  # before the message goes out: the user may answer at once
         if flow.message_id is None:
             flow.message_id = await self.kit.reply(update, step.text, step.markup)
         else:
@@ -188,27 +188,27 @@ class ConversationHandlers:
             )
             flow.prompt_id = prompt.message_id if prompt is not None else None
         if not done:
-            self.kit.flows.save(flow, touch=False)
+            await self.kit.flows.save(flow, touch=False)
         if spent is not None:  # the bot's own message: it may always delete it
             await self.kit.replier.delete(ctx.chat_id, spent)
 
     async def show_step(self, update: Update, flow: Flow, ctx: ChatContext) -> None:
         """Show the flow's current step on its message (a rename started from a card)."""
-        await self._show(update, flow, ctx, self._screen(flow, ctx))
+        await self._show(update, flow, ctx, await self._screen(flow, ctx))
 
     async def _expired(self, update: Update, ctx: ChatContext, flow: Flow) -> str:
         """Offer to continue an expired subscribe or rename flow (a watch offer just says so)."""
         if flow.kind == "watch":
             return EXPIRED
-        revived = self.kit.flows.revive(flow)
+        revived = await self.kit.flows.revive(flow)
         await self._show(update, revived, ctx, Step(EXPIRED_OFFER, self.kit.keyboards.expired(revived)))
         return EXPIRED_OFFER
 
     async def _cancel(self, update: Update, flow: Flow, ctx: ChatContext) -> str:
-        self.kit.flows.end(ctx.chat_id, ctx.user_id)
+        await self.kit.flows.end(ctx.chat_id, ctx.user_id)
         if flow.kind == "rename":
             try:
-                card = card_screen(self.kit, ctx, flow.subscription_id or "", flow.page, "Rename cancelled.")
+                card = await card_screen(self.kit, ctx, flow.subscription_id or "", flow.page, "Rename cancelled.")
             except NotFoundError:
                 await self._show(update, flow, ctx, Step(GONE), done=True)
                 return GONE
@@ -219,12 +219,12 @@ class ConversationHandlers:
 
     async def _go_back(self, update: Update, flow: Flow, ctx: ChatContext) -> None:
         if flow.kind == "rename":  # back from the rename is the card it came from
-            self.kit.flows.end(ctx.chat_id, ctx.user_id)
-            card = card_screen(self.kit, ctx, flow.subscription_id or "", flow.page)
+            await self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            card = await card_screen(self.kit, ctx, flow.subscription_id or "", flow.page)
             await self._show(update, flow, ctx, Step(card.text, card.markup), done=True)
             return
-        self._back(flow)
-        await self._show(update, flow, ctx, self._screen(flow, ctx))
+        await self._back(flow)
+        await self._show(update, flow, ctx, await self._screen(flow, ctx))
 
     # -- button presses -------------------------------------------------------------------------------
     async def on_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
@@ -234,7 +234,7 @@ class ConversationHandlers:
             return
         nonce, choice = callback.args
         try:
-            flow = self.kit.flows.get(ctx.chat_id, ctx.user_id)
+            flow = await self.kit.flows.get(ctx.chat_id, ctx.user_id)
         except FlowExpiredError as exc:
             if query.message is not None:
                 exc.flow.message_id = query.message.message_id
@@ -257,11 +257,11 @@ class ConversationHandlers:
                 return
             if choice == CONTINUE:
                 await query.answer()
-                await self._show(update, flow, ctx, self._screen(flow, ctx))
+                await self._show(update, flow, ctx, await self._screen(flow, ctx))
                 return
-            step = self._press(flow, ctx, choice)
+            step = await self._press(flow, ctx, choice)
         except NotFoundError:
-            self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            await self.kit.flows.end(ctx.chat_id, ctx.user_id)
             await query.answer(GONE, show_alert=True)
             await self.kit.replier.edit(query.message, GONE, None)
             return
@@ -274,12 +274,12 @@ class ConversationHandlers:
         await query.answer()
         await self._show(update, flow, ctx, step, done=step.markup is None)
 
-    def _press(self, flow: Flow, ctx: ChatContext, choice: str) -> Step | None:
+    async def _press(self, flow: Flow, ctx: ChatContext, choice: str) -> Step | None:
         """Apply a button to the flow; None when it does not fit the current step."""
         kind, index = choice[:1], _index(choice[1:])
         if flow.kind == "watch" and flow.step == "choose_chain" and kind == "c" and index < len(flow.choices):
-            result = self.kit.actions.watch(ctx, flow.address or "", flow.choices[index])
-            self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            result = await self.kit.actions.watch(ctx, flow.address or "", flow.choices[index])
+            await self.kit.flows.end(ctx.chat_id, ctx.user_id)
             return Step(created_text(result.subscription, result.chain.name, existed=not result.created))
         if flow.kind != "subscribe":
             return None
@@ -303,15 +303,15 @@ class ConversationHandlers:
         elif flow.step == "name" and choice == "n":
             flow.name, flow.step = self._default_name(flow), "confirm"
         elif flow.step == "confirm" and choice == "ok":
-            self.kit.flows.end(ctx.chat_id, ctx.user_id)
-            sub = self.kit.actions.subscribe(
+            await self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            sub = await self.kit.actions.subscribe(
                 ctx, flow.chain_id or "", name=flow.name, preset=flow.preset, params=flow.params
             )
             return Step(created_text(sub, self.kit.actions.chain(sub.chain_id).name))
         else:
             return None
-        self._advance(flow)
-        return self._screen(flow, ctx)
+        await self._advance(flow)
+        return await self._screen(flow, ctx)
 
     # -- text answers -------------------------------------------------------------------------------
     async def on_text(self, update: Update, _: Ctx) -> None:
@@ -324,7 +324,7 @@ class ConversationHandlers:
         if ctx is None or message is None or message.text is None:
             return
         try:
-            flow = self.kit.flows.get(ctx.chat_id, ctx.user_id)
+            flow = await self.kit.flows.get(ctx.chat_id, ctx.user_id)
         except FlowExpiredError as exc:
             if exc.flow.kind == "watch":
                 await self.kit.reply(update, EXPIRED)
@@ -359,18 +359,18 @@ class ConversationHandlers:
             if word in BACK_WORDS:
                 await self._go_back(update, flow, ctx)
                 return
-            step = self._typed(flow, ctx, text)
+            step = await self._typed(flow, ctx, text)
         except NotFoundError:
-            self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            await self.kit.flows.end(ctx.chat_id, ctx.user_id)
             await self._show(update, flow, ctx, Step(GONE), done=True)
             return
         except MempoolsError as exc:
-            current = self._screen(flow, ctx)
+            current = await self._screen(flow, ctx)
             retry = Step(f"{error_text(exc)}\nTry again, or go back.\n\n{current.text}", current.markup)
             await self._show(update, flow, ctx, retry)
             return
         if step is None:
-            current = self._screen(flow, ctx)
+            current = await self._screen(flow, ctx)
             await self._show(update, flow, ctx, Step(f"Please use the buttons.\n\n{current.text}", current.markup))
             return
         await self._show(update, flow, ctx, step, done=flow.kind == "rename" or step.markup is None)
@@ -391,7 +391,7 @@ class ConversationHandlers:
             return False
         else:
             chains = [chain]
-        flow = self.kit.flows.start(
+        flow = await self.kit.flows.start(
             ctx.chat_id, ctx.user_id, "watch", "choose_chain", address=address, choices=[c.id for c in chains]
         )
         if len(chains) == 1:
@@ -405,11 +405,11 @@ class ConversationHandlers:
             )
         return True
 
-    def _typed(self, flow: Flow, ctx: ChatContext, text: str) -> Step | None:
+    async def _typed(self, flow: Flow, ctx: ChatContext, text: str) -> Step | None:
         if flow.kind == "rename":
-            sub = self.kit.actions.rename(ctx, flow.subscription_id or "", _name(text))
-            self.kit.flows.end(ctx.chat_id, ctx.user_id)
-            card = card_screen(self.kit, ctx, sub.id, flow.page, f"✏️ Renamed to <b>{escape(sub.name)}</b>.")
+            sub = await self.kit.actions.rename(ctx, flow.subscription_id or "", _name(text))
+            await self.kit.flows.end(ctx.chat_id, ctx.user_id)
+            card = await card_screen(self.kit, ctx, sub.id, flow.page, f"✏️ Renamed to <b>{escape(sub.name)}</b>.")
             return Step(card.text, card.markup)
         params = self._params(flow)
         if flow.step == "param" and flow.param_index < len(params):
@@ -425,8 +425,8 @@ class ConversationHandlers:
             flow.name, flow.step = _name(text), "confirm"
         else:
             return None
-        self._advance(flow)
-        return self._screen(flow, ctx)
+        await self._advance(flow)
+        return await self._screen(flow, ctx)
 
 
 def _name(text: str) -> str:

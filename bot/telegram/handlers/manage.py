@@ -77,9 +77,9 @@ class ManageHandlers:
         """Watch `address` and reply with the subscription (or ask which chain); the error's
         reply text when it cannot, for the caller to word around (`/watch` and `/start watch_…`)."""
         try:
-            result = self.kit.actions.watch(ctx, address, chain_id)
+            result = await self.kit.actions.watch(ctx, address, chain_id)
         except ChainChoiceRequired as exc:
-            flow = self.kit.flows.start(
+            flow = await self.kit.flows.start(
                 ctx.chat_id,
                 ctx.user_id,
                 "watch",
@@ -104,7 +104,7 @@ class ManageHandlers:
         ctx = await self.kit.context(update)
         if ctx is None:
             return
-        await self.kit.reply(update, *list_screen(self.kit, ctx, 0))
+        await self.kit.reply(update, *await list_screen(self.kit, ctx, 0))
 
     async def on_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
         """A list page, a card, or a change from a card (the card is redrawn after it)."""
@@ -114,7 +114,7 @@ class ManageHandlers:
             return
         if callback.verb == LIST:
             await query.answer()
-            await self.kit.replier.edit(query.message, *list_screen(self.kit, ctx, _page(callback.args[:1])))
+            await self.kit.replier.edit(query.message, *await list_screen(self.kit, ctx, _page(callback.args[:1])))
             return
         sub_id, page = (callback.args[0], _page(callback.args[1:])) if callback.args else ("", 0)
         try:
@@ -136,38 +136,38 @@ class ManageHandlers:
     ) -> tuple[str, Screen | None]:
         """Do what the button says; (the press's short answer, the screen to show next)."""
         if verb == PAUSE:
-            sub = self.kit.actions.pause(ctx, sub_id)
-            return f"Paused {sub.name}", card_screen(self.kit, ctx, sub.id, page)
+            sub = await self.kit.actions.pause(ctx, sub_id)
+            return f"Paused {sub.name}", await card_screen(self.kit, ctx, sub.id, page)
         if verb == RESUME:
-            sub = self.kit.actions.resume(ctx, sub_id)
-            return f"Resumed {sub.name}", card_screen(self.kit, ctx, sub.id, page)
+            sub = await self.kit.actions.resume(ctx, sub_id)
+            return f"Resumed {sub.name}", await card_screen(self.kit, ctx, sub.id, page)
         if verb in (SILENCE, SOUND):
-            sub = self.kit.actions.set_silent(ctx, sub_id, verb == SILENCE)
+            sub = await self.kit.actions.set_silent(ctx, sub_id, verb == SILENCE)
             note = f"Silenced {sub.name}" if sub.silent else f"Sound on for {sub.name}"
-            return note, card_screen(self.kit, ctx, sub.id, page)
+            return note, await card_screen(self.kit, ctx, sub.id, page)
         if verb == TEST:
             sub = await self.kit.actions.test_subscription(ctx, sub_id)
             note = "A test notification is on its way to this chat."
-            return note, card_screen(self.kit, ctx, sub.id, page, f"🧪 {note}")
+            return note, await card_screen(self.kit, ctx, sub.id, page, f"🧪 {note}")
         if verb == DELETE_ASK:
             self.kit.actions.require_admin(ctx)
-            sub = self.kit.actions.get(ctx, sub_id)
+            sub = await self.kit.actions.get(ctx, sub_id)
             text = f"Delete <b>{escape(sub.name)}</b>? Its past notifications stay in /history."
             return "", Screen(text, self.kit.keyboards.confirm_delete(ctx.chat_id, sub, page))
         if verb == DELETE:
-            sub = self.kit.actions.unsubscribe(ctx, sub_id)
-            return f"Deleted {sub.name}", list_screen(self.kit, ctx, page)
+            sub = await self.kit.actions.unsubscribe(ctx, sub_id)
+            return f"Deleted {sub.name}", await list_screen(self.kit, ctx, page)
         if verb == RENAME:
             self.kit.actions.require_admin(ctx)
-            sub = self.kit.actions.get(ctx, sub_id)
+            sub = await self.kit.actions.get(ctx, sub_id)
             message_id = query.message.message_id if query.message is not None else None
-            flow = self.kit.flows.start(
+            flow = await self.kit.flows.start(
                 ctx.chat_id, ctx.user_id, "rename", "name", subscription_id=sub.id, page=page, message_id=message_id
             )
             await query.answer()
             await self._show_step(update, flow, ctx)
             return "", None
-        return "", card_screen(self.kit, ctx, sub_id, page)  # CARD
+        return "", await card_screen(self.kit, ctx, sub_id, page)  # CARD
 
     async def on_notification_button(self, update: Update, query: CallbackQuery, callback: Callback) -> None:
         """[Pause]/[Resume]/[Mute 1 h] under a notification: the same changes as /list's buttons
@@ -181,11 +181,11 @@ class ManageHandlers:
         sub_id = callback.args[0] if callback.args else ""
         try:
             if callback.verb == MUTE_NOTIFIED:
-                sub = self.kit.actions.mute(ctx, sub_id, MUTE_FOR)
+                sub = await self.kit.actions.mute(ctx, sub_id, MUTE_FOR)
                 await query.answer(f"Muted {sub.name} for 1 h"[:190])
                 return
             pausing = callback.verb == PAUSE_NOTIFIED
-            sub = self.kit.actions.pause(ctx, sub_id) if pausing else self.kit.actions.resume(ctx, sub_id)
+            sub = await self.kit.actions.pause(ctx, sub_id) if pausing else await self.kit.actions.resume(ctx, sub_id)
         except NotFoundError:  # deleted since: nothing left to pause or mute, the tx still exists
             await query.answer(GONE, show_alert=True)
             tx_only = notification_keyboard(None, ctx.chat_id, subscription_id=sub_id, tx_url=_url_button(query))
@@ -212,13 +212,13 @@ class ManageHandlers:
             return
         try:
             if verb == "pause":
-                sub = self.kit.actions.pause(ctx, arg)
+                sub = await self.kit.actions.pause(ctx, arg)
                 text = f"⏸ Paused <b>{escape(sub.name)}</b>. /resume {escape(sub.id)} to start it again."
             elif verb == "resume":
-                sub = self.kit.actions.resume(ctx, arg)
+                sub = await self.kit.actions.resume(ctx, arg)
                 text = f"▶️ Resumed <b>{escape(sub.name)}</b>."
             else:
-                sub = self.kit.actions.unsubscribe(ctx, arg)
+                sub = await self.kit.actions.unsubscribe(ctx, arg)
                 text = f"🗑 Deleted <b>{escape(sub.name)}</b>. Its past notifications stay in /history."
         except MempoolsError as exc:
             await self.kit.fail(update, exc)

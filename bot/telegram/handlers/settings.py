@@ -58,7 +58,7 @@ class SettingsHandlers:
         if ctx is None:
             return
         try:
-            dest = self.kit.actions.set_quiet_hours(ctx, rest)
+            dest = await self.kit.actions.set_quiet_hours(ctx, rest)
         except MempoolsError as exc:
             await self.kit.fail(update, exc)
             return
@@ -83,7 +83,7 @@ class SettingsHandlers:
             return
         silent = len(words) == 1 or words[1].lower() == "on"
         try:
-            sub = self.kit.actions.set_silent(ctx, words[0], silent)
+            sub = await self.kit.actions.set_silent(ctx, words[0], silent)
         except MempoolsError as exc:
             await self.kit.fail(update, exc)
             return
@@ -101,17 +101,17 @@ class SettingsHandlers:
             return
         try:
             if callback.verb == QUIET_OFF:
-                self.kit.actions.set_quiet_hours(ctx, "off")
+                await self.kit.actions.set_quiet_hours(ctx, "off")
                 note = "Quiet hours off"
             else:
                 sub_id = callback.args[0] if callback.args else ""
-                sub = self.kit.actions.set_silent(ctx, sub_id, callback.verb == SILENT_ON)
+                sub = await self.kit.actions.set_silent(ctx, sub_id, callback.verb == SILENT_ON)
                 note = f"{'Silent' if sub.silent else 'With sound'}: {sub.name}"
         except MempoolsError as exc:
             await query.answer(plain_text(error_text(exc)), show_alert=True)
             return
         await query.answer(note[:190])
-        text, markup = self._view(ctx)
+        text, markup = await self._view(ctx)
         await self.kit.replier.edit(query.message, text, markup)
 
     async def _show(self, update: Update) -> None:
@@ -119,14 +119,14 @@ class SettingsHandlers:
         if ctx is None:
             return
         try:
-            text, markup = self._view(ctx)
+            text, markup = await self._view(ctx)
         except MempoolsError as exc:
             await self.kit.fail(update, exc)
             return
         await self.kit.reply(update, text, markup)
 
-    def _view(self, ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | None]:
-        current = self.kit.actions.settings(ctx)
+    async def _view(self, ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | None]:
+        current = await self.kit.actions.settings(ctx)
         names = {c.id: c.name for c in self.kit.actions.chains()}
         return settings_text(current.destination, current.subscriptions, names), self._keyboard(ctx, current)
 
