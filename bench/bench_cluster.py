@@ -40,7 +40,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -339,8 +338,6 @@ class Result:
     burst_per_node: list[int] = field(default_factory=list)
     burst_log: dict[str, int] = field(default_factory=dict)  # messages and bytes added to mempools_changes
     leases: list[list[str]] = field(default_factory=list)  # held by each node when the phases began
-    import_s: float = 0.0  # `mempools cluster import` of the seeded single-node directory
-    import_line: str = ""
     tip_p50_ms: float = 0.0
     tip_p99_ms: float = 0.0
     tip_deliveries: int = 0
@@ -394,16 +391,11 @@ class Bench:
                     listed = ", ".join(f'"{u}"' for u in nats.urls)
                     section = f'[cluster]\nnats = [{listed}]\nnode = "bench-{i + 1}"\n'
                 configs.append(_node_config(self.tmp / f"node{i + 1}.toml", self.tmp / f"data{i + 1}", rpc, section))
-            if self.cluster:
-                auth = await self._seed_by_import(http, rpc, configs[0], result)
-            if self.cluster:
-                await self._fill_replicas(http, configs, auth)
             nodes.extend(MempoolsProcess("serve", "--config", str(config)) for config in configs)
             urls = [await asyncio.to_thread(_api_url, node) for node in nodes]
             for url in urls:
                 await _until(lambda u=url: _status(http, f"{u}/ready", 200), 60, "node ready")
-            if not self.cluster:
-                auth = await _api_setup(http, urls[0], self.receiver, self.plan)
+            auth = await _api_setup(http, urls[0], self.receiver, self.plan)
             want = self.plan.subs + 3
             for url in urls:  # a subscription made on node 1 must match on whichever node watches
                 await _until(lambda u=url: _subscriptions(http, u, auth, want), 30, f"{want} subscriptions on {url}")
@@ -434,49 +426,6 @@ class Bench:
             if nats is not None:
                 await nats.close()
         return result
-
-    async def _seed_by_import(self, http: Any, rpc: str, cluster_config: Path, result: Result) -> dict[str, str]:
-        """The account, webhooks and subscriptions made through a single node's API, then moved into
-        the cluster with `mempools cluster import`: the services still write with `store.write`,
-        which cluster mode refuses, so the API cannot make them on a cluster node yet."""
-        from tests.processes import MempoolsProcess
-
-        config = _node_config(self.tmp / "seed.toml", self.tmp / "seed", rpc, "")
-        seed = MempoolsProcess("serve", "--config", str(config))
-        try:
-            url = await asyncio.to_thread(_api_url, seed)
-            await _until(lambda: _status(http, f"{url}/ready", 200), 60, "the seed node ready")
-            auth = await _api_setup(http, url, self.receiver, self.plan)
-            await _until(lambda: _subscriptions(http, url, auth, self.plan.subs + 3), 30, "the seed's subscriptions")
-        finally:
-            await asyncio.to_thread(seed.stop)
-        started = time.monotonic()
-        move = MempoolsProcess("cluster", "import", str(self.tmp / "seed"), "--config", str(cluster_config))
-        rc = await asyncio.to_thread(move.proc.wait, 120)
-        await asyncio.to_thread(move._reader.join, 5)
-        if rc != 0:
-            raise RuntimeError(f"mempools cluster import exited {rc}:\n{move.output}")
-        result.import_s = time.monotonic() - started
-        result.import_line = move.output.strip().splitlines()[-1]
-        return auth
-
-    async def _fill_replicas(self, http: Any, configs: list[Path], auth: dict[str, str]) -> None:
-        """Start each node once until its replica holds the imported subscriptions, then stop it.
-
-        A node loads its subscription matcher from its replica when it starts and does not yet add
-        the subscriptions its replica learns later (issue #16 point 1 is not done): started on an
-        empty replica, it would match nothing. Started again on a full one, it matches them all."""
-        from tests.processes import MempoolsProcess
-
-        for config in configs:
-            node = MempoolsProcess("serve", "--config", str(config))
-            try:
-                url = await asyncio.to_thread(_api_url, node)
-                want = self.plan.subs + 3
-                seen = partial(_subscriptions, http, url, auth, want)
-                await _until(seen, 60, f"{want} subscriptions on {url}")
-            finally:
-                await asyncio.to_thread(node.stop)
 
     async def _stats(self, http: Any) -> dict[str, Any]:
         r = await http.get(f"{self.receiver}/stats")
@@ -661,8 +610,6 @@ def report(results: list[Result], plan: Plan) -> str:
         per_block = (r.catchup_cpu.get("mempools", 0) + r.catchup_cpu.get("nats", 0)) / r.catchup_blocks * 1000
         lines.append(f"  {r.mode:<10} {shown}   catch-up {per_block:.1f} ms CPU/block")
     for r in results:
-        if r.import_line:
-            lines.append(f"  {r.mode}: set up by `mempools cluster import` in {r.import_s:.1f} s: {r.import_line}")
         for i, held in enumerate(r.leases):
             parts = sum(lease.startswith("delivery:") for lease in held)
             others = [lease for lease in held if not lease.startswith("delivery:")]
