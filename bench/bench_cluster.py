@@ -331,6 +331,7 @@ class Result:
     catchup_blocks: int = 0
     catchup_s: float = 0.0
     catchup_cpu: dict[str, float] = field(default_factory=dict)
+    catchup_log: dict[str, int] = field(default_factory=dict)  # messages and bytes added to mempools_changes
     burst_deliveries: int = 0
     burst_s: float = 0.0
     burst_requests: int = 0
@@ -446,6 +447,7 @@ class Bench:
     async def _catchup(self, http: Any, rpc: str, urls: list[str], meter: CpuMeter, result: Result) -> None:
         await http.post(f"{self.receiver}/reset")
         end = self.plan.catchup_end
+        log_before = await self._log_size()
         meter.start()
         started = time.time()
         await self._advance(http, rpc, self.plan.catchup, urls)
@@ -458,6 +460,8 @@ class Bench:
         result.catchup_s = stats["heights"][str(end)] - started
         result.catchup_blocks = self.plan.catchup
         result.catchup_cpu = meter.stop()
+        log_after = await self._log_size()
+        result.catchup_log = {k: log_after[k] - log_before[k] for k in log_after}
 
     async def _burst(self, http: Any, rpc: str, urls: list[str], meter: CpuMeter, result: Result) -> None:
         await _until(lambda: _quiet(http, self.receiver), 60, "the catch-up's webhooks to end")
@@ -618,6 +622,12 @@ def report(results: list[Result], plan: Plan) -> str:
             total = sum(r.burst_per_node) or 1
             shares = ", ".join(f"{n / total:.0%}" for n in r.burst_per_node)
             lines.append(f"  {r.mode}: burst deliveries by node {r.burst_per_node} ({shares})")
+        if r.catchup_log.get("messages"):
+            blocks_per = r.catchup_blocks / r.catchup_log["messages"]
+            lines.append(
+                f"  {r.mode}: the catch-up added {r.catchup_log['messages']:,} messages to mempools_changes "
+                f"({blocks_per:.1f} blocks per message, other writes included)"
+            )
         if r.burst_log.get("messages"):
             log = r.burst_log
             lines.append(
