@@ -36,6 +36,7 @@ The tree (classes marked * are defined next to the code that raises them and sub
         ├── ClusterError                the NATS cluster cannot be used (unreachable, too old, a setting dropped)
         │   ├── ClusterUnreachableError no NATS server answered (at start: the node keeps trying)
         │   └── ClusterUnavailableError (see above: a ServiceError first)
+        ├── *ReplicatedWriteError       (core/cluster/store.py) a local write to a cluster replica: a bug
         ├── *DispatchStalledError       (core/dispatch/dispatcher.py)
         ├── *PortInUseError             (mempools/runtime.py)
         ├── *ControlError               (mempools/control.py)

@@ -98,7 +98,8 @@ def _config(tmp_path: Path, urls: list[str]) -> Path:
     path = tmp_path / "config.toml"
     listed = ", ".join(f'"{url}"' for url in urls)
     path.write_text(
-        f'chains = []\n[api]\nport = 0\n[store]\npath = "{tmp_path / "data"}"\n[cluster]\nnats = [{listed}]\nnode = "node-1"\n'
+        f'chains = []\n[api]\nport = 0\n[store]\npath = "{tmp_path / "data"}"\n'
+        f'[cluster]\nnats = [{listed}]\nnode = "node-1"\n'
     )
     return path
 

@@ -21,6 +21,7 @@ import api.csrf
 import bot.actions
 import bot.discord.frontdoor
 import core.chain.errors
+import core.cluster.store
 import core.dispatch.dispatcher
 import core.dispatch.http
 import core.dispatch.ssrf
@@ -102,6 +103,7 @@ TABLE: dict[str, tuple[MempoolsError, int, str]] = {
     "SchemaVersionError": (core.errors.SchemaVersionError("secret detail"), 500, "internal"),
     "ClusterError": (core.errors.ClusterError("secret detail"), 500, "internal"),
     "ClusterUnreachableError": (core.errors.ClusterUnreachableError("secret detail"), 500, "internal"),
+    "ReplicatedWriteError": (core.cluster.store.ReplicatedWriteError("secret detail"), 500, "internal"),
     "DispatchStalledError": (core.dispatch.dispatcher.DispatchStalledError("secret detail"), 500, "internal"),
     "PortInUseError": (mempools.runtime.PortInUseError("secret detail"), 500, "internal"),
     "ControlError": (mempools.control.ControlError("secret detail"), 500, "internal"),
