@@ -76,11 +76,16 @@ class Chain(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class ChainCursor(msgspec.Struct, kw_only=True):
-    """The last height of a chain that was fully processed (its batch committed)."""
+    """The last height of a chain that was fully processed (its batch committed).
+
+    `tip` is the chain's latest height as the watcher knew it when it committed: in a cluster the
+    nodes that do not watch the chain show its progress from this replicated record.
+    """
 
     chain_id: str
     height: int
     updated_at: datetime
+    tip: int = 0
 
 
 class Gap(msgspec.Struct, kw_only=True):

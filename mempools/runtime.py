@@ -34,6 +34,7 @@ from core.dispatch.webhook import WebhookChannel
 from core.errors import InternalError
 from core.models import Chain
 from core.services import Services
+from core.services.chains import ChainProgress, RecordedProgress
 from core.store import KVStore, RocksStore, open_store
 from core.store.repositories import Repositories
 from core.watch.fence import fenced_watch
@@ -136,7 +137,7 @@ class Runtime:
             self.repos,
             self.matcher,
             self.outbox,
-            stats=lambda chain_id: self.watchers[chain_id].stats if chain_id in self.watchers else None,
+            stats=self._progress,
             fetch_block=self.fetch_block,
             tester=webhooks.send_test_event,
         )
@@ -208,6 +209,14 @@ class Runtime:
         node = ClusterNode(config.cluster, replica, connection=connection)
         return cls(config, node.store, cluster=node)
 
+    def _progress(self, chain_id: str) -> ChainProgress | None:
+        """How far a chain has got: the watcher's own figures where it runs, else its stored cursor."""
+        watcher = self.watchers.get(chain_id)
+        if watcher is None or self._watches(chain_id):
+            return watcher.stats if watcher is not None else None
+        cursor = self.repos.cursors.get(chain_id)
+        return watcher.stats if cursor is None else RecordedProgress(cursor=cursor.height, tip=cursor.tip)
+
     def _watches(self, chain_id: str) -> bool:
         """Whether this node watches the chain now (always on a single node; the lease holder in a cluster)."""
         return self.cluster is None or self.cluster.leases().get(f"chain:{chain_id}", False)
@@ -234,8 +243,11 @@ class Runtime:
             ready, checks["cluster"] = self.cluster.describe()
         now = time.monotonic()
         for chain_config in self.config.chains:
-            if not self._watches(chain_config.id):  # another node holds its lease (or none yet)
-                checks[f"chain:{chain_config.id}"] = "watched by another node"
+            if not self._watches(chain_config.id):  # a cluster node that does not hold the chain's lease
+                assert self.cluster is not None
+                checks[f"chain:{chain_config.id}"] = (
+                    "watched by another node" if self.cluster.joined.is_set() else "not watched here until joined"
+                )
                 continue
             stats = self.watchers[chain_config.id].stats
             silent = now - stats.last_contact_monotonic

@@ -163,7 +163,8 @@ class NodeRegistry:
                 if attempt == 5:
                     raise
                 await asyncio.sleep(0.2 * attempt)
-        self.live = max(1, len(await self.nodes()))
+        with contextlib.suppress(*TRANSIENT_NATS):  # counted again at every heartbeat
+            self.live = max(1, len(await self.nodes()))
 
     def _in_use(self, message: RawStreamMsg | None) -> ClusterError:
         since = "just now"

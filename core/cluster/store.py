@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from os import PathLike
 
 from core.cluster.changelog import APPLIED_KEY, CHANGES_STREAM, ChangeApplier, ChangeLog, applied_sequence
-from core.cluster.connection import ClusterConnection
+from core.cluster.connection import TRANSIENT_NATS, ClusterConnection
 from core.errors import ClusterUnavailableError, InternalError
 from core.store.base import WriteBatch, WriteListener
 from core.store.rocks import RocksStore
@@ -28,6 +28,10 @@ from core.store.rocks import RocksStore
 
 class ReplicatedWriteError(InternalError):
     """A local write to the replica of a cluster node: replicated data is written with `commit`."""
+
+
+#: Times `catch_up` asks for the change log's state (each waits up to the client's 5 s timeout).
+CATCH_UP_ATTEMPTS = 6
 
 
 class ClusterStore:
@@ -94,8 +98,19 @@ class ClusterStore:
         await self.applier.run(stop)
 
     async def catch_up(self) -> int:
-        """Wait until the replica applied everything the stream holds now; that sequence."""
-        info = await self.connection.js.stream_info(CHANGES_STREAM)
+        """Wait until the replica applied everything the stream holds now; that sequence.
+
+        The stream's state is asked again while JetStream does not answer: a node starting during
+        a leader election (4-9 s) would otherwise stop with "nats: timeout" instead of joining.
+        """
+        for attempt in range(1, CATCH_UP_ATTEMPTS + 1):
+            try:
+                info = await self.connection.js.stream_info(CHANGES_STREAM)
+                break
+            except TRANSIENT_NATS:
+                if attempt == CATCH_UP_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.25)
         await self.applier.reached(info.state.last_seq)
         return int(info.state.last_seq)
 

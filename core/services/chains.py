@@ -22,6 +22,15 @@ class ChainProgress(Protocol):
     last_error: str | None  # why the last request for the tip failed; None once one answered
 
 
+class RecordedProgress(msgspec.Struct):
+    """A chain's progress as its stored cursor tells it: what a cluster node that does not watch
+    the chain itself shows (the watching node writes the cursor, with the tip it knew, at every commit)."""
+
+    cursor: int
+    tip: int
+    last_error: str | None = None
+
+
 StatsProvider = Callable[[str], ChainProgress | None]
 
 

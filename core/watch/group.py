@@ -71,11 +71,12 @@ class BlockGroup:
             or self._bytes >= self.max_bytes
         )
 
-    def seal(self) -> WriteBatch:
-        """Add the cursor at the last height; the batch is then ready to commit (again, if refused)."""
+    def seal(self, tip: int = 0) -> WriteBatch:
+        """Add the cursor at the last height (with the chain's `tip` as known now); the batch is then
+        ready to commit (again, if refused)."""
         if not self._sealed:
             self._sealed = True
-            self.processor.advance(self.items[-1][0], self.batch)
+            self.processor.advance(self.items[-1][0], self.batch, tip)
         return self.batch
 
     def _added(self, height: int, item: BlockOutcome | str) -> None:

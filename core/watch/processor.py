@@ -119,9 +119,10 @@ class BlockProcessor:
         `advance`)."""
         self.repos.gaps.put(Gap(chain_id=self.chain.id, height=height, reason=reason, recorded_at=self.clock()), batch)
 
-    def advance(self, height: int, batch: WriteBatch) -> None:
+    def advance(self, height: int, batch: WriteBatch, tip: int = 0) -> None:
         """Move the chain's cursor to `height` in `batch`: once per batch, at its last height."""
-        self.repos.cursors.put(ChainCursor(chain_id=self.chain.id, height=height, updated_at=self.clock()), batch)
+        cursor = ChainCursor(chain_id=self.chain.id, height=height, updated_at=self.clock(), tip=max(tip, height))
+        self.repos.cursors.put(cursor, batch)
 
     def _is_chat(self, destination_id: str) -> bool:
         """Whether notifications to this destination may share one message (chats, not webhooks)."""

@@ -239,7 +239,7 @@ class ChainWatcher:
     async def _commit_group(self, group: BlockGroup, stop: asyncio.Event) -> bool:
         """Commit a group, then account for each of its heights in order; False if `stop` came first."""
         last = group.items[-1][0]
-        if not await self._commit_until_stored(group.seal(), last, stop):
+        if not await self._commit_until_stored(group.seal(self.stats.tip), last, stop):
             return False
         if group.deliveries:
             self.processor.outbox.notify()
