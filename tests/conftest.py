@@ -13,6 +13,8 @@ from discord.http import HTTPClient
 from tests.apikit import Env, api_client
 from tests.fakes.discord_api import FakeDiscordApi
 from tests.fakes.telegram_api import FakeTelegramApi
+from tests.nats_cluster import NatsCluster, nats_cluster
+from tests.replica_node import ReplicaNode
 from tests.telegram_kit import BotRig, running_rig
 
 
@@ -60,3 +62,20 @@ async def discord_rest(discord_api: FakeDiscordApi) -> AsyncIterator[HTTPClient]
     await http.static_login("bot-token")
     yield http
     await http.close()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
+    """Three real nats-server processes as one JetStream cluster on loopback (tests/nats_cluster.py).
+    Tests that need one server (leases only) define their own."""
+    async with nats_cluster(tmp_path / "nats") as c:
+        yield c
+
+
+@pytest.fixture
+async def replicas(cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[list[ReplicaNode]]:
+    """Two cluster nodes' stores on `cluster`: each a RocksDB replica, its ClusterStore and applier."""
+    started = [await ReplicaNode.start(cluster, tmp_path / f"replica-{i}", f"node-{i}") for i in range(2)]
+    yield started
+    for node in started:
+        await node.close()

@@ -20,7 +20,7 @@ from core.config import ClusterConfig
 from core.errors import ClusterError, ConflictError
 from core.store.base import Absent, Equals, WriteBatch, digest
 from core.store.rocks import RocksStore
-from tests.nats_cluster import NatsCluster, ScriptProcess, nats_cluster
+from tests.nats_cluster import NatsCluster, ScriptProcess
 from tests.polling import until
 
 
@@ -55,12 +55,6 @@ class Node:
             await asyncio.wait_for(self._task, 10)
         await self.connection.close()
         self.store.close()
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats") as c:
-        yield c
 
 
 @pytest.fixture

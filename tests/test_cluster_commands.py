@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from core.cluster.changelog import APPLIED_KEY, CHANGES_STREAM
 from core.cluster.connection import ClusterConnection
@@ -24,15 +21,9 @@ from core.store.base import WriteBatch
 from core.store.keys import key
 from core.store.rocks import RocksStore
 from core.store.schema import SCHEMA_KEY
-from tests.nats_cluster import NatsCluster, free_ports, nats_cluster, subprocess_env
+from tests.nats_cluster import NatsCluster, free_ports, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats") as c:
-        yield c
 
 
 def _config(tmp_path: Path, urls: list[str]) -> Path:

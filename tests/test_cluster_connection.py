@@ -13,7 +13,6 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -63,12 +62,6 @@ def test_a_setting_the_server_did_not_keep_is_named() -> None:
     needs = ("allow_atomic", "allow_msg_ttl", "allow_msg_schedules")
     assert dropped_settings(wanted, stored, needs) == ["allow_atomic", "allow_msg_ttl", "allow_msg_schedules"]
     assert dropped_settings(wanted, wanted, needs) == []
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats") as c:
-        yield c
 
 
 async def test_a_real_2_15_cluster_keeps_every_setting_mempools_needs(cluster: NatsCluster) -> None:

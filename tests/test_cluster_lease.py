@@ -6,7 +6,6 @@ import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import nats.errors
 import pytest
@@ -17,17 +16,11 @@ from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
 from core.config import ClusterConfig
 from mempools.metrics import Metrics
-from tests.nats_cluster import NatsCluster, ScriptProcess, nats_cluster
+from tests.nats_cluster import NatsCluster, ScriptProcess
 from tests.polling import until, until_async
 
 TTL = 2  # seconds: short, so that the tests are quick; every wait below is on a condition
 LEASE = "chain:devnet-1"
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats") as c:
-        yield c
 
 
 @pytest.fixture

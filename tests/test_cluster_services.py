@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +18,6 @@ from core.services import Services
 from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 from tests.apikit import CHAIN, fast_passwords, make_config
-from tests.nats_cluster import NatsCluster, nats_cluster
 from tests.polling import until
 from tests.replica_node import ReplicaNode
 
@@ -42,17 +39,8 @@ class Node:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats") as c:
-        yield c
-
-
-@pytest.fixture
-async def nodes(cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[list[Node]]:
-    replicas = [await ReplicaNode.start(cluster, tmp_path / f"replica-{i}", f"node-{i}") for i in range(2)]
-    yield [Node(r) for r in replicas]
-    for replica in replicas:
-        await replica.close()
+def nodes(replicas: list[ReplicaNode]) -> list[Node]:
+    return [Node(r) for r in replicas]
 
 
 def _visible(node: Node, account_id: str, destination_id: str) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
@@ -23,7 +22,7 @@ from core.config import ClusterConfig
 from core.errors import ClusterError, ConflictError
 from core.store.base import Absent, KVStore, WriteBatch
 from core.store.collection import Collection, Index
-from tests.nats_cluster import NatsCluster, nats_cluster
+from tests.nats_cluster import NatsCluster
 from tests.polling import until, until_async
 from tests.replica_node import ReplicaNode
 
@@ -37,28 +36,16 @@ def accounts(store: KVStore) -> Collection[Account]:
     return Collection(store, "acct", Account, lambda a: (a.id,), [Index("email", lambda a: [(a.email,)], unique=True)])
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats") as c:
-        yield c
-
-
-@pytest.fixture
-async def nodes(cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[list[ReplicaNode]]:
-    started = [await ReplicaNode.start(cluster, tmp_path / f"replica-{i}", f"node-{i}") for i in range(2)]
-    yield started
-    for node in started:
-        await node.close()
-
-
 def put(key: bytes, value: bytes) -> WriteBatch:
     batch = WriteBatch()
     batch.put(key, value)
     return batch
 
 
-async def test_a_commit_is_read_at_once_on_its_node_and_within_a_second_on_the_other(nodes: list[ReplicaNode]) -> None:
-    a, b = nodes
+async def test_a_commit_is_read_at_once_on_its_node_and_within_a_second_on_the_other(
+    replicas: list[ReplicaNode],
+) -> None:
+    a, b = replicas
     committed: list[str] = []
     lags = []
     for i in range(20):
@@ -78,8 +65,8 @@ async def test_a_commit_is_read_at_once_on_its_node_and_within_a_second_on_the_o
     print(f"apply lag on the other node over 20 commits: max {max(lags) * 1000:.1f} ms")
 
 
-async def test_the_replica_is_never_written_directly(nodes: list[ReplicaNode]) -> None:
-    a, _ = nodes
+async def test_the_replica_is_never_written_directly(replicas: list[ReplicaNode]) -> None:
+    a, _ = replicas
     with pytest.raises(ReplicatedWriteError, match="commit"):
         a.store.write(put(b"x", b"y"))
     with pytest.raises(ReplicatedWriteError):
@@ -87,8 +74,8 @@ async def test_the_replica_is_never_written_directly(nodes: list[ReplicaNode]) -
     assert a.store.get(b"x") is None
 
 
-async def test_a_unique_index_race_has_one_winner_on_both_replicas(nodes: list[ReplicaNode]) -> None:
-    a, b = nodes
+async def test_a_unique_index_race_has_one_winner_on_both_replicas(replicas: list[ReplicaNode]) -> None:
+    a, b = replicas
     for round_ in range(5):
         email = f"user{round_}@example.org"
         batches = []
@@ -107,8 +94,8 @@ async def test_a_unique_index_race_has_one_winner_on_both_replicas(nodes: list[R
     assert len(list(accounts(a.store).scan())) == 5
 
 
-async def test_listeners_see_every_applied_change_once_whichever_node_made_it(nodes: list[ReplicaNode]) -> None:
-    a, b = nodes
+async def test_listeners_see_every_applied_change_once_whichever_node_made_it(replicas: list[ReplicaNode]) -> None:
+    a, b = replicas
     seen_b: list[list[tuple[bytes, bytes | None]]] = []
     seen_a: list[list[tuple[bytes, bytes | None]]] = []
     b.store.observe(seen_b.append)
@@ -143,8 +130,8 @@ async def test_describe_says_when_nats_is_unreachable(cluster: NatsCluster, tmp_
         await node.store.connection.nc.close()
 
 
-async def test_the_first_node_stamps_the_schema_and_another_version_is_refused(nodes: list[ReplicaNode]) -> None:
-    a, b = nodes
+async def test_the_first_node_stamps_the_schema_and_another_version_is_refused(replicas: list[ReplicaNode]) -> None:
+    a, b = replicas
     assert await asyncio.gather(ensure_cluster_schema(a.store, 1), ensure_cluster_schema(b.store, 1)) == [1, 1]
     assert a.store.get(CLUSTER_SCHEMA_KEY) == b.store.get(CLUSTER_SCHEMA_KEY) == b"1"
     with pytest.raises(ClusterError, match=r"^the cluster's schema version is 1; this mempools has 2: upgrade"):
@@ -229,7 +216,7 @@ async def test_two_processes_starting_with_one_name_at_once_one_is_refused(clust
         await cluster.stream_leader(NODES_STREAM)
         registries = [NodeRegistry(c, "mempools-1", applied=lambda: 0, interval=0.2) for c in connections]
         tasks = [asyncio.create_task(start_and_run(r)) for r in registries]
-        await until(lambda: any(task.done() for task in tasks), timeout=5)
+        await until(lambda: any(task.done() for task in tasks), timeout=15)
         refused = [task for task in tasks if task.done()]
         assert len(refused) == 1
         with pytest.raises(ClusterError, match="node name mempools-1 is in use by another process"):

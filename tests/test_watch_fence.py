@@ -8,7 +8,6 @@ cursor and every height is committed once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,24 +24,9 @@ from core.watch.matching import SubscriptionMatcher
 from core.watch.processor import BlockProcessor
 from core.watch.watcher import ChainWatcher, WatcherStats
 from mempools.devnet.server import DevnetServer
-from tests.nats_cluster import NatsCluster, nats_cluster
 from tests.polling import until
 from tests.replica_node import ReplicaNode
 from tests.test_watcher import CHAIN_ID, HISTORY, _devnet, _subscriptions, expected_notifications
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats") as c:
-        yield c
-
-
-@pytest.fixture
-async def nodes(cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[list[ReplicaNode]]:
-    started = [await ReplicaNode.start(cluster, tmp_path / f"replica-{i}", f"node-{i}") for i in range(2)]
-    yield started
-    for node in started:
-        await node.close()
 
 
 def stamped(fence: ChainFence, key: bytes) -> WriteBatch:
@@ -52,8 +36,8 @@ def stamped(fence: ChainFence, key: bytes) -> WriteBatch:
     return batch
 
 
-async def test_a_superseded_holders_batches_are_refused_on_every_replica(nodes: list[ReplicaNode]) -> None:
-    a, b = nodes
+async def test_a_superseded_holders_batches_are_refused_on_every_replica(replicas: list[ReplicaNode]) -> None:
+    a, b = replicas
     fence_a = await EpochFence.claim(a.store, CHAIN_ID, "node-0", token=1)
     await a.store.commit(stamped(fence_a, b"x/a1"))
     fence_b = await EpochFence.claim(b.store, CHAIN_ID, "node-1", token=2)  # the lease moved to node-1
@@ -68,8 +52,8 @@ async def test_a_superseded_holders_batches_are_refused_on_every_replica(nodes: 
     assert fence_b.record.node == "node-1" and fence_b.record.token == 2
 
 
-async def test_a_claim_with_an_older_token_than_stored_is_fenced(nodes: list[ReplicaNode]) -> None:
-    a, b = nodes
+async def test_a_claim_with_an_older_token_than_stored_is_fenced(replicas: list[ReplicaNode]) -> None:
+    a, b = replicas
     await EpochFence.claim(b.store, CHAIN_ID, "node-1", token=5)
     with pytest.raises(FencedError, match="newer"):  # node-0's replica may lag: the CAS catches it up
         await EpochFence.claim(a.store, CHAIN_ID, "node-0", token=4)
@@ -77,8 +61,8 @@ async def test_a_claim_with_an_older_token_than_stored_is_fenced(nodes: list[Rep
     await b.store.commit(stamped(again, b"x/ok"))
 
 
-async def test_racing_claims_leave_the_newest_token_on_every_replica(nodes: list[ReplicaNode]) -> None:
-    a, b = nodes
+async def test_racing_claims_leave_the_newest_token_on_every_replica(replicas: list[ReplicaNode]) -> None:
+    a, b = replicas
     for round_ in range(5):
         low, high = 10 * round_ + 1, 10 * round_ + 2
         results = await asyncio.gather(
@@ -128,9 +112,9 @@ class Watching:
 
 
 async def test_the_next_holder_resumes_at_the_stored_cursor_every_height_once(
-    nodes: list[ReplicaNode], tmp_path: Path
+    replicas: list[ReplicaNode], tmp_path: Path
 ) -> None:
-    a, b = nodes
+    a, b = replicas
     async with DevnetServer(_devnet(), run_clock=False) as devnet:
         devnet.set_faults(latency_ms=30.0)  # slow enough that the lease moves in the middle of catch-up
         subs = _subscriptions(devnet.chain)
