@@ -8,7 +8,6 @@ a RocksDB store per node.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -18,8 +17,7 @@ import pytest
 
 from bot.discord import DiscordFrontDoor
 from core.cluster.connection import ClusterConnection
-from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
-from core.cluster.leased import LeasedRunner
+from core.cluster.lease import LEASE_BUCKET_NEEDS, lease_bucket
 from core.config import ClusterConfig, Config, DiscordConfig, Secret
 from core.dispatch.discord import DiscordChannel
 from core.dispatch.outbox import Outbox
@@ -27,6 +25,7 @@ from core.services import Services
 from core.store import open_store
 from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
+from tests.contender import Contender
 from tests.fakes.discord_bot import DEVNET, MANAGER, TOKEN
 from tests.fakes.discord_gateway import FakeDiscord
 from tests.fakes.records import COSMOS, discord_destination, make_notification
@@ -37,12 +36,11 @@ TTL = 2
 IN_SERVER = {"guild_id": 4242, "channel_id": 600, "user_id": 701, "permissions": MANAGER}
 
 
-class Node:
+class Node(Contender):
     """One "mempools node": its NATS connection, store, services, front door, runner on `discord`."""
 
     def __init__(self, name: str, path: Path, fake: FakeDiscord, connection: ClusterConnection) -> None:
         self.name = name
-        self.connection = connection
         config = Config(
             chains=[DEVNET],
             discord=DiscordConfig(api_url=fake.api_base, gateway_url=fake.gateway_url, token=Secret(TOKEN)),
@@ -53,37 +51,14 @@ class Node:
         services = Services.build(config, repos, SubscriptionMatcher(), Outbox(self.store))
         self.door = DiscordFrontDoor(config.discord, services, guild_ready_timeout=0.05)
         self.channel = DiscordChannel(self.door.client)  # what this node's dispatcher sends with
-        self.stop = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-        self.runner: LeasedRunner | None = None
+        super().__init__(connection, "discord", name, self.door.connect, ttl=TTL, stop_deadline=2.0)
 
     def contend(self) -> None:
-        lease = Lease(self.connection.js, LEASE_BUCKET, "discord", self.name, ttl=TTL)
-        self.runner = LeasedRunner(lease, self.door.connect, stop_deadline=2.0)
-        self.stop = asyncio.Event()
-        self.task = asyncio.create_task(self.runner.run(self.stop))
-
-    async def step_down(self) -> None:
-        """Stop contending cleanly (the lease is given back at once)."""
-        self.stop.set()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 10)
-
-    async def crash(self) -> None:
-        """Die without giving the lease back: NATS goes first, so the release cannot reach it."""
-        await self.connection.close()
-        assert self.task is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
+        self.start()
 
     async def close(self) -> None:
-        self.stop.set()
-        if self.task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self.task, 10)
+        await super().close()
         await self.door.close()
-        await self.connection.close()
         self.store.close()
 
 

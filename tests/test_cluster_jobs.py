@@ -7,7 +7,6 @@ for intervals: a test makes every job of a scheduler due now, as if its interval
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,48 +16,35 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from core.cluster.connection import ClusterConnection
-from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
-from core.cluster.leased import LeasedRunner
+from core.cluster.lease import LEASE_BUCKET_NEEDS, lease_bucket
 from core.config import ClusterConfig, HistoryConfig
 from core.store import RocksStore, open_store
 from core.store.repositories import Repositories
 from mempools.maintenance import ClusterJobs, Maintenance, build_node_scheduler, build_scheduler
+from tests.contender import Contender
 from tests.nats_cluster import NatsCluster, nats_cluster
 from tests.polling import until
 
 TTL = 2
 
 
-class Node:
+class Node(Contender):
     """One "mempools node": its NATS connection, store, once-jobs under the `jobs` lease."""
 
     def __init__(self, name: str, path: Path, connection: ClusterConnection) -> None:
         self.name = name
-        self.connection = connection
         self.store: RocksStore = open_store(path / "db")
         self.sweeps = 0
         self.maintenance = Maintenance(Repositories(self.store), HistoryConfig())
         self.jobs = ClusterJobs(self.maintenance, extra={"sweep_sessions": (self.sweep, 3600.0)})
-        lease = Lease(connection.js, LEASE_BUCKET, "jobs", name, ttl=TTL)
-        self.runner = LeasedRunner(lease, self.jobs)
-        self.stop = asyncio.Event()
-        self.task = asyncio.create_task(self.runner.run(self.stop))
+        super().__init__(connection, "jobs", name, self.jobs, ttl=TTL, stop_deadline=5.0)
+        self.start()
 
     async def sweep(self) -> None:
         self.sweeps += 1
 
-    async def crash(self) -> None:
-        """Die without giving the lease back: NATS goes first, so the release cannot reach it."""
-        await self.connection.close()
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
-
     async def close(self) -> None:
-        self.stop.set()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(self.task, 10)
-        await self.connection.close()
+        await super().close()
         self.store.close()
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from core.cluster.connection import ClusterConnection
-from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
-from core.cluster.leased import LeasedRunner
+from core.cluster.lease import LEASE_BUCKET_NEEDS, lease_bucket
 from core.config import ClusterConfig
+from tests.contender import Contender
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.nats_cluster import NatsCluster, nats_cluster
 from tests.polling import until
@@ -27,36 +27,21 @@ from tests.telegram_kit import BotRig
 TTL = 2  # seconds: a dead holder's lease is free again within TTL + 1 s
 
 
-class Node:
+class Node(Contender):
     """One "mempools node": its own NATS connection, store, front door and runner on `telegram`."""
 
     def __init__(self, name: str, path: Path, api: FakeTelegramApi, connection: ClusterConnection) -> None:
         self.name = name
-        self.connection = connection
         self.rig = BotRig(path, api)
         self.door = self.rig.door
-        lease = Lease(connection.js, LEASE_BUCKET, "telegram", name, ttl=TTL)
-        self.runner = LeasedRunner(lease, self.door.poll, stop_deadline=1.0)
-        self.stop = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
+        super().__init__(connection, "telegram", name, self.door.poll, ttl=TTL, stop_deadline=1.0)
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         await self.door.open()  # every node: sendMessage works from here on
-        self.task = asyncio.create_task(self.runner.run(self.stop))
-
-    async def crash(self) -> None:
-        """Die without giving the lease back: NATS goes first, so the release cannot reach it."""
-        await self.connection.close()
-        assert self.task is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
+        self.start()
 
     async def close(self) -> None:
-        self.stop.set()
-        if self.task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self.task, 10)
+        await super().close()
         await self.door.close()
         self.rig.close()
 
@@ -76,12 +61,11 @@ async def two_nodes(tmp_path: Path, api: FakeTelegramApi, cluster: NatsCluster) 
             await conn.ensure_kv(lease_bucket(1), LEASE_BUCKET_NEEDS)
             nodes.append(Node(name, tmp_path / name, api, conn))
         for node in nodes:
-            await node.start()
+            await node.open()
         yield nodes
     finally:
         for node in nodes:
             await node.close()
-            await node.connection.close()
 
 
 def polling(nodes: list[Node]) -> list[Node]:
