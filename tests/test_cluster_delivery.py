@@ -137,7 +137,7 @@ async def pumped(*nodes: Node) -> list[int]:
 async def holds(node: Node, count: int) -> None:
     """Wait until `node`'s outbox holds `count` entries (another node's commit is applied here
     within the apply lag)."""
-    await until(lambda: node.outbox.size() == count, timeout=2)
+    await until(lambda: node.outbox.size() == count)
 
 
 def attempts_seen(node: Node, owner_id: str, notification_id: str, start: datetime) -> list[tuple[object, ...]]:
@@ -154,11 +154,11 @@ async def caught_up(reader: Node, writer: Node) -> None:
         assert isinstance(node.store, ClusterStore)
         return node.store.applied_sequence
 
-    await until(lambda: applied(reader) >= applied(writer), timeout=2)
+    await until(lambda: applied(reader) >= applied(writer))
 
 
 async def sees_attempts(node: Node, owner_id: str, notification_id: str, count: int) -> None:
-    await until(lambda: len(node.services.history.notification(owner_id, notification_id).attempts) == count, timeout=2)
+    await until(lambda: len(node.services.history.notification(owner_id, notification_id).attempts) == count)
 
 
 def dead_letters_seen(node: Node, owner_id: str, start: datetime) -> list[tuple[object, ...]]:
@@ -201,7 +201,7 @@ async def retry_dead_letter_redeliver(
         assert await pumped(owner, *idle) == [1] + [0] * len(idle)
         elapsed += delay
     await sees_attempts(other, account_id, notification.id, 8)
-    await until(lambda: dead_letters_seen(other, account_id, start) != [], timeout=2)
+    await until(lambda: dead_letters_seen(other, account_id, start) != [])
     dead = dead_letters_seen(other, account_id, start)
     seen = attempts_seen(other, account_id, notification.id, start)
 
@@ -325,7 +325,7 @@ async def test_a_delivery_in_flight_when_the_partition_moves_is_recorded_and_fol
     assert b.outbox.next_due_at() == start  # the record as it was: due now
     assert await delivering == 1  # A finishes and records what it had in flight
     due = start + timedelta(seconds=RETRY_DELAYS[0])
-    await until(lambda: b.outbox.next_due_at() == due, timeout=2)
+    await until(lambda: b.outbox.next_due_at() == due)
     assert a.outbox.size() == 0 and b.outbox.size() == 1
     assert await pumped(a, b) == [0, 0]
     receiver.default = Reply(status=200)
@@ -361,7 +361,7 @@ async def test_five_days_of_failures_disable_the_destination_on_every_node(
         first = await seed(a, account_id, failing)
         await holds(b, 1)
         assert await pumped(a, b) == [0, 1]
-        await until(lambda: a.services.destinations.get(account_id, failing.id).failing_since == start, timeout=2)
+        await until(lambda: a.services.destinations.get(account_id, failing.id).failing_since == start)
 
         await caught_up(a, b)
         b.gives_up(failing)
@@ -375,7 +375,7 @@ async def test_five_days_of_failures_disable_the_destination_on_every_node(
         def disabled_on_b() -> bool:
             return not b.services.destinations.get(account_id, failing.id).enabled
 
-        await until(disabled_on_b, timeout=2)
+        await until(disabled_on_b)
         seen = b.services.destinations.get(account_id, failing.id)
         since = f"{start:%Y-%m-%d %H:%M}"
         assert seen.disabled_reason == f"deliveries kept failing since {since} UTC (last error: HTTP 503: unavailable)"
@@ -388,7 +388,7 @@ async def test_five_days_of_failures_disable_the_destination_on_every_node(
         assert [d[:3] for d in dead_letters_seen(b, account_id, start)] == [(first.id, failing.id, 3)]
         [notice] = healthy.received
         assert notice.path == "/other" and b"was disabled" in notice.body
-        await until(lambda: len(b.services.history.notifications(account_id).items) == 2, timeout=2)
+        await until(lambda: len(b.services.history.notifications(account_id).items) == 2)
         assert {n.subscription_id for n in b.services.history.notifications(account_id).items} == {"sub_1", "system"}
 
         # The partition comes back to B: what the watcher queues now is skipped, nothing is sent.
