@@ -403,3 +403,30 @@ async def test_five_days_of_failures_disable_the_destination_on_every_node(
         with pytest.raises(ValidationError, match="is disabled"):
             await b.services.history.redeliver(account_id, first.id)
         assert len(healthy.received) == 1
+
+
+async def test_a_running_dispatcher_wakes_for_entries_committed_on_the_other_node(
+    nodes: list[Node], receiver: WebhookReceiver, clock: FakeClock
+) -> None:
+    """`run()`, not `pump()`: A sleeps for its idle wait (60 s) and still delivers within the apply
+    lag what B's watcher queued, or what a redelivery through B queued, because following the log
+    notifies A's outbox (on one node the writer's own outbox is notified)."""
+    a, b = nodes
+    account_id, hook = await user_with_webhook(a, receiver.url())
+    a.owns(hook)
+    stop = asyncio.Event()
+    running = asyncio.create_task(a.dispatcher.run(stop, drain_deadline_s=1))
+    try:
+        started = asyncio.get_running_loop().time()
+        queued = await seed(b, account_id, hook)
+        await until(lambda: len(receiver.received) == 1)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        await sees_attempts(b, account_id, queued.id, 1)
+        assert await b.services.history.redeliver(account_id, queued.id) == [hook.id]
+        await until(lambda: len(receiver.received) == 2)
+        assert [r.headers["webhook-id"] for r in receiver.received] == [queued.id] * 2
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 5)
+    await sees_attempts(b, account_id, queued.id, 2)
+    assert [x[2] for x in attempts_seen(b, account_id, queued.id, clock())] == ["delivered", "delivered"]
