@@ -39,7 +39,6 @@ from core.watch.matching import SubscriptionMatcher
 from tests.apikit import fast_passwords, make_config
 from tests.fakes.records import COSMOS, FakeClock, entry_for, make_notification
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
-from tests.nats_cluster import NatsCluster, nats_cluster
 from tests.polling import until
 from tests.replica_node import ReplicaNode
 
@@ -80,20 +79,11 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats") as c:
-        yield c
-
-
-@pytest.fixture
-async def nodes(cluster: NatsCluster, tmp_path: Path, clock: FakeClock) -> AsyncIterator[list[Node]]:
-    replicas = [await ReplicaNode.start(cluster, tmp_path / f"replica-{i}", f"node-{i}") for i in range(2)]
+async def nodes(replicas: list[ReplicaNode], clock: FakeClock) -> AsyncIterator[list[Node]]:
     built = [Node(r.store, clock, cluster=True) for r in replicas]
     yield built
     for node in built:
         await node.client.close()
-    for replica in replicas:
-        await replica.close()
 
 
 @pytest.fixture
