@@ -329,6 +329,31 @@ async def test_a_delivery_in_flight_when_the_partition_moves_is_recorded_and_fol
     assert len(receiver.received) == 2
 
 
+async def test_entries_claimed_but_not_yet_sent_when_the_partition_moves_are_left_to_the_new_holder(
+    nodes: list[Node], receiver: WebhookReceiver
+) -> None:
+    """A node sends only what it still owns: of 10 entries claimed for one destination, 4 are on
+    the wire (its per-destination cap) when the partition moves; the 6 waiting behind them are not
+    sent by the old holder but by the new one. Each webhook arrives once."""
+    a, b = nodes
+    account_id, hook = await user_with_webhook(a, receiver.url())
+    a.owns(hook)
+    receiver.default = Reply(status=200, delay=0.3)
+    for _ in range(10):
+        await seed(a, account_id, hook)
+    delivering = asyncio.create_task(a.dispatcher.pump())
+    await until(lambda: len(receiver.received) == a.dispatcher.limits.per_destination)  # 4 on the wire
+    a.gives_up(hook)
+    assert await delivering == 10  # claimed: 4 sent and recorded, 6 handed back unsent
+    assert len(receiver.received) == 4
+    b.owns(hook)
+    await caught_up(b, a)  # A's 4 results applied on B: B adopts only the 6 still due
+    await until(lambda: b.outbox.size() == 6)
+    assert await pumped(a, b) == [0, 6]
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 10
+
+
 async def test_five_days_of_failures_disable_the_destination_on_every_node(
     nodes: list[Node], receiver: WebhookReceiver, clock: FakeClock
 ) -> None:

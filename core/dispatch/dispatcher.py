@@ -452,8 +452,12 @@ class Dispatcher:
         """
         cap, ready, inflight, by_pool = self.limits.per_destination, self._ready, self._inflight, self._pool_load
         account_cap, by_owner = self.limits.per_account, self._owner_load
+        owns = self.outbox.owns
         while ready and not self._draining:
             item = ready.popleft()
+            if not owns(item.entry):  # its partition moved to another node since it was claimed
+                self.outbox.release((item,))  # not sent here: the new holder has it (none come back)
+                continue
             did = item.entry.destination_id
             busy = inflight.get(did, 0)
             if busy >= cap:

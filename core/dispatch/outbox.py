@@ -153,10 +153,11 @@ class Outbox:
     def drop(self, partition: int) -> int:
         """Give up `partition`: its entries leave the mirror, so `due()` no longer hands them out.
 
-        Entries claimed now stay the caller's: their results are still committed (a delete or
-        a reschedule in the store, which the new holder follows), and none comes back into this
-        mirror (`release` and `reschedule` put back only entries the mirror still holds or owns).
-        The new holder may deliver one of them too: a duplicate, never a loss.
+        Entries claimed now stay the caller's: those already sent have their results committed (a
+        delete or a reschedule in the store, which the new holder follows), those not sent yet the
+        dispatcher hands back unsent (`owns`), and none comes back into this mirror (`release` and
+        `reschedule` put back only entries the mirror still holds or owns). The new holder may
+        deliver one that was on the wire too: a duplicate, never a loss.
         """
         if self.partitions is None:
             return 0
