@@ -94,6 +94,10 @@ LATENCY_WEIGHT = 0.3
 
 #: While the store refuses writes, the dispatcher looks again this often (seconds).
 STORE_RECHECK_S = 1.0
+#: A flush's commit running longer than this (a cluster's change log without a leader, 4-9 s)
+#: stops new sends until it returns: what is delivered meanwhile could not be recorded, and each
+#: such delivery is one more that may be sent again if this node's partitions move.
+STALLED_COMMIT_S = 1.0
 
 #: Waits after attempts 1..7 (attempt 1 is immediate): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 RETRY_DELAYS: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -220,6 +224,7 @@ class Dispatcher:
         self._incidents = IncidentLog(log)  # outlives restarts by the supervisor: one line per incident
         self._draining = False
         self._paused = False  # the store refused writes at the last `fill()`
+        self._commit_started: datetime | None = None  # when the flush commit in flight began
         self._encode_attempt = msgspec.msgpack.Encoder().encode
         self.delivered = 0  # counters for metrics and the benchmark
         self.failed = 0
@@ -326,7 +331,7 @@ class Dispatcher:
         """
         if self._draining:
             return 0
-        if not self.outbox.store.accepts_writes():
+        if not self.outbox.store.accepts_writes() or self._commit_stalled():
             self._paused = True
             return 0
         self._paused = False
@@ -452,6 +457,8 @@ class Dispatcher:
         """
         cap, ready, inflight, by_pool = self.limits.per_destination, self._ready, self._inflight, self._pool_load
         account_cap, by_owner = self.limits.per_account, self._owner_load
+        if self._commit_stalled():
+            return None  # nothing new on the wire until the results so far are recorded
         owns = self.outbox.owns
         while ready and not self._draining:
             item = ready.popleft()
@@ -478,6 +485,10 @@ class Dispatcher:
             by_owner[owner] = owner_busy + 1
             return item, pool
         return None
+
+    def _commit_stalled(self) -> bool:
+        started = self._commit_started
+        return started is not None and (self.clock() - started).total_seconds() > STALLED_COMMIT_S
 
     def _pool(self, did: str) -> str | None:
         destination = self._destinations.get(did)
@@ -581,10 +592,16 @@ class Dispatcher:
         try:
             while self._done:
                 done, self._done = self._done, []
-                await self._commit(done)
+                self._commit_started = self.clock()
+                try:
+                    await self._commit(done)
+                finally:
+                    self._commit_started = None
         finally:
             self._flushing = None
             self._settled.set()
+            if self._paused or (self._ready and not self._workers):
+                self.outbox.notify()  # sends stopped for this commit: take them up again now
 
     async def _commit(self, done: list[_Done]) -> None:
         """Record `done` in one batch, then release their claims."""
