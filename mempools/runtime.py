@@ -251,7 +251,8 @@ class Runtime:
                 continue
             stats = self.watchers[chain_config.id].stats
             silent = now - stats.last_contact_monotonic
-            if stats.tip == 0 and self.cluster is not None and now - stats.running_since < chain_config.stall_seconds:
+            held_for = self.cluster.held_for(f"chain:{chain_config.id}") if self.cluster is not None else None
+            if stats.tip == 0 and held_for is not None and held_for < chain_config.stall_seconds:
                 # Just took the chain over from another node: this node was serving all along.
                 checks[f"chain:{chain_config.id}"] = "taking over: no endpoint answered yet"
             elif stats.tip == 0:

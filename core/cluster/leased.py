@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -52,6 +53,7 @@ class LeasedRunner:
         self.wanted = wanted  # called with "held now"; False: do not take it / give it back
         self.stop_deadline = stop_deadline  # seconds the work gets to stop before it is cancelled
         self.changes = 0  # times the work started here (for tests and the status view)
+        self.held_since = 0.0  # monotonic time the work last started here
         self._incidents = IncidentLog(log)
         self._task: asyncio.Task[None] | None = None
         self._work_stop = asyncio.Event()
@@ -104,6 +106,7 @@ class LeasedRunner:
         self._work_stop = asyncio.Event()
         self._task = asyncio.create_task(self.work(self._work_stop, token), name=f"leased:{self.name}")
         self.changes += 1
+        self.held_since = time.monotonic()
 
     async def _stop_work(self, why: str) -> None:
         task, self._task = self._task, None

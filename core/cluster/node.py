@@ -88,6 +88,11 @@ class ClusterNode:
             held.update(self.partitions.leases())
         return held
 
+    def held_for(self, name: str) -> float | None:
+        """Seconds since this node took lease `name` (None when it does not hold it)."""
+        runner = self.runners.get(name)
+        return time.monotonic() - runner.held_since if runner is not None and runner.held else None
+
     def bot_share(self) -> float:
         """This node's share of Telegram's per-bot budget: what its delivery partitions are worth."""
         return self.partitions.bot_share() if self.partitions is not None else MIN_BOT_SHARE

@@ -82,7 +82,6 @@ class WatcherStats(msgspec.Struct):
     last_commit_monotonic: float = 0.0
     last_contact_monotonic: float = 0.0  # the last answer from any endpoint (tip or block)
     started_height: int = 0
-    running_since: float = 0.0  # monotonic time this watcher last started (in a cluster: took the chain)
     #: Why the last tip request failed (each endpoint's error); None once one answers. Lets
     #: /v1/chains say what is wrong instead of "starting" while no endpoint has ever answered.
     last_error: str | None = None
@@ -154,7 +153,6 @@ class ChainWatcher:
         the stored cursor is read here.
         """
         self.fence = fence
-        self.stats.running_since = time.monotonic()
         cursor = await self._initial_cursor(stop)
         if cursor is None:
             return
