@@ -66,9 +66,15 @@ async def discord_rest(discord_api: FakeDiscordApi) -> AsyncIterator[HTTPClient]
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    """Three real nats-server processes as one JetStream cluster on loopback (tests/nats_cluster.py).
-    Tests that need one server (leases only) define their own."""
+    """Three real nats-server processes as one JetStream cluster on loopback (tests/nats_cluster.py)."""
     async with nats_cluster(tmp_path / "nats") as c:
+        yield c
+
+
+@pytest.fixture
+async def one_nats(tmp_path: Path) -> AsyncIterator[NatsCluster]:
+    """One real nats-server with JetStream: enough for leases (created with replicas = 1)."""
+    async with nats_cluster(tmp_path / "nats", size=1) as c:
         yield c
 
 

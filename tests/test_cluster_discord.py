@@ -13,8 +13,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from bot.discord import DiscordFrontDoor
 from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET_NEEDS, lease_bucket
@@ -29,7 +27,7 @@ from tests.contender import Contender
 from tests.fakes.discord_bot import DEVNET, MANAGER, TOKEN
 from tests.fakes.discord_gateway import FakeDiscord
 from tests.fakes.records import COSMOS, discord_destination, make_notification
-from tests.nats_cluster import NatsCluster, nats_cluster
+from tests.nats_cluster import NatsCluster
 from tests.polling import until
 
 TTL = 2
@@ -62,20 +60,14 @@ class Node(Contender):
         self.store.close()
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats", size=1) as c:
-        yield c
-
-
 @contextlib.asynccontextmanager
-async def two_nodes(tmp_path: Path, cluster: NatsCluster) -> AsyncIterator[tuple[FakeDiscord, list[Node]]]:
+async def two_nodes(tmp_path: Path, one_nats: NatsCluster) -> AsyncIterator[tuple[FakeDiscord, list[Node]]]:
     fake = FakeDiscord()
     await fake.start()
     nodes: list[Node] = []
     try:
         for name in ("a", "b"):
-            conn = await ClusterConnection.open(ClusterConfig(nats=cluster.urls, node=name, replicas=1))
+            conn = await ClusterConnection.open(ClusterConfig(nats=one_nats.urls, node=name, replicas=1))
             await conn.ensure_kv(lease_bucket(1), LEASE_BUCKET_NEEDS)
             nodes.append(Node(name, tmp_path / name, fake, conn))
         for node in nodes:
@@ -95,8 +87,8 @@ def syncs(fake: FakeDiscord) -> int:
     return sum(1 for method, path in fake.requests if method == "PUT" and path.endswith("/commands"))
 
 
-async def test_one_gateway_connection_and_rest_sends_from_the_other_node(tmp_path: Path, cluster: NatsCluster) -> None:
-    async with two_nodes(tmp_path, cluster) as (fake, nodes):
+async def test_one_gateway_connection_and_rest_sends_from_the_other_node(tmp_path: Path, one_nats: NatsCluster) -> None:
+    async with two_nodes(tmp_path, one_nats) as (fake, nodes):
         assert fake.connections == 0  # logging in opens no gateway connection
         for node in nodes:
             node.contend()
@@ -126,8 +118,8 @@ async def test_one_gateway_connection_and_rest_sends_from_the_other_node(tmp_pat
         assert fake.most_connected == 1, "two nodes held the gateway at once"
 
 
-async def test_the_gateway_moves_back_without_syncing_the_commands_again(tmp_path: Path, cluster: NatsCluster) -> None:
-    async with two_nodes(tmp_path, cluster) as (fake, nodes):
+async def test_the_gateway_moves_back_without_syncing_the_commands_again(tmp_path: Path, one_nats: NatsCluster) -> None:
+    async with two_nodes(tmp_path, one_nats) as (fake, nodes):
         a, b = nodes
         a.contend()
         await until(lambda: a.door.connected, timeout=10)

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from core.cluster.connection import ClusterConnection
@@ -22,7 +21,7 @@ from core.store import RocksStore, open_store
 from core.store.repositories import Repositories
 from mempools.maintenance import ClusterJobs, Maintenance, build_node_scheduler, build_scheduler
 from tests.contender import Contender
-from tests.nats_cluster import NatsCluster, nats_cluster
+from tests.nats_cluster import NatsCluster
 from tests.polling import until
 
 TTL = 2
@@ -57,18 +56,12 @@ def make_due(scheduler: AsyncIOScheduler | None) -> None:
     scheduler.wakeup()
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats", size=1) as c:
-        yield c
-
-
 @contextlib.asynccontextmanager
-async def two_nodes(tmp_path: Path, cluster: NatsCluster) -> AsyncIterator[list[Node]]:
+async def two_nodes(tmp_path: Path, one_nats: NatsCluster) -> AsyncIterator[list[Node]]:
     nodes: list[Node] = []
     try:
         for name in ("a", "b"):
-            conn = await ClusterConnection.open(ClusterConfig(nats=cluster.urls, node=name, replicas=1))
+            conn = await ClusterConnection.open(ClusterConfig(nats=one_nats.urls, node=name, replicas=1))
             await conn.ensure_kv(lease_bucket(1), LEASE_BUCKET_NEEDS)
             (tmp_path / name).mkdir()
             nodes.append(Node(name, tmp_path / name, conn))
@@ -82,8 +75,8 @@ def scheduling(nodes: list[Node]) -> list[Node]:
     return [n for n in nodes if n.jobs.scheduler is not None]
 
 
-async def test_the_once_jobs_run_on_one_node_and_move_when_it_dies(tmp_path: Path, cluster: NatsCluster) -> None:
-    async with two_nodes(tmp_path, cluster) as nodes:
+async def test_the_once_jobs_run_on_one_node_and_move_when_it_dies(tmp_path: Path, one_nats: NatsCluster) -> None:
+    async with two_nodes(tmp_path, one_nats) as nodes:
         await until(lambda: len(scheduling(nodes)) == 1, timeout=10)
         [holder] = scheduling(nodes)
         [other] = [n for n in nodes if n is not holder]

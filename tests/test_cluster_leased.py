@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET, LEASE_BUCKET_NEEDS, Lease, lease_bucket
 from core.cluster.leased import LeasedRunner
 from core.config import ClusterConfig
-from tests.nats_cluster import NatsCluster, nats_cluster
+from tests.nats_cluster import NatsCluster
 from tests.polling import until
 
 
@@ -47,14 +46,8 @@ class Job:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats", size=1) as c:
-        yield c
-
-
-@pytest.fixture
-async def connection(cluster: NatsCluster) -> AsyncIterator[ClusterConnection]:
-    conn = await ClusterConnection.open(ClusterConfig(nats=cluster.urls, node="tester", replicas=1))
+async def connection(one_nats: NatsCluster) -> AsyncIterator[ClusterConnection]:
+    conn = await ClusterConnection.open(ClusterConfig(nats=one_nats.urls, node="tester", replicas=1))
     await conn.ensure_kv(lease_bucket(1), LEASE_BUCKET_NEEDS)
     yield conn
     await conn.close()

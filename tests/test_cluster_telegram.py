@@ -13,14 +13,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from core.cluster.connection import ClusterConnection
 from core.cluster.lease import LEASE_BUCKET_NEEDS, lease_bucket
 from core.config import ClusterConfig
 from tests.contender import Contender
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.nats_cluster import NatsCluster, nats_cluster
+from tests.nats_cluster import NatsCluster
 from tests.polling import until
 from tests.telegram_kit import BotRig
 
@@ -46,18 +44,12 @@ class Node(Contender):
         self.rig.close()
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
-    async with nats_cluster(tmp_path / "nats", size=1) as c:
-        yield c
-
-
 @contextlib.asynccontextmanager
-async def two_nodes(tmp_path: Path, api: FakeTelegramApi, cluster: NatsCluster) -> AsyncIterator[list[Node]]:
+async def two_nodes(tmp_path: Path, api: FakeTelegramApi, one_nats: NatsCluster) -> AsyncIterator[list[Node]]:
     nodes: list[Node] = []
     try:
         for name in ("a", "b"):
-            conn = await ClusterConnection.open(ClusterConfig(nats=cluster.urls, node=name, replicas=1))
+            conn = await ClusterConnection.open(ClusterConfig(nats=one_nats.urls, node=name, replicas=1))
             await conn.ensure_kv(lease_bucket(1), LEASE_BUCKET_NEEDS)
             nodes.append(Node(name, tmp_path / name, api, conn))
         for node in nodes:
@@ -73,9 +65,9 @@ def polling(nodes: list[Node]) -> list[Node]:
 
 
 async def test_one_poller_and_a_takeover_within_15_s_when_it_dies(
-    tmp_path: Path, api: FakeTelegramApi, cluster: NatsCluster
+    tmp_path: Path, api: FakeTelegramApi, one_nats: NatsCluster
 ) -> None:
-    async with two_nodes(tmp_path, api, cluster) as nodes:
+    async with two_nodes(tmp_path, api, one_nats) as nodes:
         await until(lambda: len(polling(nodes)) == 1, timeout=10)
         [holder] = polling(nodes)
         [other] = [n for n in nodes if n is not holder]
@@ -101,9 +93,9 @@ async def test_one_poller_and_a_takeover_within_15_s_when_it_dies(
 
 
 async def test_a_holder_that_stops_polling_keeps_sending_and_loses_no_update(
-    tmp_path: Path, api: FakeTelegramApi, cluster: NatsCluster
+    tmp_path: Path, api: FakeTelegramApi, one_nats: NatsCluster
 ) -> None:
-    async with two_nodes(tmp_path, api, cluster) as nodes:
+    async with two_nodes(tmp_path, api, one_nats) as nodes:
         await until(lambda: len(polling(nodes)) == 1, timeout=10)
         [holder] = polling(nodes)
         [other] = [n for n in nodes if n is not holder]
