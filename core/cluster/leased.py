@@ -29,6 +29,7 @@ from typing import Any
 
 from core.cluster.connection import TRANSIENT_NATS
 from core.cluster.lease import Lease
+from core.errors import FencedError
 from core.support.incidents import IncidentLog
 
 log = logging.getLogger("mempools.cluster")
@@ -120,5 +121,8 @@ class LeasedRunner:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if not task.cancelled() and task.exception() is not None:
-            log.error("lease %s: its work failed on %s: %r", self.name, self.lease.node, task.exception())
+        failure = None if task.cancelled() else task.exception()
+        if isinstance(failure, FencedError):  # a newer holder's epoch refused it: what fencing is for
+            log.warning("lease %s: its work on %s was fenced: %s", self.name, self.lease.node, failure)
+        elif failure is not None:
+            log.error("lease %s: its work failed on %s: %r", self.name, self.lease.node, failure)
