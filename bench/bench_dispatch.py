@@ -151,11 +151,11 @@ def _world(path: Path, url: str, notifications: int, destinations: int):
     from core.support.timeutil import utcnow
     from mempools.metrics import Metrics
     from tests.fakes.records import COSMOS, entry_for, make_notification, webhook_destination
+    from tests.seeding import put_now
 
     store = open_store(path)
     repos, outbox = Repositories(store), Outbox(store)
-    for i in range(destinations):
-        repos.destinations.put(webhook_destination(f"dst_{i}", "acc_a", url))
+    put_now(repos.destinations, *(webhook_destination(f"dst_{i}", "acc_a", url) for i in range(destinations)))
     client = HttpClient(allow_private_networks=True)
     dispatcher = Dispatcher(
         outbox, repos, {"webhook": WebhookChannel(client)}, {COSMOS.id: COSMOS}.get,

@@ -47,6 +47,7 @@ async def scenario(
     from core.support.timeutil import utcnow
     from tests.fakes.records import COSMOS, entry_for, make_notification, webhook_destination
     from tests.fakes.webhook_receiver import Reply, WebhookReceiver
+    from tests.seeding import put_now
 
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(Path(tmp) / "db")
@@ -69,11 +70,15 @@ async def scenario(
         async with WebhookReceiver(default=Reply(delay=slow_delay)) as slow, WebhookReceiver() as fast:
             a_hooks = {f"acc_a{k}": [f"dst_a{k}_{i}" for i in range(slow_endpoints)] for k in range(flooders)}
             b_hooks = [f"dst_b{i}" for i in range(B_ENDPOINTS)]
-            for owner, hooks in a_hooks.items():
-                for did in hooks:
-                    repos.destinations.put(webhook_destination(did, owner, slow.url(f"/{did}")))
-            for i, did in enumerate(b_hooks):
-                repos.destinations.put(webhook_destination(did, "acc_b", fast.url(f"/b{i}")))
+            put_now(
+                repos.destinations,
+                *(
+                    webhook_destination(did, owner, slow.url(f"/{did}"))
+                    for owner, hooks in a_hooks.items()
+                    for did in hooks
+                ),
+                *(webhook_destination(did, "acc_b", fast.url(f"/b{i}")) for i, did in enumerate(b_hooks)),
+            )
             client = HttpClient(allow_private_networks=True, total_timeout=slow_delay + 30)
             dispatcher = Dispatcher(outbox, repos, {"webhook": WebhookChannel(client)}, {COSMOS.id: COSMOS}.get)
             stop = asyncio.Event()
