@@ -29,7 +29,7 @@ from api.methods import HeadAsGet
 from api.problems import EXCEPTION_HANDLERS
 from api.query_params import QueryParameterCheck
 from api.readiness import Readiness
-from api.routes import accounts, address_book, chains, destinations, history, queries, subscriptions
+from api.routes import accounts, address_book, chains, destinations, history, presets, queries, subscriptions
 from api.routes.ops import ops_handlers
 from api.schemas import request_bodies
 from api.settings import ApiSettings
@@ -89,7 +89,7 @@ def create_app(
     handlers: list[Any] = [*ops_handlers(readiness, metrics), vendor_router()]
     dependencies: dict[str, Provide] = {}
     if services is not None:
-        for module in (accounts, chains, destinations, subscriptions, queries, history, address_book):
+        for module in (accounts, chains, destinations, subscriptions, presets, queries, history, address_book):
             handlers.extend(module.HANDLERS)
         dependencies = {
             "accounts": _provide(services.accounts),
@@ -98,6 +98,7 @@ def create_app(
             "subscriptions": _provide(services.subscriptions),
             "history": _provide(services.history),
             "address_book": _provide(services.address_book),
+            "presets": _provide(services.presets),
             "query_tools": _provide(services.queries),  # not "queries": a body field of that name would clash
             "throttle": _provide(throttle or LoginThrottle()),
             "signups": _provide(signup_throttle or SignupThrottle()),

@@ -16,6 +16,7 @@ from core.services.address_book import AddressBookService
 from core.services.chains import ChainService
 from core.services.destinations import DestinationService
 from core.services.history import HistoryService
+from core.services.presets import PresetService
 from core.services.queries import QueryService
 from core.services.subscriptions import SubscriptionService
 
@@ -27,6 +28,7 @@ DestinationsDep = NamedDependency[DestinationService]
 SubscriptionsDep = NamedDependency[SubscriptionService]
 HistoryDep = NamedDependency[HistoryService]
 QueriesDep = NamedDependency[QueryService]
+PresetsDep = NamedDependency[PresetService]
 ThrottleDep = NamedDependency[LoginThrottle]
 SignupThrottleDep = NamedDependency[SignupThrottle]
 SettingsDep = NamedDependency[ApiSettings]

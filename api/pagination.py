@@ -2,7 +2,7 @@
 
 Every list the API answers is one of these pages, `{"items": [...], "next_cursor": ...}`, so a
 client follows `next_cursor` the same way everywhere and a list may grow paging later without
-changing shape. Chains, subscriptions, destinations, API keys and the address book come whole (they are bounded by
+changing shape. Chains, presets, subscriptions, destinations, API keys and the address book come whole (they are bounded by
 the configuration and the account's quotas): their `next_cursor` is always null.
 
 A cursor is opaque (base64url of the last index key suffix); resuming from it is a seek within
@@ -17,7 +17,7 @@ from typing import Annotated
 import msgspec
 from litestar.params import QueryParameter
 
-from api.schemas import AddressLabelOut, ApiKeyOut, DestinationOut, SubscriptionOut
+from api.schemas import AddressLabelOut, ApiKeyOut, DestinationOut, PresetOut, SubscriptionOut
 from core.models import DeadLetter, Gap, Notification
 from core.services.chains import ChainInfo
 from core.services.history import MAX_PAGE
@@ -45,6 +45,11 @@ class GapPage(msgspec.Struct, kw_only=True):
 
 class ChainPage(msgspec.Struct, kw_only=True):
     items: list[ChainInfo]
+    next_cursor: str | None
+
+
+class PresetPage(msgspec.Struct, kw_only=True):
+    items: list[PresetOut]
     next_cursor: str | None
 
 

@@ -26,6 +26,7 @@ from core.models import (
     WebhookDestination,
 )
 from core.query.filters import TransferFilter
+from core.query.presets import ParamSpec, ParamType, PresetSpec
 
 Name = Annotated[str, Meta(min_length=1, max_length=100)]
 Id = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -295,6 +296,60 @@ class SubscriptionOut(msgspec.Struct, kw_only=True):
             created_at=s.created_at,
             updated_at=s.updated_at,
         )
+
+
+# -- presets ----------------------------------------------------------------------------------------
+class PresetParamOut(msgspec.Struct, kw_only=True):
+    """One parameter of a preset: what a form field for it needs."""
+
+    name: str
+    type: ParamType
+    required: bool
+    default: str | None
+    description: str
+    # The allowed values of a `choice` parameter; null for every other type.
+    choices: list[str] | None
+
+    @classmethod
+    def of(cls, p: ParamSpec) -> PresetParamOut:
+        return cls(
+            name=p.name,
+            type=p.type,
+            required=p.required,
+            default=p.default,
+            description=p.help,
+            choices=list(p.choices) if p.choices is not None else None,
+        )
+
+
+class PresetOut(msgspec.Struct, kw_only=True):
+    name: str
+    title: str
+    description: str
+    params: list[PresetParamOut]
+
+    @classmethod
+    def of(cls, p: PresetSpec) -> PresetOut:
+        return cls(
+            name=p.name, title=p.title, description=p.description, params=[PresetParamOut.of(x) for x in p.params]
+        )
+
+
+class PresetPreviewRequest(_Request):
+    """The `params` a subscription would be created with, and optionally its chain."""
+
+    params: dict[Annotated[str, Meta(max_length=64)], ParamValue] = msgspec.field(default_factory=dict)
+    # Omitted: built without a chain (addresses checked for their checksum only, no display denoms).
+    chain_id: Id | None = None
+
+
+class PresetPreviewOut(msgspec.Struct, kw_only=True):
+    """Exactly the `queries` and `post_filter` `POST /v1/subscriptions` would store."""
+
+    preset: str
+    chain_id: str | None
+    queries: list[str]
+    post_filter: TransferFilter | None
 
 
 # -- query tools ------------------------------------------------------------------------------------

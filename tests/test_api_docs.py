@@ -111,6 +111,7 @@ def test_every_list_answers_a_page(openapi: dict[str, Any]) -> None:
             "/v1/destinations",
             "/v1/gaps",
             "/v1/notifications",
+            "/v1/presets",
             "/v1/subscriptions",
         ]
     )

@@ -21,6 +21,7 @@ from core.services.errors import AuthenticationError, ConflictError, Unavailable
 from core.services.history import HistoryService, NotificationDetail
 from core.services.matcher_feed import MatcherFeed
 from core.services.passwords import Passwords
+from core.services.presets import PresetPreview, PresetService
 from core.services.queries import FetchBlock, QueryService, QueryTestResult
 from core.services.subscriptions import SubscriptionService
 from core.store.repositories import Repositories
@@ -36,6 +37,8 @@ __all__ = [
     "DestinationService",
     "HistoryService",
     "NotificationDetail",
+    "PresetPreview",
+    "PresetService",
     "QueryService",
     "QueryTestResult",
     "Services",
@@ -55,6 +58,7 @@ class Services:
     subscriptions: SubscriptionService
     history: HistoryService
     queries: QueryService
+    presets: PresetService
     delivery: DeliveryService
     conversations: ConversationService
     address_book: AddressBookService
@@ -100,6 +104,7 @@ class Services:
             ),
             history=HistoryService(repos, delivery, chain_ids=chains.ids),
             queries=QueryService(chains, fetch_block),
+            presets=PresetService(chains),
             delivery=delivery,
             conversations=ConversationService(repos.store, clock=clock),
             address_book=AddressBookService(
