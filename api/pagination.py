@@ -2,8 +2,9 @@
 
 Every list the API answers is one of these pages, `{"items": [...], "next_cursor": ...}`, so a
 client follows `next_cursor` the same way everywhere and a list may grow paging later without
-changing shape. Chains, presets, subscriptions, destinations, API keys and the address book come whole (they are bounded by
-the configuration and the account's quotas): their `next_cursor` is always null.
+changing shape. Chains, presets, subscriptions, destinations, API keys and the address book come
+whole (they are bounded by the code, the configuration and the account's quotas): their
+`next_cursor` is always null.
 
 A cursor is opaque (base64url of the last index key suffix); resuming from it is a seek within
 the caller's own index range, so a forged cursor can at worst skip the caller's own records. A

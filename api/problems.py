@@ -69,9 +69,26 @@ def problem_type(slug: str) -> str:
     return f"/problems/{slug}"
 
 
+#: `<`, `>` and `&` as JSON escapes: the same text once decoded, but no markup in the raw bytes
+#: (outside strings JSON has none of the three, so replacing them everywhere is exact).
+_MARKUP = ((b"&", b"\\u0026"), (b"<", b"\\u003c"), (b">", b"\\u003e"))
+
+
+def encode_problem(problem: Problem) -> bytes:
+    """The problem as JSON in which echoed input can never read as HTML (`<script>` is `\\u003cscript\\u003e`).
+
+    A problem repeats the caller's input (a bad address, a denom): a client that pastes a detail
+    into a page unescaped, or a browser sniffing the type, must not find markup in it.
+    """
+    raw = msgspec.json.encode(problem)
+    for char, escape in _MARKUP:
+        raw = raw.replace(char, escape)
+    return raw
+
+
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(
-        content=msgspec.json.encode(problem),
+        content=encode_problem(problem),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=headers,
