@@ -12,7 +12,18 @@ from api.deps import CallerDep, HistoryDep, PathId
 from api.pagination import Cursor, DeadLetterPage, GapPage, Limit, NotificationPage
 from api.problems import problems
 from api.schemas import RedeliverOut
-from core.services.history import NotificationDetail
+from core.services.history import NotificationDetail, Outcome
+
+#: Heights are CometBFT int64s; past this a value is a typo, not a height.
+MAX_HEIGHT = 2**63 - 1
+Height = Annotated[int | None, QueryParameter(ge=1, le=MAX_HEIGHT, description="Block height, inclusive.")]
+TxHash = Annotated[
+    str | None,
+    QueryParameter(
+        pattern="^[0-9A-Fa-f]{64}$",
+        description="The transaction's hash: 64 hex digits, either case.",
+    ),
+]
 
 TAGS = ["history"]
 
@@ -34,8 +45,21 @@ async def list_notifications(
     chain_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
     since: Annotated[datetime | None, QueryParameter(description="Block time from (inclusive), RFC 3339.")] = None,
     until: Annotated[datetime | None, QueryParameter(description="Block time up to (exclusive), RFC 3339.")] = None,
+    outcome: Annotated[
+        Outcome | None,
+        QueryParameter(
+            description="dead: a dead letter of it waits; retrying: a delivery is still queued; "
+            "delivered: neither, and an attempt was delivered."
+        ),
+    ] = None,
+    tx_hash: TxHash = None,
+    height_from: Height = None,
+    height_to: Height = None,
 ) -> NotificationPage:
-    """Notifications of the account, newest block time first; follow `next_cursor` for more."""
+    """Notifications of the account, newest block time first; follow `next_cursor` for more.
+
+    Filters combine. A page may hold fewer than `limit` items and still have a `next_cursor`
+    (a per-record filter walks a bounded stretch of the history per page)."""
     page = history.notifications(
         caller.account_id,
         limit=limit,
@@ -44,13 +68,18 @@ async def list_notifications(
         chain_id=chain_id,
         since=_utc(since),
         until=_utc(until),
+        tx_hash=tx_hash,
+        height_from=height_from,
+        height_to=height_to,
+        outcome=outcome,
     )
     return NotificationPage(items=page.items, next_cursor=page.next_cursor)
 
 
 @get("/v1/notifications/{notification_id:str}", tags=TAGS, responses=problems(401, 404))
 async def get_notification(notification_id: PathId, caller: CallerDep, history: HistoryDep) -> NotificationDetail:
-    """One notification with every delivery attempt."""
+    """One notification with every delivery attempt, and its deliveries still queued (`pending`,
+    each with `next_attempt_at`)."""
     return history.notification(caller.account_id, notification_id)
 
 
@@ -66,7 +95,8 @@ async def redeliver_notification(
     history: HistoryDep,
     destination_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
 ) -> RedeliverOut:
-    """Queue it again for its destinations (or only `destination_id`); dead letters are lifted."""
+    """Queue it again for its destinations (or only `destination_id`); dead letters are lifted,
+    and a delivery waiting for a retry is made due now."""
     queued = await history.redeliver(caller.account_id, notification_id, destination_id)
     return RedeliverOut(notification_id=notification_id, queued_destination_ids=queued)
 
