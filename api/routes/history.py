@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, get_args
 
 from litestar import get, post
 from litestar.params import QueryParameter
@@ -12,20 +12,66 @@ from api.deps import CallerDep, HistoryDep, PathId
 from api.pagination import Cursor, DeadLetterPage, GapPage, Limit, NotificationPage
 from api.problems import problems
 from api.schemas import RedeliverOut
+from core.errors import ValidationError
 from core.services.history import NotificationDetail, Outcome
+
+TAGS = ["history"]
 
 #: Heights are CometBFT int64s; past this a value is a typo, not a height.
 MAX_HEIGHT = 2**63 - 1
-Height = Annotated[int | None, QueryParameter(ge=1, le=MAX_HEIGHT, description="Block height, inclusive.")]
+_HEX = frozenset("0123456789abcdefABCDEF")
+_OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+
+# These filters arrive as text and are checked here, so that a bad value is a 422 problem that
+# names the parameter (the framework's own validation answers 400); `schema_extra` keeps the
+# OpenAPI document saying what they really accept.
+Height = Annotated[
+    str | None,
+    QueryParameter(
+        description="Block height, inclusive.",
+        schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_HEIGHT},
+    ),
+]
 TxHash = Annotated[
     str | None,
     QueryParameter(
-        pattern="^[0-9A-Fa-f]{64}$",
         description="The transaction's hash: 64 hex digits, either case.",
+        schema_extra={"type": "string", "pattern": "^[0-9A-Fa-f]{64}$"},
+    ),
+]
+OutcomeParam = Annotated[
+    str | None,
+    QueryParameter(
+        description="dead: a dead letter of it waits; retrying: a delivery is still queued (first "
+        "attempt or a retry); delivered: neither, and an attempt was delivered.",
+        schema_extra={"type": "string", "enum": list(_OUTCOMES)},
     ),
 ]
 
-TAGS = ["history"]
+
+def _height(name: str, raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 1 <= int(raw) <= MAX_HEIGHT:
+        raise ValidationError(f"{name}: a block height, a whole number from 1 to {MAX_HEIGHT}")
+    return int(raw)
+
+
+def _tx_hash(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if len(raw) != 64 or not _HEX.issuperset(raw):
+        raise ValidationError("tx_hash: 64 hex digits")
+    return raw
+
+
+def _outcome(raw: str | None) -> Outcome | None:
+    if raw is None:
+        return None
+    for outcome in _OUTCOMES:
+        if raw == outcome:
+            return outcome
+    raise ValidationError(f"outcome: one of {', '.join(_OUTCOMES)}")
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -45,13 +91,7 @@ async def list_notifications(
     chain_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
     since: Annotated[datetime | None, QueryParameter(description="Block time from (inclusive), RFC 3339.")] = None,
     until: Annotated[datetime | None, QueryParameter(description="Block time up to (exclusive), RFC 3339.")] = None,
-    outcome: Annotated[
-        Outcome | None,
-        QueryParameter(
-            description="dead: a dead letter of it waits; retrying: a delivery is still queued; "
-            "delivered: neither, and an attempt was delivered."
-        ),
-    ] = None,
+    outcome: OutcomeParam = None,
     tx_hash: TxHash = None,
     height_from: Height = None,
     height_to: Height = None,
@@ -68,10 +108,10 @@ async def list_notifications(
         chain_id=chain_id,
         since=_utc(since),
         until=_utc(until),
-        tx_hash=tx_hash,
-        height_from=height_from,
-        height_to=height_to,
-        outcome=outcome,
+        tx_hash=_tx_hash(tx_hash),
+        height_from=_height("height_from", height_from),
+        height_to=_height("height_to", height_to),
+        outcome=_outcome(outcome),
     )
     return NotificationPage(items=page.items, next_cursor=page.next_cursor)
 
