@@ -115,3 +115,21 @@ def test_every_list_answers_a_page(openapi: dict[str, Any]) -> None:
             "/v1/subscriptions",
         ]
     )
+
+
+def test_history_filters_are_documented_with_what_they_accept(openapi: dict[str, Any]) -> None:
+    """The filters are checked by the handler (422 naming the parameter), so the OpenAPI schema
+    of each comes from `schema_extra`: it must still say what the handler accepts."""
+    params = {p["name"]: p for p in openapi["paths"]["/v1/notifications"]["get"]["parameters"]}
+    assert params["outcome"]["schema"]["enum"] == ["delivered", "retrying", "dead"]
+    assert params["tx_hash"]["schema"]["pattern"] == "^[0-9A-Fa-f]{64}$"
+    for name in ("height_from", "height_to"):
+        assert params[name]["schema"]["type"] == "integer" and params[name]["schema"]["minimum"] == 1
+    detail = _resolve(
+        openapi,
+        openapi["paths"]["/v1/notifications/{notification_id}"]["get"]["responses"]["200"]["content"][
+            "application/json"
+        ]["schema"],
+    )
+    pending = _resolve(openapi, detail["properties"]["pending"]["items"])
+    assert "next_attempt_at" in pending["required"]

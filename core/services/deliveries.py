@@ -12,7 +12,7 @@ from datetime import datetime
 from core.dispatch.notices import queue_notice
 from core.dispatch.outbox import Outbox
 from core.errors import NotFoundError, ValidationError
-from core.models import Destination, Notification, OutboxEntry
+from core.models import DeadLetter, Destination, Notification, OutboxEntry
 from core.store.base import WriteBatch
 from core.store.repositories import Repositories
 from core.support.timeutil import utcnow
@@ -65,6 +65,13 @@ class DeliveryService:
         self.outbox.notify()
         return notice.id
 
+    def pending_of(self, notification_id: str) -> list[OutboxEntry]:
+        """The notification's deliveries still in the outbox (one prefix scan of its entries)."""
+        return list(self.outbox.entries.scan(notification_id))
+
+    def dead_letters_of(self, notification_id: str) -> list[DeadLetter]:
+        return list(self.outbox.dead_letters.scan(notification_id))
+
     async def redeliver(
         self, owner_id: str, notification_id: str, destination_id: str | None = None
     ) -> list[OutboxEntry]:
@@ -72,8 +79,9 @@ class DeliveryService:
 
         With `destination_id`: to that destination (it must be the owner's and enabled). Without:
         to every destination holding a dead letter of it, or, when there is none, to every
-        destination it was meant for that still exists. Entries already waiting are left alone.
-        Returns the new outbox entries.
+        destination it was meant for that still exists. An entry already waiting is not queued
+        twice; one waiting for a retry (due later) is made due now. Returns the entries queued
+        or made due now.
         """
         notification = self._notification(owner_id, notification_id)
         if destination_id is not None:
@@ -93,9 +101,13 @@ class DeliveryService:
         now = self.clock()
         batch = WriteBatch()
         entries: list[OutboxEntry] = []
+        hastened: list[OutboxEntry] = []
         for destination in targets:
             self.outbox.dead_letters.delete(notification_id, destination.id, batch=batch)
-            if self.outbox.get(notification_id, destination.id) is not None:
+            waiting = self.outbox.get(notification_id, destination.id)
+            if waiting is not None:
+                if waiting.due_at > now:  # waiting for a retry: the owner asks for it now
+                    hastened.append(self.outbox.hasten(waiting, now, batch))
                 continue
             last = next(self.repos.attempts.scan(notification_id, destination.id, reverse=True, limit=1), None)
             entries.append(
@@ -110,4 +122,4 @@ class DeliveryService:
         self.outbox.enqueue(entries, batch, notification=notification)
         await self.repos.store.commit(batch)
         self.outbox.notify()
-        return entries
+        return entries + hastened

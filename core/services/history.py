@@ -6,7 +6,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -21,9 +21,33 @@ from core.support.timeutil import to_millis
 MAX_PAGE = 200
 
 
+#: Where a notification's deliveries stand (`GET /v1/notifications?outcome=`), from its records:
+#: `dead` - a destination holds a dead letter of it (its retries ran out, not redelivered yet);
+#: `retrying` - not dead, and a delivery is still in the outbox (before its first attempt or
+#: waiting for a retry); `delivered` - neither, and at least one attempt was delivered.
+Outcome = Literal["delivered", "retrying", "dead"]
+
+#: A filter that reads more than the index entry (tx hash, height, outcome) walks at most this
+#: many index entries per page; a page that stops there has a `next_cursor` to walk on.
+FILTER_MAX_SCANNED = 10_000
+#: `outcome` reads the notification's outbox entries, dead letters and attempts per record
+#: (about 16 us each, measured): fewer per page, so a page blocks the loop ~35 ms at most.
+OUTCOME_MAX_SCANNED = 2_000
+
+
+class PendingDelivery(msgspec.Struct, kw_only=True):
+    """A delivery still in the outbox: when its next attempt is due (now or past: any moment)."""
+
+    destination_id: str
+    attempts: int  # attempts made so far for this destination, redeliveries included
+    next_attempt_at: datetime
+    last_error: str | None = None
+
+
 class NotificationDetail(msgspec.Struct, kw_only=True):
     notification: Notification
     attempts: list[DeliveryAttempt]
+    pending: list[PendingDelivery] = []
 
 
 _GAP_CURSOR = msgspec.json.Decoder(dict[str, Annotated[int, msgspec.Meta(ge=1)]])
@@ -86,15 +110,37 @@ class HistoryService:
         chain_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        tx_hash: str | None = None,
+        height_from: int | None = None,
+        height_to: int | None = None,
+        outcome: Outcome | None = None,
     ) -> Page[Notification]:
+        """The owner's notifications, newest block time first, matching every filter given.
+
+        Time and subscription are bounds of the index scan; chain, tx hash, heights (both
+        inclusive) and outcome are checked per record, at most FILTER_MAX_SCANNED per page.
+        """
         _check_limit(limit)
+        if height_from is not None and height_to is not None and height_from > height_to:
+            raise ValidationError("height_from: must not be greater than height_to")
+        wanted_tx = tx_hash.upper() if tx_hash is not None else None
         start = (to_millis(since),) if since is not None else None
         stop = (to_millis(until),) if until is not None else None
         if since is not None and until is not None and since >= until:
             return Page(items=[], next_cursor=None)
+        per_record = chain_id is not None or wanted_tx is not None or outcome is not None
+        per_record = per_record or height_from is not None or height_to is not None
+        max_scanned = OUTCOME_MAX_SCANNED if outcome is not None else FILTER_MAX_SCANNED
 
         def keep(n: Notification) -> bool:
-            return n.owner_id == owner_id and (chain_id is None or n.chain_id == chain_id)
+            return (
+                n.owner_id == owner_id
+                and (chain_id is None or n.chain_id == chain_id)
+                and (wanted_tx is None or n.tx_hash == wanted_tx)
+                and (height_from is None or n.height >= height_from)
+                and (height_to is None or n.height <= height_to)
+                and (outcome is None or self.outcome_of(n) == outcome)
+            )
 
         if subscription_id is not None:
             # A deleted subscription's notifications stay in the history, and stay findable by
@@ -103,7 +149,14 @@ class HistoryService:
             if not is_key(subscription_id) or (sub is not None and sub.owner_id != owner_id):
                 raise NotFoundError("subscription not found")
             return self._repos.notifications.page(
-                "subscription", subscription_id, limit=limit, cursor=cursor, start=start, stop=stop, keep=keep
+                "subscription",
+                subscription_id,
+                limit=limit,
+                cursor=cursor,
+                start=start,
+                stop=stop,
+                keep=keep,
+                max_scanned=max_scanned,
             )
         return self._repos.notifications.page(
             "owner",
@@ -112,8 +165,20 @@ class HistoryService:
             cursor=cursor,
             start=start,
             stop=stop,
-            keep=keep if chain_id is not None else None,
+            keep=keep if per_record else None,
+            max_scanned=max_scanned,
         )
+
+    def outcome_of(self, notification: Notification) -> Outcome | None:
+        """`Outcome` of a notification (None: no delivery settled or waiting, e.g. only skipped)."""
+        nid = notification.id
+        if any(d.owner_id == notification.owner_id for d in self._delivery.dead_letters_of(nid)):
+            return "dead"
+        if self._delivery.pending_of(nid):
+            return "retrying"
+        if any(a.outcome == "delivered" for a in self._repos.attempts.of_notification(nid)):
+            return "delivered"
+        return None
 
     def activity(self, owner_id: str, subscription_id: str, *, cap: int = ACTIVITY_COUNT_CAP) -> SubscriptionActivity:
         """Last fired and count of the owner's subscription; NotFoundError for another's."""
@@ -129,7 +194,19 @@ class HistoryService:
         found = self._repos.notifications.get(notification_id) if is_key(notification_id) else None
         if found is None or found.owner_id != owner_id:
             raise NotFoundError("notification not found")
-        return NotificationDetail(notification=found, attempts=self._repos.attempts.of_notification(found.id))
+        pending = [
+            PendingDelivery(
+                destination_id=e.destination_id,
+                attempts=e.attempts_before + e.attempts,
+                next_attempt_at=e.due_at,
+                last_error=e.last_error,
+            )
+            for e in self._delivery.pending_of(found.id)
+            if e.owner_id == owner_id
+        ]
+        return NotificationDetail(
+            notification=found, attempts=self._repos.attempts.of_notification(found.id), pending=pending
+        )
 
     def dead_letters(self, owner_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[DeadLetter]:
         _check_limit(limit)
@@ -166,7 +243,8 @@ class HistoryService:
         """Queue the notification again (core.dispatch's redelivery); returns the destinations queued.
 
         Without `destination_id`: to the destinations holding a dead letter of it, else to all of
-        its destinations that still exist. Deliveries already waiting are not queued twice.
+        its destinations that still exist. A delivery already waiting is not queued twice: when
+        it waits for a retry, it is made due now (and counts as queued).
         """
         if not is_key(notification_id) or (destination_id is not None and not is_key(destination_id)):
             raise NotFoundError("notification not found")
