@@ -399,12 +399,15 @@ class ChangeLog:
                         raise ClusterError(f"NATS refused a write to {CHANGES_STREAM}: {reply.error.description}")
             except TRANSIENT_NATS as exc:
                 if self._monotonic() > deadline:
-                    raise ClusterUnavailableError(
-                        f"the change log did not take a write in {self._give_up_after:.0f} s: "
-                        f"{exc or type(exc).__name__}"
-                    ) from None
+                    raise self._gave_up(exc) from None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+    def _gave_up(self, exc: BaseException) -> ClusterUnavailableError:
+        """The error of a write the log did not take within `give_up_after` (its outcome unknown)."""
+        return ClusterUnavailableError(
+            f"the change log did not take a write in {self._give_up_after:.0f} s: {exc or type(exc).__name__}"
+        )
 
     async def _publish(self, change_id: str, body: bytes) -> int:
         """Publish with the same `Nats-Msg-Id` until acknowledged: the server keeps one copy."""
@@ -421,10 +424,7 @@ class ChangeLog:
                 if not isinstance(exc, TRANSIENT_NATS) and exc.err_code != _DUPLICATE_IN_PROCESS:
                     raise ClusterError(f"NATS refused a write to {CHANGES_STREAM}: {exc.description}") from None
                 if self._monotonic() > deadline:
-                    raise ClusterUnavailableError(
-                        f"the change log did not take a write in {self._give_up_after:.0f} s: "
-                        f"{exc or type(exc).__name__}"
-                    ) from None
+                    raise self._gave_up(exc) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
