@@ -200,6 +200,30 @@ async def test_a_dead_previous_life_does_not_block_its_name(cluster: NatsCluster
         await second.close()
 
 
+async def test_a_process_whose_name_was_taken_while_it_looked_dead_stops(cluster: NatsCluster) -> None:
+    """The start-up watch is a time window: a live process too slow to refresh inside it (a
+    loaded machine, SIGSTOP) is taken for dead. Its next heartbeat sees the other record and it
+    stops, rather than two processes heartbeating one name for good."""
+    config = ClusterConfig(nats=cluster.urls, node="n")
+    first, second = await ClusterConnection.open(config), await ClusterConnection.open(config)
+    stop = asyncio.Event()
+    try:
+        slow = NodeRegistry(first, "mempools-1", applied=lambda: 0, interval=0.2)
+        await slow.start()  # then no heartbeat for a while: paused
+        taker = NodeRegistry(second, "mempools-1", applied=lambda: 7, interval=0.2)
+        await taker.start()
+        taking = asyncio.create_task(taker.run(stop))
+        with pytest.raises(ClusterError, match="node name mempools-1 is in use by another process"):
+            await asyncio.wait_for(slow.run(stop), timeout=10)  # resumed
+        assert not taking.done()
+        assert [(r.node, r.applied) for r in await live_nodes(second.js)] == [("mempools-1", 7)]
+        stop.set()
+        await taking
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_two_processes_starting_with_one_name_at_once_one_is_refused(cluster: NatsCluster) -> None:
     config = ClusterConfig(nats=cluster.urls, node="n")
     connections = [await ClusterConnection.open(config) for _ in range(2)]

@@ -8,7 +8,9 @@ decides anything from them (leases do that), so a heartbeat lost in an election 
 Two processes with one node name would make the status, the logs and the lease holders
 ambiguous, so `start` refuses a name that another live process heartbeats. A record left by a
 previous life of this node (kill -9, restarted within the TTL) is told apart by watching it for
-`2.5 x interval`: a live process refreshes it in that time, a dead one does not.
+`2.5 x interval`: a live process refreshes it in that time, a dead one does not. That is a guess
+a loaded machine can fool, so every heartbeat is a compare-and-set over the node's own last
+record: a process that finds its name taken by another while it looked dead stops.
 """
 
 from __future__ import annotations
@@ -180,13 +182,17 @@ class NodeRegistry:
     async def _other_life(self) -> RawStreamMsg | None:
         """The live record of this name written by another process, if there is one."""
         message = await self._last()
-        if message is None or is_tombstone(message.headers):
-            return None
+        return message if message is not None and self._by_another(message) else None
+
+    def _by_another(self, message: RawStreamMsg) -> bool:
+        """A live record of this name that another process (or a previous life) wrote."""
+        if is_tombstone(message.headers):
+            return False
         try:
             record = msgspec.json.decode(message.data or b"", type=NodeRecord)
         except msgspec.DecodeError:
-            return None
-        return None if record.incarnation == self.incarnation else message
+            return False
+        return record.incarnation != self.incarnation
 
     async def heartbeat(self, expected: int | None = None) -> None:
         """Publish the record with the TTL (compare-and-set on the key when `expected` is given)."""
@@ -208,7 +214,7 @@ class NodeRegistry:
                 if stop.is_set():
                     break
                 try:
-                    await self.heartbeat()
+                    await self._refresh()
                     self.live = max(1, len(await self.nodes()))
                     self._incidents.resolved("node heartbeat")
                 except TRANSIENT_NATS as exc:
@@ -217,6 +223,26 @@ class NodeRegistry:
                     self._incidents.failure("node heartbeat", "node heartbeat refused: %s", exc.description)
         finally:
             await self._leave()
+
+    async def _refresh(self) -> None:
+        """Heartbeat over our own last record (compare-and-set), so that a process that took this
+        name while we looked dead (a pause past `2.5 x interval` on a loaded machine, SIGSTOP) is
+        seen: one of the two must stop, and it is this one (`ClusterError`)."""
+        try:
+            await self.heartbeat(expected=self._last_seq)
+            return
+        except APIError as exc:
+            if exc.err_code not in _WRONG_LAST_SEQUENCE:
+                raise
+        try:  # a NATS that does not answer here is one more failed heartbeat, tried again next time
+            last: RawStreamMsg | None = await self.js.get_last_msg(NODES_STREAM, self.subject)
+        except NotFoundError:
+            last = None
+        if last is not None and self._by_another(last):
+            raise self._in_use(last)
+        # Ours after all (an ack lost in an election, the write stored) or gone (expired while we
+        # were paused): carry on over what is there.
+        await self.heartbeat(expected=int(last.seq or 0) if last is not None else 0)
 
     async def nodes(self) -> list[NodeRecord]:
         return await live_nodes(self.js)
