@@ -2,8 +2,8 @@
 
 `create_app` wires the route modules to the services through Litestar's dependency injection
 (`accounts`, `destinations`, ... and `caller` for authenticated handlers), and sets the
-conventions every route shares: problem+json errors, a body size limit, JSON-only bodies,
-no unknown query parameters,
+conventions every route shares: problem+json errors, a body size limit, JSON-only bodies
+(forms only under `/console`, the web console: api/console/), no unknown query parameters,
 compression, CORS and the OpenAPI 3.1 document at `/schema/openapi.json` (pages: api/docs.py).
 """
 
@@ -12,21 +12,26 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
 from litestar.routes import HTTPRoute
+from litestar.template.config import TemplateConfig
 
 from api.auth import SESSION_COOKIE, resolve_caller
+from api.console import console_router
+from api.console.router import TEMPLATES_DIR, error_page
 from api.csrf import OriginPolicy
 from api.docs import UNCOMPRESSED, docs_plugins, docs_router, vendor_router
 from api.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 from api.methods import HeadAsGet
-from api.problems import EXCEPTION_HANDLERS
+from api.problems import EXCEPTION_HANDLERS, handle_failure
 from api.query_params import QueryParameterCheck
 from api.readiness import Readiness
 from api.routes import accounts, address_book, chains, destinations, history, presets, queries, subscriptions
@@ -71,6 +76,14 @@ def _before_request(check_query: QueryParameterCheck) -> Callable[[Request[Any, 
     return before_request
 
 
+def _handle_failure(request: Request[Any, Any, Any], exc: Exception) -> Response[Any] | Template:
+    """Problems as JSON; under `/console` (a console URL no route has, say) as a console page."""
+    path = request.url.path
+    if path == "/console" or path.startswith("/console/"):
+        return error_page(request, exc)
+    return handle_failure(request, exc)
+
+
 def _provide(value: object) -> Provide:
     return Provide(lambda: value, sync_to_thread=False, use_cache=True)
 
@@ -88,9 +101,12 @@ def create_app(
     config = api_config or ApiConfig()
     handlers: list[Any] = [*ops_handlers(readiness, metrics), vendor_router()]
     dependencies: dict[str, Provide] = {}
+    check_query = QueryParameterCheck()
+    origin_policy = OriginPolicy(public_url=config.public_url, cors_origins=config.cors_origins)
     if services is not None:
         for module in (accounts, chains, destinations, subscriptions, presets, queries, history, address_book):
             handlers.extend(module.HANDLERS)
+        handlers.append(console_router(check_query, origin_policy))
         dependencies = {
             "accounts": _provide(services.accounts),
             "chains": _provide(services.chains),
@@ -103,14 +119,13 @@ def create_app(
             "throttle": _provide(throttle or LoginThrottle()),
             "signups": _provide(signup_throttle or SignupThrottle()),
             "api_settings": _provide(ApiSettings(public_url=config.public_url)),
-            "origin_policy": _provide(OriginPolicy(public_url=config.public_url, cors_origins=config.cors_origins)),
+            "origin_policy": _provide(origin_policy),
             "caller": Provide(resolve_caller),
         }
-    check_query = QueryParameterCheck()
     app = Litestar(
         route_handlers=handlers,
         dependencies=dependencies,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=dict.fromkeys(EXCEPTION_HANDLERS, _handle_failure),
         before_request=_before_request(check_query),
         request_max_body_size=config.max_body_bytes,
         compression_config=CompressionConfig(
@@ -143,6 +158,7 @@ def create_app(
             ),
             security=[{"apiKey": []}, {"session": []}],
         ),
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         logging_config=None,  # the process configures logging once, in mempools.logs
         debug=False,
     )

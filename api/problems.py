@@ -102,7 +102,7 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def _domain_problem(request: Request[Any, Any, Any], exc: Exception) -> tuple[Problem, dict[str, str]]:
     view = describe(exc, log, f"{request.method} {request.url.path}")
     headers: dict[str, str] = {}
     problem = Problem(
@@ -110,7 +110,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
     )
     if view.internal:
         problem.error_id = view.error_id
-        return problem_response(problem)
+        return problem, headers
     if isinstance(exc, QuerySyntaxError):
         problem.detail = f"{bounded(str(exc))}\n{exc.caret_lines}"  # as exc.render(), the reason bounded
         problem.position = exc.position
@@ -120,11 +120,10 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
     if view.retry_after is not None:
         headers["Retry-After"] = str(view.retry_after)
         problem.retry_after = view.retry_after
-    return problem_response(problem, headers)
+    return problem, headers
 
 
-def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    assert isinstance(exc, HTTPException)
+def _http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> tuple[Problem, dict[str, str]]:
     status = exc.status_code
     detail = bounded(exc.detail) if exc.detail and exc.detail != _title(status) else None
     problem = Problem(type="about:blank", title=_title(status), status=status, detail=detail)
@@ -134,13 +133,23 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Re
     if status == 404 and detail is None:
         problem.detail = f"no route {bounded(request.url.path)}"
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "retry-after")}
-    return problem_response(problem, headers)
+    return problem, headers
 
 
-def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def problem_of(request: Request[Any, Any, Any], exc: Exception) -> tuple[Problem, dict[str, str]]:
+    """The problem (and the headers that go with it) of any failure: what the API answers, and
+    what the web console renders as a page."""
     if isinstance(exc, HTTPException):
-        return handle_http_exception(request, exc)
-    return handle_domain_error(request, exc)  # a MempoolsError, or a bug: 500 with an error id
+        return _http_problem(request, exc)
+    if isinstance(exc, UnicodeDecodeError):  # the JSON decoder's: the body is not UTF-8
+        return Problem(
+            type=problem_type("invalid-request"), title="Bad Request", status=400, detail="body is not valid UTF-8"
+        ), {}
+    return _domain_problem(request, exc)  # a MempoolsError, or a bug: 500 with an error id
+
+
+def handle_failure(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    return problem_response(*problem_of(request, exc))
 
 
 def _fields(extra: Any) -> list[ProblemField] | None:
@@ -161,18 +170,12 @@ def _fields(extra: Any) -> list[ProblemField] | None:
     return out or None
 
 
-def handle_bad_encoding(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The JSON decoder's UnicodeDecodeError: the body is not UTF-8."""
-    return problem_response(
-        Problem(type=problem_type("invalid-request"), title="Bad Request", status=400, detail="body is not valid UTF-8")
-    )
-
-
+#: Keyed by the classes Litestar itself maps (its HTTPException among them), so that ours win.
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    MempoolsError: handle_domain_error,
-    UnicodeDecodeError: handle_bad_encoding,
-    HTTPException: handle_http_exception,
-    Exception: handle_unexpected,
+    MempoolsError: handle_failure,
+    UnicodeDecodeError: handle_failure,
+    HTTPException: handle_failure,
+    Exception: handle_failure,
 }
 
 _DESCRIPTIONS = {

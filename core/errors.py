@@ -14,9 +14,11 @@ The tree (classes marked * are defined next to the code that raises them and sub
     │   │   ├── *UniqueConflictError    (core/store/collection.py) a unique index is taken
     │   │   └── FencedError             a newer holder of a chain's lease claimed its epoch: stop
     │   ├── AuthenticationError  401
+    │   │   └── *SignInRequired         (api/console/session.py) a console page without a session
     │   ├── PermissionDeniedError  403  may look but not change (not a group admin)
     │   ├── QuotaExceededError  403
     │   ├── *CrossOriginRefused  403    (api/csrf.py)
+    │   ├── *StaleForm  403             (api/console/forms.py) a console form without this session's token
     │   ├── Throttled  429              with `retry_after`
     │   └── *CommandError               (mempools/cli.py) a CLI misuse
     ├── ServiceError                    not the caller's fault and it passes: 5xx, "try again"

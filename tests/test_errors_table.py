@@ -17,6 +17,8 @@ import httpx
 import pytest
 from litestar import Litestar, get
 
+import api.console.forms
+import api.console.session
 import api.csrf
 import bot.actions
 import bot.discord.frontdoor
@@ -74,6 +76,8 @@ TABLE: dict[str, tuple[MempoolsError, int, str]] = {
     "PermissionDeniedError": (core.errors.PermissionDeniedError("only admins can change this"), 403, "forbidden"),
     "QuotaExceededError": (core.errors.QuotaExceededError("at most 5 subscriptions"), 403, "quota-exceeded"),
     "CrossOriginRefused": (api.csrf.CrossOriginRefused("Origin is not ours"), 403, "cross-origin"),
+    "StaleForm": (api.console.forms.StaleForm("this form has expired"), 403, "stale-form"),
+    "SignInRequired": (api.console.session.SignInRequired("/console"), 401, "unauthenticated"),
     "Throttled": (core.errors.Throttled("too many logins", retry_after=7), 429, "throttled"),
     # ours, and it passes: 5xx with the message
     "ServiceError": (core.errors.ServiceError("not now"), 503, "unavailable"),
