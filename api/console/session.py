@@ -29,6 +29,9 @@ class Viewer(msgspec.Struct, frozen=True):
     csrf_token: str
 
 
+ViewerDep = NamedDependency[Viewer]
+
+
 class SignInRequired(AuthenticationError):
     """No session, or an expired one: the login page, then back to `next_path`."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from api.auth import CLEAR_SESSION, SESSION_COOKIE, client_address, is_secure, session_cookie
@@ -46,7 +47,9 @@ def _anonymous_form(
 
 
 @get("/login", sync_to_thread=False)
-def login_page(request: Request[Any, Any, Any], api_settings: SettingsDep, next: str | None = None) -> Template:
+def login_page(
+    request: Request[Any, Any, Any], api_settings: SettingsDep, next: FromQuery[str | None] = None
+) -> Template:
     return _anonymous_form(
         request, _LOGIN, title="Log in", secure=is_secure(request, api_settings.public_url), next=safe_next(next)
     )

@@ -7,7 +7,7 @@ from litestar import get
 from litestar.response import Template
 
 from api.console.render import page
-from api.console.session import Viewer
+from api.console.session import ViewerDep
 from api.deps import ChainsDep, DestinationsDep, HistoryDep
 
 #: Dead letters counted on the overview; past this it says "200+" (the list pages through all).
@@ -16,7 +16,7 @@ RECENT = 10
 
 
 @get("/", sync_to_thread=False)
-def overview(viewer: Viewer, chains: ChainsDep, destinations: DestinationsDep, history: HistoryDep) -> Template:
+def overview(viewer: ViewerDep, chains: ChainsDep, destinations: DestinationsDep, history: HistoryDep) -> Template:
     owned = destinations.list(viewer.account_id)
     failing = [d for d in owned if d.failing_since is not None or not d.enabled]
     dead = history.dead_letters(viewer.account_id, limit=DEAD_LETTERS_COUNTED)
