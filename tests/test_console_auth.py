@@ -110,7 +110,7 @@ async def test_a_wrong_password_is_said_on_the_form_and_the_throttle_applies(tmp
                 statuses.append(wrong.status_code)
                 assert 'value="alice@example.com"' in wrong.text  # the email is kept
             assert statuses[:3] == [401, 401, 401] and statuses[3] == 429
-            assert ("retry-after" in wrong.headers and "Too many" in text(wrong)) or "try again" in text(wrong)
+            assert "retry-after" in wrong.headers and "try again" in text(wrong).lower()
             # Throttled means throttled: the right password is refused too, until the wait is over.
             login = await client.get("/console/login")
             right = await client.post(
