@@ -167,12 +167,21 @@ async def browser() -> AsyncIterator[Any]:
         pytest.skip(verdict.reason)
     if verdict.action == "fail":
         pytest.fail(verdict.reason)
+    async with launched_chromium() as launched:
+        yield launched
+
+
+@contextlib.asynccontextmanager
+async def launched_chromium() -> AsyncIterator[Any]:
+    """The system's Chromium under Playwright, with a fresh temporary profile."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=find_chromium(), args=list(CHROMIUM_FLAGS))
-        yield launched
-        await launched.close()
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 @dataclass
