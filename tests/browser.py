@@ -352,3 +352,15 @@ def guessable_urls(patterns: Iterable[str], ids: dict[str, str]) -> list[str]:
         with contextlib.suppress(KeyError):
             urls.append(pattern.format_map(ids))
     return urls
+
+
+async def assert_shows_none_of(page: Any, urls: Iterable[str], secrets: Iterable[str]) -> None:
+    """Each URL, opened in `page` (another account's session), answers without a 5xx and shows
+    none of `secrets` (the first account's email, names, addresses) anywhere in the page."""
+    secrets = list(secrets)
+    for url in urls:
+        answer = await page.goto(url)
+        assert answer is not None and answer.status < 500, (url, answer and answer.status)
+        text = await page.content()
+        leaked = [secret for secret in secrets if secret in text]
+        assert leaked == [], f"{url} ({answer.status}) shows the other account's {leaked}"
