@@ -33,7 +33,9 @@ from core.models import Denom as DenomModel
 
 ENV_PREFIX = "MEMPOOLS_"
 _SECRET_ENV = {"telegram": "MEMPOOLS_TELEGRAM_TOKEN", "discord": "MEMPOOLS_DISCORD_TOKEN"}
-_NOT_OVERRIDES = {"MEMPOOLS_CONFIG", *_SECRET_ENV.values()}
+#: Variables of ours that are not config keys: `MEMPOOLS_REQUIRE_BROWSER=1` (CI) makes a missing
+#: Chromium fail the console's browser tests; `mempools serve` started under it must not refuse it.
+_NOT_OVERRIDES = {"MEMPOOLS_CONFIG", "MEMPOOLS_REQUIRE_BROWSER", *_SECRET_ENV.values()}
 _CHAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Node names go into NATS subjects and lease values: no dots, spaces or wildcards.
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")

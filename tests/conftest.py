@@ -11,6 +11,7 @@ import pytest
 from discord.http import HTTPClient
 
 from tests.apikit import Env, api_client
+from tests.browser import browser, console, visit  # noqa: F401  (the real-browser fixtures, tests/browser.py)
 from tests.fakes.discord_api import FakeDiscordApi
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.nats_cluster import NatsCluster, nats_cluster

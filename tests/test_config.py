@@ -70,6 +70,12 @@ def test_environment_overrides_nested_keys() -> None:
     assert config.api.cors_origins == ["https://a.example"]
 
 
+def test_the_ci_browser_switch_is_not_taken_for_a_config_key() -> None:
+    """`.ci/run` exports MEMPOOLS_REQUIRE_BROWSER=1 for the whole suite; every server it starts sees it."""
+    config = load_config(None, env={"MEMPOOLS_REQUIRE_BROWSER": "1", "MEMPOOLS_API__PORT": "9001"})
+    assert config.api.port == 9001
+
+
 def test_dispatch_section_sets_the_dispatcher_limits() -> None:
     config = load_config(EXAMPLE, env={"MEMPOOLS_DISPATCH__WORKERS": "128", "MEMPOOLS_DISPATCH__FAILING_WORKERS": "4"})
     limits = DispatchLimits.from_config(config.dispatch)
