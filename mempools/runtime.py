@@ -314,6 +314,7 @@ class Runtime:
         finally:
             intake.set()
             server.should_exit = True
+            self.services.activity.close_all()  # live streams end now rather than at uvicorn's deadline
             scheduler.shutdown(wait=False)
             await self.supervisor.wait(timeout=SHUTDOWN_DEADLINE)
             stop.set()

@@ -207,6 +207,13 @@ class ActivityFeed:
             if not mine:
                 del self._by_account[listener.account_id]
 
+    def close_all(self) -> int:
+        """End every listener (shutdown: open streams finish instead of holding the server up)."""
+        everyone = [listener for mine in self._by_account.values() for listener in mine]
+        for listener in everyone:
+            self.close(listener)
+        return len(everyone)
+
     @contextlib.asynccontextmanager
     async def subscribe(self, account_id: str) -> AsyncIterator[ActivityListener]:
         """`async with feed.subscribe(account) as events: async for event in events: ...`"""
