@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core.config import Config
 from core.dispatch.outbox import Outbox
 from core.services.accounts import AccountService
+from core.services.activity import ActivityFeed
 from core.services.address_book import AddressBookService
 from core.services.chains import ChainInfo, ChainService, StatsProvider
 from core.services.clock import Clock, utcnow
@@ -22,13 +23,14 @@ from core.services.history import HistoryService, NotificationDetail
 from core.services.matcher_feed import MatcherFeed
 from core.services.passwords import Passwords
 from core.services.presets import PresetPreview, PresetService
-from core.services.queries import FetchBlock, QueryService, QueryTestResult
+from core.services.queries import FetchBlock, LatestHeight, QueryService, QueryTestResult
 from core.services.subscriptions import SubscriptionService
 from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 
 __all__ = [
     "AccountService",
+    "ActivityFeed",
     "AddressBookService",
     "AuthenticationError",
     "ChainInfo",
@@ -62,6 +64,7 @@ class Services:
     delivery: DeliveryService
     conversations: ConversationService
     address_book: AddressBookService
+    activity: ActivityFeed
 
     @classmethod
     def build(
@@ -73,6 +76,7 @@ class Services:
         *,
         stats: StatsProvider | None = None,
         fetch_block: FetchBlock | None = None,
+        latest_height: LatestHeight | None = None,
         tester: WebhookTester | None = None,
         check_url: UrlCheck | None = None,
         passwords: Passwords | None = None,
@@ -103,11 +107,12 @@ class Services:
                 clock=clock,
             ),
             history=HistoryService(repos, delivery, chain_ids=chains.ids),
-            queries=QueryService(chains, fetch_block),
+            queries=QueryService(chains, fetch_block, latest_height),
             presets=PresetService(chains),
             delivery=delivery,
             conversations=ConversationService(repos.store, clock=clock),
             address_book=AddressBookService(
                 repos, chains, max_per_account=config.quotas.address_labels_per_account, clock=clock
             ),
+            activity=ActivityFeed(repos, outbox),
         )
