@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.chain.blocks import DecodedBlock
 from core.chain.pool import EndpointPool
 from mempools.devnet.chain import ChainConfig as DevnetConfig
 from mempools.devnet.chain import DevnetChain
@@ -198,43 +199,55 @@ async def devnet() -> AsyncIterator[tuple[DevnetChain, DevnetServer]]:
         yield chain, server
 
 
-async def test_would_it_have_matched_a_real_block(tmp_path: Path, devnet: tuple[DevnetChain, DevnetServer]) -> None:
+async def test_would_it_have_matched_real_blocks(tmp_path: Path, devnet: tuple[DevnetChain, DevnetServer]) -> None:
     chain, server = devnet
     sender, recipient = chain.book.accounts[0], chain.book.accounts[1]
     injected = chain.schedule_transfer(sender, recipient, 1_500_000)
     chain.advance()
     pool = EndpointPool(CHAIN, [server.url])
 
-    async def fetch(chain_id: str, height: int):  # type: ignore[no-untyped-def]
+    async def fetch(chain_id: str, height: int) -> DecodedBlock:
         return await pool.fetch_height(height)
 
-    env = Env(tmp_path / "q", fetch_block=fetch)
+    async def latest(chain_id: str) -> int:
+        return await pool.latest_height()
+
+    env = Env(tmp_path / "q", fetch_block=fetch, latest_height=latest)
     try:
         async with api_client(env.app) as c:
             user = await console_signup(c, "alice@example.com")
             draft = {"mode": "preset", "preset": "funds_received", "chain_id": CHAIN, "param_address": recipient}
-            r = await user.post(
-                "/console/subscriptions/try", draft | {"at": "height", "height": str(injected.height)}, htmx=True
-            )
+            at = {"at": "height", "height": str(injected.height)}
+            r = await user.post("/console/subscriptions/try", draft | at, htmx=True)
             assert r.status_code == 200, r.text
+            assert _testid(r.text, "try-verdict")[0].startswith(
+                f"Yes: it would have matched at height {injected.height} on {CHAIN}"
+            )
+            assert injected.tx_hash in r.text and "post-filter was applied" in r.text
+            span = {"at": "range", "height_from": "1", "height_to": str(injected.height)}
+            r = await user.post("/console/subscriptions/try", draft | span, htmx=True)
+            verdict = _testid(r.text, "try-verdict")[0]
+            assert verdict.startswith(f"Yes: it would have matched at height {injected.height} ")
+            assert f"(of heights 1–{injected.height})" in verdict
+            r = await user.post("/console/subscriptions/try", draft | span | {"param_address": sender}, htmx=True)
+            assert _testid(r.text, "try-verdict")[0].startswith(f"No match at heights 1–{injected.height}")
+            r = await user.post("/console/subscriptions/try", draft | span | {"height_to": "200"}, htmx=True)
+            assert r.status_code == 422 and "at most 100 heights" in _testid(r.text, "try-error")[0]
+            r = await user.post("/console/subscriptions/try", draft | {"at": "height", "height": "99999"}, htmx=True)
+            assert r.status_code == 200 and "not available" in _testid(r.text, "try-height-error")[0]
+
+            dest = await _webhook(user)
+            queries = f"transfer.recipient = '{recipient}'\ntm.event = 'NewBlock' AND block.height = 1"
+            sub_id = await _create_raw(user, "raw", queries, [dest])
+            r = await user.post(f"/console/subscriptions/{sub_id}/try", at)
+            assert r.status_code == 200 and 'id="sub-settings"' in r.text  # the whole page, plain post
             assert _testid(r.text, "try-verdict")[0].startswith(
                 f"Yes: it would have matched at height {injected.height}"
             )
-            assert injected.tx_hash in r.text
-            r = await user.post("/console/subscriptions/try", draft | {"at": "height", "height": "1"}, htmx=True)
-            assert _testid(r.text, "try-verdict")[0].startswith("No match at height 1")
-            r = await user.post("/console/subscriptions/try", draft | {"at": "height", "height": "99999"}, htmx=True)
-            assert r.status_code == 422 and "not available" in _testid(r.text, "try-error")[0]
-
-            dest = await _webhook(user)
-            sub_id = await _create_raw(user, "raw", f"transfer.recipient = '{recipient}'", [dest])
-            r = await user.post(
-                f"/console/subscriptions/{sub_id}/try", {"at": "height", "height": str(injected.height)}
-            )
-            assert r.status_code == 200 and 'id="sub-settings"' in r.text  # the whole page, plain post
-            assert _testid(r.text, "try-verdict")[0].startswith("Yes")
             r = await user.post(f"/console/subscriptions/{sub_id}/try", {"at": "latest"}, htmx=True)
-            assert r.status_code == 422 and "no watched height" in _testid(r.text, "try-error")[0]
+            assert r.status_code == 200 and _testid(r.text, "try-verdict")[0].startswith("Yes")
+            r = await user.post(f"/console/subscriptions/{sub_id}/try", {"at": "range", "height_from": "1"}, htmx=True)
+            assert r.status_code == 422 and "height_to" in _testid(r.text, "try-error")[0]
     finally:
         env.close()
         await pool.aclose()

@@ -27,9 +27,10 @@ from api.problems import problem_of
 from core.errors import UserError, ValidationError
 from core.models import Destination, Subscription
 from core.query.errors import QuerySyntaxError
+from core.query.filters import TransferFilter
 from core.query.presets import PresetSpec
 from core.services.presets import PresetPreview
-from core.services.queries import QueryService, QueryTestResult
+from core.services.queries import MAX_TEST_HEIGHTS, HeightResult, QueryService, QueryTestRun
 from core.services.subscriptions import MAX_QUERIES
 
 _LIST = "subscriptions/list.html"
@@ -104,23 +105,36 @@ class Draft(msgspec.Struct, kw_only=True):
 
 
 class TryRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """Which blocks to try a draft or a subscription on: the latest, or one height."""
+    """Which blocks to try a draft or a subscription on: the latest, one height, or a range."""
 
-    at: Literal["latest", "height"]
-    height: int | None
+    at: Literal["latest", "height", "range"]
+    height: int | None = None
+    height_from: int | None = None
+    height_to: int | None = None
 
 
 class TryOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    """What trying the queries on a block found: per query, the scopes it matched there."""
+    """What trying the queries found: per height (ascending), the scopes any of them matched
+    (and the preset's post-filter accepted), or why that block could not be read."""
 
     chain_id: str
-    height: int
-    time: str | None
-    results: list[QueryTestResult]
+    queries: list[str]
+    post_filter: TransferFilter | None
+    results: list[HeightResult]
+    matched_heights: list[int]
 
     @property
-    def matched(self) -> bool:
-        return any(r.matches for r in self.results)
+    def shown(self) -> list[HeightResult]:
+        """The heights worth a line: those that matched, or could not be read."""
+        return [r for r in self.results if r.matches or r.error]
+
+    @property
+    def first(self) -> int:
+        return self.results[0].height
+
+    @property
+    def last(self) -> int:
+        return self.results[-1].height
 
 
 def _field_error(exc: UserError, draft: Draft | None = None) -> FieldError:
@@ -220,8 +234,9 @@ def _new_page(
         preview_filter=struct_pairs(preview.post_filter) if preview is not None else [],
         checked=checked,
         tried=tried,
-        try_request=try_request or TryRequest(at="latest", height=None),
+        try_request=try_request or TryRequest(at="latest"),
         max_queries=MAX_QUERIES,
+        max_heights=MAX_TEST_HEIGHTS,
     )
 
 
@@ -331,30 +346,77 @@ async def check_draft(
     return _new_page(viewer, presets, chains, destinations, draft, status_code=status, error=error, checked=checked)
 
 
+def _height(form: dict[str, Any], name: str) -> int:
+    raw = text(form, name, 20)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValidationError(f"{name}: a block height (a whole number, at least 1)")
+    return int(raw)
+
+
 def _try_request(form: dict[str, Any]) -> TryRequest:
     at = text(form, "at", 10)
     if at == "height":
-        raw = text(form, "height", 20)
-        if not raw.isdigit():
-            raise ValidationError("height: a block height (a whole number, at least 1)")
-        return TryRequest(at="height", height=int(raw))
-    return TryRequest(at="latest", height=None)
+        return TryRequest(at="height", height=_height(form, "height"))
+    if at == "range":
+        return TryRequest(at="range", height_from=_height(form, "height_from"), height_to=_height(form, "height_to"))
+    return TryRequest(at="latest")
 
 
-async def _try_queries(
-    query_tools: QueryService, chains: ChainsDep, chain_id: str, queries: list[str], spec: TryRequest
+def _merged(runs: list[QueryTestRun]) -> list[HeightResult]:
+    """One result per height from the runs of several queries: a scope any of them matched."""
+    by_height: dict[int, HeightResult] = {}
+    for run in runs:
+        for r in run.results:
+            have = by_height.get(r.height)
+            if have is None:
+                by_height[r.height] = HeightResult(
+                    height=r.height, time=r.time, scopes_total=r.scopes_total, matches=list(r.matches), error=r.error
+                )
+                continue
+            seen = {(m.kind, m.index) for m in have.matches}
+            have.matches.extend(m for m in r.matches if (m.kind, m.index) not in seen)
+            have.matches.sort(key=lambda m: (m.kind == "block", m.index or 0))
+    return sorted(by_height.values(), key=lambda r: r.height)
+
+
+async def _try(
+    query_tools: QueryService,
+    chain_id: str,
+    spec: TryRequest,
+    *,
+    queries: list[str] | None = None,
+    preset: str | None = None,
+    params: dict[str, str] | None = None,
 ) -> TryOutcome:
-    """Each query tried on the block asked for (the latest: the chain's height as watched here)."""
+    """`QueryService.run` on the blocks asked for: once for a preset (its post-filter applied),
+    once per query for raw queries (the latest height read once, so all try the same block)."""
+    heights: dict[str, Any] = {
+        "latest": spec.at == "latest",
+        "height": spec.height,
+        "height_from": spec.height_from,
+        "height_to": spec.height_to,
+    }
+    if preset is not None:
+        run = await query_tools.run(chain_id, preset=preset, params=params or {}, **heights)
+        return TryOutcome(
+            chain_id=run.chain_id, queries=run.queries, post_filter=run.post_filter,
+            results=run.results, matched_heights=run.matched_heights,
+        )  # fmt: skip
     if not queries:
-        raise ValidationError("queries: nothing to try")
-    height = spec.height
-    if height is None:
-        info = chains.info(chain_id)
-        if info.height is None:
-            raise ValidationError(f"height: {chain_id} has no watched height yet; give a height")
-        height = info.height
-    results = [await query_tools.test(chain_id, q, height) for q in queries]
-    return TryOutcome(chain_id=chain_id, height=results[0].height, time=results[0].time, results=results)
+        raise ValidationError("queries: write at least one query to try")
+    runs = [await query_tools.run(chain_id, query=queries[0], **heights)]
+    if spec.at == "latest":
+        heights = {"height": runs[0].results[0].height}
+    for q in queries[1:]:
+        runs.append(await query_tools.run(chain_id, query=q, **heights))
+    results = _merged(runs)
+    return TryOutcome(
+        chain_id=runs[0].chain_id,
+        queries=[q for run in runs for q in run.queries],
+        post_filter=None,
+        results=results,
+        matched_heights=[r.height for r in results if r.matches],
+    )
 
 
 @post("/subscriptions/try")
@@ -373,10 +435,9 @@ async def try_draft(
     try:
         spec = _try_request(form)
         if draft.mode == "preset":
-            queries = presets.preview(draft.preset, draft.params, draft.chain_id or None).queries
+            tried = await _try(query_tools, draft.chain_id, spec, preset=draft.preset, params=draft.params)
         else:
-            queries = draft.query_lines()[:MAX_QUERIES]
-        tried = await _try_queries(query_tools, chains, draft.chain_id, queries, spec)
+            tried = await _try(query_tools, draft.chain_id, spec, queries=draft.query_lines()[:MAX_QUERIES])
     except UserError as exc:
         error, status = _field_error(exc, draft), problem_of(request, exc)[0].status
     if is_htmx(request):
@@ -419,7 +480,7 @@ def _detail(
         notice=notice,
         tried=tried,
         try_error=try_error,
-        try_request=TryRequest(at="latest", height=None),
+        try_request=TryRequest(at="latest"),
     )
 
 
@@ -553,7 +614,11 @@ async def try_subscription(
     sub = subscriptions.get(viewer.account_id, subscription_id)
     tried, error, status = None, None, 200
     try:
-        tried = await _try_queries(query_tools, chains, sub.chain_id, sub.queries, _try_request(form))
+        spec = _try_request(form)
+        if sub.preset is not None:
+            tried = await _try(query_tools, sub.chain_id, spec, preset=sub.preset, params=sub.params)
+        else:
+            tried = await _try(query_tools, sub.chain_id, spec, queries=sub.queries)
     except UserError as exc:
         error, status = _field_error(exc), problem_of(request, exc)[0].status
     if is_htmx(request):
