@@ -228,9 +228,9 @@ async def test_would_it_have_matched_real_blocks(tmp_path: Path, devnet: tuple[D
             r = await user.post("/console/subscriptions/try", draft | span, htmx=True)
             verdict = _testid(r.text, "try-verdict")[0]
             assert verdict.startswith(f"Yes: it would have matched at height {injected.height} ")
-            assert f"(of heights 1–{injected.height})" in verdict
+            assert f"(of heights 1\u2013{injected.height})" in verdict
             r = await user.post("/console/subscriptions/try", draft | span | {"param_address": sender}, htmx=True)
-            assert _testid(r.text, "try-verdict")[0].startswith(f"No match at heights 1–{injected.height}")
+            assert _testid(r.text, "try-verdict")[0].startswith(f"No match at heights 1\u2013{injected.height}")
             r = await user.post("/console/subscriptions/try", draft | span | {"height_to": "200"}, htmx=True)
             assert r.status_code == 422 and "at most 100 heights" in _testid(r.text, "try-error")[0]
             r = await user.post("/console/subscriptions/try", draft | {"at": "height", "height": "99999"}, htmx=True)
