@@ -481,6 +481,7 @@ def _detail(
         tried=tried,
         try_error=try_error,
         try_request=TryRequest(at="latest"),
+        max_heights=MAX_TEST_HEIGHTS,
     )
 
 
