@@ -85,7 +85,7 @@ async def test_another_accounts_key_is_not_found_and_forged_posts_are_refused(
     for path, data in ((f"/console/api-keys/{key.id}/revoke", {}), ("/console/api-keys/new", {"name": "forged"})):
         r = await alice.post(path, data, token=False)
         assert r.status_code == 403
-        r = await alice.post(path, data | {"_csrf": mallory.token}, token=False)  # another session's token
+        r = await alice.post(path, data | {"_csrf": mallory.csrf}, token=False)  # another session's token
         assert r.status_code == 403
     page = (await alice.get("/console/api-keys")).text
     assert "forged" not in page and _testid(page, "key-state") == ["active"]

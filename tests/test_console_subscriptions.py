@@ -175,7 +175,7 @@ async def test_posts_without_the_token_are_refused(alice: ConsoleUser) -> None:
         assert r.status_code == 403 and "expired" in r.text
     r = await alice.client.post(
         f"/console/subscriptions/{sub_id}/delete",
-        data={"_csrf": alice.token},
+        data={"_csrf": alice.csrf},
         headers={"Origin": "https://evil.example"},
     )
     assert r.status_code == 403
