@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.chain.blocks import DecodedBlock
+from core.chain.blocks import Attribute, DecodedBlock, Event, Scope
 from core.chain.pool import EndpointPool
 from mempools.devnet.chain import ChainConfig as DevnetConfig
 from mempools.devnet.chain import DevnetChain
@@ -256,3 +256,26 @@ async def test_would_it_have_matched_real_blocks(tmp_path: Path, devnet: tuple[D
 async def test_signed_out_pages_redirect_to_login(client: httpx.AsyncClient) -> None:
     r = await client.get("/console/subscriptions/new?mode=query")
     assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next=/console/subscriptions/new")
+
+
+async def test_script_in_event_values_is_escaped_in_try_results(tmp_path: Path) -> None:
+    """A chain's event values are anyone's text: shown as text, never as markup."""
+    events = (Event(type="wasm", attributes=(Attribute("action", SCRIPT), Attribute(SCRIPT, "x"))),)
+    scope = Scope(
+        kind="tx", index=0, tx_hash="AB" * 32, code=0, codespace=None, gas_wanted=1, gas_used=1, events=events,
+        events_map={"wasm.action": [SCRIPT], f"wasm.{SCRIPT}": ["x"], "tm.event": ["Tx"], "tx.height": ["5"]},
+    )  # fmt: skip
+
+    async def fetch(chain_id: str, height: int) -> DecodedBlock:
+        return DecodedBlock(height=height, time=SCRIPT, chain_id=CHAIN, scopes=(scope,))
+
+    env = Env(tmp_path / "x", fetch_block=fetch)
+    try:
+        async with api_client(env.app) as c:
+            user = await console_signup(c, "alice@example.com")
+            draft = {"mode": "query", "chain_id": CHAIN, "queries": "wasm.action EXISTS", "at": "height", "height": "5"}
+            r = await user.post("/console/subscriptions/try", draft, htmx=True)
+            assert r.status_code == 200 and _testid(r.text, "try-verdict")[0].startswith("Yes")
+            assert SCRIPT not in r.text and r.text.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 3
+    finally:
+        env.close()
