@@ -194,3 +194,15 @@ async def test_destination_posts_without_the_token_are_refused(alice: ConsoleUse
     r = await alice.client.post(f"{path}/delete", data={"_csrf": "0" * 64})
     assert r.status_code == 403
     assert (await alice.get(path)).status_code == 200
+
+
+async def test_without_a_tester_the_test_button_says_so_in_place(tmp_path: Path) -> None:
+    env = Env(tmp_path / "n")
+    try:
+        async with api_client(env.app) as c:
+            user = await console_signup(c, "alice@example.com")
+            path = await _create(user, "https://127.0.0.1:9/hook")
+            r = await user.post(f"{path}/test", htmx=True)
+            assert r.status_code == 503 and "not available" in _testid(r.text, "test-verdict")[0]
+    finally:
+        env.close()

@@ -59,7 +59,7 @@ async def test_create_from_a_preset_with_a_live_preview(alice: ConsoleUser) -> N
     dest = await _webhook(alice)
     page = (await alice.get("/console/subscriptions/new?preset=funds_received")).text
     # the form is built from the preset's parameters: required, choices, help
-    assert 'name="param_address"' in page and "(required)" in page
+    assert 'name="param_address"' in page and "(address, required)" in page and "(amount)" in page
     assert '<select name="param_include_fees">' in page and "Account address (bech32)." in page
     form = {"mode": "preset", "preset": "funds_received", "name": "Incoming", "chain_id": CHAIN}
     r = await alice.post("/console/subscriptions/preview", form | {"param_address": ALICE}, htmx=True)
@@ -190,6 +190,10 @@ async def test_bad_filters_and_forms_are_4xx_pages(alice: ConsoleUser) -> None:
     assert r.status_code == 422 and "height" in r.text
     r = await alice.post("/console/subscriptions/new", {"mode": "query", "name": "x", "chain_id": "nochain"})
     assert 400 <= r.status_code < 500
+    # this app has no block fetcher: said where the answer would be, not as a 500
+    draft = {"mode": "query", "chain_id": CHAIN, "queries": "tm.event='Tx'", "at": "height", "height": "3"}
+    r = await alice.post("/console/subscriptions/try", draft, htmx=True)
+    assert r.status_code == 503 and "not available in this process" in _testid(r.text, "try-error")[0]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from api.console.session import Viewer
 from api.deps import DestinationsDep, HistoryDep, PathId, SettingsDep, SubscriptionsDep
 from api.problems import problem_of
 from core.dispatch.webhook import TestEventResult
-from core.errors import UserError
+from core.errors import ServiceError, UserError
 from core.models import Destination, WebhookDestination
 
 _LIST = "destinations/list.html"
@@ -195,7 +195,7 @@ async def send_test(
     tested, test_error, status = None, None, 200
     try:
         tested = await destinations.send_test(viewer.account_id, destination_id)
-    except UserError as exc:  # not a webhook, or no tester in this process
+    except (UserError, ServiceError) as exc:  # not a webhook; no tester in this process
         problem, _ = problem_of(request, exc)
         test_error, status = problem.detail or problem.title, problem.status
     if is_htmx(request):

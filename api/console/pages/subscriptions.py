@@ -24,7 +24,7 @@ from api.console.render import is_htmx, page
 from api.console.session import Viewer, safe_next
 from api.deps import ChainsDep, DestinationsDep, HistoryDep, PathId, PresetsDep, QueriesDep, SubscriptionsDep
 from api.problems import problem_of
-from core.errors import UserError, ValidationError
+from core.errors import ServiceError, UserError, ValidationError
 from core.models import Destination, Subscription
 from core.query.errors import QuerySyntaxError
 from core.query.filters import TransferFilter
@@ -137,7 +137,7 @@ class TryOutcome(msgspec.Struct, frozen=True, kw_only=True):
         return self.results[-1].height
 
 
-def _field_error(exc: UserError, draft: Draft | None = None) -> FieldError:
+def _field_error(exc: UserError | ServiceError, draft: Draft | None = None) -> FieldError:
     if isinstance(exc, QuerySyntaxError):
         number = None
         if draft is not None and draft.mode == "query":
@@ -438,7 +438,7 @@ async def try_draft(
             tried = await _try(query_tools, draft.chain_id, spec, preset=draft.preset, params=draft.params)
         else:
             tried = await _try(query_tools, draft.chain_id, spec, queries=draft.query_lines()[:MAX_QUERIES])
-    except UserError as exc:
+    except (UserError, ServiceError) as exc:  # also: the RPC endpoints failed, no fetcher here
         error, status = _field_error(exc, draft), problem_of(request, exc)[0].status
     if is_htmx(request):
         return page(_TRY, viewer, title="Try", tried=tried, error=error, status_code=status)
@@ -620,7 +620,7 @@ async def try_subscription(
             tried = await _try(query_tools, sub.chain_id, spec, preset=sub.preset, params=sub.params)
         else:
             tried = await _try(query_tools, sub.chain_id, spec, queries=sub.queries)
-    except UserError as exc:
+    except (UserError, ServiceError) as exc:  # also: the RPC endpoints failed, no fetcher here
         error, status = _field_error(exc), problem_of(request, exc)[0].status
     if is_htmx(request):
         return page(_TRY, viewer, title="Try", tried=tried, error=error, status_code=status)
