@@ -84,3 +84,16 @@ async def check_form(request: Request[Any, Any, Any], origin_policy: OriginPolic
         raise StaleForm(
             "this form has expired or did not come from this console (sign in again, reload the page and retry)"
         )
+
+
+def text(form: dict[str, Any], name: str, limit: int = 320) -> str:
+    """One text field, stripped and cut at `limit` (a list, as from a repeated field, reads as empty)."""
+    value = form.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def values(form: dict[str, Any], name: str, limit: int = 100) -> list[str]:
+    """Every value of a field that may repeat (checkboxes), at most `limit` of them, empty ones dropped."""
+    raw = form.get(name, [])
+    items = raw if isinstance(raw, list) else [raw]
+    return [v.strip() for v in items[:limit] if isinstance(v, str) and v.strip()]

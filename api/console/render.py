@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.response import Template
 
 from api.console.session import Viewer
@@ -51,3 +52,8 @@ def page(
             **context,
         },
     )
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    """An htmx request wants a fragment of the page; a plain one the page (or a redirect)."""
+    return request.headers.get("hx-request") == "true"

@@ -81,6 +81,19 @@ class SubscriptionActivity(msgspec.Struct, frozen=True, kw_only=True):
 #: Counting walks index keys; past this many a card says "10000+" instead of walking on.
 ACTIVITY_COUNT_CAP = 10_000
 
+#: A destination's recent attempts are read off the account's newest notifications (there is no
+#: index by destination): at most this many are looked at, so the page costs the same for all.
+DESTINATION_ATTEMPTS_SCANNED = 400
+
+
+class DestinationAttempt(msgspec.Struct, kw_only=True):
+    """One delivery attempt to a destination, with what it delivered (the console's list)."""
+
+    notification_id: str
+    subscription_name: str
+    summary: str | None
+    attempt: DeliveryAttempt
+
 
 class HistoryService:
     """Read-only history (newest first, cursor-paginated) plus redelivery through the outbox.
@@ -207,6 +220,36 @@ class HistoryService:
         return NotificationDetail(
             notification=found, attempts=self._repos.attempts.of_notification(found.id), pending=pending
         )
+
+    def destination_attempts(
+        self, owner_id: str, destination_id: str, *, limit: int = 20, scanned: int = DESTINATION_ATTEMPTS_SCANNED
+    ) -> list[DestinationAttempt]:
+        """The newest attempts to the owner's destination, newest first, from its `scanned` newest
+        notifications; NotFoundError for another account's destination (as for a missing one)."""
+        dest = self._repos.destinations.get(destination_id) if is_key(destination_id) else None
+        if dest is None or dest.owner_id != owner_id:
+            raise NotFoundError("destination not found")
+        found: list[DestinationAttempt] = []
+        cursor: str | None = None
+        seen = 0
+        while seen < scanned:
+            batch = self.notifications(owner_id, limit=min(MAX_PAGE, scanned - seen), cursor=cursor)
+            seen += len(batch.items)
+            for n in batch.items:
+                if destination_id not in n.destination_ids:
+                    continue
+                found.extend(
+                    DestinationAttempt(
+                        notification_id=n.id, subscription_name=n.subscription_name, summary=n.summary, attempt=a
+                    )
+                    for a in self._repos.attempts.of_notification(n.id)
+                    if a.destination_id == destination_id
+                )
+            if batch.next_cursor is None or not batch.items:
+                break
+            cursor = batch.next_cursor
+        found.sort(key=lambda f: f.attempt.at, reverse=True)
+        return found[:limit]
 
     def dead_letters(self, owner_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[DeadLetter]:
         _check_limit(limit)
