@@ -374,6 +374,33 @@ class RedeliverOut(msgspec.Struct, kw_only=True):
     queued_destination_ids: list[str]
 
 
+class RecoverRequest(_Request):
+    """Queue again the destination's dead letters from `since` on."""
+
+    # Text, checked by the route: a missing or unreadable time is a 422 naming `since`.
+    since: (
+        Annotated[
+            str,
+            Meta(
+                max_length=64,
+                description="Required. RFC 3339 time, e.g. 2026-01-31T12:00:00Z (UTC when no offset); "
+                "not in the future. Dead letters that died at or after it are queued again.",
+                extra_json_schema={"format": "date-time"},
+            ),
+        ]
+        | None
+    ) = None
+    cursor: Annotated[str, Meta(max_length=512, description="`next_cursor` of the previous answer")] | None = None
+
+
+class RecoverOut(msgspec.Struct, kw_only=True):
+    """`queued` dead letters went back to the outbox; `more`: the window may hold more (call again)."""
+
+    queued: int
+    more: bool
+    next_cursor: str | None
+
+
 # -- address book -----------------------------------------------------------------------------------
 class AddressLabelPut(_Request):
     label: Annotated[

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 from msgspec import UnsetType
 
-from api.deps import CallerDep, DestinationsDep, PathId
+from api.deps import CallerDep, DestinationsDep, HistoryDep, PathId
 from api.pagination import DestinationPage
 from api.problems import problems
-from api.schemas import DestinationCreate, DestinationOut, DestinationPatch, destination_out
+from api.schemas import DestinationCreate, DestinationOut, DestinationPatch, RecoverOut, RecoverRequest, destination_out
 from core.dispatch.webhook import TestEventResult
+from core.errors import ValidationError
 from core.models import QuietHours
 
 TAGS = ["destinations"]
@@ -75,6 +78,32 @@ async def test_destination(destination_id: PathId, caller: CallerDep, destinatio
     return await destinations.send_test(caller.account_id, destination_id)
 
 
+def _since(raw: str | None) -> datetime:
+    """`since` of a recover request: an RFC 3339 time (UTC when it has no offset)."""
+    if raw is None:
+        raise ValidationError("since: required, an RFC 3339 time such as 2026-01-31T12:00:00Z")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError("since: not an RFC 3339 time (e.g. 2026-01-31T12:00:00Z)") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@post(
+    "/v1/destinations/{destination_id:str}/recover",
+    tags=TAGS,
+    status_code=200,
+    responses=problems(401, 404, 422),
+)
+async def recover_destination(
+    destination_id: PathId, data: JSONBody[RecoverRequest], caller: CallerDep, history: HistoryDep
+) -> RecoverOut:
+    """Queue again every dead letter of this destination since `since`, oldest first, at most
+    500 per call: `more` says to call again (with `cursor`: `next_cursor`, or without)."""
+    done = await history.recover(caller.account_id, destination_id, _since(data.since), cursor=data.cursor)
+    return RecoverOut(queued=done.queued, more=done.more, next_cursor=done.next_cursor)
+
+
 HANDLERS = [
     create_destination,
     list_destinations,
@@ -82,4 +111,5 @@ HANDLERS = [
     update_destination,
     delete_destination,
     test_destination,
+    recover_destination,
 ]

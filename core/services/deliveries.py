@@ -9,16 +9,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+import msgspec
+
 from core.dispatch.notices import queue_notice
 from core.dispatch.outbox import Outbox
 from core.errors import NotFoundError, ValidationError
 from core.models import DeadLetter, Destination, Notification, OutboxEntry
 from core.store.base import WriteBatch
 from core.store.repositories import Repositories
-from core.support.timeutil import utcnow
+from core.support.timeutil import to_millis, utcnow
 
 SAMPLE_TITLE = "Mempools: test notification"
 SAMPLE_MESSAGE = "This is a test notification. Notifications for this chat work."
+
+#: `recover` queues at most this many dead letters per call (one write batch)...
+RECOVER_MAX_QUEUED = 500
+#: ...and walks at most this many of the owner's dead letters (other destinations' included):
+#: a call costs a few tens of milliseconds on the loop whatever the backlog, and says `more`.
+RECOVER_MAX_SCANNED = 5_000
+
+
+class Recovery(msgspec.Struct, frozen=True, kw_only=True):
+    """What one `recover` call queued, and whether dead letters of the window may remain."""
+
+    queued: int
+    more: bool
+    next_cursor: str | None  # pass it back to resume (calling again without it also works)
 
 
 class DeliveryService:
@@ -123,3 +139,56 @@ class DeliveryService:
         await self.repos.store.commit(batch)
         self.outbox.notify()
         return entries + hastened
+
+    async def recover(
+        self, owner_id: str, destination_id: str, since: datetime, *, cursor: str | None = None
+    ) -> Recovery:
+        """Queue again every dead letter of the owner's destination that died at or after `since`.
+
+        Oldest first, at most RECOVER_MAX_QUEUED per call and RECOVER_MAX_SCANNED of the owner's
+        dead letters walked (`more` says the window may hold more: call again, with `next_cursor`
+        or without). A dead letter queued again is lifted in the same batch, so a second call
+        does not find it and nothing is queued twice; one whose delivery is already waiting in
+        the outbox (redelivered since) is lifted and not counted. Each is queued as `redeliver`
+        does it: due now, a fresh retry schedule, its attempt numbering continued.
+        """
+        destination = self._destination(owner_id, destination_id)
+        if not destination.enabled:
+            raise ValidationError(f'destination "{destination.name}" is disabled; enable it before recovering')
+        if since.tzinfo is None:
+            raise ValidationError("since: a time with an offset (RFC 3339), e.g. 2026-01-31T12:00:00Z")
+        if since > self.clock():
+            raise ValidationError("since: must not be in the future")
+        page = self.outbox.dead_letters.page(
+            "owner",
+            owner_id,
+            limit=RECOVER_MAX_QUEUED,
+            cursor=cursor,
+            reverse=False,
+            start=(to_millis(since),),
+            keep=lambda d: d.destination_id == destination_id,
+            max_scanned=RECOVER_MAX_SCANNED,
+        )
+        now = self.clock()
+        batch = WriteBatch()
+        queued = 0
+        for dead in page.items:
+            notification = self.repos.notifications.get(dead.notification_id)
+            if notification is None or notification.owner_id != owner_id:
+                continue  # its notification is gone (retention): nothing left to deliver
+            self.outbox.dead_letters.delete(dead.notification_id, destination_id, batch=batch)
+            if self.outbox.get(dead.notification_id, destination_id) is not None:
+                continue  # already queued again
+            last = next(self.repos.attempts.scan(dead.notification_id, destination_id, reverse=True, limit=1), None)
+            entry = OutboxEntry(
+                notification_id=dead.notification_id,
+                destination_id=destination_id,
+                owner_id=owner_id,
+                due_at=now,
+                attempts_before=last.attempt if last is not None else 0,
+            )
+            queued += self.outbox.enqueue([entry], batch, notification=notification)
+        if len(batch):
+            await self.repos.store.commit(batch)
+            self.outbox.notify()
+        return Recovery(queued=queued, more=page.next_cursor is not None, next_cursor=page.next_cursor)

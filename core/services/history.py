@@ -12,7 +12,7 @@ import msgspec
 
 from core.errors import NotFoundError, ValidationError
 from core.models import DeadLetter, DeliveryAttempt, Gap, Notification
-from core.services.deliveries import DeliveryService
+from core.services.deliveries import DeliveryService, Recovery
 from core.services.guards import is_key
 from core.store.collection import Page, decode_cursor, encode_cursor
 from core.store.repositories import Repositories
@@ -256,3 +256,11 @@ class HistoryService:
                 raise ValidationError(f"destination_id: {destination_id!r} did not receive this notification")
         entries = await self._delivery.redeliver(owner_id, notification_id, destination_id)
         return [e.destination_id for e in entries]
+
+    async def recover(
+        self, owner_id: str, destination_id: str, since: datetime, *, cursor: str | None = None
+    ) -> Recovery:
+        """Queue again the destination's dead letters since `since` (`DeliveryService.recover`)."""
+        if not is_key(destination_id):
+            raise NotFoundError("destination not found")
+        return await self._delivery.recover(owner_id, destination_id, since, cursor=cursor)
