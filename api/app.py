@@ -34,7 +34,17 @@ from api.methods import HeadAsGet
 from api.problems import EXCEPTION_HANDLERS, handle_failure
 from api.query_params import QueryParameterCheck
 from api.readiness import Readiness
-from api.routes import accounts, address_book, chains, destinations, history, presets, queries, subscriptions
+from api.routes import (
+    accounts,
+    address_book,
+    chains,
+    destinations,
+    history,
+    presets,
+    queries,
+    stream,
+    subscriptions,
+)
 from api.routes.ops import ops_handlers
 from api.schemas import request_bodies
 from api.settings import ApiSettings
@@ -96,15 +106,18 @@ def create_app(
     throttle: LoginThrottle | None = None,
     signup_throttle: SignupThrottle | None = None,
     metrics: Callable[[], bytes] | None = None,
+    stream_heartbeat: float = 15.0,
 ) -> Litestar:
-    """The API app. Without `services` only `/health`, `/ready` and the schema are served."""
+    """The API app. Without `services` only `/health`, `/ready` and the schema are served.
+
+    `stream_heartbeat`: seconds between heartbeats of an idle `GET /v1/stream`."""
     config = api_config or ApiConfig()
     handlers: list[Any] = [*ops_handlers(readiness, metrics), vendor_router()]
     dependencies: dict[str, Provide] = {}
     check_query = QueryParameterCheck()
     origin_policy = OriginPolicy(public_url=config.public_url, cors_origins=config.cors_origins)
     if services is not None:
-        for module in (accounts, chains, destinations, subscriptions, presets, queries, history, address_book):
+        for module in (accounts, chains, destinations, subscriptions, presets, queries, history, address_book, stream):
             handlers.extend(module.HANDLERS)
         handlers.append(console_router(check_query, origin_policy))
         dependencies = {
@@ -118,7 +131,8 @@ def create_app(
             "query_tools": _provide(services.queries),  # not "queries": a body field of that name would clash
             "throttle": _provide(throttle or LoginThrottle()),
             "signups": _provide(signup_throttle or SignupThrottle()),
-            "api_settings": _provide(ApiSettings(public_url=config.public_url)),
+            "activity": _provide(services.activity),
+            "api_settings": _provide(ApiSettings(public_url=config.public_url, stream_heartbeat=stream_heartbeat)),
             "origin_policy": _provide(origin_policy),
             "caller": Provide(resolve_caller),
         }

@@ -21,6 +21,10 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 _ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
+#: Set (True) in the scope of a HEAD request routed as GET: a handler whose GET never ends (the
+#: event stream) reads it to answer with its status and headers at once instead.
+HEAD_AS_GET = "mempools.head_as_get"
+
 
 def allow_value(methods: Collection[str]) -> str:
     """The `Allow` value for a route serving `methods` (HEAD wherever GET is, OPTIONS always)."""
@@ -43,7 +47,7 @@ class HeadAsGet:
             await self.app(scope, receive, send)
             return
         head = cast(HTTPScope, scope)["method"] == "HEAD"
-        routed: Any = {**scope, "method": "GET"} if head else scope
+        routed: Any = {**scope, "method": "GET", HEAD_AS_GET: True} if head else scope
         sending = self._with_route_allow(routed, send)
         if head:
             sending = _without_body(sending)

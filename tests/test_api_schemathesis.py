@@ -107,7 +107,8 @@ def test_api_conforms_to_its_schema(running: Running) -> None:
     pytest version.)
     """
     schema = schemathesis.openapi.from_url(f"{running.url}/schema/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # `GET /v1/stream` never ends by design (server-sent events): tests/test_api_stream.py reads it.
+    operations = [op for op in (result.ok() for result in schema.get_all_operations()) if op.path != "/v1/stream"]
     assert len(operations) >= 25
     failures: list[str] = []
     plans = [(op, mode) for op in operations for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]

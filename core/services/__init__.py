@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core.config import Config
 from core.dispatch.outbox import Outbox
 from core.services.accounts import AccountService
+from core.services.activity import ActivityFeed
 from core.services.address_book import AddressBookService
 from core.services.chains import ChainInfo, ChainService, StatsProvider
 from core.services.clock import Clock, utcnow
@@ -29,6 +30,7 @@ from core.watch.matching import SubscriptionMatcher
 
 __all__ = [
     "AccountService",
+    "ActivityFeed",
     "AddressBookService",
     "AuthenticationError",
     "ChainInfo",
@@ -62,6 +64,7 @@ class Services:
     delivery: DeliveryService
     conversations: ConversationService
     address_book: AddressBookService
+    activity: ActivityFeed
 
     @classmethod
     def build(
@@ -110,4 +113,5 @@ class Services:
             address_book=AddressBookService(
                 repos, chains, max_per_account=config.quotas.address_labels_per_account, clock=clock
             ),
+            activity=ActivityFeed(repos, outbox),
         )
