@@ -22,7 +22,7 @@ from litestar.types import ExceptionHandlersMap
 from litestar_htmx import HTMXRequest
 
 from api.console.forms import check_form
-from api.console.pages import auth, overview
+from api.console.pages import auth, dead_letters, history, live, overview
 from api.console.render import page
 from api.console.session import SignInRequired, resolve_viewer
 from api.csrf import OriginPolicy
@@ -39,7 +39,7 @@ CONSOLE_CSP = (
     "font-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 
-PAGE_MODULES = (auth, overview)
+PAGE_MODULES = (auth, overview, history, dead_letters, live)
 
 
 def _before_request(
