@@ -249,6 +249,8 @@ async def test_another_accounts_notification_is_the_same_404_as_an_unknown_one(
     hook = await env.services.destinations.create_webhook(alice.account_id, "http://127.0.0.1:9/h", name="h")
     n = hostile_notification(alice.account_id, (hook.id,))
     _put(env, n)
+    own = await alice.client.get(f"/console/history/{n.id}")
+    assert own.status_code == 200 and "summary &lt;script&gt;" in own.text
     theirs = await bob.client.get(f"/console/history/{n.id}")
     unknown = await bob.client.get("/console/history/ntf_nope")
     assert theirs.status_code == unknown.status_code == 404
