@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 from api.app import create_app
 from api.readiness import Readiness
 from core.models import DeliveryAttempt, OutboxEntry
+from core.services.activity import ActivityFeed
 from core.store.base import WriteBatch
 from tests.apikit import Env, api_client, seed_notifications
 from tests.consolekit import ConsoleUser, console_signup
@@ -49,6 +51,10 @@ class RowReader:
                     else:
                         name, _, value = line.partition(":")
                         fields.setdefault(name, []).append(value.removeprefix(" "))
+
+    @property
+    def ended(self) -> bool:
+        return self._task.done()
 
     async def close(self) -> None:
         self._task.cancel()
@@ -103,6 +109,25 @@ async def test_the_stream_sends_the_viewers_rows_only_and_frees_its_listener(tmp
             assert all(theirs.id not in data for _, data in reader.events)
             await reader.close()
             await until(lambda: feed.listeners(alice.account_id) == 0)
+    finally:
+        env.close()
+
+
+async def test_a_reader_that_fell_behind_gets_one_reload_row_and_the_stream_ends(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    feed = ActivityFeed(env.repos, env.outbox, max_queued=2)
+    services = dataclasses.replace(env.services, activity=feed)
+    app = create_app(lambda: Readiness(ready=True, checks={}), services, api_config=env.config.api)
+    try:
+        async with serve_api(app) as url, httpx.AsyncClient(base_url=url) as c:
+            alice = await console_signup(c, "alice@example.com")
+            reader = RowReader(alice)
+            await until(lambda: feed.listeners(alice.account_id) == 1 and reader.comments)
+            seed_notifications(env.repos, alice.account_id, "sub_a", 5, start=T0)  # one write: 5 events at once
+            await until(lambda: reader.events and reader.events[-1][0] == "lagged")
+            assert "reload the page" in reader.events[-1][1]
+            await until(lambda: reader.ended)  # the stream ended; the browser reconnects
+            assert feed.listeners(alice.account_id) == 0
     finally:
         env.close()
 
