@@ -362,10 +362,28 @@ class QueryCheckOut(msgspec.Struct, kw_only=True):
     normalized: str
 
 
+TestHeight = Annotated[int, Meta(ge=1, le=2**62)]
+
+
 class QueryTest(_Request):
+    """`query` or `preset` (+ `params`), on one `height`, `latest: true`, or `height_from`..`height_to`.
+
+    The first form, `{"chain_id", "query", "height"}`, answers a `QueryTestResult` as it always
+    did; every other form a `QueryTestRun` (one result per height)."""
+
     chain_id: Id
-    query: QueryText
-    height: Annotated[int, Meta(ge=1, le=2**62)]
+    query: QueryText | None = None
+    preset: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    params: dict[Annotated[str, Meta(max_length=64)], ParamValue] | None = None
+    height: TestHeight | None = None
+    latest: bool = False
+    height_from: TestHeight | None = None
+    height_to: TestHeight | None = None
+
+    def is_classic(self) -> bool:
+        """The original form: a query on one height."""
+        plain = self.preset is None and self.params is None and not self.latest
+        return plain and self.query is not None and self.height is not None and self.height_from is None
 
 
 # -- history ----------------------------------------------------------------------------------------

@@ -139,6 +139,7 @@ class Runtime:
             self.outbox,
             stats=self._progress,
             fetch_block=self.fetch_block,
+            latest_height=self.latest_height,
             tester=webhooks.send_test_event,
         )
         for chain_config in config.chains:
@@ -195,6 +196,10 @@ class Runtime:
     async def fetch_block(self, chain_id: str, height: int) -> DecodedBlock:
         """One block of a configured chain, through its endpoint pool (the query tester uses it)."""
         return await self.pools[chain_id].fetch_height(height)
+
+    async def latest_height(self, chain_id: str) -> int:
+        """A configured chain's latest height, as its endpoints report it (`latest: true` query tests)."""
+        return await self.pools[chain_id].latest_height()
 
     @classmethod
     def open(cls, config: Config, *, connection: ClusterConnection | None = None) -> Runtime:
@@ -314,6 +319,7 @@ class Runtime:
         finally:
             intake.set()
             server.should_exit = True
+            self.services.activity.close_all()  # live streams end now rather than at uvicorn's deadline
             scheduler.shutdown(wait=False)
             await self.supervisor.wait(timeout=SHUTDOWN_DEADLINE)
             stop.set()

@@ -27,7 +27,7 @@ from core.services import Services
 from core.services.clock import Clock, utcnow
 from core.services.destinations import WebhookTester
 from core.services.passwords import Passwords
-from core.services.queries import FetchBlock
+from core.services.queries import FetchBlock, LatestHeight
 from core.store import WriteBatch, open_store
 from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
@@ -70,6 +70,7 @@ class Env:
         *,
         config: Config | None = None,
         fetch_block: FetchBlock | None = None,
+        latest_height: LatestHeight | None = None,
         tester: WebhookTester | None = None,
         clock: Clock = utcnow,
         throttle: LoginThrottle | None = None,
@@ -89,6 +90,7 @@ class Env:
             self.outbox,
             stats=stats,
             fetch_block=fetch_block,
+            latest_height=latest_height,
             tester=tester,
             passwords=passwords or fast_passwords(),
             clock=clock,

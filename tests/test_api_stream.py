@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import signal
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,10 +34,11 @@ from core.watch.watcher import ChainWatcher
 from mempools.devnet.chain import ChainConfig as DevnetConfig
 from mempools.devnet.chain import DevnetChain
 from mempools.devnet.server import DevnetServer
-from tests.apikit import Env, api_client, seed_notifications, signup
+from tests.apikit import PASSWORD, Env, api_client, seed_notifications, signup
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 from tests.loopback_api import serve_api
 from tests.polling import until
+from tests.processes import MempoolsProcess
 
 DEVNET = "devnet-1"
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -300,3 +303,29 @@ async def test_the_feed_cuts_off_a_listener_that_does_not_read_and_keeps_others(
         assert feed.listeners() == 0
     finally:
         env.close()
+
+
+def test_serve_ends_open_streams_at_shutdown(tmp_path: Path) -> None:
+    """`mempools serve` stopping with a stream open: the stream ends at once and the process exits
+    cleanly, well within uvicorn's 3 s wait for open connections."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'chains = []\n[api]\nport = 0\n[store]\npath = "{tmp_path / "data"}"\n')
+    server = MempoolsProcess("serve", "--config", str(config))
+    try:
+        url = server.api_url()
+        with httpx.Client(base_url=url, timeout=10) as client:
+            r = client.post("/v1/accounts", json={"email": "a@example.com", "password": PASSWORD})
+            assert r.status_code == 201, r.text
+            client.post("/v1/sessions", json={"email": "a@example.com", "password": PASSWORD})
+            with client.stream("GET", "/v1/stream") as streamed:  # by the session cookie
+                lines = streamed.iter_lines()
+                assert next(lines) == ": connected"
+                started = time.monotonic()
+                server.proc.send_signal(signal.SIGTERM)
+                rest = list(lines)  # the server ends the response: the iteration stops
+                ended = time.monotonic() - started
+        rc = server.stop()
+        assert rc == 0 and "Traceback" not in server.output, server.output
+        assert ended < 2.5 and time.monotonic() - started < 2.8, (ended, rest)
+    finally:
+        server.kill()

@@ -71,6 +71,7 @@ class LaggedFrame(_Frame, tag="lagged"):
 
 _STREAM_DOC = ResponseSpec(
     data_container=NotificationFrame | AttemptFrame | LaggedFrame,
+    generate_examples=False,
     media_type="text/event-stream",
     description="Server-sent events: `notification` (a Notification), `attempt` (an AttemptOutcome) and, "
     "before a client that stopped reading is closed, one `lagged`; a comment heartbeat while idle",

@@ -23,7 +23,7 @@ from core.services.history import HistoryService, NotificationDetail
 from core.services.matcher_feed import MatcherFeed
 from core.services.passwords import Passwords
 from core.services.presets import PresetPreview, PresetService
-from core.services.queries import FetchBlock, QueryService, QueryTestResult
+from core.services.queries import FetchBlock, LatestHeight, QueryService, QueryTestResult
 from core.services.subscriptions import SubscriptionService
 from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
@@ -76,6 +76,7 @@ class Services:
         *,
         stats: StatsProvider | None = None,
         fetch_block: FetchBlock | None = None,
+        latest_height: LatestHeight | None = None,
         tester: WebhookTester | None = None,
         check_url: UrlCheck | None = None,
         passwords: Passwords | None = None,
@@ -106,7 +107,7 @@ class Services:
                 clock=clock,
             ),
             history=HistoryService(repos, delivery, chain_ids=chains.ids),
-            queries=QueryService(chains, fetch_block),
+            queries=QueryService(chains, fetch_block, latest_height),
             presets=PresetService(chains),
             delivery=delivery,
             conversations=ConversationService(repos.store, clock=clock),
