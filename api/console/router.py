@@ -22,7 +22,7 @@ from litestar.types import ExceptionHandlersMap
 from litestar_htmx import HTMXRequest
 
 from api.console.forms import check_form
-from api.console.pages import api_keys, auth, destinations, link, overview, subscriptions
+from api.console.pages import api_keys, auth, dead_letters, destinations, history, link, live, overview, subscriptions
 from api.console.render import page
 from api.console.session import SignInRequired, resolve_viewer
 from api.csrf import OriginPolicy
@@ -39,7 +39,7 @@ CONSOLE_CSP = (
     "font-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 
-PAGE_MODULES = (auth, overview, subscriptions, destinations, api_keys, link)
+PAGE_MODULES = (auth, overview, subscriptions, destinations, history, dead_letters, api_keys, link, live)
 
 
 def _before_request(

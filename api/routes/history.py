@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, get_args
+from datetime import datetime
+from typing import Annotated
 
 from litestar import get, post
 from litestar.params import QueryParameter
 
 from api.deps import CallerDep, HistoryDep, PathId
+from api.history_filters import MAX_HEIGHT, OUTCOMES, as_utc, parse_height, parse_outcome, parse_tx_hash
 from api.pagination import Cursor, DeadLetterPage, GapPage, Limit, NotificationPage
 from api.problems import problems
 from api.schemas import RedeliverOut
-from core.errors import ValidationError
-from core.services.history import NotificationDetail, Outcome
+from core.services.history import NotificationDetail
 
 TAGS = ["history"]
 
-#: Heights are CometBFT int64s; past this a value is a typo, not a height.
-MAX_HEIGHT = 2**63 - 1
-_HEX = frozenset("0123456789abcdefABCDEF")
-_OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 # These filters arrive as text and are checked here, so that a bad value is a 422 problem that
 # names the parameter (the framework's own validation answers 400); `schema_extra` keeps the
@@ -44,41 +40,9 @@ OutcomeParam = Annotated[
     QueryParameter(
         description="dead: a dead letter of it waits; retrying: a delivery is still queued (first "
         "attempt or a retry); delivered: neither, and an attempt was delivered.",
-        schema_extra={"type": "string", "enum": list(_OUTCOMES)},
+        schema_extra={"type": "string", "enum": list(OUTCOMES)},
     ),
 ]
-
-
-def _height(name: str, raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 1 <= int(raw) <= MAX_HEIGHT:
-        raise ValidationError(f"{name}: a block height, a whole number from 1 to {MAX_HEIGHT}")
-    return int(raw)
-
-
-def _tx_hash(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    if len(raw) != 64 or not _HEX.issuperset(raw):
-        raise ValidationError("tx_hash: 64 hex digits")
-    return raw
-
-
-def _outcome(raw: str | None) -> Outcome | None:
-    if raw is None:
-        return None
-    for outcome in _OUTCOMES:
-        if raw == outcome:
-            return outcome
-    raise ValidationError(f"outcome: one of {', '.join(_OUTCOMES)}")
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time without an offset is read as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @get("/v1/notifications", tags=TAGS, responses=problems(401, 404, 422))
@@ -106,12 +70,12 @@ async def list_notifications(
         cursor=cursor,
         subscription_id=subscription_id,
         chain_id=chain_id,
-        since=_utc(since),
-        until=_utc(until),
-        tx_hash=_tx_hash(tx_hash),
-        height_from=_height("height_from", height_from),
-        height_to=_height("height_to", height_to),
-        outcome=_outcome(outcome),
+        since=as_utc(since),
+        until=as_utc(until),
+        tx_hash=parse_tx_hash(tx_hash),
+        height_from=parse_height("height_from", height_from),
+        height_to=parse_height("height_to", height_to),
+        outcome=parse_outcome(outcome),
     )
     return NotificationPage(items=page.items, next_cursor=page.next_cursor)
 

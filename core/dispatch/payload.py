@@ -12,8 +12,8 @@ from datetime import datetime
 import msgspec
 
 from core.chain.blocks import Event, TxMessage
-from core.dispatch.render import SYSTEM_SUBSCRIPTION_ID
-from core.models import Notification
+from core.dispatch.render import SYSTEM_SUBSCRIPTION_ID, render
+from core.models import Chain, Notification
 
 EVENT_MATCHED = "event.matched"
 SYSTEM_NOTICE = "system.notice"
@@ -75,6 +75,12 @@ def notification_payload(notification: Notification, summary: str) -> bytes:
         ),
     )
     return _encoder.encode(payload)
+
+
+def webhook_body(notification: Notification, chain: Chain | None) -> bytes:
+    """The exact bytes a webhook destination receives for `notification` (the console shows them
+    too): its stored summary, or, for a record without one, the summary rendered for `chain`."""
+    return notification_payload(notification, notification.summary or render(notification, chain).summary)
 
 
 def test_payload(destination_id: str, now: datetime) -> bytes:

@@ -19,8 +19,7 @@ import msgspec
 
 from core.dispatch.channel import DeliveryResult, clip
 from core.dispatch.http import HttpClient, HttpError, HttpResponse
-from core.dispatch.payload import notification_payload, test_payload
-from core.dispatch.render import render
+from core.dispatch.payload import test_payload, webhook_body
 from core.dispatch.signing import webhook_headers
 from core.errors import ValidationError
 from core.models import Chain, Destination, Notification, WebhookDestination
@@ -70,7 +69,7 @@ class WebhookChannel:
     ) -> DeliveryResult:
         if not isinstance(destination, WebhookDestination):
             raise TypeError(f"{destination.kind} destination given to the webhook channel")
-        body = notification_payload(notification, notification.summary or render(notification, chain).summary)
+        body = webhook_body(notification, chain)
         return await self._post(destination, notification.id, body)
 
     async def close(self) -> None:

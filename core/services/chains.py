@@ -59,6 +59,10 @@ class ChainService:
     def ids(self) -> list[str]:
         return list(self._chains)
 
+    def find(self, chain_id: str) -> Chain | None:
+        """The configured chain, or None (a notification of a chain removed from the config)."""
+        return self._chains.get(chain_id)
+
     def require(self, chain_id: str) -> Chain:
         """The chain, or a ValidationError naming the chains that exist (for create requests)."""
         chain = self._chains.get(chain_id)

@@ -251,6 +251,16 @@ class HistoryService:
         found.sort(key=lambda f: f.attempt.at, reverse=True)
         return found[:limit]
 
+    def of_ids(self, owner_id: str, notification_ids: Sequence[str]) -> dict[str, Notification]:
+        """The owner's notifications among `notification_ids` (a page of dead letters names
+        them): one point read each; unknown ids and other accounts' are left out."""
+        found: dict[str, Notification] = {}
+        for nid in notification_ids:
+            n = self._repos.notifications.get(nid) if is_key(nid) else None
+            if n is not None and n.owner_id == owner_id:
+                found[nid] = n
+        return found
+
     def dead_letters(self, owner_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[DeadLetter]:
         _check_limit(limit)
         return self._repos.dead_letters.page_of_owner(owner_id, limit=limit, cursor=cursor)

@@ -12,7 +12,7 @@ from api.auth import is_secure
 from api.console.forms import read_form, text
 from api.console.once import forget_once, reveal_once, take_once
 from api.console.render import is_htmx, page
-from api.console.session import Viewer
+from api.console.session import ViewerDep
 from api.deps import AccountsDep, PathId, SettingsDep
 from api.problems import problem_of
 from core.errors import UserError, ValidationError
@@ -37,7 +37,7 @@ def _expiry(value: str) -> datetime | None:
 
 def _page(
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     accounts: AccountsDep,
     api_settings: SettingsDep,
     *,
@@ -66,7 +66,7 @@ def _page(
 
 @get("/api-keys", sync_to_thread=False)
 def key_list(
-    request: Request[Any, Any, Any], viewer: Viewer, accounts: AccountsDep, api_settings: SettingsDep
+    request: Request[Any, Any, Any], viewer: ViewerDep, accounts: AccountsDep, api_settings: SettingsDep
 ) -> Template:
     key = take_once(request, f"{_NEW_KEY}-{viewer.account_id}")
     shown = _page(request, viewer, accounts, api_settings, key=key)
@@ -77,7 +77,7 @@ def key_list(
 
 @post("/api-keys/new")
 async def create_key(
-    request: Request[Any, Any, Any], viewer: Viewer, accounts: AccountsDep, api_settings: SettingsDep
+    request: Request[Any, Any, Any], viewer: ViewerDep, accounts: AccountsDep, api_settings: SettingsDep
 ) -> Response[Any] | Template:
     """A new key: the list shows its plaintext on the next view only (only a hash is stored)."""
     form = await read_form(request)
@@ -103,7 +103,7 @@ async def create_key(
 
 @post("/api-keys/{key_id:str}/revoke")
 async def revoke_key(
-    key_id: PathId, request: Request[Any, Any, Any], viewer: Viewer, accounts: AccountsDep
+    key_id: PathId, request: Request[Any, Any, Any], viewer: ViewerDep, accounts: AccountsDep
 ) -> Response[Any] | Template:
     """Revoked: the API answers 401 to it from now on; it stays listed, marked revoked."""
     await read_form(request)

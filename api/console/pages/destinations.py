@@ -18,7 +18,7 @@ from api.console.forms import read_form, text
 from api.console.labels import kind_of, target_of
 from api.console.once import forget_once, reveal_once, take_once
 from api.console.render import is_htmx, page
-from api.console.session import Viewer
+from api.console.session import ViewerDep
 from api.deps import DestinationsDep, HistoryDep, PathId, SettingsDep, SubscriptionsDep
 from api.problems import problem_of
 from core.dispatch.webhook import TestEventResult
@@ -37,7 +37,7 @@ BODY_EXCERPT = 500
 
 
 def _list_page(
-    viewer: Viewer,
+    viewer: ViewerDep,
     destinations: DestinationsDep,
     *,
     status_code: int = 200,
@@ -62,13 +62,13 @@ def _list_page(
 
 
 @get("/destinations", sync_to_thread=False)
-def destination_list(viewer: Viewer, destinations: DestinationsDep) -> Template:
+def destination_list(viewer: ViewerDep, destinations: DestinationsDep) -> Template:
     return _list_page(viewer, destinations)
 
 
 @post("/destinations/new")
 async def create_webhook(
-    request: Request[Any, Any, Any], viewer: Viewer, destinations: DestinationsDep, api_settings: SettingsDep
+    request: Request[Any, Any, Any], viewer: ViewerDep, destinations: DestinationsDep, api_settings: SettingsDep
 ) -> Response[Any] | Template:
     """A webhook; its page shows the signing secret on the next view only."""
     form = await read_form(request)
@@ -88,7 +88,7 @@ async def create_webhook(
 
 def _detail(
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     dest: Destination,
     destinations: DestinationsDep,
     subscriptions: SubscriptionsDep,
@@ -122,7 +122,7 @@ def _detail(
 def destination_detail(
     destination_id: PathId,
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     destinations: DestinationsDep,
     subscriptions: SubscriptionsDep,
     history: HistoryDep,
@@ -136,7 +136,11 @@ def destination_detail(
 
 
 async def _set_enabled(
-    request: Request[Any, Any, Any], viewer: Viewer, destination_id: str, destinations: DestinationsDep, enabled: bool
+    request: Request[Any, Any, Any],
+    viewer: ViewerDep,
+    destination_id: str,
+    destinations: DestinationsDep,
+    enabled: bool,
 ) -> Response[Any] | Template:
     await read_form(request)
     dest = await destinations.update(viewer.account_id, destination_id, enabled=enabled)
@@ -147,14 +151,14 @@ async def _set_enabled(
 
 @post("/destinations/{destination_id:str}/enable")
 async def enable_destination(
-    destination_id: PathId, request: Request[Any, Any, Any], viewer: Viewer, destinations: DestinationsDep
+    destination_id: PathId, request: Request[Any, Any, Any], viewer: ViewerDep, destinations: DestinationsDep
 ) -> Response[Any] | Template:
     return await _set_enabled(request, viewer, destination_id, destinations, True)
 
 
 @post("/destinations/{destination_id:str}/disable")
 async def disable_destination(
-    destination_id: PathId, request: Request[Any, Any, Any], viewer: Viewer, destinations: DestinationsDep
+    destination_id: PathId, request: Request[Any, Any, Any], viewer: ViewerDep, destinations: DestinationsDep
 ) -> Response[Any] | Template:
     return await _set_enabled(request, viewer, destination_id, destinations, False)
 
@@ -163,7 +167,7 @@ async def disable_destination(
 async def rotate_secret(
     destination_id: PathId,
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     destinations: DestinationsDep,
     api_settings: SettingsDep,
 ) -> Response[Any] | Template:
@@ -184,7 +188,7 @@ async def rotate_secret(
 async def send_test(
     destination_id: PathId,
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     destinations: DestinationsDep,
     subscriptions: SubscriptionsDep,
     history: HistoryDep,
@@ -211,7 +215,7 @@ async def send_test(
 
 @post("/destinations/{destination_id:str}/delete")
 async def delete_destination(
-    destination_id: PathId, request: Request[Any, Any, Any], viewer: Viewer, destinations: DestinationsDep
+    destination_id: PathId, request: Request[Any, Any, Any], viewer: ViewerDep, destinations: DestinationsDep
 ) -> Response[Any]:
     """Gone; the subscriptions that used it keep their other destinations."""
     await read_form(request)

@@ -10,7 +10,7 @@ from litestar.response import Template
 
 from api.console.forms import read_form
 from api.console.render import is_htmx, page
-from api.console.session import Viewer
+from api.console.session import ViewerDep
 from api.deps import AccountsDep
 from core.services.records import LinkCode
 
@@ -18,7 +18,7 @@ _PAGE = "link/page.html"
 _CODE = "link/_code.html"
 
 
-def _page(viewer: Viewer, accounts: AccountsDep, code: LinkCode | None = None) -> Template:
+def _page(viewer: ViewerDep, accounts: AccountsDep, code: LinkCode | None = None) -> Template:
     return page(
         _PAGE,
         viewer,
@@ -30,12 +30,12 @@ def _page(viewer: Viewer, accounts: AccountsDep, code: LinkCode | None = None) -
 
 
 @get("/link", sync_to_thread=False)
-def link_page(viewer: Viewer, accounts: AccountsDep) -> Template:
+def link_page(viewer: ViewerDep, accounts: AccountsDep) -> Template:
     return _page(viewer, accounts)
 
 
 @post("/link")
-async def make_link_code(request: Request[Any, Any, Any], viewer: Viewer, accounts: AccountsDep) -> Template:
+async def make_link_code(request: Request[Any, Any, Any], viewer: ViewerDep, accounts: AccountsDep) -> Template:
     """A fresh code (earlier unused ones stop working), shown with what to send to each bot.
 
     A plain post answers with the page itself: posting again only makes another code."""

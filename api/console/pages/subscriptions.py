@@ -21,7 +21,7 @@ from litestar.response import Redirect, Template
 from api.console.forms import read_form, text, values
 from api.console.labels import kinds, struct_pairs
 from api.console.render import is_htmx, page
-from api.console.session import Viewer, safe_next
+from api.console.session import ViewerDep, safe_next
 from api.deps import ChainsDep, DestinationsDep, HistoryDep, PathId, PresetsDep, QueriesDep, SubscriptionsDep
 from api.problems import problem_of
 from core.errors import ServiceError, UserError, ValidationError
@@ -156,7 +156,7 @@ def _field_error(exc: UserError | ServiceError, draft: Draft | None = None) -> F
 
 
 def _rows(
-    viewer: Viewer, subs: list[Subscription], owned: list[Destination], history: HistoryDep
+    viewer: ViewerDep, subs: list[Subscription], owned: list[Destination], history: HistoryDep
 ) -> list[SubscriptionRow]:
     names = {d.id: d.name for d in owned}
     return [
@@ -171,7 +171,7 @@ def _rows(
 
 @get("/subscriptions", sync_to_thread=False)
 def subscription_list(
-    viewer: Viewer,
+    viewer: ViewerDep,
     subscriptions: SubscriptionsDep,
     destinations: DestinationsDep,
     history: HistoryDep,
@@ -201,7 +201,7 @@ def subscription_list(
 
 
 def _new_page(
-    viewer: Viewer,
+    viewer: ViewerDep,
     presets: PresetsDep,
     chains: ChainsDep,
     destinations: DestinationsDep,
@@ -242,7 +242,7 @@ def _new_page(
 
 @get("/subscriptions/new", sync_to_thread=False)
 def new_subscription(
-    viewer: Viewer,
+    viewer: ViewerDep,
     presets: PresetsDep,
     chains: ChainsDep,
     destinations: DestinationsDep,
@@ -269,7 +269,7 @@ def new_subscription(
 @post("/subscriptions/new")
 async def create_subscription(
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     subscriptions: SubscriptionsDep,
     presets: PresetsDep,
     chains: ChainsDep,
@@ -299,7 +299,7 @@ async def create_subscription(
 @post("/subscriptions/preview")
 async def preview_draft(
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     presets: PresetsDep,
     chains: ChainsDep,
     destinations: DestinationsDep,
@@ -322,7 +322,7 @@ async def preview_draft(
 @post("/subscriptions/check")
 async def check_draft(
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     presets: PresetsDep,
     chains: ChainsDep,
     destinations: DestinationsDep,
@@ -422,7 +422,7 @@ async def _try(
 @post("/subscriptions/try")
 async def try_draft(
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     presets: PresetsDep,
     chains: ChainsDep,
     destinations: DestinationsDep,
@@ -449,7 +449,7 @@ async def try_draft(
 
 # -- one subscription ---------------------------------------------------------------------------------
 def _detail(
-    viewer: Viewer,
+    viewer: ViewerDep,
     sub: Subscription,
     subscriptions: SubscriptionsDep,
     destinations: DestinationsDep,
@@ -488,7 +488,7 @@ def _detail(
 @get("/subscriptions/{subscription_id:str}", sync_to_thread=False)
 def subscription_detail(
     subscription_id: PathId,
-    viewer: Viewer,
+    viewer: ViewerDep,
     subscriptions: SubscriptionsDep,
     destinations: DestinationsDep,
     history: HistoryDep,
@@ -504,7 +504,7 @@ def _back(form: dict[str, Any], fallback: str) -> str:
 
 async def _row_action(
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     subscription_id: str,
     subscriptions: SubscriptionsDep,
     destinations: DestinationsDep,
@@ -530,7 +530,7 @@ async def _row_action(
 async def pause_subscription(
     subscription_id: PathId,
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     subscriptions: SubscriptionsDep,
     destinations: DestinationsDep,
     history: HistoryDep,
@@ -543,7 +543,7 @@ async def pause_subscription(
 async def resume_subscription(
     subscription_id: PathId,
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     subscriptions: SubscriptionsDep,
     destinations: DestinationsDep,
     history: HistoryDep,
@@ -556,7 +556,7 @@ async def resume_subscription(
 async def change_subscription(
     subscription_id: PathId,
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     subscriptions: SubscriptionsDep,
     destinations: DestinationsDep,
     history: HistoryDep,
@@ -586,7 +586,7 @@ async def change_subscription(
 
 @post("/subscriptions/{subscription_id:str}/delete")
 async def delete_subscription(
-    subscription_id: PathId, request: Request[Any, Any, Any], viewer: Viewer, subscriptions: SubscriptionsDep
+    subscription_id: PathId, request: Request[Any, Any, Any], viewer: ViewerDep, subscriptions: SubscriptionsDep
 ) -> Response[Any]:
     """Gone (its notifications stay in the history). An htmx row is replaced by nothing; a
     detail page (or a plain post) goes to the list."""
@@ -603,7 +603,7 @@ async def delete_subscription(
 async def try_subscription(
     subscription_id: PathId,
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    viewer: ViewerDep,
     subscriptions: SubscriptionsDep,
     destinations: DestinationsDep,
     history: HistoryDep,

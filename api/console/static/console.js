@@ -8,9 +8,17 @@
     dot.dataset.state = state;
     dot.title = "Live updates: " + state;
   }
-  document.addEventListener("htmx:sseConnecting", function () { setLive("connecting"); });
+  // The events htmx-ext-sse 2.2.4 fires: htmx:sseOpen, htmx:sseError, htmx:sseClose,
+  // htmx:sseBeforeMessage, htmx:sseMessage (there is no "connecting" event: a page with a live
+  // table starts as connecting, and an error while the EventSource retries is connecting again).
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.querySelector("[sse-connect]")) setLive("connecting");
+  });
   document.addEventListener("htmx:sseOpen", function () { setLive("open"); });
-  document.addEventListener("htmx:sseError", function () { setLive("closed"); });
+  document.addEventListener("htmx:sseError", function (event) {
+    var source = event.detail && event.detail.source;
+    setLive(source && source.readyState === EventSource.CONNECTING ? "connecting" : "closed");
+  });
   document.addEventListener("htmx:sseClose", function () { setLive("closed"); });
   // A new row from the live stream: drop the "nothing yet" placeholder of its table.
   document.addEventListener("htmx:sseMessage", function (event) {
