@@ -1,16 +1,11 @@
 """`GET /v1/stream`: the caller's new notifications and delivery attempts as server-sent events.
 
 The events come from `core.services.activity.ActivityFeed` (the web console reads the same
-feed). The listener is opened before the answer starts, so a caller over its stream limit gets
-a 429 problem rather than a stream that ends at once; it is closed when the client goes away
-(Litestar cancels the stream on disconnect), when the generator is dropped without ever being
-started, and when the feed cuts a client off for not reading.
+feed); api/sse.py serves it, this module says how each event is written as JSON.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -22,14 +17,13 @@ from litestar.response.sse import ServerSentEventMessage
 
 from api.deps import CallerDep
 from api.docs import UNCOMPRESSED
-from api.methods import HEAD_AS_GET
 from api.problems import problems
 from api.settings import ApiSettings
+from api.sse import activity_stream
 from core.models import Notification
 from core.services.activity import (
     ActivityEvent,
     ActivityFeed,
-    ActivityListener,
     AttemptEvent,
     AttemptOutcome,
     LaggedEvent,
@@ -37,9 +31,6 @@ from core.services.activity import (
 )
 
 TAGS = ["stream"]
-
-#: The reconnection delay a client is asked to use (the SSE `retry:` field), in milliseconds.
-RETRY_MS = 3_000
 
 _encode = msgspec.json.encode
 
@@ -90,32 +81,6 @@ def message(event: ActivityEvent) -> ServerSentEventMessage:
     )
 
 
-_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-
-
-async def _nothing() -> AsyncIterator[ServerSentEventMessage]:
-    return
-    yield  # an async generator that ends at once
-
-
-async def _events(
-    feed: ActivityFeed, listener: ActivityListener, heartbeat: float
-) -> AsyncIterator[ServerSentEventMessage]:
-    try:
-        yield ServerSentEventMessage(comment="connected", data=None, retry=RETRY_MS)
-        while True:
-            try:
-                event = await listener.next(timeout=heartbeat)
-            except StopAsyncIteration:
-                return
-            if event is None:
-                yield ServerSentEventMessage(comment="heartbeat", data=None)
-            else:
-                yield message(event)
-    finally:
-        feed.close(listener)
-
-
 @get(
     "/v1/stream",
     tags=TAGS,
@@ -131,13 +96,7 @@ async def stream(
     """Server-sent events of the account's new notifications (`event: notification`, the same
     record `GET /v1/notifications` lists) and delivery attempts (`event: attempt`, with
     `next_attempt_at` for a retry), as they are recorded. At most 5 streams per account."""
-    listener = activity.open(caller.account_id)
-    if request.scope.get(HEAD_AS_GET):  # HEAD: the GET's status and headers, and no stream
-        activity.close(listener)
-        return ServerSentEvent(_nothing(), headers=_HEADERS)
-    events = _events(activity, listener, api_settings.stream_heartbeat)
-    weakref.finalize(events, activity.close, listener)  # never started (the client left first)
-    return ServerSentEvent(events, headers=_HEADERS)
+    return activity_stream(request, activity, caller.account_id, heartbeat=api_settings.stream_heartbeat, frame=message)
 
 
 HANDLERS = [stream]
