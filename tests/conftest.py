@@ -12,6 +12,7 @@ from discord.http import HTTPClient
 
 from tests.apikit import Env, api_client
 from tests.browser import browser, console, visit  # noqa: F401  (the real-browser fixtures, tests/browser.py)
+from tests.consolekit import ConsoleUser, console_signup
 from tests.fakes.discord_api import FakeDiscordApi
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.nats_cluster import NatsCluster, nats_cluster
@@ -25,6 +26,32 @@ def env(tmp_path: Path) -> Iterator[Env]:
     e = Env(tmp_path)
     yield e
     e.close()
+
+
+async def _console_user(env: Env, email: str) -> AsyncIterator[ConsoleUser]:
+    async with api_client(env.app) as c:
+        yield await console_signup(c, email)
+
+
+@pytest.fixture
+async def alice(env: Env) -> AsyncIterator[ConsoleUser]:
+    """An account signed up in the console of `env`'s app (tests/consolekit.py)."""
+    async for user in _console_user(env, "alice@example.com"):
+        yield user
+
+
+@pytest.fixture
+async def bob(env: Env) -> AsyncIterator[ConsoleUser]:
+    """A second console account (another tenant)."""
+    async for user in _console_user(env, "bob@example.com"):
+        yield user
+
+
+@pytest.fixture
+async def mallory(env: Env) -> AsyncIterator[ConsoleUser]:
+    """A console account that tries to reach the others' data."""
+    async for user in _console_user(env, "mallory@example.com"):
+        yield user
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ form token, the form post, the session cookie; then the page's token for the for
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,12 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+def texts_by_testid(page: str, testid: str) -> list[str]:
+    """The text of every element with this data-testid (tags stripped, entities decoded)."""
+    found = re.findall(rf'data-testid="{testid}"[^>]*>(.*?)</(?:p|pre|span|div|ul|li|tr|code|strong)>', page, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", f)).strip() for f in found]
+
+
 @dataclass
 class ConsoleUser:
     client: httpx.AsyncClient  # holds the session cookie
@@ -43,13 +50,16 @@ class ConsoleUser:
         return await self.client.post(path, data={**fields, **(data or {})}, headers=headers)
 
 
-async def console_signup(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> ConsoleUser:
+async def console_signup(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, *, display_name: str | None = None
+) -> ConsoleUser:
     """Sign up through /console/signup with `client` (one client per user: it keeps the cookies)."""
     form = await client.get("/console/signup")
     assert form.status_code == 200, form.text
     r = await client.post(
         "/console/signup",
-        data={"_csrf": csrf_of(form.text), "email": email, "password": password},
+        data={"_csrf": csrf_of(form.text), "email": email, "password": password}
+        | ({"display_name": display_name} if display_name is not None else {}),
         headers=same_origin(client),
     )
     assert r.status_code == 303 and r.headers["location"] == "/console", r.text

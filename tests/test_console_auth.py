@@ -10,25 +10,17 @@ import httpx
 
 from api.throttle import LoginThrottle
 from tests.apikit import PASSWORD, Env, api_client
-
-TOKEN = re.compile(r'name="_csrf" value="([^"]+)"')
+from tests.consolekit import console_signup as signup
+from tests.consolekit import csrf_of
 
 
 def token_of(page: httpx.Response) -> str:
-    found = TOKEN.search(page.text)
-    assert found, page.text[:500]
-    return found.group(1)
+    return csrf_of(page.text)
 
 
 async def console_signup(client: httpx.AsyncClient, email: str, name: str | None = None) -> str:
-    """Sign up through the form; the client keeps the session. Returns the form token of the session."""
-    form = await client.get("/console/signup")
-    data = {"_csrf": token_of(form), "email": email, "password": PASSWORD}
-    if name is not None:
-        data["display_name"] = name
-    done = await client.post("/console/signup", data=data)
-    assert done.status_code == 303 and done.headers["location"] == "/console", done.text[:500]
-    return token_of(await client.get("/console"))
+    """Sign up through the form (the client keeps the session); the session's form token."""
+    return (await signup(client, email, display_name=name)).csrf
 
 
 def text(page: httpx.Response) -> str:

@@ -6,28 +6,15 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.models import DeadLetter, Notification
 from core.store.base import WriteBatch
-from tests.apikit import Env, api_client, seed_notifications
-from tests.consolekit import ConsoleUser, console_signup
+from tests.apikit import Env, seed_notifications
+from tests.consolekit import ConsoleUser
 from tests.test_console_history import SCRIPT, T0, hostile_notification
-
-
-@pytest.fixture
-async def alice(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "alice@example.com")
-
-
-@pytest.fixture
-async def bob(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "bob@example.com")
 
 
 def _bury(env: Env, owner_id: str, made: list[Notification], destination_id: str, error: str = "HTTP 502") -> None:

@@ -18,15 +18,10 @@ from core.dispatch.webhook import WebhookChannel
 from core.models import DeliveryAttempt
 from core.store import WriteBatch
 from tests.apikit import Env, api_client, seed_notifications
-from tests.consolekit import ConsoleUser, console_signup
+from tests.consolekit import ConsoleUser, console_signup, texts_by_testid
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
 
 SCRIPT = "<script>alert(1)</script>"
-
-
-def _testid(page: str, testid: str) -> list[str]:
-    found = re.findall(rf'data-testid="{testid}"[^>]*>(.*?)</(?:p|pre|span|div|code|strong)>', page, re.S)
-    return [html.unescape(re.sub(r"<[^>]+>", "", f)).strip() for f in found]
 
 
 @pytest.fixture
@@ -44,18 +39,6 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     await http.close()
 
 
-@pytest.fixture
-async def alice(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "alice@example.com")
-
-
-@pytest.fixture
-async def mallory(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "mallory@example.com")
-
-
 async def _create(user: ConsoleUser, url: str, name: str = "") -> str:
     r = await user.post("/console/destinations/new", {"url": url, "name": name})
     assert r.status_code == 303, r.text
@@ -67,56 +50,56 @@ async def test_a_webhook_secret_is_shown_once_and_a_test_event_verifies(
 ) -> None:
     path = await _create(alice, receiver.url("/hook"), name=f"hook {SCRIPT}")
     first = (await alice.get(path)).text
-    (secret,) = _testid(first, "secret")
+    (secret,) = texts_by_testid(first, "secret")
     assert secret.startswith("whsec_")
     assert f'Webhook("{secret}")' in html.unescape(first)  # the snippets carry the real secret this once
     assert "webhook-signature" in first and "timingSafeEqual" in first
     assert SCRIPT not in first and "hook &lt;script&gt;" in first
     again = (await alice.get(path)).text
-    assert _testid(again, "secret") == [] and secret not in again  # not on a reload
+    assert texts_by_testid(again, "secret") == [] and secret not in again  # not on a reload
 
     r = await alice.post(f"{path}/test", htmx=True)
     assert r.status_code == 200
-    assert _testid(r.text, "test-verdict")[0].startswith("Delivered: the endpoint answered 200 in ")
+    assert texts_by_testid(r.text, "test-verdict")[0].startswith("Delivered: the endpoint answered 200 in ")
     (got,) = receiver.received
     assert Webhook(secret).verify(got.body, got.headers)["type"] == "webhook.test"
 
     receiver.script(Reply(status=500, body=b"<b>boom</b>"))
     r = await alice.post(f"{path}/test", htmx=True)
-    assert _testid(r.text, "test-verdict")[0].startswith("Not delivered: the endpoint answered 500")
-    assert _testid(r.text, "test-body") == ["<b>boom</b>"] and "<b>boom" not in r.text  # escaped
+    assert texts_by_testid(r.text, "test-verdict")[0].startswith("Not delivered: the endpoint answered 500")
+    assert texts_by_testid(r.text, "test-body") == ["<b>boom</b>"] and "<b>boom" not in r.text  # escaped
     r = await alice.post(f"{path}/test")  # a plain post: the whole page with the answer in it
-    assert r.status_code == 200 and 'id="destination-attempts"' in r.text and _testid(r.text, "test-verdict")
+    assert r.status_code == 200 and 'id="destination-attempts"' in r.text and texts_by_testid(r.text, "test-verdict")
 
 
 async def test_rotation_shows_the_new_secret_once_and_the_overlap(alice: ConsoleUser) -> None:
     path = await _create(alice, "https://127.0.0.1:9/hook")
-    (old,) = _testid((await alice.get(path)).text, "secret")
+    (old,) = texts_by_testid((await alice.get(path)).text, "secret")
     before = datetime.now(UTC)
     r = await alice.post(f"{path}/rotate", htmx=True)
     assert r.status_code == 200 and r.text.startswith('<div id="webhook-secret">')
-    (new,) = _testid(r.text, "secret")
+    (new,) = texts_by_testid(r.text, "secret")
     assert new.startswith("whsec_") and new != old
     overlap = re.search(r'data-testid="rotation-overlap".*?until <time datetime="([^"]+)"', r.text, re.S)
     assert overlap is not None, r.text
     until = datetime.fromisoformat(overlap.group(1))
     assert timedelta(hours=23, minutes=59) < until - before < timedelta(hours=24, minutes=1)
     page = (await alice.get(path)).text
-    assert _testid(page, "secret") == [] and _testid(page, "rotation-overlap")
+    assert texts_by_testid(page, "secret") == [] and texts_by_testid(page, "rotation-overlap")
     r = await alice.post(f"{path}/rotate")  # plain: redirect, then the secret on that one view
     assert r.status_code == 303
-    (third,) = _testid((await alice.get(path)).text, "secret")
+    (third,) = texts_by_testid((await alice.get(path)).text, "secret")
     assert third not in (new, old)
-    assert _testid((await alice.get(path)).text, "secret") == []
+    assert texts_by_testid((await alice.get(path)).text, "secret") == []
 
 
 async def test_ssrf_refusal_is_the_url_fields_error(alice: ConsoleUser) -> None:
     r = await alice.post("/console/destinations/new", {"url": "http://169.254.169.254/latest/meta-data", "name": "x"})
     assert r.status_code == 422
-    (error,) = _testid(r.text, "error-url")
+    (error,) = texts_by_testid(r.text, "error-url")
     assert "metadata" in error and 'value="http://169.254.169.254/latest/meta-data"' in r.text
     r = await alice.post("/console/destinations/new", {"url": "ftp://example.com/x"})
-    assert r.status_code == 422 and "http or https" in _testid(r.text, "error-url")[0]
+    assert r.status_code == 422 and "http or https" in texts_by_testid(r.text, "error-url")[0]
     assert "No destination yet" in (await alice.get("/console/destinations")).text
     path = await _create(alice, f"https://127.0.0.1:9/{SCRIPT}")
     for page in ((await alice.get(path)).text, (await alice.get("/console/destinations")).text):
@@ -126,13 +109,13 @@ async def test_ssrf_refusal_is_the_url_fields_error(alice: ConsoleUser) -> None:
 async def test_enable_disable_delete_and_the_bots_howto(alice: ConsoleUser, env: Env) -> None:
     path = await _create(alice, "https://127.0.0.1:9/hook", name="main")
     r = await alice.post(f"{path}/disable", htmx=True)
-    assert r.status_code == 200 and _testid(r.text, "destination-state") == ["disabled"]
+    assert r.status_code == 200 and texts_by_testid(r.text, "destination-state") == ["disabled"]
     assert "disabled by its owner" in r.text and 'data-testid="enable"' in r.text
     listing = (await alice.get("/console/destinations")).text
     assert "disabled" in listing and "main" in listing
     r = await alice.post(f"{path}/enable")
     assert r.status_code == 303
-    assert _testid((await alice.get(path)).text, "destination-state") == ["enabled"]
+    assert texts_by_testid((await alice.get(path)).text, "destination-state") == ["enabled"]
 
     await env.services.destinations.ensure_telegram_chat(alice.account_id, 4242, chat_title=f"group {SCRIPT}")
     listing = (await alice.get("/console/destinations")).text
@@ -203,6 +186,6 @@ async def test_without_a_tester_the_test_button_says_so_in_place(tmp_path: Path)
             user = await console_signup(c, "alice@example.com")
             path = await _create(user, "https://127.0.0.1:9/hook")
             r = await user.post(f"{path}/test", htmx=True)
-            assert r.status_code == 503 and "not available" in _testid(r.text, "test-verdict")[0]
+            assert r.status_code == 503 and "not available" in texts_by_testid(r.text, "test-verdict")[0]
     finally:
         env.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,18 +26,6 @@ from tests.fakes.webhook_receiver import WebhookReceiver
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 SCRIPT = "<script>alert(1)</script>"
-
-
-@pytest.fixture
-async def alice(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "alice@example.com")
-
-
-@pytest.fixture
-async def bob(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "bob@example.com")
 
 
 def _rows(page: str) -> list[str]:

@@ -4,35 +4,16 @@ linked; another account's key is not found, forged posts are refused, names are 
 
 from __future__ import annotations
 
-import html
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.errors import ValidationError
 from tests.apikit import Env, api_client
-from tests.consolekit import ConsoleUser, console_signup
+from tests.consolekit import ConsoleUser, texts_by_testid
 
 SCRIPT = "<script>alert(1)</script>"
-
-
-def _testid(page: str, testid: str) -> list[str]:
-    found = re.findall(rf'data-testid="{testid}"[^>]*>(.*?)</(?:p|pre|span|code|strong)>', page, re.S)
-    return [html.unescape(re.sub(r"<[^>]+>", "", f)).strip() for f in found]
-
-
-@pytest.fixture
-async def alice(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "alice@example.com")
-
-
-@pytest.fixture
-async def mallory(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "mallory@example.com")
 
 
 async def test_a_key_is_shown_once_works_and_is_revoked(alice: ConsoleUser, env: Env) -> None:
@@ -40,14 +21,14 @@ async def test_a_key_is_shown_once_works_and_is_revoked(alice: ConsoleUser, env:
     r = await alice.post("/console/api-keys/new", {"name": f"deploy {SCRIPT}", "expires": expires})
     assert r.status_code == 303 and r.headers["location"] == "/console/api-keys"
     page = (await alice.get("/console/api-keys")).text
-    (key,) = _testid(page, "api-key")
+    (key,) = texts_by_testid(page, "api-key")
     assert key.startswith("mp_")
-    (curl,) = _testid(page, "curl-example")
+    (curl,) = texts_by_testid(page, "curl-example")
     assert curl == f'curl -H "Authorization: Bearer {key}" http://testserver.local/v1/subscriptions'
     assert SCRIPT not in page and "deploy &lt;script&gt;" in page
     assert f"{expires} 23:59:59 UTC" in page and "never" in page  # expiry shown; not used yet
     again = (await alice.get("/console/api-keys")).text
-    assert key not in again and _testid(again, "api-key") == []  # not on a reload
+    assert key not in again and texts_by_testid(again, "api-key") == []  # not on a reload
 
     async with api_client(env.app) as program:  # a program with the key, no cookies
         bearer = {"Authorization": f"Bearer {key}"}
@@ -57,7 +38,7 @@ async def test_a_key_is_shown_once_works_and_is_revoked(alice: ConsoleUser, env:
         key_id = re.search(r'id="key-(key_[0-9A-Z]+)"', listed).group(1)  # type: ignore[union-attr]
         r = await alice.post(f"/console/api-keys/{key_id}/revoke", htmx=True)
         assert r.status_code == 200 and r.text.startswith(f'<tr id="key-{key_id}"')
-        assert _testid(r.text, "key-state") == ["revoked"] and 'data-testid="revoke"' not in r.text
+        assert texts_by_testid(r.text, "key-state") == ["revoked"] and 'data-testid="revoke"' not in r.text
         r = await program.get("/v1/subscriptions", headers=bearer)
         assert r.status_code == 401 and "revoked" in r.json()["detail"]
     assert "revoked" in (await alice.get("/console/api-keys")).text
@@ -65,11 +46,11 @@ async def test_a_key_is_shown_once_works_and_is_revoked(alice: ConsoleUser, env:
 
 async def test_bad_key_forms_are_said_on_the_form(alice: ConsoleUser) -> None:
     r = await alice.post("/console/api-keys/new", {"name": ""})
-    assert r.status_code == 422 and "name" in _testid(r.text, "form-error")[0]
+    assert r.status_code == 422 and "name" in texts_by_testid(r.text, "form-error")[0]
     r = await alice.post("/console/api-keys/new", {"name": "x", "expires": "2001-01-01"})
-    assert r.status_code == 422 and "future" in _testid(r.text, "form-error")[0]
+    assert r.status_code == 422 and "future" in texts_by_testid(r.text, "form-error")[0]
     r = await alice.post("/console/api-keys/new", {"name": "x", "expires": "next tuesday"})
-    assert r.status_code == 422 and "a date such as" in _testid(r.text, "form-error")[0]
+    assert r.status_code == 422 and "a date such as" in texts_by_testid(r.text, "form-error")[0]
     assert 'value="x"' in r.text  # the form keeps what was typed
     assert "No API keys yet" in (await alice.get("/console/api-keys")).text
 
@@ -88,7 +69,7 @@ async def test_another_accounts_key_is_not_found_and_forged_posts_are_refused(
         r = await alice.post(path, data | {"_csrf": mallory.csrf}, token=False)  # another session's token
         assert r.status_code == 403
     page = (await alice.get("/console/api-keys")).text
-    assert "forged" not in page and _testid(page, "key-state") == ["active"]
+    assert "forged" not in page and texts_by_testid(page, "key-state") == ["active"]
     r = await alice.post("/console/link", token=False)
     assert r.status_code == 403
 
@@ -99,14 +80,14 @@ async def test_link_code_says_what_to_send_and_identities_are_listed(alice: Cons
     assert "alice@example.com" in page
     r = await alice.post("/console/link", htmx=True)
     assert r.status_code == 200 and r.text.startswith('<div id="link-code">')
-    (code,) = _testid(r.text, "link-code")
+    (code,) = texts_by_testid(r.text, "link-code")
     assert re.fullmatch(r"[0-9A-Z]{8}", code)
-    assert _testid(r.text, "telegram-command") == [f"/link {code}"]
-    assert _testid(r.text, "discord-command") == [f"/link code:{code}"]
+    assert texts_by_testid(r.text, "telegram-command") == [f"/link {code}"]
+    assert texts_by_testid(r.text, "discord-command") == [f"/link code:{code}"]
     assert "UTC" in r.text  # its expiry
     r = await alice.post("/console/link")  # a plain post: the page, with a new code
     assert r.status_code == 200 and 'id="identities"' in r.text
-    (second,) = _testid(r.text, "link-code")
+    (second,) = texts_by_testid(r.text, "link-code")
     assert second != code
 
     await env.services.accounts.redeem_link_code(second, "telegram", "777", username=f"tg {SCRIPT}")

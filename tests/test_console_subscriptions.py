@@ -4,7 +4,6 @@ RocksDB store; "would it have matched" fetches a real block from the devnet's Co
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from mempools.devnet.chain import ChainConfig as DevnetConfig
 from mempools.devnet.chain import DevnetChain
 from mempools.devnet.server import DevnetServer
 from tests.apikit import ALICE, CHAIN, Env, api_client
-from tests.consolekit import ConsoleUser, console_signup
+from tests.consolekit import ConsoleUser, console_signup, texts_by_testid
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -37,24 +36,6 @@ async def _create_raw(user: ConsoleUser, name: str, query: str, destinations: li
     return str(r.headers["location"]).rsplit("/", 1)[1]
 
 
-def _testid(page: str, testid: str) -> list[str]:
-    """The text of every element with this data-testid (tags stripped, entities decoded)."""
-    found = re.findall(rf'data-testid="{testid}"[^>]*>(.*?)</(?:p|pre|span|div|ul|li|tr|code|strong)>', page, re.S)
-    return [html.unescape(re.sub(r"<[^>]+>", "", f)).strip() for f in found]
-
-
-@pytest.fixture
-async def alice(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "alice@example.com")
-
-
-@pytest.fixture
-async def mallory(env: Env) -> AsyncIterator[ConsoleUser]:
-    async with api_client(env.app) as c:
-        yield await console_signup(c, "mallory@example.com")
-
-
 async def test_create_from_a_preset_with_a_live_preview(alice: ConsoleUser) -> None:
     dest = await _webhook(alice)
     page = (await alice.get("/console/subscriptions/new?preset=funds_received")).text
@@ -64,14 +45,16 @@ async def test_create_from_a_preset_with_a_live_preview(alice: ConsoleUser) -> N
     form = {"mode": "preset", "preset": "funds_received", "name": "Incoming", "chain_id": CHAIN}
     r = await alice.post("/console/subscriptions/preview", form | {"param_address": ALICE}, htmx=True)
     assert r.status_code == 200
-    (queries,) = _testid(r.text, "preview-queries")
+    (queries,) = texts_by_testid(r.text, "preview-queries")
     assert f"transfer.recipient = '{ALICE}'" in queries
     r = await alice.post("/console/subscriptions/preview", form | {"param_address": "cosmos1nope"}, htmx=True)
-    assert r.status_code == 422 and "address" in _testid(r.text, "preview-error")[0]
+    assert r.status_code == 422 and "address" in texts_by_testid(r.text, "preview-error")[0]
     # without htmx the preview is the whole page, the form kept
     r = await alice.post("/console/subscriptions/preview", form | {"param_address": ALICE})
     assert (
-        r.status_code == 200 and 'id="subscription-form"' in r.text and ALICE in _testid(r.text, "preview-queries")[0]
+        r.status_code == 200
+        and 'id="subscription-form"' in r.text
+        and ALICE in texts_by_testid(r.text, "preview-queries")[0]
     )
 
     r = await alice.post(
@@ -91,7 +74,7 @@ async def test_a_bad_preset_param_is_shown_next_to_its_field(alice: ConsoleUser)
         {"mode": "preset", "preset": "funds_received", "name": "x", "chain_id": CHAIN, "destination_ids": dest},
     )
     assert r.status_code == 422
-    assert _testid(r.text, "error-param_address") == ["address: required"]
+    assert texts_by_testid(r.text, "error-param_address") == ["address: required"]
 
 
 async def test_raw_query_error_is_shown_at_its_position(alice: ConsoleUser) -> None:
@@ -99,18 +82,18 @@ async def test_raw_query_error_is_shown_at_its_position(alice: ConsoleUser) -> N
     bad = {"mode": "query", "name": "raw", "chain_id": CHAIN, "queries": "tm.event = 'Tx'\ntransfer.amount >"}
     r = await alice.post("/console/subscriptions/check", bad, htmx=True)
     assert r.status_code == 422
-    (message,) = _testid(r.text, "check-error")
+    (message,) = texts_by_testid(r.text, "check-error")
     assert message.startswith("Query 2:") and "at character 17" in message
-    (caret,) = _testid(r.text, "error-caret")
+    (caret,) = texts_by_testid(r.text, "error-caret")
     assert caret.splitlines() == ["transfer.amount >", " " * 17 + "^"]
     r = await alice.post("/console/subscriptions/check", bad | {"queries": "tm.event='Tx'"}, htmx=True)
-    assert _testid(r.text, "check-queries") == ["tm.event = 'Tx'"]
+    assert texts_by_testid(r.text, "check-queries") == ["tm.event = 'Tx'"]
     r = await alice.post("/console/subscriptions/new", bad | {"destination_ids": dest})
-    assert r.status_code == 422 and "transfer.amount &gt;" in r.text and _testid(r.text, "error-caret")
+    assert r.status_code == 422 and "transfer.amount &gt;" in r.text and texts_by_testid(r.text, "error-caret")
     sub_id = await _create_raw(alice, "raw", "tm.event = 'Tx'", [dest])
     assert "tm.event = &#39;Tx&#39;" in (await alice.get(f"/console/subscriptions/{sub_id}")).text
     r = await alice.post("/console/subscriptions/new", bad | {"queries": "tm.event = 'Tx'"})
-    assert r.status_code == 422 and "tick at least one" in _testid(r.text, "error-destinations")[0]
+    assert r.status_code == 422 and "tick at least one" in texts_by_testid(r.text, "error-destinations")[0]
 
 
 async def test_pause_resume_rename_destinations_delete(alice: ConsoleUser) -> None:
@@ -131,14 +114,14 @@ async def test_pause_resume_rename_destinations_delete(alice: ConsoleUser) -> No
         {"name": f"renamed {SCRIPT}", "destination_ids": [first, second]},
         htmx=True,
     )
-    assert r.status_code == 200 and _testid(r.text, "notice") == ["Saved."]
+    assert r.status_code == 200 and texts_by_testid(r.text, "notice") == ["Saved."]
     assert SCRIPT not in r.text and html.escape(SCRIPT, quote=False) in r.text.replace("&#34;", '"')
     listing = (await alice.get("/console/subscriptions?q=RENAMED")).text
     assert "first, second" in listing and SCRIPT not in listing
     r = await alice.post(f"/console/subscriptions/{sub_id}/settings", {"name": "", "destination_ids": first}, htmx=True)
-    assert r.status_code == 422 and "name" in _testid(r.text, "error-name")[0]
+    assert r.status_code == 422 and "name" in texts_by_testid(r.text, "error-name")[0]
     r = await alice.post(f"/console/subscriptions/{sub_id}/settings", {"name": "no dest"}, htmx=True)
-    assert r.status_code == 422 and _testid(r.text, "error-destinations")
+    assert r.status_code == 422 and texts_by_testid(r.text, "error-destinations")
 
     r = await alice.post(f"/console/subscriptions/{sub_id}/delete", htmx=True)
     assert r.status_code == 200 and r.text == ""
@@ -193,7 +176,7 @@ async def test_bad_filters_and_forms_are_4xx_pages(alice: ConsoleUser) -> None:
     # this app has no block fetcher: said where the answer would be, not as a 500
     draft = {"mode": "query", "chain_id": CHAIN, "queries": "tm.event='Tx'", "at": "height", "height": "3"}
     r = await alice.post("/console/subscriptions/try", draft, htmx=True)
-    assert r.status_code == 503 and "not available in this process" in _testid(r.text, "try-error")[0]
+    assert r.status_code == 503 and "not available in this process" in texts_by_testid(r.text, "try-error")[0]
 
 
 @pytest.fixture
@@ -224,34 +207,34 @@ async def test_would_it_have_matched_real_blocks(tmp_path: Path, devnet: tuple[D
             at = {"at": "height", "height": str(injected.height)}
             r = await user.post("/console/subscriptions/try", draft | at, htmx=True)
             assert r.status_code == 200, r.text
-            assert _testid(r.text, "try-verdict")[0].startswith(
+            assert texts_by_testid(r.text, "try-verdict")[0].startswith(
                 f"Yes: it would have matched at height {injected.height} on {CHAIN}"
             )
             assert injected.tx_hash in r.text and "post-filter was applied" in r.text
             span = {"at": "range", "height_from": "1", "height_to": str(injected.height)}
             r = await user.post("/console/subscriptions/try", draft | span, htmx=True)
-            verdict = _testid(r.text, "try-verdict")[0]
+            verdict = texts_by_testid(r.text, "try-verdict")[0]
             assert verdict.startswith(f"Yes: it would have matched at height {injected.height} ")
             assert f"(of heights 1\u2013{injected.height})" in verdict
             r = await user.post("/console/subscriptions/try", draft | span | {"param_address": sender}, htmx=True)
-            assert _testid(r.text, "try-verdict")[0].startswith(f"No match at heights 1\u2013{injected.height}")
+            assert texts_by_testid(r.text, "try-verdict")[0].startswith(f"No match at heights 1\u2013{injected.height}")
             r = await user.post("/console/subscriptions/try", draft | span | {"height_to": "200"}, htmx=True)
-            assert r.status_code == 422 and "at most 100 heights" in _testid(r.text, "try-error")[0]
+            assert r.status_code == 422 and "at most 100 heights" in texts_by_testid(r.text, "try-error")[0]
             r = await user.post("/console/subscriptions/try", draft | {"at": "height", "height": "99999"}, htmx=True)
-            assert r.status_code == 200 and "not available" in _testid(r.text, "try-height-error")[0]
+            assert r.status_code == 200 and "not available" in texts_by_testid(r.text, "try-height-error")[0]
 
             dest = await _webhook(user)
             queries = f"transfer.recipient = '{recipient}'\ntm.event = 'NewBlock' AND block.height = 1"
             sub_id = await _create_raw(user, "raw", queries, [dest])
             r = await user.post(f"/console/subscriptions/{sub_id}/try", at)
             assert r.status_code == 200 and 'id="sub-settings"' in r.text  # the whole page, plain post
-            assert _testid(r.text, "try-verdict")[0].startswith(
+            assert texts_by_testid(r.text, "try-verdict")[0].startswith(
                 f"Yes: it would have matched at height {injected.height}"
             )
             r = await user.post(f"/console/subscriptions/{sub_id}/try", {"at": "latest"}, htmx=True)
-            assert r.status_code == 200 and _testid(r.text, "try-verdict")[0].startswith("Yes")
+            assert r.status_code == 200 and texts_by_testid(r.text, "try-verdict")[0].startswith("Yes")
             r = await user.post(f"/console/subscriptions/{sub_id}/try", {"at": "range", "height_from": "1"}, htmx=True)
-            assert r.status_code == 422 and "height_to" in _testid(r.text, "try-error")[0]
+            assert r.status_code == 422 and "height_to" in texts_by_testid(r.text, "try-error")[0]
     finally:
         env.close()
         await pool.aclose()
@@ -279,7 +262,7 @@ async def test_script_in_event_values_is_escaped_in_try_results(tmp_path: Path) 
             user = await console_signup(c, "alice@example.com")
             draft = {"mode": "query", "chain_id": CHAIN, "queries": "wasm.action EXISTS", "at": "height", "height": "5"}
             r = await user.post("/console/subscriptions/try", draft, htmx=True)
-            assert r.status_code == 200 and _testid(r.text, "try-verdict")[0].startswith("Yes")
+            assert r.status_code == 200 and texts_by_testid(r.text, "try-verdict")[0].startswith("Yes")
             assert SCRIPT not in r.text and r.text.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 3
     finally:
         env.close()
