@@ -141,6 +141,10 @@ class DestinationRepository(Collection[Destination]):
         return [d for _, d in self.scan_index("target", kind, *target)]
 
 
+#: Notifications kept decoded for history pages (core.store.collection.PageCache): a few MB.
+NOTIFICATION_PAGE_CACHE = 4096
+
+
 class NotificationRepository(Collection[Notification]):
     """History. Time-ordered indexes use the block time, which re-processing reproduces exactly."""
 
@@ -155,6 +159,7 @@ class NotificationRepository(Collection[Notification]):
                 Index("subscription", lambda n: [(n.subscription_id, to_millis(n.time))]),
                 Index("time", lambda n: [(to_millis(n.time),)]),
             ],
+            page_cache=NOTIFICATION_PAGE_CACHE,
         )
 
     def add(self, notification: Notification, batch: WriteBatch) -> bool:
