@@ -6,7 +6,9 @@ process, each on 127.0.0.1 under the server `mempools serve` uses (mempools/http
 Both are loaded by the same generator in the same run: wrk (64 connections, 1 thread) when it
 is installed, pinned to another CPU than the server when there are two; otherwise (said so
 loudly) this file's own multi-process keep-alive client. Figures: requests per second, p50/p99
-latency and the ratio to the bare page. A benchmark never fails on a timing.
+latency, the ratio to the bare page, and the server's CPU time per request (this process's CPU
+time over the requests served: the load runs in other processes), which a busy neighbour on the
+machine disturbs far less than the rates. A benchmark never fails on a timing.
 
     .venv/bin/python bench/bench_api.py [--notifications 100000] [--seconds 5] [--connections 64] [--rounds 3]
 """
@@ -266,9 +268,13 @@ def main() -> None:
         ]
 
         def measure(p: int, path: str, seconds: float) -> dict:
+            cpu0 = time.process_time()  # this process is the servers: the load runs in others
             if use_wrk:
-                return wrk_measure(p, path, token, connections=args.connections, seconds=seconds, cpu=wrk_cpu)
-            return own_measure(p, path, token, connections=args.connections, seconds=seconds)
+                r = wrk_measure(p, path, token, connections=args.connections, seconds=seconds, cpu=wrk_cpu)
+            else:
+                r = own_measure(p, path, token, connections=args.connections, seconds=seconds)
+            r["cpu_us"] = (time.process_time() - cpu0) / (r["rps"] * seconds) * 1e6
+            return r
 
         measure(bare_port, "/page", 1.0)  # warm-up
         measure(port, "/v1/notifications", 1.0)
@@ -285,9 +291,10 @@ def main() -> None:
         server_cpus = sorted(os.sched_getaffinity(0))
         print(f"\npage: {len(page)} bytes; {args.connections} connections; median of {args.rounds} rounds "
               f"of {args.seconds:g} s; {how}; server on CPUs {server_cpus}, {loop} loop\n")  # fmt: skip
-        print(f"{'request':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}")
+        print(f"{'request':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'CPU us/req':>11}")
         for label, r in results:
-            print(f"{label:44} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['rps'] / base:7.2f}x")
+            print(f"{label:44} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['rps'] / base:7.2f}x "
+                  f"{r['cpu_us']:11.0f}")  # fmt: skip
         for s, t in ((server, thread), (bare_server, bare_thread)):
             s.should_exit = True
             t.join(5)

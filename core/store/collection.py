@@ -169,23 +169,33 @@ class Collection(Generic[T]):
             else:
                 after += b"\x00"  # strictly after the cursor entry
                 lo = after if lo is None else max(lo, after)
+        # A page's worth of index entries first (unfiltered: the page, with one multi-get), then,
+        # while a filter skips records, PAGE_READ_BATCH at a time: at most one batch is read beyond
+        # what the page needed. Other scans (scan_index) stay one read per entry, lazily.
+        entries = self.store.scan(base, start=lo, stop=hi, reverse=reverse)
+        cache = self._page_cache
+        batch = min(limit, max_scanned)
         items: list[T] = []
         last = b""
-        # Read in batches of a page (unfiltered: one multi-get), or of PAGE_READ_BATCH while a filter
-        # may skip records: at most one batch is read beyond what the page needed.
-        batch = limit if keep is None else max(limit, PAGE_READ_BATCH)
-        entries = self._batched_entries(base, lo, hi, reverse, min(batch, max_scanned))
-        for scanned, (suffix, record) in enumerate(entries, start=1):
-            last = suffix
-            if keep is None or keep(record):
-                items.append(record)
-                if len(items) >= limit:
-                    break
-            if scanned >= max_scanned:
+        scanned = 0
+        while chunk := list(itertools.islice(entries, batch)):
+            record_keys = [record_key for _, record_key in chunk]
+            records = self._read_many(record_keys) if cache is None else cache.read(record_keys, self._read_many)
+            for (entry_key, _), record in zip(chunk, records, strict=True):
+                if record is None:
+                    continue  # an entry whose record is gone
+                scanned += 1
+                last = entry_key
+                if keep is None or keep(record):
+                    items.append(record)
+                    if len(items) >= limit:
+                        return Page(items=items, next_cursor=encode_cursor(last[len(base) :]))
+                if scanned >= max_scanned:
+                    return Page(items=items, next_cursor=encode_cursor(last[len(base) :]))
+            if len(chunk) < batch:
                 break
-        else:
-            return Page(items=items, next_cursor=None)
-        return Page(items=items, next_cursor=encode_cursor(last))
+            batch = min(max(limit, PAGE_READ_BATCH), max_scanned)
+        return Page(items=items, next_cursor=None)
 
     def _scan_entries(
         self, base: bytes, lo: bytes | None, hi: bytes | None, reverse: bool, limit: int | None
@@ -195,28 +205,9 @@ class Collection(Generic[T]):
             if raw is not None:
                 yield entry_key[len(base) :], self._decoder.decode(raw)
 
-    def _batched_entries(
-        self, base: bytes, lo: bytes | None, hi: bytes | None, reverse: bool, batch: int
-    ) -> Iterator[tuple[bytes, T]]:
-        """`_scan_entries`, reading the records of `batch` index entries at a time with one
-        `get_many` (a page of 50 was 50 point reads), from the page cache when there is one.
-        Only for pages, which read the records they list before doing anything else; other
-        scans stay one read per entry, lazily."""
-        entries = self.store.scan(base, start=lo, stop=hi, reverse=reverse)
-        cache = self._page_cache
-        while True:
-            chunk = list(itertools.islice(entries, batch))
-            if not chunk:
-                return
-            record_keys = [record_key for _, record_key in chunk]
-            records = self._read_many(record_keys) if cache is None else cache.read(record_keys, self._read_many)
-            for (entry_key, _), record in zip(chunk, records, strict=True):
-                if record is not None:
-                    yield entry_key[len(base) :], record
-            if len(chunk) < batch:
-                return
-
     def _read_many(self, record_keys: list[bytes]) -> list[T | None]:
+        """The records at `record_keys` (None where gone), with one `get_many`: a page of 50 was
+        50 point reads."""
         decode = self._decoder.decode
         return [None if raw is None else decode(raw) for raw in self.store.get_many(record_keys)]
 
