@@ -16,8 +16,10 @@ import msgspec
 import pytest
 
 from core.cluster.store import ClusterStore
+from core.models import Notification
 from core.store import WriteBatch, open_store
 from core.store.base import KVStore
+from core.store.collection import Collection
 from core.store.repositories import NotificationRepository
 from core.store.rocks import RocksStore
 from tests.apikit import Env, seed_notifications, signup
@@ -132,3 +134,18 @@ class NotificationsOnly:
     def __init__(self, notifications: NotificationRepository, store: RocksStore) -> None:
         self.notifications = notifications
         self.store = store
+
+
+def test_a_cache_smaller_than_a_page_starts_over_and_pages_stay_right(tmp_path: Path) -> None:
+    rocks = open_store(tmp_path / "db")
+    try:
+        full = NotificationRepository(rocks)
+        made = seed_notifications(NotificationsOnly(full, rocks), "acc_1", "sub_1", 30, start=T0)
+        tiny = Collection(rocks, "ntf", Notification, lambda n: (n.id,), full.indexes.values(), page_cache_bytes=2000)
+        for _ in range(3):
+            page = tiny.page("owner", "acc_1", limit=20)
+            assert [n.id for n in page.items] == [n.id for n in reversed(made[10:])]
+            rest = tiny.page("owner", "acc_1", limit=20, cursor=page.next_cursor)
+            assert [n.id for n in rest.items] == [n.id for n in reversed(made[:10])] and rest.next_cursor is None
+    finally:
+        rocks.close()

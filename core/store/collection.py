@@ -71,7 +71,7 @@ class Collection(Generic[T]):
         id_of: Callable[[T], tuple[KeyPart, ...]],
         indexes: Iterable[Index[T]] = (),
         *,
-        page_cache: int = 0,
+        page_cache_bytes: int = 0,
     ) -> None:
         self.store = store
         self.table = table
@@ -82,7 +82,9 @@ class Collection(Generic[T]):
         # Encoded once: every write builds these keys, and they are the hot path of the dispatcher.
         self._record_prefix = prefix(table)
         self._index_prefixes = [(ix, prefix(self._index_table(ix))) for ix in self.indexes.values()]
-        self._page_cache: PageCache[T] | None = PageCache(store, page_cache) if page_cache else None
+        self._page_cache: PageCache[T] | None = (
+            PageCache(store, self._decoder.decode, page_cache_bytes) if page_cache_bytes else None
+        )
 
     # -- keys ---------------------------------------------------------------------------------
     def record_key(self, *id_parts: KeyPart) -> bytes:
@@ -180,7 +182,7 @@ class Collection(Generic[T]):
         scanned = 0
         while chunk := list(itertools.islice(entries, batch)):
             record_keys = [record_key for _, record_key in chunk]
-            records = self._read_many(record_keys) if cache is None else cache.read(record_keys, self._read_many)
+            records = self._read_many(record_keys) if cache is None else cache.read(record_keys)
             for (entry_key, _), record in zip(chunk, records, strict=True):
                 if record is None:
                     continue  # an entry whose record is gone
@@ -327,27 +329,35 @@ class PageCache(Generic[T]):
     Like RecordCache, the store tells the cache about every committed write, whoever made it
     (in cluster mode: every change the replica applies). A read that a write overtook does not
     fill the cache (the generation check): a record read just before a write in another thread
-    is returned once, never cached. Callers must not mutate what pages return (nothing does:
-    pages are for reading); a full cache starts over rather than tracking recency.
+    is returned once, never cached. Bounded by the stored size of what it holds (decoded, a
+    record takes about three times that); full, it starts over rather than tracking recency.
+    Callers must not mutate what pages return (nothing does: pages are for reading).
     """
 
-    def __init__(self, store: KVStore, max_size: int) -> None:
-        self.max_size = max_size
+    def __init__(self, store: KVStore, decode: Callable[[bytes], T], max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._store = store
+        self._decode = decode
         self._records: dict[bytes, T | None] = {}
-        self._generation = 0  # bumped by every write that drops a cached record
+        self._bytes = 0
+        self._generation = 0  # bumped by every write
         store.observe(self._written)
 
-    def read(self, record_keys: list[bytes], read_many: Callable[[list[bytes]], list[T | None]]) -> list[T | None]:
+    def read(self, record_keys: list[bytes]) -> list[T | None]:
         cached = self._records
         found = {k: cached[k] for k in record_keys if k in cached}
         if len(found) < len(record_keys):
             missing = [k for k in record_keys if k not in found]
             generation = self._generation
-            fresh = dict(zip(missing, read_many(missing), strict=True))
+            raws = self._store.get_many(missing)
+            fresh = {k: None if raw is None else self._decode(raw) for k, raw in zip(missing, raws, strict=True)}
             if generation == self._generation:  # no write landed meanwhile (another thread's)
-                if len(cached) + len(fresh) > self.max_size:
+                size = sum(len(raw) for raw in raws if raw is not None)
+                if self._bytes + size > self.max_bytes:
                     cached.clear()
+                    self._bytes = 0
                 cached.update(fresh)
+                self._bytes += size
             found.update(fresh)
         return [found[k] for k in record_keys]
 
@@ -356,4 +366,4 @@ class PageCache(Generic[T]):
         cached = self._records
         if cached:
             for key_, _ in ops:
-                cached.pop(key_, None)
+                cached.pop(key_, None)  # its bytes stay counted until the next start-over
