@@ -225,6 +225,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is shown")
     parser.add_argument("--own-client", action="store_true", help="use the built-in client even if wrk is here")
+    parser.add_argument("--no-page-cache", action="store_true", help="read every page's records from RocksDB")
     args = parser.parse_args()
 
     use_wrk = shutil.which("wrk") is not None and not args.own_client
@@ -248,6 +249,8 @@ def main() -> None:
             config, repos, SubscriptionMatcher(), Outbox(store),
             passwords=Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)),
         )  # fmt: skip
+        if args.no_page_cache:
+            repos.notifications._page_cache = None  # what a page costs the first time it is read
         account, token, sub = asyncio.run(_setup(services))
         t0 = time.perf_counter()
         seed(repos, account.id, sub.id, args.notifications)
