@@ -207,8 +207,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
                 self.guard.disarm(self)
-                self.transport.write(HEAD_TOO_LARGE_RESPONSE)
-                self.transport.close()
+                self._refuse(HEAD_TOO_LARGE_RESPONSE)
                 return
         super().data_received(data)
 
@@ -239,13 +238,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def expire(self) -> None:
         """Answer 408 (unless a response is under way) and close; the app, if reading, sees a disconnect."""
-        if self.transport.is_closing():
-            return
+        if not self.transport.is_closing():
+            self._refuse(REQUEST_TIMEOUT_RESPONSE)
+
+    def _refuse(self, answer: bytes) -> None:
+        """Write `answer` unless a response is under way (its bytes would land inside it), and close."""
         cycle = self.cycle
-        if cycle is None or cycle is self._done_cycle or not cycle.response_started:
+        if cycle is None or cycle is self._done_cycle or cycle.response_complete or not cycle.response_started:
             if cycle is not None and not cycle.response_complete:
                 cycle.disconnected = True  # the app's own answer, if any, is dropped
-            self.transport.write(REQUEST_TIMEOUT_RESPONSE)
+            self.transport.write(answer)
         self.transport.close()
 
 
