@@ -177,11 +177,27 @@ def create_app(
         debug=False,
     )
     _declare_closed_bodies(app)
+    _resolve_dependencies_in_turn(app)
     check_query.learn(app)
     app.asgi_handler = HeadAsGet(
         app.asgi_handler, {route.path_format: route.methods for route in app.routes if isinstance(route, HTTPRoute)}
     )
     return app
+
+
+def _resolve_dependencies_in_turn(app: Litestar) -> None:
+    """Resolve each handler's dependencies one after another instead of concurrently.
+
+    Litestar resolves independent dependencies (here `history` next to `accounts` and
+    `origin_policy`, which `caller` needs) in an anyio task group: a group and a task per
+    dependency on every request, ~100 us of a 400 us `GET /v1/notifications`. Ours are cached
+    constants and one store read; running them in turn (levels kept in order, so a dependency
+    still comes after those it needs) awaits the same things without the tasks.
+    """
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for _, model in route.route_handler_map.values():
+                model.dependency_batches = [{dependency} for level in model.dependency_batches for dependency in level]
 
 
 def _declare_closed_bodies(app: Litestar) -> None:

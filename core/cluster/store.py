@@ -16,7 +16,7 @@ batches that a failed precondition skipped (they write only that key).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from os import PathLike
 
 from core.cluster.changelog import APPLIED_KEY, CHANGES_STREAM, ChangeApplier, ChangeLog, applied_sequence
@@ -121,6 +121,9 @@ class ClusterStore:
     # -- reads: the local replica -------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:
         return self.replica.get(key)
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        return self.replica.get_many(keys)
 
     def scan(
         self,

@@ -8,7 +8,7 @@ split described in DESIGN.md) a change of one module rather than of every servic
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from os import PathLike
 from typing import Protocol
 
@@ -91,6 +91,11 @@ class KVStore(Protocol):
     """Ordered bytes-to-bytes map with atomic batches."""
 
     def get(self, key: bytes) -> bytes | None: ...
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        """The values of `keys`, in their order (None where absent): one batched read (RocksDB's
+        multi-get) instead of a call per key, for pages that read every record an index lists."""
+        ...
 
     def put(self, key: bytes, value: bytes) -> None: ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
@@ -20,6 +21,9 @@ from core.store.base import Absent, KVStore, WriteBatch
 from core.store.keys import SEP, KeyPart, key, prefix
 
 T = TypeVar("T")
+
+#: Records read per `get_many` by a filtered page (an unfiltered one reads exactly a page).
+PAGE_READ_BATCH = 128
 
 
 class UniqueConflictError(ConflictError):
@@ -66,6 +70,8 @@ class Collection(Generic[T]):
         type_: type[T],
         id_of: Callable[[T], tuple[KeyPart, ...]],
         indexes: Iterable[Index[T]] = (),
+        *,
+        page_cache_bytes: int = 0,
     ) -> None:
         self.store = store
         self.table = table
@@ -76,6 +82,9 @@ class Collection(Generic[T]):
         # Encoded once: every write builds these keys, and they are the hot path of the dispatcher.
         self._record_prefix = prefix(table)
         self._index_prefixes = [(ix, prefix(self._index_table(ix))) for ix in self.indexes.values()]
+        self._page_cache: PageCache[T] | None = (
+            PageCache(store, self._decoder.decode, page_cache_bytes) if page_cache_bytes else None
+        )
 
     # -- keys ---------------------------------------------------------------------------------
     def record_key(self, *id_parts: KeyPart) -> bytes:
@@ -162,19 +171,33 @@ class Collection(Generic[T]):
             else:
                 after += b"\x00"  # strictly after the cursor entry
                 lo = after if lo is None else max(lo, after)
+        # A page's worth of index entries first (unfiltered: the page, with one multi-get), then,
+        # while a filter skips records, PAGE_READ_BATCH at a time: at most one batch is read beyond
+        # what the page needed. Other scans (scan_index) stay one read per entry, lazily.
+        entries = self.store.scan(base, start=lo, stop=hi, reverse=reverse)
+        cache = self._page_cache
+        batch = min(limit, max_scanned)
         items: list[T] = []
         last = b""
-        for scanned, (suffix, record) in enumerate(self._scan_entries(base, lo, hi, reverse, None), start=1):
-            last = suffix
-            if keep is None or keep(record):
-                items.append(record)
-                if len(items) >= limit:
-                    break
-            if scanned >= max_scanned:
+        scanned = 0
+        while chunk := list(itertools.islice(entries, batch)):
+            record_keys = [record_key for _, record_key in chunk]
+            records = self._read_many(record_keys) if cache is None else cache.read(record_keys)
+            for (entry_key, _), record in zip(chunk, records, strict=True):
+                if record is None:
+                    continue  # an entry whose record is gone
+                scanned += 1
+                last = entry_key
+                if keep is None or keep(record):
+                    items.append(record)
+                    if len(items) >= limit:
+                        return Page(items=items, next_cursor=encode_cursor(last[len(base) :]))
+                if scanned >= max_scanned:
+                    return Page(items=items, next_cursor=encode_cursor(last[len(base) :]))
+            if len(chunk) < batch:
                 break
-        else:
-            return Page(items=items, next_cursor=None)
-        return Page(items=items, next_cursor=encode_cursor(last))
+            batch = min(max(limit, PAGE_READ_BATCH), max_scanned)
+        return Page(items=items, next_cursor=None)
 
     def _scan_entries(
         self, base: bytes, lo: bytes | None, hi: bytes | None, reverse: bool, limit: int | None
@@ -183,6 +206,12 @@ class Collection(Generic[T]):
             raw = self.store.get(record_key)
             if raw is not None:
                 yield entry_key[len(base) :], self._decoder.decode(raw)
+
+    def _read_many(self, record_keys: list[bytes]) -> list[T | None]:
+        """The records at `record_keys` (None where gone), with one `get_many`: a page of 50 was
+        50 point reads."""
+        decode = self._decoder.decode
+        return [None if raw is None else decode(raw) for raw in self.store.get_many(record_keys)]
 
     # -- writes -------------------------------------------------------------------------------
     def put(self, record: T, batch: WriteBatch) -> None:
@@ -290,3 +319,51 @@ class RecordCache(Generic[T]):
                 record_id = ids.pop(key, None)
                 if record_id is not None:
                     self._records.pop(record_id, None)
+
+
+class PageCache(Generic[T]):
+    """Decoded records that pages listed, by record key, kept until a write touches them.
+
+    A history's first page is what is asked again and again (a console refreshing, a client
+    polling); reading and decoding its 50 records was most of the cost of `GET /v1/notifications`.
+    Like RecordCache, the store tells the cache about every committed write, whoever made it
+    (in cluster mode: every change the replica applies). A read that a write overtook does not
+    fill the cache (the generation check): a record read just before a write in another thread
+    is returned once, never cached. Bounded by the stored size of what it holds (decoded, a
+    record takes about three times that); full, it starts over rather than tracking recency.
+    Callers must not mutate what pages return (nothing does: pages are for reading).
+    """
+
+    def __init__(self, store: KVStore, decode: Callable[[bytes], T], max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._store = store
+        self._decode = decode
+        self._records: dict[bytes, T | None] = {}
+        self._bytes = 0
+        self._generation = 0  # bumped by every write
+        store.observe(self._written)
+
+    def read(self, record_keys: list[bytes]) -> list[T | None]:
+        cached = self._records
+        found = {k: cached[k] for k in record_keys if k in cached}
+        if len(found) < len(record_keys):
+            missing = [k for k in record_keys if k not in found]
+            generation = self._generation
+            raws = self._store.get_many(missing)
+            fresh = {k: None if raw is None else self._decode(raw) for k, raw in zip(missing, raws, strict=True)}
+            if generation == self._generation:  # no write landed meanwhile (another thread's)
+                size = sum(len(raw) for raw in raws if raw is not None)
+                if self._bytes + size > self.max_bytes:
+                    cached.clear()
+                    self._bytes = 0
+                cached.update(fresh)
+                self._bytes += size
+            found.update(fresh)
+        return [found[k] for k in record_keys]
+
+    def _written(self, ops: list[tuple[bytes, bytes | None]]) -> None:
+        self._generation += 1
+        cached = self._records
+        if cached:
+            for key_, _ in ops:
+                cached.pop(key_, None)  # its bytes stay counted until the next start-over

@@ -25,9 +25,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from os import PathLike
 from pathlib import Path
+from typing import cast
 
 import rocksdict
 
@@ -76,6 +77,11 @@ class RocksStore:
 
     def get(self, key: bytes) -> bytes | None:
         return self._handle().get(key)
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        if not keys:
+            return []
+        return cast(list[bytes | None], self._handle().get(list(keys)))  # a list of keys: one multi-get
 
     def put(self, key: bytes, value: bytes) -> None:
         self._mutate(lambda db: db.put(key, value, self._write_options))
