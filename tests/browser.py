@@ -354,6 +354,29 @@ def guessable_urls(patterns: Iterable[str], ids: dict[str, str]) -> list[str]:
     return urls
 
 
+async def assert_writes_refused(
+    page: Any, writes: Iterable[tuple[str, dict[str, str]]], ids: dict[str, str], secrets: Iterable[str]
+) -> None:
+    """Each console write, posted as `page`'s account would post it (its own session, its own
+    CSRF token, the console's origin) but naming another account's things (`ids`), answers 404
+    like an unknown id and shows none of `secrets`. A pattern naming an id `ids` lacks is dropped."""
+    secrets = list(secrets)
+    await page.goto("/console")
+    token = await page.locator('input[name="_csrf"]').first.input_value()
+    origin = "{}://{}".format(*_origin(page.url))
+    for pattern, fields in writes:
+        try:
+            path = pattern.format_map(ids)
+            form = {name: value.format_map(ids) for name, value in fields.items()}
+        except KeyError:
+            continue
+        answer = await page.request.post(path, form=form, headers={"X-CSRF-Token": token, "Origin": origin})
+        text = await answer.text()
+        assert answer.status == 404, (path, answer.status, text[:300])
+        leaked = [secret for secret in secrets if secret in text]
+        assert leaked == [], f"POST {path} ({answer.status}) shows the other account's {leaked}"
+
+
 async def assert_shows_none_of(page: Any, urls: Iterable[str], secrets: Iterable[str]) -> None:
     """Each URL, opened in `page` (another account's session), answers without a 5xx and shows
     none of `secrets` (the first account's email, names, addresses) anywhere in the page."""
