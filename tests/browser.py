@@ -335,6 +335,32 @@ async def has_no_horizontal_scroll(page: Any) -> bool:
     return bool(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
+#: Each word of a visible table header, number or time that the layout split over two lines.
+_BROKEN_WORDS_JS = """() => {
+  const broken = [];
+  const cells = document.querySelectorAll("table.list th, table.list td.num, table.list td time");
+  for (const cell of cells) {
+    if (!cell.offsetParent) continue;  // hidden (a "wide" column on a phone)
+    for (const text of [...cell.childNodes].filter((node) => node.nodeType === Node.TEXT_NODE)) {
+      for (const word of text.textContent.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(text, word.index);
+        range.setEnd(text, word.index + word[0].length);
+        const tops = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
+        if (tops.size > 1) broken.push(word[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+async def broken_words(page: Any) -> list[str]:
+    """The headers, numbers and times of the page's tables split mid-word ("Ans" above "wer")."""
+    broken: list[str] = await page.evaluate(_BROKEN_WORDS_JS)
+    return broken
+
+
 async def api_post(page: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """A JSON API write with the page's session cookie (as a developer's script would after a login)."""
     answer = await page.request.post(path, data=body)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.browser import ConsoleStack, Visit, sign_up
+from tests.browser import PHONE, ConsoleStack, Visit, broken_words, has_no_horizontal_scroll, sign_up
 from tests.fakes.webhook_receiver import Received, Reply
 from tests.polling import until
 
@@ -120,7 +120,23 @@ async def test_a_user_subscribes_sees_a_notification_live_redelivers_it_and_reco
     await expect(attempt.first).to_contain_text("HTTP 410")
     await expect(attempt.last).to_contain_text("delivered")
     await expect(attempt.last.locator("td.num").nth(1)).to_have_text("200")
-    assert hook_id != gone_id
+
+    # The pages of the flow on a phone: nothing scrolls sideways, no header, number or time is
+    # split mid-word, and an attempt's outcome is on screen (not scrolled away in its table).
+    await page.set_viewport_size(PHONE)
+    pages = (
+        f"/console/history/{gone_notification}",
+        f"/console/destinations/{gone_id}",
+        f"/console/destinations/{hook_id}",
+    )
+    for path in (*pages, "/console/dead-letters", "/console/history", "/console"):
+        await page.goto(path)
+        assert await has_no_horizontal_scroll(page), path
+        assert await broken_words(page) == [], path
+    await page.goto(f"/console/history/{gone_notification}")
+    outcome = page.locator("#attempt-list .badge").first
+    box = await outcome.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"], box
 
 
 async def _add_webhook(page: Any, name: str, url: str) -> str:
