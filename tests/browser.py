@@ -335,6 +335,32 @@ async def has_no_horizontal_scroll(page: Any) -> bool:
     return bool(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
+#: Each word of a visible table header, number or time that the layout split over two lines.
+_BROKEN_WORDS_JS = """() => {
+  const broken = [];
+  const cells = document.querySelectorAll("table.list th, table.list td.num, table.list td time");
+  for (const cell of cells) {
+    if (!cell.offsetParent) continue;  // hidden (a "wide" column on a phone)
+    for (const text of [...cell.childNodes].filter((node) => node.nodeType === Node.TEXT_NODE)) {
+      for (const word of text.textContent.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(text, word.index);
+        range.setEnd(text, word.index + word[0].length);
+        const tops = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
+        if (tops.size > 1) broken.push(word[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+async def broken_words(page: Any) -> list[str]:
+    """The headers, numbers and times of the page's tables split mid-word ("Ans" above "wer")."""
+    broken: list[str] = await page.evaluate(_BROKEN_WORDS_JS)
+    return broken
+
+
 async def api_post(page: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """A JSON API write with the page's session cookie (as a developer's script would after a login)."""
     answer = await page.request.post(path, data=body)
@@ -352,6 +378,29 @@ def guessable_urls(patterns: Iterable[str], ids: dict[str, str]) -> list[str]:
         with contextlib.suppress(KeyError):
             urls.append(pattern.format_map(ids))
     return urls
+
+
+async def assert_writes_refused(
+    page: Any, writes: Iterable[tuple[str, dict[str, str]]], ids: dict[str, str], secrets: Iterable[str]
+) -> None:
+    """Each console write, posted as `page`'s account would post it (its own session, its own
+    CSRF token, the console's origin) but naming another account's things (`ids`), answers 404
+    like an unknown id and shows none of `secrets`. A pattern naming an id `ids` lacks is dropped."""
+    secrets = list(secrets)
+    await page.goto("/console")
+    token = await page.locator('input[name="_csrf"]').first.input_value()
+    origin = "{}://{}".format(*_origin(page.url))
+    for pattern, fields in writes:
+        try:
+            path = pattern.format_map(ids)
+            form = {name: value.format_map(ids) for name, value in fields.items()}
+        except KeyError:
+            continue
+        answer = await page.request.post(path, form=form, headers={"X-CSRF-Token": token, "Origin": origin})
+        text = await answer.text()
+        assert answer.status == 404, (path, answer.status, text[:300])
+        leaked = [secret for secret in secrets if secret in text]
+        assert leaked == [], f"POST {path} ({answer.status}) shows the other account's {leaked}"
 
 
 async def assert_shows_none_of(page: Any, urls: Iterable[str], secrets: Iterable[str]) -> None:

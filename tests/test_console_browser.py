@@ -23,6 +23,7 @@ from tests.browser import (
     Visit,
     api_post,
     assert_shows_none_of,
+    assert_writes_refused,
     guessable_urls,
     has_no_horizontal_scroll,
     log_in,
@@ -43,7 +44,30 @@ OWNED_URL_PATTERNS = (
     "/console/destinations/{destination_id}/attempts",
     "/console/history/{notification_id}",
     "/console/history?subscription_id={subscription_id}",
+    "/console/history?subscription_id={subscription_id}&outcome=delivered",
+    "/console/history?tx_hash={tx_hash}",
+    "/console/history?height_from={height}&height_to={height}",
     "/console/dead-letters?destination_id={destination_id}",
+)
+
+#: The console's writes that name one of an account's things: (path, form fields). Posted by
+#: another account (with its own valid CSRF token), each must be refused (404, as for an
+#: unknown id) without showing or changing anything of the owner's.
+OWNED_WRITE_PATTERNS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("/console/subscriptions/{subscription_id}/pause", {}),
+    ("/console/subscriptions/{subscription_id}/resume", {}),
+    ("/console/subscriptions/{subscription_id}/settings", {"name": "stolen", "destination_ids": "{destination_id}"}),
+    ("/console/subscriptions/{subscription_id}/try", {"mode": "latest"}),
+    ("/console/subscriptions/{subscription_id}/delete", {}),
+    ("/console/destinations/{destination_id}/disable", {}),
+    ("/console/destinations/{destination_id}/enable", {}),
+    ("/console/destinations/{destination_id}/rotate", {}),
+    ("/console/destinations/{destination_id}/test", {}),
+    ("/console/destinations/{destination_id}/delete", {}),
+    ("/console/history/{notification_id}/redeliver", {}),
+    ("/console/dead-letters/redeliver", {"notification_id": "{notification_id}", "destination_id": "{destination_id}"}),
+    ("/console/dead-letters/recover", {"destination_id": "{destination_id}", "since": "2020-01-01T00:00"}),
+    ("/console/api-keys/{key_id}/revoke", {}),
 )
 
 
@@ -153,14 +177,19 @@ async def test_a_second_account_sees_none_of_the_first_ones_data(
             "destination_ids": [destination["id"]],
         },
     )
+    key = await api_post(first, "/v1/api-keys", {"name": f"{marker} key"})
     console.send_to(wallet)
     notification = await _first_notification(first)
     ids = {
         "subscription_id": subscription["id"],
         "destination_id": destination["id"],
         "notification_id": notification["id"],
+        "key_id": key["id"],
+        "tx_hash": notification["tx_hash"],
+        "height": str(notification["height"]),
     }
     urls = [path for _, _, path in NAVIGATION] + guessable_urls(OWNED_URL_PATTERNS, ids)
+    await until(lambda: [r.path for r in console.receiver.received].count("/zed") == 1, timeout=10)
 
     await first.goto("/console")  # the first account does see its things (so the check below is not empty)
     assert await first.locator("#recent-notifications").get_by_text(f"{marker} wallet").count() == 1
@@ -169,6 +198,31 @@ async def test_a_second_account_sees_none_of_the_first_ones_data(
         second = second_visit.page
         await sign_up(second, "eve@example.com", name="Eve")
         await assert_shows_none_of(second, urls, [marker, "zed@example.com", wallet, "/zed"])
+        await assert_writes_refused(second, OWNED_WRITE_PATTERNS, ids, [marker, "zed@example.com", wallet, "/zed"])
+
+    # None of those writes changed anything of the first account's.
+    await _unchanged(first, ids, subscription, destination)
+    assert [r.path for r in console.receiver.received].count("/zed") == 1  # no test event, no redelivery
+
+
+async def _unchanged(page: Any, ids: dict[str, str], subscription: dict[str, Any], destination: dict[str, Any]) -> None:
+    async def read(path: str) -> Any:
+        answer = await page.request.get(path)
+        assert answer.status == 200, (path, answer.status)
+        return await answer.json()
+
+    sub = await read(f"/v1/subscriptions/{ids['subscription_id']}")
+    assert (sub["name"], sub["enabled"], sub["destination_ids"]) == (
+        subscription["name"],
+        True,
+        subscription["destination_ids"],
+    )
+    dest = await read(f"/v1/destinations/{ids['destination_id']}")
+    assert (dest["name"], dest["enabled"], dest.get("previous_secret_expires_at")) == (destination["name"], True, None)
+    keys = (await read("/v1/api-keys"))["items"]
+    assert [(k["id"], k["revoked_at"]) for k in keys] == [(ids["key_id"], None)]
+    detail = await read(f"/v1/notifications/{ids['notification_id']}")
+    assert detail["pending"] == [] and len(detail["attempts"]) == 1
 
 
 async def _first_notification(page: Any, timeout: float = 15) -> dict[str, Any]:
