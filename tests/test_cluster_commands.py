@@ -83,7 +83,9 @@ async def test_status_shows_nodes_leases_and_streams_as_text_and_json(cluster: N
         peers = lines[lines.index(changes) + 1]
         assert peers.strip().startswith("leader n") and peers.count("(current)") + peers.count("behind") == 2
         consumers = [line.strip() for line in lines if line.strip().startswith("consumer ")]
-        assert consumers and consumers[0].endswith(": 0 pending, 0 ack pending"), out  # the replica's applier
+        # The replica's applier has read everything. (An ordered consumer that nats-py replaced on
+        # a loaded machine, a missed heartbeat, lingers a while with what it had not read: listed too.)
+        assert any(c.endswith(": 0 pending, 0 ack pending") for c in consumers), out
 
         config = str(_config(tmp_path, cluster.urls))
         code, out, err = await _mempools("cluster", "status", "--json", "--config", config)
