@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.models import DeadLetter, Notification
+from core.models import DeadLetter, DeliveryAttempt, Notification, OutboxEntry
 from core.store.base import WriteBatch
 from tests.apikit import Env, seed_notifications
 from tests.consolekit import ConsoleUser
@@ -155,3 +155,38 @@ async def test_a_post_without_the_token_is_refused(env: Env, alice: ConsoleUser)
     )
     assert forged.status_code == 403
     assert env.outbox.depth() == 0
+
+
+async def test_history_and_overview_rows_show_each_notifications_outcome(env: Env, alice: ConsoleUser) -> None:
+    hook = await env.services.destinations.create_webhook(alice.account_id, "http://127.0.0.1:9/h", name="Prod hook")
+    dead, delivered, waiting = seed_notifications(
+        env.repos, alice.account_id, "sub_a", 3, start=T0, destination_ids=(hook.id,)
+    )
+    _bury(env, alice.account_id, [dead], hook.id)
+    batch = WriteBatch()
+    env.repos.attempts.put(
+        DeliveryAttempt(
+            notification_id=delivered.id, destination_id=hook.id, attempt=1, at=T0,
+            outcome="delivered", http_status=200, latency_ms=3,
+        ),
+        batch,
+    )  # fmt: skip
+    env.outbox.enqueue(
+        [
+            OutboxEntry(
+                notification_id=waiting.id, destination_id=hook.id, owner_id=alice.account_id, due_at=T0, attempts=2
+            )
+        ],
+        batch,
+    )
+    env.store.write(batch)
+
+    def badge(page: str, n: Notification) -> str | None:
+        row = re.search(rf'<tr id="n-{n.id}".*?</tr>', page, re.S)
+        assert row is not None, n.id
+        found = re.search(r'class="badge state-(\w+)"', row.group(0))
+        return found.group(1) if found else None
+
+    for path in ("/console/history", "/console"):
+        page = (await alice.client.get(path)).text
+        assert [badge(page, n) for n in (dead, delivered, waiting)] == ["dead", "delivered", "retrying"], path

@@ -2,7 +2,8 @@
 (its events, the exact webhook payload, every attempt, redelivery).
 
 The list reads one page through `HistoryService.notifications`, as `GET /v1/notifications`
-does, and nothing per row, so a huge history costs what one page costs. Filters are a GET
+does, plus each row's outcome (a few point reads: dead letter, waiting delivery, attempts), so
+a huge history costs what one page costs. Filters are a GET
 form: a filtered view is a URL one can share. A bad value is said beside its field (422), with
 the API's wording (api/history_filters.py).
 """
@@ -191,6 +192,7 @@ async def history_page(
         title="History",
         status_code=status,
         rows=rows,
+        row_outcomes={n.id: history.outcome_of(n) for n in rows},
         filters=raw,
         errors=errors,
         problem=problem,

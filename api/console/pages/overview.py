@@ -32,6 +32,7 @@ def overview(viewer: ViewerDep, chains: ChainsDep, destinations: DestinationsDep
         dead_letters=len(dead.items),
         dead_letters_more=dead.next_cursor is not None,
         recent=recent.items,
+        row_outcomes={n.id: history.outcome_of(n) for n in recent.items},
     )
 
 
