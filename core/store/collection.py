@@ -184,7 +184,8 @@ class Collection(Generic[T]):
         if heads is None:
             entries = self.store.scan(base, start=lo, stop=hi, reverse=reverse)
         elif (head := heads.get(base, reverse, batch)) is not None:
-            entries = itertools.chain(head, self._scan_after(base, head, reverse))
+            # A head shorter than asked for is all there is; else more is read only if needed.
+            entries = iter(head) if len(head) < batch else itertools.chain(head, self._scan_after(base, head, reverse))
         else:
             generation = heads.generation
             entries = self.store.scan(base, reverse=reverse)
@@ -215,8 +216,6 @@ class Collection(Generic[T]):
 
     def _scan_after(self, base: bytes, head: list[tuple[bytes, bytes]], reverse: bool) -> Iterator[tuple[bytes, bytes]]:
         """The entries under `base` beyond a cached head, read only if a page needs more than it."""
-        if not head:
-            return
         last = head[-1][0]
         if reverse:
             yield from self.store.scan(base, stop=last, reverse=True)
