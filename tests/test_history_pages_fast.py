@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from litestar.serialization import encode_json
-
 import httpx
 import msgspec
 import pytest
+from litestar.serialization import encode_json
 
+from api.pagination import NotificationPage
 from core.cluster.store import ClusterStore
 from core.models import Notification
 from core.store import WriteBatch, open_store
@@ -24,7 +24,6 @@ from core.store.base import KVStore
 from core.store.collection import Collection
 from core.store.repositories import NotificationRepository
 from core.store.rocks import RocksStore
-from api.pagination import NotificationPage
 from tests.apikit import OTHER_CHAIN, Env, seed_notifications, signup
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
