@@ -43,10 +43,12 @@ class RecordJson:
 
     def page(self, items: Sequence[object], next_cursor: str | None) -> bytes:
         """`{"items":[...],"next_cursor":...}` as msgspec encodes a page struct of those fields."""
-        of = self.of
-        return b"".join(
-            (b'{"items":[', b",".join([of(item) for item in items]), b'],"next_cursor":', _ENCODE(next_cursor), b"}")
-        )
+        known = self._json
+        parts: list[bytes] = []
+        for item in items:  # `of`, inlined for the common case: a page's records are known
+            entry = known.get(id(item))
+            parts.append(entry[1] if entry is not None and entry[0] is item else self.of(item))
+        return b"".join((b'{"items":[', b",".join(parts), b'],"next_cursor":', _ENCODE(next_cursor), b"}"))
 
 
 def encoded_json(body: bytes) -> Response[Any]:
