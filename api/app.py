@@ -31,6 +31,7 @@ from api.csrf import OriginPolicy
 from api.docs import UNCOMPRESSED, docs_plugins, docs_router, vendor_router
 from api.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 from api.methods import HeadAsGet
+from api.page_json import RecordJson
 from api.problems import EXCEPTION_HANDLERS, handle_failure
 from api.query_params import QueryParameterCheck
 from api.readiness import Readiness
@@ -134,6 +135,7 @@ def create_app(
             "activity": _provide(services.activity),
             "api_settings": _provide(ApiSettings(public_url=config.public_url, stream_heartbeat=stream_heartbeat)),
             "origin_policy": _provide(origin_policy),
+            "record_json": _provide(RecordJson()),
             "caller": Provide(resolve_caller),
         }
     app = Litestar(

@@ -9,6 +9,7 @@ from litestar.params import PathParameter
 
 from api.auth import Caller
 from api.csrf import OriginPolicy
+from api.page_json import RecordJson
 from api.settings import ApiSettings
 from api.throttle import LoginThrottle, SignupThrottle
 from core.services.accounts import AccountService
@@ -33,6 +34,7 @@ ThrottleDep = NamedDependency[LoginThrottle]
 SignupThrottleDep = NamedDependency[SignupThrottle]
 SettingsDep = NamedDependency[ApiSettings]
 OriginPolicyDep = NamedDependency[OriginPolicy]
+RecordJsonDep = NamedDependency[RecordJson]
 
 #: An object id in a path (`sub_...`, `dst_...`): longer ones cannot exist.
 PathId = Annotated[str, PathParameter(min_length=1, max_length=64)]

@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from litestar.serialization import encode_json
 
+from api.pagination import NotificationPage
 from core.cluster.store import ClusterStore
 from core.models import Notification
 from core.store import WriteBatch, open_store
@@ -22,7 +24,7 @@ from core.store.base import KVStore
 from core.store.collection import Collection
 from core.store.repositories import NotificationRepository
 from core.store.rocks import RocksStore
-from tests.apikit import Env, seed_notifications, signup
+from tests.apikit import OTHER_CHAIN, Env, seed_notifications, signup
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -34,6 +36,7 @@ class CountingStore:
         self._store = store
         self.reads = 0  # records read, one way or the other
         self.calls = 0  # calls that read records
+        self.scans = 0  # range scans begun (an index walk)
 
     def get(self, key: bytes) -> bytes | None:
         self.reads += 1
@@ -44,6 +47,10 @@ class CountingStore:
         self.reads += len(keys)
         self.calls += 1
         return self._store.get_many(keys)
+
+    def scan(self, prefix: bytes = b"", **kwargs: Any) -> Iterator[tuple[bytes, bytes]]:
+        self.scans += 1
+        return self._store.scan(prefix, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -149,3 +156,93 @@ def test_a_cache_smaller_than_a_page_starts_over_and_pages_stay_right(tmp_path: 
             assert [n.id for n in rest.items] == [n.id for n in reversed(made[:10])] and rest.next_cursor is None
     finally:
         rocks.close()
+
+
+def test_an_unchanged_first_page_walks_no_index_and_a_write_under_it_shows_at_once(
+    store: tuple[KVStore, RocksStore],
+) -> None:
+    kv, rocks = store
+    counting = CountingStore(kv)
+    notifications = NotificationRepository(counting)
+    mine = list(reversed(seed_notifications(NotificationsOnly(notifications, rocks), "acc_1", "sub_1", 60, start=T0)))
+    theirs = seed_notifications(
+        NotificationsOnly(notifications, rocks), "acc_2", "sub_2", 5, start=T0, first_height=500
+    )
+    counting.scans = 0
+
+    first = notifications.page("owner", "acc_1", limit=50)
+    assert [n.id for n in first.items] == [n.id for n in mine[:50]]
+    assert notifications.page("owner", "acc_1", limit=50) == first
+    assert notifications.page("owner", "acc_2", limit=50).items == list(reversed(theirs))
+    assert notifications.page("owner", "acc_2", limit=50).items == list(reversed(theirs))
+    assert counting.scans == 2  # one walk per history, not per request
+
+    # A new notification of acc_1 and the removal of one, as the replica applies them in a cluster.
+    newer = seed_notifications(
+        NotificationsOnly(notifications, rocks), "acc_1", "sub_1", 1, start=T0.replace(year=2025), first_height=1000
+    )
+    batch = WriteBatch()
+    notifications.delete(mine[5].id, batch=batch)
+    rocks.write(batch)
+    again = notifications.page("owner", "acc_1", limit=50)
+    assert [n.id for n in again.items] == [newer[0].id] + [n.id for n in mine[:5] + mine[6:50]]
+    assert notifications.page("owner", "acc_2", limit=50).items == list(reversed(theirs))  # no one else's
+    by_sub = notifications.page("subscription", "sub_1", limit=3)
+    assert [n.id for n in by_sub.items] == [newer[0].id, mine[0].id, mine[1].id]
+    rest = notifications.page("owner", "acc_1", limit=50, cursor=again.next_cursor)
+    assert [n.id for n in rest.items] == [n.id for n in mine[50:]] and rest.next_cursor is None
+
+
+def test_a_filtered_first_page_beyond_the_cached_head_is_what_an_uncached_one_is(tmp_path: Path) -> None:
+    rocks = open_store(tmp_path / "db")
+    try:
+        cached = NotificationRepository(rocks)
+        for i in range(40):  # one in four on the other chain: a page of 10 of them reads past its head
+            chain = OTHER_CHAIN if i % 4 == 0 else "testchain-1"
+            seed_notifications(NotificationsOnly(cached, rocks), "acc_1", "sub_1", 1, chain_id=chain, start=T0,
+                               first_height=i + 1)  # fmt: skip
+        bare = Collection(rocks, "ntf", Notification, lambda n: (n.id,), cached.indexes.values())
+
+        def on_other(n: Notification) -> bool:
+            return n.chain_id == OTHER_CHAIN
+
+        for _ in range(2):  # filling the caches, then from them
+            page = cached.page("owner", "acc_1", limit=10, keep=on_other)
+            assert page == bare.page("owner", "acc_1", limit=10, keep=on_other)
+            assert len(page.items) == 10 and {n.chain_id for n in page.items} == {OTHER_CHAIN}
+            assert cached.page("owner", "acc_1", limit=10, reverse=False) == bare.page(
+                "owner", "acc_1", limit=10, reverse=False
+            )
+    finally:
+        rocks.close()
+
+
+async def test_the_page_body_is_what_litestar_makes_of_the_typed_page(client: httpx.AsyncClient, env: Env) -> None:
+    account_id, h = await signup(client, "alice@example.com")
+    made = seed_notifications(env.repos, account_id, "sub_a", 7, start=T0)
+    batch = WriteBatch()
+    env.repos.notifications.put(msgspec.structs.replace(made[-1], summary='<script>"é" & \u2028</script>'), batch)
+    env.repos.store.write(batch)
+    for query in ("?limit=3", "?limit=3", "?limit=50"):  # encoded, then from the cache; a last page
+        r = await client.get(f"/v1/notifications{query}", headers=h)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        items = [env.repos.notifications.get(item["id"]) for item in r.json()["items"]]
+        assert r.content == encode_json(NotificationPage(items=items, next_cursor=r.json()["next_cursor"]))  # type: ignore[arg-type]
+    assert r.json()["items"][0]["summary"] == '<script>"é" & \u2028</script>' and r.json()["next_cursor"] is None
+
+
+async def test_a_new_notification_is_on_the_next_first_page_and_only_its_owners(
+    client: httpx.AsyncClient, env: Env
+) -> None:
+    alice_id, alice = await signup(client, "alice@example.com")
+    mallory_id, mallory = await signup(client, "mallory@example.com")
+    seed_notifications(env.repos, alice_id, "sub_a", 60, start=T0)
+    seed_notifications(env.repos, mallory_id, "sub_m", 3, start=T0, first_height=1000)
+    before = (await client.get("/v1/notifications", headers=alice)).json()
+    theirs = (await client.get("/v1/notifications", headers=mallory)).json()
+
+    new = seed_notifications(env.repos, alice_id, "sub_a", 1, start=T0.replace(year=2025), first_height=2000)
+    after = (await client.get("/v1/notifications", headers=alice)).json()
+    assert after["items"][0]["id"] == new[0].id and after["items"][1:] == before["items"][:49]
+    assert (await client.get("/v1/notifications", headers=mallory)).json() == theirs
+    assert {n["owner_id"] for n in theirs["items"]} == {mallory_id}

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from litestar import get, post
+from litestar import Response, get, post
 from litestar.params import QueryParameter
 
-from api.deps import CallerDep, HistoryDep, PathId
+from api.deps import CallerDep, HistoryDep, PathId, RecordJsonDep
 from api.history_filters import MAX_HEIGHT, OUTCOMES, as_utc, parse_height, parse_outcome, parse_tx_hash
+from api.page_json import encoded_json
 from api.pagination import Cursor, DeadLetterPage, GapPage, Limit, NotificationPage
 from api.problems import problems
 from api.schemas import RedeliverOut
@@ -49,6 +50,7 @@ OutcomeParam = Annotated[
 async def list_notifications(
     caller: CallerDep,
     history: HistoryDep,
+    record_json: RecordJsonDep,
     cursor: Cursor = None,
     limit: Limit = 50,
     subscription_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
@@ -59,11 +61,12 @@ async def list_notifications(
     tx_hash: TxHash = None,
     height_from: Height = None,
     height_to: Height = None,
-) -> NotificationPage:
+) -> Response[NotificationPage]:
     """Notifications of the account, newest block time first; follow `next_cursor` for more.
 
     Filters combine. A page may hold fewer than `limit` items and still have a `next_cursor`
     (a per-record filter walks a bounded stretch of the history per page)."""
+    # The body is the page's JSON joined from each record's, encoded once (api/page_json.py).
     page = history.notifications(
         caller.account_id,
         limit=limit,
@@ -77,7 +80,7 @@ async def list_notifications(
         height_to=parse_height("height_to", height_to),
         outcome=parse_outcome(outcome),
     )
-    return NotificationPage(items=page.items, next_cursor=page.next_cursor)
+    return encoded_json(record_json.page(page.items, page.next_cursor))
 
 
 @get("/v1/notifications/{notification_id:str}", tags=TAGS, responses=problems(401, 404))

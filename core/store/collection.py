@@ -85,6 +85,9 @@ class Collection(Generic[T]):
         self._page_cache: PageCache[T] | None = (
             PageCache(store, self._decoder.decode, page_cache_bytes) if page_cache_bytes else None
         )
+        self._heads: HeadCache | None = (
+            HeadCache(store, [base for ix, base in self._index_prefixes if not ix.unique]) if page_cache_bytes else None
+        )
 
     # -- keys ---------------------------------------------------------------------------------
     def record_key(self, *id_parts: KeyPart) -> bytes:
@@ -174,9 +177,21 @@ class Collection(Generic[T]):
         # A page's worth of index entries first (unfiltered: the page, with one multi-get), then,
         # while a filter skips records, PAGE_READ_BATCH at a time: at most one batch is read beyond
         # what the page needed. Other scans (scan_index) stay one read per entry, lazily.
-        entries = self.store.scan(base, start=lo, stop=hi, reverse=reverse)
         cache = self._page_cache
         batch = min(limit, max_scanned)
+        heads = self._heads if lo is None and hi is None else None  # a first page
+        entries: Iterator[tuple[bytes, bytes]]
+        if heads is None:
+            entries = self.store.scan(base, start=lo, stop=hi, reverse=reverse)
+        elif (head := heads.get(base, reverse, batch)) is not None:
+            # A head shorter than asked for is all there is; else more is read only if needed.
+            entries = iter(head) if len(head) < batch else itertools.chain(head, self._scan_after(base, head, reverse))
+        else:
+            generation = heads.generation
+            entries = self.store.scan(base, reverse=reverse)
+            head = list(itertools.islice(entries, batch))
+            heads.put(base, reverse, batch, head, generation)
+            entries = itertools.chain(head, entries)
         items: list[T] = []
         last = b""
         scanned = 0
@@ -198,6 +213,14 @@ class Collection(Generic[T]):
                 break
             batch = min(max(limit, PAGE_READ_BATCH), max_scanned)
         return Page(items=items, next_cursor=None)
+
+    def _scan_after(self, base: bytes, head: list[tuple[bytes, bytes]], reverse: bool) -> Iterator[tuple[bytes, bytes]]:
+        """The entries under `base` beyond a cached head, read only if a page needs more than it."""
+        last = head[-1][0]
+        if reverse:
+            yield from self.store.scan(base, stop=last, reverse=True)
+        else:
+            yield from self.store.scan(base, start=last + b"\x00")
 
     def _scan_entries(
         self, base: bytes, lo: bytes | None, hi: bytes | None, reverse: bool, limit: int | None
@@ -367,3 +390,51 @@ class PageCache(Generic[T]):
         if cached:
             for key_, _ in ops:
                 cached.pop(key_, None)  # its bytes stay counted until the next start-over
+
+
+class HeadCache:
+    """The newest (or oldest) index entries under a prefix: what a first page scans, kept until
+    a write lands under that prefix.
+
+    Stepping backwards through RocksDB's memtable is a skip-list search per entry: half the cost
+    of reading a history's first page, which is the page asked for again and again. The entries
+    are (entry key, record key) pairs; the records themselves come from the PageCache. Like it,
+    the cache hears of every committed write through the store's `observe` (in cluster mode,
+    every change the replica applies), and a scan that a write overtook is not kept (the
+    generation check). Bounded by the number of entries held; full, it starts over.
+    """
+
+    def __init__(self, store: KVStore, index_prefixes: list[bytes], max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self.generation = 0  # bumped by every write
+        self._prefixes = tuple(index_prefixes)
+        self._heads: dict[bytes, dict[tuple[bool, int], list[tuple[bytes, bytes]]]] = {}
+        self._entries = 0
+        store.observe(self._written)
+
+    def get(self, base: bytes, reverse: bool, count: int) -> list[tuple[bytes, bytes]] | None:
+        shapes = self._heads.get(base)
+        return None if shapes is None else shapes.get((reverse, count))
+
+    def put(self, base: bytes, reverse: bool, count: int, head: list[tuple[bytes, bytes]], generation: int) -> None:
+        if generation != self.generation or not self._prefixes:
+            return  # a write landed since the scan began (another thread's): it may be missing
+        if self._entries + len(head) > self.max_entries:
+            self._heads.clear()
+            self._entries = 0
+        self._heads.setdefault(base, {})[(reverse, count)] = head
+        self._entries += len(head)
+
+    def _written(self, ops: list[tuple[bytes, bytes | None]]) -> None:
+        self.generation += 1
+        heads = self._heads
+        if not heads:
+            return
+        for key_, _ in ops:
+            if key_.startswith(self._prefixes):
+                # Every prefix of the key that ends a part may be a cached range (a range's base
+                # is the index table and some leading parts, each followed by SEP).
+                end = key_.find(SEP)
+                while end != -1:
+                    heads.pop(key_[: end + 1], None)  # its entries stay counted until the next start-over
+                    end = key_.find(SEP, end + 1)
