@@ -6,7 +6,7 @@ out the same decoded record object until a write replaces it (core/store/collect
 JSON of a record is kept by the identity of that object: a changed record is a new object, whose
 JSON is encoded afresh, and a cached object is never reused for another (the entry holds it).
 The page is then the records' bytes joined, the same bytes Litestar makes of the typed page
-(`{"items": [...], "next_cursor": ...}`, msgspec's encoding; tests/test_api_page_json.py).
+(`{"items": [...], "next_cursor": ...}`, msgspec's encoding; tests/test_history_pages_fast.py).
 """
 
 from __future__ import annotations
