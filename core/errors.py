@@ -44,7 +44,7 @@ The tree (classes marked * are defined next to the code that raises them and sub
         ├── *ControlError               (mempools/control.py)
         └── *DiscordLoginError          (bot/discord/frontdoor.py) the token was refused
 
-Private control-flow exceptions (`_NotBase64`, `_Stale`, `_RpcFault`, `FlowExpiredError`) never
+Private control-flow exceptions (`_NotBase64`, `_Stale`, `_RpcFault`, `_PeerOffline`, `FlowExpiredError`) never
 leave their module and are not part of the tree.
 
 How a front door shows an error is decided here, once: each class carries `status` (the HTTP

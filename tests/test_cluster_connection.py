@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 from nats.js.api import StreamConfig
+from nats.js.errors import APIError
 
-from core.cluster.connection import ClusterConnection, check_server, dropped_settings
+from core.cluster.connection import ClusterConnection, _refused, check_server, dropped_settings
 from core.cluster.lease import LEASE_BUCKET
 from core.config import ClusterConfig
 from core.errors import ClusterError
@@ -106,6 +107,38 @@ async def _serve(config: Path) -> tuple[int, str]:
     output, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
     return proc.returncode, output.decode()
+
+
+def _placement_refused(description: str) -> APIError:
+    """What JetStream answers for a stream it cannot place (err_code 10005), as nats-py raises it."""
+    exc = APIError()
+    exc.code, exc.err_code, exc.description = 500, 10005, description
+    return exc
+
+
+async def test_a_bucket_a_fresh_cluster_cannot_place_yet_is_tried_again_a_real_refusal_is_not(
+    one_nats: NatsCluster,
+) -> None:
+    """Seen in CI: a cluster just started answered "no suitable peers for placement, peer offline"
+    to the lease bucket, and the node gave up at once. An offline peer passes; too many replicas does not."""
+    connection = await ClusterConnection.open(ClusterConfig(nats=one_nats.urls, node="n", replicas=1))
+    connection.placement_retry_s = 0.01
+    answers = ["no suitable peers for placement, peer offline", "no suitable peers for placement, peer offline"]
+
+    async def make() -> str:
+        if answers:
+            raise _refused("bucket b", _placement_refused(answers.pop(0)))
+        return "made"
+
+    try:
+        assert await connection._patiently("bucket b", make) == "made"
+        answers.extend(["no suitable peers for placement, peer offline"] * connection.api_attempts)
+        with pytest.raises(ClusterError, match="NATS refused bucket b: no suitable peers for placement, peer offline"):
+            await connection._patiently("bucket b", make)
+        with pytest.raises(ClusterError, match="NATS refused bucket b: insufficient resources"):
+            raise _refused("bucket b", _placement_refused("insufficient resources"))
+    finally:
+        await connection.close()
 
 
 async def test_serve_refuses_an_old_server_in_one_line(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ a clear message instead of a silent hang; once joined the client reconnects for 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -54,6 +55,27 @@ TRANSIENT_NATS = (
 )
 #: JetStream's "stream name already in use with a different configuration".
 _STREAM_NAME_IN_USE = 10058
+#: JetStream's "no suitable peers for placement": with ", peer offline" a cluster that has just
+#: started (or lost a node a moment ago) and does not count every peer yet, which passes; with any
+#: other reason (more replicas than servers) it does not.
+_NO_PEERS = 10005
+#: Seconds between attempts at a placement refused for an offline peer (a fresh cluster counts its
+#: peers within a few seconds).
+PLACEMENT_RETRY_S = 1.0
+
+
+class _PeerOffline(Exception):
+    """A stream or bucket JetStream could not place yet because a peer is offline: try again."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+def _refused(what: str, exc: APIError) -> Exception:
+    if exc.err_code == _NO_PEERS and "offline" in (exc.description or ""):
+        return _PeerOffline(exc.description or "")
+    return ClusterError(f"NATS refused {what}: {exc.description}")
 
 
 def check_server(info: Mapping[str, Any]) -> str:
@@ -87,6 +109,7 @@ class ClusterConnection:
         self.replicas = replicas
         self.server_version = version
         self.api_attempts = 4  # JetStream API calls at start, ~5 s each (nats-py's request timeout)
+        self.placement_retry_s = PLACEMENT_RETRY_S
 
     @classmethod
     async def open(
@@ -159,6 +182,11 @@ class ClusterConnection:
                         f"NATS did not answer while creating {what} ({self.api_attempts} attempts): {_describe(exc)}"
                     ) from None
                 log.info("NATS did not answer while creating %s (attempt %d); trying again", what, attempt)
+            except _PeerOffline as exc:
+                if attempt == self.api_attempts:
+                    raise ClusterError(f"NATS refused {what}: {exc.description}") from None
+                log.info("NATS cannot place %s yet (%s); trying again", what, exc.description)
+                await asyncio.sleep(self.placement_retry_s * attempt)
         raise AssertionError("unreachable")
 
     async def _ensure_stream(self, wanted: StreamConfig, needs: Sequence[str]) -> StreamInfo:
@@ -166,10 +194,10 @@ class ClusterConnection:
             await self.js.add_stream(wanted)
         except BadRequestError as exc:
             if exc.err_code != _STREAM_NAME_IN_USE:
-                raise ClusterError(f"NATS refused stream {wanted.name}: {exc.description}") from None
+                raise _refused(f"stream {wanted.name}", exc) from None
             await self.js.update_stream(wanted)
         except APIError as exc:  # e.g. more replicas asked for than the cluster has nodes
-            raise ClusterError(f"NATS refused stream {wanted.name}: {exc.description}") from None
+            raise _refused(f"stream {wanted.name}", exc) from None
         assert wanted.name is not None
         return await self._checked(wanted.name, wanted, needs)
 
@@ -178,10 +206,10 @@ class ClusterConnection:
             kv = await self.js.create_key_value(wanted)
         except BadRequestError as exc:
             if exc.err_code != _STREAM_NAME_IN_USE:
-                raise ClusterError(f"NATS refused bucket {wanted.bucket}: {exc.description}") from None
+                raise _refused(f"bucket {wanted.bucket}", exc) from None
             kv = await self.js.key_value(wanted.bucket)
         except APIError as exc:
-            raise ClusterError(f"NATS refused bucket {wanted.bucket}: {exc.description}") from None
+            raise _refused(f"bucket {wanted.bucket}", exc) from None
         expected = StreamConfig(
             allow_msg_ttl=True,
             subject_delete_marker_ttl=wanted.limit_marker_ttl,
