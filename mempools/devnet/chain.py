@@ -210,6 +210,10 @@ class DevnetChain:
             raws = [tx_bytes(cid, height, i, spec) for i, spec in enumerate(self._specs(height))]
         return [base64.b64encode(raw).decode() for raw in raws]
 
+    def app_hash(self, height: int) -> str:
+        """The app hash in block `height`'s header (the state after `height - 1`), hex as `/status` shows it."""
+        return _hash("app", height - 1)
+
     def block_id(self, height: int) -> JsonDict:
         return {
             "hash": _hash("block", self.config.chain_id, height),
@@ -230,7 +234,7 @@ class DevnetChain:
             "validators_hash": _hash("vals"),
             "next_validators_hash": _hash("vals"),
             "consensus_hash": _hash("consensus"),
-            "app_hash": _hash("app", height - 1),
+            "app_hash": self.app_hash(height),
             "last_results_hash": _hash("results", height - 1),
             "evidence_hash": empty,
             "proposer_address": proposer,

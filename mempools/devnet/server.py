@@ -29,6 +29,12 @@ from mempools.devnet.chain import DevnetChain
 from mempools.devnet.faults import Faults
 from mempools.web import serve_app
 
+#: The node's own ed25519 consensus key, as CometBFT's `/status` shows it: the public key of the
+#: seed sha256("mempools-devnet validator 0") (computed once with Node's crypto; a real point on
+#: the curve, so clients that decode it accept it), and its address, sha256(key)[:20] in hex.
+NODE_VALIDATOR_PUBKEY = "i8yUYWwI5sF04Sem+r5kQcLBvZtVf00i3Wwh4Gcg4yg="
+NODE_VALIDATOR_ADDRESS = "98B49E1AEE646BDAC9A4255D47104881AD1DA5E6"
+
 log = logging.getLogger(__name__)
 
 _NEWBLOCK_QUERY = re.compile(r"^\s*tm\.event\s*=\s*'NewBlock'\s*$")
@@ -193,18 +199,18 @@ class DevnetServer:
             },
             "sync_info": {
                 "latest_block_hash": chain.block_id(tip)["hash"],
-                "latest_app_hash": "",
+                "latest_app_hash": chain.app_hash(tip),
                 "latest_block_height": str(tip),
                 "latest_block_time": chain.time_of(tip),
                 "earliest_block_hash": chain.block_id(earliest)["hash"],
-                "earliest_app_hash": "",
+                "earliest_app_hash": chain.app_hash(earliest),
                 "earliest_block_height": str(earliest),
                 "earliest_block_time": chain.time_of(earliest),
                 "catching_up": False,
             },
-            "validator_info": {
-                "address": "0000000000000000000000000000000000000000",
-                "pub_key": {"type": "tendermint/PubKeyEd25519", "value": ""},
+            "validator_info": {  # CosmJS's status() refuses an empty key (a non-validator node shows its own too)
+                "address": NODE_VALIDATOR_ADDRESS,
+                "pub_key": {"type": "tendermint/PubKeyEd25519", "value": NODE_VALIDATOR_PUBKEY},
                 "voting_power": "0",
             },
         }
