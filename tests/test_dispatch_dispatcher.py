@@ -314,6 +314,7 @@ async def test_run_wakes_on_notify_and_on_due_time_then_drains(tmp_path: Path) -
     await until(lambda: channel.done == 1)
     later = make_notification("acc_a", ("dst_1",), height=2)
     due_at = utcnow() + timedelta(seconds=0.3)
+    due_at = due_at.replace(microsecond=due_at.microsecond // 1000 * 1000)  # the outbox keeps milliseconds
     batch = WriteBatch()
     world.repos.notifications.add(later, batch)
     world.outbox.enqueue([entry_for(later, "dst_1", due_at)], batch)
