@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from mempools.devnet.addresses import bech32_address, derive
 from mempools.devnet.chain import ChainConfig, DevnetChain, InjectedTx
 from mempools.devnet.server import DevnetServer
 from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.polling import until_async
 from tests.processes import MempoolsProcess, write_devnet_config
 
 REQUIRE_ENV = "MEMPOOLS_REQUIRE_BROWSER"
@@ -252,14 +252,13 @@ class ConsoleStack:
 
     async def wait_for_height(self, height: int, timeout: float = 20) -> None:
         """Until the server's watcher has processed `height` (what the overview then shows)."""
-        deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
-            while True:
+
+            async def reached() -> bool:
                 chains = (await http.get("/v1/chains")).json()["items"]
-                if chains and (chains[0]["height"] or 0) >= height:
-                    return
-                assert time.monotonic() < deadline, f"the watcher did not reach {height}: {chains}"
-                await asyncio.sleep(0.05)
+                return bool(chains) and (chains[0]["height"] or 0) >= height
+
+            await until_async(reached, timeout=timeout)
 
     def advance(self, blocks: int = 1) -> int:
         """New blocks at the devnet's tip (the watcher follows); the new tip."""

@@ -9,8 +9,6 @@ console's own origin and no page had a script error (tests/browser.py).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -32,7 +30,7 @@ from tests.browser import (
     sign_up,
     visiting,
 )
-from tests.polling import until
+from tests.polling import until, until_async
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -227,15 +225,14 @@ async def _unchanged(page: Any, ids: dict[str, str], subscription: dict[str, Any
 
 async def _first_notification(page: Any, timeout: float = 15) -> dict[str, Any]:
     """The account's first notification, once the server has made it (through the API)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = await page.request.get("/v1/notifications?limit=1")
-        items = (await answer.json())["items"]
-        if items:
-            first: dict[str, Any] = items[0]
-            return first
-        assert time.monotonic() < deadline, "no notification was made"
-        await asyncio.sleep(0.05)
+    items: list[dict[str, Any]] = []
+
+    async def made() -> bool:
+        items[:] = (await (await page.request.get("/v1/notifications?limit=1")).json())["items"]
+        return bool(items)
+
+    await until_async(made, timeout=timeout)
+    return items[0]
 
 
 async def test_the_recorder_catches_a_request_elsewhere_and_a_script_error(browser: Any, console: ConsoleStack) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from playwright.async_api import expect
 
 from tests.browser import PHONE, ConsoleStack, Visit, broken_words, has_no_horizontal_scroll, sign_up
 from tests.fakes.webhook_receiver import Received, Reply
-from tests.polling import until
+from tests.polling import until, until_async
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -193,10 +192,8 @@ def _webhooks_to(console: ConsoleStack, path: str) -> list[Received]:
 
 async def _until_dead_letters(page: Any, count: int, timeout: float = 10) -> None:
     """Until the account has `count` dead letters (the dead letters page does not update live)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        items = (await (await page.request.get("/v1/dead-letters")).json())["items"]
-        if len(items) == count:
-            return
-        assert time.monotonic() < deadline, f"{len(items)} dead letters, not {count}"
-        await asyncio.sleep(0.05)
+
+    async def reached() -> bool:
+        return len((await (await page.request.get("/v1/dead-letters")).json())["items"]) == count
+
+    await until_async(reached, timeout=timeout)

@@ -52,17 +52,7 @@ class AttemptOutcome(msgspec.Struct, kw_only=True, gc=False):
 
     @classmethod
     def of(cls, attempt: DeliveryAttempt, next_attempt_at: datetime | None) -> AttemptOutcome:
-        return cls(
-            notification_id=attempt.notification_id,
-            destination_id=attempt.destination_id,
-            attempt=attempt.attempt,
-            at=attempt.at,
-            outcome=attempt.outcome,
-            http_status=attempt.http_status,
-            error=attempt.error,
-            latency_ms=attempt.latency_ms,
-            next_attempt_at=next_attempt_at,
-        )
+        return cls(**msgspec.structs.asdict(attempt), next_attempt_at=next_attempt_at)
 
 
 class NotificationEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -13,7 +13,7 @@ from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from api.auth import CLEAR_SESSION, SESSION_COOKIE, client_address, is_secure, session_cookie
-from api.console.forms import PRE_SESSION_COOKIE, form_secret, new_pre_session_cookie, read_form, token_for
+from api.console.forms import PRE_SESSION_COOKIE, form_secret, new_pre_session_cookie, read_form, text, token_for
 from api.console.render import page
 from api.console.session import safe_next
 from api.deps import AccountsDep, SettingsDep, SignupThrottleDep, ThrottleDep
@@ -22,11 +22,6 @@ from core.errors import UserError
 
 _LOGIN = "auth/login.html"
 _SIGNUP = "auth/signup.html"
-
-
-def _text(form: dict[str, Any], name: str, limit: int = 320) -> str:
-    value = form.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
 
 
 def _anonymous_form(
@@ -60,7 +55,7 @@ async def login(
     request: Request[Any, Any, Any], accounts: AccountsDep, throttle: ThrottleDep, api_settings: SettingsDep
 ) -> Response[Any] | Template:
     form = await read_form(request)
-    email, password, next_path = _text(form, "email"), _text(form, "password", 1024), safe_next(_text(form, "next"))
+    email, password, next_path = text(form, "email"), text(form, "password", 1024), safe_next(text(form, "next"))
     secure = is_secure(request, api_settings.public_url)
     address = client_address(request)
     try:
@@ -90,7 +85,7 @@ async def signup(
     request: Request[Any, Any, Any], accounts: AccountsDep, signups: SignupThrottleDep, api_settings: SettingsDep
 ) -> Response[Any] | Template:
     form = await read_form(request)
-    email, password, name = _text(form, "email"), _text(form, "password", 1024), _text(form, "display_name", 100)
+    email, password, name = text(form, "email"), text(form, "password", 1024), text(form, "display_name", 100)
     secure = is_secure(request, api_settings.public_url)
     try:
         signups.attempt(client_address(request))
