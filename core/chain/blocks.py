@@ -75,11 +75,26 @@ class Scope(Struct, frozen=True, gc=False):
         return bool(self.code)
 
 
+class CommitSig(Struct, frozen=True, gc=False):
+    flag: int  # CometBFT BlockIDFlag: 1 absent, 2 commit, 3 nil
+    address: str  # upper-case hex, "" when absent
+
+
+class ValidatorUpdate(Struct, frozen=True, gc=False):
+    pub_key_type: str
+    pub_key: str
+    power: int
+
+
 class DecodedBlock(Struct, frozen=True, gc=False):
     height: int
     time: str | None
     chain_id: str | None
     scopes: tuple[Scope, ...]
+    validators_hash: str | None = None
+    proposer: str | None = None
+    signatures: tuple[CommitSig, ...] = ()
+    validator_updates: tuple[ValidatorUpdate, ...] = ()
 
     @property
     def txs(self) -> tuple[Scope, ...]:
