@@ -355,7 +355,7 @@ class Runtime:
                 self.http.close(),
                 *(pool.aclose() for pool in self.pools.values()),
                 *(queries.aclose() for queries in self.chain_queries.values()),
-                return_exceptions=True
+                return_exceptions=True,
             )
             if self.cluster is not None:
                 await self._close_bots()

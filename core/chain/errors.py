@@ -77,3 +77,12 @@ class WrongChain(RpcError):
 
 class BlockDecodeError(RpcBadResponse):
     """`/block_results` or `/block` did not have the expected shape, or the two do not belong together."""
+
+
+class ChainQueryError(RpcError):
+    """PLACEHOLDER until the formats branch lands."""
+
+    def __init__(self, *, query: str, reason: str) -> None:
+        super().__init__(f"{query}: {reason}")
+        self.query = query
+        self.reason = reason

@@ -27,6 +27,7 @@ from core.chain.blocks import DecodedBlock, NodeStatus
 from core.chain.errors import HeightNotAvailable, RpcBadResponse, RpcError, RpcUnavailable, WrongChain
 from core.chain.rpc import RpcClient
 from core.chain.subscribe import NewBlockSubscription
+from core.chain.validators import ValidatorSet
 from core.support.backoff import backoff
 from core.support.incidents import IncidentLog
 
@@ -135,6 +136,10 @@ class EndpointPool:
 
     async def latest_height(self) -> int:
         return (await self.refresh()).latest_height
+
+    async def validators(self, height: int) -> ValidatorSet:
+        """PLACEHOLDER until the formats branch lands."""
+        raise RpcUnavailable(f"/validators?height={height}: not implemented yet")
 
     async def fetch_height(self, height: int) -> DecodedBlock:
         """`/block_results` + `/block` of `height` from the best endpoint, failing over.
