@@ -230,7 +230,11 @@ class DevnetChain:
         m = ("msg_index", "0")
         events = [
             event(
-                "message", ("action", "/cosmos.slashing.v1beta1.MsgUnjail"), ("sender", v.account), ("module", "slashing"), m
+                "message",
+                ("action", "/cosmos.slashing.v1beta1.MsgUnjail"),
+                ("sender", v.account),
+                ("module", "slashing"),
+                m,
             ),
             event("message", ("module", "slashing"), ("sender", v.operator), m),
         ]
@@ -331,9 +335,7 @@ class DevnetChain:
         p = self.proposals[pid]
         return p.final if p.final is not None else self._tally(p)[0]
 
-    def _module_tx(
-        self, kind: Any, sender: str, events: list[JsonDict], apply: Callable[[float], None]
-    ) -> InjectedTx:
+    def _module_tx(self, kind: Any, sender: str, events: list[JsonDict], apply: Callable[[float], None]) -> InjectedTx:
         injected = self.schedule_tx(TxSpec(kind, sender, events=events))
         self._ops.setdefault(injected.height, []).append(apply)
         return injected

@@ -19,7 +19,9 @@ from msgspec import Struct
 
 from mempools.devnet.addresses import AddressBook
 
-TxKind = Literal["transfer", "failed_transfer", "wasm", "delegate", "gov_submit", "gov_vote", "unjail", "edit_validator"]
+TxKind = Literal[
+    "transfer", "failed_transfer", "wasm", "delegate", "gov_submit", "gov_vote", "unjail", "edit_validator"
+]
 #: Randomly generated kinds. Governance and slashing are not random: they come from the chain's
 #: consistent modules (mempools/devnet/gov.py, staking.py) through `TxSpec.events`.
 _KINDS: tuple[TxKind, ...] = ("transfer", "failed_transfer", "wasm", "delegate")

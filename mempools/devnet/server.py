@@ -576,7 +576,9 @@ class DevnetServer:
             elif action == "unjail":
                 result = chain.unjail(who)
             elif action == "edit":
-                result = chain.edit_validator(who, moniker=body.get("moniker"), commission_rate=body.get("commission_rate"))
+                result = chain.edit_validator(
+                    who, moniker=body.get("moniker"), commission_rate=body.get("commission_rate")
+                )
             else:
                 return web.json_response({"error": f"unknown action {action!r}"}, status=404)
         except (ValidationError, ValueError, TypeError, msgspec.DecodeError) as exc:

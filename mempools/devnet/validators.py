@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+
 from msgspec import Struct, field
 
 from mempools.devnet.addresses import bech32_address, derive
