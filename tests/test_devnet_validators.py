@@ -82,7 +82,9 @@ def test_identities_are_consistent_and_the_address_book_uses_them() -> None:
     assert chain.book.consensus == [v.consensus for v in vals]
     # generated delegations go to real validators
     delegated = {
-        e["validator"] for h in range(2, 21) for e in _tx_events(msgspec.json.decode(chain.block_results_json(h)), "delegate")
+        e["validator"]
+        for h in range(2, 21)
+        for e in _tx_events(msgspec.json.decode(chain.block_results_json(h)), "delegate")
     }
     assert delegated and delegated <= set(chain.book.validators)
     assert DevnetChain(ChainConfig(validators=180, block_time=0)).validators[179].moniker != vals[0].moniker
@@ -114,7 +116,12 @@ async def test_validators_endpoint_pages_in_cometbft_order(http: httpx.AsyncClie
 
         posted = await http.post(
             server.url,
-            json={"jsonrpc": "2.0", "id": 7, "method": "validators", "params": {"height": "10", "page": "2", "per_page": "100"}},
+            json={
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "validators",
+                "params": {"height": "10", "page": "2", "per_page": "100"},
+            },
         )
         assert posted.json()["id"] == 7 and posted.json()["result"] == second
 
@@ -193,7 +200,12 @@ async def test_downtime_jails_updates_the_set_and_unjail_rejoins(http: httpx.Asy
         server.advance(1)
         results = await rpc(http, server, "/block_results", height=unjail_height)
         msgs = _tx_events(results, "message")
-        assert {"action": "/cosmos.slashing.v1beta1.MsgUnjail", "sender": victim.account, "module": "slashing", "msg_index": "0"} in msgs
+        assert {
+            "action": "/cosmos.slashing.v1beta1.MsgUnjail",
+            "sender": victim.account,
+            "module": "slashing",
+            "msg_index": "0",
+        } in msgs
         assert {"module": "slashing", "sender": victim.operator, "msg_index": "0"} in msgs
         assert results["validator_updates"][0]["power"] == str(victim.power)
         server.advance(2)
@@ -264,7 +276,11 @@ async def test_staking_and_slashing_rest_shapes_pagination_and_errors(http: http
 
         ghost = bech32_address("cosmosvaloper", b"\x01" * 20)
         r = await http.get(f"{base}/{ghost}")
-        assert r.status_code == 404 and r.json() == {"code": 5, "message": f"validator {ghost} not found", "details": []}
+        assert r.status_code == 404 and r.json() == {
+            "code": 5,
+            "message": f"validator {ghost} not found",
+            "details": [],
+        }
         params = (await http.get(f"{server.url}/cosmos/slashing/v1beta1/params")).json()["params"]
         assert params["signed_blocks_window"] == "100" and params["min_signed_per_window"] == "0.500000000000000000"
 
@@ -288,7 +304,10 @@ def test_180_validators_serve_thousands_of_blocks_quickly() -> None:
     # evicted heights come back identical: history is recorded, not recomputed from today's state
     first = chain.block_json(3030)
     chain.block_json(5)
-    assert msgspec.json.decode(first)["block"]["last_commit"]["signatures"].count(
-        {"block_id_flag": 1, "validator_address": "", "timestamp": "0001-01-01T00:00:00Z", "signature": None}
-    ) == 1
+    assert (
+        msgspec.json.decode(first)["block"]["last_commit"]["signatures"].count(
+            {"block_id_flag": 1, "validator_address": "", "timestamp": "0001-01-01T00:00:00Z", "signature": None}
+        )
+        == 1
+    )
     assert chain.block_json(3030) == first

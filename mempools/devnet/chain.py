@@ -212,7 +212,7 @@ class DevnetChain:
     def set_missing(self, who: str | int, missing: bool = True) -> DevnetValidator:
         """From the next block on, this validator's signature is ABSENT (or present again)."""
         v = self.staking.find(who)
-        v.missing = missing
+        self.staking.set_missing(v, missing)
         return v
 
     def jail(self, who: str | int) -> DevnetValidator:

@@ -53,6 +53,8 @@ class Staking:
         self._absent: dict[int, frozenset[str]] = {}
         self._tracked: set[int] = set()  # indexes of validators with misses in the window
         self._pending: list[tuple[DevnetValidator, str]] = []  # (validator, "jail" | "tombstone")
+        self._missing: set[int] = set()  # indexes marked missing
+        self._dirty = False  # the wanted set may differ from the last one (checked in end_block)
 
     def reset_genesis_set(self) -> None:
         """Recompute the genesis set after the chain changed tokens (delegations) before height 1."""
@@ -69,6 +71,10 @@ class Staking:
         elif (v := self._by_key.get(who) or self._by_key.get(who.upper())) is not None:
             return v
         raise ValidationError(f"no such validator: {who!r}")
+
+    def mark_changed(self) -> None:
+        """Tokens or status changed outside this module: recompute the set at the end of the block."""
+        self._dirty = True
 
     def set_at(self, height: int) -> ValidatorSet:
         """The set that signs block `height` (header `validators_hash`)."""
@@ -100,6 +106,11 @@ class Staking:
 
     def unjail(self, v: DevnetValidator) -> None:
         v.jailed, v.bonded = False, True
+        self._dirty = True
+
+    def set_missing(self, v: DevnetValidator, missing: bool) -> None:
+        v.missing = missing
+        (self._missing.add if missing else self._missing.discard)(v.index)
 
     # -- block processing ----------------------------------------------------------------------
 
@@ -111,6 +122,7 @@ class Staking:
         v.jailed, v.bonded, v.jailed_until = True, False, until
         v.missed.clear()
         self._tracked.discard(v.index)
+        self._dirty = True
         return [
             _event(
                 "slash",
@@ -127,8 +139,8 @@ class Staking:
         events: list[JsonDict] = []
         prev = self.set_at(height - 1) if height > 1 else None
         if prev is not None:
-            missing = {v.hex: v for v in self.validators if v.missing}
-            absent = frozenset(m.hex for m in prev.members if m.hex in missing)
+            missing = {self.validators[i].hex: self.validators[i] for i in self._missing}
+            absent = frozenset(m.hex for m in prev.members if m.hex in missing) if missing else frozenset()
             if absent:
                 self._absent[height] = absent
             signed_height = height - 1
@@ -175,6 +187,9 @@ class Staking:
 
     def end_block(self, height: int) -> list[JsonDict]:
         """The ABCI validator updates of block `height`; the new set signs from height+2."""
+        if not self._dirty:
+            return []
+        self._dirty = False
         wanted = ValidatorSet.of(self.validators)
         last = self._epochs[-1]
         if wanted.hash == last.hash:
