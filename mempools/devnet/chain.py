@@ -96,7 +96,7 @@ class DevnetChain:
     def __init__(self, config: ChainConfig | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config or ChainConfig()
         cfg = self.config
-        self.book = AddressBook(cfg.prefix, cfg.seed, accounts=cfg.accounts, validators=0)
+        self.book = AddressBook(cfg.prefix, cfg.seed, accounts=cfg.accounts, validators=cfg.validators)
         self.staking = Staking(
             prefix=cfg.prefix,
             seed=cfg.seed,
@@ -105,8 +105,6 @@ class DevnetChain:
             window=cfg.signed_blocks_window,
             min_signed_per_window=cfg.min_signed_per_window,
         )
-        self.book.validators = [v.operator for v in self.staking.validators]
-        self.book.consensus = [v.consensus for v in self.staking.validators]
         #: Every account delegates to one validator (stake for the gov tally): account -> (validator account, tokens).
         self.delegations: dict[str, tuple[str, int]] = {}
         for j, account in enumerate(self.book.accounts):

@@ -14,7 +14,7 @@ import hashlib
 
 from msgspec import Struct, field
 
-from mempools.devnet.addresses import bech32_address, derive
+from mempools.devnet.addresses import bech32_address, consensus_bytes, derive, validator_pub_key
 
 #: Cosmos SDK's default power reduction: 1 unit of consensus power per 10^6 base tokens.
 POWER_REDUCTION = 1_000_000
@@ -71,8 +71,8 @@ class DevnetValidator(Struct, kw_only=True):
 
 
 def make_validator(seed: int, prefix: str, index: int, count: int) -> DevnetValidator:
-    pub = hashlib.sha256(f"{seed}:valkey:{index}".encode()).digest()
-    cons = hashlib.sha256(pub).digest()[:20]
+    pub = validator_pub_key(seed, index)
+    cons = consensus_bytes(pub)
     op = derive(seed, "val", index)
     return DevnetValidator(
         index=index,
