@@ -90,7 +90,10 @@ async def test_v1_proposal_votes_warp_and_tally(http: httpx.AsyncClient) -> None
         assert [v["voter"] for v in votes] == [v0.account, v1.account, v2.account, alice]
         assert votes[3]["option"] == '[{"option":4,"weight":"1.000000000000000000"}]'
 
-        vote = (await http.get(f"{server.url}/cosmos/gov/v1/proposals/1/votes/{alice}")).json()["vote"]
+        vote_path = f"{server.url}/cosmos/gov/v1/proposals/1/votes/{alice}"
+        assert (await http.get(vote_path, headers={"x-cosmos-block-height": "11"})).status_code == 400  # not yet
+        vote = (await http.get(vote_path, headers={"x-cosmos-block-height": "12"})).json()["vote"]
+        assert vote == (await http.get(vote_path)).json()["vote"]
         assert vote["options"] == [{"option": "VOTE_OPTION_NO_WITH_VETO", "weight": "1.000000000000000000"}]
         silent = chain.book.accounts[5]
         r = await http.get(f"{server.url}/cosmos/gov/v1/proposals/1/votes/{silent}")
@@ -119,6 +122,8 @@ async def test_v1_proposal_votes_warp_and_tally(http: httpx.AsyncClient) -> None
         ]
         done = (await http.get(f"{server.url}/cosmos/gov/v1/proposals/1")).json()["proposal"]
         assert done["status"] == "PROPOSAL_STATUS_PASSED" and done["final_tally_result"] == tally
+        then = await http.get(f"{server.url}/cosmos/gov/v1/proposals/1", headers={"x-cosmos-block-height": "12"})
+        assert then.json()["proposal"]["status"] == "PROPOSAL_STATUS_VOTING_PERIOD"
         assert (await http.get(f"{server.url}/cosmos/gov/v1/proposals/{other}")).json()["proposal"][
             "status"
         ] == "PROPOSAL_STATUS_REJECTED"

@@ -188,6 +188,13 @@ async def test_downtime_jails_updates_the_set_and_unjail_rejoins(http: httpx.Asy
 
         rest = (await http.get(f"{server.url}/cosmos/staking/v1beta1/validators/{victim.operator}")).json()
         assert rest["validator"]["jailed"] is True and rest["validator"]["status"] == "BOND_STATUS_UNBONDING"
+        # historical queries (x-cosmos-block-height) see the state after that block
+        path = f"{server.url}/cosmos/staking/v1beta1/validators/{victim.operator}"
+        before = (await http.get(path, headers={"x-cosmos-block-height": "25"})).json()["validator"]
+        assert before["jailed"] is False and before["status"] == "BOND_STATUS_BONDED"
+        assert (await http.get(path, headers={"x-cosmos-block-height": "26"})).json()["validator"]["jailed"] is True
+        future = await http.get(path, headers={"x-cosmos-block-height": "999"})
+        assert future.status_code == 500 and "height in the future" in future.json()["message"]
         info = (await http.get(f"{server.url}/cosmos/slashing/v1beta1/signing_infos/{victim.consensus}")).json()
         assert info["val_signing_info"]["jailed_until"] == "2023-11-14T22:23:45Z"  # block 26 time + 600 s
         assert info["val_signing_info"]["tombstoned"] is False
@@ -219,6 +226,10 @@ async def test_jail_tombstone_and_edit_through_control_endpoints(http: httpx.Asy
     chain = chain_of()
     a, b, c = chain.validators[:3]
     async with DevnetServer(chain) as server:
+        listed = (await http.get(f"{server.url}/devnet/validators")).json()
+        assert [(v["moniker"], v["power"], v["status"]) for v in listed] == [
+            (v.moniker, v.power, "BOND_STATUS_BONDED") for v in chain.validators
+        ]
         assert (await http.post(f"{server.url}/devnet/validators/jail", json={"who": a.hex})).status_code == 200
         assert (await http.post(f"{server.url}/devnet/validators/tombstone", json={"who": 1})).status_code == 200
         edit = await http.post(

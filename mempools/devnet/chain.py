@@ -70,6 +70,14 @@ class ChainConfig(Struct, frozen=True, kw_only=True):
     min_signed_per_window: str = "0.5"
 
 
+class ChainState(Struct):
+    """Validators and proposals as they were after block `height` (REST's historical queries)."""
+
+    height: int
+    validators: list[DevnetValidator]
+    proposals: dict[int, gov.DevnetProposal]
+
+
 class InjectedTx(Struct, frozen=True):
     """Where an injected tx will land: tests wait for `height` and match on `tx_hash`."""
 
@@ -121,6 +129,8 @@ class DevnetChain:
         self._warp_from: list[int] = [0]
         self._warp_offset: list[float] = [0.0]
         self._pending_warp = 0.0
+        self._snapshot_heights: list[int] = []
+        self._snapshots: list[ChainState] = []
         self._clock = clock
         self.tip = max(1, self.config.history)
         self._initial_tip = self.tip
@@ -134,6 +144,7 @@ class DevnetChain:
         self._cache: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
         self._listeners: list[Callable[[int], None]] = []
         self._decoder = BlockDecoder()
+        self._snapshot()
 
     # -- the tip -------------------------------------------------------------------------------
 
@@ -156,8 +167,10 @@ class DevnetChain:
         """Run the modules for block `height`: slashing (BeginBlock), txs, gov and staking (EndBlock)."""
         t = self.time_at(height)
         begin = self.staking.begin_block(height, rfc3339(t + DOWNTIME_JAIL_SECONDS))
-        for op in self._ops.pop(height, []):
+        ops = self._ops.pop(height, [])
+        for op in ops:
             op(t)
+        changed = bool(ops)
         end: list[JsonDict] = []
         for p in self.proposals.values():
             if p.submitted and p.status == "PROPOSAL_STATUS_VOTING_PERIOD" and p.voting_end <= t:
@@ -167,6 +180,8 @@ class DevnetChain:
                 p.status = "PROPOSAL_STATUS_PASSED" if passed else "PROPOSAL_STATUS_REJECTED"
                 end.append(gov.end_event(p, passed))
         updates = self.staking.end_block(height)
+        if begin or end or updates or changed:
+            self._snapshot()
         if begin:
             self._begin_extra[height] = begin
         if end:
@@ -197,6 +212,27 @@ class DevnetChain:
         if seconds < 0:
             raise ValidationError("warp seconds must not be negative")
         self._pending_warp += float(seconds)
+
+    def _snapshot(self) -> None:
+        """Keep a copy of the state after the tip (taken only when a block changed something)."""
+        state = ChainState(
+            self.tip,
+            [msgspec.structs.replace(v, missed=list(v.missed)) for v in self.staking.validators],
+            {pid: msgspec.structs.replace(p, votes=dict(p.votes)) for pid, p in self.proposals.items()},
+        )
+        if self._snapshot_heights and self._snapshot_heights[-1] == self.tip:
+            self._snapshots[-1] = state
+        else:
+            self._snapshot_heights.append(self.tip)
+            self._snapshots.append(state)
+
+    def state_at(self, height: int | None = None) -> ChainState:
+        """The state after block `height` (default: the tip; live objects, not copies)."""
+        if height is None or height >= self.tip:
+            return ChainState(self.tip, self.staking.validators, self.proposals)
+        i = bisect.bisect_right(self._snapshot_heights, height) - 1
+        state = self._snapshots[max(0, i)]
+        return ChainState(height, state.validators, state.proposals)
 
     # -- validators, slashing ------------------------------------------------------------------
 
@@ -330,8 +366,14 @@ class DevnetChain:
 
     def tally(self, pid: int) -> gov.Tally:
         """The current (or final) tally of a proposal."""
-        p = self.proposals[pid]
-        return p.final if p.final is not None else self._tally(p)[0]
+        return self.tally_in(self.state_at(), self.proposals[pid])
+
+    def tally_in(self, state: ChainState, p: gov.DevnetProposal) -> gov.Tally:
+        """A proposal's tally as `state` had it (final once ended)."""
+        if p.final is not None:
+            return p.final
+        bonded = {v.account: v.tokens for v in state.validators if v.bonded and not v.jailed}
+        return gov.tally(p.votes, bonded, self.delegations)[0]
 
     def _module_tx(self, kind: Any, sender: str, events: list[JsonDict], apply: Callable[[float], None]) -> InjectedTx:
         injected = self.schedule_tx(TxSpec(kind, sender, events=events))

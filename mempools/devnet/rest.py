@@ -1,7 +1,9 @@
 """The Cosmos REST (gRPC-gateway) paths the devnet answers, in SDK 0.50 (or 0.45) JSON shapes.
 
-Served on the RPC port (a real node has them on 1317). State is the chain's current state: the
-`x-cosmos-block-height` header (historical queries) is ignored. Errors are the gateway's bodies
+Served on the RPC port (a real node has them on 1317). State is the chain's state after the
+latest block, or after block H when the request has `x-cosmos-block-height: H` (historical
+queries, as a catch-up makes them); a future H is the SDK's "cannot query with height in the
+future" error. Errors are the gateway's bodies
 `{"code": <gRPC code>, "message": ..., "details": []}` with its HTTP statuses: 404 NotFound (5),
 400 InvalidArgument (3), 500 Unknown (2, e.g. a bad bech32 address), 501 Not Implemented (12)
 for routes the node does not have (all of gov v1 on a v1beta1-only chain).
@@ -18,7 +20,7 @@ import msgspec
 
 from mempools.devnet import gov
 from mempools.devnet.addresses import is_valid
-from mempools.devnet.chain import DevnetChain, rfc3339
+from mempools.devnet.chain import ChainState, DevnetChain, rfc3339
 from mempools.devnet.validators import DevnetValidator
 
 Answer = tuple[int, bytes]
@@ -59,31 +61,41 @@ class DevnetRest:
             (r"/cosmos/slashing/v1beta1/params", self._slashing_params),
             (r"/cosmos/slashing/v1beta1/signing_infos", self._signing_infos),
             (r"/cosmos/slashing/v1beta1/signing_infos/(?P<valcons>[^/]+)", self._signing_info),
-            (r"/cosmos/gov/v1beta1/proposals", lambda q: self._proposals(q, "v1beta1")),
-            (r"/cosmos/gov/v1beta1/proposals/(?P<pid>[^/]+)", lambda q, pid: self._proposal(pid, "v1beta1")),
+            (r"/cosmos/gov/v1beta1/proposals", lambda s, q: self._proposals(s, q, "v1beta1")),
+            (r"/cosmos/gov/v1beta1/proposals/(?P<pid>[^/]+)", lambda s, q, pid: self._proposal(s, pid, "v1beta1")),
             (
                 r"/cosmos/gov/v1beta1/proposals/(?P<pid>[^/]+)/votes/(?P<voter>[^/]+)",
-                lambda q, pid, voter: self._vote(pid, voter, "v1beta1"),
+                lambda s, q, pid, voter: self._vote(s, pid, voter, "v1beta1"),
             ),
-            (r"/cosmos/gov/v1beta1/proposals/(?P<pid>[^/]+)/tally", lambda q, pid: self._tally(pid, "v1beta1")),
+            (r"/cosmos/gov/v1beta1/proposals/(?P<pid>[^/]+)/tally", lambda s, q, pid: self._tally(s, pid, "v1beta1")),
         ]
         if v1:
             routes += [
-                (r"/cosmos/gov/v1/proposals", lambda q: self._proposals(q, "v1")),
-                (r"/cosmos/gov/v1/proposals/(?P<pid>[^/]+)", lambda q, pid: self._proposal(pid, "v1")),
+                (r"/cosmos/gov/v1/proposals", lambda s, q: self._proposals(s, q, "v1")),
+                (r"/cosmos/gov/v1/proposals/(?P<pid>[^/]+)", lambda s, q, pid: self._proposal(s, pid, "v1")),
                 (
                     r"/cosmos/gov/v1/proposals/(?P<pid>[^/]+)/votes/(?P<voter>[^/]+)",
-                    lambda q, pid, voter: self._vote(pid, voter, "v1"),
+                    lambda s, q, pid, voter: self._vote(s, pid, voter, "v1"),
                 ),
-                (r"/cosmos/gov/v1/proposals/(?P<pid>[^/]+)/tally", lambda q, pid: self._tally(pid, "v1")),
+                (r"/cosmos/gov/v1/proposals/(?P<pid>[^/]+)/tally", lambda s, q, pid: self._tally(s, pid, "v1")),
             ]
         self._routes = [(re.compile(pattern + r"/?"), handler) for pattern, handler in routes]
 
-    def answer(self, path: str, query: Mapping[str, str]) -> Answer:
+    def answer(self, path: str, query: Mapping[str, str], height: str | None = None) -> Answer:
+        """`height`: the `x-cosmos-block-height` header (state after that block), if sent."""
         for pattern, handler in self._routes:
             m = pattern.fullmatch(path)
             if m is not None:
-                return handler(query, **m.groupdict())
+                at: int | None = None
+                if height:
+                    if not height.isdigit():
+                        return grpc_error(400, 3, f"invalid height header {height!r}")
+                    at = int(height) or None
+                if at is not None and at > self.chain.tip:
+                    return grpc_error(
+                        500, 2, "cannot query with height in the future; please provide a valid height: invalid height"
+                    )
+                return handler(self.chain.state_at(at), query, **m.groupdict())
         return NOT_IMPLEMENTED
 
     # -- staking -------------------------------------------------------------------------------
@@ -112,12 +124,12 @@ class DevnetRest:
             "unbonding_ids": [],
         }
 
-    def _validators(self, q: Mapping[str, str]) -> Answer:
+    def _validators(self, s: ChainState, q: Mapping[str, str]) -> Answer:
         wanted = q.get("status", "")
         if wanted and wanted not in ("BOND_STATUS_BONDED", "BOND_STATUS_UNBONDING", "BOND_STATUS_UNBONDED"):
             return grpc_error(400, 3, f"invalid validator status {wanted}")
         # The store iterates by operator address bytes; so does the page order here.
-        vals = sorted(self.chain.validators, key=lambda v: v.operator)
+        vals = sorted(s.validators, key=lambda v: v.operator)
         if wanted:
             vals = [v for v in vals if v.status == wanted]
         try:
@@ -144,18 +156,18 @@ class DevnetRest:
             }
         )
 
-    def _validator(self, q: Mapping[str, str], valoper: str) -> Answer:
+    def _validator(self, s: ChainState, q: Mapping[str, str], valoper: str) -> Answer:
         prefix = f"{self.chain.config.prefix}valoper"
         if not is_valid(valoper, prefix):
             return grpc_error(500, 2, f"decoding bech32 failed: invalid validator address {valoper}")
-        v = next((v for v in self.chain.validators if v.operator == valoper), None)
+        v = next((v for v in s.validators if v.operator == valoper), None)
         if v is None:
             return grpc_error(404, 5, f"validator {valoper} not found")
         return _ok({"validator": self._validator_json(v)})
 
     # -- slashing ------------------------------------------------------------------------------
 
-    def _slashing_params(self, q: Mapping[str, str]) -> Answer:
+    def _slashing_params(self, s: ChainState, q: Mapping[str, str]) -> Answer:
         cfg = self.chain.config
         return _ok(
             {
@@ -169,8 +181,8 @@ class DevnetRest:
             }
         )
 
-    def _signing_info_json(self, v: DevnetValidator) -> dict[str, Any]:
-        tip = self.chain.tip
+    def _signing_info_json(self, s: ChainState, v: DevnetValidator) -> dict[str, Any]:
+        tip = s.height
         return {
             "address": v.consensus,
             "start_height": str(v.start_height),
@@ -180,17 +192,17 @@ class DevnetRest:
             "missed_blocks_counter": str(len(v.missed)),
         }
 
-    def _signing_infos(self, q: Mapping[str, str]) -> Answer:
-        infos = [self._signing_info_json(v) for v in self.chain.validators]
+    def _signing_infos(self, s: ChainState, q: Mapping[str, str]) -> Answer:
+        infos = [self._signing_info_json(s, v) for v in s.validators]
         return _ok({"info": infos, "pagination": {"next_key": None, "total": str(len(infos))}})
 
-    def _signing_info(self, q: Mapping[str, str], valcons: str) -> Answer:
+    def _signing_info(self, s: ChainState, q: Mapping[str, str], valcons: str) -> Answer:
         if not is_valid(valcons, f"{self.chain.config.prefix}valcons"):
             return grpc_error(500, 2, f"decoding bech32 failed: invalid consensus address {valcons}")
-        v = next((v for v in self.chain.validators if v.consensus == valcons), None)
+        v = next((v for v in s.validators if v.consensus == valcons), None)
         if v is None:
             return grpc_error(404, 5, f"SigningInfo not found for validator {valcons}")
-        return _ok({"val_signing_info": self._signing_info_json(v)})
+        return _ok({"val_signing_info": self._signing_info_json(s, v)})
 
     # -- gov -----------------------------------------------------------------------------------
 
@@ -242,18 +254,18 @@ class DevnetRest:
             "failed_reason": "",
         }
 
-    def _find_proposal(self, pid: str) -> gov.DevnetProposal | Answer:
+    def _find_proposal(self, s: ChainState, pid: str) -> gov.DevnetProposal | Answer:
         if not pid.isdigit():
             return grpc_error(400, 3, f"proposal_id {pid!r}: invalid syntax")
-        p = self.chain.proposals.get(int(pid))
+        p = s.proposals.get(int(pid))
         if p is None or not p.submitted:
             return grpc_error(404, 5, f"proposal {int(pid)} doesn't exist")
         return p
 
-    def _proposals(self, q: Mapping[str, str], version: str) -> Answer:
-        status = q.get("proposal_status", "")
-        status = _STATUS_NUMBERS.get(status, status)
-        found = [p for p in self.chain.proposals.values() if p.submitted and (not status or p.status == status)]
+    def _proposals(self, s: ChainState, q: Mapping[str, str], version: str) -> Answer:
+        wanted = q.get("proposal_status", "")
+        status = _STATUS_NUMBERS.get(wanted, wanted)
+        found = [p for p in s.proposals.values() if p.submitted and (not status or p.status == status)]
         return _ok(
             {
                 "proposals": [self._proposal_json(p, version) for p in found],
@@ -261,14 +273,14 @@ class DevnetRest:
             }
         )
 
-    def _proposal(self, pid: str, version: str) -> Answer:
-        p = self._find_proposal(pid)
+    def _proposal(self, s: ChainState, pid: str, version: str) -> Answer:
+        p = self._find_proposal(s, pid)
         if isinstance(p, tuple):
             return p
         return _ok({"proposal": self._proposal_json(p, version)})
 
-    def _vote(self, pid: str, voter: str, version: str) -> Answer:
-        p = self._find_proposal(pid)
+    def _vote(self, s: ChainState, pid: str, voter: str, version: str) -> Answer:
+        p = self._find_proposal(s, pid)
         if isinstance(p, tuple):
             return p
         if not is_valid(voter, self.chain.config.prefix):
@@ -284,8 +296,8 @@ class DevnetRest:
             vote |= {"options": options, "metadata": ""}
         return _ok({"vote": vote})
 
-    def _tally(self, pid: str, version: str) -> Answer:
-        p = self._find_proposal(pid)
+    def _tally(self, s: ChainState, pid: str, version: str) -> Answer:
+        p = self._find_proposal(s, pid)
         if isinstance(p, tuple):
             return p
-        return _ok({"tally": self._tally_json(self.chain.tally(p.id), version)})
+        return _ok({"tally": self._tally_json(self.chain.tally_in(s, p), version)})

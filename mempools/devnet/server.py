@@ -370,7 +370,7 @@ class DevnetServer:
             path = request.path
             if any(path.startswith(prefix) for prefix in self.faults.rest_failing):
                 return grpc_error(500, 13, f"devnet fault: {path} is failing")
-            return self._rest.answer(path, request.query)
+            return self._rest.answer(path, request.query, request.headers.get("x-cosmos-block-height"))
 
         return await self._faulted(make)
 
@@ -554,7 +554,8 @@ class DevnetServer:
         return web.json_response({"tip": self.chain.tip})
 
     async def _list_validators(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(body=msgspec.json.encode(self.chain.validators), content_type=_JSON)
+        listed = [msgspec.structs.asdict(v) | {"power": v.power, "status": v.status} for v in self.chain.validators]
+        return web.Response(body=msgspec.json.encode(listed), content_type=_JSON)
 
     async def _validator_action(self, request: web.Request) -> web.StreamResponse:
         """`{"who": valoper|valcons|hex|index, ...}`; actions: missing (`"missing": bool`), jail,
