@@ -78,6 +78,14 @@ class ChainState(Struct):
     proposals: dict[int, gov.DevnetProposal]
 
 
+def _copy_validator(v: DevnetValidator) -> DevnetValidator:
+    return msgspec.structs.replace(v, missed=list(v.missed))
+
+
+def _copy_proposal(p: gov.DevnetProposal) -> gov.DevnetProposal:
+    return msgspec.structs.replace(p, votes=dict(p.votes))
+
+
 class InjectedTx(Struct, frozen=True):
     """Where an injected tx will land: tests wait for `height` and match on `tx_hash`."""
 
@@ -215,11 +223,18 @@ class DevnetChain:
 
     def _snapshot(self) -> None:
         """Keep a copy of the state after the tip (taken only when a block changed something)."""
-        state = ChainState(
-            self.tip,
-            [msgspec.structs.replace(v, missed=list(v.missed)) for v in self.staking.validators],
-            {pid: msgspec.structs.replace(p, votes=dict(p.votes)) for pid, p in self.proposals.items()},
-        )
+        prev = self._snapshots[-1] if self._snapshots else ChainState(0, [], {})
+        # Unchanged objects are shared with the previous snapshot: a validator missing for
+        # thousands of blocks costs one small copy per block, not a copy of the whole set.
+        vals = [
+            old if i < len(prev.validators) and (old := prev.validators[i]) == v else _copy_validator(v)
+            for i, v in enumerate(self.staking.validators)
+        ]
+        props = {
+            pid: old if (old := prev.proposals.get(pid)) is not None and old == p else _copy_proposal(p)
+            for pid, p in self.proposals.items()
+        }
+        state = ChainState(self.tip, vals, props)
         if self._snapshot_heights and self._snapshot_heights[-1] == self.tip:
             self._snapshots[-1] = state
         else:
