@@ -231,7 +231,7 @@ class DevnetChain:
             for i, v in enumerate(self.staking.validators)
         ]
         props = {
-            pid: old if (old := prev.proposals.get(pid)) is not None and old == p else _copy_proposal(p)
+            pid: kept if (kept := prev.proposals.get(pid)) is not None and kept == p else _copy_proposal(p)
             for pid, p in self.proposals.items()
         }
         state = ChainState(self.tip, vals, props)
