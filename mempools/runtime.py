@@ -152,6 +152,7 @@ class Runtime:
             latest_height=self.latest_height,
             tester=webhooks.send_test_event,
             chain_queries=self.chain_queries.get,
+            monitoring_problems=self._monitoring_problems,
         )
         for chain_config in config.chains:
             chain = self.chains[chain_config.id]
@@ -243,6 +244,11 @@ class Runtime:
             return watcher.stats if watcher is not None else None
         cursor = self.repos.cursors.get(chain_id)
         return watcher.stats if cursor is None else RecordedProgress(cursor=cursor.height, tip=cursor.tip)
+
+    def _monitoring_problems(self, chain_id: str) -> dict[str, str]:
+        watcher = self.watchers.get(chain_id)
+        monitor = watcher.processor.monitor if watcher is not None else None
+        return dict(monitor.problems) if monitor is not None and self._watches(chain_id) else {}
 
     def _watches(self, chain_id: str) -> bool:
         """Whether this node watches the chain now (always on a single node; the lease holder in a cluster)."""

@@ -6,7 +6,7 @@ dependencies through its constructor; `Services.build` wires the usual set from 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from core.config import Config
@@ -85,12 +85,13 @@ class Services:
         check_url: UrlCheck | None = None,
         passwords: Passwords | None = None,
         chain_queries: Callable[[str], ChainQueries | None] | None = None,
+        monitoring_problems: Callable[[str], Mapping[str, str]] | None = None,
         clock: Clock = utcnow,
     ) -> Services:
         # The matcher follows the store, not the services: a subscription written anywhere (on
         # another node, in cluster mode) reaches it as a committed write.
         MatcherFeed(repos.subscriptions, matcher)
-        chains = ChainService(config.chains, stats)
+        chains = ChainService(config.chains, stats, monitoring_problems)
         destinations = DestinationService(
             repos,
             max_per_account=config.quotas.destinations_per_account,
