@@ -7,7 +7,10 @@
     mempools query presets            the presets and their parameters
     mempools query preset NAME k=v..  the queries (and post-filter) a preset generates;
       [--chain ID [--config PATH]]    for a configured chain (its bech32 prefix and denoms),
-                                      exactly what POST /v1/subscriptions builds for it
+                                      exactly what POST /v1/subscriptions builds for it; a
+                                      validator is looked up on the chain (its REST endpoint),
+                                      so one that is not there is refused, and a monitor
+                                      preset prints its watch
 
 `eval` never stops on a bad line: an invalid query, malformed JSON, a wrong shape and a blank
 line each answer `{"error": ...}`, so output line N always answers input line N.
@@ -16,6 +19,7 @@ line each answer `{"error": ...}`, so output line N always answers input line N.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Iterable
 from functools import lru_cache
@@ -23,12 +27,17 @@ from typing import IO
 
 import msgspec
 
+from core.chain.queries import NodeQueries
+from core.chain.rest import ChainRestClient
+from core.chain.validators import ValidatorSet
 from core.config import load_config
-from core.errors import ConfigError, ValidationError
+from core.errors import ConfigError, UpstreamError, ValidationError
+from core.monitor.models import ValidatorWatch
 from core.query.compiler import CompiledQuery, compile_query
 from core.query.errors import QuerySyntaxError
 from core.query.parser import MAX_QUERY_LENGTH, parse
 from core.query.presets import PRESETS, ChainLike, get_preset
+from core.services.validators import ValidatorDirectory, ValidatorIdentity, resolved_watch
 
 
 class _EvalLine(msgspec.Struct):
@@ -157,12 +166,44 @@ def _preset_handler(args: argparse.Namespace) -> int:
             return 2
         params[key] = value
     try:
-        result = get_preset(args.name).compile(params, _chain(args))
+        chain = _chain(args)
+        found = None
+        if args.chain is not None:  # a validator is looked up on the chain: one that is not there is refused
+            params, found = asyncio.run(_resolve(args, params))
+        result = get_preset(args.name).compile(params, chain)
     except (ValidationError, ConfigError) as exc:
         print(f"mempools: {exc}", file=sys.stderr)
         return 2
+    except UpstreamError as exc:
+        print(f"mempools: {exc}", file=sys.stderr)
+        return 1
+    if found is not None:
+        print(f"validator: {found.moniker} ({found.operator}, {found.consensus})", file=sys.stderr)
     for q in result.queries:
         print(q)
     if result.post_filter is not None:
         print("post-filter: " + msgspec.json.encode(result.post_filter).decode())
+    if result.monitor is not None:
+        watch = result.monitor
+        if found is not None and isinstance(watch, ValidatorWatch):
+            watch = resolved_watch(watch, found)
+        print("watch: " + msgspec.json.encode(watch).decode())
     return 0
+
+
+async def _resolve(args: argparse.Namespace, params: dict[str, str]) -> tuple[dict[str, str], ValidatorIdentity | None]:
+    """`params` with the validator found on `--chain` (through its REST endpoint, if configured)."""
+    config = load_config(args.config)
+    chain_config = config.chain(args.chain)
+    assert chain_config is not None  # _chain checked it
+    rest = ChainRestClient(chain_config.rest) if chain_config.rest else None
+
+    async def no_sets(height: int) -> ValidatorSet:
+        raise ValidationError("validator sets are not needed here")
+
+    queries = NodeQueries(chain_config.id, no_sets, rest)
+    try:
+        directory = ValidatorDirectory(lambda _chain_id: queries if rest is not None else None)
+        return await directory.normalise_params(args.name, params, chain_config.to_chain())
+    finally:
+        await queries.aclose()

@@ -1,0 +1,150 @@
+"""Validator and governance monitoring end to end: a real `mempools serve` process watching a devnet
+with a validator set and a governance module, subscriptions made over the REST API with the
+operator address people paste, alerts arriving at a webhook receiver as a user would read them,
+and the process killed with SIGKILL in the middle of a missed-block streak.
+
+What must hold: each threshold is told once (not once per block), the streak goes on counting
+across the restart (the 5-in-a-row alert comes after the restart, counting misses seen before it),
+nothing is told twice, and every body validates against the published webhook schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.polling import until
+from tests.processes import MempoolsProcess, write_devnet_config
+from tests.test_dispatch_webhook import SCHEMA_DOC, _check_schema
+
+CHAIN_ID = "devnet-1"
+
+
+def alerts(receiver: WebhookReceiver) -> list[dict[str, Any]]:
+    """Every alert body received, first delivery of each webhook-id only (retries are allowed)."""
+    seen: set[str] = set()
+    out = []
+    for request in receiver.received:
+        body = json.loads(request.body)
+        if body["type"] != "monitor.alert" or request.headers["webhook-id"] in seen:
+            continue
+        seen.add(request.headers["webhook-id"])
+        _check_schema(SCHEMA_DOC, body)
+        out.append(body["data"])
+    return out
+
+
+def summaries(receiver: WebhookReceiver) -> list[str]:
+    return [a["summary"] for a in alerts(receiver)]
+
+
+async def _session(http: httpx.AsyncClient, url: str, hook: str) -> None:
+    account = {"email": "ops@example.com", "password": "correct horse battery"}
+    assert (await http.post(f"{url}/v1/accounts", json=account)).status_code == 201
+    assert (await http.post(f"{url}/v1/sessions", json=account)).status_code == 201
+    assert (await http.post(f"{url}/v1/destinations", json={"kind": "webhook", "url": hook})).status_code == 201
+
+
+async def test_validator_and_voter_watches_over_a_restart_mid_streak(tmp_path: Path) -> None:
+    chain = DevnetChain(
+        DevnetConfig(
+            chain_id=CHAIN_ID, block_time=0, history=3, txs_per_block=1, seed=3, validators=4,
+            signed_blocks_window=20, min_signed_per_window="0.5",
+        )
+    )  # fmt: skip
+    watched = chain.validator(1)
+    voter = chain.book.accounts[3]
+    async with DevnetServer(chain, run_clock=False) as devnet, WebhookReceiver() as receiver:
+        extra = "[webhooks]\nallow_private_networks = true\n"  # the receiver is on loopback
+        config = write_devnet_config(
+            tmp_path / "config.toml", tmp_path / "data", devnet.url, CHAIN_ID, extra=extra,
+            chain_extra=f'rest = ["{devnet.url}"]\nexplorer_tx_url = "https://explorer.example/devnet/tx/{{hash}}"\n',
+        )  # fmt: skip
+        server = MempoolsProcess("serve", "--config", str(config))
+        try:
+            url = await asyncio.to_thread(server.api_url)
+            async with httpx.AsyncClient(timeout=10, headers={"Origin": url}) as http:
+                await _session(http, url, receiver.url())
+                # The operator address, as an explorer shows it: resolved through x/staking.
+                body = {
+                    "chain_id": CHAIN_ID, "name": "my validator", "preset": "validator",
+                    "params": {"validator": watched.operator, "thresholds": "10, 25", "consecutive": "5"},
+                }  # fmt: skip
+                r = await http.post(f"{url}/v1/subscriptions", json=body)
+                assert r.status_code == 201, r.text
+                monitor = r.json()["monitor"]
+                assert monitor["consensus"] == watched.consensus and monitor["moniker"] == watched.moniker
+                assert monitor["consensus_hex"] == watched.hex
+                voter_body = {
+                    "chain_id": CHAIN_ID, "name": "my votes", "preset": "voter",
+                    "params": {"voter": voter, "remind": "1h"},
+                }  # fmt: skip
+                assert (await http.post(f"{url}/v1/subscriptions", json=voter_body)).status_code == 201
+                # An address that is no validator of this chain can never match: refused.
+                stranger = {**body, "params": {"validator": chain.validator(2).operator[:-6] + "qqqqqq"}}
+                assert (await http.post(f"{url}/v1/subscriptions", json=stranger)).status_code == 422
+
+                chain.set_missing(watched.operator)
+                devnet.advance(4)  # heights missed: 2 of 20 = 10%, then 4 in a row
+                await until(lambda: len(alerts(receiver)) >= 1, timeout=30)
+                name = watched.moniker
+                assert summaries(receiver) == [f"🟠 {name} is missing blocks: over 10% of the window (2 of 20)"]
+            server.kill()  # SIGKILL in the middle of the streak
+            devnet.advance(3)  # the chain goes on while Mempools is down: 3 more missed
+            server = MempoolsProcess("serve", "--config", str(config))
+            url = await asyncio.to_thread(server.api_url)
+            await until(lambda: len(alerts(receiver)) >= 3, timeout=30)
+            assert summaries(receiver)[1:] == [
+                f"🔴 {name} missed 5 blocks in a row",  # at most 4 were made before the kill: the count survived it
+                f"🟠 {name} is missing blocks: over 25% of the window (5 of 20)",
+            ]
+            chain.set_missing(watched.operator, missing=False)
+            devnet.advance(2)
+            await until(lambda: len(alerts(receiver)) >= 4, timeout=30)
+            assert summaries(receiver)[3] == f"🟢 {name} is signing again after 7 missed blocks"
+
+            # Governance: a proposal with a hostile title, a reminder, the vote, the result.
+            pid = chain.submit_proposal("<b>Upgrade</b>\u202e v2 " + "!" * 400, voting_period=7200)
+            devnet.advance(1)
+            await until(lambda: any(a["alert"]["kind"] == "proposal_new" for a in alerts(receiver)), timeout=30)
+            new = next(a for a in alerts(receiver) if a["alert"]["kind"] == "proposal_new")
+            assert new["alert"]["proposal_id"] == pid and len(new["alert"]["title"]) <= 200
+            assert "\u202e" not in new["summary"] and new["summary"].startswith(f"🗳 New proposal #{pid} “<b>Upgrade</b>")
+            assert new["alert"]["url"] == f"https://explorer.example/devnet/proposals/{pid}"
+            chain.warp(7200 - 1800)  # half an hour before the end
+            devnet.advance(1)
+            await until(lambda: any(a["alert"]["kind"] == "not_voted" for a in alerts(receiver)), timeout=30)
+            reminder = next(a for a in alerts(receiver) if a["alert"]["kind"] == "not_voted")
+            assert "has not voted on proposal" in reminder["summary"] and reminder["alert"]["voter"] == voter
+            chain.vote(pid, voter, "no")
+            devnet.advance(1)
+            await until(lambda: any(a["alert"]["kind"] == "vote_cast" for a in alerts(receiver)), timeout=30)
+            chain.warp(3600)
+            devnet.advance(1)
+            await until(lambda: any(a["alert"]["kind"] == "proposal_result" for a in alerts(receiver)), timeout=30)
+            result = next(a for a in alerts(receiver) if a["alert"]["kind"] == "proposal_result")
+            assert result["alert"]["details"]["voted"] == "no"
+            assert {"yes", "no", "abstain", "no_with_veto"} <= set(result["alert"]["details"])
+
+            # Jailed, then unjailed and back in the set.
+            chain.jail(watched.operator)
+            devnet.advance(3)
+            await until(lambda: any(a["alert"]["kind"] == "jailed" for a in alerts(receiver)), timeout=30)
+            chain.unjail(watched.operator)
+            devnet.advance(4)
+            await until(lambda: any(a["alert"]["kind"] == "joined_active_set" for a in alerts(receiver)), timeout=30)
+            kinds = Counter(a["alert"]["kind"] for a in alerts(receiver))
+            assert kinds["jailed"] == 1 and kinds["unjailed"] == 1 and kinds["left_active_set"] == 0
+            # Nothing was told twice, across the restart included.
+            assert max(Counter(summaries(receiver)).values()) == 1
+        finally:
+            server.stop()
