@@ -92,8 +92,15 @@ class BenchChain:
 
 def make_blocks(chain: BenchChain, count: int, start: int) -> list[DecodedBlock]:
     empty = Scope(
-        kind="block", index=None, tx_hash=None, code=None, codespace=None, gas_wanted=None, gas_used=None,
-        events=(), events_map={},
+        kind="block",
+        index=None,
+        tx_hash=None,
+        code=None,
+        codespace=None,
+        gas_wanted=None,
+        gas_used=None,
+        events=(),
+        events_map={},
     )
     blocks = []
     for height in range(start, start + count):
@@ -123,7 +130,9 @@ async def run(args: argparse.Namespace) -> None:
                 repos = Repositories(store)
                 matcher = SubscriptionMatcher()
                 for i in range(args.watches):
-                    target = hexes[min(int(rng.paretovariate(1.2)) - 1, len(hexes) - 1)] if i % 3 else hexes[i % len(hexes)]
+                    target = (
+                        hexes[min(int(rng.paretovariate(1.2)) - 1, len(hexes) - 1)] if i % 3 else hexes[i % len(hexes)]
+                    )
                     watch = ValidatorWatch(
                         operator=_bech("cosmosvaloper", bytes.fromhex(target)),
                         consensus=_bech("cosmosvalcons", bytes.fromhex(target)),
@@ -131,15 +140,20 @@ async def run(args: argparse.Namespace) -> None:
                         moniker=f"val-{target[:6]}",
                     )
                     sub = Subscription(
-                        id=f"sub_{i:05d}", owner_id=f"acc_{i % 300}", chain_id=CHAIN.id, name="v", queries=[],
-                        destination_ids=[], monitor=watch, created_at=T0, updated_at=T0,
+                        id=f"sub_{i:05d}",
+                        owner_id=f"acc_{i % 300}",
+                        chain_id=CHAIN.id,
+                        name="v",
+                        queries=[],
+                        destination_ids=[],
+                        monitor=watch,
+                        created_at=T0,
+                        updated_at=T0,
                     )
                     matcher.upsert(sub)
                 monitor = ChainMonitor(CHAIN.id, repos, lambda m=matcher: m.watches(CHAIN.id), chain)  # type: ignore[misc]
                 await monitor.start()
-                processor = BlockProcessor(
-                    CHAIN, matcher, repos, Outbox(store), monitor=monitor if monitored else None
-                )
+                processor = BlockProcessor(CHAIN, matcher, repos, Outbox(store), monitor=monitor if monitored else None)
                 for b in blocks:
                     if monitored:  # what the watcher does while fetching (asks only when the set changes)
                         await monitor.prepare(b)

@@ -118,7 +118,9 @@ async def test_validator_and_voter_watches_over_a_restart_mid_streak(tmp_path: P
             await until(lambda: any(a["alert"]["kind"] == "proposal_new" for a in alerts(receiver)), timeout=30)
             new = next(a for a in alerts(receiver) if a["alert"]["kind"] == "proposal_new")
             assert new["alert"]["proposal_id"] == pid and len(new["alert"]["title"]) <= 200
-            assert "\u202e" not in new["summary"] and new["summary"].startswith(f"🗳 New proposal #{pid} “<b>Upgrade</b>")
+            assert "\u202e" not in new["summary"] and new["summary"].startswith(
+                f"🗳 New proposal #{pid} “<b>Upgrade</b>"
+            )
             assert new["alert"]["url"] == f"https://explorer.example/devnet/proposals/{pid}"
             chain.warp(7200 - 1800)  # half an hour before the end
             devnet.advance(1)

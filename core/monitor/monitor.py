@@ -77,7 +77,8 @@ class ChainMonitor:
         self._window_asked_at = -WINDOW_RETRY_S
         self._proposal_url = proposal_url
         self._dirty_chain = False
-        self._pending_proposals: set[int] = set()  # tracked by `start`, written with the next block
+        self._pending_proposals: set[int] = set()
+        self._members_lock = asyncio.Lock()  # tracked by `start`, written with the next block
         self.last_block_time: datetime | None = None
         self.load()
 
@@ -148,14 +149,19 @@ class ChainMonitor:
         if not self.chain_state.window and self.clock().timestamp() - self._window_asked_at >= WINDOW_RETRY_S:
             await self._ask_window()
         if watches.validators and block.signatures and block.height > 1:
-            known = self._fetched_members or self.chain_state.members
-            if not self.validators.explains(known, block):
-                what = f"GET /validators?height={block.height - 1}"
-                members = await self._ask(what, queries.members, block.height - 1)
-                if members is None:
-                    facts.members_failed = f"{what} failed: {self.problems.get(what, 'no answer')}"
-                else:
-                    facts.members = self._fetched_members = tuple(members)
+            if not self.validators.explains(self._fetched_members or self.chain_state.members, block):
+                # One fetch at a time: catching up prepares many heights at once, and after a
+                # start they would all ask for the same set.
+                async with self._members_lock:
+                    if not self.validators.explains(self._fetched_members or self.chain_state.members, block):
+                        what = f"GET /validators?height={block.height - 1}"
+                        members = await self._ask(what, queries.members, block.height - 1)
+                        if members is None:
+                            facts.members_failed = f"{what} failed: {self.problems.get(what, 'no answer')}"
+                        else:
+                            facts.members = self._fetched_members = tuple(members)
+                    if facts.members is None and facts.members_failed is None:
+                        facts.members = self._fetched_members
         operators: set[str] = set()
         for consensus_hex, entries in watches.validators.items():
             state = self.validators.states.get(consensus_hex)
