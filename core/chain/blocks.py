@@ -75,11 +75,49 @@ class Scope(Struct, frozen=True, gc=False):
         return bool(self.code)
 
 
+class CommitSig(Struct, frozen=True, gc=False):
+    """One entry of a commit: how a validator voted for the previous block.
+
+    `flag` is CometBFT's BlockIDFlag (1 absent, 2 commit, 3 nil). An ABSENT entry has an empty
+    `address` on the wire: who missed is known only from its position, which is the position of
+    the validator in the set of the committed height (see core/chain/validators.py).
+    """
+
+    flag: int
+    address: str  # upper-case hex, "" when absent
+
+    @property
+    def signed(self) -> bool:
+        """True when the validator's vote is in the commit (for the block or for nil)."""
+        return self.flag != FLAG_ABSENT
+
+
+#: CometBFT BlockIDFlag values (types/block.go).
+FLAG_ABSENT = 1
+FLAG_COMMIT = 2
+FLAG_NIL = 3
+
+
+class ValidatorUpdate(Struct, frozen=True, gc=False):
+    """A change of the validator set the app returned for a block (power 0 = removed)."""
+
+    pub_key_type: str  # "ed25519" | "secp256k1" | ... (lower case)
+    pub_key: str  # base64
+    power: int
+
+
 class DecodedBlock(Struct, frozen=True, gc=False):
+    """One height. The commit fields come from `/block`, so they stay empty when it was not given:
+    `signatures` are the votes for height-1 (`last_commit`), in the order of that height's set."""
+
     height: int
     time: str | None
     chain_id: str | None
     scopes: tuple[Scope, ...]
+    validators_hash: str | None = None
+    proposer: str | None = None
+    signatures: tuple[CommitSig, ...] = ()
+    validator_updates: tuple[ValidatorUpdate, ...] = ()
 
     @property
     def txs(self) -> tuple[Scope, ...]:

@@ -27,6 +27,7 @@ from core.chain.blocks import DecodedBlock, NodeStatus
 from core.chain.errors import HeightNotAvailable, RpcBadResponse, RpcError, RpcUnavailable, WrongChain
 from core.chain.rpc import RpcClient
 from core.chain.subscribe import NewBlockSubscription
+from core.chain.validators import ValidatorSet
 from core.support.backoff import backoff
 from core.support.incidents import IncidentLog
 
@@ -175,6 +176,36 @@ class EndpointPool:
         if not transient and not stale and not not_available:
             raise self._nothing_usable()
         raise self._no_endpoint(transient + stale)
+
+    async def validators(self, height: int | None = None) -> ValidatorSet:
+        """The validator set of `height` from the best endpoint, failing over like `fetch_height`.
+
+        A pruned height (`HeightNotAvailable`) is tried on the other endpoints too (an archive node
+        may have it) and raised when none has it.
+        """
+        await self._ensure_verified()
+        errors: list[BaseException] = []
+        not_available: list[HeightNotAvailable] = []
+        for ep in self._order(height or 0):
+            start = self._clock()
+            try:
+                vset = await ep.client.validators(height)
+            except HeightNotAvailable as exc:
+                not_available.append(exc)
+                self._note_height_error(ep, exc)
+                continue
+            except RpcError as exc:
+                self._failure(ep, exc)
+                errors.append(exc)
+                continue
+            self._success(ep, self._clock() - start)
+            return vset
+        if not_available and not errors:
+            future = [e for e in not_available if e.in_future]
+            raise (future or not_available)[0]
+        if not errors and not not_available:
+            raise self._nothing_usable()
+        raise self._no_endpoint(errors or not_available)
 
     def _nothing_usable(self) -> RpcError:
         """Why no endpoint could even be asked: all on another chain, or none verified."""
