@@ -124,7 +124,10 @@ class RpcClient:
         set_height: int | None = None
         page = 1
         while True:
-            raw = await self.call("validators", height=height, params={"page": page, "per_page": VALIDATORS_PER_PAGE})
+            # Later pages are pinned to the first page's height: asked at the tip, the set could
+            # change between pages and the joined list would match no commit.
+            at = height if set_height is None else set_height
+            raw = await self.call("validators", height=at, params={"page": page, "per_page": VALIDATORS_PER_PAGE})
             try:
                 page_height, page_members, total = decode_validators_page(raw)
             except BlockDecodeError as exc:

@@ -95,7 +95,7 @@ def pub_key_of(raw: Any) -> tuple[str, str]:
             return normalise_key_type(str(raw["type"])), value
     if len(raw) == 1:
         ((name, value),) = raw.items()
-        if isinstance(value, str):
+        if isinstance(value, str) and normalise_key_type(str(name)) in _KNOWN_KEY_TYPES:
             return normalise_key_type(str(name)), value
     raise ValueError(f"unrecognised public key shape with keys {sorted(raw)}")
 
