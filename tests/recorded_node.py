@@ -17,6 +17,7 @@ from aiohttp import web
 
 FIXTURES = Path(__file__).parent / "fixtures"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CLOSING = web.AppKey("closing", asyncio.Event)
 
 
 def fixture(relative: str) -> bytes:
@@ -35,11 +36,11 @@ def recorded(relative: str, status: int = 200) -> Handler:
 
 
 def hang() -> Handler:
-    """Never answers (the client's timeout must fire)."""
+    """Answers only when the node shuts down (the client's timeout must fire first)."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(3600)
-        raise AssertionError("unreachable")
+        await request.app[CLOSING].wait()
+        return web.Response(status=503)
 
     return handler
 
@@ -51,6 +52,7 @@ class RecordedNode:
         self.routes: dict[str, Handler] = dict(routes or {})
         self.requests: list[tuple[str, dict[str, str], str | None]] = []
         self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
         self.url = ""
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -65,6 +67,7 @@ class RecordedNode:
 
     async def __aenter__(self) -> RecordedNode:
         app = web.Application()
+        app[CLOSING] = self._closing = asyncio.Event()
         app.router.add_route("GET", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -76,5 +79,6 @@ class RecordedNode:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -55,7 +55,7 @@ class Proposal(Struct, frozen=True):
     status: str  # "deposit" | "voting" | "passed" | "rejected" | "failed" | other lower-case
     voting_start: datetime | None
     voting_end: datetime | None
-    final_tally: Tally | None  # None while voting on SDK 0.47+ (the tally is zero until the end)
+    final_tally: Tally | None  # as the chain gives it (all zero while voting on SDK 0.47+); None if absent
     gov: Literal["v1", "v1beta1"]
 
 
