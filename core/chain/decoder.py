@@ -119,12 +119,19 @@ class _RawHeader(Struct):
 
 
 class _RawCommitSig(Struct):
-    # RPC sends the flag as a number; protobuf JSON (gRPC gateway) as "BLOCK_ID_FLAG_COMMIT".
+    """The tolerant form, read only when the fast one failed: protobuf JSON spells the flag
+    "BLOCK_ID_FLAG_COMMIT", and a fork may send `null` for an absent validator's address."""
+
     block_id_flag: int | str = 0
     validator_address: str | None = None
 
 
 class _RawCommit(Struct):
+    # CometBFT's own form, decoded straight into the public records (the per-block fast path)
+    signatures: list[CommitSig] | None = None
+
+
+class _RawCommitTolerant(Struct):
     signatures: list[_RawCommitSig] | None = None
 
 
@@ -138,6 +145,12 @@ class _RawBlock(Struct):
     last_commit: _RawCommit | None = None
 
 
+class _RawBlockTolerant(Struct):
+    header: _RawHeader
+    data: _RawData | None = None
+    last_commit: _RawCommitTolerant | None = None
+
+
 class _RawBlockResult(Struct):
     block: _RawBlock | None = None
 
@@ -146,6 +159,16 @@ class _BlockDoc(Struct):
     result: _RawBlockResult | None = None
     error: JsonRpcErrorBody | None = None
     block: _RawBlock | None = None
+
+
+class _RawBlockResultTolerant(Struct):
+    block: _RawBlockTolerant | None = None
+
+
+class _BlockDocTolerant(Struct):
+    result: _RawBlockResultTolerant | None = None
+    error: JsonRpcErrorBody | None = None
+    block: _RawBlockTolerant | None = None
 
 
 class _RawNodeInfo(Struct):
@@ -334,8 +357,12 @@ class BlockDecoder:
         )
 
     @staticmethod
-    def _block(data: RawJson) -> _RawBlock:
-        doc: _BlockDoc = _load(data, _BlockDoc, "/block")
+    def _block(data: RawJson) -> _RawBlock | _RawBlockTolerant:
+        doc: _BlockDoc | _BlockDocTolerant
+        try:
+            doc = _load(data, _BlockDoc, "/block")
+        except BlockDecodeError:
+            doc = _load(data, _BlockDocTolerant, "/block")  # raises the same error if still bad
         if doc.error is not None:
             raise classify_error(doc.error)
         raw = doc.result.block if doc.result is not None else doc.block
@@ -456,11 +483,17 @@ class BlockDecoder:
         return tuple(events), emap
 
 
-def _signatures(raw_block: _RawBlock, height: int) -> tuple[CommitSig, ...]:
+def _signatures(raw_block: _RawBlock | _RawBlockTolerant, height: int) -> tuple[CommitSig, ...]:
     """`last_commit.signatures` as `CommitSig`s (the votes for height-1; empty at genesis)."""
     commit = raw_block.last_commit
     if commit is None or not commit.signatures:
         return ()
+    if isinstance(commit, _RawCommit):
+        sigs = commit.signatures
+        assert sigs is not None
+        # as CometBFT writes them: HexBytes upper-case, and "" for ABSENT (its ValidateBasic
+        # refuses an absent signature with an address), so no per-entry normalising is needed
+        return tuple(sigs)
     out: list[CommitSig] = []
     append = out.append
     for sig in commit.signatures:
