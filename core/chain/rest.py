@@ -47,7 +47,17 @@ from core.chain.validators import consensus_address_hex, pub_key_of
 from core.chain.voteoption import option_name, parse_vote_option
 from core.support.timeutil import parse_rfc3339
 
-__all__ = ["ChainRestClient", "parse_vote_option"]
+__all__ = [
+    "ChainRestClient",
+    "Proposal",
+    "SigningInfo",
+    "SlashingParams",
+    "StakingValidator",
+    "Tally",
+    "Vote",
+    "VoteChoice",
+    "parse_vote_option",
+]
 
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _USER_AGENT = "mempools/0.1 (+https://github.com/mempools)"
