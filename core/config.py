@@ -110,7 +110,14 @@ class ChainConfig(_Section):
     name: str
     rpc: list[str]
     bech32_prefix: str
+    # The chain's Cosmos REST API (gRPC gateway, "LCD", port 1317 on a node): validator and
+    # governance monitoring ask x/staking, x/slashing and x/gov through it. Empty: those
+    # presets cannot look validators up, and proposals are told without their titles.
+    rest: list[str] = []
     explorer_tx_url: str | None = None
+    # Where a proposal is shown, with {id}; default: derived from explorer_tx_url ("/tx/{hash}"
+    # -> "/proposals/{id}", as Mintscan and Ping.pub lay their pages out).
+    explorer_proposal_url: str | None = None
     start_height: int = 0
     denoms: list[Denom] = []
     # How far behind the tip a watcher may be and still count as ready.
@@ -125,8 +132,16 @@ class ChainConfig(_Section):
             name=self.name,
             bech32_prefix=self.bech32_prefix,
             explorer_tx_url=self.explorer_tx_url,
+            explorer_proposal_url=self.explorer_proposal_url or _proposal_url(self.explorer_tx_url),
             denoms=tuple(DenomModel(base=d.base, display=d.display, exponent=d.exponent) for d in self.denoms),
         )
+
+
+def _proposal_url(tx_url: str | None) -> str | None:
+    for tail in ("/tx/{hash}", "/txs/{hash}", "/transactions/{hash}"):
+        if tx_url and tx_url.endswith(tail):
+            return tx_url.removesuffix(tail) + "/proposals/{id}"
+    return None
 
 
 class DispatchConfig(_Section):
@@ -188,6 +203,7 @@ def _default_chains() -> list[ChainConfig]:
         ChainConfig(
             id="cosmoshub-4",
             name="Cosmos Hub",
+            rest=["https://cosmos-rest.publicnode.com", "https://rest.cosmos.directory/cosmoshub"],
             rpc=[
                 "https://cosmos-rpc.publicnode.com",
                 "https://rpc.cosmos.directory/cosmoshub",
@@ -200,6 +216,7 @@ def _default_chains() -> list[ChainConfig]:
         ChainConfig(
             id="osmosis-1",
             name="Osmosis",
+            rest=["https://osmosis-rest.publicnode.com", "https://rest.cosmos.directory/osmosis"],
             rpc=[
                 "https://osmosis-rpc.publicnode.com",
                 "https://rpc.cosmos.directory/osmosis",
@@ -369,6 +386,10 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{where}.bech32_prefix: {chain.bech32_prefix!r} is not a bech32 prefix")
         if chain.explorer_tx_url is not None and "{hash}" not in chain.explorer_tx_url:
             raise ConfigError(f"{where}.explorer_tx_url: must contain the placeholder {{hash}}")
+        if chain.explorer_proposal_url is not None and "{id}" not in chain.explorer_proposal_url:
+            raise ConfigError(f"{where}.explorer_proposal_url: must contain the placeholder {{id}}")
+        for j, url in enumerate(chain.rest):
+            _check_url(f"{where}.rest[{j}]", url, ("http", "https"))
         if chain.start_height < 0:
             raise ConfigError(f"{where}.start_height: must be 0 (chain tip) or a positive height")
         if chain.lag_budget_blocks < 1:

@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from core.chain.blocks import Event, TxMessage
+from core.monitor.models import Alert, Watch
 from core.query.filters import TransferFilter
 
 IdentityKind = Literal["email", "telegram", "discord"]
@@ -66,10 +67,14 @@ class Chain(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     bech32_prefix: str
     explorer_tx_url: str | None = None
+    explorer_proposal_url: str | None = None
     denoms: tuple[Denom, ...] = ()
 
     def tx_url(self, tx_hash: str) -> str | None:
         return self.explorer_tx_url.replace("{hash}", tx_hash) if self.explorer_tx_url else None
+
+    def proposal_url(self, proposal_id: int) -> str | None:
+        return self.explorer_proposal_url.replace("{id}", str(proposal_id)) if self.explorer_proposal_url else None
 
     def denom(self, base: str) -> Denom | None:
         return next((d for d in self.denoms if d.base == base), None)
@@ -118,6 +123,9 @@ class Subscription(msgspec.Struct, kw_only=True):
     # Delivered without a sound (Telegram `disable_notification`, Discord SUPPRESS_NOTIFICATIONS):
     # for subscriptions worth reading but not worth waking anyone for.
     silent: bool = False
+    # A validator, voter or governance watch (core/monitor): state kept across blocks, alerts on
+    # its changes. Such a subscription has no queries; None for query subscriptions.
+    monitor: Watch | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -223,6 +231,8 @@ class Notification(msgspec.Struct, kw_only=True, gc=False):
     labels: dict[str, str] = {}  # address -> the owner's label for it (address book), snapshotted at match time
     created_at: datetime
     silent: bool = False  # the subscription's `silent`, copied at match time: deliver without a sound
+    # What a watch noticed (core/monitor): set for alerts, which have no events of their own.
+    alert: Alert | None = None
 
 
 class AddressLabel(msgspec.Struct, kw_only=True):

@@ -23,6 +23,8 @@ from bot.discord import DiscordFrontDoor
 from bot.telegram import TelegramFrontDoor
 from core.chain.blocks import DecodedBlock
 from core.chain.pool import EndpointPool
+from core.chain.queries import NodeQueries
+from core.chain.rest import ChainRestClient
 from core.config import Config
 from core.dispatch.channel import Channel
 from core.dispatch.discord import DiscordChannel
@@ -33,6 +35,7 @@ from core.dispatch.telegram import TelegramChannel, telegram_limiter
 from core.dispatch.webhook import WebhookChannel
 from core.errors import InternalError
 from core.models import Chain
+from core.monitor.monitor import ChainMonitor
 from core.services import Services
 from core.services.chains import ChainProgress, RecordedProgress
 from core.store import KVStore, RocksStore, open_store
@@ -118,6 +121,13 @@ class Runtime:
         self.progress = progress or CatchUpProgress()
         self.pools: dict[str, EndpointPool] = {}
         self.watchers: dict[str, ChainWatcher] = {}  # filled below, once the services exist
+        # What validator and governance monitoring asks each chain (its RPC pool and REST API).
+        self.chain_queries: dict[str, NodeQueries] = {}
+        for chain_config in config.chains:
+            pool = EndpointPool(chain_config.id, chain_config.rpc)
+            self.pools[chain_config.id] = pool
+            rest = ChainRestClient(chain_config.rest) if chain_config.rest else None
+            self.chain_queries[chain_config.id] = NodeQueries(chain_config.id, pool.validators, rest)
 
         self.metrics = Metrics(
             watchers=lambda: {chain_id: w.stats for chain_id, w in self.watchers.items() if self._watches(chain_id)},
@@ -141,13 +151,26 @@ class Runtime:
             fetch_block=self.fetch_block,
             latest_height=self.latest_height,
             tester=webhooks.send_test_event,
+            chain_queries=self.chain_queries.get,
+            monitoring_problems=self._monitoring_problems,
         )
         for chain_config in config.chains:
             chain = self.chains[chain_config.id]
-            pool = EndpointPool(chain.id, chain_config.rpc)
-            self.pools[chain.id] = pool
+            pool = self.pools[chain.id]
+            monitor = ChainMonitor(
+                chain.id,
+                self.repos,
+                lambda chain_id=chain.id: self.matcher.watches(chain_id),  # type: ignore[misc]
+                self.chain_queries[chain.id],
+                proposal_url=chain.proposal_url,
+            )
             processor = BlockProcessor(
-                chain, self.matcher, self.repos, self.outbox, labels=self.services.address_book.labels_for
+                chain,
+                self.matcher,
+                self.repos,
+                self.outbox,
+                labels=self.services.address_book.labels_for,
+                monitor=monitor,
             )
             self.watchers[chain.id] = ChainWatcher(
                 chain.id,
@@ -221,6 +244,11 @@ class Runtime:
             return watcher.stats if watcher is not None else None
         cursor = self.repos.cursors.get(chain_id)
         return watcher.stats if cursor is None else RecordedProgress(cursor=cursor.height, tip=cursor.tip)
+
+    def _monitoring_problems(self, chain_id: str) -> dict[str, str]:
+        watcher = self.watchers.get(chain_id)
+        monitor = watcher.processor.monitor if watcher is not None else None
+        return dict(monitor.problems) if monitor is not None and self._watches(chain_id) else {}
 
     def _watches(self, chain_id: str) -> bool:
         """Whether this node watches the chain now (always on a single node; the lease holder in a cluster)."""
@@ -330,7 +358,10 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(api_task, timeout=SHUTDOWN_DEADLINE)
             await asyncio.gather(
-                self.http.close(), *(pool.aclose() for pool in self.pools.values()), return_exceptions=True
+                self.http.close(),
+                *(pool.aclose() for pool in self.pools.values()),
+                *(queries.aclose() for queries in self.chain_queries.values()),
+                return_exceptions=True,
             )
             if self.cluster is not None:
                 await self._close_bots()

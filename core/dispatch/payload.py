@@ -14,8 +14,10 @@ import msgspec
 from core.chain.blocks import Event, TxMessage
 from core.dispatch.render import SYSTEM_SUBSCRIPTION_ID, render
 from core.models import Chain, Notification
+from core.monitor.models import Alert
 
 EVENT_MATCHED = "event.matched"
+MONITOR_ALERT = "monitor.alert"
 SYSTEM_NOTICE = "system.notice"
 WEBHOOK_TEST = "webhook.test"
 
@@ -38,6 +40,12 @@ class NotificationData(msgspec.Struct, kw_only=True):
     messages: tuple[TxMessage, ...] = ()
 
 
+class AlertData(NotificationData, kw_only=True):
+    """A watch's alert (core/monitor): a notification without events, with what changed."""
+
+    alert: Alert
+
+
 class TestData(msgspec.Struct, kw_only=True):
     destination_id: str
     message: str
@@ -46,7 +54,7 @@ class TestData(msgspec.Struct, kw_only=True):
 class WebhookPayload(msgspec.Struct, kw_only=True):
     type: str
     timestamp: datetime
-    data: NotificationData | TestData
+    data: NotificationData | AlertData | TestData
 
 
 _encoder = msgspec.json.Encoder()
@@ -55,10 +63,15 @@ _encoder = msgspec.json.Encoder()
 def notification_payload(notification: Notification, summary: str) -> bytes:
     """The body for `notification`; `timestamp` is when it was created, so the bytes never change."""
     kind = SYSTEM_NOTICE if notification.subscription_id == SYSTEM_SUBSCRIPTION_ID else EVENT_MATCHED
+    fields: dict[str, object] = {}
+    data_type: type[NotificationData] = NotificationData
+    if notification.alert is not None:
+        kind, data_type, fields = MONITOR_ALERT, AlertData, {"alert": notification.alert}
     payload = WebhookPayload(
         type=kind,
         timestamp=notification.created_at,
-        data=NotificationData(
+        data=data_type(
+            **fields,
             notification_id=notification.id,
             subscription_id=notification.subscription_id,
             subscription_name=notification.subscription_name,

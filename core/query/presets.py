@@ -23,13 +23,33 @@ from typing import Any, Literal, Protocol
 from msgspec import Struct
 
 from core.errors import ValidationError
+from core.monitor.index import address_bytes
+from core.monitor.models import (
+    DEFAULT_CONSECUTIVE,
+    DEFAULT_REMIND_BEFORE,
+    DEFAULT_STALL_MINUTES,
+    DEFAULT_WINDOW_THRESHOLDS,
+    GovernanceWatch,
+    ValidatorWatch,
+    VoterWatch,
+    Watch,
+)
+from core.monitor.params import (
+    format_durations,
+    parse_counts,
+    parse_durations,
+    parse_minutes,
+    parse_percentages,
+)
 from core.query.addresses import module_address, validate_address
 from core.query.errors import QuerySyntaxError
 from core.query.filters import PostFilter, TransferFilter
 from core.query.numbers import _to_int
 from core.query.parser import parse
 
-ParamType = Literal["address", "valoper", "valcons", "amount", "denom", "name", "attributes", "integer", "choice"]
+ParamType = Literal[
+    "address", "valoper", "valcons", "validator", "amount", "denom", "name", "attributes", "integer", "choice", "text"
+]
 
 
 class DenomLike(Protocol):
@@ -57,18 +77,26 @@ class ParamSpec(Struct, frozen=True, kw_only=True):
     default: str | None = None
 
 
+PresetKind = Literal["query", "monitor"]
+
+
 class PresetSpec(Struct, frozen=True, kw_only=True):
-    """The serialisable description of a preset (what the API and the bots list)."""
+    """The serialisable description of a preset (what the API and the bots list).
+
+    `kind` "monitor": the preset makes a watch that keeps state across blocks (core/monitor)
+    instead of queries; its validator is resolved through the chain when it is made."""
 
     name: str
     title: str
     description: str
     params: tuple[ParamSpec, ...]
+    kind: PresetKind = "query"
 
 
 class PresetResult(Struct, frozen=True, kw_only=True):
     queries: list[str]
     post_filter: TransferFilter | None = None
+    monitor: Watch | None = None
 
 
 Builder = Callable[[dict[str, Any], "ChainLike | None"], PresetResult]
@@ -166,6 +194,13 @@ def _check(p: ParamSpec, raw: Any, chain: ChainLike | None) -> Any:
     if p.type == "valcons":
         refuse_operator_address(p.name, raw)
         return validate_address(raw, prefix=prefix and prefix + "valcons", field=p.name)
+    if p.type == "validator":
+        return check_validator_address(p.name, raw, prefix)
+    if p.type == "text":
+        text = _safe_value(p.name, str(raw).strip())
+        if len(text) > 200:
+            raise ValidationError(f"{p.name}: at most 200 characters")
+        return text
     if p.type == "amount":
         text = str(raw).strip()
         if not _AMOUNT.fullmatch(text) or Decimal(text) <= 0:
@@ -191,6 +226,24 @@ def _check(p: ParamSpec, raw: Any, chain: ChainLike | None) -> Any:
     if p.type == "attributes":
         return _check_attributes(p.name, raw)
     raise AssertionError(p.type)  # pragma: no cover
+
+
+def check_validator_address(field: str, raw: object, prefix: str | None) -> str:
+    """A validator named by its operator (`...valoper1...`) or consensus (`...valcons1...`)
+    address; an account address is refused with what to give instead."""
+    text = validate_address(raw, field=field)
+    hrp = text.rpartition("1")[0]
+    if prefix is not None and hrp in (prefix + "valoper", prefix + "valcons"):
+        return text
+    if prefix is None and hrp.endswith(("valoper", "valcons")):
+        return text
+    base = prefix or hrp.removesuffix("valoper").removesuffix("valcons")
+    if (prefix is not None and hrp == prefix) or prefix is None:
+        raise ValidationError(
+            f"{field}: {hrp}1... is an account address; give the validator's operator address "
+            f"({base}valoper1...) or its consensus address ({base}valcons1...)"
+        )
+    raise ValidationError(f"{field}: expected a validator address starting with {prefix}valoper1 or {prefix}valcons1")
 
 
 def refuse_operator_address(field: str, raw: object) -> None:
@@ -407,8 +460,57 @@ def _delegation(p: dict[str, Any], chain: ChainLike | None) -> PresetResult:
     return PresetResult(queries=[q])
 
 
-def _preset(name: str, title: str, description: str, params: Sequence[ParamSpec], builder: Builder) -> Preset:
-    return Preset(PresetSpec(name=name, title=title, description=description, params=tuple(params)), builder)
+def _validator_watch(p: dict[str, Any], chain: ChainLike | None) -> PresetResult:
+    """The watch's settings; its identity (operator, consensus address, moniker) is resolved
+    through the chain by the subscription service (core/services/validators.py)."""
+    address = p["validator"]
+    is_consensus = address.rpartition("1")[0].endswith("valcons")
+    watch = ValidatorWatch(
+        operator="" if is_consensus else address,
+        consensus=address if is_consensus else "",
+        consensus_hex=(address_bytes(address) or "") if is_consensus else "",
+        window_thresholds=parse_percentages(p["thresholds"]) if p.get("thresholds") else DEFAULT_WINDOW_THRESHOLDS,
+        consecutive=parse_counts(p["consecutive"]) if p.get("consecutive") else DEFAULT_CONSECUTIVE,
+        stall_minutes=parse_minutes(p["stall_minutes"]) if p.get("stall_minutes") else DEFAULT_STALL_MINUTES,
+    )
+    return PresetResult(queries=[], monitor=watch)
+
+
+def _remind(p: dict[str, Any]) -> tuple[int, ...]:
+    return parse_durations(p["remind"]) if p.get("remind") else DEFAULT_REMIND_BEFORE
+
+
+def _voter_watch(p: dict[str, Any], chain: ChainLike | None) -> PresetResult:
+    return PresetResult(queries=[], monitor=VoterWatch(voter=p["voter"], remind_before=_remind(p)))
+
+
+def _governance_watch(p: dict[str, Any], chain: ChainLike | None) -> PresetResult:
+    return PresetResult(queries=[], monitor=GovernanceWatch(remind_before=_remind(p)))
+
+
+_THRESHOLDS_HELP = (
+    "Percentages of the slashing window, e.g. 1, 5, 10 (default: "
+    + ", ".join(f"{t:g}" for t in DEFAULT_WINDOW_THRESHOLDS)
+    + ")."
+)
+_REMIND = ParamSpec(
+    name="remind",
+    type="text",
+    default=format_durations(DEFAULT_REMIND_BEFORE),
+    help="How long before voting ends to remind, e.g. 24h, 1h, 30m; 'off' for none.",
+)
+
+
+def _preset(
+    name: str,
+    title: str,
+    description: str,
+    params: Sequence[ParamSpec],
+    builder: Builder,
+    kind: PresetKind = "query",
+) -> Preset:
+    spec = PresetSpec(name=name, title=title, description=description, params=tuple(params), kind=kind)
+    return Preset(spec, builder)
 
 
 _ALL = (
@@ -539,7 +641,58 @@ _ALL = (
         ],
         _delegation,
     ),
+    _preset(
+        "validator",
+        "Validator health",
+        "Everything an operator or delegator watches about one validator, with state: missed blocks "
+        "(in a row, and as a share of the slashing window, told once when a threshold is crossed and "
+        "once when it recovers), jailed, unjailed, tombstoned, out of or back in the active set, "
+        "commission or moniker changed, and the chain stalled. Takes the operator or consensus address.",
+        [
+            ParamSpec(
+                name="validator",
+                type="validator",
+                required=True,
+                help="Operator address (valoper) or consensus address (valcons).",
+            ),
+            ParamSpec(name="thresholds", type="text", help=_THRESHOLDS_HELP),
+            ParamSpec(
+                name="consecutive",
+                type="text",
+                default=", ".join(map(str, DEFAULT_CONSECUTIVE)),
+                help="Alert after this many missed blocks in a row, e.g. 5 or 3, 20; 'off' for none.",
+            ),
+            ParamSpec(
+                name="stall_minutes",
+                type="text",
+                default=str(DEFAULT_STALL_MINUTES),
+                help="Alert when the chain makes no block for this many minutes; 'off' for none.",
+            ),
+        ],
+        _validator_watch,
+        "monitor",
+    ),
+    _preset(
+        "voter",
+        "Governance voter",
+        "Proposals for an address that votes: each new proposal with its link, a reminder before "
+        "voting ends if it has not voted yet, its votes, and each result with the tally.",
+        [ParamSpec(name="voter", type="address", required=True, help="The voting account address."), _REMIND],
+        _voter_watch,
+        "monitor",
+    ),
+    _preset(
+        "governance",
+        "Governance proposals",
+        "Every proposal of the chain: new, a reminder before voting ends, and the result with the tally.",
+        [_REMIND],
+        _governance_watch,
+        "monitor",
+    ),
 )
+
+#: The presets that make watches (state across blocks) rather than queries.
+MONITOR_PRESETS = frozenset({"validator", "voter", "governance"})
 
 #: name -> preset, in display order.
 PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _ALL})

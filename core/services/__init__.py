@@ -6,10 +6,12 @@ dependencies through its constructor; `Services.build` wires the usual set from 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from core.config import Config
 from core.dispatch.outbox import Outbox
+from core.monitor.facts import ChainQueries
 from core.services.accounts import AccountService
 from core.services.activity import ActivityFeed
 from core.services.address_book import AddressBookService
@@ -25,6 +27,7 @@ from core.services.passwords import Passwords
 from core.services.presets import PresetPreview, PresetService
 from core.services.queries import FetchBlock, LatestHeight, QueryService, QueryTestResult
 from core.services.subscriptions import SubscriptionService
+from core.services.validators import ValidatorDirectory
 from core.store.repositories import Repositories
 from core.watch.matching import SubscriptionMatcher
 
@@ -65,6 +68,7 @@ class Services:
     conversations: ConversationService
     address_book: AddressBookService
     activity: ActivityFeed
+    validators: ValidatorDirectory
 
     @classmethod
     def build(
@@ -80,12 +84,14 @@ class Services:
         tester: WebhookTester | None = None,
         check_url: UrlCheck | None = None,
         passwords: Passwords | None = None,
+        chain_queries: Callable[[str], ChainQueries | None] | None = None,
+        monitoring_problems: Callable[[str], Mapping[str, str]] | None = None,
         clock: Clock = utcnow,
     ) -> Services:
         # The matcher follows the store, not the services: a subscription written anywhere (on
         # another node, in cluster mode) reaches it as a committed write.
         MatcherFeed(repos.subscriptions, matcher)
-        chains = ChainService(config.chains, stats)
+        chains = ChainService(config.chains, stats, monitoring_problems)
         destinations = DestinationService(
             repos,
             max_per_account=config.quotas.destinations_per_account,
@@ -95,6 +101,7 @@ class Services:
             clock=clock,
         )
         delivery = DeliveryService(repos, outbox, clock=clock)
+        validators = ValidatorDirectory(chain_queries or (lambda _chain_id: None))
         return cls(
             accounts=AccountService(repos, passwords=passwords, clock=clock),
             chains=chains,
@@ -104,6 +111,7 @@ class Services:
                 chains,
                 destinations,
                 max_per_account=config.quotas.subscriptions_per_account,
+                validators=validators,
                 clock=clock,
             ),
             history=HistoryService(repos, delivery, chain_ids=chains.ids),
@@ -115,4 +123,5 @@ class Services:
                 repos, chains, max_per_account=config.quotas.address_labels_per_account, clock=clock
             ),
             activity=ActivityFeed(repos, outbox),
+            validators=validators,
         )

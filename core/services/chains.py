@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -46,15 +46,24 @@ class ChainInfo(msgspec.Struct, kw_only=True):
     status: ChainStatus
     #: What is wrong when `status` is "unreachable": no endpoint has answered yet, and why.
     status_detail: str | None = None
+    #: Queries validator and governance monitoring needs that fail now, each "query: why"
+    #: (blocks are still watched and delivered; what the answers would tell is skipped).
+    monitoring_problems: list[str] = []
 
 
 class ChainService:
     """Read-only: chains come from the config; progress from `stats(chain_id)` (the watchers)."""
 
-    def __init__(self, chains: Sequence[ChainConfig], stats: StatsProvider | None = None) -> None:
+    def __init__(
+        self,
+        chains: Sequence[ChainConfig],
+        stats: StatsProvider | None = None,
+        monitoring_problems: Callable[[str], Mapping[str, str]] | None = None,
+    ) -> None:
         self._configs = {c.id: c for c in chains}
         self._chains = {c.id: c.to_chain() for c in chains}
         self._stats = stats
+        self._problems = monitoring_problems
 
     def ids(self) -> list[str]:
         return list(self._chains)
@@ -102,6 +111,9 @@ class ChainService:
             lag=lag,
             status=status,
             status_detail=detail,
+            monitoring_problems=[
+                f"{query}: {why}" for query, why in (self._problems(chain_id) if self._problems else {}).items()
+            ],
         )
 
     def list(self) -> list[ChainInfo]:

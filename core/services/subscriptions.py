@@ -15,12 +15,14 @@ from typing import Any
 from core.errors import NotFoundError, QuotaExceededError, ValidationError
 from core.ids import new_id
 from core.models import Subscription
+from core.monitor.models import ValidatorWatch, Watch
 from core.query.parser import normalize
-from core.query.presets import get_preset
+from core.query.presets import MONITOR_PRESETS, get_preset
 from core.services.chains import ChainService
 from core.services.clock import Clock, utcnow
 from core.services.destinations import DestinationService
 from core.services.guards import is_key
+from core.services.validators import ValidatorDirectory, ValidatorIdentity, resolved_watch
 from core.store.repositories import Repositories
 
 MAX_QUERIES = 20
@@ -53,11 +55,13 @@ class SubscriptionService:
         destinations: DestinationService,
         *,
         max_per_account: int,
+        validators: ValidatorDirectory | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self._repos = repos
         self._chains = chains
         self._destinations = destinations
+        self._validators = validators or ValidatorDirectory(lambda _chain_id: None)
         self.max_per_account = max_per_account
         self._clock = clock
 
@@ -82,17 +86,22 @@ class SubscriptionService:
         chain = self._chains.require(chain_id)
         clean_name = _check_name(name)
         post_filter = None
+        monitor: Watch | None = None
         stored_params: dict[str, str] | None = None
         if (queries is None) == (preset is None):
             raise ValidationError("give either queries or a preset (with params), not both")
         if preset is not None:
-            stored_params = {str(k): str(v) for k, v in (params or {}).items()}
+            get_preset(preset)  # an unknown preset is refused before anything is asked of the chain
+            stored_params, found = await self._validators.normalise_params(preset, params or {}, chain)
             result = get_preset(preset).compile(stored_params, chain)
-            queries, post_filter = result.queries, result.post_filter
+            queries, post_filter, monitor = result.queries, result.post_filter, result.monitor
+            if isinstance(monitor, ValidatorWatch):
+                monitor = self._identified(monitor, found)
+                stored_params["validator"] = monitor.operator or monitor.consensus
         elif params:
             raise ValidationError("params: only used with a preset")
         assert queries is not None
-        normalised = normalise_queries(queries)
+        normalised = [] if preset in MONITOR_PRESETS else normalise_queries(queries)
         dest_ids = self._destinations_for(owner_id, destination_ids)
         if len(self._repos.subscriptions.of_owner(owner_id)) >= self.max_per_account:
             raise QuotaExceededError(f"at most {self.max_per_account} subscriptions per account")
@@ -109,11 +118,26 @@ class SubscriptionService:
             preset=preset,
             params=stored_params,
             post_filter=post_filter,
+            monitor=monitor,
             created_at=now,
             updated_at=now,
         )
         await self._repos.subscriptions.save(sub)
         return sub
+
+    @staticmethod
+    def _identified(watch: ValidatorWatch, found: ValidatorIdentity | None) -> ValidatorWatch:
+        """The watch with the validator the chain knows; a consensus address alone still counts
+        missed blocks when the chain cannot be asked, an operator address alone cannot."""
+        if found is not None:
+            return resolved_watch(watch, found)
+        if not watch.consensus_hex:
+            raise ValidationError(
+                "validator: this chain's validators cannot be looked up (no REST endpoint configured), so an "
+                "operator address cannot be matched to its consensus address; give the consensus address "
+                "(…valcons1…) instead"
+            )
+        return watch
 
     def _destinations_for(self, owner_id: str, destination_ids: builtins.list[str] | None) -> builtins.list[str]:
         """Where a subscription delivers: the given ids (owned), or else all enabled destinations.
@@ -176,7 +200,7 @@ class SubscriptionService:
             sub.name = _check_name(name)
         if queries is not None:
             sub.queries = normalise_queries(queries)
-            sub.preset, sub.params, sub.post_filter = None, None, None
+            sub.preset, sub.params, sub.post_filter, sub.monitor = None, None, None, None
         if destination_ids is not None:
             sub.destination_ids = self._destinations_for(owner_id, destination_ids)
         if enabled is not None:

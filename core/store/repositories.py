@@ -24,6 +24,7 @@ from core.models import (
     Subscription,
     TelegramDestination,
 )
+from core.monitor.models import ChainMonitorState, MonitorGap, ProposalState, ValidatorState
 from core.store.base import KVStore, WriteBatch
 from core.store.collection import Collection, Index, Page
 from core.store.keys import key, prefix
@@ -252,6 +253,41 @@ class AddressLabelRepository(Collection[AddressLabel]):
         return list(self.scan(owner_id, limit=limit))
 
 
+class ValidatorStateRepository(Collection[ValidatorState]):
+    """Watched validators' missed-block state, per chain (core/monitor/validators.py)."""
+
+    def __init__(self, store: KVStore) -> None:
+        super().__init__(store, "vst", ValidatorState, lambda v: (v.chain_id, v.consensus_hex))
+
+    def of_chain(self, chain_id: str) -> list[ValidatorState]:
+        return list(self.scan(chain_id))
+
+
+class ChainMonitorRepository(Collection[ChainMonitorState]):
+    def __init__(self, store: KVStore) -> None:
+        super().__init__(store, "cms", ChainMonitorState, lambda c: (c.chain_id,))
+
+
+class ProposalStateRepository(Collection[ProposalState]):
+    """Proposals in their voting period that a chain's monitor follows (core/monitor/governance.py)."""
+
+    def __init__(self, store: KVStore) -> None:
+        super().__init__(store, "gps", ProposalState, lambda p: (p.chain_id, p.proposal_id))
+
+    def of_chain(self, chain_id: str) -> list[ProposalState]:
+        return list(self.scan(chain_id))
+
+
+class MonitorGapRepository(Collection[MonitorGap]):
+    """Heights whose validator signatures could not be counted (their set could not be had)."""
+
+    def __init__(self, store: KVStore) -> None:
+        super().__init__(store, "mgp", MonitorGap, lambda g: (g.chain_id, g.height))
+
+    def latest(self, chain_id: str, limit: int = 20) -> list[MonitorGap]:
+        return list(self.scan(chain_id, reverse=True, limit=limit))
+
+
 class Repositories:
     """Every repository over one store: what the composition root hands to services."""
 
@@ -268,3 +304,7 @@ class Repositories:
         self.cursors = CursorRepository(store)
         self.gaps = GapRepository(store)
         self.address_labels = AddressLabelRepository(store)
+        self.validator_states = ValidatorStateRepository(store)
+        self.chain_monitors = ChainMonitorRepository(store)
+        self.proposal_states = ProposalStateRepository(store)
+        self.monitor_gaps = MonitorGapRepository(store)

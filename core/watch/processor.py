@@ -25,10 +25,13 @@ from datetime import datetime
 import msgspec
 
 from core.chain.blocks import DecodedBlock, Scope
+from core.dispatch.alerts import alert_summary, is_quiet
 from core.dispatch.outbox import Outbox
 from core.dispatch.render import summarize
 from core.ids import notification_id
 from core.models import Chain, ChainCursor, Gap, Notification, Subscription
+from core.monitor.models import Alert
+from core.monitor.monitor import ChainMonitor
 from core.store.base import WriteBatch
 from core.store.repositories import Repositories
 from core.support.timeutil import parse_rfc3339, utcnow
@@ -63,8 +66,10 @@ class BlockProcessor:
         outbox: Outbox,
         clock: Callable[[], datetime] = utcnow,
         labels: LabelLookup = _no_labels,
+        monitor: ChainMonitor | None = None,
     ) -> None:
         self.chain = chain
+        self.monitor = monitor
         self.labels = labels
         prefix = chain.bech32_prefix
         self._address_starts = (f"{prefix}1", f"{prefix}valoper1", f"{prefix}valcons1")
@@ -103,6 +108,14 @@ class BlockProcessor:
                 if not self.repos.notifications.add(notification, batch):
                     continue  # already stored by an earlier run of this block
                 made.append(notification)
+        if self.monitor is not None:
+            for sub, alert in self.monitor.stage(block, block_time, batch):
+                matches += 1
+                if sub.muted_until is not None and now < sub.muted_until:
+                    continue
+                notification = self._alert_notification(block.height, block_time, sub, alert, now)
+                if self.repos.notifications.add(notification, batch):
+                    made.append(notification)
         deliveries = 0
         for notification, entries in outbox_entries(made, self._is_chat, now):
             deliveries += self.outbox.enqueue(entries, batch, notification=notification)
@@ -113,6 +126,24 @@ class BlockProcessor:
             notifications=len(made),
             deliveries=deliveries,
         )
+
+    def stage_stall(self, height: int, batch: WriteBatch) -> int:
+        """Chain-stalled alerts due now (the watcher is at the tip and no block came): how many
+        deliveries were staged."""
+        if self.monitor is None:
+            return 0
+        now = self.clock()
+        made = []
+        for sub, alert in self.monitor.stalled(now, height, batch):
+            if sub.muted_until is not None and now < sub.muted_until:
+                continue
+            notification = self._alert_notification(height, now, sub, alert, now)
+            if self.repos.notifications.add(notification, batch):
+                made.append(notification)
+        deliveries = 0
+        for notification, entries in outbox_entries(made, self._is_chat, now):
+            deliveries += self.outbox.enqueue(entries, batch, notification=notification)
+        return deliveries
 
     def stage_gap(self, height: int, reason: str, batch: WriteBatch) -> None:
         """A height no endpoint has: a visible gap record in `batch` (the cursor moves past it by
@@ -166,6 +197,33 @@ class BlockProcessor:
             labels=labels,
             created_at=now,
             silent=sub.silent,
+        )
+
+    def _alert_notification(
+        self, height: int, at: datetime, sub: Subscription, alert: Alert, now: datetime
+    ) -> Notification:
+        """An alert as a notification: no events of its own, its story told from `alert`."""
+        focus = alert.voter or alert.validator
+        labels = self.labels(sub.owner_id, [focus]) if sub.owner_id and focus else {}
+        return Notification(
+            id=notification_id(self.chain.id, height, f"alert:{alert.key}", sub.id),
+            owner_id=sub.owner_id,
+            subscription_id=sub.id,
+            subscription_name=sub.name,
+            chain_id=self.chain.id,
+            height=height,
+            time=at,
+            tx_hash=alert.details.get("tx_hash"),
+            tx_index=None,
+            tx_code=None,
+            events=(),
+            destination_ids=tuple(sub.destination_ids),
+            summary=alert_summary(alert, self.chain, labels),
+            focus=focus,
+            labels=labels,
+            created_at=now,
+            silent=sub.silent or is_quiet(alert),
+            alert=alert,
         )
 
     def _addresses(self, scope: Scope) -> list[str]:

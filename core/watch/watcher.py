@@ -110,6 +110,7 @@ class ChainWatcher:
         max_blocks_per_commit: int = 32,
         catch_up_linger: float = 0.02,
         on_progress: Callable[[WatcherStats], None] | None = None,
+        stall_check_interval: float = 15.0,
     ) -> None:
         self.chain_id = chain_id
         self.source = source
@@ -124,6 +125,7 @@ class ChainWatcher:
         self.fence: ChainFence = NO_FENCE
         self.commits = 0  # batches committed (a group of blocks is one)
         self.on_progress = on_progress
+        self.stall_check_interval = stall_check_interval
         self.stats = WatcherStats(chain_id=chain_id)
         self._tip_changed = asyncio.Event()
         self._incidents = IncidentLog(log)
@@ -157,10 +159,15 @@ class ChainWatcher:
         if cursor is None:
             return
         self.stats.cursor = self.stats.started_height = cursor
+        monitor = self.processor.monitor
+        if monitor is not None:
+            await monitor.start()  # reads the committed state again: this run may follow another node's
         helpers = [
             asyncio.create_task(self._follow_trigger(), name=f"trigger:{self.chain_id}"),
             asyncio.create_task(self._poll_tip_while_behind(stop), name=f"tip:{self.chain_id}"),
         ]
+        if monitor is not None:
+            helpers.append(asyncio.create_task(self._watch_stalls(stop), name=f"stalls:{self.chain_id}"))
         try:
             while not stop.is_set():
                 if self.stats.cursor >= self.stats.tip:
@@ -345,6 +352,8 @@ class ChainWatcher:
             self._incidents.resolved(key)
             self._fetch_times.append(time.perf_counter() - started)
             self.stats.last_contact_monotonic = time.monotonic()
+            if self.processor.monitor is not None:
+                await self.processor.monitor.prepare(block)  # what its alerts need from the chain
             return block
 
     # -- the tip ------------------------------------------------------------------------------
@@ -406,6 +415,25 @@ class ChainWatcher:
             raise
         except Exception as exc:  # the trigger is optional: polling carries on without it
             log.info("%s: websocket trigger stopped (%s); polling continues", self.chain_id, exc)
+
+    async def _watch_stalls(self, stop: asyncio.Event) -> None:
+        """At the tip, tell validator watches when no new block has come for their N minutes.
+
+        Behind the tip the chain is evidently moving (catch-up is replaying old block times), so
+        only a watcher with nothing left to fetch checks."""
+        while not stop.is_set():
+            await self._sleep(stop, self.stall_check_interval)
+            if stop.is_set() or self.stats.cursor < self.stats.tip:
+                continue
+            batch = WriteBatch()
+            self.fence.stamp(batch)
+            deliveries = self.processor.stage_stall(self.stats.cursor, batch)
+            if not batch.ops:
+                continue
+            if not await self._commit_until_stored(batch, self.stats.cursor, stop):
+                return
+            if deliveries:
+                self.processor.outbox.notify()
 
     # -- helpers ------------------------------------------------------------------------------
     def _backoff(self, failures: int) -> float:

@@ -23,6 +23,18 @@ def _rate(text: str) -> float:
     return value
 
 
+def _rate_text(text: str) -> str:
+    _rate(text)
+    return text
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -42,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "devnet",
         help="run a local CometBFT RPC node with generated blocks (offline demos, tests)",
         description="Serve /status, /block, /block_results and websocket NewBlock on loopback. "
-        "Control: POST /devnet/inject, POST /devnet/advance, GET|POST /devnet/faults. See docs/DEVNET.md.",
+        "Also /validators and the Cosmos REST paths of staking, slashing and gov. Control: POST /devnet/inject, "
+        "/devnet/advance, /devnet/warp, /devnet/validators/{action}, /devnet/gov/proposals, /devnet/gov/votes; "
+        "GET|POST /devnet/faults. See docs/DEVNET.md.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument(
@@ -70,6 +84,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--history", type=_non_negative_int, default=0, help="blocks available at start (default: %(default)s)"
     )
     p.add_argument("--seed", type=int, default=0, help="same seed, same chain (default: %(default)s)")
+    p.add_argument(
+        "--validators",
+        type=_positive_int,
+        default=4,
+        help="validators in the set, with commit signatures (default: %(default)s)",
+    )
+    p.add_argument(
+        "--gov-version",
+        choices=("v1", "v1beta1"),
+        default="v1",
+        help="v1: SDK 0.50 gov events and REST; v1beta1: SDK 0.45 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--signed-blocks-window",
+        type=_positive_int,
+        default=100,
+        help="x/slashing signed_blocks_window (default: %(default)s)",
+    )
+    p.add_argument(
+        "--min-signed-per-window",
+        type=_rate_text,
+        default="0.5",
+        help="x/slashing min_signed_per_window, a decimal fraction (default: %(default)s)",
+    )
     p.add_argument("--on-demand", action="store_true", help="every /status call makes one new block")
     p.add_argument(
         "--replay",
@@ -97,6 +135,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     faults.add_argument(
         "--wrong-chain-id", default=None, help="claim to be this chain instead (default: the real chain id)"
     )
+    faults.add_argument(
+        "--rest-failing",
+        action="append",
+        default=[],
+        metavar="PATH_PREFIX",
+        help="REST paths starting with this answer 500, e.g. /cosmos/gov; repeatable (default: none)",
+    )
     p.set_defaults(handler=_handle)
 
 
@@ -114,6 +159,10 @@ def _handle(args: argparse.Namespace) -> int:
             txs_per_block=args.txs_per_block,
             history=args.history,
             seed=args.seed,
+            validators=args.validators,
+            gov_version=args.gov_version,
+            signed_blocks_window=args.signed_blocks_window,
+            min_signed_per_window=args.min_signed_per_window,
         )
     )
     for spec in args.replay:
@@ -132,6 +181,7 @@ def _handle(args: argparse.Namespace) -> int:
         prune_below=args.prune_below,
         lag=args.lag,
         wrong_chain_id=args.wrong_chain_id,
+        rest_failing=set(args.rest_failing),
     )
     server = DevnetServer(chain, faults=faults, host=args.host, port=args.port, on_demand=args.on_demand)
     try:

@@ -20,6 +20,16 @@ def derive(seed: int, label: str, index: int, size: int = 20) -> bytes:
     return hashlib.sha256(f"{seed}:{label}:{index}".encode()).digest()[:size]
 
 
+def validator_pub_key(seed: int, index: int) -> bytes:
+    """Validator `index`'s 32-byte ed25519-shaped consensus public key."""
+    return hashlib.sha256(f"{seed}:valkey:{index}".encode()).digest()
+
+
+def consensus_bytes(pub_key: bytes) -> bytes:
+    """CometBFT's ed25519 address: the first 20 bytes of sha256(pub_key)."""
+    return hashlib.sha256(pub_key).digest()[:20]
+
+
 def is_valid(address: str, hrp: str) -> bool:
     """True if `address` is bech32 with exactly this prefix (used to validate injected transfers)."""
     got_hrp, data = bech32.bech32_decode(address)
@@ -27,13 +37,16 @@ def is_valid(address: str, hrp: str) -> bool:
 
 
 class AddressBook:
-    """The fixed cast of a devnet: accounts, validators (operator + consensus addresses), contracts."""
+    """The fixed cast of a devnet: accounts, validators (operator + consensus addresses, the same
+    as `mempools.devnet.validators.make_validator` gives), contracts."""
 
     def __init__(self, prefix: str, seed: int, accounts: int = 20, validators: int = 4, contracts: int = 3):
         self.prefix = prefix
         self.accounts = [bech32_address(prefix, derive(seed, "acct", i)) for i in range(accounts)]
         self.validators = [bech32_address(f"{prefix}valoper", derive(seed, "val", i)) for i in range(validators)]
-        self.consensus = [bech32_address(f"{prefix}valcons", derive(seed, "cons", i)) for i in range(validators)]
+        self.consensus = [
+            bech32_address(f"{prefix}valcons", consensus_bytes(validator_pub_key(seed, i))) for i in range(validators)
+        ]
         self.contracts = [bech32_address(prefix, derive(seed, "wasm", i, 32)) for i in range(contracts)]
         self.fee_collector = bech32_address(prefix, derive(0, "module", 0))
         self.distribution = bech32_address(prefix, derive(0, "module", 1))

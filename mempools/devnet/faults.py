@@ -2,7 +2,7 @@
 
 Each RPC request draws one random number against the rates, so `error_rate=0.2, timeout_rate=0.1`
 means 20% 503s, 10% hangs, 70% normal answers. Height-shaped faults (pruning, missing results, lag,
-wrong chain id) are deterministic.
+wrong chain id) and failing REST paths are deterministic.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class Faults(Struct, kw_only=True):
     hang_seconds: float = 30.0
     websocket: bool = True
     """False: `/websocket` answers 404, like the many public nodes that do not expose it."""
+    rest_failing: set[str] = set()
+    """REST paths starting with one of these prefixes answer HTTP 500 with a gRPC-gateway error body."""
 
     def pick(self, rng: random.Random) -> Action | None:
         """Which fault (if any) hits this request."""

@@ -3,9 +3,10 @@
 Every height's txs are a pure function of (seed, height), plus whatever was injected for that
 height, so two devnets with the same seed serve byte-identical blocks (apart from times when no
 genesis time is fixed). Events follow what the SDK emits: fee events then message events per tx
-(bank transfer, CosmWasm execute, staking delegate, gov submit/vote, and failed txs that still
-pay fees), and `finalize_block_events` with the SDK's `mode` attribute (mint, distribution,
-slashing, gov `active_proposal`).
+(bank transfer, CosmWasm execute, staking delegate, failed txs that still pay fees; gov,
+unjail and edit-validator txs carry the events their module decided), and
+`finalize_block_events` with the SDK's `mode` attribute (mint, distribution, then the
+slashing and gov modules' events passed in by the chain).
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from msgspec import Struct
 
 from mempools.devnet.addresses import AddressBook
 
-#: A proposal submitted at height H ends (active_proposal event) at H + VOTING_PERIOD.
-VOTING_PERIOD = 10
-#: Every SLASH_EVERY heights a validator is slashed for downtime (slash + liveness events).
-SLASH_EVERY = 25
-
-TxKind = Literal["transfer", "failed_transfer", "wasm", "delegate", "gov_submit", "gov_vote"]
-_KINDS: tuple[TxKind, ...] = ("transfer", "failed_transfer", "wasm", "delegate", "gov_submit", "gov_vote")
-_WEIGHTS = (55, 8, 15, 10, 4, 8)
+TxKind = Literal[
+    "transfer", "failed_transfer", "wasm", "delegate", "gov_submit", "gov_vote", "unjail", "edit_validator"
+]
+#: Randomly generated kinds. Governance and slashing are not random: they come from the chain's
+#: consistent modules (mempools/devnet/gov.py, staking.py) through `TxSpec.events`.
+_KINDS: tuple[TxKind, ...] = ("transfer", "failed_transfer", "wasm", "delegate")
+_WEIGHTS = (55, 8, 15, 10)
 
 JsonDict = dict[str, Any]
 
@@ -43,6 +43,8 @@ class TxSpec(Struct, frozen=True):
     option: str = ""
     memo: str = ""
     nonce: int = 0  # makes otherwise identical txs hash differently
+    events: list[JsonDict] | None = None
+    """Message events decided by a chain module (gov, slashing, staking); rendered as given."""
 
 
 def attr(key: str, value: str) -> JsonDict:
@@ -66,14 +68,8 @@ def random_specs(rng: random.Random, book: AddressBook, denom: str, count: int, 
             specs.append(TxSpec(kind, sender, recipient, amount * 1_000_000, denom, nonce=i))
         elif kind == "wasm":
             specs.append(TxSpec(kind, sender, recipient, amount, "", contract=rng.choice(book.contracts), nonce=i))
-        elif kind == "delegate":
-            specs.append(TxSpec(kind, sender, rng.choice(book.validators), amount, denom, nonce=i))
-        elif kind == "gov_submit":
-            specs.append(TxSpec(kind, sender, amount=10_000_000, denom=denom, proposal_id=height, nonce=i))
         else:
-            proposal = max(1, height - rng.randrange(1, VOTING_PERIOD))
-            option = rng.choice(("VOTE_OPTION_YES", "VOTE_OPTION_NO", "VOTE_OPTION_ABSTAIN"))
-            specs.append(TxSpec(kind, sender, proposal_id=proposal, option=option, nonce=i))
+            specs.append(TxSpec(kind, sender, rng.choice(book.validators), amount, denom, nonce=i))
     return specs
 
 
@@ -149,34 +145,6 @@ def _message_events(spec: TxSpec, book: AddressBook) -> list[JsonDict]:
                 m,
             ),
         ]
-    if spec.kind == "gov_submit":
-        pid = ("proposal_id", str(spec.proposal_id))
-        return [
-            event(
-                "message", ("action", "/cosmos.gov.v1.MsgSubmitProposal"), ("sender", spec.sender), ("module", "gov"), m
-            ),
-            event("coin_spent", ("spender", spec.sender), ("amount", coins), m),
-            event("coin_received", ("receiver", book.gov_module), ("amount", coins), m),
-            event("proposal_deposit", ("amount", coins), pid, m),
-            event(
-                "submit_proposal",
-                pid,
-                ("proposal_messages", ",/cosmos.gov.v1.MsgExecLegacyContent"),
-                ("voting_period_start", str(spec.proposal_id)),
-                m,
-            ),
-        ]
-    if spec.kind == "gov_vote":
-        return [
-            event("message", ("action", "/cosmos.gov.v1.MsgVote"), ("sender", spec.sender), ("module", "gov"), m),
-            event(
-                "proposal_vote",
-                ("option", f'[{{"option":"{spec.option}","weight":"1.000000000000000000"}}]'),
-                ("proposal_id", str(spec.proposal_id)),
-                ("voter", spec.sender),
-                m,
-            ),
-        ]
     return []  # failed_transfer: no message events, the fee is still paid
 
 
@@ -194,7 +162,7 @@ def render_tx(rng: random.Random, spec: TxSpec, book: AddressBook, fee_denom: st
         )
         gas_used = gas_wanted // 2
     else:
-        events += _message_events(spec, book)
+        events += spec.events if spec.events is not None else _message_events(spec, book)
         gas_used = gas_wanted - rng.randrange(1, 50_000)
     return {
         "code": code,
@@ -215,9 +183,16 @@ def _mode(evs: list[JsonDict], mode: str) -> list[JsonDict]:
 
 
 def block_events(
-    rng: random.Random, book: AddressBook, denom: str, height: int, ended_proposal: int | None
+    rng: random.Random,
+    book: AddressBook,
+    denom: str,
+    proposer: str,
+    rewarded: list[str],
+    begin_extra: list[JsonDict],
+    end_extra: list[JsonDict],
 ) -> list[JsonDict]:
-    """`finalize_block_events`: BeginBlock (mint, distribution, slashing) then EndBlock (gov)."""
+    """`finalize_block_events`: BeginBlock (mint, distribution, then the slashing module's events)
+    then EndBlock (the gov module's). `rewarded`: the validators given distribution events."""
     minted = rng.randrange(1_000_000, 9_000_000)
     coins = f"{minted}{denom}"
     begin = [
@@ -233,31 +208,12 @@ def block_events(
         event("coin_spent", ("spender", book.fee_collector), ("amount", coins)),
         event("coin_received", ("receiver", book.distribution), ("amount", coins)),
         event("transfer", ("recipient", book.distribution), ("sender", book.fee_collector), ("amount", coins)),
-        event(
-            "proposer_reward",
-            ("amount", f"{minted // 100}.000000000000000000{denom}"),
-            ("validator", book.validators[height % len(book.validators)]),
-        ),
+        event("proposer_reward", ("amount", f"{minted // 100}.000000000000000000{denom}"), ("validator", proposer)),
     ]
-    for val in book.validators:
-        share = minted // (len(book.validators) * 10)
+    for val in rewarded:
+        share = minted // (max(1, len(rewarded)) * 10)
         begin.append(event("commission", ("amount", f"{share}.000000000000000000{denom}"), ("validator", val)))
         begin.append(event("rewards", ("amount", f"{share * 9}.000000000000000000{denom}"), ("validator", val)))
-    if height % SLASH_EVERY == 0:
-        i = (height // SLASH_EVERY) % len(book.consensus)
-        cons = book.consensus[i]
-        begin.append(event("liveness", ("address", cons), ("missed_blocks", "500"), ("height", str(height))))
-        begin.append(
-            event(
-                "slash",
-                ("address", cons),
-                ("power", str(rng.randrange(100, 10_000))),
-                ("reason", "missing_signature"),
-                ("jailed", cons),
-            )
-        )
-    end: list[JsonDict] = []
-    if ended_proposal is not None:
-        result = "proposal_passed" if rng.random() < 0.7 else "proposal_rejected"
-        end.append(event("active_proposal", ("proposal_id", str(ended_proposal)), ("proposal_result", result)))
+    begin += [{"type": e["type"], "attributes": list(e["attributes"])} for e in begin_extra]
+    end = [{"type": e["type"], "attributes": list(e["attributes"])} for e in end_extra]
     return _mode(begin, "BeginBlock") + _mode(end, "EndBlock")

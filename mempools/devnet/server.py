@@ -1,10 +1,14 @@
 """The devnet's HTTP/websocket face: CometBFT JSON-RPC on loopback, with faults.
 
 Routes (same shapes as a CometBFT node, see docs/DEVNET.md):
-  GET  /status, /block?height=H, /block_results?height=H     (URI form; errors are HTTP 500)
+  GET  /status, /block?height=H, /block_results?height=H, /validators?height=H&page=P&per_page=N
+       (URI form; errors are HTTP 500)
   POST /     {"jsonrpc":"2.0","id":1,"method":"block_results","params":{"height":"H"}}  (or a batch)
   GET  /websocket   JSON-RPC over websocket: subscribe / unsubscribe / unsubscribe_all
-  POST /devnet/inject, POST /devnet/advance, GET|POST /devnet/faults   (control, never faulted)
+  GET  /cosmos/...  the Cosmos REST query paths of mempools/devnet/rest.py
+  POST /devnet/inject, /devnet/advance, /devnet/warp, /devnet/validators/{action},
+       /devnet/gov/proposals, /devnet/gov/votes; GET /devnet/validators; GET|POST /devnet/faults
+       (control, never faulted)
 
 Responses are assembled from per-height cached JSON bytes, so serving a height twice costs a
 dictionary lookup and a concatenation.
@@ -27,6 +31,7 @@ from core.chain.jsonrpc import INTERNAL_ERROR, above_tip_error, pruned_error
 from core.errors import ValidationError
 from mempools.devnet.chain import DevnetChain
 from mempools.devnet.faults import Faults
+from mempools.devnet.rest import DevnetRest, grpc_error
 from mempools.web import serve_app
 
 #: The node's own ed25519 consensus key, as CometBFT's `/status` shows it: the public key of the
@@ -86,6 +91,7 @@ class DevnetServer:
         self._clock_task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._clients: set[_WsClient] = set()
+        self._rest = DevnetRest(self.chain)
         self.requests = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -103,12 +109,19 @@ class DevnetServer:
         app.router.add_get("/status", self._get_status)
         app.router.add_get("/block", self._get_block)
         app.router.add_get("/block_results", self._get_block_results)
+        app.router.add_get("/validators", self._get_validators)
+        app.router.add_get("/cosmos/{tail:.*}", self._get_rest)
         app.router.add_post("/", self._post_jsonrpc)
         app.router.add_get("/websocket", self._websocket)
         app.router.add_post("/devnet/inject", self._inject)
         app.router.add_post("/devnet/advance", self._advance)
         app.router.add_get("/devnet/faults", self._get_faults)
         app.router.add_post("/devnet/faults", self._set_faults)
+        app.router.add_post("/devnet/warp", self._warp)
+        app.router.add_get("/devnet/validators", self._list_validators)
+        app.router.add_post("/devnet/validators/{action}", self._validator_action)
+        app.router.add_post("/devnet/gov/proposals", self._submit_proposal)
+        app.router.add_post("/devnet/gov/votes", self._vote)
         return app
 
     async def start(self) -> str:
@@ -215,7 +228,47 @@ class DevnetServer:
             },
         }
 
-    def _resolve(self, raw: Any) -> int:
+    def _validators_obj(self, params: dict[str, Any]) -> bytes:
+        """CometBFT's `/validators`: the set of a height, paged (per_page 1..100, default 30)."""
+        height = self._resolve(params.get("height"), results=False)
+        members = self.chain.staking.set_at(height).members
+        try:
+            per_page = int(str(params.get("per_page") or 30).strip('"'))
+            page_raw = params.get("page")
+            page = int(str(page_raw).strip('"')) if page_raw not in (None, "") else 1
+        except ValueError:
+            raise _RpcFault(
+                {"code": -32602, "message": "Invalid params", "data": "error converting http params to arguments"}
+            ) from None
+        per_page = 30 if per_page < 1 else min(per_page, 100)
+        pages = max(1, (len(members) - 1) // per_page + 1)
+        if page < 1 or page > pages:
+            raise _RpcFault(
+                {
+                    "code": INTERNAL_ERROR,
+                    "message": "Internal error",
+                    "data": f"page should be within [1, {pages}] range, given {page}",
+                }
+            )
+        chunk = members[(page - 1) * per_page : page * per_page]
+        return msgspec.json.encode(
+            {
+                "block_height": str(height),
+                "validators": [
+                    {
+                        "address": m.hex,
+                        "pub_key": {"type": "tendermint/PubKeyEd25519", "value": m.pub_key},
+                        "voting_power": str(m.power),
+                        "proposer_priority": "0",
+                    }
+                    for m in chunk
+                ],
+                "count": str(len(chunk)),
+                "total": str(len(members)),
+            }
+        )
+
+    def _resolve(self, raw: Any, *, results: bool = True) -> int:
         tip = self.visible_tip
         if raw is None or raw == "":
             return tip
@@ -241,7 +294,7 @@ class DevnetServer:
             raise _RpcFault(above_tip_error(height, tip))
         if height < self.earliest:
             raise _RpcFault(pruned_error(height, self.earliest))
-        if height in self.faults.missing_heights:
+        if results and height in self.faults.missing_heights:
             raise _RpcFault(
                 {
                     "code": INTERNAL_ERROR,
@@ -260,6 +313,8 @@ class DevnetServer:
         if method == "block_results":
             h = self._resolve(params.get("height"))
             return self.chain.block_results_json(h)
+        if method == "validators":
+            return self._validators_obj(params)
         raise _RpcFault({"code": -32601, "message": "Method not found", "data": ""})
 
     # -- HTTP plumbing -------------------------------------------------------------------------
@@ -307,13 +362,25 @@ class DevnetServer:
     async def _get_block_results(self, request: web.Request) -> web.StreamResponse:
         return await self._faulted(lambda: self._uri("block_results", request))
 
+    async def _get_validators(self, request: web.Request) -> web.StreamResponse:
+        return await self._faulted(lambda: self._uri("validators", request))
+
+    async def _get_rest(self, request: web.Request) -> web.StreamResponse:
+        def make() -> tuple[int, bytes]:
+            path = request.path
+            if any(path.startswith(prefix) for prefix in self.faults.rest_failing):
+                return grpc_error(500, 13, f"devnet fault: {path} is failing")
+            return self._rest.answer(path, request.query, request.headers.get("x-cosmos-block-height"))
+
+        return await self._faulted(make)
+
     def _one(self, req: Any) -> bytes:
         if not isinstance(req, dict) or not isinstance(req.get("method"), str):
             return self._error_envelope(b"null", {"code": -32600, "message": "Invalid Request", "data": ""})
         rpc_id = msgspec.json.encode(req.get("id"))
         params = req.get("params") or {}
-        if isinstance(params, list):  # positional: [height]
-            params = {"height": params[0]} if params else {}
+        if isinstance(params, list):  # positional: [height, page, per_page]
+            params = dict(zip(("height", "page", "per_page"), params, strict=False))
         try:
             return self._envelope(rpc_id, self._call(req["method"], params))
         except _RpcFault as exc:
@@ -463,3 +530,87 @@ class DevnetServer:
         except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.Response(body=msgspec.json.encode(self.faults), content_type=_JSON)
+
+    # -- control: validators, gov, time --------------------------------------------------------
+
+    @staticmethod
+    async def _body(request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        body = msgspec.json.decode(raw) if raw else {}
+        if not isinstance(body, dict):
+            raise ValidationError("expected a JSON object")
+        return body
+
+    @staticmethod
+    def _bad(exc: Exception) -> web.StreamResponse:
+        return web.json_response({"error": str(exc)}, status=400)
+
+    async def _warp(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await self._body(request)
+            self.chain.warp(float(body.get("seconds", 0)))
+        except (ValidationError, ValueError, TypeError, msgspec.DecodeError) as exc:
+            return self._bad(exc)
+        return web.json_response({"tip": self.chain.tip})
+
+    async def _list_validators(self, request: web.Request) -> web.StreamResponse:
+        listed = [msgspec.structs.asdict(v) | {"power": v.power, "status": v.status} for v in self.chain.validators]
+        return web.Response(body=msgspec.json.encode(listed), content_type=_JSON)
+
+    async def _validator_action(self, request: web.Request) -> web.StreamResponse:
+        """`{"who": valoper|valcons|hex|index, ...}`; actions: missing (`"missing": bool`), jail,
+        unjail, tombstone, edit (`"moniker"`, `"commission_rate"`)."""
+        action = request.match_info["action"]
+        try:
+            body = await self._body(request)
+            who = body.get("who")
+            if not isinstance(who, str | int) or isinstance(who, bool):
+                raise ValidationError("'who' (a validator address or index) is required")
+            chain = self.chain
+            result: Any
+            if action == "missing":
+                result = chain.set_missing(who, bool(body.get("missing", True)))
+            elif action == "jail":
+                result = chain.jail(who)
+            elif action == "tombstone":
+                result = chain.tombstone(who)
+            elif action == "unjail":
+                result = chain.unjail(who)
+            elif action == "edit":
+                result = chain.edit_validator(
+                    who, moniker=body.get("moniker"), commission_rate=body.get("commission_rate")
+                )
+            else:
+                return web.json_response({"error": f"unknown action {action!r}"}, status=404)
+        except (ValidationError, ValueError, TypeError, msgspec.DecodeError) as exc:
+            return self._bad(exc)
+        return web.Response(body=msgspec.json.encode(result), content_type=_JSON)
+
+    async def _submit_proposal(self, request: web.Request) -> web.StreamResponse:
+        """`{"title", "description"?, "proposer"?, "voting_period"? (seconds)}` -> `{"proposal_id"}`."""
+        try:
+            body = await self._body(request)
+            title = body.get("title")
+            if not isinstance(title, str) or not title:
+                raise ValidationError("'title' is required")
+            pid = self.chain.submit_proposal(
+                title,
+                proposer=body.get("proposer"),
+                voting_period=float(body.get("voting_period", 86400.0)),
+                description=str(body.get("description", "")),
+            )
+        except (ValidationError, ValueError, TypeError, msgspec.DecodeError) as exc:
+            return self._bad(exc)
+        return web.json_response({"proposal_id": pid, "height": self.chain.tip + 1})
+
+    async def _vote(self, request: web.Request) -> web.StreamResponse:
+        """`{"proposal_id", "voter" (account, or a validator's address/index), "option"?}`."""
+        try:
+            body = await self._body(request)
+            voter = body.get("voter")
+            if not isinstance(voter, str | int) or isinstance(voter, bool):
+                raise ValidationError("'voter' is required")
+            injected = self.chain.vote(int(body.get("proposal_id", 0)), voter, str(body.get("option", "yes")))
+        except (ValidationError, ValueError, TypeError, msgspec.DecodeError) as exc:
+            return self._bad(exc)
+        return web.Response(body=msgspec.json.encode(injected), content_type=_JSON)
