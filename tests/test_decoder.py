@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chain.blocks import DecodedBlock
+from core.chain.blocks import CommitSig, DecodedBlock, ValidatorUpdate
 from core.chain.decoder import BlockDecoder, decode_status
 from core.chain.errors import BlockDecodeError, HeightNotAvailable, RpcCallError
 from core.chain.txbody import tx_messages
@@ -458,3 +458,155 @@ def test_a_failed_tx_carries_what_it_attempted_from_its_body() -> None:
 def test_an_unreadable_tx_body_gives_no_messages_never_an_error(raw: bytes) -> None:
     assert isinstance(tx_messages(base64.b64encode(raw).decode()), tuple)
     assert tx_messages("not base64!!") == ()
+
+
+# --- commit signatures, header and validator updates (issue 18) -------------------------------------
+
+CHAINS = Path(__file__).parent / "fixtures"
+CROESEID = CHAINS / "chain-indexing"
+NEUTRON = CHAINS / "hyperlane-monorepo" / "neutron-1_block_22488720.json"
+
+
+def block_only(path: Path) -> DecodedBlock:
+    """Decode a recorded `/block` whose `/block_results` was not recorded: the results document is
+    the smallest one that fits (its height, one empty result per tx), so only `/block` is tested."""
+    raw = json.loads(path.read_bytes())
+    block = raw.get("result", raw)["block"]
+    results = {"height": block["header"]["height"], "txs_results": [{"code": 0}] * len(block["data"]["txs"] or [])}
+    return BlockDecoder().decode(results, raw)
+
+
+@pytest.mark.parametrize(
+    ("version", "validators_hash", "signer"),
+    [
+        (
+            "34",
+            "6B95A63B261D3DDC1DFF6FA53F4C591AB8DA58BBA545700BFD45E6A54AAA2A84",
+            "675F52E8FDA5F4047B8EAF498F946F551ED53DC2",
+        ),
+        (
+            "37",
+            "9815DD28ABEB04863FFC577AF32CF331ADEA96DC1BFD8ECCD1768BA36C15B362",
+            "DD8A65495B6240145764A74E78CF203D51510371",
+        ),
+        (
+            "38",
+            "33415EFFCEDA5BD0A3A443A727457D9F7B9E38389BF27A936FEDF749A7B7566E",
+            "2DD9F44FD9067555C322243C3C913BA7B51D2BE0",
+        ),
+    ],
+)
+def test_kvstore_commit_and_header_each_version(version: str, validators_hash: str, signer: str) -> None:
+    block = decode(
+        KV[version] / "block_results_at_height_10.json", (KV[version] / "block_at_height_10.json").read_bytes()
+    )
+    assert block.validators_hash == validators_hash
+    assert block.proposer == signer  # a one-validator chain: it proposes and signs everything
+    assert [(s.flag, s.address) for s in block.signatures] == [(2, signer)]
+    assert block.validator_updates == ()
+
+
+@pytest.mark.parametrize(
+    ("height", "count", "absent", "proposer", "validators_hash"),
+    [
+        (
+            874207,
+            70,
+            [47, 65, 69],
+            "EEB931B95F19BC8190146F87C2B771845C2C84B6",
+            "528B1C7D0CD604262E7464C830C59AA8F42839B288FC4F5A1EBCF93D74B9338E",
+        ),
+        (
+            381001,
+            46,
+            [44],
+            "4FF7CC1247C075775995AAE3AEDA28F847581DEE",
+            "07BD7E62DAA9691CC104A6045D49C29D1DF789DA79475B2A7E34B7469BFFC862",
+        ),
+    ],
+)
+def test_croeseid_v034_absent_signatures(
+    height: int, count: int, absent: list[int], proposer: str, validators_hash: str
+) -> None:
+    block = decode(
+        CROESEID / f"croeseid-1_block_results_{height}.json",
+        (CROESEID / f"croeseid-1_block_{height}.json").read_bytes(),
+    )
+    assert (block.height, block.chain_id, len(block.signatures)) == (height, "testnet-croeseid-1", count)
+    assert [i for i, s in enumerate(block.signatures) if not s.signed] == absent
+    assert all(block.signatures[i] == CommitSig(1, "") for i in absent)
+    present = [s for s in block.signatures if s.signed]
+    assert all(s.flag == 2 and len(s.address) == 40 and s.address == s.address.upper() for s in present)
+    assert len({s.address for s in present}) == len(present)
+    assert (block.proposer, block.validators_hash) == (proposer, validators_hash)
+    # v0.34 `validator_updates` in the protobuf `Sum` form, as the node recorded them
+    assert len(block.validator_updates) == 1 and block.validator_updates[0].pub_key_type == "ed25519"
+
+
+def test_croeseid_validator_update_values() -> None:
+    block = decode(CROESEID / "croeseid-1_block_results_874207.json")
+    assert block.validator_updates == (
+        ValidatorUpdate("ed25519", "h465IiT/7KJeqLTsORqEUpguQzR+0hXf9aJTdJjHdjg=", 114011504),
+    )
+    assert block.signatures == () and block.validators_hash is None  # no /block given: no commit
+
+
+def test_injective_v034_validator_updates() -> None:
+    assert decode(INJECTIVE).validator_updates == (
+        ValidatorUpdate("ed25519", "VqJCr3vjQdffcLIG6RMBl2MgXDFYNY6b3Joaa43gV3o=", 573929),
+    )
+
+
+def test_neutron_v038_mainnet_absent_signature() -> None:
+    block = block_only(NEUTRON)
+    assert (block.height, block.chain_id, len(block.signatures)) == (22488720, "neutron-1", 23)
+    assert block.signatures[-1] == CommitSig(1, "") and all(s.signed for s in block.signatures[:-1])
+    assert block.signatures[0] == CommitSig(2, "6DFFC810758BC3EE69E154E6A6ADB260ADC79410")
+    assert block.proposer == "C3CE921ADDCF756F31CB2D4B64FB0233011FF95B"
+    assert block.validators_hash == "DB26D5945D09EB22F6CAF73322BEB18C5610425B1383DFB3D3122342762BF3FE"
+
+
+def test_croeseid_many_absent() -> None:
+    block = block_only(CROESEID / "croeseid-2_block_116426.json")
+    assert len(block.signatures) == 127
+    assert [i for i, s in enumerate(block.signatures) if not s.signed] == [
+        69, 83, 84, 90, 91, 92, 93, 95, 97, 102, 103, 106, 107, 111, 112
+    ]  # fmt: skip
+
+
+def test_commit_variants() -> None:
+    """Shapes no recording here has: protobuf-JSON flag names (gRPC gateway), nil votes, the
+    CometBFT v1 validator update form, lower-case hex, and a genesis block without a commit."""
+    raw = fake_block(7, 0)
+    raw["result"]["block"]["header"]["validators_hash"] = "ab" * 32
+    raw["result"]["block"]["last_commit"] = {
+        "signatures": [
+            {"block_id_flag": "BLOCK_ID_FLAG_COMMIT", "validator_address": "aa" * 20},
+            {"block_id_flag": "BLOCK_ID_FLAG_ABSENT", "validator_address": ""},
+            {"block_id_flag": 3, "validator_address": "BB" * 20},
+            {"block_id_flag": 1, "validator_address": None},
+        ]
+    }
+    results = {
+        "height": "7",
+        "validator_updates": [
+            {"pub_key_type": "ed25519", "pub_key_bytes": "VqJCr3vjQdffcLIG6RMBl2MgXDFYNY6b3Joaa43gV3o=", "power": "0"}
+        ],
+    }
+    block = BlockDecoder().decode(results, raw)
+    assert block.signatures == (CommitSig(2, "AA" * 20), CommitSig(1, ""), CommitSig(3, "BB" * 20), CommitSig(1, ""))
+    assert [s.signed for s in block.signatures] == [True, False, True, False]  # a nil vote is not a miss
+    assert block.validators_hash == "AB" * 32
+    assert block.validator_updates == (ValidatorUpdate("ed25519", "VqJCr3vjQdffcLIG6RMBl2MgXDFYNY6b3Joaa43gV3o=", 0),)
+    genesis = fake_block(1, 0)
+    genesis["result"]["block"]["last_commit"] = {"height": "0", "signatures": []}
+    assert BlockDecoder().decode({"height": "1"}, genesis).signatures == ()
+
+
+def test_bad_commit_entries() -> None:
+    raw = fake_block(7, 0)
+    raw["result"]["block"]["last_commit"] = {"signatures": [{"block_id_flag": "BLOCK_ID_FLAG_MAYBE"}]}
+    with pytest.raises(BlockDecodeError, match="unknown block_id_flag"):
+        BlockDecoder().decode({"height": "7"}, raw)
+    with pytest.raises(BlockDecodeError, match="bad validator update"):
+        BlockDecoder().decode({"height": "7", "validator_updates": [{"pub_key": {"foo": 1}, "power": "1"}]})

@@ -38,10 +38,24 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from core.chain.blocks import BLOCK_EVENTS, TX_EVENT, Attribute, DecodedBlock, Event, NodeStatus, Scope
+from core.chain.blocks import (
+    BLOCK_EVENTS,
+    FLAG_ABSENT,
+    FLAG_COMMIT,
+    FLAG_NIL,
+    TX_EVENT,
+    Attribute,
+    CommitSig,
+    DecodedBlock,
+    Event,
+    NodeStatus,
+    Scope,
+    ValidatorUpdate,
+)
 from core.chain.errors import BlockDecodeError
 from core.chain.jsonrpc import JsonRpcErrorBody, classify_error
 from core.chain.txbody import tx_messages
+from core.chain.validators import normalise_key_type, pub_key_of
 
 # --- raw RPC shapes (only the fields we read; unknown fields are ignored) ---------------------
 
@@ -65,12 +79,22 @@ class _RawTxResult(Struct):
     events: list[_RawEvent] | None = None
 
 
+class _RawValidatorUpdate(Struct):
+    """v0.34..v0.38: `pub_key` (a `Sum` oneof or amino JSON); CometBFT v1: `pub_key_type` + `pub_key_bytes`."""
+
+    pub_key: Any = None
+    power: int = 0
+    pub_key_type: str | None = None
+    pub_key_bytes: str | None = None
+
+
 class _RawBlockResults(Struct):
     height: int
     txs_results: list[_RawTxResult] | None = None
     begin_block_events: list[_RawEvent] | None = None
     finalize_block_events: list[_RawEvent] | None = None
     end_block_events: list[_RawEvent] | None = None
+    validator_updates: list[_RawValidatorUpdate] | None = None
 
 
 class _BlockResultsDoc(Struct):
@@ -83,12 +107,32 @@ class _BlockResultsDoc(Struct):
     begin_block_events: list[_RawEvent] | None = None
     finalize_block_events: list[_RawEvent] | None = None
     end_block_events: list[_RawEvent] | None = None
+    validator_updates: list[_RawValidatorUpdate] | None = None
 
 
 class _RawHeader(Struct):
     height: int
     chain_id: str | None = None
     time: str | None = None
+    validators_hash: str | None = None
+    proposer_address: str | None = None
+
+
+class _RawCommitSig(Struct):
+    """The tolerant form, read only when the fast one failed: protobuf JSON spells the flag
+    "BLOCK_ID_FLAG_COMMIT", and a fork may send `null` for an absent validator's address."""
+
+    block_id_flag: int | str = 0
+    validator_address: str | None = None
+
+
+class _RawCommit(Struct):
+    # CometBFT's own form, decoded straight into the public records (the per-block fast path)
+    signatures: list[CommitSig] | None = None
+
+
+class _RawCommitTolerant(Struct):
+    signatures: list[_RawCommitSig] | None = None
 
 
 class _RawData(Struct):
@@ -98,6 +142,13 @@ class _RawData(Struct):
 class _RawBlock(Struct):
     header: _RawHeader
     data: _RawData | None = None
+    last_commit: _RawCommit | None = None
+
+
+class _RawBlockTolerant(Struct):
+    header: _RawHeader
+    data: _RawData | None = None
+    last_commit: _RawCommitTolerant | None = None
 
 
 class _RawBlockResult(Struct):
@@ -108,6 +159,16 @@ class _BlockDoc(Struct):
     result: _RawBlockResult | None = None
     error: JsonRpcErrorBody | None = None
     block: _RawBlock | None = None
+
+
+class _RawBlockResultTolerant(Struct):
+    block: _RawBlockTolerant | None = None
+
+
+class _BlockDocTolerant(Struct):
+    result: _RawBlockResultTolerant | None = None
+    error: JsonRpcErrorBody | None = None
+    block: _RawBlockTolerant | None = None
 
 
 class _RawNodeInfo(Struct):
@@ -138,6 +199,14 @@ class _StatusDoc(Struct):
 RawJson = bytes | bytearray | memoryview | str | dict[str, Any]
 
 _KEY_CACHE_LIMIT = 50_000
+
+#: BlockIDFlag names of protobuf JSON (cometbft/types/v1/validator.proto).
+_FLAG_NAMES = {
+    "BLOCK_ID_FLAG_UNKNOWN": 0,
+    "BLOCK_ID_FLAG_ABSENT": FLAG_ABSENT,
+    "BLOCK_ID_FLAG_COMMIT": FLAG_COMMIT,
+    "BLOCK_ID_FLAG_NIL": FLAG_NIL,
+}
 
 
 def _load(data: RawJson, typ: type[Any], what: str) -> Any:
@@ -216,11 +285,18 @@ class BlockDecoder:
         chain_id: str | None = None
         hashes: list[str] | None = None
         txs: list[str] = []
+        validators_hash: str | None = None
+        proposer: str | None = None
+        signatures: tuple[CommitSig, ...] = ()
         if block is not None:
             raw_block = self._block(block)
-            if raw_block.header.height != height:
-                raise BlockDecodeError(f"/block is for height {raw_block.header.height}, /block_results for {height}")
-            time, chain_id = raw_block.header.time, raw_block.header.chain_id
+            header = raw_block.header
+            if header.height != height:
+                raise BlockDecodeError(f"/block is for height {header.height}, /block_results for {height}")
+            time, chain_id = header.time, header.chain_id
+            validators_hash = header.validators_hash.upper() if header.validators_hash else None
+            proposer = header.proposer_address.upper() if header.proposer_address else None
+            signatures = _signatures(raw_block, height)
             txs = (raw_block.data.txs if raw_block.data else None) or []
             if len(txs) != len(tx_results):
                 raise BlockDecodeError(
@@ -238,7 +314,18 @@ class BlockDecoder:
             scopes = self._scopes(height, h, tx_results, block_lists, hashes, txs, b64)
         except _NotBase64:
             scopes = self._scopes(height, h, tx_results, block_lists, hashes, txs, False)
-        return DecodedBlock(height=height, time=time, chain_id=chain_id, scopes=tuple(scopes))
+        return DecodedBlock(
+            height=height,
+            time=time,
+            chain_id=chain_id,
+            scopes=tuple(scopes),
+            validators_hash=validators_hash,
+            proposer=proposer,
+            signatures=signatures,
+            validator_updates=_validator_updates(results.validator_updates, height)
+            if results.validator_updates
+            else (),
+        )
 
     @staticmethod
     def tx_hash(tx_b64: str) -> str:
@@ -266,11 +353,16 @@ class BlockDecoder:
             begin_block_events=doc.begin_block_events,
             finalize_block_events=doc.finalize_block_events,
             end_block_events=doc.end_block_events,
+            validator_updates=doc.validator_updates,
         )
 
     @staticmethod
-    def _block(data: RawJson) -> _RawBlock:
-        doc: _BlockDoc = _load(data, _BlockDoc, "/block")
+    def _block(data: RawJson) -> _RawBlock | _RawBlockTolerant:
+        doc: _BlockDoc | _BlockDocTolerant
+        try:
+            doc = _load(data, _BlockDoc, "/block")
+        except BlockDecodeError:
+            doc = _load(data, _BlockDocTolerant, "/block")  # raises the same error if still bad
         if doc.error is not None:
             raise classify_error(doc.error)
         raw = doc.result.block if doc.result is not None else doc.block
@@ -389,6 +481,48 @@ class BlockDecoder:
                     lst.append(value)
             events.append(Event(etype, tuple(attrs)))
         return tuple(events), emap
+
+
+def _signatures(raw_block: _RawBlock | _RawBlockTolerant, height: int) -> tuple[CommitSig, ...]:
+    """`last_commit.signatures` as `CommitSig`s (the votes for height-1; empty at genesis)."""
+    commit = raw_block.last_commit
+    if commit is None or not commit.signatures:
+        return ()
+    if isinstance(commit, _RawCommit):
+        sigs = commit.signatures
+        assert sigs is not None
+        # as CometBFT writes them: HexBytes upper-case, and "" for ABSENT (its ValidateBasic
+        # refuses an absent signature with an address), so no per-entry normalising is needed
+        return tuple(sigs)
+    out: list[CommitSig] = []
+    append = out.append
+    for sig in commit.signatures:
+        flag = sig.block_id_flag
+        if type(flag) is not int:
+            named = _FLAG_NAMES.get(str(flag))
+            if named is None:
+                raise BlockDecodeError(f"height {height}: unknown block_id_flag {flag!r} in last_commit")
+            flag = named
+        address = sig.validator_address
+        if flag == FLAG_ABSENT or not address:
+            append(CommitSig(flag, ""))
+        else:
+            append(CommitSig(flag, address.upper()))
+    return tuple(out)
+
+
+def _validator_updates(raw: list[_RawValidatorUpdate], height: int) -> tuple[ValidatorUpdate, ...]:
+    out: list[ValidatorUpdate] = []
+    for update in raw:
+        try:
+            if update.pub_key_bytes is not None:  # CometBFT v1
+                key_type, key = normalise_key_type(update.pub_key_type or ""), update.pub_key_bytes
+            else:
+                key_type, key = pub_key_of(update.pub_key)
+        except ValueError as exc:
+            raise BlockDecodeError(f"height {height}: bad validator update: {exc}") from None
+        out.append(ValidatorUpdate(pub_key_type=key_type, pub_key=key, power=update.power))
+    return tuple(out)
 
 
 class _NotBase64(Exception):

@@ -5,6 +5,11 @@ They are precise on purpose: the watcher reacts differently to each. `RpcUnavail
 (pruned, discarded, or not produced yet)", which only fails once every endpoint says so;
 `WrongChain` is a configuration problem that the operator must fix; `RpcBadResponse` (and the
 decoder's `BlockDecodeError`) mean the node answered garbage.
+
+`ChainQueryError` is the one failure of the chain's Cosmos REST API (core/chain/rest.py: staking,
+slashing, gov state). It names the query (the REST path) and says why in a few words, because
+the person told "validator monitoring is degraded" needs to know which query their node does not
+answer; the watcher keeps following blocks meanwhile.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from core.errors import UpstreamError
 
 
 class RpcError(UpstreamError):
-    """Base class of every failure to get a usable answer from a chain RPC endpoint."""
+    """Base class of every failure to get a usable answer from a chain endpoint (RPC or REST)."""
 
     def __init__(self, message: str, *, endpoint: str | None = None) -> None:
         super().__init__(message if endpoint is None else f"{endpoint}: {message}")
@@ -80,9 +85,16 @@ class BlockDecodeError(RpcBadResponse):
 
 
 class ChainQueryError(RpcError):
-    """PLACEHOLDER until the formats branch lands."""
+    """A Cosmos REST query (`query`, the path such as `/cosmos/slashing/v1beta1/params`) failed.
 
-    def __init__(self, *, query: str, reason: str) -> None:
-        super().__init__(f"{query}: {reason}")
+    `reason` is short and human ("HTTP 502", "timed out", "truncated JSON", "gRPC code 12: Not
+    Implemented"); `http_status` the last HTTP status when there was one. Raised only after every
+    configured REST URL was tried. "Not found" is not an error: the methods that can return None
+    say so.
+    """
+
+    def __init__(self, *, query: str, reason: str, status: int | None = None, endpoint: str | None = None) -> None:
+        super().__init__(f"query {query} failed: {reason}", endpoint=endpoint)
         self.query = query
         self.reason = reason
+        self.http_status = status

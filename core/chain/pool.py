@@ -137,10 +137,6 @@ class EndpointPool:
     async def latest_height(self) -> int:
         return (await self.refresh()).latest_height
 
-    async def validators(self, height: int) -> ValidatorSet:
-        """PLACEHOLDER until the formats branch lands."""
-        raise RpcUnavailable(f"/validators?height={height}: not implemented yet")
-
     async def fetch_height(self, height: int) -> DecodedBlock:
         """`/block_results` + `/block` of `height` from the best endpoint, failing over.
 
@@ -180,6 +176,36 @@ class EndpointPool:
         if not transient and not stale and not not_available:
             raise self._nothing_usable()
         raise self._no_endpoint(transient + stale)
+
+    async def validators(self, height: int | None = None) -> ValidatorSet:
+        """The validator set of `height` from the best endpoint, failing over like `fetch_height`.
+
+        A pruned height (`HeightNotAvailable`) is tried on the other endpoints too (an archive node
+        may have it) and raised when none has it.
+        """
+        await self._ensure_verified()
+        errors: list[BaseException] = []
+        not_available: list[HeightNotAvailable] = []
+        for ep in self._order(height or 0):
+            start = self._clock()
+            try:
+                vset = await ep.client.validators(height)
+            except HeightNotAvailable as exc:
+                not_available.append(exc)
+                self._note_height_error(ep, exc)
+                continue
+            except RpcError as exc:
+                self._failure(ep, exc)
+                errors.append(exc)
+                continue
+            self._success(ep, self._clock() - start)
+            return vset
+        if not_available and not errors:
+            future = [e for e in not_available if e.in_future]
+            raise (future or not_available)[0]
+        if not errors and not not_available:
+            raise self._nothing_usable()
+        raise self._no_endpoint(errors or not_available)
 
     def _nothing_usable(self) -> RpcError:
         """Why no endpoint could even be asked: all on another chain, or none verified."""

@@ -29,8 +29,13 @@ from core.chain.blocks import DecodedBlock, NodeStatus
 from core.chain.decoder import BlockDecoder, decode_status
 from core.chain.errors import BlockDecodeError, RpcBadResponse, RpcUnavailable, WrongChain
 from core.chain.jsonrpc import JsonRpcErrorBody, classify_error
+from core.chain.validators import SetMember, ValidatorSet, decode_validators_page
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: CometBFT caps `per_page` at 100; the largest sets (Hub: 180, Injective, dYdX...) need 2-3 pages.
+VALIDATORS_PER_PAGE = 100
+#: A node that keeps announcing more members than it sends is cut off here (10,000 validators).
+_MAX_VALIDATOR_PAGES = 100
 _USER_AGENT = "mempools/0.1 (+https://github.com/mempools)"
 
 
@@ -113,6 +118,39 @@ class RpcClient:
         """Raw JSON of `/block_results`'s result."""
         return await self.call("block_results", height=height)
 
+    async def validators(self, height: int | None = None) -> ValidatorSet:
+        """The validator set of `height` (the tip when None), every page joined, in the node's order."""
+        members: list[SetMember] = []
+        set_height: int | None = None
+        page = 1
+        while True:
+            # Later pages are pinned to the first page's height: asked at the tip, the set could
+            # change between pages and the joined list would match no commit.
+            at = height if set_height is None else set_height
+            raw = await self.call("validators", height=at, params={"page": page, "per_page": VALIDATORS_PER_PAGE})
+            try:
+                page_height, page_members, total = decode_validators_page(raw)
+            except BlockDecodeError as exc:
+                raise RpcBadResponse(str(exc), endpoint=self.url) from None
+            if set_height is None:
+                set_height = page_height
+            elif page_height != set_height:  # the tip moved between pages: the set may differ
+                raise RpcBadResponse(
+                    f"/validators pages are for heights {set_height} and {page_height}", endpoint=self.url
+                )
+            members.extend(page_members)
+            if len(members) >= total or not page_members:
+                break
+            page += 1
+            if page > _MAX_VALIDATOR_PAGES:
+                raise RpcBadResponse(f"/validators announces {total} members but never ends", endpoint=self.url)
+        if len(members) != total:
+            raise RpcBadResponse(
+                f"/validators announced {total} members at height {set_height} but sent {len(members)}",
+                endpoint=self.url,
+            )
+        return ValidatorSet(height=set_height, members=tuple(members))
+
     async def fetch(self, height: int) -> DecodedBlock:
         """Both documents of one height, fetched concurrently, decoded and checked."""
         results, block = await asyncio.gather(self.block_results(height), self.block(height))
@@ -131,9 +169,12 @@ class RpcClient:
 
     # -- transport -----------------------------------------------------------------------------
 
-    async def call(self, method: str, *, height: int | None = None) -> bytes:
-        """GET `/<method>?height=H` and return the raw `result` JSON, or raise a precise error."""
-        params: dict[str, Any] = {} if height is None else {"height": str(height)}
+    async def call(self, method: str, *, height: int | None = None, params: dict[str, Any] | None = None) -> bytes:
+        """GET `/<method>?height=H&...` and return the raw `result` JSON, or raise a precise error."""
+        query: dict[str, Any] = {} if height is None else {"height": str(height)}
+        if params:
+            query.update({k: str(v) for k, v in params.items()})
+        params = query
         status_code, body = await self._get(f"{self.url}/{method}", params)
         try:
             env = msgspec.json.decode(body, type=_Envelope)
