@@ -25,8 +25,9 @@ from core.models import (
     TelegramDestination,
     WebhookDestination,
 )
+from core.monitor.models import Watch
 from core.query.filters import TransferFilter
-from core.query.presets import ParamSpec, ParamType, PresetSpec
+from core.query.presets import ParamSpec, ParamType, PresetKind, PresetSpec
 
 Name = Annotated[str, Meta(min_length=1, max_length=100)]
 Id = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -277,6 +278,9 @@ class SubscriptionOut(msgspec.Struct, kw_only=True):
     preset: str | None
     params: dict[str, str] | None
     post_filter: TransferFilter | None
+    # A validator, voter or governance watch (docs/MONITORING.md), with the validator as the
+    # chain knows it; null for a query subscription.
+    monitor: Watch | None
     created_at: datetime
     updated_at: datetime
 
@@ -293,6 +297,7 @@ class SubscriptionOut(msgspec.Struct, kw_only=True):
             preset=s.preset,
             params=s.params,
             post_filter=s.post_filter,
+            monitor=s.monitor,
             created_at=s.created_at,
             updated_at=s.updated_at,
         )
@@ -327,11 +332,16 @@ class PresetOut(msgspec.Struct, kw_only=True):
     title: str
     description: str
     params: list[PresetParamOut]
+    kind: PresetKind  # "monitor": makes a watch that keeps state across blocks (docs/MONITORING.md)
 
     @classmethod
     def of(cls, p: PresetSpec) -> PresetOut:
         return cls(
-            name=p.name, title=p.title, description=p.description, params=[PresetParamOut.of(x) for x in p.params]
+            name=p.name,
+            title=p.title,
+            description=p.description,
+            params=[PresetParamOut.of(x) for x in p.params],
+            kind=p.kind,
         )
 
 

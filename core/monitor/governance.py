@@ -22,12 +22,12 @@ from datetime import datetime, timedelta
 import msgspec
 
 from core.chain.blocks import DecodedBlock, Scope
+from core.chain.voteoption import parse_vote_option
 from core.models import Subscription
 from core.monitor.facts import BlockFacts, ProposalInfo
 from core.monitor.index import WatchIndex
 from core.monitor.models import Alert, GovernanceWatch, ProposalState, VoterWatch
 from core.monitor.params import format_duration
-from core.monitor.votes import parse_vote_option
 
 Fired = tuple[Subscription, Alert]
 

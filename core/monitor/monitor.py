@@ -148,20 +148,20 @@ class ChainMonitor:
         facts = BlockFacts(height=block.height, validators={}, proposals={}, votes={}, failed=[])
         if not self.chain_state.window and self.clock().timestamp() - self._window_asked_at >= WINDOW_RETRY_S:
             await self._ask_window()
-        if watches.validators and block.signatures and block.height > 1:
-            if not self.validators.explains(self._fetched_members or self.chain_state.members, block):
-                # One fetch at a time: catching up prepares many heights at once, and after a
-                # start they would all ask for the same set.
-                async with self._members_lock:
-                    if not self.validators.explains(self._fetched_members or self.chain_state.members, block):
-                        what = f"GET /validators?height={block.height - 1}"
-                        members = await self._ask(what, queries.members, block.height - 1)
-                        if members is None:
-                            facts.members_failed = f"{what} failed: {self.problems.get(what, 'no answer')}"
-                        else:
-                            facts.members = self._fetched_members = tuple(members)
-                    if facts.members is None and facts.members_failed is None:
-                        facts.members = self._fetched_members
+        known = self._fetched_members or self.chain_state.members
+        if watches.validators and block.signatures and block.height > 1 and not self.validators.explains(known, block):
+            # One fetch at a time: catching up prepares many heights at once, and after a
+            # start they would all ask for the same set.
+            async with self._members_lock:
+                if not self.validators.explains(self._fetched_members or self.chain_state.members, block):
+                    what = f"GET /validators?height={block.height - 1}"
+                    members = await self._ask(what, queries.members, block.height - 1)
+                    if members is None:
+                        facts.members_failed = f"{what} failed: {self.problems.get(what, 'no answer')}"
+                    else:
+                        facts.members = self._fetched_members = tuple(members)
+                if facts.members is None and facts.members_failed is None:
+                    facts.members = self._fetched_members
         operators: set[str] = set()
         for consensus_hex, entries in watches.validators.items():
             state = self.validators.states.get(consensus_hex)

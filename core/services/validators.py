@@ -25,6 +25,7 @@ from core.models import Chain
 from core.monitor.facts import ChainQueries, ValidatorInfo
 from core.monitor.index import address_bytes
 from core.monitor.models import ValidatorWatch
+from core.query.addresses import validate_address
 from core.query.presets import ParamSpec, get_preset, refuse_operator_address
 
 #: How long the list of a chain's validators is trusted for consensus-address lookups.
@@ -124,6 +125,7 @@ class ValidatorDirectory:
             hrp = value.lower().rpartition("1")[0]
             if not hrp.startswith(chain.bech32_prefix) or not hrp.endswith(("valoper", "valcons")):
                 continue  # the preset's check says what is wrong with it
+            validate_address(value, field=spec.name)  # a bad checksum is the caller's, not the chain's
             if not self.available(chain.id):
                 if spec.type == "valcons":
                     refuse_operator_address(spec.name, value)
