@@ -48,6 +48,15 @@ WATCHED = SET[1]
 OPERATOR = bech("cosmosvaloper", f"{0xAA:040X}")
 
 
+class StakingInfo(msgspec.Struct, frozen=True):
+    operator_address: str
+    consensus_hex: str
+    moniker: str
+    commission_rate: str = "0.050000000000000000"
+    jailed: bool = False
+    status: str = "bonded"
+
+
 class Tally(msgspec.Struct, frozen=True):
     yes: int = 0
     no: int = 0
@@ -79,6 +88,7 @@ class ScriptedChain:
         self.window = window
         self.sets: dict[int, tuple[str, ...]] = {}
         self.proposals: dict[int, Proposal] = {}
+        self.staking: dict[str, StakingInfo] = {}
         self.votes: dict[tuple[int, str], str] = {}
         self.failing: set[str] = set()
         self.asked: list[str] = []
@@ -96,9 +106,9 @@ class ScriptedChain:
         self._maybe_fail("params")
         return SlashingWindow(self.window, "0.5")
 
-    async def validator(self, operator: str, height: int | None = None) -> None:
+    async def validator(self, operator: str, height: int | None = None) -> StakingInfo | None:
         self._maybe_fail("validator")
-        return None
+        return self.staking.get(operator)
 
     async def validators(self) -> list[ValidatorInfo]:
         return []

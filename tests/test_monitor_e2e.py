@@ -93,8 +93,13 @@ async def test_validator_and_voter_watches_over_a_restart_mid_streak(tmp_path: P
                 # An address that is no validator of this chain can never match: refused.
                 unknown = bech32_address("cosmosvaloper", bytes(20))
                 r = await http.post(f"{url}/v1/subscriptions", json={**body, "params": {"validator": unknown}})
-                assert r.status_code == 422 and r.json()["detail"].startswith(f"validator: Devnet has no validator {unknown}")
-                typo = {**body, "params": {"validator": watched.operator[:-1] + ("q" if watched.operator[-1] != "q" else "p")}}
+                assert r.status_code == 422 and r.json()["detail"].startswith(
+                    f"validator: Devnet has no validator {unknown}"
+                )
+                typo = {
+                    **body,
+                    "params": {"validator": watched.operator[:-1] + ("q" if watched.operator[-1] != "q" else "p")},
+                }
                 r = await http.post(f"{url}/v1/subscriptions", json=typo)
                 assert r.status_code == 422 and "checksum" in r.json()["detail"]
 
@@ -153,5 +158,55 @@ async def test_validator_and_voter_watches_over_a_restart_mid_streak(tmp_path: P
             assert kinds["jailed"] == 1 and kinds["unjailed"] == 1 and kinds["left_active_set"] == 0
             # Nothing was told twice, across the restart included.
             assert max(Counter(summaries(receiver)).values()) == 1
+        finally:
+            server.stop()
+
+
+async def test_gov_v1beta1_chain_and_a_rest_api_that_fails(tmp_path: Path) -> None:
+    """An SDK 0.45 chain (gov v1beta1 only: its v1 paths answer 501): proposals are told with their
+    titles and results. When its REST API fails, blocks are still watched and delivered, the
+    proposal is told by its number, and `GET /v1/chains` names the query that failed."""
+    chain = DevnetChain(
+        DevnetConfig(chain_id=CHAIN_ID, block_time=0, history=3, txs_per_block=1, seed=4, gov_version="v1beta1")
+    )
+    async with DevnetServer(chain, run_clock=False) as devnet, WebhookReceiver() as receiver:
+        config = write_devnet_config(
+            tmp_path / "config.toml", tmp_path / "data", devnet.url, CHAIN_ID,
+            extra="[webhooks]\nallow_private_networks = true\n", chain_extra=f'rest = ["{devnet.url}"]\n',
+        )  # fmt: skip
+        server = MempoolsProcess("serve", "--config", str(config))
+        try:
+            url = await asyncio.to_thread(server.api_url)
+            async with httpx.AsyncClient(timeout=10, headers={"Origin": url}) as http:
+                await _session(http, url, receiver.url())
+                gov = {"chain_id": CHAIN_ID, "name": "gov", "preset": "governance", "params": {"remind": "1h"}}
+                assert (await http.post(f"{url}/v1/subscriptions", json=gov)).status_code == 201
+                pid = chain.submit_proposal("Community pool spend", voting_period=3600 * 3)
+                devnet.advance(1)
+                await until(lambda: len(alerts(receiver)) >= 1, timeout=30)
+                assert alerts(receiver)[0]["summary"].startswith(
+                    f"🗳 New proposal #{pid} “Community pool spend”: voting until"
+                )
+                chain.vote(pid, chain.validator(0).account, "yes")
+                chain.warp(3 * 3600 + 10)
+                devnet.advance(2)
+                await until(lambda: any(a["alert"]["kind"] == "proposal_result" for a in alerts(receiver)), timeout=30)
+                result = next(a for a in alerts(receiver) if a["alert"]["kind"] == "proposal_result")
+                assert result["summary"] == f"🏛 Proposal #{pid} “Community pool spend” ✅ passed"
+                assert int(result["alert"]["details"]["yes"]) > 0
+
+                devnet.set_faults(rest_failing={"/cosmos/gov"})
+                failing = chain.submit_proposal("Never seen title", voting_period=3600)
+                devnet.advance(1)
+                await until(lambda: any(a["alert"]["proposal_id"] == failing for a in alerts(receiver)), timeout=60)
+                told = next(a for a in alerts(receiver) if a["alert"]["proposal_id"] == failing)
+                assert told["summary"] == (
+                    f"🗳 New proposal #{failing}: its title and dates could not be read from the chain "
+                    "(its REST API did not answer)"
+                )
+                (info,) = (await http.get(f"{url}/v1/chains")).json()["items"]
+                assert [p.split(":")[0] for p in info["monitoring_problems"]] == [f"GET proposal {failing}"]
+                assert "HTTP 500" in info["monitoring_problems"][0]
+                assert info["height"] == chain.tip  # blocks are still watched
         finally:
             server.stop()

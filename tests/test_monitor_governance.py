@@ -128,5 +128,7 @@ async def test_a_failing_proposal_query_still_tells_by_id_and_says_which_query(s
     rig = Rig(store, chain)
     await rig.subscribe("sub_gov", GovernanceWatch())
     notes = await rig.run([block(2, txs=(submit(11),))])
-    assert [n.summary for n in notes] == ["🗳 New proposal #11 “Proposal #11”: in its deposit period"]
+    assert [n.summary for n in notes] == [
+        "🗳 New proposal #11: its title and dates could not be read from the chain (its REST API did not answer)"
+    ]
     assert rig.monitor.problems == {"GET proposal 11": "proposal: HTTP 500"}

@@ -13,7 +13,7 @@ from core.chain.blocks import Attribute, Event
 from core.models import Notification
 from core.monitor.models import MissedRun
 from core.store import RocksStore, open_store
-from tests.monitorkit import CHAIN, SET, WATCHED, Rig, ScriptedChain, bech, block, hexaddr
+from tests.monitorkit import CHAIN, OPERATOR, SET, WATCHED, Rig, ScriptedChain, StakingInfo, bech, block, event, hexaddr
 
 
 @pytest.fixture
@@ -145,3 +145,29 @@ async def test_an_unknown_set_is_a_visible_gap_and_counts_nothing(store: RocksSt
     # height 3's miss was not counted; height 4's (signed by the set known before) was
     assert kinds(notes) == [(5, "missed_blocks", "10")]
     assert rig.monitor.validators.states[WATCHED].runs == [MissedRun(4, 4)]
+
+
+async def test_edits_and_a_double_sign_are_told(store: RocksStore) -> None:
+    chain = ScriptedChain(window=100)
+    chain.staking[OPERATOR] = StakingInfo(operator_address=OPERATOR, consensus_hex=WATCHED, moniker="Nodeflux")
+    rig = Rig(store, chain)
+    await rig.watch(consecutive=())
+    account = bech("cosmos", f"{0xAA:040X}")  # the operator's own account: same bytes, as MsgEditValidator's sender
+    edit = (
+        event("message", action="/cosmos.staking.v1beta1.MsgEditValidator", sender=account),
+        event(
+            "edit_validator", commission_rate='commission_rates:<rate:"100000000000000000" >', min_self_delegation="1"
+        ),
+    )
+    await rig.run([block(2), block(3)])  # seeded from x/staking: 5% and "Nodeflux", nothing told
+    chain.staking[OPERATOR] = StakingInfo(
+        operator_address=OPERATOR, consensus_hex=WATCHED, moniker="Nodeflux 2", commission_rate="0.100000000000000000"
+    )
+    valcons = bech("cosmosvalcons", WATCHED)
+    double = event("slash", address=valcons, power="100", reason="double_sign", jailed=valcons)
+    notes = await rig.run([block(4, txs=(edit,)), block(5, events=(double,)), block(6, events=(double,))])
+    assert sorted(n.summary for n in notes) == [
+        "☠️ Nodeflux 2 was tombstoned for double signing: it can never be unjailed",
+        "🏷 Nodeflux is now called Nodeflux 2",
+        "💼 Nodeflux changed its commission: 5% → 10%",
+    ]

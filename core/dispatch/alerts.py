@@ -88,6 +88,8 @@ def _validator_name(alert: Alert) -> str:
 
 def _proposal_name(alert: Alert) -> str:
     title = ellipsize(visible(alert.title or ""), 120)
+    if title == f"Proposal #{alert.proposal_id}":
+        title = ""  # what is said when x/gov could not be asked: the number alone says it
     return f"#{alert.proposal_id}" + (f" “{title}”" if title else "")
 
 
@@ -189,7 +191,12 @@ def _governance(alert: Alert, chain: Chain | None, labels: Mapping[str, str]) ->
         fields.append(Field(name="Voting ends", value=_when(d["voting_end"])))
     kind = alert.kind
     if kind == "proposal_new":
-        status = "voting until " + _when(d["voting_end"]) if d.get("voting_end") else "in its deposit period"
+        if d.get("voting_end"):
+            status = "voting until " + _when(d["voting_end"])
+        elif d.get("status") == "unknown":
+            status = "its title and dates could not be read from the chain (its REST API did not answer)"
+        else:
+            status = "in its deposit period"
         headline = f"🗳 New proposal {proposal}: {status}"
     elif kind == "proposal_voting":
         headline = f"🗳 Voting opened on proposal {proposal} until {_when(d.get('voting_end'))}"

@@ -279,7 +279,7 @@ class GovernanceTracker:
         """A proposal x/gov could not tell about (its query failed): followed by id alone."""
         state = self.proposals.get(pid)
         if state is None:
-            state = ProposalState(chain_id=self.chain_id, proposal_id=pid, title=f"Proposal #{pid}")
+            state = ProposalState(chain_id=self.chain_id, proposal_id=pid, title=f"Proposal #{pid}", status="unknown")
             self.proposals[pid] = state
         return state
 
