@@ -360,6 +360,7 @@ class PresetPreviewOut(msgspec.Struct, kw_only=True):
     chain_id: str | None
     queries: list[str]
     post_filter: TransferFilter | None
+    monitor: Watch | None  # a monitor preset's watch settings; its validator is looked up on creation
 
 
 # -- query tools ------------------------------------------------------------------------------------

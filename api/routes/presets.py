@@ -36,7 +36,11 @@ async def preview_preset(
     (for `chain_id`: its prefix and denoms); a 422 problem names the bad parameter, 404 an unknown preset."""
     preview = presets.preview(preset_name, preset_params(data.params) or {}, data.chain_id)
     return PresetPreviewOut(
-        preset=preview.preset, chain_id=preview.chain_id, queries=preview.queries, post_filter=preview.post_filter
+        preset=preview.preset,
+        chain_id=preview.chain_id,
+        queries=preview.queries,
+        post_filter=preview.post_filter,
+        monitor=preview.monitor,
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from msgspec import Struct
 
 from core.errors import NotFoundError
+from core.monitor.models import Watch
 from core.query.filters import TransferFilter
 from core.query.presets import PRESETS, ChainLike, PresetSpec, get_preset
 from core.services.chains import ChainService
@@ -25,6 +26,7 @@ class PresetBuild(Struct, frozen=True, kw_only=True):
 
     queries: list[str]
     post_filter: TransferFilter | None
+    monitor: Watch | None = None
 
 
 def build_preset(name: str, params: Mapping[str, str], chain: ChainLike | None) -> PresetBuild:
@@ -34,6 +36,8 @@ def build_preset(name: str, params: Mapping[str, str], chain: ChainLike | None) 
     canonical form a subscription stores them in (`normalise_queries`).
     """
     result = get_preset(name).compile(params, chain)
+    if result.monitor is not None:  # a watch: no queries; its validator is looked up when it is made
+        return PresetBuild(queries=[], post_filter=None, monitor=result.monitor)
     return PresetBuild(queries=normalise_queries(result.queries), post_filter=result.post_filter)
 
 
@@ -44,6 +48,7 @@ class PresetPreview(Struct, frozen=True, kw_only=True):
     chain_id: str | None
     queries: list[str]
     post_filter: TransferFilter | None
+    monitor: Watch | None = None  # a monitor preset's watch settings (its validator not looked up yet)
 
 
 class PresetService:
@@ -77,4 +82,5 @@ class PresetService:
             chain_id=chain.id if chain is not None else None,
             queries=built.queries,
             post_filter=built.post_filter,
+            monitor=built.monitor,
         )

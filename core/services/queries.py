@@ -159,6 +159,11 @@ class QueryService:
         chain = self._chains.require(chain_id)
         if preset is not None:
             built = build_preset(preset, params or {}, chain)
+            if built.monitor is not None:
+                raise ValidationError(
+                    f"preset: {preset} keeps state across blocks (docs/MONITORING.md), so one block cannot "
+                    "show what it would tell; subscribe to it, or test a query preset"
+                )
             queries, post_filter = built.queries, built.post_filter
         else:
             assert query is not None
