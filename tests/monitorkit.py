@@ -155,7 +155,7 @@ def block(
     """Block `height`: votes for height - 1 by `members` (those in `missing` absent), its block
     events, one tx per entry of `txs`, at block time `at` (default `time_of(height)`)."""
     sigs = tuple(CommitSig(flag=1, address="") if m in missing else CommitSig(flag=2, address=m) for m in members)
-    scopes = tuple(_scope(i, tx) for i, tx in enumerate(txs)) + (_scope(None, events),)
+    scopes = (*(_scope(i, tx) for i, tx in enumerate(txs)), _scope(None, events))
     return DecodedBlock(
         height=height,
         time=(at or time_of(height)).isoformat().replace("+00:00", "Z"),
