@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from html import unescape
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from core.config import ChainConfig
 from core.dispatch.render import short_address
 from core.models import Subscription
 from core.monitor.models import DEFAULT_REMIND_BEFORE, DEFAULT_WINDOW_THRESHOLDS, ValidatorWatch, VoterWatch
-from tests.apikit import BOB, CHAIN
+from tests.apikit import BOB, CHAIN, make_config
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.monitorkit import bech
 from tests.telegram_kit import BotRig, running_rig
@@ -184,3 +186,18 @@ async def test_without_rest_a_consensus_address_works_and_an_operator_address_is
     assert sub.monitor.consensus_hex == NODEFLUX.consensus_hex and sub.monitor.operator == ""
     [listing] = await rig.say("/list")
     assert "(cosmosvalcons1" in listing.text and "missed blocks 0.5…90% of window" in listing.text
+
+
+async def test_several_chains_with_the_prefix_ask_which(tmp_path: Path, api: FakeTelegramApi) -> None:
+    config = make_config()
+    twin = ChainConfig(id="twin-3", name="Twin chain", rpc=["http://127.0.0.1:9"], bech32_prefix="cosmos")
+    config = msgspec.structs.replace(config, chains=[*config.chains, twin])
+    chain = DirectoryChain()
+    async with running_rig(tmp_path, api, config=config, chain_queries=lambda _c: chain) as rig:
+        [asked] = await rig.say(f"/voter {BOB}")
+        assert "is valid on several chains: Test chain (<code>testchain-1</code>), Twin chain" in asked.text
+        assert f"<code>/voter {BOB} testchain-1</code>" in asked.text
+        assert stored(rig) == []
+        [reply] = await rig.say(f"/validator {OPERATOR} twin-3")
+        assert "on Twin chain" in reply.text
+        assert [s.chain_id for s in stored(rig)] == ["twin-3"]
