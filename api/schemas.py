@@ -25,6 +25,7 @@ from core.models import (
     TelegramDestination,
     WebhookDestination,
 )
+from core.monitor.models import Watch
 from core.query.filters import TransferFilter
 from core.query.presets import ParamSpec, ParamType, PresetSpec
 
@@ -277,6 +278,8 @@ class SubscriptionOut(msgspec.Struct, kw_only=True):
     preset: str | None
     params: dict[str, str] | None
     post_filter: TransferFilter | None
+    #: What a validator, voter or governance watch watches, with its settings (null for queries).
+    monitor: Watch | None
     created_at: datetime
     updated_at: datetime
 
@@ -293,6 +296,7 @@ class SubscriptionOut(msgspec.Struct, kw_only=True):
             preset=s.preset,
             params=s.params,
             post_filter=s.post_filter,
+            monitor=s.monitor,
             created_at=s.created_at,
             updated_at=s.updated_at,
         )

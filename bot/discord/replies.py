@@ -19,8 +19,8 @@ import msgspec
 
 from bot.actions import ChainChoiceRequired, ChatContext, ChatSettings, WatchResult
 from bot.errors import chat_error
-from bot.watches import other_settings, quiet_note, summary, told
 from core.dispatch.render import render, short_address
+from core.dispatch.watches import other_settings, quiet_note, summary, told
 from core.models import Chain, Notification, QuietHours, Subscription
 from core.query.errors import QuerySyntaxError
 from core.services import ChainInfo

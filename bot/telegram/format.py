@@ -9,9 +9,9 @@ from datetime import datetime
 from html import escape, unescape
 
 from bot.errors import chat_error
-from bot.watches import other_settings, quiet_note, summary, told
 from core.dispatch.quiet_hours import describe
 from core.dispatch.render import format_coin, short_address, summarize
+from core.dispatch.watches import other_settings, quiet_note, summary, told
 from core.errors import ValidationError
 from core.models import Chain, Destination, Notification, Subscription
 from core.query.errors import QuerySyntaxError

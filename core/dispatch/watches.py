@@ -1,9 +1,10 @@
-"""A monitoring watch (`Subscription.monitor`) in a reader's words, the same on both bots.
+"""A monitoring watch (`Subscription.monitor`) in a reader's words, the same everywhere.
 
-/list, a subscription's card and the answer to /validator and /voter must say what a watch will
-tell, with its own settings (thresholds set through the REST API read differently from the
-defaults). The words live here once, as plain text; each bot escapes them for its own markup
-(Telegram HTML, Discord markdown), because monikers and labels come from chains and users.
+The bots' /list, a subscription's card, the answer to /validator and /voter, and the console's
+subscription pages must say what a watch will tell, with its own settings (thresholds set
+through the REST API read differently from the defaults). The words live here once, as plain
+text next to how alerts read (alerts.py); each front door escapes them for its own markup
+(Telegram HTML, Discord markdown, Jinja), because monikers and labels come from chains and users.
 """
 
 from __future__ import annotations
