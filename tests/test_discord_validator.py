@@ -13,6 +13,7 @@ from core.config import ChainConfig
 from core.dispatch.render import short_address
 from core.monitor.models import DEFAULT_REMIND_BEFORE, ValidatorWatch, VoterWatch
 from tests.fakes.discord_bot import DEVNET, MANAGER, MEMBER, DiscordBotWorld
+from tests.fakes.discord_gateway import SELECT
 from tests.monitorkit import bech
 from tests.validator_chain import HOSTILE, NODEFLUX, VALIDATORS_PATH, DirectoryChain, consensus_of
 
@@ -134,7 +135,8 @@ async def test_the_chain_failing_names_the_query_and_creates_nothing(
     chain.failing.add(VALIDATORS_PATH)
     reply = await world.discord.slash("validator", {"address": OPERATOR}, **IN_SERVER)
     assert reply.ephemeral, reply.content
-    assert f"cannot look the validator up on Devnet: {VALIDATORS_PATH}/{OPERATOR}: HTTP 500" in reply.content
+    assert "cannot look the validator up on Devnet:" in reply.content and "HTTP 500" in reply.content
+    assert f"{VALIDATORS_PATH}/{OPERATOR}" in reply.content
     assert world.subscriptions_of(f"guild:{GUILD}") == [] and world.account_of(f"guild:{GUILD}") is None
 
 
@@ -163,3 +165,19 @@ async def test_several_chains_with_the_prefix_ask_for_the_chain(tmp_path: Path, 
         reply = await world.discord.slash("validator", {"address": OPERATOR, "chain": "devnet-2"}, **IN_DM)
         assert "on Devnet Two" in reply.content
         assert [s.chain_id for s in world.subscriptions_of("703")] == ["devnet-2"]
+
+
+async def test_the_opened_watch_says_what_it_tells(world: DiscordBotWorld) -> None:
+    await world.discord.slash("voter", {"address": VOTER}, **IN_DM)
+    [sub] = world.subscriptions_of("703")
+    listing = await world.discord.slash("list", {}, **IN_DM)
+    menu = listing.select()
+    opened = await world.discord.send_interaction(
+        world.discord.component(
+            listing.as_message(IN_DM["channel_id"]), menu["custom_id"], values=[sub.id], component_type=SELECT, **IN_DM
+        )
+    )
+    description = opened.embeds[0]["description"]
+    assert "preset `voter`\n• each new proposal, with its link\n• reminders 24 h and 1 h before voting ends" in (
+        description
+    )

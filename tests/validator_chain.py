@@ -2,15 +2,15 @@
 
 `ScriptedChain` (tests/monitorkit.py) answers what the monitor asks per block; this adds what the
 subscription service asks when a validator watch is made: one validator by operator address and
-the list (for consensus-address lookups). A query named in `failing` answers as a node's 500
-does, as `UpstreamError` naming the REST path, the way the real client names it.
+the list (for consensus-address lookups). A REST path starting with one in `failing` fails as
+the real client (core/chain/rest.py) fails on a node's 500: `ChainQueryError` naming the path.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from core.errors import UpstreamError
+from core.chain.errors import ChainQueryError
 from tests.monitorkit import ScriptedChain, bech
 
 VALIDATORS_PATH = "/cosmos/staking/v1beta1/validators"
@@ -52,7 +52,7 @@ class DirectoryChain(ScriptedChain):
     def _rest(self, path: str) -> None:
         self.asked.append(path)
         if any(path.startswith(prefix) for prefix in self.failing):
-            raise UpstreamError(f"{path}: HTTP 500 Internal Server Error")
+            raise ChainQueryError(query=path, reason="HTTP 500")
 
     async def validator(self, operator: str, height: int | None = None) -> StakingValidator | None:  # type: ignore[override]
         self._rest(f"{VALIDATORS_PATH}/{operator}")
