@@ -44,9 +44,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 #: The command menus, by `setMyCommands` scope: short (the rest is in /help, and /list has the
 #: buttons for pause/resume/delete). Private chats get the full short menu; in groups the admins
 #: see what changes subscriptions, everyone else only what they may use there (/settings shows
-#: anyone what the group receives; its buttons are for admins).
-PRIVATE_MENU = ("start", "watch", "validator", "voter", "subscribe", "list", "settings", "help")
-GROUP_ADMIN_MENU = ("watch", "validator", "voter", "subscribe", "list", "history", "settings", "help")
+#: anyone what the group receives; its buttons are for admins). At most 8 each: /history,
+#: /settings (private) and /test are in /help.
+PRIVATE_MENU = ("start", "watch", "validator", "voter", "subscribe", "list", "alias", "help")
+GROUP_ADMIN_MENU = ("watch", "validator", "voter", "subscribe", "list", "alias", "settings", "help")
 GROUP_MENU = ("list", "history", "settings", "help")
 #: The bot's profile texts (`setMyDescription`: shown in an empty chat before /start, at most 512
 #: characters; `setMyShortDescription`: on the profile and in shares, at most 120).
