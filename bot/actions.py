@@ -26,21 +26,33 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Literal
 
+import bech32
 import msgspec
 
 from core.dispatch.quiet_hours import parse_quiet_hours
 from core.dispatch.render import short_address
 from core.errors import STORE_BUSY, NotFoundError, PermissionDeniedError, UserError, ValidationError
 from core.models import Account, Chain, Destination, Notification, Subscription
+from core.monitor.index import address_bytes
+from core.monitor.models import ValidatorWatch, VoterWatch
 from core.query.addresses import unwatched_prefix, validate_address
 from core.query.presets import PRESETS, ParamSpec, Preset, PresetResult, PresetSpec, get_preset
 from core.services import ChainInfo, Services
 from core.services.history import SubscriptionActivity
+from core.support.text import ellipsize
 
 Platform = Literal["telegram", "discord"]
 
 #: The preset `/watch` uses: funds moving to or from one address, one notification per tx.
 WATCH_PRESET = "funds_either"
+#: The presets `/validator` and `/voter` make, with their defaults (core/query/presets.py).
+VALIDATOR_PRESET = "validator"
+VOTER_PRESET = "voter"
+#: What each bot calls its commands, for messages that point to another one.
+_COMMANDS = {
+    "telegram": {"validator": "/validator", "voter": "/voter", "watch": "/watch"},
+    "discord": {"validator": "`/mempools validator`", "voter": "`/mempools voter`", "watch": "`/mempools watch`"},
+}
 MAX_HISTORY = 50
 _HISTORY_PAGE = 200
 _HISTORY_SCAN = 2000
@@ -282,6 +294,135 @@ class ChatActions:
         )
         return WatchResult(subscription=sub, chain=chain, created=True)
 
+    # -- monitoring in one step (/validator, /voter) -------------------------------------------------
+    def resolve_validator(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> tuple[str, Chain]:
+        """A validator's operator (`…valoper1…`) or consensus (`…valcons1…`) address, normalised,
+        and the chain its prefix names (like `resolve_address`, on the prefix without the suffix).
+
+        An account address is refused with what to give instead (and that /voter takes it)."""
+        normalised = validate_address(clean_input(address))
+        hrp = normalised.rpartition("1")[0]
+        commands = _COMMANDS[ctx.platform]
+        chains = [self._services.chains.require(c) for c in self._services.chains.ids()]
+
+        def an_account(prefix: str) -> ValidationError:
+            return ValidationError(
+                f"address: {short_address(normalised)} is an account address; {commands['validator']} takes the "
+                f"validator's operator address ({prefix}valoper1…) or its consensus address ({prefix}valcons1…). "
+                f"An account's votes: {commands['voter']}; its transfers: {commands['watch']}"
+            )
+
+        if chain_id is not None:
+            chain = self._services.chains.require(chain_id)
+            prefix = chain.bech32_prefix
+            if hrp in (prefix + "valoper", prefix + "valcons"):
+                return normalised, chain
+            if hrp == prefix:
+                raise an_account(prefix)
+            raise ValidationError(
+                f"address: {chain.name} validators have addresses starting with {prefix}valoper1 or "
+                f"{prefix}valcons1, but {short_address(normalised)} starts with {hrp}1"
+            )
+        kind = next((k for k in ("valoper", "valcons") if hrp.endswith(k) and hrp != k), None)
+        if kind is None:
+            if any(c.bech32_prefix == hrp for c in chains):
+                raise an_account(hrp)
+            raise ValidationError(f"address: {unwatched_prefix(hrp, hrp, chains)}")
+        base = hrp.removesuffix(kind)
+        matching = [c for c in chains if c.bech32_prefix == base]
+        if len(matching) == 1:
+            return normalised, matching[0]
+        if matching:
+            raise ChainChoiceRequired(normalised, matching)
+        raise ValidationError(f"address: {unwatched_prefix(base, hrp, chains)}")
+
+    def resolve_voter(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> tuple[str, Chain]:
+        """An account address and its chain (`resolve_address`); a validator's address is refused
+        with the account it votes from (an operator address names the same bytes)."""
+        normalised = validate_address(clean_input(address))
+        hrp = normalised.rpartition("1")[0]
+        prefixes = {self._services.chains.require(c).bech32_prefix for c in self._services.chains.ids()}
+        for kind, what in (("valoper", "operator"), ("valcons", "consensus")):
+            base = hrp.removesuffix(kind)
+            if base == hrp or base not in prefixes:
+                continue
+            hint = f"{_COMMANDS[ctx.platform]['validator']} watches the validator itself"
+            if kind == "valoper":
+                account = _bech32(base, address_bytes(normalised) or "")
+                hint = f"this validator votes from its account {account}; {hint}"
+            raise ValidationError(
+                f"address: {short_address(normalised)} is a validator's {what} address; a voter watch takes "
+                f"the account that votes ({base}1…): {hint}"
+            )
+        return self.resolve_address(normalised, chain_id)
+
+    async def validator(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> WatchResult:
+        """Watch one validator with the preset's defaults (missed-block thresholds, streak, stall),
+        delivered to this chat; named after its moniker. A validator this chat already watches is
+        returned (resumed if paused) instead of a second watch.
+
+        With the chain's REST API the address is looked up first, so an unknown validator or a
+        failing query is refused before anything is created; without it a consensus address still
+        works (missed blocks come from the blocks) and an operator address gets the service's
+        refusal."""
+        self.require_admin(ctx)
+        normalised, chain = self.resolve_validator(ctx, address, chain_id)
+        directory = self._services.validators
+        found = await directory.resolve(chain, normalised) if directory.available(chain.id) else None
+        is_consensus = normalised.rpartition("1")[0].endswith("valcons")
+        operators = {found.operator} if found is not None else (set() if is_consensus else {normalised})
+        hexes = {found.consensus_hex} if found is not None else ({address_bytes(normalised)} if is_consensus else set())
+        reg = await self.register(ctx)
+        for sub in self._services.subscriptions.list(reg.account.id, chain_id=chain.id):
+            watch = sub.monitor
+            if (
+                isinstance(watch, ValidatorWatch)
+                and reg.destination.id in sub.destination_ids
+                and (watch.operator in operators or watch.consensus_hex in hexes)
+            ):
+                return await self._existing(reg, sub, chain)
+        moniker = _clean_text(found.moniker) if found is not None else ""
+        name = f"Validator {moniker or short_address(normalised)}"
+        sub = await self._services.subscriptions.create(
+            reg.account.id,
+            chain_id=chain.id,
+            name=ellipsize(name, 100),
+            preset=VALIDATOR_PRESET,
+            params={"validator": normalised},
+            destination_ids=[reg.destination.id],
+        )
+        return WatchResult(subscription=sub, chain=chain, created=True)
+
+    async def voter(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> WatchResult:
+        """Watch an account that votes (new proposals, "has not voted" reminders 24 h and 1 h
+        before the end, its votes, the results), delivered to this chat; named after its
+        address-book label if it has one. An already watched voter is returned instead."""
+        self.require_admin(ctx)
+        normalised, chain = self.resolve_voter(ctx, address, chain_id)
+        reg = await self.register(ctx)
+        for sub in self._services.subscriptions.list(reg.account.id, chain_id=chain.id):
+            watch = sub.monitor
+            here = reg.destination.id in sub.destination_ids
+            if isinstance(watch, VoterWatch) and watch.voter == normalised and here:
+                return await self._existing(reg, sub, chain)
+        label = self._services.address_book.labels_for(reg.account.id, [normalised]).get(normalised)
+        name = f"Voter {_clean_text(label or '') or short_address(normalised)}"
+        sub = await self._services.subscriptions.create(
+            reg.account.id,
+            chain_id=chain.id,
+            name=ellipsize(name, 100),
+            preset=VOTER_PRESET,
+            params={"voter": normalised},
+            destination_ids=[reg.destination.id],
+        )
+        return WatchResult(subscription=sub, chain=chain, created=True)
+
+    async def _existing(self, reg: Registration, sub: Subscription, chain: Chain) -> WatchResult:
+        """An identical watch already delivering here: it is the answer (resumed if paused)."""
+        if not sub.enabled:
+            sub = await self._services.subscriptions.resume(reg.account.id, sub.id)
+        return WatchResult(subscription=sub, chain=chain, created=False)
+
     async def subscribe(
         self,
         ctx: ChatContext,
@@ -472,6 +613,17 @@ def _clean_query(text: str) -> str:
     return clean_input(text).translate(_QUOTES)
 
 
+def _clean_text(text: str) -> str:
+    """Chain or user text fit for a name: printable characters only, spaces collapsed."""
+    return " ".join("".join(ch for ch in text if ch.isprintable()).split())
+
+
+def _bech32(hrp: str, hex_payload: str) -> str:
+    data = bech32.convertbits(bytes.fromhex(hex_payload), 8, 5)
+    assert data is not None
+    return str(bech32.bech32_encode(hrp, data))
+
+
 def _clean_username(text: str | None) -> str | None:
     if text is None:
         return None
@@ -482,6 +634,8 @@ def _clean_username(text: str | None) -> str | None:
 __all__ = [
     "MAX_HISTORY",
     "STORE_BUSY",
+    "VALIDATOR_PRESET",
+    "VOTER_PRESET",
     "WATCH_PRESET",
     "ChainChoiceRequired",
     "ChatActions",

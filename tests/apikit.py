@@ -23,6 +23,7 @@ from core.config import ApiConfig, ChainConfig, Config, Denom, QuotasConfig, Web
 from core.dispatch.outbox import Outbox
 from core.ids import notification_id
 from core.models import Notification
+from core.monitor.facts import ChainQueries
 from core.services import Services
 from core.services.clock import Clock, utcnow
 from core.services.destinations import WebhookTester
@@ -77,6 +78,7 @@ class Env:
         signup_throttle: SignupThrottle | None = None,
         passwords: Passwords | None = None,
         stats: Callable[[str], Any] | None = None,
+        chain_queries: Callable[[str], ChainQueries | None] | None = None,
     ) -> None:
         self.config = config or make_config()
         self.store = open_store(path / "db")
@@ -93,6 +95,7 @@ class Env:
             latest_height=latest_height,
             tester=tester,
             passwords=passwords or fast_passwords(),
+            chain_queries=chain_queries,
             clock=clock,
         )
         self.app: Litestar = create_app(

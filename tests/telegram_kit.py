@@ -8,13 +8,14 @@ inline button of a message the bot sent.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from bot.telegram import TelegramFrontDoor
 from core.config import Config, Secret, TelegramConfig
 from core.dispatch.ratelimit import RateLimiter
+from core.monitor.facts import ChainQueries
 from core.services.clock import Clock, utcnow
 from tests.apikit import Env
 from tests.fakes.telegram_api import FakeTelegramApi, SentMessage
@@ -40,11 +41,12 @@ class BotRig:
         api: FakeTelegramApi,
         config: Config | None = None,
         clock: Clock = utcnow,
+        chain_queries: Callable[[str], ChainQueries | None] | None = None,
         **options: Any,
     ) -> None:
         self.api = api
         self.path = path
-        self.env = Env(path, config=config, clock=clock)
+        self.env = Env(path, config=config, clock=clock, chain_queries=chain_queries)
         self.options = {"clock": clock, **options}  # the bot's flows run on the same clock
         self.door = self._door()
         #: (chat_id, message_id) of every message `say()` sent as a user, in order.

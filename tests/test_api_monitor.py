@@ -29,7 +29,8 @@ async def _hooked(client: httpx.AsyncClient) -> dict[str, str]:
 
 async def test_a_consensus_address_works_without_a_rest_endpoint(client: httpx.AsyncClient) -> None:
     h = await _hooked(client)
-    body = {"chain_id": CHAIN, "name": "v", "preset": "validator", "params": {"validator": VALCONS, "thresholds": "5,1"}}
+    params = {"validator": VALCONS, "thresholds": "5,1"}
+    body = {"chain_id": CHAIN, "name": "v", "preset": "validator", "params": params}
     r = await client.post("/v1/subscriptions", json=body, headers=h)
     assert r.status_code == 201, r.text
     sub = r.json()

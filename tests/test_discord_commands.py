@@ -41,6 +41,8 @@ async def test_commands_are_synced_as_one_group_with_manage_server_default(world
     names = {o["name"] for o in command["options"]}
     assert names == {
         "watch",
+        "validator",
+        "voter",
         "subscribe",
         "list",
         "pause",

@@ -24,7 +24,7 @@ async def test_start_registers_and_explains(rig: BotRig, api: FakeTelegramApi) -
     [reply] = await rig.say("/start")
     assert reply.chat_id == 42 and reply.parse_mode == "HTML"
     assert "Mempools" in reply.text and "/watch cosmos1…" in reply.text
-    assert [c["command"] for c in api.commands][:3] == ["start", "watch", "subscribe"]
+    assert [c["command"] for c in api.commands][:4] == ["start", "watch", "validator", "voter"]
 
 
 async def test_help_lists_every_registered_command(rig: BotRig, api: FakeTelegramApi) -> None:

@@ -119,10 +119,10 @@ async def test_startup_sets_the_descriptions_and_scoped_short_menus(rig: BotRig,
     assert len(DESCRIPTION) <= 512 and len(SHORT_DESCRIPTION) <= 120
     assert set(api.command_scopes) == {"all_private_chats", "all_chat_administrators", "all_group_chats"}
     assert _commands(api, "all_private_chats") == [
-        "start", "watch", "subscribe", "list", "history", "alias", "settings", "help",
+        "start", "watch", "validator", "voter", "subscribe", "list", "alias", "help",
     ]  # fmt: skip
     assert _commands(api, "all_chat_administrators") == [
-        "watch", "subscribe", "list", "history", "alias", "settings", "test", "help",
+        "watch", "validator", "voter", "subscribe", "list", "alias", "settings", "help",
     ]  # fmt: skip
     assert _commands(api, "all_group_chats") == ["list", "history", "settings", "help"]
     [help_reply] = await rig.say("/help")

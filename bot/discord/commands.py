@@ -76,6 +76,36 @@ class MempoolsGroup(CommandGroup):
         await self._run(interaction, action)
 
     @app_commands.command(
+        name="validator", description="Watch a validator: missed blocks, jailing, the active set, chain stalls"
+    )
+    @app_commands.describe(
+        address="Its operator address (…valoper1…) or consensus address (…valcons1…); the prefix picks the chain",
+        chain="Only needed when several chains share the address's prefix",
+    )
+    async def validator(
+        self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 200], chain: str | None = None
+    ) -> None:
+        async def action(ctx: ChatContext) -> Answer:
+            return replies.monitoring(ctx, await self._actions.validator(ctx, address, chain))
+
+        await self._run(interaction, action)
+
+    @app_commands.command(
+        name="voter", description="Proposals for an address that votes, with reminders before the end"
+    )
+    @app_commands.describe(
+        address="The account that votes (its prefix picks the chain)",
+        chain="Only needed when several chains share the address's prefix",
+    )
+    async def voter(
+        self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 200], chain: str | None = None
+    ) -> None:
+        async def action(ctx: ChatContext) -> Answer:
+            return replies.monitoring(ctx, await self._actions.voter(ctx, address, chain))
+
+        await self._run(interaction, action)
+
+    @app_commands.command(
         name="subscribe", description="Subscribe with a preset or a CometBFT query (no options: a guided form)"
     )
     @app_commands.describe(
@@ -205,6 +235,8 @@ class MempoolsGroup(CommandGroup):
 
     # -- autocomplete ----------------------------------------------------------------------------
     @watch.autocomplete("chain")
+    @validator.autocomplete("chain")
+    @voter.autocomplete("chain")
     @subscribe.autocomplete("chain")
     async def _chain_choices(self, interaction: discord.Interaction, current: str) -> Choices:
         return chain_choices(self._actions, current)

@@ -20,6 +20,7 @@ import msgspec
 from bot.actions import ChainChoiceRequired, ChatContext, ChatSettings, WatchResult
 from bot.errors import chat_error
 from core.dispatch.render import render, short_address
+from core.dispatch.watches import other_settings, quiet_note, summary, told
 from core.models import Chain, Notification, QuietHours, Subscription
 from core.query.errors import QuerySyntaxError
 from core.services import ChainInfo
@@ -99,6 +100,34 @@ def watching(ctx: ChatContext, result: WatchResult) -> Reply:
     )
 
 
+def monitoring(ctx: ChatContext, result: WatchResult) -> Reply:
+    """The answer to `/mempools validator` and `/mempools voter`: what will be posted, what rings,
+    and how to change or undo it."""
+    sub = result.subscription
+    assert sub.monitor is not None
+    said = summary(sub.monitor)
+    params = sub.params or {}
+    address = params.get("validator") or params.get("voter") or ""
+    about = f" (`{address}`)" if address else ""
+    if not result.created:
+        return Reply(
+            content=ellipsize(
+                f"Already watching {said.emoji} **{_esc(sub.name)}** on {_esc(result.chain.name)}{about} here "
+                f"(id `{sub.id}`).",
+                CONTENT_LIMIT,
+            ),
+            ephemeral=True,
+        )
+    lines = [
+        f"✅ Watching {said.emoji} **{_esc(sub.name)}** on {_esc(result.chain.name)}{about}. Posted to {where(ctx)}:",
+        *(f"• {_esc(line)}" for line in told(sub.monitor)),
+        _esc(quiet_note(sub.monitor)),
+        f"Subscription `{sub.id}` · `/mempools list` pauses it, `/mempools unsubscribe` removes it; other "
+        f"{other_settings(sub.monitor)}: `/mempools subscribe` with the `{sub.preset}` preset.",
+    ]
+    return _changed(ctx, "\n".join(lines))
+
+
 def subscribed(ctx: ChatContext, sub: Subscription, chain: Chain) -> Reply:
     what = f"preset `{sub.preset}`" if sub.preset else "your query"
     return _changed(
@@ -150,7 +179,15 @@ def subscription_line(sub: Subscription, chains: ChainLookup) -> str:
     else:
         state = "active"
     since = f"<t:{int(sub.created_at.timestamp())}:R>"
-    return f"`{sub.id}` **{_esc(sub.name)}** · {_esc(chain.name if chain else sub.chain_id)} · {state} · since {since}"
+    where_ = _esc(chain.name if chain else sub.chain_id)
+    if sub.monitor is None:
+        return f"`{sub.id}` **{_esc(sub.name)}** · {where_} · {state} · since {since}"
+    said = summary(sub.monitor)
+    about = f" ({_esc(said.address)})" if said.address else ""
+    return (
+        f"`{sub.id}` {said.emoji} **{_esc(sub.name)}**{about}: {_esc(said.settings)} · {where_} · {state} · "
+        f"since {since}"
+    )
 
 
 def subscription_list(
@@ -176,6 +213,8 @@ def subscription_list(
 
 def subscription_detail(ctx: ChatContext, sub: Subscription, chains: ChainLookup, *, note: str = "") -> Reply:
     what = f"preset `{sub.preset}`" if sub.preset else "a query"
+    if sub.monitor is not None:
+        what += "\n" + "\n".join(f"• {_esc(line)}" for line in told(sub.monitor))
     embed = discord.Embed(
         title=ellipsize(sub.name, 256), description=f"{subscription_line(sub, chains)}\n{what}", color=_INFO
     )

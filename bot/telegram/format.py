@@ -11,6 +11,7 @@ from html import escape, unescape
 from bot.errors import chat_error
 from core.dispatch.quiet_hours import describe
 from core.dispatch.render import format_coin, short_address, summarize
+from core.dispatch.watches import other_settings, quiet_note, summary, told
 from core.errors import ValidationError
 from core.models import Chain, Destination, Notification, Subscription
 from core.query.errors import QuerySyntaxError
@@ -22,6 +23,8 @@ from core.services.history import SubscriptionActivity
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "Register and see what the bot does"),
     ("watch", "Watch an address: /watch <address>"),
+    ("validator", "Watch a validator: /validator <valoper or valcons>"),
+    ("voter", "Proposals and reminders for a voter: /voter <address>"),
     ("subscribe", "Guided subscription, or /subscribe <chain> <query>"),
     ("list", "This chat's subscriptions, with buttons"),
     ("pause", "Pause a subscription: /pause <id>"),
@@ -41,9 +44,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 #: The command menus, by `setMyCommands` scope: short (the rest is in /help, and /list has the
 #: buttons for pause/resume/delete). Private chats get the full short menu; in groups the admins
 #: see what changes subscriptions, everyone else only what they may use there (/settings shows
-#: anyone what the group receives; its buttons are for admins).
-PRIVATE_MENU = ("start", "watch", "subscribe", "list", "history", "alias", "settings", "help")
-GROUP_ADMIN_MENU = ("watch", "subscribe", "list", "history", "alias", "settings", "test", "help")
+#: anyone what the group receives; its buttons are for admins). At most 8 each: /history,
+#: /settings (private) and /test are in /help.
+PRIVATE_MENU = ("start", "watch", "validator", "voter", "subscribe", "list", "alias", "help")
+GROUP_ADMIN_MENU = ("watch", "validator", "voter", "subscribe", "list", "alias", "settings", "help")
 GROUP_MENU = ("list", "history", "settings", "help")
 #: The bot's profile texts (`setMyDescription`: shown in an empty chat before /start, at most 512
 #: characters; `setMyShortDescription`: on the profile and in shares, at most 120).
@@ -166,7 +170,13 @@ def list_text(subs: Sequence[Subscription], chain_names: Mapping[str, str], *, g
     lines = [head]
     for sub in shown:
         state = "▶️" if sub.enabled else "⏸ paused ·"
-        lines.append(f"{state} <b>{escape(sub.name)}</b> on {escape(chain_names.get(sub.chain_id, sub.chain_id))}")
+        chain = escape(chain_names.get(sub.chain_id, sub.chain_id))
+        if sub.monitor is None:
+            lines.append(f"{state} <b>{escape(sub.name)}</b> on {chain}")
+            continue
+        said = summary(sub.monitor)
+        about = f" ({escape(said.address)})" if said.address else ""
+        lines.append(f"{state} {said.emoji} <b>{escape(sub.name)}</b>{about} on {chain}: {escape(said.settings)}")
     lines.append("Choose one to see it, pause, rename, test or delete it.")
     return _fit("\n".join(lines))
 
@@ -184,7 +194,13 @@ def card_text(
         state = f"🔇 muted for {relative_time(now, sub.muted_until).removeprefix('in ')}"
     if sub.silent:
         state += " · 🔕 silent"
-    if preset is not None:
+    if sub.monitor is not None:
+        said = summary(sub.monitor)
+        title = escape(preset.title) if preset is not None else "Watch"
+        watches = f"{said.emoji} {title}: {escape(said.settings)}"
+        if sub.params:
+            watches += "\n" + ", ".join(f"{escape(k)} = <code>{escape(v)}</code>" for k, v in sub.params.items() if v)
+    elif preset is not None:
         watches = preset_summary(preset, sub.params or {}, chain)
     else:
         watches = "\n".join(f"<code>{escape(q)}</code>" for q in sub.queries)
@@ -242,6 +258,27 @@ def created_text(sub: Subscription, chain_name: str, *, existed: bool = False) -
         f"{head}: <b>{escape(sub.name)}</b> on {escape(chain_name)}.\n"
         f"Notifications arrive in this chat. Id <code>{escape(sub.id)}</code> — /list to manage."
     )
+
+
+def monitor_created_text(sub: Subscription, chain_name: str, *, existed: bool = False) -> str:
+    """The answer to /validator and /voter: what will be told here, what rings, how to change it."""
+    assert sub.monitor is not None
+    head = "Already watching" if existed else "✅ Watching"
+    said = summary(sub.monitor)
+    params = sub.params or {}
+    address = params.get("validator") or params.get("voter") or ""
+    lines = [
+        f"{head}: {said.emoji} <b>{escape(sub.name)}</b> on {escape(chain_name)}"
+        + (f" (<code>{escape(address)}</code>)" if address else "")
+        + ".",
+        "You will be told here:",
+        *(f"• {escape(line)}" for line in told(sub.monitor)),
+        escape(quiet_note(sub.monitor)),
+        f"Id <code>{escape(sub.id)}</code>. /list pauses, silences or renames it; "
+        f"/unsubscribe {escape(sub.id)} removes it. Other {other_settings(sub.monitor)}: /subscribe with "
+        f"the {escape(sub.preset or '')} preset.",
+    ]
+    return _fit("\n".join(lines))
 
 
 #: A Markdown code span (`like this`), as core texts mark commands and names.

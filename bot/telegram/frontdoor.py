@@ -56,6 +56,7 @@ from bot.telegram.handlers.common import TelegramApp, Toolkit
 from bot.telegram.handlers.conversation import STALE, ConversationHandlers
 from bot.telegram.handlers.manage import LIST_VERBS, NOTIFICATION_VERBS, ManageHandlers
 from bot.telegram.handlers.membership import MembershipHandlers
+from bot.telegram.handlers.monitoring import MonitorHandlers
 from bot.telegram.handlers.settings import SETTINGS_VERBS, SettingsHandlers
 from bot.telegram.keyboards import FLOW, Keyboards
 from bot.telegram.redact import TokenRedactor
@@ -120,6 +121,7 @@ class TelegramFrontDoor:
         self._basic = BasicHandlers(self.kit, watch_address=self._manage.watch_address)
         self._settings = SettingsHandlers(self.kit)
         self._membership = MembershipHandlers(self.kit)
+        self._monitoring = MonitorHandlers(self.kit)
         self._aliases = AliasHandlers(self.kit, AliasActions(self.kit.actions, services.address_book))
         self._register()
         self._open = False
@@ -152,6 +154,7 @@ class TelegramFrontDoor:
         self._basic.register(self.app)
         self._settings.register(self.app)
         self._manage.register(self.app)
+        self._monitoring.register(self.app)
         self._conversation.register(self.app)
         self._membership.register(self.app)
         self._aliases.register(self.app)

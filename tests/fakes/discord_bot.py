@@ -8,6 +8,7 @@ async with DiscordBotWorld(tmp_path) as world:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import discord
 from bot.discord import DiscordFrontDoor
 from core.config import ChainConfig, Config, Denom, DiscordConfig, Secret
 from core.dispatch.outbox import Outbox
+from core.monitor.facts import ChainQueries
 from core.services import Services
 from core.services.deliveries import DeliveryService
 from core.store import RocksStore, open_store
@@ -55,8 +57,10 @@ class DiscordBotWorld:
         guild_id: int | None = None,
         token: str | None = TOKEN,
         rpc: str | None = None,
+        chain_queries: Callable[[str], ChainQueries | None] | None = None,
     ) -> None:
         self.path = path
+        self._chain_queries = chain_queries
         chain_configs = [c for c in (chains or [DEVNET, OSMO])]
         if rpc is not None:
             chain_configs = [ChainConfig(**{**_fields(c), "rpc": [rpc]}) for c in chain_configs]
@@ -83,7 +87,9 @@ class DiscordBotWorld:
         self.repos = Repositories(self.store)
         self.matcher = SubscriptionMatcher()
         self.outbox = Outbox(self.store)
-        self.services = Services.build(self.config, self.repos, self.matcher, self.outbox)
+        self.services = Services.build(
+            self.config, self.repos, self.matcher, self.outbox, chain_queries=self._chain_queries
+        )
         self.front_door = DiscordFrontDoor(
             self.config.discord,
             self.services,

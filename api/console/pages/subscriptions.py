@@ -24,6 +24,7 @@ from api.console.render import is_htmx, page
 from api.console.session import ViewerDep, safe_next
 from api.deps import ChainsDep, DestinationsDep, HistoryDep, PathId, PresetsDep, QueriesDep, SubscriptionsDep
 from api.problems import problem_of
+from core.dispatch.watches import WatchSummary, summary, told
 from core.errors import ServiceError, UserError, ValidationError
 from core.models import Destination, Subscription
 from core.query.errors import QuerySyntaxError
@@ -55,6 +56,10 @@ class SubscriptionRow(msgspec.Struct, frozen=True, kw_only=True):
     sub: Subscription
     destination_names: list[str]
     last_fired: datetime | None
+    #: A watch's line ("🛡 cosmosvaloper1…: missed blocks 0.5…90% of window, …") and what it
+    #: tells, in the bots' words (core/dispatch/watches.py); None and [] for query subscriptions.
+    watch: WatchSummary | None = None
+    told: list[str] = []
 
 
 class FieldError(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,6 +169,8 @@ def _rows(
             sub=s,
             destination_names=[names.get(d, "(deleted)") for d in s.destination_ids],
             last_fired=history.activity(viewer.account_id, s.id, cap=1).last_fired,
+            watch=summary(s.monitor) if s.monitor is not None else None,
+            told=told(s.monitor) if s.monitor is not None else [],
         )
         for s in subs
     ]
