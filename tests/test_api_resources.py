@@ -58,6 +58,7 @@ async def test_chains_show_progress(client: httpx.AsyncClient) -> None:
         "lag": 5,
         "status": "ok",
         "status_detail": None,
+        "monitoring_problems": [],
     }
     assert chains[OTHER_CHAIN]["status"] == "not_watched"
 

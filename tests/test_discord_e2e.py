@@ -74,7 +74,9 @@ class Pipeline:
 
 @pytest.fixture
 async def devnet() -> AsyncIterator[DevnetServer]:
-    chain = DevnetChain(DevnetConfig(chain_id="devnet-1", block_time=0, history=3, txs_per_block=2, seed=7))
+    chain = DevnetChain(
+        DevnetConfig(chain_id="devnet-1", block_time=0, history=3, txs_per_block=0, seed=7)
+    )  # only the injected txs: each block tells what the test made
     async with DevnetServer(chain, run_clock=False) as server:
         yield server
 

@@ -89,6 +89,11 @@ TABLE: dict[str, tuple[MempoolsError, int, str]] = {
     "RpcCallError": (core.chain.errors.RpcCallError("internal error", code=-32603), 502, "upstream"),
     "HeightNotAvailable": (core.chain.errors.HeightNotAvailable("pruned", height=3), 502, "upstream"),
     "WrongChain": (core.chain.errors.WrongChain("wrong chain", expected="a", actual="b"), 502, "upstream"),
+    "ChainQueryError": (
+        core.chain.errors.ChainQueryError(query="/cosmos/slashing/v1beta1/params", reason="HTTP 500"),
+        502,
+        "upstream",
+    ),
     "HttpError": (core.dispatch.http.HttpError("no answer"), 502, "upstream"),
     "ConnectError": (core.dispatch.http.ConnectError("connection refused"), 502, "upstream"),
     "RequestTimeout": (core.dispatch.http.RequestTimeout("timed out"), 502, "upstream"),

@@ -210,3 +210,31 @@ async def test_gov_v1beta1_chain_and_a_rest_api_that_fails(tmp_path: Path) -> No
                 assert info["height"] == chain.tip  # blocks are still watched
         finally:
             server.stop()
+
+
+async def test_the_cli_looks_validators_up_on_the_chain(tmp_path: Path) -> None:
+    """`mempools query preset ... --chain`: an operator address becomes the consensus address the
+    query needs (and the watch shows the moniker); an address that is no validator is refused."""
+    import subprocess
+    import sys
+
+    chain = DevnetChain(DevnetConfig(chain_id=CHAIN_ID, block_time=0, history=3, txs_per_block=1, validators=4))
+    v = chain.validator(2)
+    async with DevnetServer(chain, run_clock=False) as devnet:
+        config = write_devnet_config(
+            tmp_path / "config.toml", tmp_path / "data", devnet.url, CHAIN_ID, chain_extra=f'rest = ["{devnet.url}"]\n'
+        )
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            argv = [sys.executable, "-m", "mempools", "query", "preset", *args, "--chain", CHAIN_ID]
+            return subprocess.run([*argv, "--config", str(config)], capture_output=True, text=True, timeout=60)
+
+        jailed = await asyncio.to_thread(cli, "validator_jailed", f"validator={v.operator}")
+        assert (jailed.returncode, jailed.stdout) == (0, f"slash.jailed = '{v.consensus}'\n")
+        assert jailed.stderr == f"validator: {v.moniker} ({v.operator}, {v.consensus})\n"
+        watch = await asyncio.to_thread(cli, "validator", f"validator={v.consensus}")
+        assert watch.returncode == 0 and json.loads(watch.stdout.removeprefix("watch: "))["moniker"] == v.moniker
+        unknown = bech32_address("cosmosvaloper", bytes(20))
+        refused = await asyncio.to_thread(cli, "validator", f"validator={unknown}")
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr.startswith(f"mempools: validator: Devnet has no validator {unknown}")

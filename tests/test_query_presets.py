@@ -268,6 +268,10 @@ DOC_EXAMPLES: dict[str, dict] = {
     "validator_slashed": {"validator": VALCONS},
     "validator_missed_blocks": {"validator": VALCONS, "min_missed": "100"},
     "delegation_to_validator": {"validator": "osmovaloper1c9ye54e3pzwm3e0zpdlel6pnavrj9qqv5qgdz9", "min_amount": "1.5"},
+    # Watches: no queries (docs/MONITORING.md); the docs must still name them.
+    "validator": {"validator": VALCONS},
+    "voter": {"voter": TRADER},
+    "governance": {},
 }
 
 

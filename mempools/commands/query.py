@@ -168,7 +168,8 @@ def _preset_handler(args: argparse.Namespace) -> int:
     try:
         chain = _chain(args)
         found = None
-        if args.chain is not None:  # a validator is looked up on the chain: one that is not there is refused
+        if args.chain is not None and _names_a_validator(args.name, params) and _has_rest(args):
+            # looked up on the chain: one that is not there is refused
             params, found = asyncio.run(_resolve(args, params))
         result = get_preset(args.name).compile(params, chain)
     except (ValidationError, ConfigError) as exc:
@@ -191,19 +192,29 @@ def _preset_handler(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_rest(args: argparse.Namespace) -> bool:
+    chain_config = load_config(args.config).chain(args.chain)
+    return chain_config is not None and bool(chain_config.rest)
+
+
+def _names_a_validator(preset: str, params: dict[str, str]) -> bool:
+    kinds = ("valoper", "valcons", "validator")
+    return any(p.type in kinds and params.get(p.name) for p in get_preset(preset).params)
+
+
 async def _resolve(args: argparse.Namespace, params: dict[str, str]) -> tuple[dict[str, str], ValidatorIdentity | None]:
     """`params` with the validator found on `--chain` (through its REST endpoint, if configured)."""
     config = load_config(args.config)
     chain_config = config.chain(args.chain)
     assert chain_config is not None  # _chain checked it
-    rest = ChainRestClient(chain_config.rest) if chain_config.rest else None
+    rest = ChainRestClient(chain_config.rest)
 
     async def no_sets(height: int) -> ValidatorSet:
         raise ValidationError("validator sets are not needed here")
 
     queries = NodeQueries(chain_config.id, no_sets, rest)
     try:
-        directory = ValidatorDirectory(lambda _chain_id: queries if rest is not None else None)
+        directory = ValidatorDirectory(lambda _chain_id: queries)
         return await directory.normalise_params(args.name, params, chain_config.to_chain())
     finally:
         await queries.aclose()
