@@ -14,7 +14,7 @@ import pytest
 from core.models import Notification
 from core.monitor.models import GovernanceWatch, VoterWatch
 from core.store import RocksStore, open_store
-from tests.monitorkit import T0, Proposal, Rig, ScriptedChain, Tally, block, event
+from tests.monitorkit import T0, Proposal, Rig, ScriptedChain, Tally, block, event, time_of
 
 VOTER = "cosmos1qqqsyqcyq5rqwzqfpg9scrgwpugpzysn8u2p0w"  # 20 bytes 00..13, bech32
 OTHER = "cosmos1zg69v7ys40x77y352eufp27daufrg4ncm0k9zx"
@@ -132,3 +132,25 @@ async def test_a_failing_proposal_query_still_tells_by_id_and_says_which_query(s
         "🗳 New proposal #11: its title and dates could not be read from the chain (its REST API did not answer)"
     ]
     assert rig.monitor.problems == {"GET proposal 11": "proposal: HTTP 500"}
+
+
+async def test_reminders_already_due_at_the_announcement_are_not_told_on_top(store) -> None:
+    chain = ScriptedChain()
+    chain.proposals[5] = Proposal(id=5, title="short vote", voting_end=time_of(2) + timedelta(hours=2))
+    rig = Rig(store, chain)
+    await rig.run([])
+    await rig.subscribe("sub_voter", VoterWatch(voter=VOTER, remind_before=(86400, 3600)))
+    await rig.subscribe("sub_other", VoterWatch(voter=OTHER, remind_before=(3600,)))
+    end = time_of(2) + timedelta(hours=2)
+    notes = await rig.run(
+        [
+            block(2, txs=(submit(5),)),  # the 24 h reminder is already due: the announcement says when it ends
+            block(3, at=end - timedelta(minutes=30), txs=(vote(5, OTHER, "VOTE_OPTION_NO"),)),
+        ]
+    )
+    assert alerts(notes) == [
+        (2, "proposal_new", "sub_other"),
+        (2, "proposal_new", "sub_voter"),
+        (3, "not_voted", "sub_voter"),  # the 1 h reminder; OTHER voted in that very block
+        (3, "vote_cast", "sub_other"),
+    ]

@@ -100,6 +100,9 @@ class GovernanceTracker:
         for scope in block.txs:
             if not scope.failed:
                 self._tx(scope, block, facts, watches, audience, step, changed)
+        for _, alert in step.alerts:
+            if alert.kind in ("proposal_new", "proposal_voting") and alert.proposal_id in self.proposals:
+                self._told_by_announcement(self.proposals[alert.proposal_id], block_time, audience)
         self._reminders(block, block_time, facts, watches, step, changed)
         self._ended(block, facts, watches, audience, step, changed)
         step.changed = [s for pid, s in changed.items() if pid not in step.ended]
@@ -181,6 +184,18 @@ class GovernanceTracker:
             step.alerts.append((sub, self._make("vote_cast", state, voter, details, voter=voter)))
 
     # -- time ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _told_by_announcement(
+        state: ProposalState, block_time: datetime, audience: list[tuple[Subscription, GovernanceWatch | VoterWatch]]
+    ) -> None:
+        """Reminders already due when a proposal is announced are not told on top: the
+        announcement says when voting ends (a 2-hour vote is not "ending in 24 h" news)."""
+        if state.voting_end is None or state.reminders_sent:
+            return
+        left = state.voting_end - block_time
+        due = {d for _, w in audience for d in w.remind_before if left <= timedelta(seconds=d)}
+        state.reminders_sent = sorted(due)
 
     def _reminders(
         self,

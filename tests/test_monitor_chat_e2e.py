@@ -1,0 +1,109 @@
+"""Validator and voter watches from chat to chat: `/validator <operator address>` and `/voter` in
+Telegram (the real python-telegram-bot against the fake Bot API), the validator looked up on the
+devnet's REST API, the watcher counting its signatures over HTTP, and the alerts arriving in the
+chat as people read them: loud when someone must act, silent for good news and governance news.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.chain.pool import EndpointPool
+from core.chain.queries import NodeQueries
+from core.chain.rest import ChainRestClient
+from core.config import ChainConfig, Config, Denom
+from core.dispatch.dispatcher import Dispatcher
+from core.dispatch.ratelimit import RateLimiter
+from core.dispatch.telegram import TelegramChannel
+from core.monitor.monitor import ChainMonitor
+from core.watch.processor import BlockProcessor
+from core.watch.watcher import ChainWatcher
+from mempools.devnet.chain import ChainConfig as DevnetConfig
+from mempools.devnet.chain import DevnetChain
+from mempools.devnet.server import DevnetServer
+from tests.fakes.telegram_api import FakeTelegramApi, SentMessage
+from tests.telegram_kit import BotRig
+
+DEVNET = "devnet-1"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramApi]:
+    async with FakeTelegramApi(token="987654:SECRET-token-value") as fake:
+        yield fake
+
+
+async def test_validator_and_voter_from_telegram_to_telegram(tmp_path: Path, api: FakeTelegramApi) -> None:
+    chain = DevnetChain(
+        DevnetConfig(chain_id=DEVNET, block_time=0, history=3, txs_per_block=0, validators=4, signed_blocks_window=20)
+    )
+    async with DevnetServer(chain, run_clock=False) as devnet:
+        config = Config(
+            chains=[
+                ChainConfig(
+                    id=DEVNET, name="Devnet", rpc=[devnet.url], rest=[devnet.url], bech32_prefix="cosmos",
+                    explorer_tx_url="https://explorer.example/tx/{hash}",
+                    denoms=[Denom(base="uatom", display="ATOM", exponent=6)],
+                )
+            ]
+        )  # fmt: skip
+        pool = EndpointPool(DEVNET, [devnet.url], timeout=2)
+        queries = NodeQueries(DEVNET, pool.validators, ChainRestClient([devnet.url]))
+        rig = BotRig(tmp_path, api, config=config, chain_queries=lambda c: queries if c == DEVNET else None)
+        env = rig.env
+        devnet_chain = config.chains[0].to_chain()
+        monitor = ChainMonitor(
+            DEVNET, env.repos, lambda: env.matcher.watches(DEVNET), queries, proposal_url=devnet_chain.proposal_url
+        )
+        processor = BlockProcessor(devnet_chain, env.matcher, env.repos, env.outbox, monitor=monitor)
+        watcher = ChainWatcher(
+            DEVNET, pool, processor, env.repos, start_height=chain.tip + 1, window=4, poll_interval=0.05
+        )
+        channel = TelegramChannel(rig.door.bot, limiter=RateLimiter(per_key_interval=0.0))
+        dispatcher = Dispatcher(env.outbox, env.repos, {"telegram": channel}, {DEVNET: devnet_chain}.get)
+        stop = asyncio.Event()
+        await rig.door.start()
+        tasks = [asyncio.create_task(watcher.run(stop)), asyncio.create_task(dispatcher.run(stop))]
+
+        async def next_note(after: int) -> SentMessage:
+            sent = await api.wait_sent(after + 1, timeout=20)
+            return sent[after]
+
+        try:
+            v = chain.validator(1)
+            [reply] = await rig.say(f"/validator {v.operator}")
+            assert v.moniker in reply.text, reply.text
+            voter = chain.book.accounts[2]
+            [reply] = await rig.say(f"/voter {voter}")
+            assert "Voter" in reply.text, reply.text
+            told = len(api.sent)
+
+            chain.set_missing(v.operator)
+            devnet.advance(1)  # 1 of 20 = 5%: three thresholds (0.5%, 1%, 5%) crossed at once, told once
+            note = await next_note(told)
+            assert note.text.startswith(f"<b>🟠 {v.moniker} is missing blocks: over 5% of the window (1 of 20)</b>")
+            assert not note.disable_notification  # someone must act: it rings
+            assert f"<code>{v.operator}</code>" in note.text
+
+            chain.set_missing(v.operator, missing=False)
+            pid = chain.submit_proposal("Spend <script>alert(1)</script> from the pool", voting_period=7200)
+            devnet.advance(2)
+            proposal = await next_note(told + 1)
+            assert proposal.text.startswith(
+                f"<b>🗳 New proposal #{pid} “Spend &lt;script&gt;alert(1)&lt;/script&gt; from the pool”: voting until"
+            )
+            assert proposal.disable_notification  # governance news is silent
+            assert f'<a href="https://explorer.example/proposals/{pid}">' in proposal.text
+            [listing] = await rig.say("/list")
+            assert v.moniker in listing.text and "Voter" in listing.text
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 10)
+            await rig.door.stop()
+            await pool.aclose()
+            await queries.aclose()
+            rig.close()
