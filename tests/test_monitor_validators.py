@@ -13,6 +13,7 @@ from core.chain.blocks import Attribute, Event
 from core.models import Notification
 from core.monitor.models import MissedRun
 from core.store import RocksStore, open_store
+from core.store.base import WriteBatch
 from tests.monitorkit import CHAIN, OPERATOR, SET, WATCHED, Rig, ScriptedChain, StakingInfo, bech, block, event, hexaddr
 
 
@@ -171,3 +172,20 @@ async def test_edits_and_a_double_sign_are_told(store: RocksStore) -> None:
         "🏷 Nodeflux is now called Nodeflux 2",
         "💼 Nodeflux changed its commission: 5% → 10%",
     ]
+
+
+async def test_a_pruned_height_leaves_the_state_consistent(store: RocksStore) -> None:
+    """Catching up over a height the nodes pruned (the watcher records it as a gap and stages no
+    block): the votes it carried are not counted, every other height is, and the window's count
+    is exactly the misses seen."""
+    rig = Rig(store, ScriptedChain(window=100))
+    await rig.watch(window_thresholds=(5.0,), consecutive=(3,))
+    batch = WriteBatch()
+    rig.processor.stage_gap(6, "pruned", batch)
+    await rig.store.commit(batch)
+    blocks = [block(h, {WATCHED}) for h in range(2, 12) if h != 6]  # heights 1..10 missed, 5 unseen
+    notes = await rig.run(blocks, per_commit=4)
+    state = rig.monitor.validators.states[WATCHED]
+    assert state.runs == [MissedRun(1, 4), MissedRun(6, 10)] and state.consecutive == 9
+    assert [(n.height, n.alert.kind) for n in notes if n.alert] == [(4, "consecutive_missed"), (7, "missed_blocks")]
+    assert [g.height for g in rig.repos.gaps.of_chain(CHAIN.id)] == [6]
