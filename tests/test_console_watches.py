@@ -30,3 +30,4 @@ async def test_a_voter_watch_reads_as_one_on_the_list_and_its_page(alice: Consol
     assert texts_by_testid(page.text, "watch-summary") == ["🗳 cosmos1xv9t…xxe5: reminders 24 h, 1 h"]
     assert texts_by_testid(page.text, "watch-told") == ["each new proposal, with its link"]  # the first item
     assert "<li>reminders 24 h and 1 h before voting ends while it has not voted</li>" in page.text
+    assert "Would it have matched?" not in page.text  # a watch keeps state: one block cannot show it
