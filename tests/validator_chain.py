@@ -8,23 +8,14 @@ the real client (core/chain/rest.py) fails on a node's 500: `ChainQueryError` na
 
 from __future__ import annotations
 
-import msgspec
-
 from core.chain.errors import ChainQueryError
-from tests.monitorkit import ScriptedChain, bech
+from tests.monitorkit import ScriptedChain, StakingInfo, bech
 
 VALIDATORS_PATH = "/cosmos/staking/v1beta1/validators"
 
 
-class StakingValidator(msgspec.Struct, frozen=True, kw_only=True):
-    """The fields `core.monitor.facts.ValidatorInfo` reads, as x/staking gives them."""
-
-    operator_address: str
-    consensus_hex: str
-    moniker: str
-    commission_rate: str = "0.050000000000000000"
-    jailed: bool = False
-    status: str = "bonded"
+#: What `core.monitor.facts.ValidatorInfo` reads, as x/staking gives it.
+StakingValidator = StakingInfo
 
 
 def validator(index: int, moniker: str, prefix: str = "cosmos") -> StakingValidator:
@@ -54,7 +45,7 @@ class DirectoryChain(ScriptedChain):
         if any(path.startswith(prefix) for prefix in self.failing):
             raise ChainQueryError(query=path, reason="HTTP 500")
 
-    async def validator(self, operator: str, height: int | None = None) -> StakingValidator | None:  # type: ignore[override]
+    async def validator(self, operator: str, height: int | None = None) -> StakingValidator | None:
         self._rest(f"{VALIDATORS_PATH}/{operator}")
         return next((v for v in self.known if v.operator_address == operator), None)
 

@@ -17,11 +17,12 @@ Events, in the forms chains emit them (SDK 0.45 to 0.50):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
 
-from core.chain.blocks import DecodedBlock, Scope
+from core.chain.blocks import Attribute, DecodedBlock, Scope
 from core.chain.voteoption import parse_vote_option
 from core.models import Subscription
 from core.monitor.facts import BlockFacts, ProposalInfo
@@ -48,6 +49,20 @@ class GovernanceStep(msgspec.Struct, kw_only=True):
     alerts: list[Fired] = []
     changed: list[ProposalState] = []
     ended: list[int] = []  # proposals whose records go
+
+
+@dataclass(slots=True)
+class _Pass:
+    """One block being applied (see `GovernanceTracker.apply`): the block and its time, what was
+    asked for it, who watches and who hears of proposals, what it has told and changed so far."""
+
+    block: DecodedBlock
+    block_time: datetime
+    facts: BlockFacts | None
+    watches: WatchIndex
+    audience: list[tuple[Subscription, GovernanceWatch | VoterWatch]]
+    step: GovernanceStep
+    changed: dict[int, ProposalState]
 
 
 class GovernanceTracker:
@@ -93,33 +108,25 @@ class GovernanceTracker:
         self, block: DecodedBlock, block_time: datetime, facts: BlockFacts | None, watches: WatchIndex
     ) -> GovernanceStep:
         step = GovernanceStep()
-        changed: dict[int, ProposalState] = {}
         audience = list(watches.governance_audience())
         if not audience:
             return step
+        p = _Pass(block, block_time, facts, watches, audience, step, {})
         for scope in block.txs:
             if not scope.failed:
-                self._tx(scope, block, facts, watches, audience, step, changed)
+                self._tx(p, scope)
         for _, alert in step.alerts:
             if alert.kind in ("proposal_new", "proposal_voting") and alert.proposal_id in self.proposals:
                 self._told_by_announcement(self.proposals[alert.proposal_id], block_time, audience)
-        self._reminders(block, block_time, facts, watches, step, changed)
-        self._ended(block, facts, watches, audience, step, changed)
-        step.changed = [s for pid, s in changed.items() if pid not in step.ended]
+        self._reminders(p)
+        self._ended(p)
+        step.changed = [s for pid, s in p.changed.items() if pid not in step.ended]
         return step
 
     # -- transactions ----------------------------------------------------------------------------
 
-    def _tx(
-        self,
-        scope: Scope,
-        block: DecodedBlock,
-        facts: BlockFacts | None,
-        watches: WatchIndex,
-        audience: list[tuple[Subscription, GovernanceWatch | VoterWatch]],
-        step: GovernanceStep,
-        changed: dict[int, ProposalState],
-    ) -> None:
+    def _tx(self, p: _Pass, scope: Scope) -> None:
+        block, facts, audience, step, changed = p.block, p.facts, p.audience, p.step, p.changed
         height = str(block.height)
         for raw in scope.events_map.get("submit_proposal.proposal_id", ()):
             pid = _int(raw)
@@ -150,17 +157,10 @@ class GovernanceTracker:
                 step.alerts.append((sub, self._make("proposal_voting", state, "", details)))
         for event in scope.events:
             if event.type == "proposal_vote":
-                self._vote(event.attributes, scope, block, watches, step, changed)
+                self._vote(p, event.attributes, scope)
 
-    def _vote(
-        self,
-        attributes: tuple,
-        scope: Scope,
-        block: DecodedBlock,
-        watches: WatchIndex,
-        step: GovernanceStep,
-        changed: dict[int, ProposalState],
-    ) -> None:
+    def _vote(self, p: _Pass, attributes: tuple[Attribute, ...], scope: Scope) -> None:
+        block, watches, step, changed = p.block, p.watches, p.step, p.changed
         attrs = {a.key: a.value for a in attributes}
         voter = attrs.get("voter") or next(iter(scope.events_map.get("message.sender", ())), "")
         if voter not in watches.voters:
@@ -197,15 +197,8 @@ class GovernanceTracker:
         due = {d for _, w in audience for d in w.remind_before if left <= timedelta(seconds=d)}
         state.reminders_sent = sorted(due)
 
-    def _reminders(
-        self,
-        block: DecodedBlock,
-        block_time: datetime,
-        facts: BlockFacts | None,
-        watches: WatchIndex,
-        step: GovernanceStep,
-        changed: dict[int, ProposalState],
-    ) -> None:
+    def _reminders(self, p: _Pass) -> None:
+        block, block_time, facts, watches, step, changed = p.block, p.block_time, p.facts, p.watches, p.step, p.changed
         for pid, state in self.proposals.items():
             end = state.voting_end
             if state.ended or end is None or block_time >= end:
@@ -243,15 +236,8 @@ class GovernanceTracker:
                             (sub, self._make("not_voted", state, f"{voter}:{due}", details, voter=voter))
                         )
 
-    def _ended(
-        self,
-        block: DecodedBlock,
-        facts: BlockFacts | None,
-        watches: WatchIndex,
-        audience: list[tuple[Subscription, GovernanceWatch | VoterWatch]],
-        step: GovernanceStep,
-        changed: dict[int, ProposalState],
-    ) -> None:
+    def _ended(self, p: _Pass) -> None:
+        block, facts, audience, step, changed = p.block, p.facts, p.audience, p.step, p.changed
         for event in block.block_scope.events:
             if event.type not in ("active_proposal", "inactive_proposal"):
                 continue

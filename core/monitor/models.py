@@ -80,23 +80,6 @@ AlertKind = Literal[
     "proposal_result",
 ]
 
-VALIDATOR_KINDS = frozenset(
-    {
-        "missed_blocks",
-        "missed_blocks_recovered",
-        "consecutive_missed",
-        "signing_again",
-        "jailed",
-        "unjailed",
-        "tombstoned",
-        "left_active_set",
-        "joined_active_set",
-        "commission_changed",
-        "moniker_changed",
-    }
-)
-CHAIN_KINDS = frozenset({"chain_stalled", "chain_resumed"})
-
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A change of state worth telling, with what a program needs to act on it.

@@ -17,6 +17,7 @@ Catching up applies the very same blocks in the same order, so it tells the same
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import msgspec
 
@@ -44,6 +45,18 @@ class ValidatorStep(msgspec.Struct, kw_only=True):
     changed: list[ValidatorState] = []
     members_changed: bool = False
     gap: str | None = None
+
+
+@dataclass(slots=True)
+class _Pass:
+    """One block being applied: the block, what was asked for it, who watches, what it has told
+    and changed so far (each step of `apply` reads and adds to it)."""
+
+    block: DecodedBlock
+    facts: BlockFacts | None
+    watches: WatchIndex
+    step: ValidatorStep
+    changed: dict[str, ValidatorState]
 
 
 class ValidatorTracker:
@@ -75,13 +88,13 @@ class ValidatorTracker:
 
     def apply(self, block: DecodedBlock, facts: BlockFacts | None, watches: WatchIndex) -> ValidatorStep:
         step = ValidatorStep()
-        changed: dict[str, ValidatorState] = {}
+        p = _Pass(block, facts, watches, step, {})
         if facts is not None and facts.validators:
-            self._seed(facts, watches, changed)
+            self._seed(facts, watches, p.changed)
         if block.signatures and block.height > 1:
-            self._count(block, facts, watches, step, changed)
-        self._events(block, facts, watches, step, changed)
-        step.changed = list(changed.values())
+            self._count(p)
+        self._events(p)
+        step.changed = list(p.changed.values())
         return step
 
     def _seed(self, facts: BlockFacts, watches: WatchIndex, changed: dict[str, ValidatorState]) -> None:
@@ -101,21 +114,15 @@ class ValidatorTracker:
 
     # -- signatures ------------------------------------------------------------------------------
 
-    def _count(
-        self,
-        block: DecodedBlock,
-        facts: BlockFacts | None,
-        watches: WatchIndex,
-        step: ValidatorStep,
-        changed: dict[str, ValidatorState],
-    ) -> None:
+    def _count(self, p: _Pass) -> None:
+        block, facts, watches, step, changed = p.block, p.facts, p.watches, p.step, p.changed
         counted = block.height - 1
         members = self._members
         if not self.explains(members, block):
             fetched = facts.members if facts is not None else None
             if fetched is not None and self.explains(fetched, block):
                 members = frozenset(fetched)
-                self._set_members(fetched, watches, counted, step, changed)
+                self._set_members(p, fetched, counted)
             else:
                 why = (facts.members_failed if facts is not None else None) or "the validator set changed"
                 step.gap = f"validator set of height {counted} unknown ({why}): its signatures were not counted"
@@ -198,14 +205,8 @@ class ValidatorTracker:
         except ValueError:
             return None
 
-    def _set_members(
-        self,
-        members: tuple[str, ...],
-        watches: WatchIndex,
-        counted: int,
-        step: ValidatorStep,
-        changed: dict[str, ValidatorState],
-    ) -> None:
+    def _set_members(self, p: _Pass, members: tuple[str, ...], counted: int) -> None:
+        watches, step, changed = p.watches, p.step, p.changed
         old = self._members
         new = frozenset(members)
         self._members = new
@@ -233,14 +234,8 @@ class ValidatorTracker:
 
     # -- events ----------------------------------------------------------------------------------
 
-    def _events(
-        self,
-        block: DecodedBlock,
-        facts: BlockFacts | None,
-        watches: WatchIndex,
-        step: ValidatorStep,
-        changed: dict[str, ValidatorState],
-    ) -> None:
+    def _events(self, p: _Pass) -> None:
+        block, watches, step, changed = p.block, p.watches, p.step, p.changed
         if not watches.validators:
             return
         height = str(block.height)
@@ -287,18 +282,10 @@ class ValidatorTracker:
                         step.alerts.append((sub, self._make("unjailed", state, "", {"height": height})))
             for event in scope.events:
                 if event.type == "edit_validator":
-                    self._edited(scope.events_map, _attrs(event), facts, watches, block.height, step, changed)
+                    self._edited(p, scope.events_map, _attrs(event))
 
-    def _edited(
-        self,
-        events_map: dict[str, list[str]],
-        attrs: dict[str, str],
-        facts: BlockFacts | None,
-        watches: WatchIndex,
-        height: int,
-        step: ValidatorStep,
-        changed: dict[str, ValidatorState],
-    ) -> None:
+    def _edited(self, p: _Pass, events_map: dict[str, list[str]], attrs: dict[str, str]) -> None:
+        facts, watches, height, step, changed = p.facts, p.watches, p.block.height, p.step, p.changed
         for sender in dict.fromkeys(events_map.get("message.sender", ())):
             consensus_hex = watches.validator_by_operator(sender)
             if consensus_hex is None:
