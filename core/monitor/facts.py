@@ -113,7 +113,6 @@ class BlockFacts(msgspec.Struct, kw_only=True):
     validators: dict[str, ValidatorInfo | None] = {}  # operator -> what x/staking says now
     proposals: dict[int, ProposalInfo | None] = {}
     votes: dict[tuple[int, str], str | None] = {}  # (proposal, voter) -> option voted, None: no vote
-    failed: list[str] = []  # the queries that failed, as "what: why"
 
 
 def vote_option(vote: VoteInfo) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -145,7 +146,7 @@ class ChainMonitor:
         assert self.queries is not None
         queries = self.queries
         watches = self.watches
-        facts = BlockFacts(height=block.height, validators={}, proposals={}, votes={}, failed=[])
+        facts = BlockFacts(height=block.height, validators={}, proposals={}, votes={})
         if not self.chain_state.window and self.clock().timestamp() - self._window_asked_at >= WINDOW_RETRY_S:
             await self._ask_window()
         known = self._fetched_members or self.chain_state.members
@@ -195,7 +196,6 @@ class ChainMonitor:
                 vote = await self._ask(f"GET vote of {voter} on proposal {pid}", queries.vote, pid, voter, block.height)
                 if vote is not None:
                     facts.votes[(pid, voter)] = vote_option(vote)
-        facts.failed = [f"{what}: {why}" for what, why in self.problems.items()]
         return facts
 
     async def _ask_window(self) -> None:
@@ -219,17 +219,25 @@ class ChainMonitor:
                     continue
                 self.problems[what] = reason
                 self._incidents.failure(
-                    f"{self.chain_id}:{what.split(' ', 2)[1] if ' ' in what else what}",
+                    self._incident(what),
                     "%s: monitoring query %s failed: %s (blocks are still watched; what it would tell is skipped)",
                     self.chain_id,
                     what,
                     reason,
                 )
                 return None
-            self.problems.pop(what, None)
-            self._incidents.resolved(f"{self.chain_id}:{what.split(' ', 2)[1] if ' ' in what else what}")
+            # The same kind of query answers again: its earlier failures are no longer news.
+            incident = self._incident(what)
+            for failed in [q for q in self.problems if self._incident(q) == incident]:
+                del self.problems[failed]
+            self._incidents.resolved(incident)
             return result
         return None
+
+    def _incident(self, what: str) -> str:
+        """One incident per kind of query ("GET proposal N"), not per height or proposal: a node
+        that stops answering is said once, and once when it answers again."""
+        return f"{self.chain_id}:{re.sub(r'[0-9]+', 'N', what.split(' of ')[0])}"
 
     # -- 2. staging ------------------------------------------------------------------------------
 
