@@ -154,6 +154,18 @@ async def test_validator_and_voter_watches_over_a_restart_mid_streak(tmp_path: P
             chain.unjail(watched.operator)
             devnet.advance(4)
             await until(lambda: any(a["alert"]["kind"] == "joined_active_set" for a in alerts(receiver)), timeout=30)
+            # Edits, then double-sign evidence.
+            chain.edit_validator(watched.operator, moniker="Bravo Renamed", commission_rate="0.2")
+            devnet.advance(1)
+            await until(lambda: any(a["alert"]["kind"] == "moniker_changed" for a in alerts(receiver)), timeout=30)
+            edits = {a["alert"]["kind"]: a["summary"] for a in alerts(receiver)}
+            assert edits["moniker_changed"] == f"🏷 {name} is now called Bravo Renamed"
+            assert edits["commission_changed"].endswith(" changed its commission: 10% → 20%")
+            chain.tombstone(watched.operator)
+            devnet.advance(3)
+            await until(lambda: any(a["alert"]["kind"] == "tombstoned" for a in alerts(receiver)), timeout=30)
+            tombstoned = next(a["summary"] for a in alerts(receiver) if a["alert"]["kind"] == "tombstoned")
+            assert tombstoned == "☠️ Bravo Renamed was tombstoned for double signing: it can never be unjailed"
             kinds = Counter(a["alert"]["kind"] for a in alerts(receiver))
             assert kinds["jailed"] == 1 and kinds["unjailed"] == 1 and kinds["left_active_set"] == 0
             # Nothing was told twice, across the restart included.

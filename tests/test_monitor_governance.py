@@ -154,3 +154,19 @@ async def test_reminders_already_due_at_the_announcement_are_not_told_on_top(sto
         (3, "not_voted", "sub_voter"),  # the 1 h reminder; OTHER voted in that very block
         (3, "vote_cast", "sub_other"),
     ]
+
+
+async def test_voting_that_opens_after_the_deposit_period_is_told(store) -> None:
+    chain = ScriptedChain()
+    chain.proposals[8] = Proposal(id=8, title="deposit first", status="deposit")
+    rig = Rig(store, chain)
+    await rig.run([])
+    await rig.subscribe("sub_gov", GovernanceWatch())
+    notes = await rig.run([block(2, txs=(submit(8),))])
+    assert [n.summary for n in notes] == ["🗳 New proposal #8 “deposit first”: in its deposit period"]
+    chain.proposals[8] = Proposal(id=8, title="deposit first", voting_end=END)
+    deposit = (event("proposal_deposit", amount="10000000uatom", proposal_id="8", voting_period_start="8"),)
+    notes = await rig.run([block(3, txs=(deposit,))])
+    assert [n.summary for n in notes if n.height == 3] == [
+        "🗳 Voting opened on proposal #8 “deposit first” until Dec 3, 00:00 UTC"
+    ]
