@@ -47,6 +47,8 @@ QUERY_ATTEMPTS = 3
 QUERY_RETRY_S = 0.5
 #: How often a missing slashing window is asked for again.
 WINDOW_RETRY_S = 60.0
+#: How often a watched validator not yet seeded from x/staking (moniker, commission) is asked again.
+SEED_RETRY_S = 600.0
 
 
 class MonitorProblem(Exception):
@@ -75,11 +77,14 @@ class ChainMonitor:
         self._incidents = IncidentLog(log)
         self._facts: dict[int, BlockFacts] = {}
         self._fetched_members: tuple[str, ...] = ()
+        self._fetched_set: frozenset[str] = frozenset()
         self._window_asked_at = -WINDOW_RETRY_S
         self._proposal_url = proposal_url
         self._dirty_chain = False
-        self._pending_proposals: set[int] = set()
-        self._members_lock = asyncio.Lock()  # tracked by `start`, written with the next block
+        self._pending_proposals: set[int] = set()  # tracked by `start`, written with the next block
+        self._members_lock = asyncio.Lock()
+        self._seed_asked: dict[str, float] = {}  # consensus hex -> when x/staking was last asked
+        self._seeded: set[str] = set()  # consensus hexes whose state has x/staking's figures
         self.last_block_time: datetime | None = None
         self.load()
 
@@ -149,7 +154,7 @@ class ChainMonitor:
         facts = BlockFacts(height=block.height, validators={}, proposals={}, votes={})
         if not self.chain_state.window and self.clock().timestamp() - self._window_asked_at >= WINDOW_RETRY_S:
             await self._ask_window()
-        known = self._fetched_members or self.chain_state.members
+        known = self._fetched_set or self.validators.known_members()
         if watches.validators and block.signatures and block.height > 1 and not self.validators.explains(known, block):
             # One fetch at a time: catching up prepares many heights at once, and after a
             # start they would all ask for the same set.
@@ -161,13 +166,24 @@ class ChainMonitor:
                         facts.members_failed = f"{what} failed: {self.problems.get(what, 'no answer')}"
                     else:
                         facts.members = self._fetched_members = tuple(members)
+                        self._fetched_set = frozenset(members)
                 if facts.members is None and facts.members_failed is None:
                     facts.members = self._fetched_members
         operators: set[str] = set()
-        for consensus_hex, entries in watches.validators.items():
+        now = self.clock().timestamp()
+        # Only watches not seeded yet are looked at (a set difference, not a walk of every
+        # validator per block), and each is asked at most every SEED_RETRY_S.
+        for consensus_hex in watches.validators.keys() - self._seeded:
             state = self.validators.states.get(consensus_hex)
-            if state is None or not state.commission_rate:
-                operators.add(next(iter(entries.values()))[1].operator)
+            if state is not None and state.commission_rate:
+                self._seeded.add(consensus_hex)
+                continue
+            if now - self._seed_asked.get(consensus_hex, -SEED_RETRY_S) < SEED_RETRY_S:
+                continue  # asked lately (not known yet, or the query failed): not every block
+            self._seed_asked[consensus_hex] = now
+            operator = next(iter(watches.validators[consensus_hex].values()))[1].operator
+            if operator:
+                operators.add(operator)
         pids: set[int] = set()
         for scope in block.txs:
             if scope.failed:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 import msgspec
 
@@ -31,7 +32,17 @@ from core.monitor.window import format_percent, level, missed, percent, trimmed,
 Fired = tuple[Subscription, Alert]
 
 _UNJAIL_ACTIONS = frozenset({"/cosmos.slashing.v1beta1.MsgUnjail", "unjail"})
-_SIGNED_FLAGS = frozenset({2, 3})  # COMMIT and NIL votes count as signed for x/slashing
+
+
+_ADDRESS = attrgetter("address")
+_NO_ADDRESS = frozenset({""})
+
+
+def signers(block: DecodedBlock) -> frozenset[str]:
+    """The addresses whose votes for height - 1 count as signed (COMMIT and NIL, as x/slashing):
+    every vote but an absent one, and only an absent vote has no address (a C-level map: this
+    runs for every block)."""
+    return frozenset(map(_ADDRESS, block.signatures)) - _NO_ADDRESS
 
 
 def _attrs(event: Event) -> dict[str, str]:
@@ -67,6 +78,9 @@ class ValidatorTracker:
         self.chain_state = chain_state
         self.states = states
         self._members = frozenset(chain_state.members)
+        # Validators with misses in the window or a streak: only these and those missing in a
+        # block are looked at per block (a validator that keeps signing costs nothing).
+        self._open = {h for h, s in states.items() if s.runs or s.consecutive}
 
     def state_of(self, consensus_hex: str, watch: ValidatorWatch | None = None) -> ValidatorState:
         state = self.states.get(consensus_hex)
@@ -80,8 +94,7 @@ class ValidatorTracker:
     def explains(self, members: Iterable[str], block: DecodedBlock) -> bool:
         """Whether `members` can be the set that signed `block`'s last commit."""
         member_set = members if isinstance(members, frozenset) else frozenset(members)
-        sigs = block.signatures
-        return len(member_set) == len(sigs) and all(s.address in member_set for s in sigs if s.flag in _SIGNED_FLAGS)
+        return len(member_set) == len(block.signatures) and signers(block) <= member_set
 
     def known_members(self) -> frozenset[str]:
         return self._members
@@ -129,11 +142,12 @@ class ValidatorTracker:
                 return
         if not watches.validators:
             return
-        signed = {s.address for s in block.signatures if s.flag in _SIGNED_FLAGS}
+        signed = signers(block)
         window = self.chain_state.window
-        for consensus_hex, entries in watches.validators.items():
-            if not entries:
-                continue
+        watched = watches.validators
+        todo = ((watched.keys() & members) - signed) | (self._open & watched.keys())
+        for consensus_hex in todo:
+            entries = watched[consensus_hex]
             first = next(iter(entries.values()))[1]
             state = self.state_of(consensus_hex, first)
             if counted <= state.last_height:
@@ -152,6 +166,10 @@ class ValidatorTracker:
                     runs = with_miss(runs, counted)
                     consecutive += 1
             state.last_height = counted
+            if runs or consecutive:
+                self._open.add(consensus_hex)
+            else:
+                self._open.discard(consensus_hex)
             if runs is before_runs and consecutive == before_consecutive:
                 continue
             state.runs, state.consecutive = runs, consecutive
