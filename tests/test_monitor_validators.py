@@ -189,3 +189,16 @@ async def test_a_pruned_height_leaves_the_state_consistent(store: RocksStore) ->
     assert state.runs == [MissedRun(1, 4), MissedRun(6, 10)] and state.consecutive == 9
     assert [(n.height, n.alert.kind) for n in notes if n.alert] == [(4, "consecutive_missed"), (7, "missed_blocks")]
     assert [g.height for g in rig.repos.gaps.of_chain(CHAIN.id)] == [6]
+
+
+async def test_a_query_that_keeps_failing_is_tried_once_per_block_not_thrice(store: RocksStore) -> None:
+    chain = ScriptedChain(window=10)
+    rig = Rig(store, chain)
+    await rig.watch()
+    await rig.run([block(2)])
+    other = (*SET, hexaddr(9))
+    chain.failing.add("members")
+    chain.asked.clear()
+    await rig.run([block(h, members=other) for h in (3, 4, 5)])
+    assert chain.asked == ["members"] * 5  # 3 tries for the first block, then 1 per block
+    assert [g.height for g in rig.repos.monitor_gaps.latest(CHAIN.id)] == [4, 3, 2]

@@ -224,13 +224,16 @@ class ChainMonitor:
             self._dirty_chain = True
 
     async def _ask(self, what: str, call: Callable[..., Awaitable[T]], *args: object) -> T | None:
-        """`call(*args)`, tried `QUERY_ATTEMPTS` times; None (and a logged incident) if it fails."""
-        for attempt in range(QUERY_ATTEMPTS):
+        """`call(*args)`, tried up to `QUERY_ATTEMPTS` times; None (and a logged incident) if it fails."""
+        # While this kind of query is failing, it is tried once per block, not QUERY_ATTEMPTS
+        # times with pauses: a REST API that is down must not slow catching up to a crawl.
+        attempts = 1 if self._incidents.is_open(self._incident(what)) else QUERY_ATTEMPTS
+        for attempt in range(attempts):
             try:
                 result = await call(*args)
             except (UpstreamError, OSError, TimeoutError) as exc:
                 reason = str(exc) or type(exc).__name__
-                if attempt + 1 < QUERY_ATTEMPTS:
+                if attempt + 1 < attempts:
                     await asyncio.sleep(self.query_retry_s * (attempt + 1))
                     continue
                 self.problems[what] = reason
