@@ -27,7 +27,6 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 import bech32  # noqa: E402
 
 from core.chain.blocks import CommitSig, DecodedBlock, Scope  # noqa: E402
+from core.chain.chainstate import StakingValidator  # noqa: E402
 from core.dispatch.outbox import Outbox  # noqa: E402
 from core.models import Chain, Subscription  # noqa: E402
 from core.monitor.facts import SlashingWindow  # noqa: E402
@@ -54,15 +54,6 @@ def _bech(hrp: str, payload: bytes) -> str:
     data = bech32.convertbits(payload, 8, 5)
     assert data is not None
     return str(bech32.bech32_encode(hrp, data))
-
-
-class BenchValidator(NamedTuple):
-    operator_address: str
-    consensus_hex: str
-    moniker: str
-    commission_rate: str = "0.050000000000000000"
-    jailed: bool = False
-    status: str = "bonded"
 
 
 class BenchChain:
@@ -85,9 +76,13 @@ class BenchChain:
     async def slashing_window(self) -> SlashingWindow:
         return SlashingWindow(10_000, "0.05")
 
-    async def validator(self, operator: str, height: int | None = None) -> BenchValidator:
-        payload = bech32.convertbits(bech32.bech32_decode(operator)[1] or [], 5, 8, False) or []
-        return BenchValidator(operator, bytes(payload).hex().upper(), f"val-{bytes(payload).hex()[:6]}")
+    async def validator(self, operator: str, height: int | None = None) -> StakingValidator:
+        payload = bytes(bech32.convertbits(bech32.bech32_decode(operator)[1] or [], 5, 8, False) or [])
+        return StakingValidator(
+            operator_address=operator, consensus_pub_key_type="ed25519", consensus_pub_key="",
+            consensus_hex=payload.hex().upper(), moniker=f"val-{payload.hex()[:6]}", jailed=False, status="bonded",
+            tokens=1_000_000, commission_rate="0.050000000000000000",
+        )  # fmt: skip
 
     async def validators(self) -> list[object]:
         return []

@@ -593,53 +593,38 @@ def _cut(field: Field) -> Field:
 def render(notification: Notification, chain: Chain | None) -> Rendered:
     """Everything a channel needs to show `notification`; `chain` None if it is not configured."""
     system = notification.subscription_id == SYSTEM_SUBSCRIPTION_ID
-    if notification.alert is not None:
-        return _render_alert(notification, chain)
-    story = _story(
-        notification.events,
-        chain,
-        notification.focus,
-        tx_code=notification.tx_code,
-        codespace=notification.tx_codespace,
-        log=notification.tx_log,
-        messages=notification.tx_messages,
-        labels=notification.labels,
-    )
-    headline = ellipsize(story.headline, MAX_HEADLINE, counted=True)
     url = chain.tx_url(notification.tx_hash) if chain is not None and notification.tx_hash else None
+    if notification.alert is not None:
+        # Imported here: alerts are told with this module's helpers (core/dispatch/alerts.py).
+        from core.dispatch.alerts import alert_story
+
+        told = alert_story(notification.alert, chain, notification.labels)
+        said, summary, fields, url = told.headline, "", told.fields, told.url or url
+    else:
+        story = _story(
+            notification.events,
+            chain,
+            notification.focus,
+            tx_code=notification.tx_code,
+            codespace=notification.tx_codespace,
+            log=notification.tx_log,
+            messages=notification.tx_messages,
+            labels=notification.labels,
+        )
+        said, summary, fields = story.headline, story.summary or "", tuple(story.fields)
+    headline = ellipsize(said, MAX_HEADLINE, counted=True)
     return Rendered(
         title=ellipsize(visible(notification.subscription_name) or "Mempools", 200),
         headline=headline,
-        fields=tuple(_cut(f) for f in story.fields),
+        fields=tuple(_cut(f) for f in fields),
         url=url,
-        summary=notification.summary or ellipsize(story.summary or headline, _MAX_SUMMARY),
+        summary=notification.summary or ellipsize(summary or headline, _MAX_SUMMARY),
         chain_name=chain.name if chain is not None else notification.chain_id,
         height=notification.height,
         time=notification.time,
         tx_hash=notification.tx_hash,
         failed=bool(notification.tx_code),
         system=system,
-    )
-
-
-def _render_alert(notification: Notification, chain: Chain | None) -> Rendered:
-    # Imported here: the alert stories are told with this module's helpers (core/dispatch/alerts.py).
-    from core.dispatch.alerts import alert_story
-
-    assert notification.alert is not None
-    story = alert_story(notification.alert, chain, notification.labels)
-    headline = ellipsize(story.headline, MAX_HEADLINE, counted=True)
-    tx_url = chain.tx_url(notification.tx_hash) if chain is not None and notification.tx_hash else None
-    return Rendered(
-        title=ellipsize(visible(notification.subscription_name) or "Mempools", 200),
-        headline=headline,
-        fields=tuple(_cut(f) for f in story.fields),
-        url=story.url or tx_url,
-        summary=notification.summary or ellipsize(story.headline, _MAX_SUMMARY),
-        chain_name=chain.name if chain is not None else notification.chain_id,
-        height=notification.height,
-        time=notification.time,
-        tx_hash=notification.tx_hash,
     )
 
 
