@@ -4,14 +4,17 @@ state that survives a restart, and catch-up telling exactly what live watching t
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from core.chain.blocks import Attribute, Event
+from core.chain.blocks import Attribute, Event, ValidatorUpdate
 from core.models import Notification
-from core.monitor.models import MissedRun
+from core.monitor.models import MissedRun, ValidatorWatch
 from core.store import RocksStore, open_store
 from core.store.base import WriteBatch
 from tests.monitorkit import CHAIN, OPERATOR, SET, WATCHED, Rig, ScriptedChain, StakingInfo, bech, block, event, hexaddr
@@ -202,3 +205,35 @@ async def test_a_query_that_keeps_failing_is_tried_once_per_block_not_thrice(sto
     await rig.run([block(h, members=other) for h in (3, 4, 5)])
     assert chain.asked == ["members"] * 5  # 3 tries for the first block, then 1 per block
     assert [g.height for g in rig.repos.monitor_gaps.latest(CHAIN.id)] == [4, 3, 2]
+
+
+async def test_a_leaver_and_a_joiner_both_absent_are_told_apart(store: RocksStore) -> None:
+    """Block 5's validator_updates remove D and add E: the set of height 7 has them swapped. Block 8
+    carries the votes for 7, D's place and E's both absent-looking: the old set would still fit
+    (as many votes, every signer a member) and put a miss on D. The updates say the membership
+    changed there, so the set of 7 is asked for, and the miss is E's."""
+    keys = [bytes([i]) * 32 for i in range(5)]
+    a, b, c, d, e = (hashlib.sha256(k).digest()[:20].hex().upper() for k in keys)
+    chain = ScriptedChain(window=100)
+    chain.sets = {h: (a, b, c, e) if h >= 7 else (a, b, c, d) for h in range(1, 20)}
+    rig = Rig(store, chain)
+    for sub_id, hx in (("sub_d", d), ("sub_e", e)):
+        watch = ValidatorWatch(operator="", consensus=bech("cosmosvalcons", hx), consensus_hex=hx, consecutive=(1,))
+        await rig.subscribe(sub_id, watch, sub_id)
+    swap = (
+        ValidatorUpdate(pub_key_type="ed25519", pub_key=base64.b64encode(keys[3]).decode(), power=0),
+        ValidatorUpdate(pub_key_type="ed25519", pub_key=base64.b64encode(keys[4]).decode(), power=10),
+    )
+    blocks = [block(h, members=(a, b, c, d)) for h in range(2, 8)]
+    blocks[3] = msgspec.structs.replace(blocks[3], validator_updates=swap)  # block 5
+    blocks.append(block(8, {e}, members=(a, b, c, e)))  # E absent, in D's old place
+    notes = await rig.run(blocks)
+    told = sorted((n.subscription_id, n.alert.kind) for n in notes if n.alert)
+    assert told == [
+        ("sub_d", "left_active_set"),
+        ("sub_e", "consecutive_missed"),
+        ("sub_e", "joined_active_set"),
+        ("sub_e", "missed_blocks"),
+    ]
+    assert rig.monitor.validators.states[e].runs == [MissedRun(7, 7)]
+    assert d not in rig.monitor.validators.states or not rig.monitor.validators.states[d].runs

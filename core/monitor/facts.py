@@ -109,6 +109,7 @@ class BlockFacts(msgspec.Struct, kw_only=True):
 
     height: int
     members: tuple[str, ...] | None = None  # the set of height - 1, when it had to be fetched
+    members_height: int = 0  # the height `members` is the set of (another prepare's fetch may serve)
     members_failed: str | None = None  # why that set could not be had
     validators: dict[str, ValidatorInfo | None] = {}  # operator -> what x/staking says now
     proposals: dict[int, ProposalInfo | None] = {}

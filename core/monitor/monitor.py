@@ -31,7 +31,7 @@ from core.monitor.facts import BlockFacts, ChainQueries, vote_option
 from core.monitor.governance import GovernanceTracker
 from core.monitor.index import WatchIndex
 from core.monitor.models import Alert, ChainMonitorState, MonitorGap
-from core.monitor.validators import ValidatorTracker
+from core.monitor.validators import ValidatorTracker, membership_change_height
 from core.store.base import WriteBatch
 from core.store.repositories import Repositories
 from core.support.incidents import IncidentLog
@@ -78,6 +78,8 @@ class ChainMonitor:
         self._facts: dict[int, BlockFacts] = {}
         self._fetched_members: tuple[str, ...] = ()
         self._fetched_set: frozenset[str] = frozenset()
+        self._fetched_height = 0  # the height whose set `_fetched_members` is
+        self._expected_changes: set[int] = set()  # heights whose membership validator_updates change
         self._window_asked_at = -WINDOW_RETRY_S
         self._proposal_url = proposal_url
         self._dirty_chain = False
@@ -155,11 +157,18 @@ class ChainMonitor:
         if not self.chain_state.window and self.clock().timestamp() - self._window_asked_at >= WINDOW_RETRY_S:
             await self._ask_window()
         known = self._fetched_set or self.validators.known_members()
-        if watches.validators and block.signatures and block.height > 1 and not self.validators.explains(known, block):
+        changed_at = membership_change_height(block, known)
+        if changed_at is not None:
+            self._expected_changes.add(changed_at)  # the votes in block changed_at + 1 need a fresh set
+        moved = block.height - 1 in self._expected_changes
+        needed = moved or not self.validators.explains(known, block)
+        if watches.validators and block.signatures and block.height > 1 and needed:
             # One fetch at a time: catching up prepares many heights at once, and after a
             # start they would all ask for the same set.
             async with self._members_lock:
-                if not self.validators.explains(self._fetched_members or self.chain_state.members, block):
+                fresh = self._fetched_height == block.height - 1
+                stale = not self.validators.explains(self._fetched_members or self.chain_state.members, block)
+                if (moved and not fresh) or stale:
                     what = f"GET /validators?height={block.height - 1}"
                     members = await self._ask(what, queries.members, block.height - 1)
                     if members is None:
@@ -167,8 +176,10 @@ class ChainMonitor:
                     else:
                         facts.members = self._fetched_members = tuple(members)
                         self._fetched_set = frozenset(members)
+                        self._fetched_height = block.height - 1
                 if facts.members is None and facts.members_failed is None:
                     facts.members = self._fetched_members
+                facts.members_height = self._fetched_height
         operators: set[str] = set()
         now = self.clock().timestamp()
         # Only watches not seeded yet are looked at (a set difference, not a walk of every

@@ -23,6 +23,7 @@ from operator import attrgetter
 import msgspec
 
 from core.chain.blocks import DecodedBlock, Event
+from core.chain.validators import consensus_address_hex
 from core.models import Subscription
 from core.monitor.facts import BlockFacts
 from core.monitor.index import WatchIndex, address_bytes
@@ -43,6 +44,20 @@ def signers(block: DecodedBlock) -> frozenset[str]:
     every vote but an absent one, and only an absent vote has no address (a C-level map: this
     runs for every block)."""
     return frozenset(map(_ADDRESS, block.signatures)) - _NO_ADDRESS
+
+
+def membership_change_height(block: DecodedBlock, members: frozenset[str]) -> int | None:
+    """The height whose set a block's `validator_updates` change the membership of (updates of
+    block U apply to the set of U + 2), or None when they only change powers: a removal (power 0)
+    or a key that is not a member joining."""
+    for update in block.validator_updates:
+        try:
+            consensus_hex = consensus_address_hex(update.pub_key_type, update.pub_key)
+        except ValueError:
+            return block.height + 2  # a key we cannot read: assume the worst, ask for the set
+        if update.power == 0 or consensus_hex not in members:
+            return block.height + 2
+    return None
 
 
 def _attrs(event: Event) -> dict[str, str]:
@@ -81,6 +96,9 @@ class ValidatorTracker:
         # Validators with misses in the window or a streak: only these and those missing in a
         # block are looked at per block (a validator that keeps signing costs nothing).
         self._open = {h for h, s in states.items() if s.runs or s.consecutive}
+        # Heights whose set membership a block's validator_updates changed: there, a set that
+        # still fits the signatures is not trusted (a leaver and a joiner both absent would).
+        self.changes: set[int] = set()
 
     def state_of(self, consensus_hex: str, watch: ValidatorWatch | None = None) -> ValidatorState:
         state = self.states.get(consensus_hex)
@@ -106,6 +124,9 @@ class ValidatorTracker:
             self._seed(facts, watches, p.changed)
         if block.signatures and block.height > 1:
             self._count(p)
+        changed_at = membership_change_height(block, self._members)
+        if changed_at is not None:
+            self.changes.add(changed_at)
         self._events(p)
         step.changed = list(p.changed.values())
         return step
@@ -131,13 +152,19 @@ class ValidatorTracker:
         block, facts, watches, step, changed = p.block, p.facts, p.watches, p.step, p.changed
         counted = block.height - 1
         members = self._members
-        if not self.explains(members, block):
+        moved = counted in self.changes
+        self.changes = {h for h in self.changes if h > counted}
+        if moved or not self.explains(members, block):
             fetched = facts.members if facts is not None else None
+            if moved and facts is not None and facts.members_height != counted:
+                fetched = None  # a set of another height cannot tell who left and who joined
             if fetched is not None and self.explains(fetched, block):
                 members = frozenset(fetched)
                 self._set_members(p, fetched, counted)
             else:
-                why = (facts.members_failed if facts is not None else None) or "the validator set changed"
+                why = (facts.members_failed if facts is not None else None) or (
+                    "its membership changed and the set was not fetched" if moved else "the validator set changed"
+                )
                 step.gap = f"validator set of height {counted} unknown ({why}): its signatures were not counted"
                 return
         if not watches.validators:
