@@ -383,15 +383,7 @@ class ChatActions:
                 return await self._existing(reg, sub, chain)
         moniker = _clean_text(found.moniker) if found is not None else ""
         name = f"Validator {moniker or short_address(normalised)}"
-        sub = await self._services.subscriptions.create(
-            reg.account.id,
-            chain_id=chain.id,
-            name=ellipsize(name, 100),
-            preset=VALIDATOR_PRESET,
-            params={"validator": normalised},
-            destination_ids=[reg.destination.id],
-        )
-        return WatchResult(subscription=sub, chain=chain, created=True)
+        return await self._new_watch(reg, chain, name, VALIDATOR_PRESET, {"validator": normalised})
 
     async def voter(self, ctx: ChatContext, address: str, chain_id: str | None = None) -> WatchResult:
         """Watch an account that votes (new proposals, "has not voted" reminders 24 h and 1 h
@@ -407,12 +399,18 @@ class ChatActions:
                 return await self._existing(reg, sub, chain)
         label = self._services.address_book.labels_for(reg.account.id, [normalised]).get(normalised)
         name = f"Voter {_clean_text(label or '') or short_address(normalised)}"
+        return await self._new_watch(reg, chain, name, VOTER_PRESET, {"voter": normalised})
+
+    async def _new_watch(
+        self, reg: Registration, chain: Chain, name: str, preset: str, params: dict[str, str]
+    ) -> WatchResult:
+        """A watch with the preset's defaults, delivered to the chat that asked."""
         sub = await self._services.subscriptions.create(
             reg.account.id,
             chain_id=chain.id,
             name=ellipsize(name, 100),
-            preset=VOTER_PRESET,
-            params={"voter": normalised},
+            preset=preset,
+            params=params,
             destination_ids=[reg.destination.id],
         )
         return WatchResult(subscription=sub, chain=chain, created=True)
