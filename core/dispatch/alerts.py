@@ -21,6 +21,7 @@ import msgspec
 from core.dispatch.render import Field, short_address, visible, who
 from core.models import Chain
 from core.monitor.models import Alert
+from core.monitor.window import format_percent
 from core.support.text import ellipsize
 
 _LOUD = frozenset(
@@ -63,7 +64,7 @@ def _pct(text: str | None) -> str:
         value = float(text or "0")
     except ValueError:
         return text or "?"
-    return (f"{value:.2f}".rstrip("0").rstrip(".") or "0") + "%"
+    return format_percent(value)
 
 
 def _when(text: str | None) -> str:

@@ -118,7 +118,11 @@ class BlockFacts(msgspec.Struct, kw_only=True):
 
 def vote_option(vote: VoteInfo) -> str:
     """ "yes", or for a split vote "yes 70%, no 30%"."""
-    choices = vote.choices
+    return describe_choices(vote.choices)
+
+
+def describe_choices(choices: Sequence[ChoiceInfo]) -> str:
+    """A vote's options as told and kept, whether read from x/gov or from a `proposal_vote` event."""
     if len(choices) == 1:
         return choices[0].option
     parts = []

@@ -25,7 +25,7 @@ import msgspec
 from core.chain.blocks import Attribute, DecodedBlock, Scope
 from core.chain.voteoption import parse_vote_option
 from core.models import Subscription
-from core.monitor.facts import BlockFacts, ProposalInfo
+from core.monitor.facts import BlockFacts, ProposalInfo, describe_choices
 from core.monitor.index import WatchIndex
 from core.monitor.models import Alert, GovernanceWatch, ProposalState, VoterWatch
 from core.monitor.params import format_duration
@@ -173,7 +173,7 @@ class GovernanceTracker:
         except ValueError:
             option = "unknown"
         else:
-            option = choices[0].option if len(choices) == 1 else ", ".join(f"{c.option} {c.weight}" for c in choices)
+            option = describe_choices(choices)
         state = self.proposals.get(pid) or self._unknown(pid)
         state.votes = {**state.votes, voter: option}
         changed[pid] = state

@@ -48,4 +48,4 @@ def level(value: float, thresholds: Sequence[float]) -> int:
 def format_percent(value: float) -> str:
     """5.0 -> "5%", 0.5 -> "0.5%", 12.3456 -> "12.35%"."""
     text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return f"{text}%"
+    return f"{text or '0'}%"

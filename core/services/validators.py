@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from core.chain.validators import hex_to_valcons
 from core.errors import UpstreamError, ValidationError
 from core.models import Chain
 from core.monitor.facts import ChainQueries, ValidatorInfo
@@ -41,18 +42,10 @@ class ValidatorIdentity(msgspec.Struct, frozen=True, kw_only=True):
     status: str = ""
 
 
-def _bech32(hrp: str, hex_payload: str) -> str:
-    import bech32
-
-    data = bech32.convertbits(bytes.fromhex(hex_payload), 8, 5)
-    assert data is not None
-    return str(bech32.bech32_encode(hrp, data))
-
-
 def identity_of(info: ValidatorInfo, prefix: str) -> ValidatorIdentity:
     return ValidatorIdentity(
         operator=info.operator_address,
-        consensus=_bech32(prefix + "valcons", info.consensus_hex),
+        consensus=hex_to_valcons(info.consensus_hex, prefix),
         consensus_hex=info.consensus_hex,
         moniker=info.moniker,
         jailed=info.jailed,
